@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KSA: key supply to applications (Y.3802 7.2, reference point Ak).
+ *
+ * This is the boundary between the ETSI GS QKD 014 front end (etsi014.c,
+ * which speaks HTTP and JSON) and the key manager (which stores keys and
+ * keeps the peer KSA in sync over Kx-2).  The front end authenticates the
+ * caller (SAE ID from the client certificate) and validates the request
+ * syntax; everything here takes already-authenticated SAE IDs.
+ *
+ * Sizes are in bits, always a positive multiple of 8.  Key material is
+ * returned in buffers from ksa_key_buf(), which are mlock'd and must be
+ * released with ksa_keys_free() (that zeroises them).
+ */
+#ifndef QKD_KSA_H
+#define QKD_KSA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ksa;
+
+#define KSA_SAE_ID_MAX	128	/* bytes incl. NUL */
+#define KSA_KEY_ID_LEN	37	/* canonical UUID text incl. NUL */
+
+/* Answers, mapped by the front end to HTTP status codes and ETSI messages. */
+enum ksa_result {
+	KSA_OK = 0,
+	KSA_BAD_REQUEST,	/* 400, with a message in ksa_err */
+	KSA_UNAUTHORIZED,	/* 401: SAE may not use this pair */
+	KSA_NOT_FOUND,		/* 400 "one or more keys specified are not found on KME" */
+	KSA_UNAVAILABLE,	/* 503: not enough key, peer unreachable... */
+};
+
+struct ksa_err {
+	char message[160];	/* never contains key bytes */
+};
+
+/* Answer to Get status (ETSI 014 clause 6.1), for one master/slave pair. */
+struct ksa_status {
+	char source_kme_id[KSA_SAE_ID_MAX];
+	char target_kme_id[KSA_SAE_ID_MAX];
+	char master_sae_id[KSA_SAE_ID_MAX];
+	char slave_sae_id[KSA_SAE_ID_MAX];
+	uint32_t key_size;		/* default size, bits */
+	uint32_t stored_key_count;
+	uint32_t max_key_count;
+	uint32_t max_key_per_request;
+	uint32_t max_key_size;
+	uint32_t min_key_size;
+	uint32_t max_sae_id_count;	/* additional slaves allowed */
+};
+
+struct ksa_key {
+	char key_id[KSA_KEY_ID_LEN];
+	uint32_t size;			/* bits */
+	uint8_t *key;			/* size / 8 bytes, in locked memory */
+};
+
+/* The caller (an SAE) asks for its own view of the pair. */
+enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
+			   const char *slave_sae, struct ksa_status *out,
+			   struct ksa_err *err);
+
+/*
+ * Master SAE @master gets @number new keys of @size bits shared with
+ * @slave and the @n_extra additional slaves.  Needs no round trip to the
+ * peer: the peer KSA learns the reservation asynchronously (Kx-2).
+ * On KSA_OK, @out[0..number-1] are filled; free with ksa_keys_free().
+ */
+enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
+			     const char *slave, const char *const *extra,
+			     size_t n_extra, uint32_t number, uint32_t size,
+			     struct ksa_key *out, struct ksa_err *err);
+
+/*
+ * Slave SAE @slave gets the keys named by @key_ids that @master obtained
+ * for it.  All or nothing: one unknown, foreign or already delivered ID
+ * fails the whole request and delivers none.  Each key is delivered to each
+ * SAE at most once.
+ */
+enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
+			     const char *master, const char *const *key_ids,
+			     size_t n, struct ksa_key *out, struct ksa_err *err);
+
+void ksa_keys_free(struct ksa_key *keys, size_t n);
+
+#endif /* QKD_KSA_H */

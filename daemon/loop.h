@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's event loop, on io_uring (liburing).  Single-threaded: every
+ * callback runs on the loop's thread, so daemon state needs no locks.
+ *
+ * Sockets are watched with multishot IORING_OP_POLL_ADD; the callback gets
+ * the poll revents (POLLIN, POLLOUT, POLLERR, POLLHUP) and does its own
+ * non-blocking read/write (OpenSSL wants the fd, so the loop does not do the
+ * I/O itself).  Timers are IORING_OP_TIMEOUT.  Signals come through a
+ * signalfd the caller watches like any fd.
+ */
+#ifndef QKD_LOOP_H
+#define QKD_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct loop_watch;
+struct loop_timer;
+
+typedef void (*loop_fd_fn)(void *arg, uint32_t revents);
+typedef void (*loop_timer_fn)(void *arg);
+
+/* Returns NULL with errno set on failure. */
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/*
+ * Watch @fd for @events (POLLIN and/or POLLOUT).  The watch stays armed until
+ * loop_watch_del().  loop_watch_set() changes the events (e.g. to add POLLOUT
+ * while output is pending).  A callback may delete its own watch, or any
+ * other; the loop never calls a deleted watch again.
+ */
+struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events,
+				  loop_fd_fn fn, void *arg);
+int loop_watch_set(struct loop_watch *w, uint32_t events);
+void loop_watch_del(struct loop_watch *w);
+
+/*
+ * Call @fn once after @ms milliseconds (CLOCK_MONOTONIC), or every @ms with
+ * @repeat.  loop_timer_del() cancels; safe from within @fn.
+ */
+struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
+				  loop_timer_fn fn, void *arg);
+void loop_timer_del(struct loop_timer *t);
+
+/* Run until loop_stop(); returns 0, or -errno on an io_uring failure. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+/* Milliseconds on CLOCK_MONOTONIC, as the loop's timers see them. */
+uint64_t loop_now_ms(void);
+
+#endif /* QKD_LOOP_H */

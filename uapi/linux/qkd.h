@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * qkd: generic netlink interface to QKD links (ITU-T Y.3802 Kq-1, Kq-2, Cq).
+ *
+ * A QKD *link* joins two QKD modules (cards).  Each host sees its end of a
+ * link as one kernel object, addressed by QKD_A_LINK_INDEX: a host-unique
+ * handle like an ifindex (the device is named "qkd<index>" in sysfs).  The
+ * network-wide QKD_A_LINK_ID names the link itself and is identical at both
+ * ends.  Each end lives in one network namespace; commands only see the ends
+ * in the caller's namespace, so two namespaces on one host act as two nodes.
+ *
+ * Keys
+ * ----
+ * The card delivers key *blocks*, numbered by a block ID that is identical
+ * at both ends.  The kernel keeps them in a bounded per-link pool.  A *key*
+ * is a byte range of one block, named by a 64-bit key ID:
+ *
+ *	key_id = block_id << QKD_KEY_ID_OFFSET_BITS | byte offset in block
+ *
+ * and by its length.  The same (key ID, length) names identical bytes at both
+ * ends.  Each end allocates only from its own share of the pool: the end with
+ * QKD_ROLE_TX owns blocks with an even block ID, QKD_ROLE_RX the odd ones.
+ * An end therefore never needs a round trip to allocate; it tells the peer
+ * the key ID over its own authenticated channel and the peer fetches the
+ * same bytes with QKD_CMD_KEY_GET.  Every byte is handed out at most once per
+ * end and zeroised in the pool as it is handed out or discarded.
+ *
+ * When the pool is full, the oldest block is evicted (zeroised, counted in
+ * QKD_STAT_BLOCKS_EVICTED); a later KEY_GET for it fails with -ENOENT.
+ *
+ * Permissions: every QKD_CMD_KEY_* command and QKD_CMD_LINK_SET need
+ * CAP_NET_ADMIN in the user namespace owning the caller's network namespace.
+ * QKD_CMD_LINK_GET is open to all (it returns metadata only).  No key byte is
+ * ever multicast.
+ *
+ * Errors carry an extack message.  Unknown attributes are rejected.
+ *
+ * Commands and their attributes
+ * -----------------------------
+ * QKD_CMD_LINK_GET (do, dump)
+ *	request: QKD_A_LINK_INDEX (do: required; dump: absent)
+ *	reply, one message per link end:
+ *	  QKD_A_LINK_INDEX	u32
+ *	  QKD_A_LINK_ID		u32
+ *	  QKD_A_LINK_NAME	string, driver's device name
+ *	  QKD_A_LINK_ROLE	u8, enum qkd_role
+ *	  QKD_A_LINK_PEER	string, the peer node's name as the card knows it
+ *	  QKD_A_LINK_STATE	u8, enum qkd_link_state
+ *	  QKD_A_LINK_QBER	u32, current QBER in parts per million
+ *	  QKD_A_LINK_QBER_MAX	u32, alarm threshold, ppm
+ *	  QKD_A_LINK_SKR	u64, secret key rate, bit/s (card's estimate)
+ *	  QKD_A_LINK_BLOCK_SIZE	u32, bytes per key block
+ *	  QKD_A_POOL_CAPACITY	u32, blocks the pool holds
+ *	  QKD_A_POOL_BLOCKS	u32, blocks stored now
+ *	  QKD_A_POOL_AVAIL	u64, bytes this end may still allocate
+ *	  QKD_A_POOL_LEVEL	u8, enum qkd_pool_level (of QKD_A_POOL_AVAIL)
+ *	  QKD_A_POOL_WARN	u64, bytes: below this the level is WARNING
+ *	  QKD_A_POOL_READY	u64, bytes: at or above this the level is READY
+ *	  QKD_A_STATS		nest of QKD_STAT_* u64 counters
+ *
+ * QKD_CMD_LINK_SET (do)
+ *	QKD_A_LINK_INDEX	u32, required
+ *	QKD_A_LINK_STATE	u8, optional: QKD_LINK_UP starts key generation,
+ *				QKD_LINK_DOWN stops it
+ *	QKD_A_LINK_QBER_MAX	u32, optional, 1..QKD_QBER_PPM_MAX
+ *	QKD_A_POOL_WARN, QKD_A_POOL_READY  u64, optional, WARN <= READY
+ *	QKD_A_NETNS_FD		u32, optional: move this end into the
+ *				network namespace of this file descriptor
+ *	All changes are validated first and applied together, or not at all.
+ *
+ * QKD_CMD_KEY_ALLOC (do)
+ *	request:
+ *	  QKD_A_LINK_INDEX	u32, required
+ *	  QKD_A_KEY_LEN		u32, required, 1..block size: bytes per key
+ *	  QKD_A_KEY_COUNT	u32, optional (default 1), 1..QKD_KEY_COUNT_MAX;
+ *				count * len <= QKD_KEY_ALLOC_MAX_BYTES
+ *	  QKD_A_KEY_FLAGS	u32, optional, QKD_KEY_F_*
+ *	reply: one QKD_A_KEY nest per key, in allocation order:
+ *	  QKD_A_KEY_ID		u64
+ *	  QKD_A_KEY_LEN		u32
+ *	  QKD_A_KEY_GEN_TIME	u64, block generation time, ns CLOCK_REALTIME
+ *	  QKD_A_KEY_MATERIAL	binary, absent with QKD_KEY_F_RESERVE
+ *	All keys or none: -ENOSPC ("not enough key in pool") if this end's
+ *	share cannot supply count keys of len bytes.  Without QKD_KEY_F_RESERVE
+ *	the bytes are consumed at once.  With it they stay in the pool,
+ *	reserved, until fetched once with QKD_CMD_KEY_GET at this end (or by an
+ *	in-kernel consumer) or discarded.
+ *
+ * QKD_CMD_KEY_GET (do)
+ *	request: QKD_A_LINK_INDEX u32, QKD_A_KEY_ID u64, QKD_A_KEY_LEN u32
+ *	reply: one QKD_A_KEY nest as above, with material.
+ *	Fetches a key the *peer* allocated, or one this end reserved.
+ *	-ENOENT: block not in the pool (never received, evicted, or dropped);
+ *	-EALREADY: some byte of the range was already handed out or discarded;
+ *	-EINVAL: range outside the block, or a key of this end's share that was
+ *	not reserved.
+ *
+ * QKD_CMD_KEY_DISCARD (do)
+ *	request: QKD_A_LINK_INDEX u32, QKD_A_KEY_ID u64, QKD_A_KEY_LEN u32
+ *	Zeroises the range without returning it (e.g. the peer failed to fetch
+ *	it).  Bytes already consumed stay consumed; never an error for them.
+ *
+ * Notifications, multicast (no key bytes, ever)
+ * ---------------------------------------------
+ * group "link": QKD_CMD_LINK_NTF (a link end appeared, changed state or
+ *	disappeared: QKD_A_LINK_INDEX, _ID, _STATE), QKD_CMD_QBER_ALARM_NTF
+ *	(QKD_A_LINK_INDEX, _ID, _QBER, _QBER_MAX).
+ * group "pool": QKD_CMD_POOL_NTF when QKD_A_POOL_LEVEL changes
+ *	(QKD_A_LINK_INDEX, _ID, QKD_A_POOL_LEVEL, QKD_A_POOL_AVAIL), and
+ *	QKD_CMD_KEYS_AVAIL_NTF at most every QKD_KEYS_AVAIL_NTF_MS while new
+ *	blocks arrive (QKD_A_LINK_INDEX, _ID, QKD_A_POOL_AVAIL).
+ */
+#ifndef _UAPI_LINUX_QKD_H
+#define _UAPI_LINUX_QKD_H
+
+#define QKD_GENL_NAME		"qkd"
+#define QKD_GENL_VERSION	1
+#define QKD_MCGRP_LINK		"link"
+#define QKD_MCGRP_POOL		"pool"
+
+#define QKD_KEY_ID_OFFSET_BITS	16
+#define QKD_BLOCK_SIZE_MAX	(1U << QKD_KEY_ID_OFFSET_BITS)
+#define QKD_KEY_COUNT_MAX	4096
+#define QKD_KEY_ALLOC_MAX_BYTES	(64U * 1024)
+#define QKD_QBER_PPM_MAX	1000000
+#define QKD_KEYS_AVAIL_NTF_MS	100
+
+enum qkd_cmd {
+	QKD_CMD_UNSPEC,
+	QKD_CMD_LINK_GET,
+	QKD_CMD_LINK_SET,
+	QKD_CMD_KEY_ALLOC,
+	QKD_CMD_KEY_GET,
+	QKD_CMD_KEY_DISCARD,
+	QKD_CMD_LINK_NTF,
+	QKD_CMD_QBER_ALARM_NTF,
+	QKD_CMD_POOL_NTF,
+	QKD_CMD_KEYS_AVAIL_NTF,
+	__QKD_CMD_MAX
+};
+#define QKD_CMD_MAX (__QKD_CMD_MAX - 1)
+
+enum qkd_attr {
+	QKD_A_UNSPEC,
+	QKD_A_LINK_INDEX,
+	QKD_A_LINK_ID,
+	QKD_A_LINK_NAME,
+	QKD_A_LINK_ROLE,
+	QKD_A_LINK_PEER,
+	QKD_A_LINK_STATE,
+	QKD_A_LINK_QBER,
+	QKD_A_LINK_QBER_MAX,
+	QKD_A_LINK_SKR,
+	QKD_A_LINK_BLOCK_SIZE,
+	QKD_A_POOL_CAPACITY,
+	QKD_A_POOL_BLOCKS,
+	QKD_A_POOL_AVAIL,
+	QKD_A_POOL_LEVEL,
+	QKD_A_POOL_WARN,
+	QKD_A_POOL_READY,
+	QKD_A_STATS,
+	QKD_A_NETNS_FD,
+	QKD_A_KEY,
+	QKD_A_KEY_ID,
+	QKD_A_KEY_LEN,
+	QKD_A_KEY_COUNT,
+	QKD_A_KEY_FLAGS,
+	QKD_A_KEY_GEN_TIME,
+	QKD_A_KEY_MATERIAL,
+	QKD_A_PAD,
+	__QKD_A_MAX
+};
+#define QKD_A_MAX (__QKD_A_MAX - 1)
+
+/* Counters in the QKD_A_STATS nest, each u64. */
+enum qkd_stat {
+	QKD_STAT_UNSPEC,
+	QKD_STAT_BLOCKS_RECEIVED,	/* blocks accepted into the pool */
+	QKD_STAT_BYTES_RECEIVED,
+	QKD_STAT_BLOCKS_EVICTED,	/* pool full: oldest block dropped */
+	QKD_STAT_BLOCKS_BAD,		/* torn: bad length or checksum */
+	QKD_STAT_BLOCKS_QBER,		/* dropped: QBER over threshold */
+	QKD_STAT_BLOCKS_MISSED,		/* gaps in the card's block IDs */
+	QKD_STAT_DMA_ERRORS,		/* ring resets after a DMA error */
+	QKD_STAT_BYTES_ALLOCATED,	/* handed out by KEY_ALLOC */
+	QKD_STAT_BYTES_FETCHED,		/* handed out by KEY_GET */
+	QKD_STAT_BYTES_DISCARDED,
+	QKD_STAT_BYTES_WASTED,		/* block tails too short for a key */
+	QKD_STAT_QBER_ALARMS,
+	QKD_STAT_PAD,
+	__QKD_STAT_MAX
+};
+#define QKD_STAT_MAX (__QKD_STAT_MAX - 1)
+
+enum qkd_role {
+	QKD_ROLE_TX,	/* "Alice": allocates from even block IDs */
+	QKD_ROLE_RX,	/* "Bob": allocates from odd block IDs */
+};
+
+enum qkd_link_state {
+	QKD_LINK_DOWN,		/* not generating (stopped by the operator) */
+	QKD_LINK_UP,		/* generating key */
+	QKD_LINK_NO_CARRIER,	/* asked to run, but the quantum channel is cut */
+	QKD_LINK_ALARM,		/* asked to run, but QBER is over threshold */
+	QKD_LINK_ERROR,		/* device error, recovering */
+};
+
+enum qkd_pool_level {
+	QKD_POOL_EMPTY,		/* nothing to allocate */
+	QKD_POOL_WARNING,	/* below QKD_A_POOL_WARN */
+	QKD_POOL_LOW,		/* between WARN and READY */
+	QKD_POOL_READY,		/* at or above QKD_A_POOL_READY */
+};
+
+/* QKD_A_KEY_FLAGS */
+#define QKD_KEY_F_RESERVE	(1U << 0)	/* allocate IDs, keep the bytes */
+#define QKD_KEY_F_ALL		QKD_KEY_F_RESERVE
+
+#endif /* _UAPI_LINUX_QKD_H */
