@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Mutually authenticated TLS 1.3 connections on the event loop (OpenSSL).
+ *
+ * One piece of code for every TLS link the daemon has: ETSI 014 clients (Ak)
+ * and peer daemons (Kx).  Both ends always present certificates chained to
+ * the configured CA; a connection whose peer did not is closed before any
+ * application byte is read.  Buffers that held application data are
+ * cleansed (OPENSSL_cleanse) when consumed or freed, since they may carry
+ * key material.  OpenSSL writes to the socket with write(): the process
+ * must ignore SIGPIPE.
+ */
+#ifndef QKD_TLS_H
+#define QKD_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+struct loop;
+struct tls_conn;
+
+struct tls_files {
+	const char *ca;		/* PEM CA bundle both sides are checked against */
+	const char *cert;	/* this side's certificate chain, PEM */
+	const char *key;	/* its private key, PEM */
+};
+
+/*
+ * TLS 1.3 only, peer certificate required and verified.  On failure returns
+ * NULL and writes a one-line reason (file, OpenSSL error) into @err.
+ */
+SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
+		     char *err, size_t errlen);
+
+struct tls_conn_ops {
+	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */
+	void (*on_open)(struct tls_conn *c, void *arg);
+	/*
+	 * New input: read it with tls_conn_input(), drop what was used with
+	 * tls_conn_consume().  Return 0 to go on, -1 to close the connection.
+	 */
+	int (*on_data)(struct tls_conn *c, void *arg);
+	/* Closed (by either side or an error); @c is freed after this returns. */
+	void (*on_close)(struct tls_conn *c, void *arg);
+};
+
+/*
+ * @max_input bounds buffered unconsumed input; beyond it the conn closes.
+ * The connection owns @fd from a successful return on (it closes it when
+ * freed); on NULL the caller still owns @fd.  Callbacks never run from
+ * inside a tls_conn_*() call: on_close after tls_conn_close() or a failed
+ * tls_conn_write() follows from the loop.
+ */
+struct tls_conn *tls_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
+				 size_t max_input,
+				 const struct tls_conn_ops *ops, void *arg);
+/*
+ * @fd: a non-blocking socket with connect() issued.  @peer_name: the name
+ * the server certificate must carry: in a DNS SAN, or in the subject CN
+ * when the certificate has no DNS SAN (OpenSSL's host check).
+ */
+struct tls_conn *tls_conn_connect(struct loop *loop, SSL_CTX *ctx, int fd,
+				  const char *peer_name, size_t max_input,
+				  const struct tls_conn_ops *ops, void *arg);
+
+const uint8_t *tls_conn_input(struct tls_conn *c, size_t *len);
+void tls_conn_consume(struct tls_conn *c, size_t n);
+/* Queue and start sending; returns 0 or -1 (connection failed). */
+int tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+/* Bytes queued but not yet sent (for back-pressure). */
+size_t tls_conn_pending(const struct tls_conn *c);
+/*
+ * Verified peer's certificate subject CN: "" before on_open, and "" if the
+ * subject has no CN, several, or one with a NUL in it.
+ */
+const char *tls_conn_peer_name(const struct tls_conn *c);
+/*
+ * Flush what is queued, send close_notify, then close; on_close follows
+ * once the peer has closed too, or at the latest 1 s later (until then its
+ * input is read and dropped, so that our last bytes are not reset).
+ */
+void tls_conn_close(struct tls_conn *c);
+/* Close now, dropping queued output (slow or hostile peer); on_close follows. */
+void tls_conn_abort(struct tls_conn *c);
+/* Why the connection failed ("" if it did not, or not yet); for logs. */
+const char *tls_conn_error(const struct tls_conn *c);
+
+#endif /* QKD_TLS_H */
