@@ -25,6 +25,10 @@
  *     the next descriptor it will read, so the card knows how far it may go.
  *   - The card never overwrites a descriptor it has not got back; with no
  *     free descriptor it drops blocks, which the core sees as a block ID gap.
+ *   - Every ->start() finds a freshly reset ring (all descriptors the
+ *     card's, buffers zeroed): the card starts again at descriptor 0.  The
+ *     core ingests whatever the card completed before ->stop() first.
+ *   - ->doorbell() is never called once ->stop() has begun.
  */
 #ifndef _QKD_DRIVER_H
 #define _QKD_DRIVER_H
@@ -73,9 +77,13 @@ struct qkd_dev *qkd_dev_alloc(struct device *parent,
 			      const struct qkd_dev_ops *ops,
 			      const struct qkd_dev_info *info, void *priv);
 void *qkd_dev_priv(struct qkd_dev *qdev);
+/* QKD_A_LINK_INDEX of a registered device ("qkd<index>" in sysfs). */
+u32 qkd_dev_index(struct qkd_dev *qdev);
 int qkd_dev_register(struct qkd_dev *qdev);
 /* Stops the card, waits for the core to finish with it, frees it. */
 void qkd_dev_unregister(struct qkd_dev *qdev);
+/* Frees a device that is not registered (e.g. qkd_dev_register() failed). */
+void qkd_dev_free(struct qkd_dev *qdev);
 
 /* Ring access for the card (or the simulator writing "as the card"). */
 struct qkd_ring_desc *qkd_dev_ring_desc(struct qkd_dev *qdev, u32 index);

@@ -103,7 +103,8 @@
  * Notifications, multicast (no key bytes, ever)
  * ---------------------------------------------
  * group "link": QKD_CMD_LINK_NTF (a link end appeared, changed state or
- *	disappeared: QKD_A_LINK_INDEX, _ID, _STATE), QKD_CMD_QBER_ALARM_NTF
+ *	disappeared: QKD_A_LINK_INDEX, _ID, _STATE; without _STATE when it
+ *	left the namespace or was removed), QKD_CMD_QBER_ALARM_NTF
  *	(QKD_A_LINK_INDEX, _ID, _QBER, _QBER_MAX).
  * group "pool": QKD_CMD_POOL_NTF when QKD_A_POOL_LEVEL changes
  *	(QKD_A_LINK_INDEX, _ID, QKD_A_POOL_LEVEL, QKD_A_POOL_AVAIL), and
