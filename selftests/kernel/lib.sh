@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shell helpers for the qkd kernel selftests, sourced inside the VM.
+
+QKD_TOP=${QKD_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+QKD_BIN=$QKD_TOP/build/selftests/kernel
+QKD_TRACING=/sys/kernel/tracing
+[ -d $QKD_TRACING/events ] || QKD_TRACING=/sys/kernel/debug/tracing
+
+# Turns on every tracepoint of the qkd modules (their events are gone after
+# an rmmod, so call this after every load).
+qkd_trace_on() {
+	local d
+	for d in "$QKD_TRACING"/events/qkd*; do
+		[ -e "$d/enable" ] && echo 1 >"$d/enable"
+	done
+	return 0
+}
+
+# insmod by path does not load dependencies: modprobe Debian's (e.g.
+# libcrc32c) first; our own (qkd) are loaded in order.
+qkd_insmod() {
+	local name=$1 ko=$QKD_TOP/kernel/$1.ko dep
+	grep -q "^$name " /proc/modules && return 0
+	for dep in $(modinfo -F depends "$ko" | tr , ' '); do
+		case $dep in qkd|qkd_sim) continue ;; esac
+		modprobe "$dep" || return 1
+	done
+	insmod "$ko"
+}
+
+qkd_load() {
+	qkd_insmod qkd && qkd_insmod qkd_sim && qkd_trace_on
+}
+
+qkd_unload() {
+	local m
+	for m in qkd_sim qkd; do
+		grep -q "^$m " /proc/modules || continue
+		rmmod "$m" || return 1
+	done
+}
+
+# KTAP helpers for shell tests.
+ktap_n=0
+ktap_failed=0
+ktap_ok() {	# ktap_ok STATUS description...
+	local st=$1; shift
+	ktap_n=$((ktap_n + 1))
+	if [ "$st" -eq 0 ]; then
+		echo "ok $ktap_n - $*"
+	else
+		ktap_failed=$((ktap_failed + 1))
+		echo "not ok $ktap_n - $*"
+	fi
+}
+ktap_skip() {	# ktap_skip reason description...
+	local why=$1; shift
+	ktap_n=$((ktap_n + 1))
+	echo "ok $ktap_n - $* # SKIP $why"
+}
+ktap_finish() {
+	echo "# Totals: pass:$((ktap_n - ktap_failed)) fail:$ktap_failed"
+	[ "$ktap_failed" -eq 0 ]
+}

@@ -1,0 +1,62 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the qkdn test VM (busybox).  Loads the virtio 9p modules, mounts
+# the host root read-only at /newroot, mounts the kernel file systems and
+# scratch tmpfs on it, runs the requested repo script chrooted there with
+# stdout on the second serial port (ttyS1), then powers off.
+
+export PATH=/bin
+
+. /qkd-vm.env
+
+fail() {
+	echo "qkd-vm init: $*" >/dev/console
+	poweroff -f
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || mount -t tmpfs dev /dev
+
+while read -r m; do
+	insmod "/lib/modules/$m" || fail "insmod $m failed"
+done </modules.order
+
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /newroot ||
+	fail "mounting the host root over 9p failed"
+
+r=/newroot
+mount -t proc proc $r/proc
+mount -t sysfs sysfs $r/sys
+mount -t devtmpfs devtmpfs $r/dev 2>/dev/null || {
+	mount -t tmpfs -o mode=755 dev $r/dev &&
+	mknod -m 666 $r/dev/null c 1 3 && mknod -m 600 $r/dev/console c 5 1 &&
+	mknod -m 660 $r/dev/ttyS1 c 4 65 && mknod -m 444 $r/dev/urandom c 1 9
+}
+mkdir -p $r/dev/pts $r/dev/shm 2>/dev/null
+# bash process substitution and friends need the /dev/fd links udev would make.
+ln -sf /proc/self/fd $r/dev/fd
+ln -sf /proc/self/fd/0 $r/dev/stdin
+ln -sf /proc/self/fd/1 $r/dev/stdout
+ln -sf /proc/self/fd/2 $r/dev/stderr
+mount -t devpts devpts $r/dev/pts
+mount -t tmpfs tmpfs $r/dev/shm
+mount -t tmpfs -o mode=1777 tmpfs $r/tmp
+mount -t tmpfs -o mode=755 tmpfs $r/run
+mount -t debugfs debugfs $r/sys/kernel/debug
+mount -t tracefs tracefs $r/sys/kernel/tracing 2>/dev/null ||
+	mount -t tracefs tracefs $r/sys/kernel/debug/tracing
+
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+
+# The host's /etc/mtab and /var/run may point at /proc and /run: both exist.
+cat /qkd-vm.cmd >$r/tmp/qkd-vm.cmd
+chroot $r /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/tmp TMPDIR=/tmp QKD_REPO="$QKD_REPO" /bin/bash /tmp/qkd-vm.cmd \
+	>/dev/ttyS1 2>/dev/console
+echo "guest command exited with status $?" >/dev/console
+
+echo "$QKD_DONE_MARKER" >/dev/ttyS1
+sync
+poweroff -f

@@ -1,0 +1,225 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run qkdn's kernel selftests (or any repo script) inside a QEMU (TCG) VM
+# booted on Debian's 6.1 kernel, with the host root mounted read-only over
+# 9p.  Prints TAP on stdout and exits non-zero on any failure.
+#
+#   selftests/vm/run.sh [test...]            tests from selftests/kernel/tests.txt
+#   selftests/vm/run.sh --cmd SCRIPT [ARG...] run a repo script in the VM
+#                                             (its stdout is passed through)
+#
+# Environment: QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 600),
+# QKD_VM_MEM (default 1G), QKD_VM_KEEP=1 (keep the temp dir with the console
+# log), QKD_VM_NO_BUILD=1 (do not run make first).
+# See Documentation/qkd/testing.rst.
+
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+vm_timeout=${QKD_VM_TIMEOUT:-600}
+done_marker="QKD-VM-DONE"
+
+# Modules the guest needs to mount the host root over virtio 9p.
+boot_modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev
+	      virtio_pci netfs fscache 9pnet 9pnet_virtio 9p)
+
+die() {
+	echo "not ok 1 - vm: $*"
+	echo "1..1"
+	exit 1
+}
+
+find_kernel() {
+	local k=${QKD_VM_KERNEL:-}
+	if [ -z "$k" ]; then
+		k=$(ls /boot/vmlinuz-6.1*-amd64 2>/dev/null | sort -V | tail -n 1)
+	fi
+	[ -n "$k" ] && [ -r "$k" ] || die "no readable /boot/vmlinuz-6.1*-amd64 (apt-get install linux-image-amd64, or set QKD_VM_KERNEL)"
+	kernel=$k
+	kver=${k##*/vmlinuz-}
+	moddir=/lib/modules/$kver
+	[ -r "$moddir/modules.dep" ] || die "no $moddir/modules.dep for kernel $kver"
+}
+
+# Print the modules.dep paths for module $1 and its dependencies, deps first.
+module_paths() {
+	local name=$1 line path dep
+	line=$(grep -E "(^|/)${name}\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" | head -n 1)
+	[ -n "$line" ] || return 1
+	path=${line%%:*}
+	for dep in ${line#*:}; do
+		dep=${dep##*/}
+		module_paths "${dep%%.ko*}"
+	done
+	echo "$path"
+}
+
+# Copy module file $1 (relative to $moddir) into the initramfs, uncompressed.
+copy_module() {
+	local src=$moddir/$1 dst=$initramfs/lib/modules/${1##*/}
+	case $src in
+	*.ko.xz)  dst=${dst%.xz};  xz -dc "$src" >"$dst" ;;
+	*.ko.zst) dst=${dst%.zst}; zstd -qdc "$src" >"$dst" ;;
+	*.ko.gz)  dst=${dst%.gz};  gzip -dc "$src" >"$dst" ;;
+	*)        cp "$src" "$dst" ;;
+	esac
+	echo "${dst##*/}" >>"$initramfs/modules.order"
+}
+
+build_initramfs() {
+	local busybox m p
+	busybox=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
+	file -L "$busybox" 2>/dev/null | grep -q dynamically && \
+		die "$busybox is dynamically linked (apt-get install busybox-static)"
+	mkdir -p "$initramfs"/{bin,dev,proc,sys,newroot,lib/modules}
+	cp "$busybox" "$initramfs/bin/busybox"
+	for p in sh mount umount insmod mkdir mknod chroot poweroff cat echo stty sleep; do
+		ln -s busybox "$initramfs/bin/$p"
+	done
+	: >"$initramfs/modules.order"
+	for m in "${boot_modules[@]}"; do
+		# Modules built into this kernel need no loading.
+		grep -qE "/${m}\.ko" "$moddir/modules.builtin" 2>/dev/null && continue
+		# Not every kernel has every one (netfs is new in 5.x): skip those.
+		if ! module_paths "$m" >"$tmp/paths"; then
+			echo "# vm: $m is not a module of $kver, skipped" >&2
+			continue
+		fi
+		while read -r p; do
+			grep -qx "${p##*/}" "$initramfs/modules.order" 2>/dev/null && continue
+			copy_module "$p"
+		done <"$tmp/paths"
+	done
+	cp "$top/selftests/vm/init.sh" "$initramfs/init"
+	chmod 755 "$initramfs/init"
+	{
+		printf 'QKD_REPO=%q\n' "$top"
+		printf 'QKD_DONE_MARKER=%q\n' "$done_marker"
+	} >"$initramfs/qkd-vm.env"
+	# The guest command, run by bash in the chroot: quoting survives.
+	{
+		printf 'cd %q || exit 1\n' "$top"
+		printf 'exec'
+		printf ' %q' "$guest_cmd" "${guest_args[@]}"
+		printf '\n'
+	} >"$initramfs/qkd-vm.cmd"
+	(cd "$initramfs" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initramfs.gz" ||
+		die "cpio failed"
+}
+
+run_qemu() {
+	local rc
+	timeout --kill-after=10 "$vm_timeout" \
+	qemu-system-x86_64 -accel tcg -cpu max -m "${QKD_VM_MEM:-1G}" -smp 2 \
+		-nic none -nographic -no-reboot -monitor none \
+		-kernel "$kernel" -initrd "$tmp/initramfs.gz" \
+		-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 nokaslr" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-serial "file:$tmp/console.log" -serial "file:$tmp/results.log" \
+		</dev/null >"$tmp/qemu.out" 2>&1
+	rc=$?
+	qemu_rc=$rc
+}
+
+# Number the guest's "ok - ..." lines; pass comments through.
+emit_tap() {
+	local line
+	n=0 failures=0
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"$done_marker"*) ;;
+		"ok - "*)     n=$((n + 1)); echo "ok $n - ${line#ok - }" ;;
+		"not ok - "*) n=$((n + 1)); failures=$((failures + 1))
+			      echo "not ok $n - ${line#not ok - }" ;;
+		"#"*)         echo "$line" ;;
+		*)            echo "# $line" ;;
+		esac
+	done <"$tmp/results.log"
+}
+
+report() {
+	local ok=$1 what=$2
+	n=$((n + 1))
+	if [ "$ok" = 1 ]; then
+		echo "ok $n - $what"
+	else
+		failures=$((failures + 1))
+		echo "not ok $n - $what"
+	fi
+}
+
+# Kernel messages that mean the kernel is broken, whatever the tests said.
+kernel_log_clean() {
+	! grep -qE 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN|Kernel panic|Call Trace:' \
+		"$tmp/console.log"
+}
+
+passthrough=0
+if [ "${1:-}" = "--cmd" ]; then
+	shift
+	[ $# -gt 0 ] || die "--cmd needs a script"
+	guest_cmd=$1; shift
+	guest_args=("$@")
+	passthrough=1
+else
+	guest_cmd=selftests/vm/guest.sh
+	guest_args=("$@")
+fi
+
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+find_kernel
+
+if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
+	make -s -C "$top" modules >&2 || die "make modules failed"
+	make -s -C "$top/selftests/kernel" >&2 || die "building selftests/kernel failed"
+	make -s -C "$top/bench/ingest" >&2 || die "building bench/ingest failed"
+	make -s -C "$top/tools/qkdtrace" >&2 || die "building tools/qkdtrace failed"
+fi
+if [ "$passthrough" = 0 ]; then
+	for m in qkd qkd_sim; do
+		[ -r "$top/kernel/$m.ko" ] || die "kernel/$m.ko not built (make modules)"
+	done
+fi
+
+tmp=$(mktemp -d /tmp/qkd-vm.XXXXXX) || die "mktemp failed"
+initramfs=$tmp/initramfs
+if [ "${QKD_VM_KEEP:-0}" = 1 ]; then
+	echo "# keeping $tmp (console.log, results.log)" >&2
+else
+	trap 'rm -rf "$tmp"' EXIT
+fi
+trap 'exit 1' INT TERM	# still run the EXIT trap
+
+build_initramfs
+start=$(date +%s)
+run_qemu
+echo "# vm: kernel $kver, qemu exit $qemu_rc, $(( $(date +%s) - start )) s" >&2
+
+if [ "$passthrough" = 1 ]; then
+	sed -e 's/\r$//' -e "/^$done_marker/d" "$tmp/results.log"
+	grep -q "^$done_marker" "$tmp/results.log" || { echo "vm: no completion marker" >&2; tail -n 40 "$tmp/console.log" >&2; exit 1; }
+	kernel_log_clean || { echo "vm: kernel log has warnings/oopses" >&2; grep -E -A5 'WARNING:|BUG:|Oops' "$tmp/console.log" >&2; exit 1; }
+	exit 0
+fi
+
+emit_tap
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+	report 0 "vm: finished within ${vm_timeout}s"
+fi
+if grep -q "^$done_marker" "$tmp/results.log"; then
+	report 1 "vm: guest ran to completion"
+else
+	report 0 "vm: guest ran to completion (no $done_marker marker)"
+	tail -n 40 "$tmp/console.log" | sed -e 's/\r$//' -e 's/^/# console: /'
+fi
+if kernel_log_clean; then
+	report 1 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN"
+else
+	report 0 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN"
+	grep -E -B2 -A12 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN' "$tmp/console.log" |
+		head -n 80 | sed -e 's/\r$//' -e 's/^/# console: /'
+fi
+echo "1..$n"
+[ "$failures" -eq 0 ]
