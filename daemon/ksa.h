@@ -9,8 +9,16 @@
  * syntax; everything here takes already-authenticated SAE IDs.
  *
  * Sizes are in bits, always a positive multiple of 8.  Key material is
- * returned in buffers from ksa_key_buf(), which are mlock'd and must be
- * released with ksa_keys_free() (that zeroises them).
+ * returned in buffers from the OpenSSL secure heap (mlock'd), which must
+ * be released with ksa_keys_free() (that zeroises them).
+ *
+ * Added by D1b: KSA_RETRY (dec_keys only).  The slave's node may hear of a
+ * key's Kx-2 reservation a little after the master got it.  When a
+ * requested key ID is not known here yet, ksa_dec_keys() delivers nothing
+ * and returns KSA_RETRY; the front end calls it again every
+ * KSA_RETRY_INTERVAL_MS (from a loop timer, not blocking) and, once
+ * KSA_RETRY_WAIT_MS have passed since the request arrived, answers
+ * KSA_NOT_FOUND's error instead.
  */
 #ifndef QKD_KSA_H
 #define QKD_KSA_H
@@ -30,7 +38,11 @@ enum ksa_result {
 	KSA_UNAUTHORIZED,	/* 401: SAE may not use this pair */
 	KSA_NOT_FOUND,		/* 400 "one or more keys specified are not found on KME" */
 	KSA_UNAVAILABLE,	/* 503: not enough key, peer unreachable... */
+	KSA_RETRY,		/* dec_keys: not known yet, ask again (above) */
 };
+
+#define KSA_RETRY_INTERVAL_MS	20
+#define KSA_RETRY_WAIT_MS	1000
 
 struct ksa_err {
 	char message[160];	/* never contains key bytes */

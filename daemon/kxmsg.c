@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kx message codec (format in kxmsg.h).  Hand-written because the format is
+ * tiny and must be strict; fuzzed by fuzz/fuzz_kxmsg.c.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kxmsg.h"
+
+static const uint8_t kx_magic[3] = { 'Q', 'K', 'X' };
+
+/* Which attributes each type carries: bit per attribute. */
+#define A(x)	(1u << (x))
+struct type_rule {
+	uint32_t required;
+	uint32_t optional;
+};
+
+static const struct type_rule rules[] = {
+	[KXMSG_HELLO] = { A(KXA_NODE) | A(KXA_EPOCH), 0 },
+	[KXMSG_RESERVE] = { A(KXA_UUID) | A(KXA_MASTER) | A(KXA_SLAVE) |
+			    A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_KEY_LEN), 0 },
+	[KXMSG_ACK] = { A(KXA_UUID) | A(KXA_CODE), A(KXA_TEXT) },
+	[KXMSG_ERROR] = { A(KXA_CODE) | A(KXA_TEXT), 0 },
+};
+
+const char *kxmsg_type_name(enum kxmsg_type t)
+{
+	switch (t) {
+	case KXMSG_HELLO:	return "hello";
+	case KXMSG_RESERVE:	return "reserve";
+	case KXMSG_ACK:		return "ack";
+	case KXMSG_ERROR:	return "error";
+	}
+	return "unknown";
+}
+
+const char *kxmsg_code_name(uint32_t code)
+{
+	switch (code) {
+	case KXC_OK:		return "ok";
+	case KXC_BAD_MESSAGE:	return "bad message";
+	case KXC_UNKNOWN_SAE:	return "unknown SAE";
+	case KXC_NO_LINK:	return "no link";
+	case KXC_FETCH_FAILED:	return "key fetch failed";
+	case KXC_STORE_FULL:	return "key store full";
+	case KXC_DUPLICATE:	return "duplicate key ID";
+	case KXC_NOT_PEER:	return "not that peer";
+	}
+	return "unknown code";
+}
+
+static bool is_type(uint32_t t)
+{
+	return t >= KXMSG_HELLO && t <= KXMSG_ERROR;
+}
+
+int kxmsg_uuid_valid(const char *s)
+{
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' :
+		    !((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return s[36] == '\0';
+}
+
+/* Names and text: non-empty printable ASCII, below @max with the NUL. */
+static bool string_ok(const char *s, size_t len, size_t max, bool spaces)
+{
+	if (len == 0 || len >= max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > 0x7e || c < (spaces ? 0x20 : 0x21))
+			return false;
+	}
+	return true;
+}
+
+/* ---- encoding ---- */
+
+struct writer {
+	uint8_t *buf;
+	size_t len, pos;
+	bool fail;
+};
+
+static void put(struct writer *w, const void *p, size_t n)
+{
+	if (w->fail || n > w->len - w->pos) {
+		w->fail = true;
+		return;
+	}
+	memcpy(w->buf + w->pos, p, n);
+	w->pos += n;
+}
+
+static void put_be(struct writer *w, uint64_t v, size_t n)
+{
+	uint8_t b[8];
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	put(w, b, n);
+}
+
+static void put_attr(struct writer *w, enum kxmsg_attr a, const void *v,
+		     size_t n)
+{
+	put_be(w, a, 2);
+	put_be(w, n, 2);
+	put(w, v, n);
+}
+
+static void put_str(struct writer *w, enum kxmsg_attr a, const char *s,
+		    size_t max, bool spaces)
+{
+	size_t n = strnlen(s, max);
+
+	if (!string_ok(s, n, max, spaces))
+		w->fail = true;
+	else
+		put_attr(w, a, s, n);
+}
+
+static void put_int(struct writer *w, enum kxmsg_attr a, uint64_t v,
+		    size_t n)
+{
+	put_be(w, a, 2);
+	put_be(w, n, 2);
+	put_be(w, v, n);
+}
+
+static void encode_body(const struct kxmsg *m, struct writer *w)
+{
+	switch (m->type) {
+	case KXMSG_HELLO:
+		put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
+		put_int(w, KXA_EPOCH, m->epoch, 8);
+		break;
+	case KXMSG_RESERVE:
+		if (!kxmsg_uuid_valid(m->uuid) || m->n_slaves == 0 ||
+		    m->n_slaves > KM_MAX_SLAVES || m->key_len == 0)
+			w->fail = true;
+		put_str(w, KXA_UUID, m->uuid, sizeof(m->uuid), false);
+		put_str(w, KXA_MASTER, m->master, sizeof(m->master), false);
+		for (uint32_t i = 0; i < m->n_slaves && !w->fail; i++)
+			put_str(w, KXA_SLAVE, m->slaves[i],
+				sizeof(m->slaves[i]), false);
+		put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+		break;
+	case KXMSG_ACK:
+		if (!kxmsg_uuid_valid(m->uuid))
+			w->fail = true;
+		put_str(w, KXA_UUID, m->uuid, sizeof(m->uuid), false);
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		break;
+	case KXMSG_ERROR:
+		put_int(w, KXA_CODE, m->code, 4);
+		put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		break;
+	default:
+		w->fail = true;
+	}
+}
+
+int kxmsg_encode(const struct kxmsg *m, uint8_t *buf, size_t len)
+{
+	struct writer w = { .buf = buf, .len = len };
+	size_t body;
+
+	put(&w, kx_magic, 3);
+	put_be(&w, KXMSG_VERSION, 1);
+	put_be(&w, m->type, 1);
+	put_be(&w, 0, 3);
+	put_be(&w, 0, 4);		/* length, patched below */
+	encode_body(m, &w);
+	if (w.fail)
+		return -1;
+	body = w.pos - KXMSG_HDR_LEN;
+	if (body > KXMSG_MAX_BODY)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		buf[8 + i] = (uint8_t)(body >> (24 - 8 * i));
+	return (int)w.pos;
+}
+
+/* ---- decoding ---- */
+
+static uint64_t get_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int fail(char *err, size_t errlen, const char *why)
+{
+	snprintf(err, errlen, "%s", why);
+	return -1;
+}
+
+static int take_str(char *dst, size_t max, const uint8_t *v, size_t n,
+		    bool spaces)
+{
+	if (!string_ok((const char *)v, n, max, spaces))
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int take_int(uint64_t *dst, const uint8_t *v, size_t n, size_t want)
+{
+	if (n != want)
+		return -1;
+	*dst = get_be(v, n);
+	return 0;
+}
+
+static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
+		       size_t n)
+{
+	uint64_t x = 0;
+	int rc;
+
+	switch (a) {
+	case KXA_NODE:
+		return take_str(m->node, sizeof(m->node), v, n, false);
+	case KXA_EPOCH:
+		return take_int(&m->epoch, v, n, 8);
+	case KXA_UUID:
+		rc = take_str(m->uuid, sizeof(m->uuid), v, n, false);
+		return rc || !kxmsg_uuid_valid(m->uuid) ? -1 : 0;
+	case KXA_MASTER:
+		return take_str(m->master, sizeof(m->master), v, n, false);
+	case KXA_SLAVE:
+		if (m->n_slaves >= KM_MAX_SLAVES)
+			return -1;
+		return take_str(m->slaves[m->n_slaves++],
+				sizeof(m->slaves[0]), v, n, false);
+	case KXA_LINK:
+		return take_str(m->link, sizeof(m->link), v, n, false);
+	case KXA_KEY_ID:
+		return take_int(&m->key_id, v, n, 8);
+	case KXA_KEY_LEN:
+		rc = take_int(&x, v, n, 4);
+		m->key_len = (uint32_t)x;
+		return rc || x == 0 ? -1 : 0;
+	case KXA_CODE:
+		rc = take_int(&x, v, n, 4);
+		m->code = (uint32_t)x;
+		return rc;
+	case KXA_TEXT:
+		return take_str(m->text, sizeof(m->text), v, n, true);
+	}
+	return -1;
+}
+
+static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
+		       char *err, size_t errlen)
+{
+	const struct type_rule *rule = &rules[m->type];
+	uint32_t seen = 0;
+	uint16_t last = 0;
+	size_t pos = 0;
+
+	while (pos < len) {
+		uint16_t a, n;
+
+		if (len - pos < 4)
+			return fail(err, errlen, "truncated attribute");
+		a = (uint16_t)get_be(p + pos, 2);
+		n = (uint16_t)get_be(p + pos + 2, 2);
+		pos += 4;
+		if (n > len - pos)
+			return fail(err, errlen, "attribute overruns body");
+		if (a == 0 || a > KXA_TEXT ||
+		    !((rule->required | rule->optional) & A(a)))
+			return fail(err, errlen, "unexpected attribute");
+		/* One encoding per message: ascending order, only SLAVE
+		 * repeats. */
+		if (a < last || (a == last && a != KXA_SLAVE))
+			return fail(err, errlen,
+				    "attribute repeated or out of order");
+		last = a;
+		if (decode_attr(m, a, p + pos, n))
+			return fail(err, errlen, "bad attribute value");
+		seen |= A(a);
+		pos += n;
+	}
+	if ((seen & rule->required) != rule->required)
+		return fail(err, errlen, "missing attribute");
+	return 0;
+}
+
+int kxmsg_decode(const uint8_t *buf, size_t len, struct kxmsg *m,
+		 char *err, size_t errlen)
+{
+	uint32_t body;
+	size_t have = len < 3 ? len : 3;
+
+	/* Reject garbage as early as its first bytes show it. */
+	if (memcmp(buf, kx_magic, have))
+		return fail(err, errlen, "bad magic");
+	if (len >= 4 && buf[3] != KXMSG_VERSION)
+		return fail(err, errlen, "unsupported version");
+	if (len >= 5 && !is_type(buf[4]))
+		return fail(err, errlen, "unknown message type");
+	if (len >= 8 && (buf[5] | buf[6] | buf[7]))
+		return fail(err, errlen, "reserved bytes not zero");
+	if (len < KXMSG_HDR_LEN)
+		return KXMSG_INCOMPLETE;
+	body = (uint32_t)get_be(buf + 8, 4);
+	if (body > KXMSG_MAX_BODY)
+		return fail(err, errlen, "message too long");
+	if (len - KXMSG_HDR_LEN < body)
+		return KXMSG_INCOMPLETE;
+	memset(m, 0, sizeof(*m));
+	m->type = buf[4];
+	if (decode_body(buf + KXMSG_HDR_LEN, body, m, err, errlen))
+		return -1;
+	return (int)(KXMSG_HDR_LEN + body);
+}

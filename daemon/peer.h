@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kx channel between key manager daemons (peer.c).  The public API (start,
+ * stop, views) is in keymgr.h; this header has the pieces peer.c shares with
+ * its tests.
+ *
+ * Connections: one mutually authenticated TLS 1.3 connection per pair of
+ * nodes.  To avoid two crossing connections, only the node whose name sorts
+ * first dials (reconnecting with exponential backoff); the other listens.
+ * Either way the peer is identified by its certificate's CN, which must be
+ * a configured peer's cert_cn, and then by its HELLO, whose node name must
+ * be that peer's.  Anything else is logged (names only) and closed.  A new
+ * authenticated connection from a peer replaces the old one (the peer may
+ * have restarted).
+ */
+#ifndef QKD_PEER_H
+#define QKD_PEER_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define PEER_BACKOFF_MIN_MS	100
+#define PEER_BACKOFF_MAX_MS	5000
+#define PEER_MAX_INPUT		(4 * 4108)	/* bounded: 4 max messages */
+#define PEER_MAX_PENDING	(4u << 20)	/* output back-pressure, bytes */
+
+/* "a.b.c.d:port" or "[v6]:port" -> sockaddr.  0, or -1. */
+int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
+		    socklen_t *len);
+
+/* True if node @self dials @peer (the other waits to be called). */
+bool peer_dials(const char *self, const char *peer);
+
+#endif /* QKD_PEER_H */

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for kma.c: the record store (lookup, lifecycle, tombstones,
+ * bounds), key bytes zeroised when a record leaves the live states, pool
+ * levels against thresholds, and link configuration errors.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <openssl/crypto.h>
+
+#include "kma.h"
+
+#define SEC	1000000000ull
+
+static uint64_t now_ns = 1700000000ull * SEC;
+static char dir[] = "/tmp/test_kma.XXXXXX";
+
+static uint64_t fake_now(void *arg)
+{
+	return now_ns;
+}
+
+/* A store over one sim link end on the fake clock. */
+static struct kma *make_kma(uint64_t warn, uint64_t ready)
+{
+	static const uint8_t seed[32] = { 1, 2, 3 };
+	struct km_node_cfg node = { .name = "A" };
+	struct kma_link_cfg link = {
+		.name = "AB", .peer = "B", .source = KM_SOURCE_SIM,
+		.role = QKD_ROLE_TX, .rate = 8000000, .block_size = 1000,
+		.pool_warn = warn, .pool_ready = ready,
+	};
+	struct keysrc_sim_cfg sim = {
+		.link_name = "AB", .state_dir = dir, .role = QKD_ROLE_TX,
+		.seed = seed, .rate = 8000000, .block_size = 1000,
+		.now_ns = fake_now,
+	};
+	char err[128];
+	struct keysrc *src = keysrc_sim_new(&sim, err, sizeof(err));
+	struct kma *kma;
+
+	assert_non_null(src);
+	memset(link.seed, 0x77, sizeof(link.seed));
+	kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
+	assert_non_null(kma);
+	return kma;
+}
+
+static void uuid_n(char out[KSA_KEY_ID_LEN], unsigned n)
+{
+	snprintf(out, KSA_KEY_ID_LEN, "%08x-0000-4000-8000-000000000000", n);
+}
+
+static void test_add_find_states(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_by_peer(kma, "B");
+	char id[KSA_KEY_ID_LEN];
+	struct kma_key *k;
+
+	assert_non_null(l);
+	assert_null(kma_link_by_peer(kma, "C"));
+	assert_string_equal(kma_link_name(l), "AB");
+	uuid_n(id, 1);
+	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
+	assert_non_null(k);
+	assert_ptr_equal(kma_key_find(kma, id), k);
+	assert_int_equal(kma_key_live_count(kma), 1);
+	/* The same UUID twice, or a malformed one, is refused. */
+	assert_null(kma_key_add(kma, l, id, KMA_KEY_STORED));
+	assert_int_equal(errno, EEXIST);
+	assert_null(kma_key_add(kma, l, "short", KMA_KEY_STORED));
+	kma_key_set_state(kma, k, KMA_KEY_SUPPLIED);
+	assert_int_equal(kma_key_live_count(kma), 1);
+	kma_key_set_state(kma, k, KMA_KEY_CONSUMED);
+	assert_int_equal(kma_key_live_count(kma), 0);
+	/* A tombstone is still found (a repeated ID is recognised). */
+	assert_ptr_equal(kma_key_find(kma, id), k);
+	assert_string_equal(kma_key_state_name(k->state), "consumed");
+	kma_key_remove(kma, k);
+	assert_null(kma_key_find(kma, id));
+	kma_free(kma);
+}
+
+static void test_bytes_freed_on_final_state(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_at(kma, 0);
+	char id[KSA_KEY_ID_LEN];
+	struct kma_key *k;
+
+	uuid_n(id, 2);
+	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
+	k->len = 32;
+	k->bytes = OPENSSL_secure_malloc(32);
+	memset(k->bytes, 0xee, 32);
+	kma_key_set_state(kma, k, KMA_KEY_DESTROYED);
+	assert_null(k->bytes);
+	/* And a live record's bytes go with kma_free() (ASan checks). */
+	uuid_n(id, 3);
+	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
+	k->len = 16;
+	k->bytes = OPENSSL_secure_malloc(16);
+	kma_free(kma);
+}
+
+static int collect(void *arg, const struct kma_key_info *k)
+{
+	int *n = arg;
+
+	assert_int_equal(strlen(k->key_id), 36);
+	(*n)++;
+	return *n == 3;		/* stop after three */
+}
+
+static void test_foreach_oldest_first(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_at(kma, 0);
+	char id[KSA_KEY_ID_LEN];
+	int n = 0;
+
+	for (unsigned i = 0; i < 5; i++) {
+		uuid_n(id, 10 + i);
+		assert_non_null(kma_key_add(kma, l, id, KMA_KEY_RESERVED));
+	}
+	uuid_n(id, 10);
+	assert_string_equal(kma_key_oldest(kma)->uuid, id);
+	kma_foreach_key(kma, collect, &n);
+	assert_int_equal(n, 3);
+	kma_free(kma);
+}
+
+static void test_bounded(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_at(kma, 0);
+	char id[KSA_KEY_ID_LEN];
+	struct kma_key *k;
+	unsigned i;
+
+	/* Fill the store with live records: the next one is refused. */
+	for (i = 0; i < KMA_MAX_RECORDS; i++) {
+		uuid_n(id, i);
+		k = kma_key_add(kma, l, id, KMA_KEY_STORED);
+		assert_non_null(k);
+		if (i == 5)
+			kma_key_set_state(kma, k, KMA_KEY_CONSUMED);
+	}
+	uuid_n(id, i);
+	/* One tombstone (record 5) makes room, and is dropped for it. */
+	assert_non_null(kma_key_add(kma, l, id, KMA_KEY_STORED));
+	uuid_n(id, 5);
+	assert_null(kma_key_find(kma, id));
+	uuid_n(id, i + 1);
+	assert_null(kma_key_add(kma, l, id, KMA_KEY_STORED));
+	assert_int_equal(errno, ENOSPC);
+	kma_free(kma);
+}
+
+static void test_pool_levels(void **state)
+{
+	struct kma *kma = make_kma(100000, 1000000);
+	struct kma_link_info li;
+	struct keysrc_key keys[64];
+	static uint8_t bytes[64 * 1000];
+	char err[64];
+
+	assert_int_equal(kma_link_info(kma, 0, &li), 0);
+	assert_string_equal(li.name, "AB");
+	assert_string_equal(li.peer, "B");
+	assert_true(li.up);
+	assert_int_equal(li.level, QKD_POOL_READY);	/* 2 s window */
+	/* Use it down below READY, then below WARNING, then to empty. */
+	while (li.avail >= 1000000) {
+		assert_int_equal(keysrc_alloc(kma_link_src(kma_link_at(kma, 0)),
+					      1000, 64, keys, bytes, err,
+					      sizeof(err)), 0);
+		kma_link_info(kma, 0, &li);
+	}
+	assert_int_equal(li.level, QKD_POOL_LOW);
+	while (li.avail >= 100000) {
+		assert_int_equal(keysrc_alloc(kma_link_src(kma_link_at(kma, 0)),
+					      1000, 1, keys, bytes, err,
+					      sizeof(err)), 0);
+		kma_link_info(kma, 0, &li);
+	}
+	assert_int_equal(li.level, QKD_POOL_WARNING);
+	while (li.avail) {
+		assert_int_equal(keysrc_alloc(kma_link_src(kma_link_at(kma, 0)),
+					      1000, 1, keys, bytes, err,
+					      sizeof(err)), 0);
+		kma_link_info(kma, 0, &li);
+	}
+	assert_int_equal(li.level, QKD_POOL_EMPTY);
+	assert_true(li.bytes_allocated >= 1000000);
+	assert_int_equal(kma_link_info(kma, 1, &li), -1);
+	kma_free(kma);
+}
+
+static void test_config_errors(void **state)
+{
+	struct km_node_cfg node = { .name = "A" };
+	struct kma_link_cfg links[2] = {
+		{ .name = "AB", .peer = "B", .source = KM_SOURCE_SIM,
+		  .role = QKD_ROLE_TX, .rate = 8000000, .block_size = 1000 },
+		{ .name = "AB2", .peer = "B", .source = KM_SOURCE_SIM,
+		  .role = QKD_ROLE_TX, .rate = 8000000, .block_size = 1000 },
+	};
+	char err[160] = "";
+
+	snprintf(node.state_dir, sizeof(node.state_dir), "%s", dir);
+	/* Two links to one peer: which one would a key use? */
+	assert_null(kma_new(NULL, &node, links, 2, err, sizeof(err)));
+	assert_non_null(strstr(err, "two links to peer B"));
+	/* A bad sim link names itself in the error. */
+	links[0].block_size = 4;
+	assert_null(kma_new(NULL, &node, links, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "link AB"));
+	links[0].block_size = 1000;
+	snprintf(node.state_dir, sizeof(node.state_dir), "/nonexistent/x");
+	assert_null(kma_new(NULL, &node, links, 1, err, sizeof(err)));
+}
+
+static int group_setup(void **state)
+{
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/AB.hwm", dir);
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_find_states),
+		cmocka_unit_test(test_bytes_freed_on_final_state),
+		cmocka_unit_test(test_foreach_oldest_first),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_pool_levels),
+		cmocka_unit_test(test_config_errors),
+	};
+
+	return cmocka_run_group_tests_name("kma", tests, group_setup,
+					   group_teardown);
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for kxmsg.c: round trips, framing (prefixes are incomplete,
+ * concatenations split), and strict rejection of malformed input.  The
+ * malformed messages are built byte by byte here, not with the encoder.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kxmsg.h"
+
+static const char uuid[] = "0f8e6a34-5b2c-4d1e-9a7b-3c2d1e0f9a8b";
+
+static struct kxmsg reserve(void)
+{
+	struct kxmsg m = { .type = KXMSG_RESERVE };
+
+	strcpy(m.uuid, uuid);
+	strcpy(m.master, "app1");
+	strcpy(m.slaves[0], "app2");
+	strcpy(m.slaves[1], "app3");
+	m.n_slaves = 2;
+	strcpy(m.link, "AB");
+	m.key_id = 0x123456789abcull << 16 | 48;
+	m.key_len = 32;
+	return m;
+}
+
+static void round_trip(const struct kxmsg *in)
+{
+	uint8_t buf[KXMSG_MAX_LEN];
+	struct kxmsg out;
+	char err[64];
+	int n = kxmsg_encode(in, buf, sizeof(buf));
+
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.type, in->type);
+	assert_string_equal(out.node, in->node);
+	assert_true(out.epoch == in->epoch);
+	assert_string_equal(out.uuid, in->uuid);
+	assert_string_equal(out.master, in->master);
+	assert_int_equal(out.n_slaves, in->n_slaves);
+	for (uint32_t i = 0; i < in->n_slaves; i++)
+		assert_string_equal(out.slaves[i], in->slaves[i]);
+	assert_string_equal(out.link, in->link);
+	assert_true(out.key_id == in->key_id);
+	assert_int_equal(out.key_len, in->key_len);
+	assert_int_equal(out.code, in->code);
+	assert_string_equal(out.text, in->text);
+}
+
+static void test_round_trips(void **state)
+{
+	struct kxmsg m = reserve();
+	struct kxmsg h = { .type = KXMSG_HELLO, .epoch = UINT64_MAX - 5 };
+	struct kxmsg a = { .type = KXMSG_ACK, .code = KXC_FETCH_FAILED };
+	struct kxmsg e = { .type = KXMSG_ERROR, .code = KXC_NOT_PEER };
+
+	round_trip(&m);
+	m.n_slaves = KM_MAX_SLAVES;
+	for (int i = 0; i < KM_MAX_SLAVES; i++)
+		snprintf(m.slaves[i], sizeof(m.slaves[i]), "sae-%d", i);
+	round_trip(&m);
+	strcpy(h.node, "node-A");
+	round_trip(&h);
+	strcpy(a.uuid, uuid);
+	round_trip(&a);
+	strcpy(a.text, "block not in the pool");
+	round_trip(&a);
+	strcpy(e.text, "hello with the wrong node name");
+	round_trip(&e);
+}
+
+static void test_framing(void **state)
+{
+	struct kxmsg m = reserve(), out;
+	uint8_t buf[2 * KXMSG_MAX_LEN];
+	char err[64];
+	int n = kxmsg_encode(&m, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	/* Every strict prefix is "incomplete", never an error. */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(kxmsg_decode(buf, (size_t)i, &out, err,
+					      sizeof(err)), KXMSG_INCOMPLETE);
+	/* Two messages back to back decode one at a time. */
+	memcpy(buf + n, buf, (size_t)n);
+	assert_int_equal(kxmsg_decode(buf, 2 * (size_t)n, &out, err,
+				      sizeof(err)), n);
+	assert_int_equal(kxmsg_decode(buf + n, (size_t)n, &out, err,
+				      sizeof(err)), n);
+}
+
+/* A raw message: header + the given body. */
+static size_t raw(uint8_t *buf, uint8_t type, const uint8_t *body,
+		  size_t blen)
+{
+	memcpy(buf, "QKX\x01", 4);
+	buf[4] = type;
+	buf[5] = buf[6] = buf[7] = 0;
+	buf[8] = (uint8_t)(blen >> 24);
+	buf[9] = (uint8_t)(blen >> 16);
+	buf[10] = (uint8_t)(blen >> 8);
+	buf[11] = (uint8_t)blen;
+	if (blen)
+		memcpy(buf + 12, body, blen);
+	return 12 + blen;
+}
+
+static size_t attr(uint8_t *p, uint16_t type, const void *v, uint16_t len)
+{
+	p[0] = (uint8_t)(type >> 8);
+	p[1] = (uint8_t)type;
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	memcpy(p + 4, v, len);
+	return 4 + (size_t)len;
+}
+
+static int decode(const uint8_t *buf, size_t len)
+{
+	struct kxmsg m;
+	char err[64];
+
+	return kxmsg_decode(buf, len, &m, err, sizeof(err));
+}
+
+static void test_hello_by_hand(void **state)
+{
+	uint8_t body[64], buf[128];
+	uint8_t epoch[8] = { 0, 0, 0, 0, 0, 0, 1, 2 };
+	size_t b = 0;
+	struct kxmsg m;
+	char err[64];
+
+	b += attr(body + b, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	assert_int_equal(kxmsg_decode(buf, raw(buf, KXMSG_HELLO, body, b), &m,
+				      err, sizeof(err)), 12 + (int)b);
+	assert_string_equal(m.node, "B");
+	assert_true(m.epoch == 0x102);
+}
+
+static void test_rejects(void **state)
+{
+	uint8_t body[256], buf[512];
+	uint8_t epoch[8] = { 0 }, four[4] = { 0, 0, 0, 32 };
+	size_t b, n;
+
+	/* Wrong magic, version, type, reserved bytes. */
+	n = raw(buf, KXMSG_HELLO, NULL, 0);
+	buf[0] = 'X';
+	assert_int_equal(decode(buf, n), -1);
+	assert_int_equal(decode(buf, 1), -1);	/* as soon as it shows */
+	n = raw(buf, KXMSG_HELLO, NULL, 0);
+	buf[3] = 2;
+	assert_int_equal(decode(buf, n), -1);
+	n = raw(buf, 9, NULL, 0);
+	assert_int_equal(decode(buf, n), -1);
+	n = raw(buf, KXMSG_HELLO, NULL, 0);
+	buf[6] = 1;
+	assert_int_equal(decode(buf, n), -1);
+	/* Body length over the limit, even before the body arrives. */
+	n = raw(buf, KXMSG_HELLO, NULL, 0);
+	buf[10] = 0x10;
+	buf[11] = 0x01;
+	assert_int_equal(decode(buf, n), -1);
+	/* Missing required attribute. */
+	b = attr(body, KXA_NODE, "B", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Repeated attribute. */
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_NODE, "C", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Attributes out of order. */
+	b = attr(body, KXA_EPOCH, epoch, 8);
+	b += attr(body + b, KXA_NODE, "B", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Attribute the type does not carry; unknown attribute. */
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	b += attr(body + b, KXA_KEY_LEN, four, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	b += attr(body + b, 99, four, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Integer of the wrong size. */
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Empty, non-printable, embedded NUL strings. */
+	b = attr(body, KXA_NODE, "", 0);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	b = attr(body, KXA_NODE, "B\n", 2);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	b = attr(body, KXA_NODE, "B\0C", 3);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+	/* Attribute running past the body; truncated attribute header. */
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	n = raw(buf, KXMSG_HELLO, body, b - 1);
+	assert_int_equal(decode(buf, n), -1);
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, epoch, 8);
+	body[b++] = 0;
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+}
+
+static void test_reserve_rules(void **state)
+{
+	struct kxmsg m = reserve();
+	uint8_t buf[KXMSG_MAX_LEN], body[256];
+	uint8_t id[8] = { 0 }, zero[4] = { 0 }, len[4] = { 0, 0, 0, 32 };
+	size_t b;
+
+	/* The encoder refuses what the decoder would refuse. */
+	strcpy(m.uuid, "0F8E6A34-5B2C-4D1E-9A7B-3C2D1E0F9A8B");
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = reserve();
+	m.n_slaves = 0;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = reserve();
+	m.key_len = 0;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = reserve();
+	m.master[0] = '\0';
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = reserve();
+	assert_int_equal(kxmsg_encode(&m, buf, 20), -1);	/* too small */
+
+	/* By hand: a bad UUID, a zero length, too many slaves. */
+	b = attr(body, KXA_UUID, "not-a-uuid-not-a-uuid-not-a-uuid-xx", 36);
+	b += attr(body + b, KXA_MASTER, "m", 1);
+	b += attr(body + b, KXA_SLAVE, "s", 1);
+	b += attr(body + b, KXA_LINK, "l", 1);
+	b += attr(body + b, KXA_KEY_ID, id, 8);
+	b += attr(body + b, KXA_KEY_LEN, len, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
+	b = attr(body, KXA_UUID, uuid, 36);
+	b += attr(body + b, KXA_MASTER, "m", 1);
+	b += attr(body + b, KXA_SLAVE, "s", 1);
+	b += attr(body + b, KXA_LINK, "l", 1);
+	b += attr(body + b, KXA_KEY_ID, id, 8);
+	size_t ok = b;
+
+	b += attr(body + b, KXA_KEY_LEN, zero, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
+	b = ok + attr(body + ok, KXA_KEY_LEN, len, 4);
+	assert_true(decode(buf, raw(buf, KXMSG_RESERVE, body, b)) > 0);
+	for (int i = 0; i < KM_MAX_SLAVES; i++)
+		b += attr(body + b, KXA_SLAVE, "t", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trips),
+		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_hello_by_hand),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_reserve_rules),
+	};
+
+	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);
+}
