@@ -31,6 +31,13 @@ void loop_free(struct loop *loop);
  * loop_watch_del().  loop_watch_set() changes the events (e.g. to add POLLOUT
  * while output is pending).  A callback may delete its own watch, or any
  * other; the loop never calls a deleted watch again.
+ *
+ * Multishot polls report readiness as it arises (a wake-up of the fd), not
+ * as long as it lasts: a callback must read (or write) until EAGAIN, or
+ * until SSL_read() has nothing left with SSL_pending() == 0, or it will not
+ * be called again for data that is already there.  @revents with POLLNVAL
+ * means the poll could not be set up (bad fd); the watch is then dead and
+ * should be deleted.
  */
 struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events,
 				  loop_fd_fn fn, void *arg);
@@ -40,6 +47,10 @@ void loop_watch_del(struct loop_watch *w);
 /*
  * Call @fn once after @ms milliseconds (CLOCK_MONOTONIC), or every @ms with
  * @repeat.  loop_timer_del() cancels; safe from within @fn.
+ *
+ * A one-shot timer stays allocated after it fired, until loop_timer_del()
+ * (so that deleting it later is always safe); loop_free() frees what is
+ * left.  Repeating timers do not drift: deadlines are absolute.
  */
 struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 				  loop_timer_fn fn, void *arg);

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's local control socket, spoken by qkdctl.
+ *
+ * A unix stream socket; one JSON object per line each way.  Request:
+ *
+ *	{"cmd": "status"}
+ *	{"cmd": "link show"} / "pool show" / "sae show" / "peer show"
+ *	{"cmd": "key show", "sae": "app1", "limit": 1000}   (both optional)
+ *
+ * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
+ * A connection may carry several requests in turn.  Everything shown is
+ * metadata (names, IDs, sizes, states, counters, times): no request can
+ * return key bytes, because none of the functions the socket calls can
+ * produce them.  Access control is the socket file's mode (0660) and its
+ * directory's.
+ */
+#ifndef QKD_CTL_H
+#define QKD_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_LINE_MAX		4096	/* longest request line */
+#define CTL_KEY_LIMIT_DEFAULT	1000	/* newest key records shown */
+#define CTL_SOCKET_DIR		"/run/qkdkmd"
+
+struct loop;
+struct kma;
+struct ksa;
+struct peers;
+struct qkd_config;
+struct ctl;
+
+/* What the control socket shows; any pointer may be NULL (not running). */
+struct ctl_sources {
+	const struct qkd_config *cfg;
+	const struct kma *kma;
+	const struct ksa *ksa;
+	const struct peers *peers;
+};
+
+/*
+ * Listen on @path (a stale socket file is replaced; a live daemon on it is
+ * an error).  @src is read at each request, so main.c may update it.
+ */
+struct ctl *ctl_start(struct loop *loop, const char *path,
+		      const struct ctl_sources *src, char *err, size_t errlen);
+/* Close every connection and remove the socket file. */
+void ctl_stop(struct ctl *ctl);
+
+#endif /* QKD_CTL_H */

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's event loop on io_uring.  See loop.h for the API.
+ *
+ * Every watch and timer is a struct loop_item whose address is the
+ * user_data of the one io_uring request it has in flight (a multishot
+ * POLL_ADD, or a TIMEOUT).  Control requests (poll update, poll remove,
+ * timeout remove) carry user_data 0 and their completions are ignored: the
+ * item learns what happened from its own request's completion.
+ *
+ * Lifetime rule: an item may be freed only once no request of its own is in
+ * flight ("armed" is false), because a completion that arrives later would
+ * otherwise point at freed memory.  Deleting an armed item therefore only
+ * marks it and asks the kernel to cancel; the final completion (one without
+ * IORING_CQE_F_MORE, or the timeout's) frees it.  Deleting a disarmed item
+ * (e.g. from its own callback) puts it on a zombie list that is freed after
+ * the current batch of completions, so the code that called the callback
+ * never touches freed memory.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <liburing.h>
+
+#include "loop.h"
+
+#define LOOP_SQ_ENTRIES	256
+#define LOOP_CQ_ENTRIES	4096
+
+enum loop_item_kind { ITEM_WATCH, ITEM_TIMER };
+
+struct loop_item {
+	struct loop *loop;
+	enum loop_item_kind kind;
+	bool armed;		/* its own request is in flight */
+	bool deleted;		/* loop_*_del() was called */
+	bool zombie;		/* on loop->zombies, freed after this batch */
+	struct loop_item *prev, *next;	/* loop->items, or loop->zombies */
+	void *arg;
+};
+
+struct loop_watch {
+	struct loop_item item;	/* first: user_data points here */
+	int fd;
+	uint32_t events;
+	loop_fd_fn fn;
+};
+
+struct loop_timer {
+	struct loop_item item;	/* first: user_data points here */
+	uint64_t period_ms;
+	bool repeat;
+	uint64_t deadline_ms;	/* CLOCK_MONOTONIC */
+	struct __kernel_timespec ts;	/* read by the kernel at submit time */
+	loop_timer_fn fn;
+};
+
+struct loop {
+	struct io_uring ring;
+	bool stopping;
+	struct loop_item *items;	/* live items, for loop_free() */
+	struct loop_item *zombies;	/* deleted, nothing in flight */
+};
+
+uint64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void list_add(struct loop_item **head, struct loop_item *it)
+{
+	it->prev = NULL;
+	it->next = *head;
+	if (*head)
+		(*head)->prev = it;
+	*head = it;
+}
+
+static void list_del(struct loop_item **head, struct loop_item *it)
+{
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		*head = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	it->prev = it->next = NULL;
+}
+
+/*
+ * An SQE, flushing the submission queue to the kernel if it is full.
+ * io_uring_submit() only fails on a broken ring; then NULL is returned and
+ * the caller reports the error.
+ */
+static struct io_uring_sqe *get_sqe(struct loop *loop)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+	if (!sqe) {
+		if (io_uring_submit(&loop->ring) < 0)
+			return NULL;
+		sqe = io_uring_get_sqe(&loop->ring);
+	}
+	return sqe;
+}
+
+/* A deleted item with nothing in flight: free it after this batch. */
+static void maybe_bury(struct loop_item *it)
+{
+	if (!it->deleted || it->armed || it->zombie)
+		return;
+	list_del(&it->loop->items, it);
+	list_add(&it->loop->zombies, it);
+	it->zombie = true;
+}
+
+static void free_zombies(struct loop *loop)
+{
+	while (loop->zombies) {
+		struct loop_item *it = loop->zombies;
+
+		list_del(&loop->zombies, it);
+		free(it);
+	}
+}
+
+struct loop *loop_new(void)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_CQSIZE,
+		.cq_entries = LOOP_CQ_ENTRIES,
+	};
+	struct loop *loop = calloc(1, sizeof(*loop));
+	int ret;
+
+	if (!loop)
+		return NULL;
+	ret = io_uring_queue_init_params(LOOP_SQ_ENTRIES, &loop->ring, &p);
+	if (ret < 0) {
+		free(loop);
+		errno = -ret;
+		return NULL;
+	}
+	return loop;
+}
+
+void loop_free(struct loop *loop)
+{
+	if (!loop)
+		return;
+	/* Tearing the ring down cancels every request still in flight. */
+	io_uring_queue_exit(&loop->ring);
+	while (loop->items) {
+		struct loop_item *it = loop->items;
+
+		list_del(&loop->items, it);
+		free(it);
+	}
+	free_zombies(loop);
+	free(loop);
+}
+
+/* ---- fd watches -------------------------------------------------------- */
+
+static int watch_arm(struct loop_watch *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w->item.loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, w->fd, w->events);
+	io_uring_sqe_set_data(sqe, &w->item);
+	w->item.armed = true;
+	return 0;
+}
+
+struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events,
+				  loop_fd_fn fn, void *arg)
+{
+	struct loop_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->item.loop = loop;
+	w->item.kind = ITEM_WATCH;
+	w->item.arg = arg;
+	w->fd = fd;
+	w->events = events;
+	w->fn = fn;
+	if (watch_arm(w) < 0) {
+		free(w);
+		errno = EBUSY;
+		return NULL;
+	}
+	list_add(&loop->items, &w->item);
+	return w;
+}
+
+int loop_watch_set(struct loop_watch *w, uint32_t events)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->item.deleted)
+		return -EINVAL;
+	if (w->events == events)
+		return 0;
+	w->events = events;
+	/*
+	 * Not armed: the completion that disarmed it is being handled right
+	 * now and re-arms with the new events.
+	 */
+	if (!w->item.armed)
+		return 0;
+	sqe = get_sqe(w->item.loop);
+	if (!sqe)
+		return -EBUSY;
+	/*
+	 * Update in place.  If the poll ended meanwhile (its last completion
+	 * is already queued), the update fails with -ENOENT and the re-arm on
+	 * that last completion picks up w->events instead.
+	 */
+	/* new_user_data must be 0 when it is not being updated. */
+	io_uring_prep_poll_update(sqe, (uintptr_t)&w->item, 0, events,
+				  IORING_POLL_UPDATE_EVENTS |
+				  IORING_POLL_ADD_MULTI);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+void loop_watch_del(struct loop_watch *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!w || w->item.deleted)
+		return;
+	w->item.deleted = true;
+	if (w->item.armed) {
+		sqe = get_sqe(w->item.loop);
+		/*
+		 * Without an SQE the poll stays armed until its fd is closed
+		 * (the caller is about to); the item is freed on that last
+		 * completion either way.
+		 */
+		if (sqe) {
+			io_uring_prep_poll_remove(sqe, (uintptr_t)&w->item);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+	maybe_bury(&w->item);
+}
+
+static void watch_complete(struct loop_watch *w, const struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+
+	if (!more)
+		w->item.armed = false;
+	if (w->item.deleted)
+		return;
+	if (cqe->res >= 0) {
+		w->fn(w->item.arg, (uint32_t)cqe->res);
+	} else if (cqe->res != -ECANCELED) {
+		/*
+		 * The poll could not be set up (bad fd...).  Tell the owner
+		 * once; re-arming would only fail again.  loop_watch_set()
+		 * does not re-arm either: the owner should delete the watch.
+		 */
+		w->fn(w->item.arg, POLLERR | POLLNVAL);
+		return;
+	}
+	/* The kernel ends a multishot poll now and then (or on update). */
+	if (!w->item.armed && !w->item.deleted)
+		watch_arm(w);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static int timer_arm(struct loop_timer *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t->item.loop);
+
+	if (!sqe)
+		return -EBUSY;
+	t->ts.tv_sec = (long long)(t->deadline_ms / 1000);
+	t->ts.tv_nsec = (long long)(t->deadline_ms % 1000) * 1000000;
+	/* Absolute deadlines, so that a repeating timer does not drift. */
+	io_uring_prep_timeout(sqe, &t->ts, 0, IORING_TIMEOUT_ABS);
+	io_uring_sqe_set_data(sqe, &t->item);
+	t->item.armed = true;
+	/*
+	 * The kernel reads t->ts when the SQE is submitted, which is always
+	 * before t could be freed (freeing needs this request's completion).
+	 */
+	return 0;
+}
+
+struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
+				  loop_timer_fn fn, void *arg)
+{
+	struct loop_timer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	if (repeat && ms == 0)
+		ms = 1;	/* a zero period would spin */
+	t->item.loop = loop;
+	t->item.kind = ITEM_TIMER;
+	t->item.arg = arg;
+	t->period_ms = ms;
+	t->repeat = repeat;
+	t->deadline_ms = loop_now_ms() + ms;
+	t->fn = fn;
+	if (timer_arm(t) < 0) {
+		free(t);
+		errno = EBUSY;
+		return NULL;
+	}
+	list_add(&loop->items, &t->item);
+	return t;
+}
+
+void loop_timer_del(struct loop_timer *t)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!t || t->item.deleted)
+		return;
+	t->item.deleted = true;
+	if (t->item.armed) {
+		sqe = get_sqe(t->item.loop);
+		/* Without an SQE it simply expires, silently, then is freed. */
+		if (sqe) {
+			io_uring_prep_timeout_remove(sqe, (uintptr_t)&t->item, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+	maybe_bury(&t->item);
+}
+
+static void timer_complete(struct loop_timer *t, const struct io_uring_cqe *cqe)
+{
+	uint64_t now;
+
+	t->item.armed = false;
+	if (t->item.deleted || cqe->res != -ETIME)
+		return;
+	if (t->repeat) {
+		/* Re-arm before the call, which may delete the timer. */
+		now = loop_now_ms();
+		t->deadline_ms += t->period_ms;
+		if (t->deadline_ms <= now)	/* we fell behind: skip ticks */
+			t->deadline_ms = now + t->period_ms;
+		timer_arm(t);
+	}
+	t->fn(t->item.arg);
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void dispatch(struct loop *loop, const struct io_uring_cqe *cqe)
+{
+	struct loop_item *it = io_uring_cqe_get_data(cqe);
+
+	if (!it)
+		return;		/* a control request's completion */
+	if (it->kind == ITEM_WATCH)
+		watch_complete((struct loop_watch *)it, cqe);
+	else
+		timer_complete((struct loop_timer *)it, cqe);
+	maybe_bury(it);
+}
+
+int loop_run(struct loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen;
+	int ret;
+
+	loop->stopping = false;
+	while (!loop->stopping) {
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+		seen = 0;
+		io_uring_for_each_cqe(&loop->ring, head, cqe) {
+			dispatch(loop, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&loop->ring, seen);
+		free_zombies(loop);
+	}
+	/* Hand requests queued by the last callbacks to the kernel. */
+	io_uring_submit(&loop->ring);
+	return 0;
+}
+
+void loop_stop(struct loop *loop)
+{
+	loop->stopping = true;
+}

@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qkdkmd: the QKD network key manager daemon (Y.3802 KM layer), one per node.
+ *
+ * main() reads the config, hardens the process (secure heap for keys, no
+ * core dumps), builds the parts in dependency order (TLS contexts, key
+ * store, key supply, peer channel, ETSI 014 server, control socket), drops
+ * the capabilities it no longer needs and runs the event loop until SIGTERM
+ * or SIGINT.  Teardown is the reverse order.  Signals arrive through a
+ * signalfd on the loop, so every handler runs as an ordinary callback.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "etsi014.h"
+#include "keymgr.h"
+#include "log.h"
+#include "loop.h"
+#include "tls.h"
+
+#define ERR_MAX	512
+
+struct daemon {
+	const char *config_path;
+	struct qkd_config cfg;
+	struct loop *loop;
+	int sig_fd;
+	struct loop_watch *sig_watch;
+	SSL_CTX *server_ctx, *client_ctx;
+	struct kma *kma;
+	struct ksa *ksa;
+	struct peers *peers;
+	struct etsi014_server *etsi;
+	struct etsi014_sae *etsi_saes;
+	struct ctl *ctl;
+	struct ctl_sources ctl_src;
+	bool verbose;		/* -v: debug logging survives SIGHUP */
+	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
+};
+
+static void usage(FILE *out)
+{
+	fputs(
+"Usage: qkdkmd -c FILE [-f] [-v] [--check]\n"
+"       qkdkmd --help | --version\n"
+"\n"
+"qkdkmd is the key manager daemon of a QKD network node (ITU-T Y.3802 KM\n"
+"layer).  It takes keys from the node's QKD links (the qkd kernel module or\n"
+"a simulated link), keeps them in locked memory, serves them to applications\n"
+"over ETSI GS QKD 014 (HTTPS with mutual TLS) and keeps the key IDs in step\n"
+"with the daemons at the other ends of its links (Kx, mutual TLS).\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE  the configuration file (required); relative paths in\n"
+"                     it are relative to its directory.  See\n"
+"                     Documentation/qkd/config.rst.\n"
+"  -f, --foreground   stay in the foreground.  This is the only mode (under\n"
+"                     systemd, Type=notify); accepted for familiarity.\n"
+"  -v, --verbose      log at debug level, whatever the file says.\n"
+"      --check        check the configuration and the TLS files, print\n"
+"                     \"FILE: ok\" and exit; nothing is started.\n"
+"  -h, --help         this text.\n"
+"  -V, --version      the version.\n"
+"\n"
+"Signals:\n"
+"  SIGTERM, SIGINT    stop gracefully: close connections, zeroise every key\n"
+"                     held in memory, remove the control socket, exit 0.\n"
+"  SIGHUP             re-read the configuration file.  It is checked\n"
+"                     completely first; if it is bad, the error is logged\n"
+"                     and nothing changes.  Applied at once: [node] log_level.\n"
+"                     Every other change is logged as needing a restart\n"
+"                     (links, peers, SAEs, listeners and certificates are\n"
+"                     owned by live connections and key stores).\n"
+"\n"
+"Logging goes to stderr; under systemd each line carries a <N> priority\n"
+"prefix for journald.  Key bytes are never logged.\n"
+"\n"
+"Privileges: no root needed for simulated links.  After its sockets are\n"
+"open the daemon drops every capability, except CAP_NET_ADMIN when a link\n"
+"uses the kernel source (the qkd genetlink key commands require it), and\n"
+"sets no_new_privs.  Core dumps are disabled (the process is not dumpable)\n"
+"and key material lives in OpenSSL's secure heap (mlock'd, not dumped).\n"
+"\n"
+"Exit status: 0 after a clean stop or a good --check, 1 on a bad\n"
+"configuration or a start-up failure, 2 on bad usage.\n"
+"\n"
+"See also: qkdctl(8), Documentation/qkd/daemon.rst\n", out);
+}
+
+/* ---- process hardening ------------------------------------------------- */
+
+static int harden_process(const struct qkd_config *cfg)
+{
+	struct rlimit no_core = { 0, 0 };
+	int ret;
+
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("cannot disable core dumps: %s", strerror(errno));
+		return -1;
+	}
+	/* Keys are allocated from here: mlock'd and MADV_DONTDUMP. */
+	ret = CRYPTO_secure_malloc_init((size_t)cfg->secure_heap, 32);
+	if (ret == 0) {
+		log_err("cannot set up the secure heap (%llu bytes); check RLIMIT_MEMLOCK (ulimit -l) or lower [node] secure_heap",
+			(unsigned long long)cfg->secure_heap);
+		return -1;
+	}
+	if (ret == 2)
+		log_warn("secure heap: mlock or madvise failed; keys may be swapped (raise RLIMIT_MEMLOCK)");
+	return 0;
+}
+
+static bool uses_kernel_source(const struct qkd_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_links; i++)
+		if (cfg->links[i].source == KM_SOURCE_KERNEL)
+			return true;
+	return false;
+}
+
+/*
+ * Keep CAP_NET_ADMIN only if a kernel link needs it; drop everything else
+ * from the bounding, ambient, effective, permitted and inheritable sets.
+ * Without CAP_SETPCAP (an unprivileged run) the bounding set cannot be
+ * changed, but then there is nothing in it we could use anyway.
+ */
+static int drop_privileges(bool keep_net_admin)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+	uint32_t keep = keep_net_admin ? 1u << CAP_NET_ADMIN : 0;
+	int cap;
+
+	for (cap = 0; cap <= 63; cap++) {
+		if (keep_net_admin && cap == CAP_NET_ADMIN)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
+			break;	/* past the kernel's last capability */
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	if (keep_net_admin && !(data[0].permitted & keep))
+		log_warn("a link uses the kernel source but CAP_NET_ADMIN is missing: key commands will fail");
+	data[0].effective &= keep;
+	data[0].permitted &= keep;
+	data[0].inheritable = 0;
+	data[1].effective = data[1].permitted = data[1].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -1;
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/* Tell systemd (Type=notify) we are up; harmless without systemd. */
+static void notify_systemd(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, path);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+		   (struct sockaddr *)&sa, len) < 0)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* mkdir for a directory the daemon owns (state, control socket's). */
+static int ensure_dir(const char *path, mode_t mode, const char *what)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		log_err("%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("%s %s: not a directory", what, path);
+		return -1;
+	}
+	return 0;
+}
+
+static int ensure_parent_dir(const char *file, const char *what)
+{
+	char dir[KM_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	return ensure_dir(dir, 0750, what);
+}
+
+/*
+ * One daemon per state_dir: two daemons on the same high-water marks could
+ * hand out the same blocks.  The lock dies with the process (kill -9 too).
+ */
+static int lock_state_dir(struct daemon *d)
+{
+	char path[KM_PATH_MAX + 16], pid[24];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/qkdkmd.lock", d->cfg.node.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_err("state_dir %s is in use by another qkdkmd (pid %s)",
+			d->cfg.node.state_dir, pid[0] ? pid : "?");
+		close(fd);
+		return -1;
+	}
+	if (ftruncate(fd, 0) == 0)
+		dprintf(fd, "%d\n", (int)getpid());
+	d->lock_fd = fd;
+	return 0;
+}
+
+/* ---- building the parts ------------------------------------------------ */
+
+static int make_tls(struct daemon *d, char *err, size_t errlen)
+{
+	struct tls_files files = {
+		.ca = d->cfg.tls_ca, .cert = d->cfg.tls_cert,
+		.key = d->cfg.tls_key,
+	};
+
+	d->server_ctx = tls_ctx_new(&files, 1, err, errlen);
+	if (!d->server_ctx)
+		return -1;
+	d->client_ctx = tls_ctx_new(&files, 0, err, errlen);
+	return d->client_ctx ? 0 : -1;
+}
+
+static int start_etsi014(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+	struct etsi014_config ec = {
+		.listen = c->etsi_listen,
+		.tls = { .ca = c->tls_ca, .cert = c->tls_cert,
+			 .key = c->tls_key },
+		.n_saes = c->n_saes,
+		.max_body = c->max_body,
+		.idle_timeout_ms = c->idle_timeout_ms,
+		.max_conns = c->max_conns,
+	};
+
+	/* Every SAE of the network: the KSA decides who may use which pair. */
+	d->etsi_saes = calloc(c->n_saes ? c->n_saes : 1, sizeof(*d->etsi_saes));
+	if (!d->etsi_saes) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_saes; i++) {
+		d->etsi_saes[i].sae_id = c->saes[i].name;
+		d->etsi_saes[i].cert_cn = c->saes[i].cert_cn;
+	}
+	ec.saes = d->etsi_saes;
+	d->etsi = etsi014_start(d->loop, &ec, d->ksa, err, errlen);
+	return d->etsi ? 0 : -1;
+}
+
+static int start_key_manager(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+
+	d->kma = kma_new(d->loop, &c->node, c->links, c->n_links, err, errlen);
+	if (!d->kma)
+		return -1;
+	d->ksa = ksa_new(d->kma, &c->node, c->saes, c->n_saes, &c->limits,
+			 err, errlen);
+	if (!d->ksa)
+		return -1;
+	if (!c->n_peers)
+		return 0;
+	d->peers = peers_start(d->loop, d->server_ctx, d->client_ctx, &c->node,
+			       c->peers, c->n_peers, c->kx_listen, d->ksa,
+			       err, errlen);
+	return d->peers ? 0 : -1;
+}
+
+static int start_all(struct daemon *d)
+{
+	char err[ERR_MAX] = "";
+
+	if (ensure_dir(d->cfg.node.state_dir, 0700, "state_dir") < 0 ||
+	    lock_state_dir(d) < 0 ||
+	    ensure_parent_dir(d->cfg.control, "control socket directory") < 0)
+		return -1;
+	if (make_tls(d, err, sizeof(err)) < 0 ||
+	    start_key_manager(d, err, sizeof(err)) < 0 ||
+	    start_etsi014(d, err, sizeof(err)) < 0)
+		goto fail;
+	d->ctl_src = (struct ctl_sources){
+		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
+		.peers = d->peers,
+	};
+	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
+			   sizeof(err));
+	if (!d->ctl)
+		goto fail;
+	return 0;
+fail:
+	log_err("%s", err[0] ? err : "start-up failed");
+	return -1;
+}
+
+static void stop_all(struct daemon *d)
+{
+	ctl_stop(d->ctl);
+	d->ctl = NULL;
+	if (d->etsi)
+		etsi014_stop(d->etsi);
+	d->etsi = NULL;
+	if (d->peers)
+		peers_stop(d->peers);
+	d->peers = NULL;
+	if (d->ksa)
+		ksa_free(d->ksa);	/* zeroises every stored key */
+	d->ksa = NULL;
+	if (d->kma)
+		kma_free(d->kma);
+	d->kma = NULL;
+	SSL_CTX_free(d->server_ctx);
+	SSL_CTX_free(d->client_ctx);
+	d->server_ctx = d->client_ctx = NULL;
+	free(d->etsi_saes);
+	d->etsi_saes = NULL;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+/* Compare what SIGHUP cannot apply live, and say so. */
+static void report_unapplied(const struct qkd_config *old,
+			     const struct qkd_config *new)
+{
+	bool same_lists =
+		old->n_links == new->n_links && old->n_peers == new->n_peers &&
+		old->n_saes == new->n_saes &&
+		!memcmp(old->links, new->links, old->n_links * sizeof(*old->links)) &&
+		!memcmp(old->peers, new->peers, old->n_peers * sizeof(*old->peers)) &&
+		!memcmp(old->saes, new->saes, old->n_saes * sizeof(*old->saes));
+
+	if (memcmp(&old->node, &new->node, sizeof(old->node)) ||
+	    strcmp(old->control, new->control) ||
+	    old->secure_heap != new->secure_heap)
+		log_warn("reload: [node] changes other than log_level need a restart");
+	if (strcmp(old->tls_ca, new->tls_ca) || strcmp(old->tls_cert, new->tls_cert) ||
+	    strcmp(old->tls_key, new->tls_key))
+		log_warn("reload: [tls] changes need a restart");
+	if (strcmp(old->etsi_listen, new->etsi_listen) ||
+	    memcmp(&old->limits, &new->limits, sizeof(old->limits)) ||
+	    old->max_body != new->max_body ||
+	    old->idle_timeout_ms != new->idle_timeout_ms ||
+	    old->max_conns != new->max_conns)
+		log_warn("reload: [etsi014] changes need a restart");
+	if (strcmp(old->kx_listen, new->kx_listen))
+		log_warn("reload: [kx] changes need a restart");
+	if (!same_lists)
+		log_warn("reload: [peer], [link] and [sae] changes need a restart");
+}
+
+static void reload(struct daemon *d)
+{
+	char err[CONFIG_ERR_MAX];
+	struct qkd_config next;
+
+	if (config_load(d->config_path, &next, err, sizeof(err)) < 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		return;
+	}
+	report_unapplied(&d->cfg, &next);
+	if (!d->verbose && next.log_level != d->cfg.log_level) {
+		d->cfg.log_level = next.log_level;
+		log_set_level(next.log_level);
+	}
+	log_notice("reload: %s read; log_level is %s", d->config_path,
+		   config_log_level_name(log_get_level()));
+	config_free(&next);
+}
+
+static void on_signal(void *arg, uint32_t revents)
+{
+	struct daemon *d = arg;
+	struct signalfd_siginfo si;
+
+	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_notice("%s: stopping", strsignal((int)si.ssi_signo));
+			loop_stop(d->loop);
+			break;
+		case SIGHUP:
+			reload(d);
+			break;
+		}
+	}
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t set;
+
+	/* Writes to a closed connection return EPIPE instead of killing us. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sig_fd < 0)
+		return -1;
+	d->sig_watch = loop_watch_add(d->loop, d->sig_fd, POLLIN, on_signal, d);
+	return d->sig_watch ? 0 : -1;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+/* --check: the config and the TLS files, nothing started. */
+static int check_only(struct daemon *d)
+{
+	char err[ERR_MAX] = "";
+
+	if (make_tls(d, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", d->config_path, err);
+		SSL_CTX_free(d->server_ctx);
+		return 1;
+	}
+	SSL_CTX_free(d->server_ctx);
+	SSL_CTX_free(d->client_ctx);
+	printf("%s: ok\n", d->config_path);
+	return 0;
+}
+
+static int run(struct daemon *d)
+{
+	int ret;
+
+	if (harden_process(&d->cfg) < 0)
+		return 1;
+	d->loop = loop_new();
+	if (!d->loop) {
+		log_err("io_uring: %s", strerror(errno));
+		return 1;
+	}
+	if (setup_signals(d) < 0) {
+		log_err("signals: %s", strerror(errno));
+		ret = 1;
+		goto out;
+	}
+	if (start_all(d) < 0) {
+		ret = 1;
+		goto out;
+	}
+	if (drop_privileges(uses_kernel_source(&d->cfg)) < 0) {
+		log_err("dropping privileges: %s", strerror(errno));
+		ret = 1;
+		goto out;
+	}
+	log_notice("node %s up: etsi014 %s, kx %s, control %s, %zu link(s), %zu peer(s), %zu SAE(s)",
+		   d->cfg.node.name, d->cfg.etsi_listen,
+		   d->cfg.kx_listen[0] ? d->cfg.kx_listen : "-", d->cfg.control,
+		   d->cfg.n_links, d->cfg.n_peers, d->cfg.n_saes);
+	notify_systemd("READY=1");
+	ret = loop_run(d->loop);
+	if (ret < 0)
+		log_err("event loop: %s", strerror(-ret));
+	notify_systemd("STOPPING=1");
+	ret = ret < 0 ? 1 : 0;
+out:
+	stop_all(d);
+	loop_watch_del(d->sig_watch);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	loop_free(d->loop);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	if (!ret)
+		log_notice("stopped");
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .sig_fd = -1, .lock_fd = -1 };
+	char err[CONFIG_ERR_MAX];
+	bool check = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "c:fvhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': d.config_path = optarg; break;
+		case 'f': break;
+		case 'v': d.verbose = true; break;
+		case 'C': check = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': puts("qkdkmd 0.1"); return 0;
+		default:
+			fputs("Try 'qkdkmd --help'.\n", stderr);
+			return 2;
+		}
+	}
+	if (!d.config_path || optind != argc) {
+		fprintf(stderr, "qkdkmd: %s\nTry 'qkdkmd --help'.\n",
+			d.config_path ? "unexpected argument" :
+			"a configuration file is required (-c FILE)");
+		return 2;
+	}
+	log_init("qkdkmd", LOG_LVL_INFO);
+	if (config_load(d.config_path, &d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	log_set_level(d.verbose ? LOG_LVL_DEBUG : d.cfg.log_level);
+	ret = check ? check_only(&d) : run(&d);
+	config_free(&d.cfg);
+	return ret;
+}

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for the config parser: a good file read back field by field,
+ * and bad files, each with the exact "FILE:LINE: reason" expected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+#define SEED "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* A complete, valid file; bad cases are this with one line changed. */
+static const char *const good_lines[] = {
+	"; node A of a two-node line",		/* 1 */
+	"[node]",				/* 2 */
+	"name = A",				/* 3 */
+	"state_dir = state/A",			/* 4 */
+	"control = /run/qkdkmd/A.sock",		/* 5 */
+	"",					/* 6 */
+	"[tls]",				/* 7 */
+	"ca = ca.pem",				/* 8 */
+	"cert = A.pem",				/* 9 */
+	"key = A.key",				/* 10 */
+	"[etsi014]",				/* 11 */
+	"listen = 127.0.0.1:8443",		/* 12 */
+	"key_size = 256 ; default",		/* 13 */
+	"max_key_per_request = 64",		/* 14 */
+	"[kx]",					/* 15 */
+	"listen = 127.0.0.1:9001",		/* 16 */
+	"[peer B]",				/* 17 */
+	"address = 127.0.0.1:9002",		/* 18 */
+	"cert_cn = B",				/* 19 */
+	"[link AB]",				/* 20 */
+	"peer = B",				/* 21 */
+	"source = sim",				/* 22 */
+	"role = tx",				/* 23 */
+	"seed = " SEED,				/* 24 */
+	"rate = 20000000",			/* 25 */
+	"block_size = 2048",			/* 26 */
+	"[sae app1]",				/* 27 */
+	"cert_cn = app1",			/* 28 */
+	"node = A",				/* 29 */
+	"[sae app2]",				/* 30 */
+	"  cert_cn = app2",			/* 31: indented is fine */
+	"node = B",				/* 32 */
+	NULL
+};
+
+/* The good file with line @lineno (1-based) replaced by @repl (NULL: drop). */
+static char *file_with(int lineno, const char *repl)
+{
+	size_t size = 8192, used = 0;
+	char *buf = malloc(size);
+	int i;
+
+	assert_non_null(buf);
+	buf[0] = '\0';
+	for (i = 0; good_lines[i]; i++) {
+		const char *l = i + 1 == lineno ? repl : good_lines[i];
+
+		if (i + 1 == lineno && !repl)
+			l = "";
+		used += (size_t)snprintf(buf + used, size - used, "%s\n", l);
+		assert_true(used < size);
+	}
+	return buf;
+}
+
+static int parse(const char *text, struct qkd_config *cfg, char *err)
+{
+	return config_parse_string(text, "t.conf", "/etc/qkd", cfg, err,
+				   CONFIG_ERR_MAX);
+}
+
+static void test_good(void **state)
+{
+	char *text = file_with(0, NULL), err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	static const unsigned char seed0[] = { 0x00, 0x11, 0x22 };
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.node.name, "A");
+	assert_string_equal(c.node.state_dir, "/etc/qkd/state/A");
+	assert_string_equal(c.control, "/run/qkdkmd/A.sock");
+	assert_string_equal(c.tls_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_key, "/etc/qkd/A.key");
+	assert_string_equal(c.etsi_listen, "127.0.0.1:8443");
+	assert_int_equal(c.limits.key_size, 256);
+	assert_int_equal(c.limits.min_key_size, 64);	/* default */
+	assert_int_equal(c.limits.max_key_per_request, 64);
+	assert_string_equal(c.kx_listen, "127.0.0.1:9001");
+	assert_int_equal(c.n_peers, 1);
+	assert_string_equal(c.peers[0].address, "127.0.0.1:9002");
+	assert_int_equal(c.n_links, 1);
+	assert_string_equal(c.links[0].peer, "B");
+	assert_int_equal(c.links[0].source, KM_SOURCE_SIM);
+	assert_int_equal(c.links[0].role, QKD_ROLE_TX);
+	assert_memory_equal(c.links[0].seed, seed0, sizeof(seed0));
+	assert_int_equal(c.links[0].seed[31], 0xff);
+	assert_int_equal(c.links[0].rate, 20000000);
+	assert_int_equal(c.links[0].block_size, 2048);
+	assert_int_equal(c.n_saes, 2);
+	assert_string_equal(c.saes[1].name, "app2");
+	assert_string_equal(c.saes[1].cert_cn, "app2");
+	assert_string_equal(c.saes[1].node, "B");
+	config_free(&c);
+	free(text);
+}
+
+/* A kernel-source link over IPv6: no sim keys, link_id required. */
+static void test_good_kernel(void **state)
+{
+	static const char text[] =
+		"[node]\nname = B\nstate_dir = /var/lib/qkdkmd\n"
+		"secure_heap = 1048576\nlog_level = debug\n"
+		"[tls]\nca = /c\ncert = /p\nkey = /k\n"
+		"[etsi014]\nlisten = [::1]:8443\n"
+		"[kx]\nlisten = [::1]:9002\n"
+		"[peer A]\naddress = [::1]:9001\ncert_cn = A\n"
+		"[link AB]\npeer = A\nsource = kernel\nlink_id = 7\n"
+		"pool_warn = 100\npool_ready = 1000\n"
+		"[sae app1]\ncert_cn = app1\nnode = A\n";
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.links[0].source, KM_SOURCE_KERNEL);
+	assert_int_equal(c.links[0].link_id, 7);
+	assert_int_equal(c.links[0].pool_ready, 1000);
+	assert_int_equal(c.secure_heap, 1048576);
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	/* Default control socket from the node name. */
+	assert_string_equal(c.control, "/run/qkdkmd/B.sock");
+	config_free(&c);
+
+	assert_int_equal(parse("[node]\nsecure_heap = 1000000\n", &c, err), -1);
+	assert_string_equal(err, "t.conf:2: secure_heap: 1000000 is not a power of two");
+}
+
+struct bad_case {
+	int line;		/* line to replace */
+	const char *repl;	/* its new text, NULL to blank it */
+	const char *error;	/* expected message */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
+	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
+	{ 13, "key_size = 25x",
+	  "t.conf:13: key_size: bad number '25x' (expected 8..524288)" },
+	{ 13, "key_size = -8",
+	  "t.conf:13: key_size: bad number '-8' (expected 8..524288)" },
+	{ 13, "key_size = 260",
+	  "t.conf:11: [etsi014]: key sizes must be multiples of 8" },
+	{ 14, "max_key_per_request = 5000",
+	  "t.conf:14: max_key_per_request: bad number '5000' (expected 1..4096)" },
+	{ 14, "listen = 127.0.0.1:8444",
+	  "t.conf:14: duplicate key 'listen' in [etsi014]" },
+	{ 12, "listen = localhost:8443",
+	  "t.conf:12: listen: bad address 'localhost:8443' (expected IPv4:port or [IPv6]:port)" },
+	{ 12, "listen = 127.0.0.1:0",
+	  "t.conf:12: listen: bad address '127.0.0.1:0' (expected IPv4:port or [IPv6]:port)" },
+	{ 3, NULL, "t.conf:2: [node]: missing required key 'name'" },
+	{ 18, NULL, "t.conf:17: [peer B]: missing required key 'address'" },
+	{ 21, "peer = C", "t.conf:20: [link AB]: peer 'C' is not a [peer] section" },
+	{ 32, "node = Z",
+	  "t.conf:30: [sae app2]: node 'Z' is neither this node nor a [peer]" },
+	{ 30, "[sae app1]", "t.conf:30: duplicate section [sae app1]" },
+	{ 15, "[tls]", "t.conf:15: duplicate section [tls] (first at line 7)" },
+	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim or kernel" },
+	{ 23, "role = both", "t.conf:23: role: 'both' is not tx or rx" },
+	{ 24, "seed = 0011", "t.conf:24: seed: expected 64 hex digits" },
+	{ 24, "seed = zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	  "t.conf:24: seed: not a hex digit at position 1" },
+	{ 23, NULL, "t.conf:20: [link AB]: source = sim needs 'role'" },
+	{ 22, "source = kernel",
+	  "t.conf:20: [link AB]: source = kernel needs 'link_id'" },
+	{ 26, "block_size = 8",
+	  "t.conf:26: block_size: bad number '8' (expected 16..65536)" },
+	{ 26, "block_size = 256",
+	  "t.conf:11: [etsi014]: max_key_size 4096 bits exceeds [link AB] block_size 256 bytes" },
+	{ 31, "cert_cn = app1",
+	  "t.conf:30: [sae app2]: cert_cn 'app1' already used by [sae app1]" },
+	{ 17, "[peer A]", "t.conf:17: [peer A]: that is this node's own name" },
+	{ 17, "[peer B/x]",
+	  "t.conf:17: bad name in [peer B/x] (A-Z a-z 0-9 . _ -, shorter than 64)" },
+	{ 6, "this is not ini",
+	  "t.conf:6: syntax error (expected [section] or key = value)" },
+	{ 1, "name = X", "t.conf:1: key 'name' outside any section" },
+	{ 2, "[nodes]", "t.conf:2: unknown section [nodes]" },
+	{ 5, "log_level = loud",
+	  "t.conf:5: log_level: 'loud' is not error, warning, notice, info or debug" },
+	{ 5, "control = ", "t.conf:5: control: empty path" },
+};
+
+static void test_bad(void **state)
+{
+	char err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *b = &bad_cases[i];
+		char *text = file_with(b->line, b->repl);
+
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, b->error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, b->error);
+			fail();
+		}
+		/* A failed parse leaves nothing to free. */
+		assert_null(c.links);
+		assert_null(c.peers);
+		free(text);
+	}
+}
+
+static void test_missing_sections(void **state)
+{
+	char err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+
+	assert_int_equal(parse("", &c, err), -1);
+	assert_string_equal(err, "t.conf: missing section [node]");
+	assert_int_equal(parse("[node]\nname = A\nstate_dir = /x\n", &c, err),
+			 -1);
+	assert_string_equal(err, "t.conf: missing section [tls]");
+}
+
+static void test_long_line(void **state)
+{
+	char text[600], err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+
+	snprintf(text, sizeof(text), "[node]\nname = %0300d\n", 0);
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_string_equal(err, "t.conf:2: line too long (at most 198 characters)");
+}
+
+static void test_file(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
+	char *text = file_with(0, NULL);
+	struct qkd_config c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	/* Relative paths resolve against the file's directory. */
+	assert_true(!strncmp(c.tls_ca, dir, strlen(dir)));
+	config_free(&c);
+	unlink(path);
+	rmdir(dir);
+
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_good_kernel),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_missing_sections),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_file),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qkdctl: the operator's view of a running qkdkmd, over its control socket
+ * (one JSON request and one JSON response per line; see daemon/ctl.h).
+ * iproute2/wg style: "qkdctl link show", "-j" for JSON.  Everything it can
+ * show is metadata; the daemon has no request that returns key bytes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <jansson.h>
+
+#include "ctl.h"
+
+#define REPLY_MAX	(256u << 20)	/* a key listing can be large */
+
+static const char *prog = "qkdctl";
+
+static void usage(FILE *out)
+{
+	fputs(
+"Usage: qkdctl [-s SOCKET] [-j] [-p] OBJECT show [OPTIONS]\n"
+"       qkdctl [-s SOCKET] [-j] status\n"
+"\n"
+"Shows the state of a running qkdkmd through its control socket.  Only\n"
+"metadata is shown (names, key IDs, sizes, states, counters, times): the\n"
+"daemon has no command that returns key bytes.\n"
+"\n"
+"Commands:\n"
+"  status               node name, uptime, listeners, link and peer counts\n"
+"  link show            QKD links: peer, source (sim/kernel), role, state\n"
+"  pool show            key pools per link: bytes available, level, counters\n"
+"  sae show             the SAE table and the master/slave pairs served\n"
+"  peer show            Kx channels to peer daemons: state, messages, errors\n"
+"  key show [--sae ID] [--limit N]\n"
+"                       application key records (newest N, default 1000),\n"
+"                       optionally only those of SAE ID: key_ID, link\n"
+"                       position, size, master, slaves, state, times\n"
+"\n"
+"Options:\n"
+"  -s, --socket PATH    the daemon's control socket (the [node] control key\n"
+"                       of its config).  Default: $QKDCTL_SOCKET, else the\n"
+"                       only *.sock in " CTL_SOCKET_DIR ".\n"
+"  -j, --json           print the daemon's answer as JSON\n"
+"  -p, --pretty         with -j: indented JSON\n"
+"  -h, --help           this text\n"
+"\n"
+"Exit status: 0 on success, 1 if the daemon could not be reached or\n"
+"refused the request, 2 on bad usage.  Errors are one line on stderr.\n"
+"\n"
+"Examples:\n"
+"  qkdctl -s /run/qkdkmd/A.sock link show\n"
+"  qkdctl -j key show --sae app1 --limit 10\n", out);
+}
+
+static void die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+/* ---- talking to the daemon --------------------------------------------- */
+
+static const char *default_socket(void)
+{
+	static char path[4096];
+	const char *env = getenv("QKDCTL_SOCKET");
+	glob_t g;
+
+	if (env && *env)
+		return env;
+	if (glob(CTL_SOCKET_DIR "/*.sock", 0, NULL, &g) != 0)
+		die(1, "no daemon socket in %s (is qkdkmd running? use -s)",
+		    CTL_SOCKET_DIR);
+	if (g.gl_pathc != 1) {
+		globfree(&g);
+		die(1, "several daemon sockets in %s: choose one with -s",
+		    CTL_SOCKET_DIR);
+	}
+	snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	return path;
+}
+
+static int connect_daemon(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		die(1, "%s: socket path too long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die(1, "%s: %s (is qkdkmd running?)", path, strerror(errno));
+	return fd;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die(1, "sending the request: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One line back from the daemon, parsed. */
+static json_t *read_reply(int fd)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap), *nl = NULL;
+	json_error_t jerr;
+	json_t *reply;
+	ssize_t n;
+
+	if (!buf)
+		die(1, "out of memory");
+	while (!nl) {
+		if (len + 1 >= cap) {
+			if (cap >= REPLY_MAX)
+				die(1, "answer too long");
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die(1, "out of memory");
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die(1, "the daemon closed the connection without answering");
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+	}
+	*nl = '\0';
+	reply = json_loads(buf, 0, &jerr);
+	free(buf);
+	if (!reply)
+		die(1, "bad answer from the daemon: %s", jerr.text);
+	return reply;
+}
+
+static json_t *request(const char *sock, json_t *req)
+{
+	char *line = json_dumps(req, JSON_COMPACT);
+	json_t *reply, *data;
+	int fd, ok = 0;
+	const char *error = "no reason given";
+
+	if (!line)
+		die(1, "out of memory");
+	fd = connect_daemon(sock);
+	send_all(fd, line, strlen(line));
+	send_all(fd, "\n", 1);
+	free(line);
+	reply = read_reply(fd);
+	close(fd);
+	if (json_unpack(reply, "{s:b, s?s}", "ok", &ok, "error", &error) < 0)
+		die(1, "bad answer from the daemon");
+	if (!ok)
+		die(1, "%s", error);
+	data = json_incref(json_object_get(reply, "data"));
+	json_decref(reply);
+	if (!data)
+		die(1, "bad answer from the daemon: no data");
+	return data;
+}
+
+/* ---- human-readable output --------------------------------------------- */
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "?";
+}
+
+static long long num(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static void print_duration(long long s)
+{
+	if (s >= 86400)
+		printf("%lldd%02lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		printf("%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		printf("%lldm%02llds", s / 60, s % 60);
+	else
+		printf("%llds", s);
+}
+
+static void show_status(json_t *d)
+{
+	printf("node %s  pid %lld  up ", str(d, "node"), num(d, "pid"));
+	print_duration(num(d, "uptime_s"));
+	printf("\n  etsi014 %s  kx %s  log %s\n", str(d, "etsi014"),
+	       *str(d, "kx") ? str(d, "kx") : "-", str(d, "log_level"));
+	printf("  links %lld (%lld up)  peers %lld (%lld up)  SAEs %lld\n",
+	       num(d, "links"), num(d, "links_up"), num(d, "peers"),
+	       num(d, "peers_up"), num(d, "saes"));
+}
+
+static void show_links(json_t *d)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(d, i, l)
+		printf("%s: peer %s source %s role %s state %s block_size %lld level %s\n",
+		       str(l, "link"), str(l, "peer"), str(l, "source"),
+		       str(l, "role"), str(l, "state"), num(l, "block_size"),
+		       str(l, "level"));
+}
+
+static void show_pools(json_t *d)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(d, i, l) {
+		printf("%s: avail %lld bytes level %s block_size %lld keys_held %lld\n",
+		       str(l, "link"), num(l, "avail"), str(l, "level"),
+		       num(l, "block_size"), num(l, "keys_held"));
+		printf("    allocated %lld fetched %lld discarded %lld fetch_failures %lld\n",
+		       num(l, "allocated"), num(l, "fetched"),
+		       num(l, "discarded"), num(l, "fetch_failures"));
+	}
+}
+
+static void show_saes(json_t *d)
+{
+	json_t *s, *saes = json_object_get(d, "saes"), *pairs = json_object_get(d, "pairs");
+	size_t i;
+
+	json_array_foreach(saes, i, s)
+		printf("%s: cert_cn %s node %s%s\n", str(s, "sae"),
+		       str(s, "cert_cn"), str(s, "node"),
+		       json_is_true(json_object_get(s, "local")) ? " (local)" : "");
+	json_array_foreach(pairs, i, s)
+		printf("pair %s -> %s: link %s (%s -> %s) stored %lld supplied %lld pending %lld\n",
+		       str(s, "master"), str(s, "slave"), str(s, "link"),
+		       str(s, "master_node"), str(s, "slave_node"),
+		       num(s, "stored"), num(s, "supplied"), num(s, "pending"));
+}
+
+static void show_peers(json_t *d)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(d, i, p) {
+		printf("%s: address %s cert_cn %s state %s connects %lld sent %lld received %lld queued %lld\n",
+		       str(p, "peer"), str(p, "address"), str(p, "cert_cn"),
+		       str(p, "state"), num(p, "connects"), num(p, "sent"),
+		       num(p, "received"), num(p, "queued"));
+		if (*str(p, "last_error"))
+			printf("    last error: %s\n", str(p, "last_error"));
+	}
+}
+
+static void print_time_ns(long long ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	printf("%s.%03lldZ", buf, ns / 1000000 % 1000);
+}
+
+static void show_keys(json_t *d)
+{
+	json_t *keys = json_object_get(d, "keys"), *k, *s;
+	size_t i, j;
+
+	json_array_foreach(keys, i, k) {
+		printf("%s: link %s block %lld offset %lld size %lld master %s slaves",
+		       str(k, "key_id"), str(k, "link"), num(k, "block"),
+		       num(k, "offset"), num(k, "size"), str(k, "master"));
+		json_array_foreach(json_object_get(k, "slaves"), j, s)
+			printf("%s%s%s", j ? "," : " ", str(s, "sae"),
+			       json_is_true(json_object_get(s, "delivered")) ?
+			       "(delivered)" : "");
+		printf(" state %s created ", str(k, "state"));
+		print_time_ns(num(k, "created_ns"));
+		putchar('\n');
+	}
+	if ((long long)json_array_size(keys) < num(d, "total"))
+		printf("(%zu newest of %lld shown; --limit N for more)\n",
+		       json_array_size(keys), num(d, "total"));
+}
+
+/* ---- command line ------------------------------------------------------ */
+
+struct command {
+	const char *object;	/* "status", "link", ... */
+	const char *cmd;	/* as the daemon names it */
+	void (*show)(json_t *data);
+};
+
+static const struct command commands[] = {
+	{ "status", "status", show_status },
+	{ "link", "link show", show_links },
+	{ "pool", "pool show", show_pools },
+	{ "sae", "sae show", show_saes },
+	{ "peer", "peer show", show_peers },
+	{ "key", "key show", show_keys },
+};
+
+/* "key show --sae ID --limit N": options after the verb. */
+static void key_options(int argc, char **argv, json_t *req)
+{
+	char *end;
+	long long n;
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--sae")) {
+			json_object_set_new(req, "sae", json_string(argv[++i]));
+		} else if (i + 1 < argc && !strcmp(argv[i], "--limit")) {
+			errno = 0;
+			n = strtoll(argv[++i], &end, 10);
+			if (errno || *end || n <= 0)
+				die(2, "--limit: '%s' is not a positive number",
+				    argv[i]);
+			json_object_set_new(req, "limit", json_integer(n));
+		} else {
+			die(2, "key show: unknown option '%s' (--sae ID, --limit N)",
+			    argv[i]);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct command *c = NULL;
+	const char *sock = NULL;
+	bool json = false, pretty = false;
+	json_t *req, *data;
+	int opt, rest;
+	size_t i;
+
+	/* '+': options end at the command, so "key show --sae X" works. */
+	while ((opt = getopt_long(argc, argv, "+s:jph", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'j': json = true; break;
+		case 'p': pretty = true; break;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return 2;
+		}
+	}
+	if (optind >= argc)
+		die(2, "no command (status, link, pool, sae, peer, key; see --help)");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].object))
+			c = &commands[i];
+	if (!c)
+		die(2, "unknown command '%s' (see --help)", argv[optind]);
+	rest = optind + 1;
+	if (strcmp(c->object, "status")) {
+		/* "link" alone means "link show", as in ip(8). */
+		if (rest < argc && !strcmp(argv[rest], "show"))
+			rest++;
+		else if (rest < argc)
+			die(2, "%s: unknown verb '%s' (only 'show')", c->object,
+			    argv[rest]);
+	}
+	req = json_pack("{s:s}", "cmd", c->cmd);
+	if (!req)
+		die(1, "out of memory");
+	if (!strcmp(c->object, "key"))
+		key_options(argc - rest, argv + rest, req);
+	else if (rest < argc)
+		die(2, "%s: unexpected argument '%s'", c->cmd, argv[rest]);
+
+	data = request(sock ? sock : default_socket(), req);
+	json_decref(req);
+	if (json) {
+		json_dumpf(data, stdout, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+		putchar('\n');
+	} else {
+		c->show(data);
+	}
+	json_decref(data);
+	return fflush(stdout) ? 1 : 0;
+}
