@@ -5,7 +5,7 @@
 
 KDIR ?= $(lastword $(sort $(wildcard /usr/src/linux-headers-6.1*-amd64)))
 
-.PHONY: all modules userspace check unit vm-test host-test bench clean
+.PHONY: all modules userspace demo check unit vm-test host-test bench clean
 
 all: modules userspace
 
@@ -16,6 +16,10 @@ modules:
 userspace:
 	$(MAKE) -C daemon
 	$(MAKE) -C tools
+
+# A small simulated QKD network on loopback, keys fetched at both ends.
+demo: userspace
+	examples/demo.sh
 
 # Every test: unit (ASan/UBSan), fuzz smoke, host integration, kernel in QEMU.
 check: all
