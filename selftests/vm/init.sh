@@ -27,6 +27,15 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroo
 	fail "mounting the host root over 9p failed"
 
 r=/newroot
+# A repo under /tmp or /run would be hidden by the scratch tmpfs mounted
+# there below: hold a bind mount of it and move it on top afterwards.
+case $QKD_REPO in
+/tmp/*|/run/*)
+	mkdir -p /repo && mount -o bind "$r$QKD_REPO" /repo ||
+		fail "binding $QKD_REPO failed"
+	held_repo=1 ;;
+*)	held_repo=0 ;;
+esac
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
 mount -t devtmpfs devtmpfs $r/dev 2>/dev/null || {
@@ -44,6 +53,10 @@ mount -t devpts devpts $r/dev/pts
 mount -t tmpfs tmpfs $r/dev/shm
 mount -t tmpfs -o mode=1777 tmpfs $r/tmp
 mount -t tmpfs -o mode=755 tmpfs $r/run
+if [ "$held_repo" = 1 ]; then
+	mkdir -p "$r$QKD_REPO" && mount -o move /repo "$r$QKD_REPO" ||
+		fail "moving $QKD_REPO back into view failed"
+fi
 mount -t debugfs debugfs $r/sys/kernel/debug
 mount -t tracefs tracefs $r/sys/kernel/tracing 2>/dev/null ||
 	mount -t tracefs tracefs $r/sys/kernel/debug/tracing

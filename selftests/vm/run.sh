@@ -205,6 +205,8 @@ if [ "$passthrough" = 1 ]; then
 fi
 
 emit_tap
+# A guest that reported no test case at all did not test anything.
+[ "$n" -gt 0 ] || report 0 "vm: the guest reported test results"
 if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
 	report 0 "vm: finished within ${vm_timeout}s"
 fi
