@@ -4,6 +4,7 @@
  * (one JSON request and one JSON response per line; see daemon/ctl.h).
  * iproute2/wg style: "qkdctl link show", "-j" for JSON.  Everything it can
  * show is metadata; the daemon has no request that returns key bytes.
+ * "qkdctl kernel ..." talks to qkd.ko instead (qkdctl_kernel.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include <jansson.h>
 
 #include "ctl.h"
+#include "qkdctl_kernel.h"
 
 #define REPLY_MAX	(256u << 20)	/* a key listing can be large */
 
@@ -30,6 +32,7 @@ static void usage(FILE *out)
 	fputs(
 "Usage: qkdctl [-s SOCKET] [-j] [-p] OBJECT show [OPTIONS]\n"
 "       qkdctl [-s SOCKET] [-j] status\n"
+"       qkdctl [-j] [-p] kernel [-s] link|monitor ... (see below)\n"
 "\n"
 "Shows the state of a running qkdkmd through its control socket.  Only\n"
 "metadata is shown (names, key IDs, sizes, states, counters, times): the\n"
@@ -60,6 +63,7 @@ static void usage(FILE *out)
 "Examples:\n"
 "  qkdctl -s /run/qkdkmd/A.sock link show\n"
 "  qkdctl -j key show --sae app1 --limit 10\n", out);
+	qkdctl_kernel_usage(out);
 }
 
 static void die(int code, const char *fmt, ...)
@@ -388,7 +392,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(2, "no command (status, link, pool, sae, peer, key; see --help)");
+		die(2, "no command (status, link, pool, sae, peer, key, kernel; see --help)");
+	if (!strcmp(argv[optind], "kernel"))
+		return qkdctl_kernel_main(argc - optind - 1, argv + optind + 1,
+					  json, pretty);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[optind], commands[i].object))
 			c = &commands[i];

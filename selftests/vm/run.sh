@@ -175,7 +175,7 @@ if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
 	make -s -C "$top" modules >&2 || die "make modules failed"
 	make -s -C "$top/selftests/kernel" >&2 || die "building selftests/kernel failed"
 	make -s -C "$top/bench/ingest" >&2 || die "building bench/ingest failed"
-	make -s -C "$top/tools/qkdtrace" >&2 || die "building tools/qkdtrace failed"
+	make -s -C "$top/tools" >&2 || die "building tools/ failed"
 fi
 if [ "$passthrough" = 0 ]; then
 	for m in qkd qkd_sim; do
