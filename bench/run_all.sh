@@ -7,7 +7,8 @@
 #
 #   bench/run_all.sh [NAME...]    (default: every bench/*/ that has a runner)
 #
-# bench/ingest runs inside the QEMU test VM (selftests/vm/run.sh --cmd);
+# bench/ingest and bench/xfrm run inside the QEMU test VM
+# (selftests/vm/run.sh --cmd);
 # every other bench/NAME/run.sh runs on the host.
 
 set -uo pipefail
@@ -29,6 +30,11 @@ for name in "${names[@]}"; do
 	if [ "$name" = ingest ]; then
 		make -s -C bench/ingest &&
 		timeout "$bench_timeout" selftests/vm/run.sh --cmd bench/ingest/run_in_vm.sh
+	elif [ "$name" = xfrm ]; then
+		# 100k SAs need more than the default 1 GiB
+		make -s -C selftests/kernel &&
+		QKD_VM_MEM=2G QKD_VM_TIMEOUT=$bench_timeout \
+		timeout "$bench_timeout" selftests/vm/run.sh --cmd bench/xfrm/run_in_vm.sh
 	else
 		timeout "$bench_timeout" "bench/$name/run.sh"
 	fi || failed+=("$name")

@@ -8,7 +8,9 @@
 #include <net/genetlink.h>
 
 #include "device.h"
+#include "keytype.h"
 #include "netlink.h"
+#include "xfrm_sa.h"
 
 static int __init qkd_init(void)
 {
@@ -17,12 +19,22 @@ static int __init qkd_init(void)
 	err = qkd_device_init();
 	if (err)
 		return err;
-	err = qkd_nl_init();
+	err = qkd_xfrm_sa_init();
 	if (err)
 		goto err_device;
+	err = qkd_keytype_init();
+	if (err)
+		goto err_xfrm_sa;
+	err = qkd_nl_init();
+	if (err)
+		goto err_keytype;
 	pr_info("QKD device core loaded\n");
 	return 0;
 
+err_keytype:
+	qkd_keytype_exit();
+err_xfrm_sa:
+	qkd_xfrm_sa_exit();
 err_device:
 	qkd_device_exit();
 	return err;
@@ -30,7 +42,9 @@ err_device:
 
 static void __exit qkd_exit(void)
 {
-	qkd_nl_exit();
+	qkd_nl_exit();		/* no new requests from here on */
+	qkd_keytype_exit();	/* revokes and destroys every qkd key */
+	qkd_xfrm_sa_exit();	/* deletes the SAs installed by SA_ADD */
 	qkd_device_exit();
 }
 

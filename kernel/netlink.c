@@ -16,6 +16,7 @@
 #include "device.h"
 #include "keys.h"
 #include "netlink.h"
+#include "xfrm_sa.h"
 
 static struct genl_family qkd_family;
 
@@ -571,6 +572,20 @@ static const struct genl_ops qkd_ops[] = {
 		.doit = key_discard_doit,
 		.policy = key_ref_policy,
 		.maxattr = ARRAY_SIZE(key_ref_policy) - 1,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = QKD_CMD_SA_ADD,
+		.doit = qkd_sa_add_doit,
+		.policy = qkd_sa_add_policy,
+		.maxattr = ARRAY_SIZE(qkd_sa_add_policy) - 1,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = QKD_CMD_SA_DEL,
+		.doit = qkd_sa_del_doit,
+		.policy = qkd_sa_del_policy,
+		.maxattr = ARRAY_SIZE(qkd_sa_del_policy) - 1,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };

@@ -33,7 +33,10 @@
  * QKD_CMD_LINK_GET is open to all (it returns metadata only).  No key byte is
  * ever multicast.
  *
- * Errors carry an extack message.  Unknown attributes are rejected.
+ * Errors carry an extack message.  Unknown attributes are rejected.  A value
+ * outside an attribute's documented range fails with -ERANGE from the
+ * netlink policy (the extack names the attribute); every other malformed
+ * request fails with -EINVAL.
  *
  * Commands and their attributes
  * -----------------------------
@@ -110,6 +113,61 @@
  *	(QKD_A_LINK_INDEX, _ID, QKD_A_POOL_LEVEL, QKD_A_POOL_AVAIL), and
  *	QKD_CMD_KEYS_AVAIL_NTF at most every QKD_KEYS_AVAIL_NTF_MS while new
  *	blocks arrive (QKD_A_LINK_INDEX, _ID, QKD_A_POOL_AVAIL).
+ *
+ * QKD-keyed IPsec SAs (Documentation/qkd/ipsec.rst)
+ * -----------------------------------------------
+ * The kernel installs an ESP SA whose AEAD key is taken from the pool by
+ * key ID, so the key never passes through userspace.  Both gateways call
+ * QKD_CMD_SA_ADD with the same (link, key ID, length): one end allocated
+ * the key with QKD_KEY_F_RESERVE (its own reserved key), the other takes
+ * the peer's key.  Policies stay with the operator (ip xfrm policy).
+ *
+ * QKD_CMD_SA_ADD (do)
+ *	QKD_A_LINK_INDEX	u32, required
+ *	QKD_A_KEY_ID		u64, required
+ *	QKD_A_KEY_LEN		u32, required: 20 (AES-128-GCM) or 36
+ *				(AES-256-GCM): AES key followed by the 4-byte
+ *				salt, rfc4106(gcm(aes)), 16-byte ICV
+ *	QKD_A_SA_FAMILY		u16, required: AF_INET or AF_INET6
+ *	QKD_A_SA_SADDR, QKD_A_SA_DADDR  binary, required: 4 or 16 bytes
+ *				(network byte order), tunnel endpoints in
+ *				tunnel mode
+ *	QKD_A_SA_SPI		u32, required, host byte order, >= 256
+ *	QKD_A_SA_MODE		u8, optional, enum qkd_sa_mode (default
+ *				transport)
+ *	QKD_A_SA_REQID		u32, optional (default 0)
+ *	QKD_A_SA_REPLAY_WINDOW	u32, optional, 0..32 packets (default 32)
+ *	QKD_A_SA_SOFT_SECONDS, QKD_A_SA_HARD_SECONDS  u64, optional:
+ *				lifetime since the SA was added; absent: none.
+ *				soft >= 1 and, with both, soft < hard
+ *	QKD_A_SA_SOFT_BYTES, QKD_A_SA_HARD_BYTES  u64, optional; absent:
+ *				none.  With both, soft < hard
+ *	QKD_A_SA_MARK, QKD_A_SA_MARK_MASK  u32, optional (mask default
+ *				0xffffffff when a mark is given)
+ *	QKD_A_SA_IF_ID		u32, optional, for xfrm interfaces
+ *	QKD_A_SA_SEL_SADDR, QKD_A_SA_SEL_DADDR  binary, optional selector
+ *				(same family as the SA), with
+ *	QKD_A_SA_SEL_SPLEN, QKD_A_SA_SEL_DPLEN  u8 prefix lengths and
+ *	QKD_A_SA_SEL_PROTO	u8, optional upper-layer protocol.
+ *				Transport mode without a selector: the SA's
+ *				own addresses (/32, /128); tunnel mode: any.
+ *	Reply: an ack only (nothing secret).  The SA is announced to
+ *	NETLINK_XFRM listeners (XFRM_MSG_NEWSA, "ip xfrm monitor").
+ *	Errors, each with extack, nothing installed: -ENODEV (no such link),
+ *	-ENOENT/-EALREADY/-EINVAL as QKD_CMD_KEY_GET (key missing, already
+ *	taken, or not fetchable here), -EEXIST (an SA with this daddr/SPI
+ *	exists), -EINVAL (inconsistent attributes).  The key is consumed
+ *	once the SA is being built: a failed SA_ADD that got as far as the
+ *	key does not give it back.
+ *
+ * QKD_CMD_SA_DEL (do)
+ *	QKD_A_SA_FAMILY u16, QKD_A_SA_DADDR binary, QKD_A_SA_SPI u32, all
+ *	required.  Deletes an SA installed by QKD_CMD_SA_ADD in the caller's
+ *	namespace (-ENOENT otherwise: SAs of an IKE daemon are never
+ *	touched).  SAs still installed when the namespace goes away or
+ *	qkd.ko is unloaded are deleted.
+ *
+ * Both need CAP_NET_ADMIN in the user namespace owning the caller's netns.
  */
 #ifndef _UAPI_LINUX_QKD_H
 #define _UAPI_LINUX_QKD_H
@@ -137,6 +195,8 @@ enum qkd_cmd {
 	QKD_CMD_QBER_ALARM_NTF,
 	QKD_CMD_POOL_NTF,
 	QKD_CMD_KEYS_AVAIL_NTF,
+	QKD_CMD_SA_ADD,
+	QKD_CMD_SA_DEL,
 	__QKD_CMD_MAX
 };
 #define QKD_CMD_MAX (__QKD_CMD_MAX - 1)
@@ -169,6 +229,25 @@ enum qkd_attr {
 	QKD_A_KEY_GEN_TIME,
 	QKD_A_KEY_MATERIAL,
 	QKD_A_PAD,
+	QKD_A_SA_FAMILY,
+	QKD_A_SA_SADDR,
+	QKD_A_SA_DADDR,
+	QKD_A_SA_SPI,
+	QKD_A_SA_MODE,
+	QKD_A_SA_REQID,
+	QKD_A_SA_REPLAY_WINDOW,
+	QKD_A_SA_SOFT_SECONDS,
+	QKD_A_SA_HARD_SECONDS,
+	QKD_A_SA_SOFT_BYTES,
+	QKD_A_SA_HARD_BYTES,
+	QKD_A_SA_MARK,
+	QKD_A_SA_MARK_MASK,
+	QKD_A_SA_IF_ID,
+	QKD_A_SA_SEL_SADDR,
+	QKD_A_SA_SEL_DADDR,
+	QKD_A_SA_SEL_SPLEN,
+	QKD_A_SA_SEL_DPLEN,
+	QKD_A_SA_SEL_PROTO,
 	__QKD_A_MAX
 };
 #define QKD_A_MAX (__QKD_A_MAX - 1)
@@ -216,5 +295,16 @@ enum qkd_pool_level {
 /* QKD_A_KEY_FLAGS */
 #define QKD_KEY_F_RESERVE	(1U << 0)	/* allocate IDs, keep the bytes */
 #define QKD_KEY_F_ALL		QKD_KEY_F_RESERVE
+
+/* QKD_A_SA_MODE */
+enum qkd_sa_mode {
+	QKD_SA_MODE_TRANSPORT,
+	QKD_SA_MODE_TUNNEL,
+};
+
+/* QKD_A_KEY_LEN of QKD_CMD_SA_ADD: AES key + 4-byte GCM salt */
+#define QKD_SA_KEY_LEN_AES128	20
+#define QKD_SA_KEY_LEN_AES256	36
+#define QKD_SA_REPLAY_WINDOW_MAX 32
 
 #endif /* _UAPI_LINUX_QKD_H */
