@@ -211,6 +211,7 @@ QKD_STAT_ATTR(bytes_fetched, QKD_STAT_BYTES_FETCHED);
 QKD_STAT_ATTR(bytes_discarded, QKD_STAT_BYTES_DISCARDED);
 QKD_STAT_ATTR(bytes_wasted, QKD_STAT_BYTES_WASTED);
 QKD_STAT_ATTR(qber_alarms, QKD_STAT_QBER_ALARMS);
+QKD_STAT_ATTR(ingest_ns, QKD_STAT_INGEST_NS);
 
 static struct attribute *qkd_stat_attrs[] = {
 	&stat_attr_blocks_received.attr.attr,
@@ -225,6 +226,7 @@ static struct attribute *qkd_stat_attrs[] = {
 	&stat_attr_bytes_discarded.attr.attr,
 	&stat_attr_bytes_wasted.attr.attr,
 	&stat_attr_qber_alarms.attr.attr,
+	&stat_attr_ingest_ns.attr.attr,
 	NULL,
 };
 

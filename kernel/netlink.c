@@ -86,9 +86,9 @@ static int put_stats(struct sk_buff *skb, struct qkd_dev *qdev)
 
 	if (!nest)
 		return -EMSGSIZE;
-	for (i = QKD_STAT_BLOCKS_RECEIVED; i <= QKD_STAT_QBER_ALARMS; i++)
-		if (nla_put_u64_64bit(skb, i, qkd_stat(qdev, i),
-				      QKD_STAT_PAD))
+	for (i = QKD_STAT_BLOCKS_RECEIVED; i <= QKD_STAT_MAX; i++)
+		if (i != QKD_STAT_PAD &&
+		    nla_put_u64_64bit(skb, i, qkd_stat(qdev, i), QKD_STAT_PAD))
 			goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;

@@ -259,6 +259,7 @@ void qkd_dev_work(struct work_struct *work)
 	struct qkd_dev *qdev = container_of(work, struct qkd_dev, work);
 	bool received = false;
 	bool more;
+	u64 start;
 
 	if (test_and_clear_bit(QKD_WORK_RESET, &qdev->work_pending))
 		ring_recover(qdev);
@@ -267,7 +268,10 @@ void qkd_dev_work(struct work_struct *work)
 		qkd_dev_update_state(qdev);
 		mutex_unlock(&qdev->lock);
 	}
+	/* Ingest cost, for the "share of a core" a card's key rate needs. */
+	start = ktime_get_ns();
 	more = ring_drain(qdev, QKD_RING_BUDGET, &received);
+	qkd_stat_add(qdev, QKD_STAT_INGEST_NS, ktime_get_ns() - start);
 	if (received)
 		maybe_keys_avail_ntf(qdev);
 	if (more)

@@ -416,6 +416,7 @@ static const char *const stat_names[QKD_STAT_MAX + 1] = {
 	[QKD_STAT_BYTES_DISCARDED] = "bytes_discarded",
 	[QKD_STAT_BYTES_WASTED] = "bytes_wasted",
 	[QKD_STAT_QBER_ALARMS] = "qber_alarms",
+	[QKD_STAT_INGEST_NS] = "ingest_ns",
 };
 
 #define NAME_OF(names, v) name_of(names, sizeof(names) / sizeof(names[0]), v)

@@ -110,20 +110,22 @@ static void table_head(void)
  */
 static int bench_ingest(struct pair *p)
 {
-	uint64_t b0 = 0, n0 = 0, b1 = 0, n1 = 0, t0, t1, bytes;
+	uint64_t b0 = 0, n0 = 0, b1 = 0, n1 = 0, ns0 = 0, ns1 = 0, t0, t1, bytes;
 	struct cpu_sample c0, c1;
-	double secs, base, cpu, gbps;
+	double secs, base, cpu, gbps, core_gbps, share;
 
 	if (pair_set_rate(p, UINT64_MAX) || pair_up(p))
 		return -1;
 	pair_wait_stat(p, QKD_STAT_BLOCKS_RECEIVED, 100, 10000);
 	link_stat(&p->stx, p->tx, QKD_STAT_BYTES_RECEIVED, &b0);
 	link_stat(&p->stx, p->tx, QKD_STAT_BLOCKS_RECEIVED, &n0);
+	link_stat(&p->stx, p->tx, QKD_STAT_INGEST_NS, &ns0);
 	cpu_read(&c0);
 	t0 = now_ms();
 	sleep_ms(WINDOW_MS);
 	link_stat(&p->stx, p->tx, QKD_STAT_BYTES_RECEIVED, &b1);
 	link_stat(&p->stx, p->tx, QKD_STAT_BLOCKS_RECEIVED, &n1);
+	link_stat(&p->stx, p->tx, QKD_STAT_INGEST_NS, &ns1);
 	t1 = now_ms();
 	cpu_read(&c1);
 	if (pair_down(p))
@@ -132,6 +134,9 @@ static int bench_ingest(struct pair *p)
 	bytes = b1 - b0;
 	gbps = bytes * 8 / secs / 1e9;
 	cpu = c1.total > c0.total ? 100.0 * (c1.busy - c0.busy) / (c1.total - c0.total) : 0;
+	/* The core's own cost: bytes per nanosecond of ingest work (tx end). */
+	core_gbps = ns1 > ns0 ? bytes * 8.0 / (ns1 - ns0) : 0;
+	share = ns1 > ns0 ? (ns1 - ns0) / (secs * 1e9) : 0;
 	base = memcpy_gbps(BLOCK, bytes ? bytes : (64 << 20));
 	printf("\n## ring ingest (card -> pool), block %d B, ring %d, rate_bps=U64_MAX, %.1f s window\n",
 	       BLOCK, RING, secs);
@@ -141,6 +146,11 @@ static int bench_ingest(struct pair *p)
 	    0, "", base);
 	row("ring ingest, one end (tx)", gbps, (n1 - n0) / secs, "blocks", base);
 	row("ring ingest, both ends", 2 * gbps, 2 * (n1 - n0) / secs, "blocks", base);
+	row("core ingest per core-second (tx)", core_gbps,
+	    core_gbps * 1e9 / 8 / BLOCK, "blocks", base);
+	printf("# core ingest time (QKD_STAT_INGEST_NS): %.1f%% of one core at %.3f Gbit/s;\n"
+	       "# 1 Gbit/s of key would take %.1f%% of one core at this cost (target <= 10%%).\n",
+	       100 * share, gbps, core_gbps > 0 ? 100 / core_gbps : 0);
 	printf("# CPU busy during the window: %.1f%% of 2 vCPUs (simulator generating with the\n"
 	       "# kernel RNG + both ends' ingest; /proc/stat deltas).  The simulator draws every\n"
 	       "# block from the kernel RNG once: the RNG row bounds what it can produce.\n", cpu);

@@ -268,6 +268,7 @@ enum qkd_stat {
 	QKD_STAT_BYTES_WASTED,		/* block tails too short for a key */
 	QKD_STAT_QBER_ALARMS,
 	QKD_STAT_PAD,
+	QKD_STAT_INGEST_NS,		/* time spent moving blocks ring -> pool */
 	__QKD_STAT_MAX
 };
 #define QKD_STAT_MAX (__QKD_STAT_MAX - 1)
