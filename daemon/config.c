@@ -337,7 +337,8 @@ static bool was_seen(const struct seen *s, const char *key)
 }
 
 static const char *const node_keys[] = {
-	"name", "state_dir", "control", "log_level", "secure_heap", NULL
+	"name", "state_dir", "control", "log_level", "secure_heap",
+	"controller", NULL
 };
 static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
 static const char *const etsi_keys[] = {
@@ -374,6 +375,8 @@ static void node_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, c->control, sizeof(c->control));
 	else if (!strcmp(key, "secure_heap"))
 		set_secure_heap(p, val, &c->secure_heap);
+	else if (!strcmp(key, "controller"))
+		set_name(p, key, val, c->controller, sizeof(c->controller));
 	else
 		set_log_level(p, val, &c->log_level);
 }
@@ -833,10 +836,9 @@ static void check_sae(struct parser *p, size_t i)
 	const struct ksa_sae_cfg *s = &c->saes[i];
 	int line = p->sae_meta[i].line;
 
-	if (strcmp(s->node, c->node.name) && !find_peer(c, s->node))
-		fail_at(p, line,
-			"[sae %s]: node '%s' is neither this node nor a [peer]",
-			s->name, s->node);
+	/* An SAE may be at any node of the network: nodes that are not
+	 * link neighbours are reached by key relay (relay.h); a node name
+	 * no LSA announces is refused per request ("not in the topology"). */
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->saes[j].cert_cn, s->cert_cn))
 			fail_at(p, line,

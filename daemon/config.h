@@ -27,6 +27,9 @@ struct qkd_config {
 	char control[KM_PATH_MAX];	/* control socket path, absolute */
 	enum log_level log_level;
 	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
+	/* Key relay routing: "" distributed (configuration 1), else the
+	 * node that computes and pushes routes (configuration 2). */
+	char controller[KM_NAME_MAX];
 
 	/* [tls]: absolute paths */
 	char tls_ca[KM_PATH_MAX];

@@ -25,6 +25,8 @@
 #include "keymgr.h"
 #include "log.h"
 #include "loop.h"
+#include "lsa.h"
+#include "relay.h"
 
 #define CTL_MAX_CONNS	16
 
@@ -279,8 +281,60 @@ static json_t *error_reply(const char *fmt, const char *arg)
 }
 
 /* The view for @cmd, or NULL with @why set. */
+struct ctl_args {
+	const char *to, *from, *peer;
+};
+
+/* Key relay and routing views (lsa.c, relay.c). */
+static json_t *relay_command(struct ctl *ctl, const char *cmd,
+			     const struct ctl_args *a, const char **why)
+{
+	struct lsa *lsa = ctl->src->lsa;
+	struct relay *relay = ctl->src->relay;
+
+	if (!lsa || !relay) {
+		*why = "key relay is not running (no peers)";
+		return NULL;
+	}
+	if (!strcmp(cmd, "topology show"))
+		return lsa_view_topology(lsa);
+	if (!strcmp(cmd, "route show"))
+		return lsa_view_routes(lsa);
+	if (!strcmp(cmd, "relay show"))
+		return relay_view_sessions(relay);
+	if (!strcmp(cmd, "relay audit"))
+		return relay_view_audit(relay);
+	if (!strcmp(cmd, "path")) {
+		if (a->to)
+			return lsa_view_path(lsa, a->from, a->to);
+		*why = "path: \"to\" is required";
+		return NULL;
+	}
+	if (!strcmp(cmd, "link down") || !strcmp(cmd, "link up")) {
+		if (!a->peer) {
+			*why = "link down/up: \"peer\" is required";
+			return NULL;
+		}
+		if (lsa_set_admin_down(lsa, a->peer, cmd[5] == 'd')) {
+			*why = "no link to that peer";
+			return NULL;
+		}
+		return json_pack("{s:s, s:s}", "peer", a->peer, "routing",
+				 cmd[5] == 'd' ? "down" : "up");
+	}
+#ifdef QKD_TEST_HOOKS
+	if (!strcmp(cmd, "test tamper")) {
+		relay_test_tamper_next(relay);
+		return json_pack("{s:b}", "armed", 1);
+	}
+#endif
+	*why = "unknown command";
+	return NULL;
+}
+
 static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
-			   json_int_t limit, const char **why)
+			   json_int_t limit, const struct ctl_args *args,
+			   const char **why)
 {
 	*why = "out of memory";
 	if (!strcmp(cmd, "status"))
@@ -299,8 +353,7 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		*why = "key show: limit must be positive";
 		return NULL;
 	}
-	*why = "unknown command";
-	return NULL;
+	return relay_command(ctl, cmd, args, why);
 }
 
 static json_t *handle(struct ctl *ctl, const char *line)
@@ -308,18 +361,21 @@ static json_t *handle(struct ctl *ctl, const char *line)
 	json_error_t jerr;
 	json_t *req, *data, *reply;
 	const char *cmd = NULL, *sae = NULL, *why;
+	struct ctl_args args = { 0 };
 	json_int_t limit = CTL_KEY_LIMIT_DEFAULT;
 
 	req = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req)
 		return error_reply("malformed request: %s", jerr.text);
-	if (json_unpack_ex(req, &jerr, JSON_STRICT, "{s:s, s?s, s?I}", "cmd",
-			   &cmd, "sae", &sae, "limit", &limit)) {
+	if (json_unpack_ex(req, &jerr, JSON_STRICT,
+			   "{s:s, s?s, s?I, s?s, s?s, s?s}", "cmd", &cmd,
+			   "sae", &sae, "limit", &limit, "to", &args.to,
+			   "from", &args.from, "peer", &args.peer)) {
 		reply = error_reply("bad request: %s", jerr.text);
 		json_decref(req);
 		return reply;
 	}
-	data = run_command(ctl, cmd, sae, limit, &why);
+	data = run_command(ctl, cmd, sae, limit, &args, &why);
 	if (data)
 		reply = json_pack("{s:b, s:o}", "ok", 1, "data", data);
 	else

@@ -7,6 +7,9 @@
  *	{"cmd": "status"}
  *	{"cmd": "link show"} / "pool show" / "sae show" / "peer show"
  *	{"cmd": "key show", "sae": "app1", "limit": 1000}   (both optional)
+ *	{"cmd": "topology show"} / "route show" / "relay show" / "relay audit"
+ *	{"cmd": "path", "to": "F", "from": "A"}   ("from" optional)
+ *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is
@@ -29,6 +32,8 @@ struct loop;
 struct kma;
 struct ksa;
 struct peers;
+struct lsa;
+struct relay;
 struct qkd_config;
 struct ctl;
 
@@ -38,6 +43,8 @@ struct ctl_sources {
 	const struct kma *kma;
 	const struct ksa *ksa;
 	const struct peers *peers;
+	struct lsa *lsa;		/* key relay routing (may be NULL) */
+	struct relay *relay;
 };
 
 /*

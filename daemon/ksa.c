@@ -25,6 +25,7 @@
 #include "ksa.h"
 #include "kxmsg.h"
 #include "log.h"
+#include "relay.h"
 
 /* Master side: a reservation nobody acked within this is given up. */
 #define KSA_ACK_TTL_MS		(60 * 1000)
@@ -60,6 +61,7 @@ struct ksa {
 	size_t n_pairs, cap_pairs;
 	const struct ksa_kx_ops *kx;
 	void *kx_arg;
+	struct relay *relay;		/* NULL: direct pairs only */
 	uint64_t last_expire_ms;
 	struct kxmsg msg;		/* scratch for outgoing messages */
 };
@@ -218,6 +220,20 @@ static void uuid_v4(char out[KSA_KEY_ID_LEN])
 
 /* ---- status ---- */
 
+/* Bytes the first link of the relay route to @node could supply now. */
+static uint64_t relay_first_hop_avail(struct ksa *ksa, const char *node)
+{
+	struct relay_route *rt = malloc(sizeof(*rt));
+	struct kma_link *l = NULL;
+	char why[160];
+
+	if (rt && relay_route(ksa->relay, node, ksa->lim.key_size / 8, rt,
+			      why, sizeof(why)) == 0)
+		l = kma_link_by_peer(ksa->kma, rt->hops[1]);
+	free(rt);
+	return l ? keysrc_avail(kma_link_src(l)) : 0;
+}
+
 enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 			   const char *slave_sae, struct ksa_status *out,
 			   struct ksa_err *err)
@@ -235,7 +251,7 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 	if (!ms->local && !ss->local)
 		return fail(err, KSA_UNAUTHORIZED,
 			    "neither SAE is served by this KME");
-	if (!(ms->local ? ss->link : ms->link))
+	if (!(ms->local ? ss->link : ms->link) && !ksa->relay)
 		return fail(err, KSA_BAD_REQUEST,
 			    "no QKD link between KME %s and KME %s",
 			    ms->node, ss->node);
@@ -251,8 +267,11 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 		 ms->name);
 	snprintf(out->slave_sae_id, sizeof(out->slave_sae_id), "%s",
 		 ss->name);
-	if (ms->local)
+	if (ms->local && p->link)
 		count = keysrc_avail(kma_link_src(p->link)) /
+			(ksa->lim.key_size / 8);
+	else if (ms->local)	/* relayed: the first hop's pool decides */
+		count = relay_first_hop_avail(ksa, ss->node) /
 			(ksa->lim.key_size / 8);
 	else
 		count = p->stored;
@@ -275,7 +294,34 @@ struct enc_req {
 	uint32_t n_slaves;
 	struct kma_link *link;
 	uint32_t len;			/* bytes per key */
+	bool relayed;			/* slave's node is not a neighbour */
+	struct relay_route rt;		/* then: the route, this node first */
 };
+
+/* A slave at a non-adjacent node: route through trusted nodes. */
+static enum ksa_result enc_relay_check(struct ksa *ksa,
+				       const struct ksa_sae *first,
+				       uint32_t size, struct enc_req *rq,
+				       struct ksa_err *err)
+{
+	char why[160];
+	int rc;
+
+	rc = relay_route(ksa->relay, first->node, size / 8, &rq->rt, why,
+			 sizeof(why));
+	if (rc == -EINVAL)
+		return fail(err, KSA_BAD_REQUEST, "%s", why);
+	if (rc)
+		return fail(err, KSA_UNAVAILABLE,
+			    "no relay route from KME %s to KME %s: %s",
+			    ksa->node, first->node, why);
+	rq->relayed = true;
+	rq->link = kma_link_by_peer(ksa->kma, rq->rt.hops[1]);
+	if (!rq->link)
+		return fail(err, KSA_UNAVAILABLE,
+			    "relay route leaves over an unknown link");
+	return KSA_OK;
+}
 
 static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 				 const char *slave, const char *const *extra,
@@ -327,6 +373,12 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 				    ksa->saes[rq->slaves[j]].name,
 				    ksa->saes[rq->slaves[j]].node);
 	rq->link = first->link;
+	if (!first->local && !rq->link && ksa->relay) {
+		enum ksa_result r = enc_relay_check(ksa, first, size, rq, err);
+
+		if (r)
+			return r;
+	}
 	if (first->local || !rq->link)
 		return fail(err, KSA_BAD_REQUEST,
 			    "no QKD link from KME %s to KME %s", ksa->node,
@@ -336,9 +388,10 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 		return fail(err, KSA_BAD_REQUEST,
 			    "size over the link's block size (%u bits)",
 			    kma_link_src(rq->link)->block_size * 8);
-	if (!ksa->kx || !ksa->kx->is_up(ksa->kx_arg, first->node))
+	if (!ksa->kx || !ksa->kx->is_up(ksa->kx_arg,
+					 kma_link_peer(rq->link)))
 		return fail(err, KSA_UNAVAILABLE, "KME %s is not reachable",
-			    first->node);
+			    kma_link_peer(rq->link));
 	return KSA_OK;
 }
 
@@ -412,7 +465,8 @@ static int enc_one(struct ksa *ksa, const struct enc_req *rq,
 	k->pair = (uint32_t)(p - ksa->pairs);
 	p->pending++;
 	reserve_msg(ksa, rq, k, m);
-	if (ksa->kx->send(ksa->kx_arg, kma_link_peer(rq->link), m)) {
+	if (rq->relayed ? relay_start(ksa->relay, &rq->rt, m) :
+	    ksa->kx->send(ksa->kx_arg, kma_link_peer(rq->link), m)) {
 		record_finish(ksa, k, KMA_KEY_DESTROYED);
 		return -1;
 	}
@@ -606,12 +660,12 @@ static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
 }
 
 /* Who may reserve what: returns KXC_OK and fills @rq, or a refusal. */
-static uint32_t reserve_check(struct ksa *ksa, const char *from,
-			      const struct kxmsg *m, struct enc_req *rq,
-			      const char **why)
+static uint32_t reserve_check(struct ksa *ksa, const char *origin,
+			      const char *from, const struct kxmsg *m,
+			      struct enc_req *rq, const char **why)
 {
 	rq->master = sae_find(ksa, m->master);
-	if (rq->master < 0 || strcmp(ksa->saes[rq->master].node, from)) {
+	if (rq->master < 0 || strcmp(ksa->saes[rq->master].node, origin)) {
 		*why = "master SAE is not at the sending node";
 		return KXC_UNKNOWN_SAE;
 	}
@@ -706,7 +760,7 @@ static void on_reserve(struct ksa *ksa, const char *from,
 		code = KXC_DUPLICATE;
 		why = "key ID already used";
 	} else {
-		code = reserve_check(ksa, from, m, &rq, &why);
+		code = reserve_check(ksa, from, from, m, &rq, &why);
 		if (code == KXC_OK)
 			code = reserve_store(ksa, m, &rq, &why, reason,
 					     sizeof(reason));
@@ -743,6 +797,69 @@ void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m)
 		on_reserve(ksa, from, m);
 	else if (m->type == KXMSG_ACK)
 		on_ack(ksa, from, m);
+}
+
+/* ---- relayed keys (relay.h) ---- */
+
+void ksa_set_relay(struct ksa *ksa, struct relay *relay)
+{
+	ksa->relay = relay;
+}
+
+uint32_t ksa_relay_deliver(struct ksa *ksa, const char *origin,
+			   const char *prev, const struct kxmsg *m,
+			   uint8_t *bytes, const char **why)
+{
+	struct enc_req rq = { 0 };
+	struct ksa_pair *p;
+	struct kma_key *k;
+	uint32_t code;
+
+	expire(ksa);
+	if (kma_key_find(ksa->kma, m->uuid)) {
+		*why = "key ID already used";
+		code = KXC_DUPLICATE;
+		goto refuse;
+	}
+	code = reserve_check(ksa, origin, prev, m, &rq, why);
+	if (code != KXC_OK)
+		goto refuse;
+	p = pair_get(ksa, rq.master, rq.slaves[0]);
+	k = p ? kma_key_add(ksa->kma, rq.link, m->uuid, KMA_KEY_STORED) :
+		NULL;
+	if (!k) {
+		*why = "key store full";
+		code = KXC_STORE_FULL;
+		goto refuse;
+	}
+	k->src_id = 0;		/* not from one link: relayed */
+	k->len = m->key_len;
+	k->gen_time_ns = kma_realtime_ns();
+	k->master = (uint16_t)rq.master;
+	for (uint32_t i = 0; i < rq.n_slaves; i++)
+		k->slaves[i] = (uint16_t)rq.slaves[i];
+	k->n_slaves = rq.n_slaves;
+	k->pair = (uint32_t)(p - ksa->pairs);
+	if (p->stored >= ksa->lim.max_key_count) {
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = "max_key_count reached";
+		code = KXC_STORE_FULL;
+		goto refuse;
+	}
+	k->bytes = OPENSSL_secure_malloc(m->key_len);
+	if (!k->bytes) {
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = "out of secure memory";
+		code = KXC_FETCH_FAILED;
+		goto refuse;
+	}
+	memcpy(k->bytes, bytes, m->key_len);
+	OPENSSL_cleanse(bytes, m->key_len);
+	p->stored++;
+	return KXC_OK;
+refuse:
+	OPENSSL_cleanse(bytes, m->key_len);
+	return code;
 }
 
 void ksa_set_kx(struct ksa *ksa, const struct ksa_kx_ops *ops, void *arg)

@@ -24,7 +24,23 @@ static const struct type_rule rules[] = {
 			    A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_KEY_LEN), 0 },
 	[KXMSG_ACK] = { A(KXA_UUID) | A(KXA_CODE), A(KXA_TEXT) },
 	[KXMSG_ERROR] = { A(KXA_CODE) | A(KXA_TEXT), 0 },
+	[KXMSG_RELAY_START] = { A(KXA_UUID) | A(KXA_MASTER) | A(KXA_SLAVE) |
+				A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_DEST) |
+				A(KXA_HOP), 0 },
+	[KXMSG_RELAY_KEY] = { A(KXA_UUID) | A(KXA_MASTER) | A(KXA_SLAVE) |
+			      A(KXA_KEY_LEN) | A(KXA_DEST) | A(KXA_HOP) |
+			      A(KXA_PAD) | A(KXA_SEALED), 0 },
+	[KXMSG_RELAY_ACK] = { A(KXA_NODE) | A(KXA_UUID) | A(KXA_CODE) |
+			      A(KXA_HOP), A(KXA_TEXT) },
+	[KXMSG_LSA] = { A(KXA_NODE) | A(KXA_SEQ), A(KXA_LSA_LINK) },
+	[KXMSG_ROUTES] = { A(KXA_NODE) | A(KXA_DEST) | A(KXA_SEQ),
+			   A(KXA_ROUTE) },
 };
+
+/* Attributes that may repeat (consecutively). */
+#define REPEATS	(A(KXA_SLAVE) | A(KXA_HOP) | A(KXA_PAD) | A(KXA_LSA_LINK) | \
+		 A(KXA_ROUTE))
+#define LSA_LINK_FIXED	18	/* up, level, avail, rate before the name */
 
 const char *kxmsg_type_name(enum kxmsg_type t)
 {
@@ -33,6 +49,11 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_RESERVE:	return "reserve";
 	case KXMSG_ACK:		return "ack";
 	case KXMSG_ERROR:	return "error";
+	case KXMSG_RELAY_START:	return "relay-start";
+	case KXMSG_RELAY_KEY:	return "relay-key";
+	case KXMSG_RELAY_ACK:	return "relay-ack";
+	case KXMSG_LSA:		return "lsa";
+	case KXMSG_ROUTES:	return "routes";
 	}
 	return "unknown";
 }
@@ -48,13 +69,16 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_STORE_FULL:	return "key store full";
 	case KXC_DUPLICATE:	return "duplicate key ID";
 	case KXC_NOT_PEER:	return "not that peer";
+	case KXC_NO_ROUTE:	return "no route";
+	case KXC_AUTH_FAILED:	return "authentication failed";
+	case KXC_REPLAY:	return "replayed relay message";
 	}
 	return "unknown code";
 }
 
 static bool is_type(uint32_t t)
 {
-	return t >= KXMSG_HELLO && t <= KXMSG_ERROR;
+	return t >= KXMSG_HELLO && t <= KXMSG_ROUTES;
 }
 
 int kxmsg_uuid_valid(const char *s)
@@ -138,6 +162,72 @@ static void put_int(struct writer *w, enum kxmsg_attr a, uint64_t v,
 	put_be(w, v, n);
 }
 
+static void put_sae_list(struct writer *w, const struct kxmsg *m)
+{
+	if (!kxmsg_uuid_valid(m->uuid) || m->n_slaves == 0 ||
+	    m->n_slaves > KM_MAX_SLAVES || m->key_len == 0)
+		w->fail = true;
+	put_str(w, KXA_UUID, m->uuid, sizeof(m->uuid), false);
+	put_str(w, KXA_MASTER, m->master, sizeof(m->master), false);
+	for (uint32_t i = 0; i < m->n_slaves && !w->fail; i++)
+		put_str(w, KXA_SLAVE, m->slaves[i], sizeof(m->slaves[i]),
+			false);
+}
+
+static void put_hops(struct writer *w, const struct kxmsg *m)
+{
+	if (m->n_hops < 2 || m->n_hops > KXMSG_MAX_HOPS)
+		w->fail = true;
+	for (uint32_t i = 0; i < m->n_hops && !w->fail; i++)
+		put_str(w, KXA_HOP, m->hops[i], sizeof(m->hops[i]), false);
+}
+
+static void put_relay_key(struct writer *w, const struct kxmsg *m)
+{
+	put_sae_list(w, m);
+	put_int(w, KXA_KEY_LEN, m->key_len, 4);
+	put_str(w, KXA_DEST, m->dest, sizeof(m->dest), false);
+	put_hops(w, m);
+	if (m->n_pads == 0 || m->n_pads > KXMSG_MAX_PADS ||
+	    m->sealed_len == 0 || m->sealed_len > KXMSG_SEALED_MAX)
+		w->fail = true;
+	for (uint32_t i = 0; i < m->n_pads && !w->fail; i++) {
+		if (m->pads[i].len == 0)
+			w->fail = true;
+		put_be(w, KXA_PAD, 2);
+		put_be(w, 12, 2);
+		put_be(w, m->pads[i].key_id, 8);
+		put_be(w, m->pads[i].len, 4);
+	}
+	if (!w->fail)
+		put_attr(w, KXA_SEALED, m->sealed, m->sealed_len);
+}
+
+static void put_lsa(struct writer *w, const struct kxmsg *m)
+{
+	put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
+	put_int(w, KXA_SEQ, m->seq, 8);
+	if (m->n_lsa > KXMSG_MAX_LSA_LINKS)
+		w->fail = true;
+	for (uint32_t i = 0; i < m->n_lsa && !w->fail; i++) {
+		const struct kxmsg_lsa_link *l = &m->lsa[i];
+		size_t n = strnlen(l->peer, sizeof(l->peer));
+
+		if (!string_ok(l->peer, n, sizeof(l->peer), false) ||
+		    l->up > 1 || l->level > QKD_POOL_READY) {
+			w->fail = true;
+			break;
+		}
+		put_be(w, KXA_LSA_LINK, 2);
+		put_be(w, LSA_LINK_FIXED + n, 2);
+		put_be(w, l->up, 1);
+		put_be(w, l->level, 1);
+		put_be(w, l->avail_bits, 8);
+		put_be(w, l->rate_bps, 8);
+		put(w, l->peer, n);
+	}
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -169,6 +259,39 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_ERROR:
 		put_int(w, KXA_CODE, m->code, 4);
 		put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		break;
+	case KXMSG_RELAY_START:
+		put_sae_list(w, m);
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+		put_str(w, KXA_DEST, m->dest, sizeof(m->dest), false);
+		put_hops(w, m);
+		break;
+	case KXMSG_RELAY_KEY:
+		put_relay_key(w, m);
+		break;
+	case KXMSG_RELAY_ACK:
+		if (!kxmsg_uuid_valid(m->uuid))
+			w->fail = true;
+		put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
+		put_str(w, KXA_UUID, m->uuid, sizeof(m->uuid), false);
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_hops(w, m);
+		break;
+	case KXMSG_LSA:
+		put_lsa(w, m);
+		break;
+	case KXMSG_ROUTES:
+		put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
+		put_str(w, KXA_DEST, m->dest, sizeof(m->dest), false);
+		put_int(w, KXA_SEQ, m->seq, 8);
+		if (m->n_routes > KXMSG_MAX_ROUTES)
+			w->fail = true;
+		for (uint32_t i = 0; i < m->n_routes && !w->fail; i++)
+			put_str(w, KXA_ROUTE, m->routes[i],
+				sizeof(m->routes[i]), false);
 		break;
 	default:
 		w->fail = true;
@@ -231,6 +354,23 @@ static int take_int(uint64_t *dst, const uint8_t *v, size_t n, size_t want)
 	return 0;
 }
 
+static int take_lsa_link(struct kxmsg *m, const uint8_t *v, size_t n)
+{
+	struct kxmsg_lsa_link *l;
+
+	if (m->n_lsa >= KXMSG_MAX_LSA_LINKS || n <= LSA_LINK_FIXED)
+		return -1;
+	l = &m->lsa[m->n_lsa++];
+	l->up = v[0];
+	l->level = v[1];
+	l->avail_bits = get_be(v + 2, 8);
+	l->rate_bps = get_be(v + 10, 8);
+	if (l->up > 1 || l->level > QKD_POOL_READY)
+		return -1;
+	return take_str(l->peer, sizeof(l->peer), v + LSA_LINK_FIXED,
+			n - LSA_LINK_FIXED, false);
+}
+
 static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		       size_t n)
 {
@@ -266,6 +406,34 @@ static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		return rc;
 	case KXA_TEXT:
 		return take_str(m->text, sizeof(m->text), v, n, true);
+	case KXA_DEST:
+		return take_str(m->dest, sizeof(m->dest), v, n, false);
+	case KXA_HOP:
+		if (m->n_hops >= KXMSG_MAX_HOPS)
+			return -1;
+		return take_str(m->hops[m->n_hops++], sizeof(m->hops[0]), v,
+				n, false);
+	case KXA_PAD:
+		if (m->n_pads >= KXMSG_MAX_PADS || n != 12)
+			return -1;
+		m->pads[m->n_pads].key_id = get_be(v, 8);
+		m->pads[m->n_pads].len = (uint32_t)get_be(v + 8, 4);
+		return m->pads[m->n_pads++].len == 0 ? -1 : 0;
+	case KXA_SEALED:
+		if (n == 0 || n > KXMSG_SEALED_MAX)
+			return -1;
+		memcpy(m->sealed, v, n);
+		m->sealed_len = (uint32_t)n;
+		return 0;
+	case KXA_SEQ:
+		return take_int(&m->seq, v, n, 8);
+	case KXA_LSA_LINK:
+		return take_lsa_link(m, v, n);
+	case KXA_ROUTE:
+		if (m->n_routes >= KXMSG_MAX_ROUTES)
+			return -1;
+		return take_str(m->routes[m->n_routes++], sizeof(m->routes[0]),
+				v, n, false);
 	}
 	return -1;
 }
@@ -288,12 +456,12 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 		pos += 4;
 		if (n > len - pos)
 			return fail(err, errlen, "attribute overruns body");
-		if (a == 0 || a > KXA_TEXT ||
+		if (a == 0 || a > KXA_LAST ||
 		    !((rule->required | rule->optional) & A(a)))
 			return fail(err, errlen, "unexpected attribute");
 		/* One encoding per message: ascending order, only SLAVE
 		 * repeats. */
-		if (a < last || (a == last && a != KXA_SLAVE))
+		if (a < last || (a == last && !(REPEATS & A(a))))
 			return fail(err, errlen,
 				    "attribute repeated or out of order");
 		last = a;
@@ -304,6 +472,9 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	}
 	if ((seen & rule->required) != rule->required)
 		return fail(err, errlen, "missing attribute");
+	if ((m->type == KXMSG_RELAY_START || m->type == KXMSG_RELAY_KEY ||
+	     m->type == KXMSG_RELAY_ACK) && m->n_hops < 2)
+		return fail(err, errlen, "route shorter than one hop");
 	return 0;
 }
 

@@ -19,7 +19,7 @@
  * Attributes appear in ascending type order, so every message has exactly
  * one encoding.  Decoding is strict: unknown versions, types and
  * attributes, an attribute a type does not carry, out of order or twice
- * (only SLAVE repeats, consecutively), a missing
+ * (only SLAVE, HOP, PAD and LSA_LINK repeat, consecutively), a missing
  * required attribute, a wrong integer size, a string that is empty, too long
  * or not printable ASCII, or a malformed UUID all reject the message.  No
  * message ever carries key bytes.
@@ -29,6 +29,28 @@
  *		 "keep the key (KEY_ID, KEY_LEN) of LINK as UUID for these SAEs"
  *	ACK	 UUID, CODE (+ TEXT)	answer to RESERVE; CODE 0 = stored
  *	ERROR	 CODE, TEXT		the sender is about to close
+ *
+ * Key relay (Kx-1, relay.c) and topology (lsa.c); appended types and
+ * attributes.  HOP lists the whole route, source first, destination
+ * last; every hop is a direct Kx connection between link neighbours.
+ *
+ *	RELAY_START  UUID, MASTER, SLAVE.., KEY_ID, KEY_LEN, DEST, HOP..
+ *		"the key (KEY_ID, KEY_LEN) of our link is end-to-end key UUID
+ *		 for these SAEs at DEST: fetch it and pass it on along HOP"
+ *	RELAY_KEY    UUID, MASTER, SLAVE.., KEY_LEN, DEST, HOP.., PAD..,
+ *		     SEALED
+ *		"SEALED is the key, one-time padded and ITS-MACed
+ *		 (relay_otp.h) with our share's keys PAD.. of our link"
+ *	RELAY_ACK    NODE, UUID, CODE (+ TEXT), HOP..
+ *		end-to-end answer from NODE, travelling back along HOP
+ *	LSA          NODE, SEQ, LSA_LINK (0..KXMSG_MAX_LSA_LINKS)
+ *		link-state advertisement of origin NODE, flooded
+ *	ROUTES       NODE, DEST, SEQ, ROUTE (0..KXMSG_MAX_ROUTES)
+ *		route table controller NODE computed for node DEST
+ *		(configuration 2), flooded; ROUTE is "A,B,C" (source first)
+ *
+ * SEALED is one-time-pad ciphertext plus tag, never plaintext key; PAD
+ * names key IDs (metadata), as RESERVE does.
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -49,7 +71,19 @@ enum kxmsg_type {
 	KXMSG_RESERVE,
 	KXMSG_ACK,
 	KXMSG_ERROR,
+	KXMSG_RELAY_START,
+	KXMSG_RELAY_KEY,
+	KXMSG_RELAY_ACK,
+	KXMSG_LSA,
+	KXMSG_ROUTES,
 };
+
+#define KXMSG_MAX_HOPS		32	/* nodes on a relay route */
+#define KXMSG_MAX_PADS		8	/* link keys padding one hop */
+#define KXMSG_SEALED_MAX	2048	/* relay_otp message bytes */
+#define KXMSG_MAX_LSA_LINKS	48	/* links in one LSA */
+#define KXMSG_MAX_ROUTES	32	/* routes in one ROUTES message */
+#define KXMSG_ROUTE_MAX		200	/* "A,B,C" incl. NUL */
 
 enum kxmsg_attr {
 	KXA_NODE = 1,		/* string */
@@ -62,7 +96,17 @@ enum kxmsg_attr {
 	KXA_KEY_LEN,		/* u32, bytes */
 	KXA_CODE,		/* u32, enum kxmsg_code */
 	KXA_TEXT,		/* string, printable, never key bytes */
+	KXA_DEST,		/* string, destination node */
+	KXA_HOP,		/* string, node; repeats (route order) */
+	KXA_PAD,		/* u64 key ID + u32 length; repeats */
+	KXA_SEALED,		/* bytes, relay_otp message */
+	KXA_SEQ,		/* u64 */
+	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
+				 * rate bit/s, peer name; repeats */
+	KXA_ROUTE,		/* string "A,B,C"; repeats */
 };
+
+#define KXA_LAST		KXA_ROUTE
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -73,6 +117,22 @@ enum kxmsg_code {
 	KXC_STORE_FULL,		/* max_key_count reached for the pair */
 	KXC_DUPLICATE,		/* UUID already used */
 	KXC_NOT_PEER,		/* sender's identity is not the node it claims */
+	KXC_NO_ROUTE,		/* relay: next hop unknown or unreachable */
+	KXC_AUTH_FAILED,	/* relay: ITS MAC did not verify */
+	KXC_REPLAY,		/* relay: pad already used */
+};
+
+struct kxmsg_pad {
+	uint64_t key_id;
+	uint32_t len;
+};
+
+struct kxmsg_lsa_link {
+	char peer[KM_NAME_MAX];
+	uint8_t up;			/* 0 or 1 */
+	uint8_t level;			/* enum qkd_pool_level */
+	uint64_t avail_bits;
+	uint64_t rate_bps;
 };
 
 struct kxmsg {
@@ -88,6 +148,19 @@ struct kxmsg {
 	uint32_t key_len;
 	uint32_t code;
 	char text[KXMSG_TEXT_MAX];
+	/* relay and LSA */
+	char dest[KM_NAME_MAX];
+	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];
+	uint32_t n_hops;
+	struct kxmsg_pad pads[KXMSG_MAX_PADS];
+	uint32_t n_pads;
+	uint8_t sealed[KXMSG_SEALED_MAX];
+	uint32_t sealed_len;
+	uint64_t seq;
+	struct kxmsg_lsa_link lsa[KXMSG_MAX_LSA_LINKS];
+	uint32_t n_lsa;
+	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
+	uint32_t n_routes;
 };
 
 /*

@@ -36,6 +36,9 @@
 #include "keymgr.h"
 #include "log.h"
 #include "loop.h"
+#include "lsa.h"
+#include "peer.h"
+#include "relay.h"
 #include "tls.h"
 
 #define ERR_MAX	512
@@ -50,6 +53,8 @@ struct daemon {
 	struct kma *kma;
 	struct ksa *ksa;
 	struct peers *peers;
+	struct lsa *lsa;		/* topology (key relay routing) */
+	struct relay *relay;		/* key relay sessions */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
 	struct ctl *ctl;
@@ -302,6 +307,42 @@ static int start_etsi014(struct daemon *d, char *err, size_t errlen)
 	return d->etsi ? 0 : -1;
 }
 
+static void relay_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	relay_receive(arg, from, m);
+}
+
+static void lsa_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	lsa_receive(arg, from, m);
+}
+
+static const struct lsa_transport lsa_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static const struct relay_transport relay_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+/* Topology flooding and key relay over the Kx channel. */
+static int start_relay(struct daemon *d, char *err, size_t errlen)
+{
+	d->lsa = lsa_new(d->loop, d->kma, d->cfg.node.name, &lsa_kx,
+			 d->peers);
+	if (d->lsa && d->cfg.controller[0])
+		lsa_set_controller(d->lsa, d->cfg.controller);
+	if (d->lsa)
+		d->relay = relay_new(d->kma, d->ksa, d->lsa, d->cfg.node.name,
+				     &relay_kx, d->peers);
+	if (!d->lsa || !d->relay) {
+		snprintf(err, errlen, "relay: out of memory");
+		return -1;
+	}
+	peers_set_rx(d->peers, relay_rx, d->relay, lsa_rx, d->lsa);
+	return 0;
+}
+
 static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 {
 	const struct qkd_config *c = &d->cfg;
@@ -318,7 +359,7 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	d->peers = peers_start(d->loop, d->server_ctx, d->client_ctx, &c->node,
 			       c->peers, c->n_peers, c->kx_listen, d->ksa,
 			       err, errlen);
-	return d->peers ? 0 : -1;
+	return d->peers ? start_relay(d, err, errlen) : -1;
 }
 
 static int start_all(struct daemon *d)
@@ -335,7 +376,7 @@ static int start_all(struct daemon *d)
 		goto fail;
 	d->ctl_src = (struct ctl_sources){
 		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
-		.peers = d->peers,
+		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
@@ -354,6 +395,12 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
+	if (d->peers)
+		peers_set_rx(d->peers, NULL, NULL, NULL, NULL);
+	relay_free(d->relay);
+	d->relay = NULL;
+	lsa_free(d->lsa);
+	d->lsa = NULL;
 	if (d->peers)
 		peers_stop(d->peers);
 	d->peers = NULL;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,8 @@ struct peers {
 	int listen_fd;
 	struct loop_watch *listen_watch;
 	struct kx_conn *conns;		/* every live connection */
+	peers_rx_fn relay_rx, lsa_rx;	/* relay.c, lsa.c (may be NULL) */
+	void *relay_arg, *lsa_arg;
 };
 
 static void dial(struct peer *p);
@@ -295,6 +298,17 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 	case KXMSG_ACK:
 		ksa_kx_receive(kc->ps->ksa, p->cfg.name, m);
 		return 0;
+	case KXMSG_RELAY_START:
+	case KXMSG_RELAY_KEY:
+	case KXMSG_RELAY_ACK:
+		if (kc->ps->relay_rx)
+			kc->ps->relay_rx(kc->ps->relay_arg, p->cfg.name, m);
+		return 0;
+	case KXMSG_LSA:
+	case KXMSG_ROUTES:
+		if (kc->ps->lsa_rx)
+			kc->ps->lsa_rx(kc->ps->lsa_arg, p->cfg.name, m);
+		return 0;
 	case KXMSG_ERROR:
 		log_warn("Kx: peer %s reports: %s (%s)", p->cfg.name,
 			 kxmsg_code_name(m->code), m->text);
@@ -379,6 +393,17 @@ static const struct tls_conn_ops kx_ops = {
 
 /* ---- dialing and listening ---- */
 
+/*
+ * Kx messages are small and often answered at once (relay hops, acks):
+ * without this, Nagle's algorithm and delayed ACKs add ~40 ms stalls.
+ */
+static void no_delay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void dial(struct peer *p)
 {
 	struct peers *ps = p->ps;
@@ -394,6 +419,8 @@ static void dial(struct peer *p)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	kc = conn_new(ps, p, true);
+	if (fd >= 0)
+		no_delay(fd);
 	if (fd < 0 || !kc ||
 	    (connect(fd, (struct sockaddr *)&ss, slen) < 0 &&
 	     errno != EINPROGRESS)) {
@@ -430,6 +457,7 @@ static void on_accept(void *arg, uint32_t revents)
 
 		if (fd < 0)
 			return;
+		no_delay(fd);
 		kc = conn_new(ps, NULL, false);
 		if (kc) {
 			kc->tls = tls_conn_accept(ps->loop, ps->server_ctx, fd,
@@ -493,6 +521,25 @@ static bool kx_is_up(void *arg, const char *node)
 
 	return p && p->state == PEER_UP && p->conn &&
 	       tls_conn_pending(p->conn->tls) <= PEER_MAX_PENDING;
+}
+
+int peers_send(void *ps, const char *node, const struct kxmsg *m)
+{
+	return kx_send(ps, node, m);
+}
+
+bool peers_is_up(void *ps, const char *node)
+{
+	return kx_is_up(ps, node);
+}
+
+void peers_set_rx(struct peers *ps, peers_rx_fn relay_rx, void *relay_arg,
+		  peers_rx_fn lsa_rx, void *lsa_arg)
+{
+	ps->relay_rx = relay_rx;
+	ps->relay_arg = relay_arg;
+	ps->lsa_rx = lsa_rx;
+	ps->lsa_arg = lsa_arg;
 }
 
 static const struct ksa_kx_ops kx_transport = {

@@ -31,4 +31,17 @@ int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
 /* True if node @self dials @peer (the other waits to be called). */
 bool peer_dials(const char *self, const char *peer);
 
+/*
+ * Key relay and topology messages (added for relay.c / lsa.c): who gets
+ * them, and the transport they send with (@ps is the struct peers).
+ */
+struct peers;
+struct kxmsg;
+typedef void (*peers_rx_fn)(void *arg, const char *from,
+			    const struct kxmsg *m);
+void peers_set_rx(struct peers *ps, peers_rx_fn relay_rx, void *relay_arg,
+		  peers_rx_fn lsa_rx, void *lsa_arg);
+int peers_send(void *ps, const char *node, const struct kxmsg *m);
+bool peers_is_up(void *ps, const char *node);
+
 #endif /* QKD_PEER_H */

@@ -1,0 +1,167 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the key relay host tests (relay_*.sh), on top of lib.sh:
+#
+#   relay_topo EDGE...      configs for any topology: EDGE is "X-Y" (a sim
+#                           link XY, X tx, Y rx); one SAE app<i> per node in
+#                           order of first appearance (app1 at the first);
+#                           RELAY_CONTROLLER=X adds "controller = X"
+#                           (configuration 2, centralized routing)
+#   relay_start_all         start every node, wait for all Kx channels
+#   relay_wait_route SRC DST [MAX]  wait until SRC has a route to DST
+#   relay_ctl NODE JSON     one control socket request, JSON reply on stdout
+#   relay_py EXPR           evaluate a python expression over JSON on stdin
+#                           (the parsed document is "d")
+#   relay_path_change NODE DST OLD [MS]  poll NODE's path to DST every 5 ms
+#                           until it is neither OLD nor empty; prints the
+#                           wall clock in ms when it saw it, or fails
+#                           after MS
+#   relay_pair SRC_NODE MASTER DST_NODE SLAVE [QUERY]
+#                           enc_keys at SRC, dec_keys at DST; true if the
+#                           keys are identical (sets RELAY_LAST_ENC/DEC)
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "1..0 # SKIP relay_lib.sh is the helper library of the relay tests"
+	exit 0
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+declare -A RELAY_SAE	# node -> its SAE
+
+relay_topo() {
+	local edges=("$@") e a b i n seed
+	local -A seen
+	local -a nodes=()
+	local -A peers_of
+	for e in "${edges[@]}"; do
+		a=${e%-*} b=${e#*-}
+		for n in "$a" "$b"; do
+			[ -n "${seen[$n]:-}" ] || { seen[$n]=1; nodes+=("$n"); }
+		done
+	done
+	QKD_NODES=("${nodes[@]}")
+	qkd_ca || return 1
+	for i in "${!nodes[@]}"; do
+		n=${nodes[$i]}
+		QKD_ETSI[$n]=127.0.0.1:$((QKD_PORT_BASE + 2 * i))
+		QKD_KX[$n]=127.0.0.1:$((QKD_PORT_BASE + 2 * i + 1))
+		RELAY_SAE[$n]=app$((i + 1))
+		qkd_cert "$n" || return 1
+		qkd_cert "app$((i + 1))" || return 1
+		mkdir -p "$QKD_DIR/state-$n"
+		{
+			printf '[node]\nname = %s\nstate_dir = state-%s\ncontrol = %s.sock\nlog_level = %s\n' \
+				"$n" "$n" "$n" "${QKD_LOG_LEVEL:-info}"
+			[ -n "${RELAY_CONTROLLER:-}" ] &&
+				printf 'controller = %s\n' "$RELAY_CONTROLLER"
+			printf '\n'
+			printf '[tls]\nca = ca.pem\ncert = %s.pem\nkey = %s.key\n\n' "$n" "$n"
+			printf '[etsi014]\nlisten = %s\nmax_key_per_request = 16\nmax_sae_id_count = 2\nmax_body = 4096\nidle_timeout_ms = %s\n\n' \
+				"${QKD_ETSI[$n]}" "${QKD_IDLE_MS:-3000}"
+			printf '[kx]\nlisten = %s\n\n' "${QKD_KX[$n]}"
+		} > "$QKD_DIR/$n.conf"
+	done
+	for e in "${edges[@]}"; do
+		a=${e%-*} b=${e#*-}
+		seed=$(openssl rand -hex 32)
+		qkd_peer_link "$b" "$a" tx "$seed" >> "$QKD_DIR/$a.conf"
+		qkd_peer_link "$a" "$b" rx "$seed" >> "$QKD_DIR/$b.conf"
+	done
+	for n in "${nodes[@]}"; do
+		for i in "${!nodes[@]}"; do
+			printf '[sae app%d]\ncert_cn = app%d\nnode = %s\n\n' \
+				$((i + 1)) $((i + 1)) "${nodes[$i]}"
+		done >> "$QKD_DIR/$n.conf"
+	done
+}
+
+relay_start_all() {
+	local n
+	for n in "${QKD_NODES[@]}"; do
+		qkd_start "$n" || return 1
+	done
+	for n in "${QKD_NODES[@]}"; do
+		qkd_wait_peers "$n" || return 1
+	done
+}
+
+relay_ctl() {
+	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+sys.stdout.write(buf.decode())
+PY
+}
+
+relay_py() {
+	"$QKD_PY" -c "import json,sys; d=json.load(sys.stdin); r=($1); print(r if not isinstance(r,bool) else ('yes' if r else 'no'))"
+}
+
+# relay_wait_route SRC DST [TRIES of 0.1 s]
+relay_wait_route() {
+	local i
+	for ((i = 0; i < ${3:-100}; i++)); do
+		relay_ctl "$1" "{\"cmd\":\"path\",\"to\":\"$2\"}" |
+			relay_py "'path' in d.get('data',{})" | grep -q yes && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+relay_pair() {
+	local src=$1 master=$2 dst=$3 slave=$4 query=${5:-} ids
+	RELAY_LAST_ENC=$(qkd_enc "$src" "$master" "$slave" "$query")
+	RELAY_LAST_DEC=
+	[ "$(echo "$RELAY_LAST_ENC" | http_code)" = 200 ] || return 1
+	ids=$(echo "$RELAY_LAST_ENC" | http_body | keys_of | awk '{print $1}')
+	# shellcheck disable=SC2086
+	RELAY_LAST_DEC=$(qkd_post "$dst" "$slave" "/api/v1/keys/$master/dec_keys" \
+		"$(key_ids_json $ids)")
+	[ "$(echo "$RELAY_LAST_DEC" | http_code)" = 200 ] &&
+	[ "$(echo "$RELAY_LAST_ENC" | http_body | keys_of | sort)" = \
+	  "$(echo "$RELAY_LAST_DEC" | http_body | keys_of | sort)" ]
+}
+
+# relay_pair_diag ...: relay_pair, and on failure the answers as TAP comments.
+relay_pair_diag() {
+	relay_pair "$@" && return 0
+	diag "enc_keys: $(echo "$RELAY_LAST_ENC" | tail -n 1) $(echo "$RELAY_LAST_ENC" | http_body | message_of)"
+	[ -n "$RELAY_LAST_DEC" ] &&
+		diag "dec_keys: $(echo "$RELAY_LAST_DEC" | tail -n 1) $(echo "$RELAY_LAST_DEC" | http_body | message_of)"
+	return 1
+}
+
+relay_path_change() {
+	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}" <<'PY'
+import json, socket, sys, time
+sock, dst, old, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+t0 = time.monotonic()
+req = json.dumps({"cmd": "path", "to": dst}).encode() + b"\n"
+while (time.monotonic() - t0) * 1000 < limit:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(req)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = s.recv(65536)
+        if not c:
+            break
+        buf += c
+    s.close()
+    p = "-".join(json.loads(buf).get("data", {}).get("path", []))
+    if p and p != old:
+        print(int(time.time() * 1000))
+        sys.exit(0)
+    time.sleep(0.005)
+sys.exit(1)
+PY
+}
