@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "qkdctl_kernel.h"
 
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 #define REPLY_MAX	(256u << 20)	/* a key listing can be large */
 
 static const char *prog = "qkdctl";
@@ -48,6 +49,16 @@ static void usage(FILE *out)
 "                       application key records (newest N, default 1000),\n"
 "                       optionally only those of SAE ID: key_ID, link\n"
 "                       position, size, master, slaves, state, times\n"
+"  topology show        the QKD network as this node knows it from link-state\n"
+"                       advertisements: nodes, links, pool levels, ages\n"
+"  route show           the relay route to every known node, with its cost\n"
+"  path [FROM] TO       which path a key from FROM (default: this node) to TO\n"
+"                       would take now\n"
+"  relay show           relay sessions this node took part in, and counters\n"
+"  relay audit          pad accounting per link and direction: pad bits taken\n"
+"                       = relayed bits + MAC key bits + discarded bits\n"
+"  link down|up PEER    take the link to PEER out of (or back into) routing,\n"
+"                       e.g. before maintenance; keys already relayed stay\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH    the daemon's control socket (the [node] control key\n"
@@ -62,7 +73,8 @@ static void usage(FILE *out)
 "\n"
 "Examples:\n"
 "  qkdctl -s /run/qkdkmd/A.sock link show\n"
-"  qkdctl -j key show --sae app1 --limit 10\n", out);
+"  qkdctl -j key show --sae app1 --limit 10\n"
+"  qkdctl path A F\n", out);
 	qkdctl_kernel_usage(out);
 }
 
@@ -323,22 +335,182 @@ static void show_keys(json_t *d)
 		       json_array_size(keys), num(d, "total"));
 }
 
+static void show_topology(json_t *d)
+{
+	json_t *n, *l;
+	size_t i, j;
+
+	printf("node %s  routing %s%s%s  lsa received %lld sent %lld aged out %lld\n",
+	       str(d, "node"), str(d, "mode"),
+	       *str(d, "controller") ? "  controller " : "",
+	       str(d, "controller"), num(d, "lsa_received"),
+	       num(d, "lsa_sent"), num(d, "aged_out"));
+	json_array_foreach(json_object_get(d, "nodes"), i, n) {
+		printf("%s: seq %lld age %lld ms\n", str(n, "node"),
+		       num(n, "seq"), num(n, "age_ms"));
+		json_array_foreach(json_object_get(n, "links"), j, l)
+			printf("    -> %s %s level %s avail %lld bits\n",
+			       str(l, "peer"),
+			       json_is_true(json_object_get(l, "up")) ?
+			       "up" : "down", str(l, "level"),
+			       num(l, "avail_bits"));
+	}
+}
+
+static void print_path(json_t *p)
+{
+	json_t *hop;
+	size_t i;
+
+	printf("%s -> %s: ", str(p, "from"), str(p, "to"));
+	if (json_object_get(p, "error")) {
+		printf("%s\n", str(p, "error"));
+		return;
+	}
+	json_array_foreach(json_object_get(p, "path"), i, hop)
+		printf("%s%s", i ? " - " : "", json_string_value(hop));
+	printf("  (%lld hops", num(p, "hops"));
+	if (json_object_get(p, "cost"))
+		printf(", cost %lld", num(p, "cost"));
+	if (json_object_get(p, "source"))
+		printf(", from the %s", str(p, "source"));
+	printf(")\n");
+}
+
+static void show_routes(json_t *d)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(d, i, p)
+		print_path(p);
+}
+
+static void show_relay(json_t *d)
+{
+	json_t *s;
+	size_t i;
+
+	printf("started %lld forwarded %lld delivered %lld acked %lld refused %lld auth_alarms %lld\n",
+	       num(d, "started"), num(d, "forwarded"), num(d, "delivered"),
+	       num(d, "acked"), num(d, "refused"), num(d, "auth_alarms"));
+	json_array_foreach(json_object_get(d, "sessions"), i, s)
+		printf("%s: %s route %s state %s age %lld ms\n",
+		       str(s, "key_ID"), str(s, "role"), str(s, "route"),
+		       str(s, "state"), num(s, "age_ms"));
+}
+
+static void print_acct(const char *dir, json_t *a)
+{
+	printf("    %s: pad taken %lld consumed %lld = relayed %lld + mac key %lld + discarded %lld bits  %s\n",
+	       dir, num(a, "pad_bits_taken"), num(a, "pad_bits_consumed"),
+	       num(a, "relayed_bits"), num(a, "mac_key_bits"),
+	       num(a, "discarded_bits"),
+	       json_is_true(json_object_get(a, "balanced")) ?
+	       "balanced" : "NOT BALANCED");
+	printf("        messages %lld rejected %lld auth_failures %lld\n",
+	       num(a, "messages"), num(a, "rejected"),
+	       num(a, "auth_failures"));
+}
+
+static void show_audit(json_t *d)
+{
+	json_t *l;
+	size_t i;
+
+	json_array_foreach(d, i, l) {
+		printf("%s (peer %s):\n", str(l, "link"), str(l, "peer"));
+		print_acct("tx", json_object_get(l, "tx"));
+		print_acct("rx", json_object_get(l, "rx"));
+	}
+}
+
+static void show_routing_admin(json_t *d)
+{
+	printf("link to %s: routing %s\n", str(d, "peer"), str(d, "routing"));
+}
+
 /* ---- command line ------------------------------------------------------ */
+
+/* "path [FROM] TO" */
+static void path_args(int argc, char **argv, json_t *req)
+{
+	if (argc < 1 || argc > 2)
+		die(2, "path: expected [FROM] TO");
+	json_object_set_new(req, "to", json_string(argv[argc - 1]));
+	if (argc == 2)
+		json_object_set_new(req, "from", json_string(argv[0]));
+}
+
+/* "link down|up PEER" */
+static void peer_arg(int argc, char **argv, json_t *req)
+{
+	if (argc != 1)
+		die(2, "link down|up: expected PEER");
+	json_object_set_new(req, "peer", json_string(argv[0]));
+}
+
+static void key_options(int argc, char **argv, json_t *req);
 
 struct command {
 	const char *object;	/* "status", "link", ... */
+	const char *verb;	/* NULL: none; "show" may also be left out */
 	const char *cmd;	/* as the daemon names it */
 	void (*show)(json_t *data);
+	void (*args)(int argc, char **argv, json_t *req); /* NULL: none */
 };
 
 static const struct command commands[] = {
-	{ "status", "status", show_status },
-	{ "link", "link show", show_links },
-	{ "pool", "pool show", show_pools },
-	{ "sae", "sae show", show_saes },
-	{ "peer", "peer show", show_peers },
-	{ "key", "key show", show_keys },
+	{ "status", NULL, "status", show_status, NULL },
+	{ "link", "show", "link show", show_links, NULL },
+	{ "link", "down", "link down", show_routing_admin, peer_arg },
+	{ "link", "up", "link up", show_routing_admin, peer_arg },
+	{ "pool", "show", "pool show", show_pools, NULL },
+	{ "sae", "show", "sae show", show_saes, NULL },
+	{ "peer", "show", "peer show", show_peers, NULL },
+	{ "key", "show", "key show", show_keys, key_options },
+	{ "topology", "show", "topology show", show_topology, NULL },
+	{ "route", "show", "route show", show_routes, NULL },
+	{ "path", NULL, "path", print_path, path_args },
+	{ "relay", "show", "relay show", show_relay, NULL },
+	{ "relay", "audit", "relay audit", show_audit, NULL },
 };
+
+/*
+ * The command for "OBJECT [VERB]": an exact verb match, else the object's
+ * "show" when no verb follows ("link" alone means "link show", as in ip(8)).
+ * Sets *used to the words taken.
+ */
+static const struct command *find_command(int argc, char **argv, int *used)
+{
+	const char *verb = argc > 1 ? argv[1] : NULL;
+	const struct command *c, *fallback = NULL;
+	bool known = false;
+
+	for (c = commands; c < commands + ARRAY_LEN(commands); c++) {
+		if (strcmp(argv[0], c->object))
+			continue;
+		known = true;
+		if (!c->verb) {
+			*used = 1;
+			return c;
+		}
+		if (verb && !strcmp(verb, c->verb)) {
+			*used = 2;
+			return c;
+		}
+		if (!strcmp(c->verb, "show"))
+			fallback = c;
+	}
+	if (!known)
+		die(2, "unknown command '%s' (see --help)", argv[0]);
+	if (fallback && (!verb || verb[0] == '-')) {
+		*used = 1;
+		return fallback;
+	}
+	die(2, "%s: unknown verb '%s' (see --help)", argv[0],
+	    verb ? verb : "");
+}
 
 /* "key show --sae ID --limit N": options after the verb. */
 static void key_options(int argc, char **argv, json_t *req)
@@ -372,12 +544,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct command *c = NULL;
+	const struct command *c;
 	const char *sock = NULL;
 	bool json = false, pretty = false;
 	json_t *req, *data;
-	int opt, rest;
-	size_t i;
+	int opt, rest, used;
 
 	/* '+': options end at the command, so "key show --sae X" works. */
 	while ((opt = getopt_long(argc, argv, "+s:jph", opts, NULL)) != -1) {
@@ -392,29 +563,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(2, "no command (status, link, pool, sae, peer, key, kernel; see --help)");
+		die(2, "no command (status, link, pool, sae, peer, key, topology, route, path, relay, kernel; see --help)");
 	if (!strcmp(argv[optind], "kernel"))
 		return qkdctl_kernel_main(argc - optind - 1, argv + optind + 1,
 					  json, pretty);
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[optind], commands[i].object))
-			c = &commands[i];
-	if (!c)
-		die(2, "unknown command '%s' (see --help)", argv[optind]);
-	rest = optind + 1;
-	if (strcmp(c->object, "status")) {
-		/* "link" alone means "link show", as in ip(8). */
-		if (rest < argc && !strcmp(argv[rest], "show"))
-			rest++;
-		else if (rest < argc)
-			die(2, "%s: unknown verb '%s' (only 'show')", c->object,
-			    argv[rest]);
-	}
+	c = find_command(argc - optind, argv + optind, &used);
+	rest = optind + used;
 	req = json_pack("{s:s}", "cmd", c->cmd);
 	if (!req)
 		die(1, "out of memory");
-	if (!strcmp(c->object, "key"))
-		key_options(argc - rest, argv + rest, req);
+	if (c->args)
+		c->args(argc - rest, argv + rest, req);
 	else if (rest < argc)
 		die(2, "%s: unexpected argument '%s'", c->cmd, argv[rest]);
 

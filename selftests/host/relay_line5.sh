@@ -71,6 +71,19 @@ sys.exit(1 if bad or hops < 4 else 0)
 PY
 ok $audit_ok "pad audit: every hop consumed == relayed + MAC key bits, ranges match, none used twice"
 
+# The operator's view of the same: qkdctl path / relay audit / link down|up.
+out=$(qkd_ctl A path E)
+[ "$out" = "A -> E: A - B - C - D - E  (4 hops, cost ${out##*cost }" ]; ok $? "qkdctl path E: $out"
+out=$(qkd_ctl C relay audit)
+echo "$out" | grep -q balanced && ! echo "$out" | grep -q 'NOT BALANCED'
+ok $? "qkdctl relay audit at C: every direction balanced"
+qkd_ctl C link down D >/dev/null && out=$(qkd_ctl A path E)
+case $out in *"no route"*) true ;; *) false ;; esac
+ok $? "qkdctl link down D at C: no route A -> E ($out)"
+qkd_ctl C link up D >/dev/null
+relay_wait_route A E; ok $? "qkdctl link up D at C: route A -> E back"
+qkd_ctl A path 2>/dev/null; [ $? = 2 ]; ok $? "qkdctl path without TO: usage error, exit 2"
+
 # Bad input: the daemon keeps serving.
 out=$(qkd_enc A app1 app9)
 [ "$(echo "$out" | http_code)" = 400 ]; ok $? "unknown slave SAE: 400 ($(echo "$out" | http_body | message_of))"
