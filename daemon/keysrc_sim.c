@@ -13,11 +13,16 @@
  * A restarted daemon forgets its bitmaps.  So that it can never hand out or
  * fetch a byte twice, every block this end touches must lie at or below a
  * high-water mark persisted (fsync'd) in state_dir *before* the block is
- * used, and a new instance starts above the persisted mark.
+ * used, and a new instance starts above the persisted mark.  The mark is
+ * written by a helper thread, asked well before the cursor gets there, so
+ * the two fsyncs do not stall the event loop; should the cursor overtake
+ * the thread, the loop waits for the write.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,23 @@ struct sim_block {
 	uint32_t n_used;
 };
 
+/*
+ * The high-water mark writer thread.  The loop asks for a mark (want); the
+ * thread writes the newest one asked and reports it durable.  Nothing is
+ * used above @durable.
+ */
+struct mark_writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* a new request, or a write finished */
+	const char *path;
+	uint64_t want;			/* newest mark asked for */
+	uint64_t durable;		/* newest mark on disk */
+	bool failed;			/* last write failed; want dropped */
+	bool stop;
+	bool running;
+};
+
 struct keysrc_sim {
 	struct keysrc src;
 	uint8_t *seed;			/* 32 bytes, secure heap */
@@ -54,6 +76,8 @@ struct keysrc_sim {
 	void *now_arg;
 	char *mark_path;
 	uint64_t mark;			/* persisted: blocks <= mark may be used */
+	uint64_t mark_asked;		/* newest mark asked of the writer */
+	struct mark_writer writer;
 	uint64_t start;			/* first block usable by this instance */
 	uint64_t floor;			/* blocks below are gone (evicted) */
 	uint64_t window;		/* blocks kept */
@@ -208,17 +232,112 @@ static int mark_write(const char *path, uint64_t mark)
 	return rc;
 }
 
-/* Make sure block @id is covered by the persisted mark before it is used. */
+static void *mark_writer_main(void *arg)
+{
+	struct mark_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		uint64_t m = w->want;
+		int rc;
+
+		if (m <= w->durable) {
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&w->lock);
+		rc = mark_write(w->path, m);
+		pthread_mutex_lock(&w->lock);
+		if (rc == 0) {
+			w->durable = m;
+		} else {
+			w->failed = true;
+			w->want = w->durable;	/* retried when asked again */
+		}
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int mark_writer_start(struct mark_writer *w, const char *path,
+			     uint64_t durable)
+{
+	w->path = path;
+	w->want = w->durable = durable;
+	if (pthread_mutex_init(&w->lock, NULL))
+		return -1;
+	if (pthread_cond_init(&w->cond, NULL)) {
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	if (pthread_create(&w->thread, NULL, mark_writer_main, w)) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	w->running = true;
+	return 0;
+}
+
+static void mark_writer_stop(struct mark_writer *w)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	w->running = false;
+}
+
+/* Ask for @mark (no wait); returns the mark durable so far. */
+static uint64_t mark_ask(struct mark_writer *w, uint64_t mark)
+{
+	uint64_t durable;
+
+	pthread_mutex_lock(&w->lock);
+	if (mark > w->want) {
+		w->want = mark;
+		w->failed = false;
+		pthread_cond_signal(&w->cond);
+	}
+	durable = w->durable;
+	pthread_mutex_unlock(&w->lock);
+	return durable;
+}
+
+/* Wait until @id is durable: 0, or -EIO if the write failed. */
+static int mark_wait(struct mark_writer *w, uint64_t id, uint64_t *durable)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->durable < id && !w->failed)
+		pthread_cond_wait(&w->cond, &w->lock);
+	*durable = w->durable;
+	pthread_mutex_unlock(&w->lock);
+	return *durable >= id ? 0 : -EIO;
+}
+
+/*
+ * Make sure block @id is covered by the persisted mark before it is used.
+ * The next mark is asked for once the cursor is half way to the current
+ * one, so that it is normally on disk before it is needed.
+ */
 static int mark_cover(struct keysrc_sim *s, uint64_t id)
 {
-	uint64_t want;
-
+	if (id + s->mark_ahead / 2 > s->mark_asked) {
+		s->mark_asked = id + s->mark_ahead;
+		s->mark = mark_ask(&s->writer, s->mark_asked);
+	}
 	if (id <= s->mark)
 		return 0;
-	want = id + s->mark_ahead;
-	if (mark_write(s->mark_path, want) != 0)
+	if (mark_wait(&s->writer, id, &s->mark)) {
+		s->mark_asked = s->mark;	/* ask again next time */
 		return -EIO;
-	s->mark = want;
+	}
 	return 0;
 }
 
@@ -511,6 +630,7 @@ static void sim_free(struct keysrc *src)
 	if (s->store)
 		for (uint64_t i = 0; i < s->window; i++)
 			block_drop(&s->store[i]);
+	mark_writer_stop(&s->writer);
 	free(s->store);
 	EVP_CIPHER_CTX_free(s->cipher);
 	if (s->seed)
@@ -575,6 +695,11 @@ static int sim_setup(struct keysrc_sim *s, const struct keysrc_sim_cfg *cfg,
 	if (mark_write(s->mark_path, s->mark) != 0) {
 		snprintf(err, errlen, "%s: cannot write: %s", s->mark_path,
 			 strerror(errno));
+		return -1;
+	}
+	s->mark_asked = s->mark;
+	if (mark_writer_start(&s->writer, s->mark_path, s->mark)) {
+		snprintf(err, errlen, "cannot start the mark writer");
 		return -1;
 	}
 	return 0;

@@ -51,6 +51,9 @@ struct ksa_pair {
 	uint64_t pending;
 };
 
+/* Bytes of randomness fetched at once for key IDs (16 per ID). */
+#define KSA_UUID_POOL		1024
+
 struct ksa {
 	struct kma *kma;
 	char node[KM_NAME_MAX];
@@ -64,6 +67,11 @@ struct ksa {
 	struct relay *relay;		/* NULL: direct pairs only */
 	uint64_t last_expire_ms;
 	struct kxmsg msg;		/* scratch for outgoing messages */
+	/* Random bytes for key IDs, drawn in batches: one RAND_bytes() call
+	 * (with its fork check and DRBG locking) per KSA_UUID_POOL / 16 IDs
+	 * instead of one per key.  Used bytes are wiped at once. */
+	uint8_t uuid_pool[KSA_UUID_POOL];
+	size_t uuid_pool_left;		/* unused bytes at the pool's end */
 };
 
 /* ---- SAEs and pairs ---- */
@@ -203,19 +211,38 @@ static void expire(struct ksa *ksa)
 	}
 }
 
-static void uuid_v4(char out[KSA_KEY_ID_LEN])
+/* 8-4-4-4-12 lower-case hex, by hand: snprintf was a visible cost per key. */
+static void uuid_format(const uint8_t b[16], char out[KSA_KEY_ID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *o = out;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+}
+
+static void uuid_v4(struct ksa *ksa, char out[KSA_KEY_ID_LEN])
 {
 	uint8_t b[16];
+	uint8_t *src;
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		abort();	/* no randomness: nothing safe left to do */
+	if (ksa->uuid_pool_left < sizeof(b)) {
+		if (RAND_bytes(ksa->uuid_pool, sizeof(ksa->uuid_pool)) != 1)
+			abort();	/* no randomness: nothing safe left */
+		ksa->uuid_pool_left = sizeof(ksa->uuid_pool);
+	}
+	src = ksa->uuid_pool + sizeof(ksa->uuid_pool) - ksa->uuid_pool_left;
+	memcpy(b, src, sizeof(b));
+	OPENSSL_cleanse(src, sizeof(b));	/* never handed out twice */
+	ksa->uuid_pool_left -= sizeof(b);
 	b[6] = (b[6] & 0x0f) | 0x40;
 	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, KSA_KEY_ID_LEN,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
+	uuid_format(b, out);
 }
 
 /* ---- status ---- */
@@ -424,7 +451,13 @@ static int cut_keys(struct keysrc *src, uint32_t len, uint32_t n,
 static void reserve_msg(const struct ksa *ksa, const struct enc_req *rq,
 			const struct kma_key *k, struct kxmsg *m)
 {
-	memset(m, 0, sizeof(*m));
+	/*
+	 * struct kxmsg is ~17 KiB, mostly relay and LSA fields.  A direct
+	 * reservation is encoded from the fields before text[] only (see the
+	 * RESERVE rule in kxmsg.c), so clearing those is enough; a relayed
+	 * one goes through relay_start(), which gets a fully clean message.
+	 */
+	memset(m, 0, rq->relayed ? sizeof(*m) : offsetof(struct kxmsg, text));
 	m->type = KXMSG_RESERVE;
 	memcpy(m->uuid, k->uuid, KSA_KEY_ID_LEN);
 	snprintf(m->master, sizeof(m->master), "%s",
@@ -446,7 +479,7 @@ static int enc_one(struct ksa *ksa, const struct enc_req *rq,
 	struct kma_key *k;
 	char uuid[KSA_KEY_ID_LEN];
 
-	uuid_v4(uuid);
+	uuid_v4(ksa, uuid);
 	out->key = OPENSSL_secure_malloc(rq->len);
 	out->size = rq->len * 8;	/* ksa_keys_free() needs it */
 	k = kma_key_add(ksa->kma, rq->link, uuid, KMA_KEY_RESERVED);
@@ -955,6 +988,7 @@ void ksa_free(struct ksa *ksa)
 	if (!ksa)
 		return;
 	kma_set_sae_names(ksa->kma, NULL, NULL);
+	OPENSSL_cleanse(ksa->uuid_pool, sizeof(ksa->uuid_pool));
 	free(ksa->saes);
 	free(ksa->pairs);
 	free(ksa);
