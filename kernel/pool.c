@@ -67,6 +67,9 @@ int qkd_pool_init(struct qkd_pool *pool, u32 capacity, u32 block_size,
 	pool->capacity = capacity;
 	pool->block_size = block_size;
 	pool->own_parity = role == QKD_ROLE_TX ? 0 : 1;
+	pool->guard = max(capacity / 8, 2U);
+	if (pool->guard >= capacity)
+		pool->guard = capacity / 2;
 	/* Defaults: WARNING below 1/16 of this end's share, READY at 1/4. */
 	pool->warn = div_u64((u64)capacity * block_size, 32);
 	pool->ready = div_u64((u64)capacity * block_size, 8);
@@ -201,6 +204,46 @@ static void evict_skipped(struct qkd_pool *pool, u64 block_id,
 	}
 }
 
+/* Give up what this end has not taken of @slot; returns the bytes. */
+static u64 give_up_untaken(struct qkd_pool *pool, struct qkd_pool_slot *slot)
+{
+	u32 s, e;
+	u64 n = 0;
+
+	for (s = find_next_zero_bit(slot->taken, slot->len, 0); s < slot->len;
+	     s = find_next_zero_bit(slot->taken, slot->len, e)) {
+		e = find_next_bit(slot->taken, slot->len, s);
+		n += take_range(pool, slot, s, e - s);
+		consume_range(slot, s, e - s);
+	}
+	return n;
+}
+
+/*
+ * The peer fetches a key one round trip after this end allocated it, and
+ * its pool may already be a few blocks further on: a key cut from the block
+ * about to be evicted would often be gone there.  So allocation keeps off
+ * the @guard oldest IDs of the window; what an own block still has untaken
+ * when it enters that guard zone is given up (zeroised, counted as wasted).
+ */
+static void retire_guarded(struct qkd_pool *pool, struct qkd_pool_event *ev)
+{
+	u64 window = pool->capacity - pool->guard;
+	u64 edge, id;
+
+	if (pool->newest_id + 1 <= window)
+		return;
+	edge = pool->newest_id + 1 - window;
+	id = edge > pool->capacity ? edge - pool->capacity : 0;
+	for (id = max(id, pool->retired_below); id < edge; id++) {
+		struct qkd_pool_slot *slot = find_block(pool, id);
+
+		if (slot && is_own(pool, id) && slot->untaken)
+			ev->wasted += give_up_untaken(pool, slot);
+	}
+	pool->retired_below = edge;
+}
+
 int qkd_pool_insert(struct qkd_pool *pool, u64 block_id, u64 gen_time,
 		    const void *buf, u32 len, struct qkd_pool_event *ev)
 {
@@ -231,6 +274,7 @@ int qkd_pool_insert(struct qkd_pool *pool, u64 block_id, u64 gen_time,
 	pool->avail += slot->untaken;
 	pool->have_blocks = true;
 	pool->newest_id = block_id;
+	retire_guarded(pool, ev);
 	update_level(pool, ev);
 	spin_unlock_bh(&pool->lock);
 	return 0;
@@ -249,14 +293,11 @@ static u32 slot_fit(const struct qkd_pool_slot *slot, u32 len)
 	return n;
 }
 
-/* Lowest own-share block ID that may still be in the pool. */
+/* Lowest own-share block ID this end may still allocate from. */
 static u64 first_own_id(struct qkd_pool *pool)
 {
-	u64 first = 0;
+	u64 first = max(pool->retired_below, pool->alloc_cursor);
 
-	if (pool->newest_id >= pool->capacity)
-		first = pool->newest_id - pool->capacity + 1;
-	first = max(first, pool->alloc_cursor);
 	if ((first & 1) != pool->own_parity)
 		first++;
 	return first;

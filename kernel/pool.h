@@ -40,6 +40,8 @@ struct qkd_pool {
 	bool have_blocks;	/* newest_id is valid */
 	u64 newest_id;
 	u64 alloc_cursor;	/* no allocatable own block below this ID */
+	u32 guard;		/* oldest IDs of the window not allocated from */
+	u64 retired_below;	/* own blocks below: untaken bytes given up */
 	u64 avail;		/* own-share bytes still allocatable */
 	u64 warn;
 	u64 ready;
