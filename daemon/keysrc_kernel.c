@@ -37,6 +37,7 @@ struct keysrc_kernel {
 	struct keysrc_kernel_family fam;
 	uint32_t link_id, index;
 	uint8_t state, level;
+	bool gone;			/* end left the namespace / removed */
 	uint64_t avail;
 	uint8_t *rx;			/* KQ_RX_BUF, secure heap */
 	char extack[128];
@@ -440,6 +441,16 @@ static void set_err(struct keysrc_kernel *kq, int rc, char *err, size_t len)
 
 /* ---- ops ---- */
 
+/* Key commands on an end that is gone would reach whatever reuses its index. */
+static int check_not_gone(struct keysrc_kernel *kq, char *err, size_t errlen)
+{
+	if (!kq->gone)
+		return 0;
+	if (err)
+		snprintf(err, errlen, "kernel link end removed or moved to another namespace");
+	return -ENETDOWN;
+}
+
 static int kq_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		    struct keysrc_key *keys, uint8_t *bytes,
 		    char *err, size_t errlen)
@@ -450,8 +461,12 @@ static int kq_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 	};
 	uint8_t msg[KQ_TX_BUF];
 	size_t n;
-	int rc;
+	int rc = check_not_gone(kq, err, errlen);
 
+	if (rc) {
+		OPENSSL_cleanse(bytes, (size_t)count * len);
+		return rc;
+	}
 	n = keysrc_kernel_build_key_alloc(msg, sizeof(msg), kq->fam.id,
 					  ++kq->seq, kq->index, len, count);
 	rc = request(kq, msg, n, parse_keys_cb, &out);
@@ -478,8 +493,13 @@ static int kq_get(struct keysrc *src, uint64_t key_id, uint32_t len,
 	};
 	uint8_t msg[KQ_TX_BUF];
 	size_t n;
-	int rc;
+	int rc = check_not_gone(kq, err, errlen);
 
+	if (rc) {
+		src->fetch_failures++;
+		OPENSSL_cleanse(out, len);
+		return rc;
+	}
 	n = keysrc_kernel_build_key_op(msg, sizeof(msg), kq->fam.id,
 				       ++kq->seq, QKD_CMD_KEY_GET, kq->index,
 				       key_id, len);
@@ -503,8 +523,10 @@ static int kq_discard(struct keysrc *src, uint64_t key_id, uint32_t len)
 	struct keysrc_kernel *kq = to_kq(src);
 	uint8_t msg[KQ_TX_BUF];
 	size_t n;
-	int rc;
+	int rc = check_not_gone(kq, NULL, 0);
 
+	if (rc)
+		return rc;
 	n = keysrc_kernel_build_key_op(msg, sizeof(msg), kq->fam.id,
 				       ++kq->seq, QKD_CMD_KEY_DISCARD,
 				       kq->index, key_id, len);
@@ -563,6 +585,36 @@ static void emit(struct keysrc_kernel *kq, enum keysrc_event_type type)
 		kq->src.on_event(kq->src.event_arg, &ev);
 }
 
+/*
+ * A LINK_NTF without QKD_A_LINK_STATE says the end left this namespace or
+ * was removed (driver or module unloaded): to us it is down for good, and
+ * every key command on it must stop: qkd.ko reuses free indexes, so a
+ * later end with the same index may be another link, and a KEY_ALLOC sent
+ * there would hand out keys the peer cannot match.  A restart of the
+ * daemon finds the link again by its ID.
+ */
+static void link_changed(struct keysrc_kernel *kq,
+			 const struct keysrc_kernel_link *l)
+{
+	uint8_t state = l->has_state ? l->state : QKD_LINK_DOWN;
+
+	if (!l->has_state && !kq->gone) {
+		kq->gone = true;
+		log_warn("kernel link %u: end %u left this network namespace or was removed",
+			 kq->link_id, kq->index);
+	}
+	if (kq->gone) {
+		state = QKD_LINK_DOWN;
+		kq->avail = 0;
+	}
+	if (state == kq->state)
+		return;
+	kq->state = state;
+	log_notice("kernel link %u: %s", kq->link_id,
+		   state == QKD_LINK_UP ? "up" : "not up");
+	emit(kq, KEYSRC_EV_LINK);
+}
+
 static int event_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct keysrc_kernel *kq = data;
@@ -572,16 +624,11 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != kq->fam.id ||
 	    keysrc_kernel_parse_link(nlh, &l) || l.index != kq->index)
 		return MNL_CB_OK;
-	if (l.has_avail)
+	if (l.has_avail && !kq->gone)
 		kq->avail = l.avail;
 	switch (g->cmd) {
 	case QKD_CMD_LINK_NTF:
-		if (l.has_state && l.state != kq->state) {
-			kq->state = l.state;
-			log_notice("kernel link %u: %s", kq->link_id,
-				   l.state == QKD_LINK_UP ? "up" : "not up");
-			emit(kq, KEYSRC_EV_LINK);
-		}
+		link_changed(kq, &l);
 		break;
 	case QKD_CMD_POOL_NTF:
 		if (l.has_level) {

@@ -432,6 +432,10 @@ static int cut_keys(struct keysrc *src, uint32_t len, uint32_t n,
 
 	if (per > QKD_KEY_COUNT_MAX)
 		per = QKD_KEY_COUNT_MAX;
+	if (!keysrc_is_up(src)) {
+		snprintf(why, whylen, "QKD link is down");
+		return -ENETDOWN;
+	}
 	if (keysrc_avail(src) < (uint64_t)len * n) {
 		snprintf(why, whylen, "not enough key in pool");
 		return -ENOSPC;
