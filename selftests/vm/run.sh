@@ -176,6 +176,7 @@ if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
 	make -s -C "$top/selftests/kernel" >&2 || die "building selftests/kernel failed"
 	make -s -C "$top/bench/ingest" >&2 || die "building bench/ingest failed"
 	make -s -C "$top/tools" >&2 || die "building tools/ failed"
+	make -s -C "$top/daemon" >&2 || die "building daemon/ failed"
 fi
 if [ "$passthrough" = 0 ]; then
 	for m in qkd qkd_sim; do
