@@ -17,39 +17,19 @@ qkd_settle
 
 all_ids=$QKD_DIR/all_ids
 
-# check_pair NAME ENC_OUTPUT DEC_NODE SLAVE MASTER EXPECT_N EXPECT_BYTES
-check_pair() {
-	local name=$1 enc=$2 node=$3 slave=$4 master=$5 n=$6 bytes=$7
-	local code ids dec
-	code=$(echo "$enc" | http_code)
-	[ "$code" = 200 ]; ok $? "$name: enc_keys answers 200 (got $code)"
-	[ "$code" = 200 ] || { diag "$(echo "$enc" | http_body)"; return; }
-	[ "$(echo "$enc" | http_body | key_lengths_of | sort -u)" = "$bytes" ] &&
-	[ "$(echo "$enc" | http_body | key_lengths_of | wc -l)" = "$n" ]
-	ok $? "$name: $n key(s) of $bytes bytes"
-	ids=$(echo "$enc" | http_body | keys_of | awk '{print $1}')
-	echo "$ids" >> "$all_ids"
-	# shellcheck disable=SC2086
-	dec=$(qkd_post "$node" "$slave" "/api/v1/keys/$master/dec_keys" "$(key_ids_json $ids)")
-	code=$(echo "$dec" | http_code)
-	[ "$code" = 200 ] &&
-	[ "$(echo "$enc" | http_body | keys_of | sort)" = "$(echo "$dec" | http_body | keys_of | sort)" ]
-	ok $? "$name: dec_keys at $node returns identical keys (got $code)"
-	[ "$code" = 200 ] || diag "$(echo "$dec" | http_body)"
-}
 
 out=$(qkd_enc A app1 app2)
-check_pair "default size" "$out" B app2 app1 1 32
+qkd_check_pair "default size" "$out" B app2 app1 1 32
 out=$(qkd_enc A app1 app2 "number=4&size=512")
-check_pair "GET number=4 size=512" "$out" B app2 app1 4 64
+qkd_check_pair "GET number=4 size=512" "$out" B app2 app1 4 64
 out=$(qkd_enc A app1 app2 "size=64")
-check_pair "GET minimum size 64" "$out" B app2 app1 1 8
+qkd_check_pair "GET minimum size 64" "$out" B app2 app1 1 8
 out=$(qkd_enc A app1 app2 "size=4096")
-check_pair "GET maximum size 4096" "$out" B app2 app1 1 512
+qkd_check_pair "GET maximum size 4096" "$out" B app2 app1 1 512
 out=$(qkd_post A app1 /api/v1/keys/app2/enc_keys '{"number": 16, "size": 1024}')
-check_pair "POST number=16 (the maximum) size=1024" "$out" B app2 app1 16 128
+qkd_check_pair "POST number=16 (the maximum) size=1024" "$out" B app2 app1 16 128
 out=$(qkd_enc B app2 app1 "number=3&size=256")
-check_pair "other direction: master app2 at B, slave app1 at A" "$out" A app1 app2 3 32
+qkd_check_pair "other direction: master app2 at B, slave app1 at A" "$out" A app1 app2 3 32
 
 # GET dec_keys with a single key_ID.
 out=$(qkd_enc A app1 app2 "number=1")

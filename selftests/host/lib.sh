@@ -305,5 +305,31 @@ import json, sys
 print(json.dumps({"key_IDs": [{"key_ID": i} for i in sys.argv[1:]]}))' "$@"
 }
 
+# qkd_check_pair NAME ENC_OUTPUT DEC_NODE SLAVE MASTER N BYTES
+# The enc_keys answer ENC_OUTPUT must be 200 with N keys of BYTES bytes, and
+# dec_keys of their IDs at DEC_NODE as SLAVE must return the same keys.  The
+# IDs are appended to $all_ids.  Reports with $QKD_OK (default: ok).
+# Returns non-zero when enc_keys failed (no keys to look at).
+qkd_check_pair() {
+	local name=$1 enc=$2 node=$3 slave=$4 master=$5 n=$6 bytes=$7
+	local report=${QKD_OK:-ok} code ids dec
+	code=$(echo "$enc" | http_code)
+	[ "$code" = 200 ]; $report $? "$name: enc_keys answers 200 (got $code)"
+	[ "$code" = 200 ] || { diag "$(echo "$enc" | http_body)"; return 1; }
+	[ "$(echo "$enc" | http_body | key_lengths_of | sort -u)" = "$bytes" ] &&
+	[ "$(echo "$enc" | http_body | key_lengths_of | wc -l)" = "$n" ]
+	$report $? "$name: $n key(s) of $bytes bytes"
+	ids=$(echo "$enc" | http_body | keys_of | awk '{print $1}')
+	echo "$ids" >> "$all_ids"
+	# shellcheck disable=SC2086
+	dec=$(qkd_post "$node" "$slave" "/api/v1/keys/$master/dec_keys" "$(key_ids_json $ids)")
+	code=$(echo "$dec" | http_code)
+	[ "$code" = 200 ] &&
+	[ "$(echo "$enc" | http_body | keys_of | sort)" = "$(echo "$dec" | http_body | keys_of | sort)" ]
+	$report $? "$name: dec_keys at $node returns identical keys (got $code)"
+	[ "$code" = 200 ] || diag "$(echo "$dec" | http_body)"
+	return 0
+}
+
 # A start-up pause: let the simulated links produce blocks both ends hold.
 qkd_settle() { sleep "${QKD_SETTLE:-2}"; }
