@@ -40,6 +40,7 @@ struct peer {
 	struct kx_conn *conn;		/* the connection in use (hello done) */
 	struct kx_conn *dialing;	/* our outbound attempt, if any */
 	struct loop_timer *retry;
+	struct loop_timer *dial_timeout;	/* on our outbound attempt */
 	uint64_t backoff_ms;
 	uint64_t up_since_ms;
 	uint64_t epoch;
@@ -210,6 +211,24 @@ static void retry_fire(void *arg)
 	dial(p);
 }
 
+static void dial_timeout_stop(struct peer *p)
+{
+	loop_timer_del(p->dial_timeout);
+	p->dial_timeout = NULL;
+}
+
+/* An attempt stuck in connect, handshake or hello is given up and retried. */
+static void dial_timeout_fire(void *arg)
+{
+	struct peer *p = arg;
+
+	dial_timeout_stop(p);
+	if (!p->dialing)
+		return;
+	note_error(p, "no hello within the dial timeout");
+	tls_conn_abort(p->dialing->tls);	/* on_close schedules the retry */
+}
+
 static void schedule_retry(struct peer *p)
 {
 	if (!peer_dials(p->ps->node, p->cfg.name) || p->retry || p->dialing)
@@ -260,8 +279,10 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 
 	kc->hello_rx = true;
 	p->conn = kc;
-	if (p->dialing == kc)
+	if (p->dialing == kc) {
 		p->dialing = NULL;
+		dial_timeout_stop(p);
+	}
 	p->state = PEER_UP;
 	p->epoch = m->epoch;
 	p->connects++;
@@ -360,8 +381,10 @@ static void on_close(struct tls_conn *c, void *arg)
 	struct kx_conn *kc = arg;
 	struct peer *p = kc->peer;
 
-	if (p && p->dialing == kc)
+	if (p && p->dialing == kc) {
 		p->dialing = NULL;
+		dial_timeout_stop(p);
+	}
 	if (p && p->conn == kc) {
 		p->conn = NULL;
 		p->state = PEER_DOWN;
@@ -434,6 +457,8 @@ static void dial(struct peer *p)
 		goto fail;
 	}
 	p->dialing = kc;
+	p->dial_timeout = loop_timer_add(ps->loop, PEER_DIAL_TIMEOUT_MS, false,
+					 dial_timeout_fire, p);
 	if (p->state == PEER_DOWN)
 		p->state = PEER_CONNECTING;
 	return;
@@ -618,6 +643,7 @@ void peers_stop(struct peers *ps)
 		if (p->retry)
 			loop_timer_del(p->retry);
 		p->retry = NULL;
+		dial_timeout_stop(p);
 	}
 	/* Connections outlive us until the loop closes them: detach. */
 	while (ps->conns) {

@@ -21,6 +21,7 @@
 
 #define PEER_BACKOFF_MIN_MS	100
 #define PEER_BACKOFF_MAX_MS	5000
+#define PEER_DIAL_TIMEOUT_MS	5000	/* connect + TLS + hello, or retry */
 #define PEER_MAX_INPUT		(4 * 4108)	/* bounded: 4 max messages */
 #define PEER_MAX_PENDING	(4u << 20)	/* output back-pressure, bytes */
 
