@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "alarm.h"
 #include "ctl.h"
 #include "keymgr.h"
 #include "log.h"
@@ -347,6 +348,8 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_saes(ctl);
 	if (!strcmp(cmd, "peer show"))
 		return view_peers(ctl);
+	if (!strcmp(cmd, "alarm show"))
+		return alarm_view();
 	if (!strcmp(cmd, "key show")) {
 		if (limit > 0)
 			return view_keys(ctl, sae, (size_t)limit);

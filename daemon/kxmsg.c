@@ -54,6 +54,7 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_RELAY_ACK:	return "relay-ack";
 	case KXMSG_LSA:		return "lsa";
 	case KXMSG_ROUTES:	return "routes";
+	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
 }
@@ -78,7 +79,7 @@ const char *kxmsg_code_name(uint32_t code)
 
 static bool is_type(uint32_t t)
 {
-	return t >= KXMSG_HELLO && t <= KXMSG_ROUTES;
+	return t >= KXMSG_HELLO && t < KXMSG_TYPE_END;
 }
 
 int kxmsg_uuid_valid(const char *s)

@@ -76,6 +76,7 @@ enum kxmsg_type {
 	KXMSG_RELAY_ACK,
 	KXMSG_LSA,
 	KXMSG_ROUTES,
+	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
 #define KXMSG_MAX_HOPS		32	/* nodes on a relay route */

@@ -339,7 +339,11 @@ static int start_relay(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "relay: out of memory");
 		return -1;
 	}
-	peers_set_rx(d->peers, relay_rx, d->relay, lsa_rx, d->lsa);
+	peers_on_message(d->peers, KXMSG_RELAY_START, relay_rx, d->relay);
+	peers_on_message(d->peers, KXMSG_RELAY_KEY, relay_rx, d->relay);
+	peers_on_message(d->peers, KXMSG_RELAY_ACK, relay_rx, d->relay);
+	peers_on_message(d->peers, KXMSG_LSA, lsa_rx, d->lsa);
+	peers_on_message(d->peers, KXMSG_ROUTES, lsa_rx, d->lsa);
 	return 0;
 }
 
@@ -395,8 +399,8 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
-	if (d->peers)
-		peers_set_rx(d->peers, NULL, NULL, NULL, NULL);
+	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
+		peers_on_message(d->peers, t, NULL, NULL);
 	relay_free(d->relay);
 	d->relay = NULL;
 	lsa_free(d->lsa);

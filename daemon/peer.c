@@ -59,8 +59,10 @@ struct peers {
 	int listen_fd;
 	struct loop_watch *listen_watch;
 	struct kx_conn *conns;		/* every live connection */
-	peers_rx_fn relay_rx, lsa_rx;	/* relay.c, lsa.c (may be NULL) */
-	void *relay_arg, *lsa_arg;
+	struct {			/* peers_on_message() */
+		peers_rx_fn fn;
+		void *arg;
+	} rx[KXMSG_TYPE_END];
 };
 
 static void dial(struct peer *p);
@@ -319,26 +321,24 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 	case KXMSG_ACK:
 		ksa_kx_receive(kc->ps->ksa, p->cfg.name, m);
 		return 0;
-	case KXMSG_RELAY_START:
-	case KXMSG_RELAY_KEY:
-	case KXMSG_RELAY_ACK:
-		if (kc->ps->relay_rx)
-			kc->ps->relay_rx(kc->ps->relay_arg, p->cfg.name, m);
-		return 0;
-	case KXMSG_LSA:
-	case KXMSG_ROUTES:
-		if (kc->ps->lsa_rx)
-			kc->ps->lsa_rx(kc->ps->lsa_arg, p->cfg.name, m);
-		return 0;
 	case KXMSG_ERROR:
 		log_warn("Kx: peer %s reports: %s (%s)", p->cfg.name,
 			 kxmsg_code_name(m->code), m->text);
 		tls_conn_close(kc->tls);
 		return -1;
-	default:
+	case KXMSG_HELLO:
 		send_error_and_close(kc, KXC_BAD_MESSAGE, "unexpected hello");
 		return -1;
+	default:
+		break;
 	}
+	if (!kc->ps->rx[m->type].fn) {
+		send_error_and_close(kc, KXC_BAD_MESSAGE,
+				     "message type not served here");
+		return -1;
+	}
+	kc->ps->rx[m->type].fn(kc->ps->rx[m->type].arg, p->cfg.name, m);
+	return 0;
 }
 
 static int on_data(struct tls_conn *c, void *arg)
@@ -558,13 +558,11 @@ bool peers_is_up(void *ps, const char *node)
 	return kx_is_up(ps, node);
 }
 
-void peers_set_rx(struct peers *ps, peers_rx_fn relay_rx, void *relay_arg,
-		  peers_rx_fn lsa_rx, void *lsa_arg)
+void peers_on_message(struct peers *ps, enum kxmsg_type type,
+		      peers_rx_fn fn, void *arg)
 {
-	ps->relay_rx = relay_rx;
-	ps->relay_arg = relay_arg;
-	ps->lsa_rx = lsa_rx;
-	ps->lsa_arg = lsa_arg;
+	ps->rx[type].fn = fn;
+	ps->rx[type].arg = arg;
 }
 
 static const struct ksa_kx_ops kx_transport = {

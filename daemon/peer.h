@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "kxmsg.h"
+
 #define PEER_BACKOFF_MIN_MS	100
 #define PEER_BACKOFF_MAX_MS	5000
 #define PEER_DIAL_TIMEOUT_MS	5000	/* connect + TLS + hello, or retry */
@@ -33,15 +35,16 @@ int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
 bool peer_dials(const char *self, const char *peer);
 
 /*
- * Key relay and topology messages (added for relay.c / lsa.c): who gets
- * them, and the transport they send with (@ps is the struct peers).
+ * Who gets the messages of one Kx type (relay.c, lsa.c, ...), and the
+ * transport they send with (@ps is the struct peers).  Hello, error and the
+ * key sync types (RESERVE, ACK: ksa.c) are peer.c's own; a type nobody
+ * registered is answered with an error and the connection is closed.
  */
 struct peers;
-struct kxmsg;
 typedef void (*peers_rx_fn)(void *arg, const char *from,
 			    const struct kxmsg *m);
-void peers_set_rx(struct peers *ps, peers_rx_fn relay_rx, void *relay_arg,
-		  peers_rx_fn lsa_rx, void *lsa_arg);
+void peers_on_message(struct peers *ps, enum kxmsg_type type,
+		      peers_rx_fn fn, void *arg);
 int peers_send(void *ps, const char *node, const struct kxmsg *m);
 bool peers_is_up(void *ps, const char *node);
 

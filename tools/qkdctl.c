@@ -45,6 +45,8 @@ static void usage(FILE *out)
 "  pool show            key pools per link: bytes available, level, counters\n"
 "  sae show             the SAE table and the master/slave pairs served\n"
 "  peer show            Kx channels to peer daemons: state, messages, errors\n"
+"  alarm show           active alarms (fault management): source, since when,\n"
+"                       how often raised, and what is wrong\n"
 "  key show [--sae ID] [--limit N]\n"
 "                       application key records (newest N, default 1000),\n"
 "                       optionally only those of SAE ID: key_ID, link\n"
@@ -302,6 +304,25 @@ static void show_peers(json_t *d)
 	}
 }
 
+static void show_alarms(json_t *d)
+{
+	json_t *active = json_object_get(d, "active"), *a;
+	size_t i;
+
+	json_array_foreach(active, i, a) {
+		time_t since = (time_t)num(a, "since");
+		struct tm tm;
+		char when[32];
+
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			 gmtime_r(&since, &tm));
+		printf("%s: since %s, raised %lld times: %s\n", str(a, "source"),
+		       when, num(a, "count"), str(a, "text"));
+	}
+	printf("%zu active, %lld raised since start\n", json_array_size(active),
+	       num(d, "raised"));
+}
+
 static void print_time_ns(long long ns)
 {
 	time_t t = (time_t)(ns / 1000000000);
@@ -468,6 +489,7 @@ static const struct command commands[] = {
 	{ "pool", "show", "pool show", show_pools, NULL },
 	{ "sae", "show", "sae show", show_saes, NULL },
 	{ "peer", "show", "peer show", show_peers, NULL },
+	{ "alarm", "show", "alarm show", show_alarms, NULL },
 	{ "key", "show", "key show", show_keys, key_options },
 	{ "topology", "show", "topology show", show_topology, NULL },
 	{ "route", "show", "route show", show_routes, NULL },

@@ -54,6 +54,8 @@ qkd_ctl A link show | grep -q '^AB: peer B source sim role tx state up'
 ok $? "qkdctl link show: AB up, tx, sim"
 qkd_ctl A sae show | grep -q '^app1: cert_cn app1 node A (local)'
 ok $? "qkdctl sae show lists the local SAE"
+qkd_ctl A alarm show | grep -q '^0 active, 0 raised since start$'
+ok $? "qkdctl alarm show: a healthy node has no alarm"
 for c in "pool show" "peer show" "key show" "key show --sae app1 --limit 5"; do
 	# shellcheck disable=SC2086
 	qkd_ctl A -j $c | "$QKD_PY" -c 'import json,sys; json.load(sys.stdin)'
