@@ -30,6 +30,7 @@ struct kx_conn {
 	struct tls_conn *tls;
 	bool outbound;
 	bool hello_rx;
+	const char *why_closed;		/* our reason, if we ended it */
 	struct kx_conn *next, **pprev;	/* on peers->conns until closed */
 };
 
@@ -227,7 +228,7 @@ static void dial_timeout_fire(void *arg)
 	dial_timeout_stop(p);
 	if (!p->dialing)
 		return;
-	note_error(p, "no hello within the dial timeout");
+	p->dialing->why_closed = "no hello within the dial timeout";
 	tls_conn_abort(p->dialing->tls);	/* on_close schedules the retry */
 }
 
@@ -376,6 +377,15 @@ static int on_data(struct tls_conn *c, void *arg)
 	return 0;
 }
 
+/* Why @kc ended, for peer show: our own reason first, then TLS's. */
+static const char *close_reason(struct kx_conn *kc, struct tls_conn *c,
+				const char *fallback)
+{
+	if (kc->why_closed)
+		return kc->why_closed;
+	return tls_conn_error(c)[0] ? tls_conn_error(c) : fallback;
+}
+
 static void on_close(struct tls_conn *c, void *arg)
 {
 	struct kx_conn *kc = arg;
@@ -392,13 +402,11 @@ static void on_close(struct tls_conn *c, void *arg)
 		 * retried at full speed; one that was up a while is. */
 		if (loop_now_ms() - p->up_since_ms > PEER_BACKOFF_MAX_MS)
 			p->backoff_ms = PEER_BACKOFF_MIN_MS;
-		note_error(p, tls_conn_error(c)[0] ? tls_conn_error(c) :
-			   "connection closed");
+		note_error(p, close_reason(kc, c, "connection closed"));
 		log_notice("Kx: peer %s down: %s", p->cfg.name,
 			   p->last_error);
 	} else if (p && kc->outbound) {
-		note_error(p, tls_conn_error(c)[0] ? tls_conn_error(c) :
-			   "connection failed");
+		note_error(p, close_reason(kc, c, "connection failed"));
 		if (p->state != PEER_UP)
 			p->state = PEER_DOWN;
 	}

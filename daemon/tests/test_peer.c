@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "keymgr.h"
@@ -315,6 +317,70 @@ static void test_untrusted_ca_refused(void **state)
 	node_stop(&b);
 }
 
+/* A TCP listener that never accepts: the kernel completes the handshake
+ * into the backlog, so a dial gets connected and then hears nothing. */
+static int silent_listener(int port)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static bool dial_gave_up(void *arg)
+{
+	struct peer_info pi;
+
+	return peers_info(arg, 0, &pi) == 0 &&
+	       strstr(pi.last_error, "dial timeout") != NULL;
+}
+
+/* Count the connections waiting in (non-blocking) @fd's backlog. */
+static int drain_backlog(int fd)
+{
+	int n = 0, c;
+
+	while ((c = accept4(fd, NULL, NULL, 0)) >= 0) {
+		close(c);
+		n++;
+	}
+	return n;
+}
+
+static void test_stuck_dial_retried(void **state)
+{
+	int silent = silent_listener(base_port + 1);
+	struct node a, b;
+
+	/* A dials "B", which is a listener that never answers: after the
+	 * dial timeout A gives up and dials again (a second connection),
+	 * and once the real B listens there, the channel comes up. */
+	node_init(&a, "A", "A", base_port, "B", "B", base_port + 1);
+	node_start(&a, QKD_ROLE_TX);
+	assert_true(run_until(dial_gave_up, a.peers,
+			      PEER_DIAL_TIMEOUT_MS + 2000));
+	assert_false(peer_is_up(a.peers));
+	run_until(never, NULL, PEER_BACKOFF_MAX_MS < 1500 ?
+		  PEER_BACKOFF_MAX_MS : 1500);
+	assert_true(drain_backlog(silent) >= 2);
+	close(silent);
+
+	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
+	node_start(&b, QKD_ROLE_RX);
+	assert_true(run_until(peer_is_up, a.peers,
+			      PEER_DIAL_TIMEOUT_MS + PEER_BACKOFF_MAX_MS));
+	node_stop(&a);
+	node_stop(&b);
+}
+
 static void test_addresses(void **state)
 {
 	struct sockaddr_storage ss;
@@ -345,6 +411,7 @@ int main(void)
 		T(test_inbound_unknown_cn_refused),
 		T(test_wrong_hello_refused),
 		T(test_untrusted_ca_refused),
+		T(test_stuck_dial_retried),
 		cmocka_unit_test(test_addresses),
 	};
 
