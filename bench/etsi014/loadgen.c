@@ -362,7 +362,10 @@ int main(int argc, char **argv)
 	}
 	for (;;) {
 		uint64_t now = now_ns();
-		int timeout_ms = 100;
+		/* Sleep to the next scheduled send exactly: a timeout rounded
+		 * down to 0 ms would spin and steal the server's CPU. */
+		uint64_t timeout_ns = 100000000;
+		struct timespec ts;
 
 		if (now >= deadline ||
 		    (opt.max_requests && sent >= (uint64_t)opt.max_requests))
@@ -376,10 +379,8 @@ int main(int argc, char **argv)
 
 				if (interval) {
 					if (c->next_ns > now) {
-						uint64_t wait = (c->next_ns - now) / 1000000;
-
-						if ((int)wait < timeout_ms)
-							timeout_ms = (int)wait;
+						if (c->next_ns - now < timeout_ns)
+							timeout_ns = c->next_ns - now;
 						goto arm;
 					}
 					start = c->next_ns;
@@ -401,8 +402,10 @@ arm:
 		}
 		if (!sending && !busy)
 			break;
-		if (poll(pfd, (nfds_t)opt.conns, timeout_ms) < 0 && errno != EINTR)
-			die("poll");
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000);
+		if (ppoll(pfd, (nfds_t)opt.conns, &ts, NULL) < 0 && errno != EINTR)
+			die("ppoll");
 		for (i = 0; i < opt.conns; i++) {
 			struct conn *c = &conns[i];
 
