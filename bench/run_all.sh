@@ -9,7 +9,8 @@
 #
 # bench/ingest and bench/xfrm run inside the QEMU test VM
 # (selftests/vm/run.sh --cmd);
-# every other bench/NAME/run.sh runs on the host.
+# every other bench/NAME/run.sh runs on the host, among them
+# bench/ingest_native: the kernel's ingest code compiled natively.
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -40,8 +40,10 @@ run_suite() {
 
 for suite in "${suites[@]}"; do
 	case $suite in
-	unit)	run_suite unit make -s -C daemon check ;;
-	fuzz)	run_suite fuzz make -s -C daemon fuzz-smoke ;;
+	unit)	run_suite unit make -s -C daemon check
+		run_suite unit-native make -s -C selftests/native check ;;
+	fuzz)	run_suite fuzz make -s -C daemon fuzz-smoke
+		run_suite fuzz-native make -s -C selftests/native fuzz-smoke ;;
 	host)	for t in selftests/host/*.sh; do
 			[ -e "$t" ] || continue
 			case $t in *lib.sh) continue ;; esac	# sourced helpers
