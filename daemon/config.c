@@ -33,7 +33,7 @@
 
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX,
-	SEC_PEER, SEC_LINK, SEC_SAE, SEC_BAD,
+	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_BAD,
 };
 
 /* Which keys of a singleton section or of one item were given. */
@@ -72,7 +72,7 @@ struct parser {
 	/* singleton sections: header line, 0 if absent */
 	int node_line, tls_line, etsi_line, kx_line;
 	struct seen node_seen, tls_seen, etsi_seen, kx_seen;
-	struct item_meta *peer_meta, *link_meta, *sae_meta;
+	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
 };
 
 static void fail_at(struct parser *p, int line, const char *fmt, ...)
@@ -353,6 +353,10 @@ static const char *const link_keys[] = {
 	"pool_warn", "pool_ready", NULL
 };
 static const char *const sae_keys[] = { "cert_cn", "node", NULL };
+static const char *const macsec_keys[] = {
+	"interface", "peer", "link", "rotate_interval", "cipher",
+	"pn_threshold", NULL
+};
 
 /* OpenSSL's secure heap wants a power of two; it must fit RLIMIT_MEMLOCK. */
 static void set_secure_heap(struct parser *p, const char *val, uint64_t *out)
@@ -458,6 +462,44 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_warn);
 	} else {
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_ready);
+	}
+}
+
+/* Linux interface names: 1..IFNAMSIZ-1 bytes, no '/', ':' or blanks. */
+static void set_ifname(struct parser *p, const char *val, char *out)
+{
+	size_t n = strlen(val);
+
+	if (n == 0 || n >= IFNAMSIZ || !strcmp(val, ".") ||
+	    !strcmp(val, "..") || strpbrk(val, "/: \t")) {
+		fail(p, "interface: '%s' is not an interface name", val);
+		return;
+	}
+	memcpy(out, val, n + 1);
+}
+
+static void macsec_key(struct parser *p, struct macsec_port_cfg *m,
+		       const char *key, const char *val)
+{
+	if (!strcmp(key, "interface")) {
+		set_ifname(p, val, m->ifname);
+	} else if (!strcmp(key, "peer")) {
+		set_name(p, key, val, m->peer, sizeof(m->peer));
+	} else if (!strcmp(key, "link")) {
+		set_name(p, key, val, m->link, sizeof(m->link));
+	} else if (!strcmp(key, "rotate_interval")) {
+		set_u32(p, key, val, MACSEC_ROTATE_MIN_S, MACSEC_ROTATE_MAX_S,
+			&m->rotate_s);
+	} else if (!strcmp(key, "cipher")) {
+		if (!strcmp(val, "gcm-aes-128"))
+			m->key_len = 16;
+		else if (!strcmp(val, "gcm-aes-256"))
+			m->key_len = 32;
+		else
+			fail(p, "cipher: '%s' is not gcm-aes-128 or gcm-aes-256",
+			     val);
+	} else {
+		set_u64(p, key, val, 1, UINT32_MAX, &m->pn_threshold);
 	}
 }
 
@@ -575,6 +617,21 @@ static void begin_section(struct parser *p, const char *hdr)
 		strcpy(c->saes[idx].name, name);
 		p->kind = SEC_SAE;
 		p->cur_seen = &p->sae_meta[idx].seen;
+	} else if (!strcmp(type, "macsec")) {
+		for (i = 0; i < c->n_macsec; i++)
+			if (!strcmp(c->macsec[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->macsec, &p->macsec_meta,
+			   &c->n_macsec, sizeof(*c->macsec));
+		if (idx < 0)
+			return;
+		strcpy(c->macsec[idx].name, name);
+		c->macsec[idx].rotate_s = 60;
+		c->macsec[idx].pn_threshold = MACSEC_PN_THRESHOLD_DEFAULT;
+		p->kind = SEC_MACSEC;
+		p->cur_seen = &p->macsec_meta[idx].seen;
 	} else {
 		fail(p, "unknown section [%s]", hdr);
 	}
@@ -641,6 +698,10 @@ static int on_key(void *user, const char *section, const char *key,
 		else
 			set_name(p, key, val, c->saes[c->n_saes - 1].node,
 				 KM_NAME_MAX);
+		break;
+	case SEC_MACSEC:
+		if (mark_seen(p, key, macsec_keys))
+			macsec_key(p, &c->macsec[c->n_macsec - 1], key, val);
 		break;
 	}
 	return p->failed ? 0 : 1;
@@ -737,6 +798,9 @@ static bool check_required(struct parser *p)
 	static const char *const peer_req[] = { "address", "cert_cn", NULL };
 	static const char *const link_req[] = { "peer", "source", NULL };
 	static const char *const sae_req[] = { "cert_cn", "node", NULL };
+	static const char *const macsec_req[] = {
+		"interface", "peer", "link", NULL
+	};
 	struct qkd_config *c = p->cfg;
 	const char *k;
 	size_t i;
@@ -771,6 +835,11 @@ static bool check_required(struct parser *p)
 			fail_at(p, p->sae_meta[i].line,
 				"[sae %s]: missing required key '%s'",
 				c->saes[i].name, k);
+	for (i = 0; i < c->n_macsec; i++)
+		if ((k = missing_key(&p->macsec_meta[i].seen, macsec_req)))
+			fail_at(p, p->macsec_meta[i].line,
+				"[macsec %s]: missing required key '%s'",
+				c->macsec[i].name, k);
 	return !p->failed;
 }
 
@@ -846,6 +915,35 @@ static void check_sae(struct parser *p, size_t i)
 				s->name, s->cert_cn, c->saes[j].name);
 }
 
+/* A port's peer and link must be configured and belong together. */
+static void check_macsec(struct parser *p, size_t i)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct macsec_port_cfg *m = &c->macsec[i];
+	const struct kma_link_cfg *l = NULL;
+	int line = p->macsec_meta[i].line;
+
+	if (!find_peer(c, m->peer)) {
+		fail_at(p, line, "[macsec %s]: peer '%s' is not a [peer] section",
+			m->name, m->peer);
+		return;
+	}
+	for (size_t j = 0; j < c->n_links; j++)
+		if (!strcmp(c->links[j].name, m->link))
+			l = &c->links[j];
+	if (!l)
+		fail_at(p, line, "[macsec %s]: link '%s' is not a [link] section",
+			m->name, m->link);
+	else if (strcmp(l->peer, m->peer))
+		fail_at(p, line, "[macsec %s]: [link %s] goes to '%s', not to peer '%s'",
+			m->name, m->link, l->peer, m->peer);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->macsec[j].ifname, m->ifname))
+			fail_at(p, line,
+				"[macsec %s]: interface '%s' already used by [macsec %s]",
+				m->name, m->ifname, c->macsec[j].name);
+}
+
 static void check_limits(struct parser *p)
 {
 	const struct ksa_limits *l = &p->cfg->limits;
@@ -889,6 +987,8 @@ static bool check_all(struct parser *p)
 		check_link(p, i);
 	for (i = 0; i < c->n_saes; i++)
 		check_sae(p, i);
+	for (i = 0; i < c->n_macsec; i++)
+		check_macsec(p, i);
 	check_limits(p);
 	if (!p->failed && !c->control[0] &&
 	    snprintf(c->control, sizeof(c->control), "/run/qkdkmd/%s.sock",
@@ -934,6 +1034,7 @@ static int parse(struct parser *p)
 	free(p->peer_meta);
 	free(p->link_meta);
 	free(p->sae_meta);
+	free(p->macsec_meta);
 	if (p->failed) {
 		config_free(p->cfg);
 		return -1;
@@ -1004,6 +1105,9 @@ void config_free(struct qkd_config *cfg)
 	free(cfg->links);
 	free(cfg->peers);
 	free(cfg->saes);
+	free(cfg->macsec);
+	cfg->macsec = NULL;
+	cfg->n_macsec = 0;
 	cfg->links = NULL;
 	cfg->peers = NULL;
 	cfg->saes = NULL;

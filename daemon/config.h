@@ -16,6 +16,7 @@
 
 #include "keymgr.h"
 #include "log.h"
+#include "macsec.h"
 
 #define CONFIG_ERR_MAX	512
 
@@ -52,6 +53,8 @@ struct qkd_config {
 	size_t n_links;
 	struct ksa_sae_cfg *saes;
 	size_t n_saes;
+	struct macsec_port_cfg *macsec;	/* [macsec NAME] */
+	size_t n_macsec;
 };
 
 /*

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "alarm.h"
+#include "macsec.h"
 #include "ctl.h"
 #include "keymgr.h"
 #include "log.h"
@@ -350,6 +351,8 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_peers(ctl);
 	if (!strcmp(cmd, "alarm show"))
 		return alarm_view();
+	if (!strcmp(cmd, "macsec show"))
+		return macsec_view(ctl->src->macsec);
 	if (!strcmp(cmd, "key show")) {
 		if (limit > 0)
 			return view_keys(ctl, sae, (size_t)limit);

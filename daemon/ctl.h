@@ -45,6 +45,7 @@ struct ctl_sources {
 	const struct peers *peers;
 	struct lsa *lsa;		/* key relay routing (may be NULL) */
 	struct relay *relay;
+	struct macsec *macsec;		/* may be NULL: no [macsec] */
 };
 
 /*

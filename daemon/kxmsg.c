@@ -35,6 +35,13 @@ static const struct type_rule rules[] = {
 	[KXMSG_LSA] = { A(KXA_NODE) | A(KXA_SEQ), A(KXA_LSA_LINK) },
 	[KXMSG_ROUTES] = { A(KXA_NODE) | A(KXA_DEST) | A(KXA_SEQ),
 			   A(KXA_ROUTE) },
+	[KXMSG_MACSEC_HELLO] = { A(KXA_PORT) | A(KXA_SCI), A(KXA_PEER_SCI) },
+	[KXMSG_MACSEC_SAK] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
+			       A(KXA_PORT) | A(KXA_AN), 0 },
+	[KXMSG_MACSEC_ACK] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_PORT),
+			       A(KXA_TEXT) },
+	[KXMSG_MACSEC_SWITCH] = { A(KXA_SEQ) | A(KXA_PORT) | A(KXA_AN), 0 },
+	[KXMSG_MACSEC_REKEY] = { A(KXA_PORT), 0 },
 };
 
 /* Attributes that may repeat (consecutively). */
@@ -54,6 +61,11 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_RELAY_ACK:	return "relay-ack";
 	case KXMSG_LSA:		return "lsa";
 	case KXMSG_ROUTES:	return "routes";
+	case KXMSG_MACSEC_HELLO: return "macsec-hello";
+	case KXMSG_MACSEC_SAK:	return "macsec-sak";
+	case KXMSG_MACSEC_ACK:	return "macsec-ack";
+	case KXMSG_MACSEC_SWITCH: return "macsec-switch";
+	case KXMSG_MACSEC_REKEY: return "macsec-rekey";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -73,6 +85,7 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_NO_ROUTE:	return "no route";
 	case KXC_AUTH_FAILED:	return "authentication failed";
 	case KXC_REPLAY:	return "replayed relay message";
+	case KXC_MACSEC_FAILED:	return "macsec install failed";
 	}
 	return "unknown code";
 }
@@ -229,6 +242,41 @@ static void put_lsa(struct writer *w, const struct kxmsg *m)
 	}
 }
 
+/* The MACsec types: attributes in ascending order (see kxmsg.h). */
+static void put_macsec(struct writer *w, const struct kxmsg *m)
+{
+	bool sak = m->type == KXMSG_MACSEC_SAK;
+	bool ack = m->type == KXMSG_MACSEC_ACK;
+	bool seq = sak || ack || m->type == KXMSG_MACSEC_SWITCH;
+
+	if (sak) {
+		if (m->key_len == 0)
+			w->fail = true;
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+	}
+	if (ack) {
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+	}
+	if (seq)
+		put_int(w, KXA_SEQ, m->seq, 8);
+	put_str(w, KXA_PORT, m->port, sizeof(m->port), false);
+	if (m->type == KXMSG_MACSEC_HELLO) {
+		if (m->sci == 0)
+			w->fail = true;
+		put_int(w, KXA_SCI, m->sci, 8);
+		if (m->peer_sci)
+			put_int(w, KXA_PEER_SCI, m->peer_sci, 8);
+	}
+	if (sak || m->type == KXMSG_MACSEC_SWITCH) {
+		if (m->an > 3)
+			w->fail = true;
+		put_int(w, KXA_AN, m->an, 1);
+	}
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -293,6 +341,13 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 		for (uint32_t i = 0; i < m->n_routes && !w->fail; i++)
 			put_str(w, KXA_ROUTE, m->routes[i],
 				sizeof(m->routes[i]), false);
+		break;
+	case KXMSG_MACSEC_HELLO:
+	case KXMSG_MACSEC_SAK:
+	case KXMSG_MACSEC_ACK:
+	case KXMSG_MACSEC_SWITCH:
+	case KXMSG_MACSEC_REKEY:
+		put_macsec(w, m);
 		break;
 	default:
 		w->fail = true;
@@ -435,6 +490,17 @@ static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 			return -1;
 		return take_str(m->routes[m->n_routes++], sizeof(m->routes[0]),
 				v, n, false);
+	case KXA_PORT:
+		return take_str(m->port, sizeof(m->port), v, n, false);
+	case KXA_SCI:
+		return take_int(&m->sci, v, n, 8) || m->sci == 0 ? -1 : 0;
+	case KXA_PEER_SCI:
+		rc = take_int(&m->peer_sci, v, n, 8);
+		return rc || m->peer_sci == 0 ? -1 : 0;
+	case KXA_AN:
+		rc = take_int(&x, v, n, 1);
+		m->an = (uint8_t)x;
+		return rc || x > 3 ? -1 : 0;
 	}
 	return -1;
 }

@@ -51,6 +51,21 @@
  *
  * SEALED is one-time-pad ciphertext plus tag, never plaintext key; PAD
  * names key IDs (metadata), as RESERVE does.
+ *
+ * MACsec SAK rotation (macsec.c); appended.  PORT is the [macsec NAME]
+ * section name, the same at both ends; SCI a MACsec SCI as a host integer
+ * (MAC in the top 48 bits, port in the low 16), never 0; AN 0..3.
+ *
+ *	MACSEC_HELLO   PORT, SCI (+ PEER_SCI)
+ *		"my interface has SCI; I know yours is PEER_SCI" (absent or
+ *		 stale: answer with a HELLO)
+ *	MACSEC_SAK     KEY_ID, KEY_LEN, SEQ, PORT, AN
+ *		owner -> other end: "rotation SEQ: fetch the key (KEY_ID,
+ *		 KEY_LEN) of our link and install it as RX and TX SA AN"
+ *	MACSEC_ACK     CODE (+ TEXT), SEQ, PORT	answer to MACSEC_SAK
+ *	MACSEC_SWITCH  SEQ, PORT, AN	"transmit with AN now"
+ *	MACSEC_REKEY   PORT		other end -> owner: "my TX PN passed
+ *		 the threshold: rotate now"
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -76,6 +91,11 @@ enum kxmsg_type {
 	KXMSG_RELAY_ACK,
 	KXMSG_LSA,
 	KXMSG_ROUTES,
+	KXMSG_MACSEC_HELLO,
+	KXMSG_MACSEC_SAK,
+	KXMSG_MACSEC_ACK,
+	KXMSG_MACSEC_SWITCH,
+	KXMSG_MACSEC_REKEY,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -105,9 +125,13 @@ enum kxmsg_attr {
 	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
 				 * rate bit/s, peer name; repeats */
 	KXA_ROUTE,		/* string "A,B,C"; repeats */
+	KXA_PORT,		/* string, [macsec NAME] */
+	KXA_SCI,		/* u64, not 0 */
+	KXA_PEER_SCI,		/* u64, not 0 */
+	KXA_AN,			/* u8, 0..3 */
 };
 
-#define KXA_LAST		KXA_ROUTE
+#define KXA_LAST		KXA_AN
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -121,6 +145,7 @@ enum kxmsg_code {
 	KXC_NO_ROUTE,		/* relay: next hop unknown or unreachable */
 	KXC_AUTH_FAILED,	/* relay: ITS MAC did not verify */
 	KXC_REPLAY,		/* relay: pad already used */
+	KXC_MACSEC_FAILED,	/* macsec: the SAs could not be installed */
 };
 
 struct kxmsg_pad {
@@ -162,6 +187,11 @@ struct kxmsg {
 	uint32_t n_lsa;
 	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
 	uint32_t n_routes;
+	/* macsec */
+	char port[KM_NAME_MAX];
+	uint64_t sci;
+	uint64_t peer_sci;		/* 0: absent */
+	uint8_t an;
 };
 
 /*

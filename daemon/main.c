@@ -37,6 +37,7 @@
 #include "log.h"
 #include "loop.h"
 #include "lsa.h"
+#include "macsec.h"
 #include "peer.h"
 #include "relay.h"
 #include "tls.h"
@@ -55,6 +56,7 @@ struct daemon {
 	struct peers *peers;
 	struct lsa *lsa;		/* topology (key relay routing) */
 	struct relay *relay;		/* key relay sessions */
+	struct macsec *macsec;		/* [macsec] SAK rotation */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
 	struct ctl *ctl;
@@ -102,9 +104,10 @@ static void usage(FILE *out)
 "\n"
 "Privileges: no root needed for simulated links.  After its sockets are\n"
 "open the daemon drops every capability, except CAP_NET_ADMIN when a link\n"
-"uses the kernel source (the qkd genetlink key commands require it), and\n"
-"sets no_new_privs.  Core dumps are disabled (the process is not dumpable)\n"
-"and key material lives in OpenSSL's secure heap (mlock'd, not dumped).\n"
+"uses the kernel source or a [macsec] port is configured (the qkd and\n"
+"macsec genetlink commands require it), and sets no_new_privs.  Core\n"
+"dumps are disabled (the process is not dumpable) and key material lives\n"
+"in OpenSSL's secure heap (mlock'd, not dumped).\n"
 "\n"
 "Exit status: 0 after a clean stop or a good --check, 1 on a bad\n"
 "configuration or a start-up failure, 2 on bad usage.\n"
@@ -347,6 +350,31 @@ static int start_relay(struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- MACsec ports ([macsec NAME]: macsec.h) ---- */
+
+static void macsec_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	macsec_receive(arg, from, m);
+}
+
+static const struct macsec_transport macsec_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static int start_macsec(struct daemon *d, char *err, size_t errlen)
+{
+	if (!d->cfg.n_macsec)
+		return 0;
+	d->macsec = macsec_new(d->loop, d->kma, d->cfg.node.name,
+			       d->cfg.macsec, d->cfg.n_macsec, &macsec_kx,
+			       d->peers, err, errlen);
+	if (!d->macsec)
+		return -1;
+	for (int t = KXMSG_MACSEC_HELLO; t <= KXMSG_MACSEC_REKEY; t++)
+		peers_on_message(d->peers, t, macsec_rx, d->macsec);
+	return 0;
+}
+
 static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 {
 	const struct qkd_config *c = &d->cfg;
@@ -376,11 +404,13 @@ static int start_all(struct daemon *d)
 		return -1;
 	if (make_tls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
+	    start_macsec(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0)
 		goto fail;
 	d->ctl_src = (struct ctl_sources){
 		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
+		.macsec = d->macsec,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
@@ -401,6 +431,8 @@ static void stop_all(struct daemon *d)
 	d->etsi = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
 		peers_on_message(d->peers, t, NULL, NULL);
+	macsec_free(d->macsec);
+	d->macsec = NULL;
 	relay_free(d->relay);
 	d->relay = NULL;
 	lsa_free(d->lsa);
@@ -451,6 +483,10 @@ static void report_unapplied(const struct qkd_config *old,
 		log_warn("reload: [kx] changes need a restart");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");
+	if (old->n_macsec != new->n_macsec ||
+	    (old->n_macsec && memcmp(old->macsec, new->macsec,
+				     old->n_macsec * sizeof(*old->macsec))))
+		log_warn("reload: [macsec] changes need a restart");
 }
 
 static void reload(struct daemon *d)
@@ -548,7 +584,9 @@ static int run(struct daemon *d)
 		ret = 1;
 		goto out;
 	}
-	if (drop_privileges(uses_kernel_source(&d->cfg)) < 0) {
+	/* MACsec SAs are programmed over genetlink: CAP_NET_ADMIN too. */
+	if (drop_privileges(uses_kernel_source(&d->cfg) ||
+			    d->cfg.n_macsec) < 0) {
 		log_err("dropping privileges: %s", strerror(errno));
 		ret = 1;
 		goto out;

@@ -61,6 +61,9 @@ static void usage(FILE *out)
 "                       = relayed bits + MAC key bits + discarded bits\n"
 "  link down|up PEER    take the link to PEER out of (or back into) routing,\n"
 "                       e.g. before maintenance; keys already relayed stay\n"
+"  macsec show          MACsec ports keyed from QKD links: interface, peer,\n"
+"                       SCIs, state, current AN and QKD key ID, rotations,\n"
+"                       failures, age of the last rotation, TX PN\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH    the daemon's control socket (the [node] control key\n"
@@ -323,6 +326,35 @@ static void show_alarms(json_t *d)
 	       num(d, "raised"));
 }
 
+/* A string field, or "-" where the daemon has none (null or ""). */
+static const char *str_or_dash(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : "-";
+}
+
+static void show_macsec(json_t *d)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(d, i, p) {
+		printf("%s: interface %s peer %s link %s %s state %s\n",
+		       str(p, "port"), str(p, "interface"), str(p, "peer"),
+		       str(p, "link"), json_is_true(json_object_get(p, "owner")) ?
+		       "owner" : "follower", str(p, "state"));
+		printf("    sci %s peer_sci %s an %lld key_id %s key_len %lld\n",
+		       str(p, "sci"), str_or_dash(p, "peer_sci"), num(p, "an"),
+		       str_or_dash(p, "key_id"), num(p, "key_len"));
+		printf("    rotations %lld failures %lld every %lld s, last %lld ms ago, tx_pn %lld\n",
+		       num(p, "rotations"), num(p, "failures"), num(p, "rotate_s"),
+		       num(p, "last_rotation_age_ms"), num(p, "tx_pn"));
+		if (*str(p, "last_error"))
+			printf("    last error: %s\n", str(p, "last_error"));
+	}
+}
+
 static void print_time_ns(long long ns)
 {
 	time_t t = (time_t)(ns / 1000000000);
@@ -496,6 +528,7 @@ static const struct command commands[] = {
 	{ "path", NULL, "path", print_path, path_args },
 	{ "relay", "show", "relay show", show_relay, NULL },
 	{ "relay", "audit", "relay audit", show_audit, NULL },
+	{ "macsec", "show", "macsec show", show_macsec, NULL },
 };
 
 /*
@@ -585,7 +618,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(2, "no command (status, link, pool, sae, peer, key, topology, route, path, relay, kernel; see --help)");
+		die(2, "no command (status, link, pool, sae, peer, key, topology, route, path, relay, macsec, kernel; see --help)");
 	if (!strcmp(argv[optind], "kernel"))
 		return qkdctl_kernel_main(argc - optind - 1, argv + optind + 1,
 					  json, pretty);

@@ -253,6 +253,83 @@ static void test_bad(void **state)
 	}
 }
 
+/* [macsec NAME] after the good file's last line (32), from line 33 on. */
+static char *file_with_macsec(const char *section)
+{
+	char tail[1024];
+
+	snprintf(tail, sizeof(tail), "node = B\n%s", section);
+	return file_with(32, tail);
+}
+
+static void test_macsec(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\n",
+		  "t.conf:33: [macsec m0]: missing required key 'link'" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = C\nlink = AB\n",
+		  "t.conf:33: [macsec m0]: peer 'C' is not a [peer] section" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = BC\n",
+		  "t.conf:33: [macsec m0]: link 'BC' is not a [link] section" },
+		{ "[macsec m0]\ninterface = a/b\n",
+		  "t.conf:34: interface: 'a/b' is not an interface name" },
+		{ "[macsec m0]\ninterface = macsec0123456789\n",
+		  "t.conf:34: interface: 'macsec0123456789' is not an interface name" },
+		{ "[macsec m0]\nrotate_interval = 0\n",
+		  "t.conf:34: rotate_interval: bad number '0' (expected 1..86400)" },
+		{ "[macsec m0]\ncipher = gcm-aes-xpn-256\n",
+		  "t.conf:34: cipher: 'gcm-aes-xpn-256' is not gcm-aes-128 or gcm-aes-256" },
+		{ "[macsec m0]\npn_threshold = 4294967296\n",
+		  "t.conf:34: pn_threshold: bad number '4294967296' (expected 1..4294967295)" },
+		{ "[macsec m0]\nport = 1\n",
+		  "t.conf:34: unknown key 'port' in [macsec m0]" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = AB\n"
+		  "[macsec m1]\ninterface = macsec0\npeer = B\nlink = AB\n",
+		  "t.conf:37: [macsec m1]: interface 'macsec0' already used by [macsec m0]" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = AB\n[macsec m0]\n",
+		  "t.conf:37: duplicate section [macsec m0]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with_macsec("[macsec m0]\ninterface = macsec0\npeer = B\n"
+				"link = AB\nrotate_interval = 1\n"
+				"cipher = gcm-aes-256\npn_threshold = 1000\n"
+				"[macsec m1]\ninterface = macsec1\npeer = B\n"
+				"link = AB\n");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.n_macsec, 2);
+	assert_string_equal(c.macsec[0].name, "m0");
+	assert_string_equal(c.macsec[0].ifname, "macsec0");
+	assert_string_equal(c.macsec[0].peer, "B");
+	assert_string_equal(c.macsec[0].link, "AB");
+	assert_int_equal(c.macsec[0].rotate_s, 1);
+	assert_int_equal(c.macsec[0].key_len, 32);
+	assert_true(c.macsec[0].pn_threshold == 1000);
+	/* Defaults: a minute, the interface's cipher, 3/4 of the PN space. */
+	assert_int_equal(c.macsec[1].rotate_s, 60);
+	assert_int_equal(c.macsec[1].key_len, 0);
+	assert_true(c.macsec[1].pn_threshold == MACSEC_PN_THRESHOLD_DEFAULT);
+	config_free(&c);
+	assert_null(c.macsec);
+	free(text);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = file_with_macsec(bad[i].section);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("macsec case %zu: got '%s'\n   expected '%s'\n",
+				    i, err, bad[i].error);
+			fail();
+		}
+		assert_null(c.macsec);
+		free(text);
+	}
+}
+
 static void test_missing_sections(void **state)
 {
 	char err[CONFIG_ERR_MAX];
@@ -309,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_controller),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_missing_sections),
+		cmocka_unit_test(test_macsec),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
 	};

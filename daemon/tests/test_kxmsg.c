@@ -264,6 +264,87 @@ static void test_reserve_rules(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
 }
 
+/* MACsec rotation messages: round trips and their own rules. */
+static void macsec_round_trip(const struct kxmsg *in)
+{
+	uint8_t buf[KXMSG_MAX_LEN];
+	struct kxmsg out;
+	char err[64];
+	int n = kxmsg_encode(in, buf, sizeof(buf));
+
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.type, in->type);
+	assert_string_equal(out.port, in->port);
+	assert_true(out.sci == in->sci && out.peer_sci == in->peer_sci);
+	assert_true(out.seq == in->seq && out.key_id == in->key_id);
+	assert_int_equal(out.key_len, in->key_len);
+	assert_int_equal(out.an, in->an);
+	assert_int_equal(out.code, in->code);
+	assert_string_equal(out.text, in->text);
+}
+
+static void test_macsec_messages(void **state)
+{
+	struct kxmsg h = { .type = KXMSG_MACSEC_HELLO,
+			   .sci = 0x5254001234560001ull };
+	struct kxmsg k = { .type = KXMSG_MACSEC_SAK, .key_id = 0x2a0020,
+			   .key_len = 32, .seq = 7, .an = 3 };
+	struct kxmsg a = { .type = KXMSG_MACSEC_ACK, .seq = 7 };
+	struct kxmsg w = { .type = KXMSG_MACSEC_SWITCH, .seq = 7, .an = 3 };
+	struct kxmsg r = { .type = KXMSG_MACSEC_REKEY };
+	uint8_t buf[KXMSG_MAX_LEN], body[128];
+	uint8_t sci[8] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0, 1 };
+	uint8_t zero8[8] = { 0 }, an4 = 4;
+	size_t b;
+
+	strcpy(h.port, "m0");
+	strcpy(k.port, "m0");
+	strcpy(a.port, "m0");
+	strcpy(w.port, "m0");
+	strcpy(r.port, "m0");
+	macsec_round_trip(&h);
+	h.peer_sci = 0x5254001234570001ull;
+	macsec_round_trip(&h);
+	macsec_round_trip(&k);
+	macsec_round_trip(&a);
+	a.code = KXC_FETCH_FAILED;
+	strcpy(a.text, "block not in the pool");
+	macsec_round_trip(&a);
+	macsec_round_trip(&w);
+	macsec_round_trip(&r);
+
+	/* The encoder refuses an AN above 3, a zero SCI, no port. */
+	k.an = 4;
+	assert_int_equal(kxmsg_encode(&k, buf, sizeof(buf)), -1);
+	h.sci = 0;
+	assert_int_equal(kxmsg_encode(&h, buf, sizeof(buf)), -1);
+	r.port[0] = '\0';
+	assert_int_equal(kxmsg_encode(&r, buf, sizeof(buf)), -1);
+
+	/* By hand: a good HELLO, then a zero SCI, an AN of 4, a missing AN. */
+	b = attr(body, KXA_PORT, "m0", 2);
+	b += attr(body + b, KXA_SCI, sci, 8);
+	assert_true(decode(buf, raw(buf, KXMSG_MACSEC_HELLO, body, b)) > 0);
+	b = attr(body, KXA_PORT, "m0", 2);
+	b += attr(body + b, KXA_SCI, zero8, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_MACSEC_HELLO, body, b)), -1);
+	b = attr(body, KXA_SEQ, zero8, 8);
+	b += attr(body + b, KXA_PORT, "m0", 2);
+	size_t no_an = b;
+
+	b += attr(body + b, KXA_AN, &an4, 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_MACSEC_SWITCH, body, b)), -1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_MACSEC_SWITCH, body, no_an)),
+			 -1);
+	/* No key bytes can ride along: SAK takes no SEALED / PAD. */
+	b = attr(body, KXA_PORT, "m0", 2);
+	b += attr(body + b, KXA_SCI, sci, 8);
+	b += attr(body + b, KXA_AN, zero8, 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_MACSEC_HELLO, body, b)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_hello_by_hand),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_reserve_rules),
+		cmocka_unit_test(test_macsec_messages),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);
