@@ -9,7 +9,7 @@
 #   selftests/vm/run.sh --cmd SCRIPT [ARG...] run a repo script in the VM
 #                                             (its stdout is passed through)
 #
-# Environment: QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 600),
+# Environment: QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 1500),
 # QKD_VM_MEM (default 1G), QKD_VM_KEEP=1 (keep the temp dir with the console
 # log), QKD_VM_NO_BUILD=1 (do not run make first).
 # See Documentation/qkd/testing.rst.
@@ -17,7 +17,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-vm_timeout=${QKD_VM_TIMEOUT:-600}
+vm_timeout=${QKD_VM_TIMEOUT:-1500}
 done_marker="QKD-VM-DONE"
 
 # Modules the guest needs to mount the host root over virtio 9p.
