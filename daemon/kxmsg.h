@@ -51,6 +51,14 @@
  *
  * SEALED is one-time-pad ciphertext plus tag, never plaintext key; PAD
  * names key IDs (metadata), as RESERVE does.
+ * Configurations 3 and 4 (Documentation/qkd/configurations.rst); appended
+ * attributes, all optional:
+ *	ROLE	 on LSA: the origin's node role (enum kxmsg_role), so that
+ *		 routes never pass through user nodes
+ *	VIA_TO	 on RESERVE, ACK, RELAY_*: the node this message is for, sent
+ *		 to the central KM (configuration 4, Kx'), which forwards it
+ *	VIA_FROM the node it came from, set only by the central KM when it
+ *		 forwards; receivers accept it only from their central KM
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -105,9 +113,20 @@ enum kxmsg_attr {
 	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
 				 * rate bit/s, peer name; repeats */
 	KXA_ROUTE,		/* string "A,B,C"; repeats */
+	KXA_ROLE,		/* u8, enum kxmsg_role (not NONE) */
+	KXA_VIA_TO,		/* string, node */
+	KXA_VIA_FROM,		/* string, node */
 };
 
-#define KXA_LAST		KXA_ROUTE
+#define KXA_LAST		KXA_VIA_FROM
+
+/* Node roles of configuration 3 (Y.3802 9.3); NONE: a general node. */
+enum kxmsg_role {
+	KX_ROLE_NONE = 0,
+	KX_ROLE_USER,		/* serves SAEs, never relays for others */
+	KX_ROLE_ACCESS,		/* aggregates user nodes, relays (QAN) */
+	KX_ROLE_RELAY,		/* backbone relay (QBN), serves no SAE */
+};
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -162,6 +181,10 @@ struct kxmsg {
 	uint32_t n_lsa;
 	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
 	uint32_t n_routes;
+	/* configurations 3 and 4 */
+	uint8_t role;			/* enum kxmsg_role; LSA only */
+	char via_to[KM_NAME_MAX];	/* "" unless sent through the hub */
+	char via_from[KM_NAME_MAX];	/* "" unless forwarded by the hub */
 };
 
 /*
