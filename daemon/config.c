@@ -27,8 +27,11 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "kxmsg.h"
+#include "relay.h"
 
 #define CFG_MAX_ITEMS	1024	/* peers, links or SAEs per file */
+_Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 #define CFG_LINE_MAX	200	/* libinih's INI_MAX_LINE, incl. NUL */
 
 enum section_kind {
@@ -338,7 +341,7 @@ static bool was_seen(const struct seen *s, const char *key)
 
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
-	"controller", NULL
+	"controller", "role", "key_relay", "relay_sessions", NULL
 };
 static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
 static const char *const etsi_keys[] = {
@@ -352,7 +355,8 @@ static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
 	"pool_warn", "pool_ready", NULL
 };
-static const char *const sae_keys[] = { "cert_cn", "node", NULL };
+static const char *const sae_keys[] = { "cert_cn", "node", "priority",
+					 NULL };
 static const char *const macsec_keys[] = {
 	"interface", "peer", "link", "rotate_interval", "cipher",
 	"pn_threshold", NULL
@@ -364,6 +368,41 @@ static void set_secure_heap(struct parser *p, const char *val, uint64_t *out)
 	if (set_u64(p, "secure_heap", val, 1 << 16, 1ULL << 32, out) &&
 	    (*out & (*out - 1)))
 		fail(p, "secure_heap: %s is not a power of two", val);
+}
+
+/* Configuration 3 node roles (Y.3802 9.3). */
+static void set_role(struct parser *p, const char *val, uint8_t *out)
+{
+	if (!strcmp(val, "user"))
+		*out = KX_ROLE_USER;
+	else if (!strcmp(val, "access"))
+		*out = KX_ROLE_ACCESS;
+	else if (!strcmp(val, "relay"))
+		*out = KX_ROLE_RELAY;
+	else
+		fail(p, "role: '%s' is not user, access or relay", val);
+}
+
+/* Relay session control: an SAE's share of sessions and scarce key. */
+static void set_priority(struct parser *p, const char *val, uint8_t *out)
+{
+	if (!strcmp(val, "low"))
+		*out = RELAY_PRIO_LOW;
+	else if (!strcmp(val, "normal"))
+		*out = RELAY_PRIO_NORMAL;
+	else if (!strcmp(val, "high"))
+		*out = RELAY_PRIO_HIGH;
+	else
+		fail(p, "priority: '%s' is not low, normal or high", val);
+}
+
+/* Configuration 4: "central" relays through the controller (Kx'). */
+static void set_key_relay(struct parser *p, const char *val, bool *out)
+{
+	if (!strcmp(val, "central") || !strcmp(val, "direct"))
+		*out = !strcmp(val, "central");
+	else
+		fail(p, "key_relay: '%s' is not direct or central", val);
 }
 
 static void node_key(struct parser *p, const char *key, const char *val)
@@ -381,6 +420,13 @@ static void node_key(struct parser *p, const char *key, const char *val)
 		set_secure_heap(p, val, &c->secure_heap);
 	else if (!strcmp(key, "controller"))
 		set_name(p, key, val, c->controller, sizeof(c->controller));
+	else if (!strcmp(key, "role"))
+		set_role(p, val, &c->role);
+	else if (!strcmp(key, "key_relay"))
+		set_key_relay(p, val, &c->central_relay);
+	else if (!strcmp(key, "relay_sessions"))
+		set_u32(p, key, val, 1, RELAY_SESSIONS_KEPT,
+			&c->relay_sessions);
 	else
 		set_log_level(p, val, &c->log_level);
 }
@@ -695,6 +741,8 @@ static int on_key(void *user, const char *section, const char *key,
 		if (!strcmp(key, "cert_cn"))
 			set_str(p, key, val, c->saes[c->n_saes - 1].cert_cn,
 				KSA_SAE_ID_MAX);
+		else if (!strcmp(key, "priority"))
+			set_priority(p, val, &c->sae_priority[c->n_saes - 1]);
 		else
 			set_name(p, key, val, c->saes[c->n_saes - 1].node,
 				 KM_NAME_MAX);
@@ -862,7 +910,9 @@ static void check_link(struct parser *p, size_t i)
 	const struct item_meta *m = &p->link_meta[i];
 	int line = m->line;
 
-	if (!find_peer(p->cfg, l->peer)) {
+	/* With central key relay the link's peer is reached through the
+	 * controller, not over a Kx channel of its own. */
+	if (!p->cfg->central_relay && !find_peer(p->cfg, l->peer)) {
 		fail_at(p, line, "[link %s]: peer '%s' is not a [peer] section",
 			l->name, l->peer);
 		return;
@@ -908,6 +958,11 @@ static void check_sae(struct parser *p, size_t i)
 	/* An SAE may be at any node of the network: nodes that are not
 	 * link neighbours are reached by key relay (relay.h); a node name
 	 * no LSA announces is refused per request ("not in the topology"). */
+	if ((c->role == KX_ROLE_ACCESS || c->role == KX_ROLE_RELAY) &&
+	    !strcmp(s->node, c->node.name))
+		fail_at(p, line,
+			"[sae %s]: this node has role %s and serves no SAE (only user nodes do)",
+			s->name, c->role == KX_ROLE_ACCESS ? "access" : "relay");
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->saes[j].cert_cn, s->cert_cn))
 			fail_at(p, line,
@@ -968,6 +1023,27 @@ static void check_limits(struct parser *p)
 	}
 }
 
+/* Configuration 4: every node talks to the controller, and only to it. */
+static void check_central_relay(struct parser *p)
+{
+	const struct qkd_config *c = p->cfg;
+	bool central = c->central_relay;
+
+	if (!central)
+		return;
+	if (!c->controller[0])
+		fail_at(p, p->node_line,
+			"[node]: key_relay = central needs 'controller' (the central KM)");
+	else if (strcmp(c->controller, c->node.name) &&
+		 (c->n_peers != 1 || strcmp(c->peers[0].name, c->controller)))
+		fail_at(p, p->node_line,
+			"[node]: with key_relay = central the only [peer] is the controller '%s'",
+			c->controller);
+	else if (!strcmp(c->controller, c->node.name) && c->n_links)
+		fail_at(p, p->node_line,
+			"[node]: the central KM has no QKD links of its own");
+}
+
 static bool check_all(struct parser *p)
 {
 	struct qkd_config *c = p->cfg;
@@ -983,6 +1059,7 @@ static bool check_all(struct parser *p)
 	}
 	if (c->n_peers && !p->kx_line)
 		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
+	check_central_relay(p);
 	for (i = 0; i < c->n_links; i++)
 		check_link(p, i);
 	for (i = 0; i < c->n_saes; i++)

@@ -11,6 +11,7 @@
 #ifndef QKD_CONFIG_H
 #define QKD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@
 #include "macsec.h"
 
 #define CONFIG_ERR_MAX	512
+#define CONFIG_MAX_SAES	1024	/* [sae] sections per file */
 
 struct qkd_config {
 	char file[KM_PATH_MAX];		/* the file, as given */
@@ -31,6 +33,12 @@ struct qkd_config {
 	/* Key relay routing: "" distributed (configuration 1), else the
 	 * node that computes and pushes routes (configuration 2). */
 	char controller[KM_NAME_MAX];
+	/* Configuration 3: enum kxmsg_role (0: a general node). */
+	uint8_t role;
+	/* Configuration 4: key relay through the controller (Kx'). */
+	bool central_relay;
+	/* Relay sessions in flight from this node; 0: RELAY_SESSIONS_DEFAULT. */
+	uint32_t relay_sessions;
 
 	/* [tls]: absolute paths */
 	char tls_ca[KM_PATH_MAX];
@@ -55,6 +63,8 @@ struct qkd_config {
 	size_t n_saes;
 	struct macsec_port_cfg *macsec;	/* [macsec NAME] */
 	size_t n_macsec;
+	/* [sae] priority, enum relay_priority, per saes[] entry. */
+	uint8_t sae_priority[CONFIG_MAX_SAES];
 };
 
 /*

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "loop.h"
 #include "lsa.h"
+#include "peer.h"
 #include "relay.h"
 
 #define CTL_MAX_CONNS	16
@@ -287,6 +288,22 @@ struct ctl_args {
 	const char *to, *from, *peer;
 };
 
+/* Relay sessions, plus what a central KM forwarded (configuration 4). */
+static json_t *relay_show(struct ctl *ctl, struct relay *relay)
+{
+	json_t *j = relay_view_sessions(relay);
+	uint64_t fwd, refused;
+
+	if (j && ctl->src->peers) {
+		peers_hub_stats(ctl->src->peers, &fwd, &refused);
+		json_object_set_new(j, "central_forwarded", json_integer(
+			(json_int_t)fwd));
+		json_object_set_new(j, "central_refused", json_integer(
+			(json_int_t)refused));
+	}
+	return j;
+}
+
 /* Key relay and routing views (lsa.c, relay.c). */
 static json_t *relay_command(struct ctl *ctl, const char *cmd,
 			     const struct ctl_args *a, const char **why)
@@ -303,7 +320,7 @@ static json_t *relay_command(struct ctl *ctl, const char *cmd,
 	if (!strcmp(cmd, "route show"))
 		return lsa_view_routes(lsa);
 	if (!strcmp(cmd, "relay show"))
-		return relay_view_sessions(relay);
+		return relay_show(ctl, relay);
 	if (!strcmp(cmd, "relay audit"))
 		return relay_view_audit(relay);
 	if (!strcmp(cmd, "path")) {

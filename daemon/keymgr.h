@@ -170,6 +170,7 @@ struct kma_link_info {
 	uint64_t bytes_fetched;		/* peer share fetched */
 	uint64_t bytes_discarded;
 	uint64_t fetch_failures;
+	uint64_t rate_bps;		/* key generation rate; 0: unknown */
 };
 
 size_t kma_link_count(const struct kma *kma);

@@ -147,6 +147,7 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->bytes_fetched = src->fetched;
 	out->bytes_discarded = src->discarded;
 	out->fetch_failures = src->fetch_failures;
+	out->rate_bps = l->cfg.source == KM_SOURCE_SIM ? l->cfg.rate : 0;
 	for (const struct kma_key *k = kma->oldest; k; k = k->newer)
 		if (k->link == l && !state_is_final(k->state))
 			out->keys_held++;
@@ -335,6 +336,11 @@ static void default_thresholds(struct kma_link_cfg *cfg,
 	 * allocates from the newer half of a 4 s window, half of it ours). */
 	uint64_t full = cfg->source == KM_SOURCE_SIM ? cfg->rate / 8 :
 			(uint64_t)src->block_size * 256;
+
+	/* ... but never less than our quarter of the smallest window (16
+	 * blocks): at low rates a sim end holds several seconds of key. */
+	if (cfg->source == KM_SOURCE_SIM && full < (uint64_t)src->block_size * 4)
+		full = (uint64_t)src->block_size * 4;
 
 	if (!cfg->pool_warn)
 		cfg->pool_warn = full / 10;

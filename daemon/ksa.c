@@ -254,7 +254,7 @@ static uint64_t relay_first_hop_avail(struct ksa *ksa, const char *node)
 	struct kma_link *l = NULL;
 	char why[160];
 
-	if (rt && relay_route(ksa->relay, node, ksa->lim.key_size / 8, rt,
+	if (rt && relay_route(ksa->relay, node, ksa->lim.key_size / 8, 1, rt,
 			      why, sizeof(why)) == 0)
 		l = kma_link_by_peer(ksa->kma, rt->hops[1]);
 	free(rt);
@@ -328,20 +328,24 @@ struct enc_req {
 /* A slave at a non-adjacent node: route through trusted nodes. */
 static enum ksa_result enc_relay_check(struct ksa *ksa,
 				       const struct ksa_sae *first,
-				       uint32_t size, struct enc_req *rq,
-				       struct ksa_err *err)
+				       uint32_t number, uint32_t size,
+				       struct enc_req *rq, struct ksa_err *err)
 {
 	char why[160];
 	int rc;
 
-	rc = relay_route(ksa->relay, first->node, size / 8, &rq->rt, why,
-			 sizeof(why));
+	/* The whole request goes one way: every hop must carry all of it. */
+	rc = relay_route(ksa->relay, first->node, size / 8, number, &rq->rt,
+			 why, sizeof(why));
 	if (rc == -EINVAL)
 		return fail(err, KSA_BAD_REQUEST, "%s", why);
 	if (rc)
 		return fail(err, KSA_UNAVAILABLE,
 			    "no relay route from KME %s to KME %s: %s",
 			    ksa->node, first->node, why);
+	if (relay_admit(ksa->relay, ksa->saes[rq->master].name, number,
+			&rq->rt, why, sizeof(why)))
+		return fail(err, KSA_UNAVAILABLE, "%s", why);
 	rq->relayed = true;
 	rq->link = kma_link_by_peer(ksa->kma, rq->rt.hops[1]);
 	if (!rq->link)
@@ -401,7 +405,8 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 				    ksa->saes[rq->slaves[j]].node);
 	rq->link = first->link;
 	if (!first->local && !rq->link && ksa->relay) {
-		enum ksa_result r = enc_relay_check(ksa, first, size, rq, err);
+		enum ksa_result r = enc_relay_check(ksa, first, number, size,
+						    rq, err);
 
 		if (r)
 			return r;

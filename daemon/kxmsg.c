@@ -32,7 +32,8 @@ static const struct type_rule rules[] = {
 			      A(KXA_PAD) | A(KXA_SEALED), 0 },
 	[KXMSG_RELAY_ACK] = { A(KXA_NODE) | A(KXA_UUID) | A(KXA_CODE) |
 			      A(KXA_HOP), A(KXA_TEXT) },
-	[KXMSG_LSA] = { A(KXA_NODE) | A(KXA_SEQ), A(KXA_LSA_LINK) },
+	[KXMSG_LSA] = { A(KXA_NODE) | A(KXA_SEQ),
+			A(KXA_LSA_LINK) | A(KXA_ROLE) },
 	[KXMSG_ROUTES] = { A(KXA_NODE) | A(KXA_DEST) | A(KXA_SEQ),
 			   A(KXA_ROUTE) },
 	[KXMSG_MACSEC_HELLO] = { A(KXA_PORT) | A(KXA_SCI), A(KXA_PEER_SCI) },
@@ -43,6 +44,18 @@ static const struct type_rule rules[] = {
 	[KXMSG_MACSEC_SWITCH] = { A(KXA_SEQ) | A(KXA_PORT) | A(KXA_AN), 0 },
 	[KXMSG_MACSEC_REKEY] = { A(KXA_PORT), 0 },
 };
+
+/* Configuration 4: the messages a central KM forwards between nodes. */
+#define VIA	(A(KXA_VIA_TO) | A(KXA_VIA_FROM))
+static const uint32_t via_types = 1u << KXMSG_RESERVE | 1u << KXMSG_ACK |
+				  1u << KXMSG_RELAY_START |
+				  1u << KXMSG_RELAY_KEY | 1u << KXMSG_RELAY_ACK;
+
+static uint32_t allowed(enum kxmsg_type t)
+{
+	return rules[t].required | rules[t].optional |
+	       (via_types & 1u << t ? VIA : 0);
+}
 
 /* Attributes that may repeat (consecutively). */
 #define REPEATS	(A(KXA_SLAVE) | A(KXA_HOP) | A(KXA_PAD) | A(KXA_LSA_LINK) | \
@@ -354,6 +367,23 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	}
 }
 
+/* The appended optional attributes, after every other one. */
+static void encode_tail(const struct kxmsg *m, struct writer *w)
+{
+	if (m->role) {
+		if (m->type != KXMSG_LSA || m->role > KX_ROLE_RELAY)
+			w->fail = true;
+		put_int(w, KXA_ROLE, m->role, 1);
+	}
+	if ((m->via_to[0] || m->via_from[0]) && !(allowed(m->type) & VIA))
+		w->fail = true;
+	if (m->via_to[0])
+		put_str(w, KXA_VIA_TO, m->via_to, sizeof(m->via_to), false);
+	if (m->via_from[0])
+		put_str(w, KXA_VIA_FROM, m->via_from, sizeof(m->via_from),
+			false);
+}
+
 int kxmsg_encode(const struct kxmsg *m, uint8_t *buf, size_t len)
 {
 	struct writer w = { .buf = buf, .len = len };
@@ -365,6 +395,7 @@ int kxmsg_encode(const struct kxmsg *m, uint8_t *buf, size_t len)
 	put_be(&w, 0, 3);
 	put_be(&w, 0, 4);		/* length, patched below */
 	encode_body(m, &w);
+	encode_tail(m, &w);
 	if (w.fail)
 		return -1;
 	body = w.pos - KXMSG_HDR_LEN;
@@ -501,6 +532,14 @@ static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		rc = take_int(&x, v, n, 1);
 		m->an = (uint8_t)x;
 		return rc || x > 3 ? -1 : 0;
+	case KXA_ROLE:
+		rc = take_int(&x, v, n, 1);
+		m->role = (uint8_t)x;
+		return rc || x == KX_ROLE_NONE || x > KX_ROLE_RELAY ? -1 : 0;
+	case KXA_VIA_TO:
+		return take_str(m->via_to, sizeof(m->via_to), v, n, false);
+	case KXA_VIA_FROM:
+		return take_str(m->via_from, sizeof(m->via_from), v, n, false);
 	}
 	return -1;
 }
@@ -523,8 +562,7 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 		pos += 4;
 		if (n > len - pos)
 			return fail(err, errlen, "attribute overruns body");
-		if (a == 0 || a > KXA_LAST ||
-		    !((rule->required | rule->optional) & A(a)))
+		if (a == 0 || a > KXA_LAST || !(allowed(m->type) & A(a)))
 			return fail(err, errlen, "unexpected attribute");
 		/* One encoding per message: ascending order, only SLAVE
 		 * repeats. */

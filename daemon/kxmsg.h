@@ -66,6 +66,15 @@
  *	MACSEC_SWITCH  SEQ, PORT, AN	"transmit with AN now"
  *	MACSEC_REKEY   PORT		other end -> owner: "my TX PN passed
  *		 the threshold: rotate now"
+ *
+ * Configurations 3 and 4 (Documentation/qkd/configurations.rst); appended
+ * attributes, all optional:
+ *	ROLE	 on LSA: the origin's node role (enum kxmsg_role), so that
+ *		 routes never pass through user nodes
+ *	VIA_TO	 on RESERVE, ACK, RELAY_*: the node this message is for, sent
+ *		 to the central KM (configuration 4, Kx'), which forwards it
+ *	VIA_FROM the node it came from, set only by the central KM when it
+ *		 forwards; receivers accept it only from their central KM
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -129,9 +138,20 @@ enum kxmsg_attr {
 	KXA_SCI,		/* u64, not 0 */
 	KXA_PEER_SCI,		/* u64, not 0 */
 	KXA_AN,			/* u8, 0..3 */
+	KXA_ROLE,		/* u8, enum kxmsg_role (not NONE) */
+	KXA_VIA_TO,		/* string, node */
+	KXA_VIA_FROM,		/* string, node */
 };
 
-#define KXA_LAST		KXA_AN
+#define KXA_LAST		KXA_VIA_FROM
+
+/* Node roles of configuration 3 (Y.3802 9.3); NONE: a general node. */
+enum kxmsg_role {
+	KX_ROLE_NONE = 0,
+	KX_ROLE_USER,		/* serves SAEs, never relays for others */
+	KX_ROLE_ACCESS,		/* aggregates user nodes, relays (QAN) */
+	KX_ROLE_RELAY,		/* backbone relay (QBN), serves no SAE */
+};
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -192,6 +212,10 @@ struct kxmsg {
 	uint64_t sci;
 	uint64_t peer_sci;		/* 0: absent */
 	uint8_t an;
+	/* configurations 3 and 4 */
+	uint8_t role;			/* enum kxmsg_role; LSA only */
+	char via_to[KM_NAME_MAX];	/* "" unless sent through the hub */
+	char via_from[KM_NAME_MAX];	/* "" unless forwarded by the hub */
 };
 
 /*

@@ -22,6 +22,7 @@ struct lsa_entry {
 	char origin[KM_NAME_MAX];
 	uint64_t seq;
 	uint64_t rx_ms;			/* monotonic, when stored */
+	uint8_t role;			/* enum kxmsg_role */
 	uint32_t n_links;
 	struct kxmsg_lsa_link links[KXMSG_MAX_LSA_LINKS];
 };
@@ -55,6 +56,7 @@ struct lsa {
 	uint64_t received, flooded, aged_out;
 	/* configuration 2 */
 	char controller[KM_NAME_MAX];	/* "" : distributed */
+	bool central_relay;		/* configuration 4: Kx' only */
 	bool dirty;			/* topology changed since last push */
 	uint64_t pushed_ms, push_seq, pushes;
 	struct pushed pushed;
@@ -118,6 +120,7 @@ static void entry_to_msg(const struct lsa_entry *e, struct kxmsg *m)
 	m->type = KXMSG_LSA;
 	snprintf(m->node, sizeof(m->node), "%s", e->origin);
 	m->seq = e->seq;
+	m->role = e->role;
 	m->n_lsa = e->n_links;
 	memcpy(m->lsa, e->links, e->n_links * sizeof(e->links[0]));
 }
@@ -127,6 +130,13 @@ static void flood_msg(struct lsa *lsa, const struct kxmsg *m,
 		      const char *except)
 {
 	size_t n = kma_link_count(lsa->kma);
+
+	/* Configuration 4: nodes talk to the central KM/controller only. */
+	if (uses_pushed_routes(lsa) && lsa->central_relay) {
+		if (lsa->tr->send(lsa->tr_arg, lsa->controller, m) == 0)
+			lsa->flooded++;
+		return;
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		struct kma_link_info li;
@@ -165,9 +175,23 @@ static uint32_t local_links(struct lsa *lsa, struct kxmsg_lsa_link *out)
 			!is_admin_down(lsa, li.peer);
 		l->level = (uint8_t)li.level;
 		l->avail_bits = li.avail * 8;
+		l->rate_bps = li.rate_bps;	/* the metric's "one second" */
 		k++;
 	}
 	return k;
+}
+
+/*
+ * Available key moved by more than a quarter since it was advertised: a
+ * pool drained by relays must reach the route metric at once, not at the
+ * next refresh, while the small ups and downs of normal use do not flood.
+ */
+static bool avail_moved(uint64_t now, uint64_t then)
+{
+	uint64_t diff = now > then ? now - then : then - now;
+	uint64_t big = now > then ? now : then;
+
+	return diff > big / 4;
 }
 
 static bool links_changed(const struct kxmsg_lsa_link *a, uint32_t na,
@@ -182,6 +206,18 @@ static bool links_changed(const struct kxmsg_lsa_link *a, uint32_t na,
 	return false;
 }
 
+/* ... or a pool drained or refilled: re-advertise, recompute. */
+static bool links_or_pool_changed(const struct kxmsg_lsa_link *a, uint32_t na,
+			      const struct kxmsg_lsa_link *b, uint32_t nb)
+{
+	if (links_changed(a, na, b, nb))
+		return true;
+	for (uint32_t i = 0; i < na; i++)
+		if (avail_moved(a[i].avail_bits, b[i].avail_bits))
+			return true;
+	return false;
+}
+
 static void originate(struct lsa *lsa, bool force)
 {
 	struct lsa_entry *me = &lsa->db[0];
@@ -189,7 +225,7 @@ static void originate(struct lsa *lsa, bool force)
 	uint32_t n = local_links(lsa, now);
 	uint64_t t = loop_now_ms();
 
-	bool changed = links_changed(now, n, me->links, me->n_links);
+	bool changed = links_or_pool_changed(now, n, me->links, me->n_links);
 
 	if (!force && !changed && t - lsa->originated_ms < LSA_REFRESH_MS)
 		return;
@@ -253,7 +289,7 @@ void lsa_receive(struct lsa *lsa, const char *from, const struct kxmsg *m)
 	e = entry_find(lsa, m->node);
 	if (e && m->seq <= e->seq)
 		return;		/* old or already known: stop the flood */
-	if (!e || links_changed(m->lsa, m->n_lsa, e->links, e->n_links))
+	if (!e || links_or_pool_changed(m->lsa, m->n_lsa, e->links, e->n_links))
 		lsa->dirty = true;
 	if (!e)
 		e = entry_add(lsa, m->node);
@@ -264,6 +300,7 @@ void lsa_receive(struct lsa *lsa, const char *from, const struct kxmsg *m)
 	}
 	e->seq = m->seq;
 	e->rx_ms = loop_now_ms();
+	e->role = m->role;
 	e->n_links = m->n_lsa;
 	memcpy(e->links, m->lsa, m->n_lsa * sizeof(m->lsa[0]));
 	flood(lsa, e, from);
@@ -310,6 +347,21 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * Configuration 3 (Y.3802 9.3): user nodes attach to access nodes (the
+ * QKD access network), relay nodes form the backbone with access nodes at
+ * its edge.  A user-user or user-relay link is not part of the network.
+ * Nodes without a role (configurations 1, 2, 4) link freely.
+ */
+static bool roles_may_link(uint8_t a, uint8_t b)
+{
+	if (a == KX_ROLE_NONE || b == KX_ROLE_NONE)
+		return true;
+	if (a == KX_ROLE_USER || b == KX_ROLE_USER)
+		return a == KX_ROLE_ACCESS || b == KX_ROLE_ACCESS;
+	return true;
+}
+
 /* The topology the database describes; node i is db[i]. */
 static struct route_topo *build_topo(struct lsa *lsa)
 {
@@ -317,9 +369,13 @@ static struct route_topo *build_topo(struct lsa *lsa)
 
 	if (!topo)
 		return NULL;
-	for (size_t i = 0; i < lsa->n_db; i++)
+	for (size_t i = 0; i < lsa->n_db; i++) {
 		if (route_node_add(topo, lsa->db[i].origin) < 0)
 			goto fail;
+		/* A user node obtains keys; it never relays for others. */
+		if (lsa->db[i].role == KX_ROLE_USER)
+			route_node_set_transit(topo, (uint32_t)i, false);
+	}
 	for (size_t i = 0; i < lsa->n_db; i++) {
 		const struct lsa_entry *x = &lsa->db[i];
 
@@ -333,7 +389,7 @@ static struct route_topo *build_topo(struct lsa *lsa)
 			if (y < 0 || strcmp(x->origin, xy->peer) >= 0)
 				continue;
 			yx = link_to(&lsa->db[y], x->origin);
-			if (!yx)
+			if (!yx || !roles_may_link(x->role, lsa->db[y].role))
 				continue;
 			st.state = xy->up && yx->up ? QKD_LINK_UP :
 				   QKD_LINK_DOWN;
@@ -434,7 +490,10 @@ static void push_routes(struct lsa *lsa)
 		table_for(lsa, topo, lsa->db[i].origin, m);
 		if (i == 0)
 			continue;	/* the controller routes for itself */
-		flood_msg(lsa, m, NULL);
+		if (lsa->central_relay)
+			lsa->tr->send(lsa->tr_arg, m->dest, m);	/* Kx' */
+		else
+			flood_msg(lsa, m, NULL);
 	}
 	route_topo_free(topo);
 	lsa->dirty = false;
@@ -547,6 +606,23 @@ static int route_pushed(struct lsa *lsa, const char *dst,
 	return 0;
 }
 
+void lsa_set_role(struct lsa *lsa, uint8_t role)
+{
+	lsa->db[0].role = role;
+	lsa->dirty = true;
+}
+
+uint8_t lsa_role(const struct lsa *lsa)
+{
+	return lsa->db[0].role;
+}
+
+void lsa_set_central_relay(struct lsa *lsa, bool central)
+{
+	lsa->central_relay = central;
+	lsa->dirty = true;
+}
+
 void lsa_set_controller(struct lsa *lsa, const char *controller)
 {
 	snprintf(lsa->controller, sizeof(lsa->controller), "%s",
@@ -590,6 +666,25 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 	return rc;
 }
 
+int lsa_path_level(struct lsa *lsa, const char hops[][KM_NAME_MAX],
+		   uint32_t n)
+{
+	int worst = QKD_POOL_READY;
+
+	for (uint32_t i = 0; i + 1 < n; i++) {
+		for (int end = 0; end < 2; end++) {
+			const struct lsa_entry *e =
+				entry_find(lsa, hops[i + end]);
+			const struct kxmsg_lsa_link *l =
+				e ? link_to(e, hops[i + 1 - end]) : NULL;
+
+			if (l && l->level < worst)
+				worst = l->level;
+		}
+	}
+	return worst;
+}
+
 /* ---- views ---- */
 
 static const char *level_name(uint8_t level)
@@ -598,6 +693,14 @@ static const char *level_name(uint8_t level)
 					     "ready" };
 
 	return level < 4 ? names[level] : "?";
+}
+
+static const char *role_name(uint8_t role)
+{
+	static const char *const names[] = { "node", "user", "access",
+					     "relay" };
+
+	return role <= KX_ROLE_RELAY ? names[role] : "?";
 }
 
 json_t *lsa_view_topology(struct lsa *lsa)
@@ -619,13 +722,14 @@ json_t *lsa_view_topology(struct lsa *lsa)
 				"avail_bits", (json_int_t)l->avail_bits));
 		}
 		json_array_append_new(nodes, json_pack(
-			"{s:s, s:I, s:I, s:o}", "node", e->origin,
-			"seq", (json_int_t)e->seq,
+			"{s:s, s:s, s:I, s:I, s:o}", "node", e->origin,
+			"role", role_name(e->role), "seq", (json_int_t)e->seq,
 			"age_ms", (json_int_t)(t - e->rx_ms), "links", links));
 	}
-	out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "node",
+	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "node",
 			lsa->node, "mode",
 			lsa->controller[0] ? "centralized" : "distributed",
+			"key_relay", lsa->central_relay ? "central" : "direct",
 			"controller", lsa->controller, "lsa_received",
 			(json_int_t)lsa->received, "lsa_sent",
 			(json_int_t)lsa->flooded, "aged_out",

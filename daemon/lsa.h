@@ -34,7 +34,7 @@
 
 #include "kxmsg.h"
 
-#define LSA_TICK_MS		100	/* local change detection */
+#define LSA_TICK_MS		25	/* local change detection: bounds reroute */
 #define LSA_REFRESH_MS		1000
 #define LSA_MAX_AGE_MS		3500
 #define LSA_MAX_NODES		1024
@@ -63,6 +63,19 @@ void lsa_tick(struct lsa *lsa);
 /* Centralized routing with @controller (this node or another). */
 void lsa_set_controller(struct lsa *lsa, const char *controller);
 
+/*
+ * Configuration 3: this node's role (enum kxmsg_role), advertised in its
+ * LSAs.  Routes never pass through user nodes, and user-user and
+ * user-relay links are left out of the topology.
+ */
+void lsa_set_role(struct lsa *lsa, uint8_t role);
+uint8_t lsa_role(const struct lsa *lsa);
+/*
+ * Configuration 4 (with a controller): LSAs go to the controller only and
+ * it sends each node its ROUTES directly, all over Kx'.
+ */
+void lsa_set_central_relay(struct lsa *lsa, bool central);
+
 /* Operator/test override: advertise the link to @peer as down. */
 int lsa_set_admin_down(struct lsa *lsa, const char *peer, bool down);
 
@@ -75,6 +88,14 @@ int lsa_set_admin_down(struct lsa *lsa, const char *peer, bool down);
 int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 	      char hops[][KM_NAME_MAX], uint32_t max_hops, uint32_t *n_hops,
 	      char *why, size_t whylen);
+
+/*
+ * Worst pool level (enum qkd_pool_level) advertised on the links along
+ * @hops[0..@n-1]; a link nobody advertised here counts as READY (with
+ * centralized key relay only the controller holds the database).
+ */
+int lsa_path_level(struct lsa *lsa, const char hops[][KM_NAME_MAX],
+		   uint32_t n);
 
 /* Control socket views (metadata only). */
 json_t *lsa_view_topology(struct lsa *lsa);

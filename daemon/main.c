@@ -335,6 +335,12 @@ static int start_relay(struct daemon *d, char *err, size_t errlen)
 			 d->peers);
 	if (d->lsa && d->cfg.controller[0])
 		lsa_set_controller(d->lsa, d->cfg.controller);
+	if (d->lsa) {		/* configurations 3 and 4 */
+		lsa_set_role(d->lsa, d->cfg.role);
+		lsa_set_central_relay(d->lsa, d->cfg.central_relay);
+		if (d->cfg.central_relay)
+			peers_set_hub(d->peers, d->cfg.controller);
+	}
 	if (d->lsa)
 		d->relay = relay_new(d->kma, d->ksa, d->lsa, d->cfg.node.name,
 				     &relay_kx, d->peers);
@@ -342,6 +348,16 @@ static int start_relay(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "relay: out of memory");
 		return -1;
 	}
+	/* Session control: slots and per-SAE priorities. */
+	if (d->cfg.relay_sessions)
+		relay_set_max_sessions(d->relay, d->cfg.relay_sessions);
+	for (size_t i = 0; i < d->cfg.n_saes; i++)
+		if (d->cfg.sae_priority[i] != RELAY_PRIO_NORMAL &&
+		    relay_set_priority(d->relay, d->cfg.saes[i].name,
+				       d->cfg.sae_priority[i])) {
+			snprintf(err, errlen, "relay: out of memory");
+			return -1;
+		}
 	peers_on_message(d->peers, KXMSG_RELAY_START, relay_rx, d->relay);
 	peers_on_message(d->peers, KXMSG_RELAY_KEY, relay_rx, d->relay);
 	peers_on_message(d->peers, KXMSG_RELAY_ACK, relay_rx, d->relay);

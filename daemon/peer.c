@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "keymgr.h"
 #include "kxmsg.h"
@@ -64,6 +65,10 @@ struct peers {
 		peers_rx_fn fn;
 		void *arg;
 	} rx[KXMSG_TYPE_END];
+	/* Configuration 4: the central KM ("" = none), see peer.h. */
+	char hub[KM_NAME_MAX];
+	uint64_t hub_forwarded, hub_refused;
+	struct kxmsg via;		/* scratch for hub traffic */
 };
 
 static void dial(struct peer *p);
@@ -299,9 +304,67 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 	}
 }
 
+static bool is_hub(const struct peers *ps)
+{
+	return ps->hub[0] && !strcmp(ps->hub, ps->node);
+}
+
+/* True if @a and @b are next to each other on @m's relay route. */
+static bool route_neighbours(const struct kxmsg *m, const char *a,
+			     const char *b)
+{
+	for (uint32_t i = 0; i + 1 < m->n_hops; i++)
+		if ((!strcmp(m->hops[i], a) && !strcmp(m->hops[i + 1], b)) ||
+		    (!strcmp(m->hops[i], b) && !strcmp(m->hops[i + 1], a)))
+			return true;
+	return false;
+}
+
+/*
+ * Central KM: pass @m from @p on to its VIA_TO node, naming @p as
+ * VIA_FROM.  Relay messages only go between neighbours on their route,
+ * so the central KM drives each hop and nothing else.
+ */
+static void hub_forward(struct peers *ps, struct peer *p,
+			const struct kxmsg *m)
+{
+	struct peer *to = peer_by_name(ps, m->via_to);
+	bool relay = m->type == KXMSG_RELAY_START ||
+		     m->type == KXMSG_RELAY_KEY ||
+		     m->type == KXMSG_RELAY_ACK;
+	const char *why = NULL;
+
+	if (!to || to == p)
+		why = "addressee is not a node of this central KM";
+	else if (relay && !route_neighbours(m, p->cfg.name, to->cfg.name))
+		why = "relay message between nodes that are not neighbours on its route";
+	else if (!to->conn || to->state != PEER_UP)
+		why = "addressee is not connected";
+	if (!why) {
+		ps->via = *m;
+		ps->via.via_to[0] = '\0';
+		snprintf(ps->via.via_from, sizeof(ps->via.via_from), "%s",
+			 p->cfg.name);
+		if (conn_send(to->conn, &ps->via))
+			why = "cannot queue it for the addressee";
+		else
+			to->sent++;
+		OPENSSL_cleanse(&ps->via, sizeof(ps->via));
+	}
+	if (why) {
+		ps->hub_refused++;
+		log_warn("Kx central KM: %s from %s for %s dropped: %s",
+			 kxmsg_type_name(m->type), p->cfg.name, m->via_to,
+			 why);
+		return;
+	}
+	ps->hub_forwarded++;
+}
+
 static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 {
 	struct peer *p = kc->peer;
+	const char *from = p->cfg.name;
 
 	if (!kc->hello_rx) {
 		if (m->type != KXMSG_HELLO || strcmp(m->node, p->cfg.name)) {
@@ -317,10 +380,22 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 		return 0;
 	}
 	p->received++;
+	if (m->via_to[0] && is_hub(kc->ps) && !m->via_from[0]) {
+		hub_forward(kc->ps, p, m);
+		return 0;
+	}
+	if (m->via_to[0] || (m->via_from[0] && (is_hub(kc->ps) ||
+						strcmp(from, kc->ps->hub)))) {
+		send_error_and_close(kc, KXC_BAD_MESSAGE,
+				     "forwarding is the central KM's job");
+		return -1;
+	}
+	if (m->via_from[0])
+		from = m->via_from;	/* vouched for by our central KM */
 	switch (m->type) {
 	case KXMSG_RESERVE:
 	case KXMSG_ACK:
-		ksa_kx_receive(kc->ps->ksa, p->cfg.name, m);
+		ksa_kx_receive(kc->ps->ksa, from, m);
 		return 0;
 	case KXMSG_ERROR:
 		log_warn("Kx: peer %s reports: %s (%s)", p->cfg.name,
@@ -338,7 +413,7 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 				     "message type not served here");
 		return -1;
 	}
-	kc->ps->rx[m->type].fn(kc->ps->rx[m->type].arg, p->cfg.name, m);
+	kc->ps->rx[m->type].fn(kc->ps->rx[m->type].arg, from, m);
 	return 0;
 }
 
@@ -538,11 +613,37 @@ static int listen_on(struct peers *ps, const char *addr, char *err,
 
 /* ---- KSA transport ---- */
 
+/* A node we reach only through our central KM (configuration 4). */
+static struct peer *via_hub(struct peers *ps, const char *node)
+{
+	if (!ps->hub[0] || is_hub(ps) || peer_by_name(ps, node))
+		return NULL;
+	return peer_by_name(ps, ps->hub);
+}
+
 static int kx_send(void *arg, const char *node, const struct kxmsg *m)
 {
-	struct peer *p = peer_by_name(arg, node);
+	struct peers *ps = arg;
+	struct peer *p = peer_by_name(ps, node), *hub = via_hub(ps, node);
+	int rc;
 
-	if (!p || !p->conn || conn_send(p->conn, m))
+	if (hub)
+		p = hub;
+	if (!p || !p->conn)
+		return -1;
+	if (hub || m->via_from[0]) {
+		/* Passing on a message the hub brought (RELAY_ACK): the
+		 * forwarding marks are the hub's to set, per message. */
+		ps->via = *m;
+		ps->via.via_from[0] = '\0';
+		snprintf(ps->via.via_to, sizeof(ps->via.via_to), "%s",
+			 hub ? node : "");
+		rc = conn_send(p->conn, &ps->via);
+		OPENSSL_cleanse(&ps->via, sizeof(ps->via));
+	} else {
+		rc = conn_send(p->conn, m);
+	}
+	if (rc)
 		return -1;
 	p->sent++;
 	return 0;
@@ -550,8 +651,10 @@ static int kx_send(void *arg, const char *node, const struct kxmsg *m)
 
 static bool kx_is_up(void *arg, const char *node)
 {
-	struct peer *p = peer_by_name(arg, node);
+	struct peer *p = via_hub(arg, node);
 
+	if (!p)
+		p = peer_by_name(arg, node);
 	return p && p->state == PEER_UP && p->conn &&
 	       tls_conn_pending(p->conn->tls) <= PEER_MAX_PENDING;
 }
@@ -564,6 +667,18 @@ int peers_send(void *ps, const char *node, const struct kxmsg *m)
 bool peers_is_up(void *ps, const char *node)
 {
 	return kx_is_up(ps, node);
+}
+
+void peers_set_hub(struct peers *ps, const char *hub)
+{
+	snprintf(ps->hub, sizeof(ps->hub), "%s", hub ? hub : "");
+}
+
+void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
+		     uint64_t *refused)
+{
+	*forwarded = ps->hub_forwarded;
+	*refused = ps->hub_refused;
 }
 
 void peers_on_message(struct peers *ps, enum kxmsg_type type,

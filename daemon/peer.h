@@ -48,4 +48,16 @@ void peers_on_message(struct peers *ps, enum kxmsg_type type,
 int peers_send(void *ps, const char *node, const struct kxmsg *m);
 bool peers_is_up(void *ps, const char *node);
 
+/*
+ * Configuration 4 (centralized key relay over Kx'): @hub is the central
+ * KM.  On the other nodes, a message for a node that is not a configured
+ * peer goes to the hub with VIA_TO, and "is up" means the hub is up.  The
+ * hub forwards such messages (relay messages only between neighbours on
+ * their route) with VIA_FROM set to the authenticated sender; a node
+ * accepts VIA_FROM only from its hub.  NULL or "": no hub.
+ */
+void peers_set_hub(struct peers *ps, const char *hub);
+void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
+		     uint64_t *refused);
+
 #endif /* QKD_PEER_H */

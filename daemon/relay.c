@@ -41,6 +41,17 @@ struct relay_session {
 	char route[160];
 	char state[96];
 	uint64_t started_ms, changed_ms;
+	bool open;			/* source: started, not yet answered */
+};
+
+struct relay_sae_prio {
+	char sae[KSA_SAE_ID_MAX];
+	enum relay_priority prio;
+};
+
+/* Admission counters of one priority. */
+struct relay_admission {
+	uint64_t admitted, refused_busy, refused_pool;
 };
 
 struct relay {
@@ -55,6 +66,11 @@ struct relay {
 	struct relay_session sessions[RELAY_SESSIONS_KEPT];
 	uint64_t n_sessions;		/* ever; ring index = n % KEPT */
 	uint64_t started, forwarded, delivered, acked, refused, alarms;
+	uint32_t max_sessions;		/* open-session slots */
+	uint64_t timed_out;
+	struct relay_sae_prio *prio;	/* SAEs not at normal priority */
+	size_t n_prio;
+	struct relay_admission adm[RELAY_PRIO_COUNT];
 	bool tamper_next;		/* test hook only */
 	struct kxmsg msg;		/* scratch for outgoing messages */
 };
@@ -347,7 +363,12 @@ static void key_arrived(struct relay *r, const char *from,
 		answer(r, m, pos, code, why);
 		return;
 	}
-	code = forward(r, m, pos, key, &why);
+	if (r->lsa && lsa_role(r->lsa) == KX_ROLE_USER) {
+		why = "a user node does not relay keys for others";
+		code = KXC_NO_ROUTE;
+	} else {
+		code = forward(r, m, pos, key, &why);
+	}
 	OPENSSL_cleanse(key, m->key_len);
 	session_note(r, m, ROLE_TRANSIT, code == KXC_OK ? "forwarded" :
 		     kxmsg_code_name(code));
@@ -513,6 +534,7 @@ static void on_ack(struct relay *r, const char *from, const struct kxmsg *m)
 		snprintf(state, sizeof(state), "refused at %.64s: %s", m->node,
 			 kxmsg_code_name(m->code));
 	session_note(r, m, ROLE_SOURCE, state);
+	session_find(r, m->uuid)->open = false;
 	if (m->code == KXC_OK) {
 		r->acked++;
 	} else {
@@ -550,9 +572,10 @@ void relay_receive(struct relay *r, const char *from, const struct kxmsg *m)
 /* ---- source side, for ksa.c ---- */
 
 int relay_route(struct relay *r, const char *dst, uint32_t len,
-		struct relay_route *rt, char *why, size_t whylen)
+		uint32_t count, struct relay_route *rt, char *why,
+		size_t whylen)
 {
-	uint64_t need = (uint64_t)RELAY_PAD_NEEDED(len) * 8;
+	uint64_t need = (uint64_t)RELAY_PAD_NEEDED(len) * 8 * (count ? count : 1);
 
 	if (len > RELAY_KEY_MAX) {
 		snprintf(why, whylen, "relayed keys are at most %d bits",
@@ -590,7 +613,128 @@ int relay_start(struct relay *r, const struct relay_route *rt,
 		return -1;
 	r->started++;
 	session_note(r, m, ROLE_SOURCE, "started");
+	session_find(r, m->uuid)->open = true;
 	return 0;
+}
+
+/* ---- session control ---- */
+
+void relay_set_max_sessions(struct relay *r, uint32_t max)
+{
+	r->max_sessions = max < 1 ? 1 : max > RELAY_SESSIONS_KEPT ?
+			  RELAY_SESSIONS_KEPT : max;
+}
+
+/* Source sessions started and not answered; late ones are closed. */
+static uint32_t sessions_open(struct relay *r)
+{
+	uint64_t n = r->n_sessions < RELAY_SESSIONS_KEPT ? r->n_sessions :
+		     RELAY_SESSIONS_KEPT, now = loop_now_ms();
+	uint32_t open = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		struct relay_session *s = &r->sessions[i];
+
+		if (!s->open)
+			continue;
+		if (now - s->started_ms < RELAY_SESSION_TIMEOUT_MS) {
+			open++;
+			continue;
+		}
+		s->open = false;
+		s->changed_ms = now;
+		snprintf(s->state, sizeof(s->state), "timed out: no answer");
+		r->timed_out++;
+		log_warn("relay alarm: key %s (route %s): no answer within %d ms, session closed",
+			 s->uuid, s->route, RELAY_SESSION_TIMEOUT_MS);
+	}
+	return open;
+}
+
+static const char *const prio_names[RELAY_PRIO_COUNT] = {
+	[RELAY_PRIO_NORMAL] = "normal", [RELAY_PRIO_LOW] = "low",
+	[RELAY_PRIO_HIGH] = "high",
+};
+
+int relay_set_priority(struct relay *r, const char *sae,
+		       enum relay_priority prio)
+{
+	struct relay_sae_prio *p;
+
+	for (size_t i = 0; i < r->n_prio; i++)
+		if (!strcmp(r->prio[i].sae, sae)) {
+			r->prio[i].prio = prio;
+			return 0;
+		}
+	p = realloc(r->prio, (r->n_prio + 1) * sizeof(*p));
+	if (!p)
+		return -ENOSPC;
+	r->prio = p;
+	snprintf(p[r->n_prio].sae, sizeof(p[0].sae), "%s", sae);
+	p[r->n_prio++].prio = prio;
+	return 0;
+}
+
+static enum relay_priority priority_of(const struct relay *r,
+				       const char *sae)
+{
+	for (size_t i = 0; i < r->n_prio; i++)
+		if (!strcmp(r->prio[i].sae, sae))
+			return r->prio[i].prio;
+	return RELAY_PRIO_NORMAL;
+}
+
+int relay_admit(struct relay *r, const char *master_sae, uint32_t count,
+		const struct relay_route *rt, char *why, size_t whylen)
+{
+	enum relay_priority prio = priority_of(r, master_sae);
+	static const char *const levels[] = { "empty", "warning", "low",
+					      "ready" };
+	uint32_t open = sessions_open(r), slots = r->max_sessions;
+	int level = r->lsa ? lsa_path_level(r->lsa, rt->hops, rt->n_hops) :
+		    QKD_POOL_READY, min_level = QKD_POOL_EMPTY;
+
+	if (prio >= RELAY_PRIO_COUNT)
+		prio = RELAY_PRIO_NORMAL;
+	if (prio == RELAY_PRIO_NORMAL) {
+		slots = slots * 3 / 4;
+		min_level = QKD_POOL_LOW;
+	} else if (prio == RELAY_PRIO_LOW) {
+		slots = slots / 2;
+		min_level = QKD_POOL_READY;
+	}
+	if (open + count > slots) {
+		r->adm[prio].refused_busy++;
+		snprintf(why, whylen,
+			 "relay overload: %u relay sessions open, %s-priority SAEs may open %u",
+			 open, prio_names[prio], slots);
+		return -EBUSY;
+	}
+	if (level < min_level) {
+		r->adm[prio].refused_pool++;
+		snprintf(why, whylen,
+			 "relay overload: a key pool on the route is %s, kept for higher-priority SAEs",
+			 levels[level & 3]);
+		return -EBUSY;
+	}
+	r->adm[prio].admitted++;
+	return 0;
+}
+
+static json_t *admission_json(struct relay *r)
+{
+	json_t *j = json_pack("{s:I, s:I, s:I}", "max_sessions",
+			      (json_int_t)r->max_sessions, "open",
+			      (json_int_t)sessions_open(r), "timed_out",
+			      (json_int_t)r->timed_out);
+
+	for (int p = 0; p < RELAY_PRIO_COUNT; p++)
+		json_object_set_new(j, prio_names[p], json_pack(
+			"{s:I, s:I, s:I}",
+			"admitted", (json_int_t)r->adm[p].admitted,
+			"refused_busy", (json_int_t)r->adm[p].refused_busy,
+			"refused_pool", (json_int_t)r->adm[p].refused_pool));
+	return j;
 }
 
 /* ---- views ---- */
@@ -603,9 +747,10 @@ static const char *role_name(enum session_role role)
 
 json_t *relay_view_sessions(struct relay *r)
 {
+	json_t *adm = admission_json(r);	/* closes late sessions first */
 	json_t *list = json_array();
-	uint64_t n = r->n_sessions < RELAY_SESSIONS_KEPT ? r->n_sessions :
-		     RELAY_SESSIONS_KEPT;
+	uint64_t n = r->n_sessions < RELAY_SESSIONS_SHOWN ? r->n_sessions :
+		     RELAY_SESSIONS_SHOWN;
 	uint64_t first = r->n_sessions - n, now = loop_now_ms();
 
 	for (uint64_t i = first; i < r->n_sessions; i++) {
@@ -618,7 +763,8 @@ json_t *relay_view_sessions(struct relay *r)
 			"state", s->state, "age_ms",
 			(json_int_t)(now - s->started_ms)));
 	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			 "admission", adm,
 			 "started", (json_int_t)r->started,
 			 "forwarded", (json_int_t)r->forwarded,
 			 "delivered", (json_int_t)r->delivered,
@@ -691,6 +837,7 @@ struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
 	r->lsa = lsa;
 	r->tr = tr;
 	r->tr_arg = tr_arg;
+	r->max_sessions = RELAY_SESSIONS_DEFAULT;
 	snprintf(r->node, sizeof(r->node), "%s", node);
 	for (size_t i = 0; i < n; i++)
 		snprintf(r->acct[i].peer, sizeof(r->acct[i].peer), "%s",
@@ -705,6 +852,7 @@ void relay_free(struct relay *r)
 	if (!r)
 		return;
 	ksa_set_relay(r->ksa, NULL);
+	free(r->prio);
 	free(r->acct);
 	OPENSSL_cleanse(&r->msg, sizeof(r->msg));
 	free(r);

@@ -43,10 +43,39 @@ struct ksa;
 struct lsa;
 struct relay;
 
+/*
+ * Session control (Y.3802 Appendix I, overload control).  Every relayed
+ * key is a session, open at its source from RELAY_START until its
+ * RELAY_ACK (or RELAY_SESSION_TIMEOUT_MS).  A request is admitted only if
+ * its keys fit in the open-session slots its SAE's priority may use, and
+ * if the route's key pools (as advertised) are healthy enough for it:
+ *
+ *	priority  slots it may fill   worst pool level on the route
+ *	high      all                 any usable
+ *	normal    3/4                 LOW or better
+ *	low       1/2                 READY
+ *
+ * so that under load or scarce key, high-priority applications still get
+ * keys.  A refused request gets 503 with the reason; counters per
+ * priority show in "relay show".
+ */
+enum relay_priority {
+	RELAY_PRIO_NORMAL = 0,		/* the default */
+	RELAY_PRIO_LOW,
+	RELAY_PRIO_HIGH,
+	RELAY_PRIO_COUNT
+};
+#define RELAY_SESSIONS_DEFAULT	512
+/* A source session with no answer after this is closed as "timed out"
+ * (soft state: a relay message died with a node); the slave's dec_keys
+ * gave up long before (KSA_RETRY_WAIT_MS). */
+#define RELAY_SESSION_TIMEOUT_MS	3000
+
 /* Largest relayed key, bytes: fits a RELAY_KEY message. */
 #define RELAY_KEY_MAX		1024
-/* Relay sessions remembered for the control socket. */
-#define RELAY_SESSIONS_KEPT	256
+/* Relay sessions remembered (session control), and shown. */
+#define RELAY_SESSIONS_KEPT	1024
+#define RELAY_SESSIONS_SHOWN	256
 /* Pad key ranges remembered per link direction for the audit view. */
 #define RELAY_RANGES_KEPT	512
 
@@ -71,9 +100,25 @@ struct relay_route {
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];
 };
 
-/* Route for a @len-byte key to @dst: 0, or -errno and a sentence. */
+/*
+ * Route for @count keys of @len bytes to @dst, every hop able to pad all
+ * of them (as its pool is advertised): 0, or -errno and a sentence.
+ */
 int relay_route(struct relay *relay, const char *dst, uint32_t len,
-		struct relay_route *rt, char *why, size_t whylen);
+		uint32_t count, struct relay_route *rt, char *why,
+		size_t whylen);
+/* Open-session slots of this node (1..RELAY_SESSIONS_KEPT). */
+void relay_set_max_sessions(struct relay *relay, uint32_t max);
+/*
+ * Admission of @count keys for @master_sae (at its priority) over @rt:
+ * 0, or -EBUSY with the reason in @why.  Counted either way.
+ */
+int relay_admit(struct relay *relay, const char *master_sae,
+		uint32_t count, const struct relay_route *rt, char *why,
+		size_t whylen);
+/* Priority of local SAE @sae (default normal).  0, or -ENOSPC. */
+int relay_set_priority(struct relay *relay, const char *sae,
+		       enum relay_priority prio);
 /*
  * Send RELAY_START for the key @reserve describes (a filled RESERVE: UUID,
  * SAEs, key ID and length on the first hop's link) along @rt.  0, or -1.

@@ -19,6 +19,7 @@
 struct route_node {
 	char name[ROUTE_NAME_MAX];
 	bool up;
+	bool no_transit;		/* a path may end here, not pass */
 };
 
 struct route_link {
@@ -100,6 +101,7 @@ int route_node_add(struct route_topo *topo, const char *name)
 	n = &topo->nodes[topo->n_nodes];
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->up = true;
+	n->no_transit = false;
 	topo->adj_stale = true;
 	topo->shape_gen++;
 	return (int)topo->n_nodes++;
@@ -115,6 +117,15 @@ int route_node_set_up(struct route_topo *topo, uint32_t node, bool up)
 	if (node >= topo->n_nodes)
 		return -ENOENT;
 	topo->nodes[node].up = up;
+	return 0;
+}
+
+int route_node_set_transit(struct route_topo *topo, uint32_t node,
+			   bool transit)
+{
+	if (node >= topo->n_nodes)
+		return -EINVAL;
+	topo->nodes[node].no_transit = !transit;
 	return 0;
 }
 
@@ -388,6 +399,8 @@ static uint32_t spt_run(struct spt *s, const struct route_topo *topo,
 		settled++;
 		if (u == stop)
 			break;
+		if (topo->nodes[u].no_transit && s->dist[u] != 0)
+			continue;	/* only the source leaves through it */
 		for (uint32_t i = topo->adj_off[u]; i < topo->adj_off[u + 1]; i++)
 			spt_relax(s, u, topo->adj[i].node, topo->adj[i].link,
 				  link_cost[topo->adj[i].link]);
@@ -634,7 +647,9 @@ void route_explain(struct route_topo *topo, uint32_t src, uint32_t dst,
 			 "no route from %s to %s: every path has a key pool with less than %llu bits",
 			 s, d, (unsigned long long)need_bits);
 	else
-		snprintf(buf, len, "a route from %s to %s exists", s, d);
+		snprintf(buf, len,
+			 "no route from %s to %s: every usable path passes through a user node, which does not relay",
+			 s, d);
 }
 
 /* ---- route table: an incrementally maintained shortest-path tree ---- */

@@ -68,6 +68,14 @@ int route_node_add(struct route_topo *topo, const char *name);
 int route_node_find(const struct route_topo *topo, const char *name);
 const char *route_node_name(const struct route_topo *topo, uint32_t node);
 int route_node_set_up(struct route_topo *topo, uint32_t node, bool up);
+/*
+ * A node that is not a transit node (a configuration 3 user node) may
+ * start or end a path but never lies inside one.  Default: transit.
+ * route_compute() and route_alternatives() honour it; route_table does
+ * not (the daemon does not use it for such networks).
+ */
+int route_node_set_transit(struct route_topo *topo, uint32_t node,
+			   bool transit);
 uint32_t route_node_count(const struct route_topo *topo);
 
 /* Returns the new link's index, or a negative errno. */

@@ -393,14 +393,15 @@ static void show_topology(json_t *d)
 	json_t *n, *l;
 	size_t i, j;
 
-	printf("node %s  routing %s%s%s  lsa received %lld sent %lld aged out %lld\n",
+	printf("node %s  routing %s%s%s  key relay %s  lsa received %lld sent %lld aged out %lld\n",
 	       str(d, "node"), str(d, "mode"),
 	       *str(d, "controller") ? "  controller " : "",
-	       str(d, "controller"), num(d, "lsa_received"),
-	       num(d, "lsa_sent"), num(d, "aged_out"));
+	       str(d, "controller"), str(d, "key_relay"),
+	       num(d, "lsa_received"), num(d, "lsa_sent"),
+	       num(d, "aged_out"));
 	json_array_foreach(json_object_get(d, "nodes"), i, n) {
-		printf("%s: seq %lld age %lld ms\n", str(n, "node"),
-		       num(n, "seq"), num(n, "age_ms"));
+		printf("%s (%s): seq %lld age %lld ms\n", str(n, "node"),
+		       str(n, "role"), num(n, "seq"), num(n, "age_ms"));
 		json_array_foreach(json_object_get(n, "links"), j, l)
 			printf("    -> %s %s level %s avail %lld bits\n",
 			       str(l, "peer"),
@@ -439,6 +440,24 @@ static void show_routes(json_t *d)
 		print_path(p);
 }
 
+/* Session control: open sessions and admission per SAE priority. */
+static void show_admission(json_t *a)
+{
+	static const char *const prios[] = { "high", "normal", "low" };
+
+	if (!a)
+		return;
+	printf("sessions open %lld of %lld\n", num(a, "open"),
+	       num(a, "max_sessions"));
+	for (size_t i = 0; i < 3; i++) {
+		json_t *p = json_object_get(a, prios[i]);
+
+		printf("    %-6s admitted %lld refused: busy %lld, pools low %lld\n",
+		       prios[i], num(p, "admitted"), num(p, "refused_busy"),
+		       num(p, "refused_pool"));
+	}
+}
+
 static void show_relay(json_t *d)
 {
 	json_t *s;
@@ -447,6 +466,10 @@ static void show_relay(json_t *d)
 	printf("started %lld forwarded %lld delivered %lld acked %lld refused %lld auth_alarms %lld\n",
 	       num(d, "started"), num(d, "forwarded"), num(d, "delivered"),
 	       num(d, "acked"), num(d, "refused"), num(d, "auth_alarms"));
+	show_admission(json_object_get(d, "admission"));
+	if (json_object_get(d, "central_forwarded"))
+		printf("central KM: forwarded %lld refused %lld\n",
+		       num(d, "central_forwarded"), num(d, "central_refused"));
 	json_array_foreach(json_object_get(d, "sessions"), i, s)
 		printf("%s: %s route %s state %s age %lld ms\n",
 		       str(s, "key_ID"), str(s, "role"), str(s, "route"),

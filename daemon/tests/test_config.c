@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "kxmsg.h"
+#include "relay.h"
 
 #define SEED "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -128,6 +130,75 @@ static void test_controller(void **state)
 	text = file_with(3, "name = A\ncontroller = C/x");
 	assert_int_equal(parse(text, &c, err), -1);
 	assert_non_null(strstr(err, "t.conf:4: "));
+	free(text);
+}
+
+/* [node] role and key_relay: configurations 3 and 4. */
+static void test_roles_and_central_relay(void **state)
+{
+	char *text = file_with(3, "name = A\nrole = user"),
+	     err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.role, KX_ROLE_USER);
+	assert_false(c.central_relay);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nrole = boss");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:4: role: 'boss' is not user"));
+	free(text);
+	/* Access and relay nodes supply no keys: no SAE of their own. */
+	text = file_with(3, "name = A\nrole = relay");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:28: [sae app1]: this node has role relay"));
+	free(text);
+	/* Central key relay: the controller is the only peer. */
+	text = file_with(3, "name = A\nkey_relay = central\ncontroller = B");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.central_relay);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = central");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "needs 'controller'"));
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = central\ncontroller = C");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "the only [peer] is the controller 'C'"));
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = sideways");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "key_relay: 'sideways' is not direct or central"));
+	free(text);
+}
+
+/* Session control: [node] relay_sessions, [sae] priority. */
+static void test_session_control(void **state)
+{
+	char *text = file_with(32, "node = B\npriority = high"),
+	     err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.sae_priority[0], RELAY_PRIO_NORMAL);
+	assert_int_equal(c.sae_priority[1], RELAY_PRIO_HIGH);
+	assert_int_equal(c.relay_sessions, 0);
+	config_free(&c);
+	free(text);
+	text = file_with(32, "node = B\npriority = urgent");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:33: priority: 'urgent' is not low, normal or high"));
+	free(text);
+	text = file_with(3, "name = A\nrelay_sessions = 64");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.relay_sessions, 64);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nrelay_sessions = 5000");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:4: relay_sessions"));
 	free(text);
 }
 
@@ -384,6 +455,8 @@ int main(void)
 		cmocka_unit_test(test_good_kernel),
 		cmocka_unit_test(test_sae_at_relay_node),
 		cmocka_unit_test(test_controller),
+		cmocka_unit_test(test_roles_and_central_relay),
+		cmocka_unit_test(test_session_control),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_missing_sections),
 		cmocka_unit_test(test_macsec),

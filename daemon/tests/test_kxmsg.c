@@ -345,6 +345,79 @@ static void test_macsec_messages(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_MACSEC_HELLO, body, b)), -1);
 }
 
+/* Configurations 3 and 4: ROLE on LSA, VIA_TO / VIA_FROM on node traffic. */
+static void test_role_and_via(void **state)
+{
+	struct kxmsg lsa = { .type = KXMSG_LSA, .seq = 7,
+			     .role = KX_ROLE_ACCESS }, out, m = reserve();
+	uint8_t buf[KXMSG_MAX_LEN], body[256], one[2] = { KX_ROLE_USER, 0 };
+	uint8_t seq[8] = { 0 }, id[8] = { 0 }, len[4] = { 0, 0, 0, 32 };
+	char err[64];
+	size_t b, ok;
+	int n;
+
+	strcpy(lsa.node, "X1");
+	n = kxmsg_encode(&lsa, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.role, KX_ROLE_ACCESS);
+	lsa.role = KX_ROLE_RELAY + 1;		/* no such role */
+	assert_int_equal(kxmsg_encode(&lsa, buf, sizeof(buf)), -1);
+	lsa.role = KX_ROLE_NONE;
+	strcpy(lsa.via_to, "K");		/* LSAs are not forwarded */
+	assert_int_equal(kxmsg_encode(&lsa, buf, sizeof(buf)), -1);
+
+	strcpy(m.via_to, "B");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_to, "B");
+	assert_string_equal(out.via_from, "");
+	m.via_to[0] = '\0';
+	strcpy(m.via_from, "A");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_from, "A");
+	m.role = KX_ROLE_USER;			/* only LSAs carry a role */
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+
+	/* By hand: role 0, role on a RESERVE, VIA before ROLE, VIA on HELLO. */
+	b = attr(body, KXA_NODE, "X1", 2);
+	b += attr(body + b, KXA_SEQ, seq, 8);
+	ok = b;
+	b += attr(body + b, KXA_ROLE, one, 1);
+	assert_true(decode(buf, raw(buf, KXMSG_LSA, body, b)) > 0);
+	b = ok + attr(body + ok, KXA_ROLE, "\0", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_LSA, body, b)), -1);
+	b = ok + attr(body + ok, KXA_ROLE, one, 2);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_LSA, body, b)), -1);
+	b = ok + attr(body + ok, KXA_VIA_TO, "K", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_LSA, body, b)), -1);
+	b = attr(body, KXA_UUID, uuid, 36);
+	b += attr(body + b, KXA_MASTER, "m", 1);
+	b += attr(body + b, KXA_SLAVE, "s", 1);
+	b += attr(body + b, KXA_LINK, "l", 1);
+	b += attr(body + b, KXA_KEY_ID, id, 8);
+	b += attr(body + b, KXA_KEY_LEN, len, 4);
+	ok = b;
+	b += attr(body + b, KXA_ROLE, one, 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
+	b = ok + attr(body + ok, KXA_VIA_FROM, "A", 1);
+	b += attr(body + b, KXA_VIA_TO, "B", 1);	/* out of order */
+	assert_int_equal(decode(buf, raw(buf, KXMSG_RESERVE, body, b)), -1);
+	b = ok + attr(body + ok, KXA_VIA_TO, "B", 1);
+	b += attr(body + b, KXA_VIA_FROM, "A", 1);
+	assert_true(decode(buf, raw(buf, KXMSG_RESERVE, body, b)) > 0);
+	b = attr(body, KXA_NODE, "B", 1);
+	b += attr(body + b, KXA_EPOCH, seq, 8);
+	b += attr(body + b, KXA_VIA_TO, "C", 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_reserve_rules),
 		cmocka_unit_test(test_macsec_messages),
+		cmocka_unit_test(test_role_and_via),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);

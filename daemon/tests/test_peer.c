@@ -24,6 +24,7 @@
 #include "keymgr.h"
 #include "kma.h"
 #include "loop.h"
+#include "kxmsg.h"
 #include "peer.h"
 #include "tls.h"
 #include "tls_fixture.h"
@@ -381,6 +382,65 @@ static void test_stuck_dial_retried(void **state)
 	node_stop(&b);
 }
 
+/* Configuration 4: a RESERVE for a node that is not a peer, via the hub. */
+static struct kxmsg *reserve_for_c(void)
+{
+	struct kxmsg *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	m->type = KXMSG_RESERVE;
+	strcpy(m->uuid, "0f8e6a34-5b2c-4d1e-9a7b-3c2d1e0f9a8b");
+	strcpy(m->master, "app1");
+	strcpy(m->slaves[0], "app2");
+	m->n_slaves = 1;
+	strcpy(m->link, "AC");
+	m->key_len = 32;
+	return m;
+}
+
+static bool hub_refused_one(void *arg)
+{
+	uint64_t fwd, refused;
+
+	peers_hub_stats(arg, &fwd, &refused);
+	return refused == 1;
+}
+
+static bool peer_is_down(void *arg)
+{
+	return !peer_is_up(arg);
+}
+
+static void test_hub_forwarding_rules(void **state)
+{
+	struct node a, b;
+	struct kxmsg *m = reserve_for_c();
+	uint64_t fwd, refused;
+
+	node_init(&a, "A", "A", base_port, "B", "B", base_port + 1);
+	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
+	node_start(&a, QKD_ROLE_TX);
+	node_start(&b, QKD_ROLE_RX);
+	peers_set_hub(a.peers, "B");
+	peers_set_hub(b.peers, "B");
+	assert_true(run_until(peer_is_up, a.peers, 5000));
+	/* A reaches C through its hub B: "up" as long as B is. */
+	assert_true(peers_is_up(a.peers, "C"));
+	assert_int_equal(peers_send(a.peers, "C", m), 0);
+	/* B is the hub but has no node C: dropped, counted, channel kept. */
+	assert_true(run_until(hub_refused_one, b.peers, 3000));
+	peers_hub_stats(b.peers, &fwd, &refused);
+	assert_int_equal(fwd, 0);
+	assert_true(peer_is_up(a.peers));
+	/* A node that is not the hub refuses to forward and hangs up. */
+	peers_set_hub(b.peers, NULL);
+	assert_int_equal(peers_send(a.peers, "C", m), 0);
+	assert_true(run_until(peer_is_down, a.peers, 3000));
+	free(m);
+	node_stop(&a);
+	node_stop(&b);
+}
+
 static void test_addresses(void **state)
 {
 	struct sockaddr_storage ss;
@@ -412,6 +472,7 @@ int main(void)
 		T(test_wrong_hello_refused),
 		T(test_untrusted_ca_refused),
 		T(test_stuck_dial_retried),
+		T(test_hub_forwarding_rules),
 		cmocka_unit_test(test_addresses),
 	};
 

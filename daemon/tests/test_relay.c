@@ -63,6 +63,8 @@ static const struct ksa_sae_cfg saes[] = {
 	{ "app2", "app2-cn", "B" },
 	{ "app3", "app3-cn", "C" },
 	{ "app9", "app9-cn", "Z" },	/* a node nobody announces */
+	{ "app4", "app4-cn", "A" },	/* high priority */
+	{ "app5", "app5-cn", "A" },	/* low priority */
 };
 
 static uint64_t fake_now(void *arg)
@@ -227,7 +229,8 @@ static void node_open(int i)
 	n->kma = kma_new_with_sources(&node, links, srcs, k, err,
 				      sizeof(err));
 	assert_non_null(n->kma);
-	n->ksa = ksa_new(n->kma, &node, saes, 4, &lim, err, sizeof(err));
+	n->ksa = ksa_new(n->kma, &node, saes, sizeof(saes) / sizeof(saes[0]),
+			 &lim, err, sizeof(err));
 	assert_non_null(n->ksa);
 	ksa_set_kx(n->ksa, &kx_ops, n);
 	n->lsa = lsa_new(NULL, n->kma, n->name, &lsa_ops, n);
@@ -473,6 +476,84 @@ static void test_no_route_is_unavailable(void **state)
 	ksa_keys_free(k, 1);
 }
 
+static enum ksa_result enc_from(const char *master, uint32_t number,
+				struct ksa_key *out, struct ksa_err *err)
+{
+	return ksa_enc_keys(W->n[0].ksa, master, "app3", NULL, 0, number, 256,
+			    out, err);
+}
+
+static json_int_t admission(const char *prio, const char *what)
+{
+	json_t *v = relay_view_sessions(W->n[0].relay);
+	json_int_t x = json_int_at(json_object_get(v, "admission"), prio,
+				   what);
+
+	json_decref(v);
+	return x;
+}
+
+/* B advertises its link to C at @level (a newer LSA than any before). */
+static void b_advertises(uint8_t level, uint64_t seq)
+{
+	struct kxmsg *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	m->type = KXMSG_LSA;
+	strcpy(m->node, "B");
+	m->seq = seq;
+	m->n_lsa = 2;
+	strcpy(m->lsa[0].peer, "A");
+	strcpy(m->lsa[1].peer, "C");
+	for (int i = 0; i < 2; i++) {
+		m->lsa[i].up = 1;
+		m->lsa[i].level = i ? level : QKD_POOL_READY;
+		m->lsa[i].avail_bits = 1ull << 30;
+	}
+	lsa_receive(W->n[0].lsa, "B", m);
+	free(m);
+}
+
+/* Session control: slots and scarce key go to higher priorities first. */
+static void test_session_admission(void **state)
+{
+	struct ksa_key k1[3], k2[4], k3[4], k4[1];
+	struct ksa_err err;
+
+	relay_set_max_sessions(W->n[0].relay, 8);
+	assert_int_equal(relay_set_priority(W->n[0].relay, "app4",
+					    RELAY_PRIO_HIGH), 0);
+	assert_int_equal(relay_set_priority(W->n[0].relay, "app5",
+					    RELAY_PRIO_LOW), 0);
+	assert_int_equal(enc_from("app1", 3, k1, &err), KSA_OK);
+	/* 3 open; normal may open 6 of 8. */
+	assert_int_equal(enc_from("app1", 4, k2, &err), KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message,
+			       "relay overload: 3 relay sessions open, normal-priority SAEs may open 6"));
+	assert_int_equal(enc_from("app4", 4, k2, &err), KSA_OK);	/* high */
+	assert_int_equal(enc_from("app5", 1, k4, &err), KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "low-priority SAEs may open 4"));
+	/* Answers close the sessions; low priority still needs READY pools. */
+	pump();
+	b_advertises(QKD_POOL_LOW, UINT64_MAX - 1);
+	assert_int_equal(enc_from("app5", 1, k4, &err), KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "a key pool on the route is low"));
+	b_advertises(QKD_POOL_READY, UINT64_MAX);
+	assert_int_equal(enc_from("app5", 1, k4, &err), KSA_OK);
+	assert_int_equal(enc_from("app1", 4, k3, &err), KSA_OK);
+	pump();
+	assert_int_equal(admission("normal", "admitted"), 2);
+	assert_int_equal(admission("normal", "refused_busy"), 1);
+	assert_int_equal(admission("high", "admitted"), 1);
+	assert_int_equal(admission("low", "admitted"), 1);
+	assert_int_equal(admission("low", "refused_busy"), 1);
+	assert_int_equal(admission("low", "refused_pool"), 1);
+	ksa_keys_free(k1, 3);
+	ksa_keys_free(k2, 4);
+	ksa_keys_free(k3, 4);
+	ksa_keys_free(k4, 1);
+}
+
 static void test_kxmsg_relay_roundtrip(void **state)
 {
 	struct kxmsg *m = calloc(2, sizeof(*m)), *back = m + 1;
@@ -536,6 +617,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kxmsg_relay_roundtrip),
+		cmocka_unit_test_setup_teardown(test_session_admission, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_route_from_lsas, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_relay_end_to_end, setup,

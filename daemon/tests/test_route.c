@@ -216,6 +216,29 @@ static void test_line_of_five(void **state)
 	route_topo_free(t);
 }
 
+/* Configuration 3: a user node ends paths but never lies inside one. */
+static void test_user_nodes_do_not_transit(void **state)
+{
+	struct route_topo *t = make_nodes(5);	/* A-B-C short, A-D-E-C long */
+
+	link(t, 0, 1);
+	link(t, 1, 2);
+	link(t, 0, 3);
+	link(t, 3, 4);
+	link(t, 4, 2);
+	assert_route(t, "A", "C", "A-B-C");
+	assert_int_equal(route_node_set_transit(t, node(t, "B"), false), 0);
+	assert_route(t, "A", "C", "A-D-E-C");
+	assert_route(t, "B", "C", "B-C");	/* it may start a path */
+	assert_route(t, "D", "B", "D-A-B");	/* and end one */
+	assert_int_equal(route_node_set_transit(t, node(t, "E"), false), 0);
+	assert_no_route(t, "A", "C", "user node");
+	assert_int_equal(route_node_set_transit(t, node(t, "B"), true), 0);
+	assert_route(t, "A", "C", "A-B-C");
+	assert_int_equal(route_node_set_transit(t, 99, false), -EINVAL);
+	route_topo_free(t);
+}
+
 static void test_ring(void **state)
 {
 	struct route_link_status cut = status(QKD_LINK_NO_CARRIER,
@@ -581,6 +604,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_of_five),
+		cmocka_unit_test(test_user_nodes_do_not_transit),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_mesh_of_twelve),
 		cmocka_unit_test(test_mesh_alternatives_edge_disjoint),

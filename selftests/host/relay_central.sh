@@ -35,7 +35,7 @@ poller=$!
 sleep 0.3
 t0=$(date +%s%3N)
 relay_ctl "${hops[2]}" "{\"cmd\":\"link down\",\"peer\":\"${hops[1]}\"}" >/dev/null
-wait $poller; ok $? "link ${hops[1]}-${hops[2]} down: C's pushed path to F changed within $(($(cat "$QKD_DIR/conv") - t0)) ms"
+relay_wait_change $poller "$t0" "link ${hops[1]}-${hops[2]} down: C's pushed path to F changed" "$p1"
 diag "new path: $(relay_ctl C '{"cmd":"path","to":"F"}' | relay_py "'-'.join(d['data'].get('path', []))")"
 relay_pair_diag C app3 F app6 "number=2"; ok $? "C->F over the new pushed route: identical keys"
 

@@ -5,12 +5,14 @@
 # relayed between opposite nodes A and D are identical at both ends; then,
 # under continuous key requests, (1) a link on the active path is marked
 # down over the control socket and (2) a relay node on the active path is
-# killed: keys flow again over the other side of the ring.  The time from
-# the cut to the first key pair delivered over the new path is measured
-# (TAP comment) and must stay under RELAY_REROUTE_MAX_MS (default 3000;
-# the target is 1000).  The route change is timed separately by polling
-# A's path view every 5 ms; "keys flow again" includes curl and python
-# overhead of one enc_keys + dec_keys round.
+# killed: keys flow again over the other side of the ring.  The requests
+# come from relay_stream.py, one enc_keys + dec_keys round after the other
+# over kept-alive TLS connections; the time from the cut to the first
+# identical key pair requested after it over another route is reported
+# (TAP comment; the target is 1000 ms) and must stay under
+# RELAY_REROUTE_MAX_MS (default 3000), a liveness bound for a loaded
+# machine.  The route change is timed separately by polling A's path view
+# every 5 ms.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 qkd_setup relay-ring || exit 1
@@ -23,28 +25,34 @@ max_ms=${RELAY_REROUTE_MAX_MS:-3000}
 path_of() { relay_ctl A '{"cmd":"path","to":"D"}' | relay_py "'-'.join(d['data'].get('path', []))"; }
 now_ms() { date +%s%3N; }
 
+# reroute_check T0 OLD WHAT: let keys flow on, stop the stream, report.
+reroute_check() {
+	local t0=$1 old=$2 what=$3 ms before failed
+	sleep 2
+	relay_stream_stop
+	ms=$(relay_flow_ms "$t0" "$old")
+	before=$(awk -v t0="$t0" '$1 < t0 && $3 == 1' "$QKD_DIR/stream" | wc -l)
+	failed=$(awk -v t0="$t0" '$2 >= t0 && $3 == 0' "$QKD_DIR/stream" | wc -l)
+	[ "$before" -gt 0 ] && [ -n "$ms" ] && [ "$ms" -le "$max_ms" ]
+	ok $? "$what: under continuous requests keys flow again over another path after ${ms:-never} ms ($before pairs before, $failed failed rounds)"
+	diag "reroute after $what: ${ms:-never} ms"
+}
+
 relay_pair_diag A app1 D app4 "number=4"; ok $? "A->D over the ring: identical keys"
 relay_pair_diag D app4 A app1 "number=2"; ok $? "D->A: identical keys"
 
 # (1) Operator marks the first link of the active path down at its far end.
 p1=$(path_of); diag "active path $p1"
 IFS=- read -r -a hops <<< "$p1"
+relay_stream_start A app1 D app4
 relay_path_change A D "$p1" > "$QKD_DIR/conv" &
 poller=$!
-sleep 0.3	# the poller is polling
+sleep 0.5	# the poller is polling, keys are flowing
 t0=$(now_ms)
 relay_ctl "${hops[2]}" "{\"cmd\":\"link down\",\"peer\":\"${hops[1]}\"}" | grep -q '"ok": *true'
 ok $? "link ${hops[1]}-${hops[2]} marked down at ${hops[2]} (control socket)"
-wait $poller; ok $? "A's route moved off the cut link within $(($(cat "$QKD_DIR/conv") - t0)) ms (LSA flooding)"
-tries=0
-until relay_pair A app1 D app4 && [ "$(path_of)" != "$p1" ]; do
-	tries=$((tries + 1)); [ $tries -lt 200 ] || break
-done
-t1=$(now_ms)
-p2=$(path_of)
-[ "$p2" != "$p1" ] && [ -n "$p2" ] && [ $((t1 - t0)) -le "$max_ms" ]
-ok $? "keys flow again over $p2 after $((t1 - t0)) ms ($tries failed tries)"
-diag "reroute after link down: $((t1 - t0)) ms"
+relay_wait_change $poller "$t0" "A's route moved off the cut link" "$p1"
+reroute_check "$t0" "$p1" "link ${hops[1]}-${hops[2]} down"
 relay_ctl "${hops[2]}" "{\"cmd\":\"link up\",\"peer\":\"${hops[1]}\"}" >/dev/null
 
 # (2) Kill a relay node of the active path that is not A's neighbour:
@@ -53,22 +61,14 @@ sleep 1.5
 p1=$(path_of); diag "active path $p1"
 IFS=- read -r -a hops <<< "$p1"
 victim=${hops[2]}
+relay_stream_start A app1 D app4
 relay_path_change A D "$p1" > "$QKD_DIR/conv" &
 poller=$!
-sleep 0.3	# the poller is polling
+sleep 0.5	# the poller is polling, keys are flowing
 t0=$(now_ms)
 qkd_stop "$victim" KILL
-wait $poller; ok $? "A's route avoids killed node $victim within $(($(cat "$QKD_DIR/conv") - t0)) ms"
-tries=0
-until relay_pair A app1 D app4; do
-	tries=$((tries + 1)); [ $tries -lt 200 ] || break
-done
-t1=$(now_ms)
-p2=$(path_of)
-case "$p2" in *"$victim"*) false ;; "") false ;; *) true ;; esac &&
-[ $((t1 - t0)) -le "$max_ms" ]
-ok $? "node $victim killed: keys flow over $p2 after $((t1 - t0)) ms ($tries failed tries)"
-diag "reroute after node kill: $((t1 - t0)) ms"
+relay_wait_change $poller "$t0" "A's route avoids killed node $victim" "$p1"
+reroute_check "$t0" "$p1" "node $victim killed"
 
 # Keys keep flowing, and no key fetched at D ever differs from A's.
 fails=0

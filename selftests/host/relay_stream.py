@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Continuous ETSI 014 key requests across a relay, for reroute timing.
+
+    relay_stream.py DIR SRC_ADDR MASTER DST_ADDR SLAVE SRC_SOCK STOP_FILE
+
+Until STOP_FILE exists: enc_keys (one key) for SLAVE at SRC as MASTER,
+dec_keys for it at DST as SLAVE, over kept-alive mutual-TLS connections
+(so that the figures are the daemons', not process start-up).  Prints one
+line per round: "START_MS END_MS OK ROUTE", times in wall-clock ms, OK 1
+if both ends returned the identical key, ROUTE the relay route SRC's
+daemon recorded for the key ("-" if unknown).
+"""
+import http.client, json, os, socket, ssl, sys, time
+
+def ctx(d, sae):
+    c = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+    c.check_hostname = False
+    c.load_cert_chain(os.path.join(d, sae + ".pem"), os.path.join(d, sae + ".key"))
+    return c
+
+class Client:
+    def __init__(self, addr, context):
+        self.host, port = addr.rsplit(":", 1)
+        self.port, self.context, self.conn = int(port), context, None
+
+    def request(self, method, path, body=None):
+        for _ in range(2):	# one reconnect if the server closed it
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPSConnection(
+                        self.host, self.port, context=self.context, timeout=5)
+                hdr = {"Content-Type": "application/json"} if body else {}
+                self.conn.request(method, path, body, hdr)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+        return 0, b""
+
+def route_of(sock, key_id):
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(sock)
+        s.sendall(b'{"cmd":"relay show"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            c = s.recv(1 << 20)
+            if not c:
+                break
+            buf += c
+        s.close()
+        for x in json.loads(buf)["data"]["sessions"]:
+            if x["key_ID"] == key_id:
+                return x["route"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return "-"
+
+def main():
+    d, src, master, dst, slave, sock, stop = sys.argv[1:8]
+    enc = Client(src, ctx(d, master))
+    dec = Client(dst, ctx(d, slave))
+    while not os.path.exists(stop):
+        t0 = time.time()
+        ok, route = 0, "-"
+        st, body = enc.request("GET", "/api/v1/keys/%s/enc_keys" % slave)
+        if st == 200:
+            k = json.loads(body)["keys"][0]
+            req = json.dumps({"key_IDs": [{"key_ID": k["key_ID"]}]})
+            st, body = dec.request("POST", "/api/v1/keys/%s/dec_keys" % master, req)
+            ok = int(st == 200 and json.loads(body)["keys"][0]["key"] == k["key"])
+            route = route_of(sock, k["key_ID"])
+        print("%d %d %d %s" % (t0 * 1000, time.time() * 1000, ok, route), flush=True)
+        if not ok:
+            time.sleep(0.01)
+
+main()
