@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "alarm.h"
+#include "ipsec.h"
 #include "ctl.h"
 #include "keymgr.h"
 #include "log.h"
@@ -350,6 +351,12 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_peers(ctl);
 	if (!strcmp(cmd, "alarm show"))
 		return alarm_view();
+	if (!strcmp(cmd, "sa show")) {
+		if (ctl->src->ipsec)
+			return ipsec_view(ctl->src->ipsec);
+		*why = "no [ipsec] gateways configured";
+		return NULL;
+	}
 	if (!strcmp(cmd, "key show")) {
 		if (limit > 0)
 			return view_keys(ctl, sae, (size_t)limit);

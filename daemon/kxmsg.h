@@ -51,6 +51,20 @@
  *
  * SEALED is one-time-pad ciphertext plus tag, never plaintext key; PAD
  * names key IDs (metadata), as RESERVE does.
+ *
+ * QKD-keyed IPsec SA pairs (ipsec.c, Documentation/qkd/ipsec.rst);
+ * appended.  GW_LOCAL is the sender's gateway address, GW_REMOTE the
+ * receiver's (both 4 or 16 bytes); with REQID they name the SA pair.
+ *
+ *	IPSEC_REQUEST GW_LOCAL, GW_REMOTE, REQID, SA_MODE
+ *		"traffic hit the policy: please (re)key this pair"
+ *	IPSEC_OFFER   KEY_ID, KEY_LEN, SEQ, GW_LOCAL, GW_REMOTE, REQID,
+ *		      SA_MODE, SPI, KEY_ID_REV, SA_LIFE
+ *		"generation SEQ: my inbound SA (SPI) is installed with key
+ *		 KEY_ID_REV; use KEY_ID for your inbound SA"
+ *	IPSEC_ACCEPT  CODE (+ TEXT), SEQ, GW_LOCAL, GW_REMOTE, REQID (+ SPI)
+ *		"both my SAs of generation SEQ are in; my inbound SPI";
+ *		SPI is present exactly when CODE is 0
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -76,6 +90,9 @@ enum kxmsg_type {
 	KXMSG_RELAY_ACK,
 	KXMSG_LSA,
 	KXMSG_ROUTES,
+	KXMSG_IPSEC_REQUEST,
+	KXMSG_IPSEC_OFFER,
+	KXMSG_IPSEC_ACCEPT,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -105,9 +122,16 @@ enum kxmsg_attr {
 	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
 				 * rate bit/s, peer name; repeats */
 	KXA_ROUTE,		/* string "A,B,C"; repeats */
+	KXA_GW_LOCAL,		/* bytes, 4 or 16: sender's gateway address */
+	KXA_GW_REMOTE,		/* bytes, same length: receiver's */
+	KXA_REQID,		/* u32 */
+	KXA_SA_MODE,		/* u8, enum qkd_sa_mode */
+	KXA_SPI,		/* u32, >= 256 */
+	KXA_KEY_ID_REV,		/* u64, key of the reverse direction */
+	KXA_SA_LIFE,		/* 4 x u64: soft s, hard s, soft B, hard B */
 };
 
-#define KXA_LAST		KXA_ROUTE
+#define KXA_LAST		KXA_SA_LIFE
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -136,6 +160,12 @@ struct kxmsg_lsa_link {
 	uint64_t rate_bps;
 };
 
+/* SA lifetimes: seconds since added (soft >= 1, hard > soft); bytes, 0 =
+ * none, else soft < hard. */
+struct kxmsg_sa_life {
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+};
+
 struct kxmsg {
 	enum kxmsg_type type;
 	char node[KM_NAME_MAX];
@@ -162,6 +192,14 @@ struct kxmsg {
 	uint32_t n_lsa;
 	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
 	uint32_t n_routes;
+	/* IPsec */
+	uint8_t gw_local[16], gw_remote[16];
+	uint8_t gw_len;			/* 4 or 16 */
+	uint32_t reqid;
+	uint8_t sa_mode;
+	uint32_t spi;
+	uint64_t key_id_rev;
+	struct kxmsg_sa_life life;
 };
 
 /*
