@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 #include <ini.h>
 #include <openssl/crypto.h>
 
@@ -36,7 +37,8 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX,
-	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_BAD,
+	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
+	SEC_BAD,
 };
 
 /* Which keys of a singleton section or of one item were given. */
@@ -76,6 +78,11 @@ struct parser {
 	int node_line, tls_line, etsi_line, kx_line;
 	struct seen node_seen, tls_seen, etsi_seen, kx_seen;
 	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
+	/* [ipsec] and [ipsec NAME] */
+	int ipsec_line;
+	struct seen ipsec_seen;
+	struct item_meta *gw_meta;
+	uint16_t gw_local_family, gw_remote_family;	/* of the last gw */
 };
 
 static void fail_at(struct parser *p, int line, const char *fmt, ...)
@@ -361,6 +368,11 @@ static const char *const macsec_keys[] = {
 	"interface", "peer", "link", "rotate_interval", "cipher",
 	"pn_threshold", NULL
 };
+static const char *const ipsec_keys[] = { "reqid_min", "reqid_max", NULL };
+static const char *const ipsec_gw_keys[] = {
+	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
+	"soft_bytes", "hard_bytes", NULL
+};
 
 /* OpenSSL's secure heap wants a power of two; it must fit RLIMIT_MEMLOCK. */
 static void set_secure_heap(struct parser *p, const char *val, uint64_t *out)
@@ -549,6 +561,54 @@ static void macsec_key(struct parser *p, struct macsec_port_cfg *m,
 	}
 }
 
+/* An IPv4 or IPv6 address without port; its family into @family. */
+static void set_ip(struct parser *p, const char *key, const char *val,
+		   uint8_t *out, uint16_t *family)
+{
+	if (inet_pton(AF_INET, val, out) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, val, out) == 1)
+		*family = AF_INET6;
+	else
+		fail(p, "%s: '%s' is not an IPv4 or IPv6 address", key, val);
+}
+
+static void ipsec_gw_key(struct parser *p, struct ipsec_gw_cfg *g,
+			 const char *key, const char *val)
+{
+	if (!strcmp(key, "peer")) {
+		set_name(p, key, val, g->peer, sizeof(g->peer));
+	} else if (!strcmp(key, "link")) {
+		set_name(p, key, val, g->link, sizeof(g->link));
+	} else if (!strcmp(key, "local")) {
+		set_ip(p, key, val, g->local, &p->gw_local_family);
+	} else if (!strcmp(key, "remote")) {
+		set_ip(p, key, val, g->remote, &p->gw_remote_family);
+	} else if (!strcmp(key, "cipher")) {
+		if (!strcmp(val, "aes256-gcm"))
+			g->key_len = QKD_SA_KEY_LEN_AES256;
+		else if (!strcmp(val, "aes128-gcm"))
+			g->key_len = QKD_SA_KEY_LEN_AES128;
+		else
+			fail(p, "cipher: '%s' is not aes256-gcm or aes128-gcm",
+			     val);
+	} else if (!strcmp(key, "lifetime")) {
+		set_u32(p, key, val, 1, 86400, &g->lifetime_s);
+	} else if (!strcmp(key, "grace")) {
+		set_u32(p, key, val, 2, 3600, &g->grace_s);
+	} else if (!strcmp(key, "soft_bytes")) {
+		set_u64(p, key, val, 1, UINT64_MAX - 1, &g->soft_bytes);
+	} else {
+		set_u64(p, key, val, 1, UINT64_MAX - 1, &g->hard_bytes);
+	}
+	/* Both addresses seen: one family. */
+	if (p->gw_local_family && p->gw_remote_family &&
+	    p->gw_local_family != p->gw_remote_family && !p->failed)
+		fail(p, "local and remote are not of one address family");
+	g->family = p->gw_local_family ? p->gw_local_family :
+		    p->gw_remote_family;
+}
+
 /* ---- the named-item arrays --------------------------------------------- */
 
 /*
@@ -607,6 +667,9 @@ static void begin_section(struct parser *p, const char *hdr)
 	} else if (!strcmp(hdr, "kx")) {
 		p->kind = SEC_KX, line = &p->kx_line;
 		p->cur_seen = &p->kx_seen;
+	} else if (!strcmp(hdr, "ipsec")) {
+		p->kind = SEC_IPSEC, line = &p->ipsec_line;
+		p->cur_seen = &p->ipsec_seen;
 	}
 	if (line) {
 		if (*line)
@@ -678,6 +741,25 @@ static void begin_section(struct parser *p, const char *hdr)
 		c->macsec[idx].pn_threshold = MACSEC_PN_THRESHOLD_DEFAULT;
 		p->kind = SEC_MACSEC;
 		p->cur_seen = &p->macsec_meta[idx].seen;
+	} else if (!strcmp(type, "ipsec")) {
+		struct ipsec_cfg *ic = &c->ipsec;
+
+		for (i = 0; i < ic->n_gws; i++)
+			if (!strcmp(ic->gws[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&ic->gws, &p->gw_meta, &ic->n_gws,
+			   sizeof(*ic->gws));
+		if (idx < 0)
+			return;
+		strcpy(ic->gws[idx].name, name);
+		ic->gws[idx].key_len = QKD_SA_KEY_LEN_AES256;
+		ic->gws[idx].lifetime_s = 3600;
+		ic->gws[idx].grace_s = 30;
+		p->gw_local_family = p->gw_remote_family = 0;
+		p->kind = SEC_IPSEC_GW;
+		p->cur_seen = &p->gw_meta[idx].seen;
 	} else {
 		fail(p, "unknown section [%s]", hdr);
 	}
@@ -734,6 +816,17 @@ static int on_key(void *user, const char *section, const char *key,
 	case SEC_LINK:
 		if (mark_seen(p, key, link_keys))
 			link_key(p, &c->links[c->n_links - 1], key, val);
+		break;
+	case SEC_IPSEC:
+		if (mark_seen(p, key, ipsec_keys))
+			set_u32(p, key, val, 1, UINT32_MAX,
+				!strcmp(key, "reqid_min") ?
+				&c->ipsec.reqid_min : &c->ipsec.reqid_max);
+		break;
+	case SEC_IPSEC_GW:
+		if (mark_seen(p, key, ipsec_gw_keys))
+			ipsec_gw_key(p, &c->ipsec.gws[c->ipsec.n_gws - 1], key,
+				     val);
 		break;
 	case SEC_SAE:
 		if (!mark_seen(p, key, sae_keys))
@@ -838,6 +931,33 @@ static const char *missing_key(const struct seen *s, const char *const *req)
 	return NULL;
 }
 
+static const char *missing_key(const struct seen *s, const char *const *req);
+
+static void check_ipsec_required(struct parser *p)
+{
+	static const char *const ipsec_req[] = {
+		"reqid_min", "reqid_max", NULL
+	};
+	static const char *const gw_req[] = {
+		"peer", "link", "local", "remote", NULL
+	};
+	const struct ipsec_cfg *ic = &p->cfg->ipsec;
+	const char *k;
+
+	if (p->ipsec_line && (k = missing_key(&p->ipsec_seen, ipsec_req)))
+		fail_at(p, p->ipsec_line, "[ipsec]: missing required key '%s'",
+			k);
+	if (ic->n_gws && !p->ipsec_line)
+		fail_at(p, p->gw_meta[0].line,
+			"[ipsec %s]: needs an [ipsec] section with reqid_min and reqid_max",
+			ic->gws[0].name);
+	for (size_t i = 0; i < ic->n_gws; i++)
+		if ((k = missing_key(&p->gw_meta[i].seen, gw_req)))
+			fail_at(p, p->gw_meta[i].line,
+				"[ipsec %s]: missing required key '%s'",
+				ic->gws[i].name, k);
+}
+
 static bool check_required(struct parser *p)
 {
 	static const char *const node_req[] = { "name", "state_dir", NULL };
@@ -888,6 +1008,7 @@ static bool check_required(struct parser *p)
 			fail_at(p, p->macsec_meta[i].line,
 				"[macsec %s]: missing required key '%s'",
 				c->macsec[i].name, k);
+	check_ipsec_required(p);
 	return !p->failed;
 }
 
@@ -947,6 +1068,43 @@ static void check_link(struct parser *p, size_t i)
 			fail_at(p, line,
 				"[link %s]: peer '%s' already has [link %s] (one link per peer pair)",
 				l->name, l->peer, p->cfg->links[j].name);
+}
+
+/* A gateway needs a kernel link to its peer, and unique addresses. */
+static void check_ipsec_gw(struct parser *p, size_t i)
+{
+	struct ipsec_cfg *ic = &p->cfg->ipsec;
+	struct ipsec_gw_cfg *g = &ic->gws[i];
+	int line = p->gw_meta[i].line;
+	const struct kma_link_cfg *l = NULL;
+
+	if (!find_peer(p->cfg, g->peer))
+		fail_at(p, line, "[ipsec %s]: peer '%s' is not a [peer] section",
+			g->name, g->peer);
+	for (size_t j = 0; j < p->cfg->n_links; j++)
+		if (!strcmp(p->cfg->links[j].name, g->link))
+			l = &p->cfg->links[j];
+	if (!l)
+		fail_at(p, line, "[ipsec %s]: link '%s' is not a [link] section",
+			g->name, g->link);
+	else if (l->source != KM_SOURCE_KERNEL)
+		fail_at(p, line,
+			"[ipsec %s]: link '%s' must have source = kernel (SAs are keyed in the kernel)",
+			g->name, g->link);
+	else if (strcmp(l->peer, g->peer))
+		fail_at(p, line, "[ipsec %s]: link '%s' goes to '%s', not to '%s'",
+			g->name, g->link, l->peer, g->peer);
+	else
+		g->link_id = l->link_id;
+	if (g->soft_bytes && g->hard_bytes && g->soft_bytes >= g->hard_bytes)
+		fail_at(p, line, "[ipsec %s]: soft_bytes must be below hard_bytes",
+			g->name);
+	for (size_t j = 0; j < i; j++)
+		if (ic->gws[j].family == g->family &&
+		    !memcmp(ic->gws[j].remote, g->remote, 16))
+			fail_at(p, line,
+				"[ipsec %s]: remote address already used by [ipsec %s]",
+				g->name, ic->gws[j].name);
 }
 
 static void check_sae(struct parser *p, size_t i)
@@ -1066,6 +1224,10 @@ static bool check_all(struct parser *p)
 		check_sae(p, i);
 	for (i = 0; i < c->n_macsec; i++)
 		check_macsec(p, i);
+	for (i = 0; i < c->ipsec.n_gws; i++)
+		check_ipsec_gw(p, i);
+	if (p->ipsec_line && c->ipsec.reqid_min > c->ipsec.reqid_max)
+		fail_at(p, p->ipsec_line, "[ipsec]: reqid_min above reqid_max");
 	check_limits(p);
 	if (!p->failed && !c->control[0] &&
 	    snprintf(c->control, sizeof(c->control), "/run/qkdkmd/%s.sock",
@@ -1112,6 +1274,7 @@ static int parse(struct parser *p)
 	free(p->link_meta);
 	free(p->sae_meta);
 	free(p->macsec_meta);
+	free(p->gw_meta);
 	if (p->failed) {
 		config_free(p->cfg);
 		return -1;
@@ -1185,6 +1348,9 @@ void config_free(struct qkd_config *cfg)
 	free(cfg->macsec);
 	cfg->macsec = NULL;
 	cfg->n_macsec = 0;
+	free(cfg->ipsec.gws);
+	cfg->ipsec.gws = NULL;
+	cfg->ipsec.n_gws = 0;
 	cfg->links = NULL;
 	cfg->peers = NULL;
 	cfg->saes = NULL;

@@ -22,6 +22,27 @@
 #define CONFIG_ERR_MAX	512
 #define CONFIG_MAX_SAES	1024	/* [sae] sections per file */
 
+/* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */
+struct ipsec_gw_cfg {
+	char name[KM_NAME_MAX];
+	char peer[KM_NAME_MAX];		/* its node ([peer] name) */
+	char link[KM_NAME_MAX];		/* [link] with source = kernel */
+	uint32_t link_id;		/* that link's link_id */
+	uint16_t family;		/* AF_INET or AF_INET6 */
+	uint8_t local[16], remote[16];	/* gateway addresses, network order */
+	uint32_t key_len;		/* 20 (aes128-gcm) or 36 (aes256-gcm) */
+	uint32_t lifetime_s;		/* soft lifetime, 1..86400 */
+	uint32_t grace_s;		/* hard = soft + grace, 2..3600 */
+	uint64_t soft_bytes, hard_bytes;	/* 0: no byte limit */
+};
+
+/* [ipsec]: the reqids reserved for QKD SAs, and the gateways. */
+struct ipsec_cfg {
+	uint32_t reqid_min, reqid_max;
+	struct ipsec_gw_cfg *gws;
+	size_t n_gws;
+};
+
 struct qkd_config {
 	char file[KM_PATH_MAX];		/* the file, as given */
 
@@ -65,6 +86,8 @@ struct qkd_config {
 	size_t n_macsec;
 	/* [sae] priority, enum relay_priority, per saes[] entry. */
 	uint8_t sae_priority[CONFIG_MAX_SAES];
+
+	struct ipsec_cfg ipsec;		/* [ipsec], [ipsec NAME] */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "alarm.h"
 #include "macsec.h"
+#include "ipsec.h"
 #include "ctl.h"
 #include "keymgr.h"
 #include "log.h"
@@ -370,6 +371,12 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return alarm_view();
 	if (!strcmp(cmd, "macsec show"))
 		return macsec_view(ctl->src->macsec);
+	if (!strcmp(cmd, "sa show")) {
+		if (ctl->src->ipsec)
+			return ipsec_view(ctl->src->ipsec);
+		*why = "no [ipsec] gateways configured";
+		return NULL;
+	}
 	if (!strcmp(cmd, "key show")) {
 		if (limit > 0)
 			return view_keys(ctl, sae, (size_t)limit);

@@ -10,6 +10,7 @@
  *	{"cmd": "topology show"} / "route show" / "relay show" / "relay audit"
  *	{"cmd": "path", "to": "F", "from": "A"}   ("from" optional)
  *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
+ *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs)
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is
@@ -34,6 +35,7 @@ struct ksa;
 struct peers;
 struct lsa;
 struct relay;
+struct ipsec;
 struct qkd_config;
 struct ctl;
 
@@ -46,6 +48,7 @@ struct ctl_sources {
 	struct lsa *lsa;		/* key relay routing (may be NULL) */
 	struct relay *relay;
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
+	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 };
 
 /*

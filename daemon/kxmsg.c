@@ -43,6 +43,15 @@ static const struct type_rule rules[] = {
 			       A(KXA_TEXT) },
 	[KXMSG_MACSEC_SWITCH] = { A(KXA_SEQ) | A(KXA_PORT) | A(KXA_AN), 0 },
 	[KXMSG_MACSEC_REKEY] = { A(KXA_PORT), 0 },
+	[KXMSG_IPSEC_REQUEST] = { A(KXA_GW_LOCAL) | A(KXA_GW_REMOTE) |
+				  A(KXA_REQID) | A(KXA_SA_MODE), 0 },
+	[KXMSG_IPSEC_OFFER] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
+				A(KXA_GW_LOCAL) | A(KXA_GW_REMOTE) |
+				A(KXA_REQID) | A(KXA_SA_MODE) | A(KXA_SPI) |
+				A(KXA_KEY_ID_REV) | A(KXA_SA_LIFE), 0 },
+	[KXMSG_IPSEC_ACCEPT] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_GW_LOCAL) |
+				 A(KXA_GW_REMOTE) | A(KXA_REQID),
+				 A(KXA_TEXT) | A(KXA_SPI) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -79,6 +88,9 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_MACSEC_ACK:	return "macsec-ack";
 	case KXMSG_MACSEC_SWITCH: return "macsec-switch";
 	case KXMSG_MACSEC_REKEY: return "macsec-rekey";
+	case KXMSG_IPSEC_REQUEST: return "ipsec-request";
+	case KXMSG_IPSEC_OFFER:	return "ipsec-offer";
+	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -290,6 +302,66 @@ static void put_macsec(struct writer *w, const struct kxmsg *m)
 	}
 }
 
+/* ---- IPsec SA pair messages ---- */
+
+static bool sa_life_ok(const struct kxmsg_sa_life *l)
+{
+	return l->soft_s >= 1 && l->hard_s > l->soft_s &&
+	       (!l->soft_bytes || !l->hard_bytes ||
+		l->soft_bytes < l->hard_bytes);
+}
+
+static void put_gateways(struct writer *w, const struct kxmsg *m)
+{
+	if (m->gw_len != 4 && m->gw_len != 16) {
+		w->fail = true;
+		return;
+	}
+	put_attr(w, KXA_GW_LOCAL, m->gw_local, m->gw_len);
+	put_attr(w, KXA_GW_REMOTE, m->gw_remote, m->gw_len);
+	put_int(w, KXA_REQID, m->reqid, 4);
+}
+
+static void put_ipsec(struct writer *w, const struct kxmsg *m)
+{
+	switch (m->type) {
+	case KXMSG_IPSEC_REQUEST:
+		put_gateways(w, m);
+		put_int(w, KXA_SA_MODE, m->sa_mode, 1);
+		break;
+	case KXMSG_IPSEC_OFFER:
+		if (m->key_len == 0 || m->spi < 256 || !sa_life_ok(&m->life))
+			w->fail = true;
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+		put_int(w, KXA_SEQ, m->seq, 8);
+		put_gateways(w, m);
+		put_int(w, KXA_SA_MODE, m->sa_mode, 1);
+		put_int(w, KXA_SPI, m->spi, 4);
+		put_int(w, KXA_KEY_ID_REV, m->key_id_rev, 8);
+		put_be(w, KXA_SA_LIFE, 2);
+		put_be(w, 32, 2);
+		put_be(w, m->life.soft_s, 8);
+		put_be(w, m->life.hard_s, 8);
+		put_be(w, m->life.soft_bytes, 8);
+		put_be(w, m->life.hard_bytes, 8);
+		break;
+	default:	/* KXMSG_IPSEC_ACCEPT */
+		if (m->code == KXC_OK && m->spi < 256)
+			w->fail = true;
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_int(w, KXA_SEQ, m->seq, 8);
+		put_gateways(w, m);
+		if (m->code == KXC_OK)
+			put_int(w, KXA_SPI, m->spi, 4);
+		break;
+	}
+	if (m->sa_mode > 1)
+		w->fail = true;
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -361,6 +433,11 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_MACSEC_SWITCH:
 	case KXMSG_MACSEC_REKEY:
 		put_macsec(w, m);
+		break;
+	case KXMSG_IPSEC_REQUEST:
+	case KXMSG_IPSEC_OFFER:
+	case KXMSG_IPSEC_ACCEPT:
+		put_ipsec(w, m);
 		break;
 	default:
 		w->fail = true;
@@ -458,6 +535,54 @@ static int take_lsa_link(struct kxmsg *m, const uint8_t *v, size_t n)
 			n - LSA_LINK_FIXED, false);
 }
 
+/* GW_LOCAL fixes the address length; GW_REMOTE must match it. */
+static int take_gateway(struct kxmsg *m, uint8_t *dst, const uint8_t *v,
+			size_t n)
+{
+	if ((n != 4 && n != 16) || (m->gw_len && m->gw_len != n))
+		return -1;
+	m->gw_len = (uint8_t)n;
+	memcpy(dst, v, n);
+	return 0;
+}
+
+static int decode_ipsec_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
+			     size_t n)
+{
+	uint64_t x = 0;
+	int rc;
+
+	switch (a) {
+	case KXA_GW_LOCAL:
+		return take_gateway(m, m->gw_local, v, n);
+	case KXA_GW_REMOTE:
+		return take_gateway(m, m->gw_remote, v, n);
+	case KXA_REQID:
+		rc = take_int(&x, v, n, 4);
+		m->reqid = (uint32_t)x;
+		return rc;
+	case KXA_SA_MODE:
+		rc = take_int(&x, v, n, 1);
+		m->sa_mode = (uint8_t)x;
+		return rc || x > 1 ? -1 : 0;
+	case KXA_SPI:
+		rc = take_int(&x, v, n, 4);
+		m->spi = (uint32_t)x;
+		return rc || x < 256 ? -1 : 0;
+	case KXA_KEY_ID_REV:
+		return take_int(&m->key_id_rev, v, n, 8);
+	case KXA_SA_LIFE:
+		if (n != 32)
+			return -1;
+		m->life.soft_s = get_be(v, 8);
+		m->life.hard_s = get_be(v + 8, 8);
+		m->life.soft_bytes = get_be(v + 16, 8);
+		m->life.hard_bytes = get_be(v + 24, 8);
+		return sa_life_ok(&m->life) ? 0 : -1;
+	}
+	return -1;
+}
+
 static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		       size_t n)
 {
@@ -540,8 +665,9 @@ static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		return take_str(m->via_to, sizeof(m->via_to), v, n, false);
 	case KXA_VIA_FROM:
 		return take_str(m->via_from, sizeof(m->via_from), v, n, false);
+	default:
+		return decode_ipsec_attr(m, a, v, n);
 	}
-	return -1;
 }
 
 static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
@@ -580,6 +706,9 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	if ((m->type == KXMSG_RELAY_START || m->type == KXMSG_RELAY_KEY ||
 	     m->type == KXMSG_RELAY_ACK) && m->n_hops < 2)
 		return fail(err, errlen, "route shorter than one hop");
+	if (m->type == KXMSG_IPSEC_ACCEPT &&
+	    (m->code == KXC_OK) != !!(seen & A(KXA_SPI)))
+		return fail(err, errlen, "SPI must come with code 0 only");
 	return 0;
 }
 

@@ -75,6 +75,20 @@
  *		 to the central KM (configuration 4, Kx'), which forwards it
  *	VIA_FROM the node it came from, set only by the central KM when it
  *		 forwards; receivers accept it only from their central KM
+ *
+ * QKD-keyed IPsec SA pairs (ipsec.c, Documentation/qkd/ipsec.rst);
+ * appended.  GW_LOCAL is the sender's gateway address, GW_REMOTE the
+ * receiver's (both 4 or 16 bytes); with REQID they name the SA pair.
+ *
+ *	IPSEC_REQUEST GW_LOCAL, GW_REMOTE, REQID, SA_MODE
+ *		"traffic hit the policy: please (re)key this pair"
+ *	IPSEC_OFFER   KEY_ID, KEY_LEN, SEQ, GW_LOCAL, GW_REMOTE, REQID,
+ *		      SA_MODE, SPI, KEY_ID_REV, SA_LIFE
+ *		"generation SEQ: my inbound SA (SPI) is installed with key
+ *		 KEY_ID_REV; use KEY_ID for your inbound SA"
+ *	IPSEC_ACCEPT  CODE (+ TEXT), SEQ, GW_LOCAL, GW_REMOTE, REQID (+ SPI)
+ *		"both my SAs of generation SEQ are in; my inbound SPI";
+ *		SPI is present exactly when CODE is 0
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -105,6 +119,9 @@ enum kxmsg_type {
 	KXMSG_MACSEC_ACK,
 	KXMSG_MACSEC_SWITCH,
 	KXMSG_MACSEC_REKEY,
+	KXMSG_IPSEC_REQUEST,
+	KXMSG_IPSEC_OFFER,
+	KXMSG_IPSEC_ACCEPT,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -141,9 +158,16 @@ enum kxmsg_attr {
 	KXA_ROLE,		/* u8, enum kxmsg_role (not NONE) */
 	KXA_VIA_TO,		/* string, node */
 	KXA_VIA_FROM,		/* string, node */
+	KXA_GW_LOCAL,		/* bytes, 4 or 16: sender's gateway address */
+	KXA_GW_REMOTE,		/* bytes, same length: receiver's */
+	KXA_REQID,		/* u32 */
+	KXA_SA_MODE,		/* u8, enum qkd_sa_mode */
+	KXA_SPI,		/* u32, >= 256 */
+	KXA_KEY_ID_REV,		/* u64, key of the reverse direction */
+	KXA_SA_LIFE,		/* 4 x u64: soft s, hard s, soft B, hard B */
 };
 
-#define KXA_LAST		KXA_VIA_FROM
+#define KXA_LAST		KXA_SA_LIFE
 
 /* Node roles of configuration 3 (Y.3802 9.3); NONE: a general node. */
 enum kxmsg_role {
@@ -181,6 +205,12 @@ struct kxmsg_lsa_link {
 	uint64_t rate_bps;
 };
 
+/* SA lifetimes: seconds since added (soft >= 1, hard > soft); bytes, 0 =
+ * none, else soft < hard. */
+struct kxmsg_sa_life {
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+};
+
 struct kxmsg {
 	enum kxmsg_type type;
 	char node[KM_NAME_MAX];
@@ -216,6 +246,14 @@ struct kxmsg {
 	uint8_t role;			/* enum kxmsg_role; LSA only */
 	char via_to[KM_NAME_MAX];	/* "" unless sent through the hub */
 	char via_from[KM_NAME_MAX];	/* "" unless forwarded by the hub */
+	/* IPsec */
+	uint8_t gw_local[16], gw_remote[16];
+	uint8_t gw_len;			/* 4 or 16 */
+	uint32_t reqid;
+	uint8_t sa_mode;
+	uint32_t spi;
+	uint64_t key_id_rev;
+	struct kxmsg_sa_life life;
 };
 
 /*

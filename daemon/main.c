@@ -33,6 +33,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "etsi014.h"
+#include "ipsec.h"
 #include "keymgr.h"
 #include "log.h"
 #include "loop.h"
@@ -57,6 +58,7 @@ struct daemon {
 	struct lsa *lsa;		/* topology (key relay routing) */
 	struct relay *relay;		/* key relay sessions */
 	struct macsec *macsec;		/* [macsec] SAK rotation */
+	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
 	struct ctl *ctl;
@@ -75,7 +77,10 @@ static void usage(FILE *out)
 "layer).  It takes keys from the node's QKD links (the qkd kernel module or\n"
 "a simulated link), keeps them in locked memory, serves them to applications\n"
 "over ETSI GS QKD 014 (HTTPS with mutual TLS) and keeps the key IDs in step\n"
-"with the daemons at the other ends of its links (Kx, mutual TLS).\n"
+"with the daemons at the other ends of its links (Kx, mutual TLS).  With\n"
+"[ipsec] sections it also keys IPsec: it hears the kernel's ACQUIREs for\n"
+"the operator's `ip xfrm policy` lines and has qkd.ko install QKD-keyed\n"
+"ESP SA pairs, rekeyed at their soft lifetime (Documentation/qkd/ipsec.rst).\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE  the configuration file (required); relative paths in\n"
@@ -423,10 +428,16 @@ static int start_all(struct daemon *d)
 	    start_macsec(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0)
 		goto fail;
+	/* IPsec gateways: [ipsec NAME] needs a [peer], so d->peers is set. */
+	if (d->cfg.ipsec.n_gws && d->peers &&
+	    !(d->ipsec = ipsec_start(d->loop, &d->cfg.ipsec, d->cfg.node.name,
+				     d->peers, err, sizeof(err))))
+		goto fail;
 	d->ctl_src = (struct ctl_sources){
 		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
+		.ipsec = d->ipsec,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
@@ -445,6 +456,8 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
+	ipsec_stop(d->ipsec);
+	d->ipsec = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
 		peers_on_message(d->peers, t, NULL, NULL);
 	macsec_free(d->macsec);
@@ -503,6 +516,12 @@ static void report_unapplied(const struct qkd_config *old,
 	    (old->n_macsec && memcmp(old->macsec, new->macsec,
 				     old->n_macsec * sizeof(*old->macsec))))
 		log_warn("reload: [macsec] changes need a restart");
+	if (old->ipsec.reqid_min != new->ipsec.reqid_min ||
+	    old->ipsec.reqid_max != new->ipsec.reqid_max ||
+	    old->ipsec.n_gws != new->ipsec.n_gws ||
+	    (old->ipsec.n_gws && memcmp(old->ipsec.gws, new->ipsec.gws,
+					old->ipsec.n_gws * sizeof(*old->ipsec.gws))))
+		log_warn("reload: [ipsec] changes need a restart");
 }
 
 static void reload(struct daemon *d)

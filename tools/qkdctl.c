@@ -64,6 +64,10 @@ static void usage(FILE *out)
 "  macsec show          MACsec ports keyed from QKD links: interface, peer,\n"
 "                       SCIs, state, current AN and QKD key ID, rotations,\n"
 "                       failures, age of the last rotation, TX PN\n"
+"  sa show              QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"
+"                       peer, mode, role (owner rekeys), state, SPIs and QKD\n"
+"                       key IDs in/out, age, next rekey, lifetime in force,\n"
+"                       rekey count, and whether its budget alarm is active\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH    the daemon's control socket (the [node] control key\n"
@@ -304,6 +308,34 @@ static void show_peers(json_t *d)
 		       num(p, "received"), num(p, "queued"));
 		if (*str(p, "last_error"))
 			printf("    last error: %s\n", str(p, "last_error"));
+	}
+}
+
+static void show_sas(json_t *d)
+{
+	json_t *pairs = json_object_get(d, "pairs"), *p;
+	size_t i;
+
+	printf("reqids %lld..%lld: %lld acquires, %lld toward unknown gateways, %lld left to IKE\n",
+	       num(d, "reqid_min"), num(d, "reqid_max"), num(d, "acquires"),
+	       num(d, "unknown_acquires"), num(d, "foreign_acquires"));
+	json_array_foreach(pairs, i, p) {
+		printf("%s reqid %lld: peer %s %s %s state %s generation %lld rekeys %lld lifetime %llds%s\n",
+		       str(p, "gateway"), num(p, "reqid"), str(p, "peer"),
+		       str(p, "mode"), str(p, "role"), str(p, "state"),
+		       num(p, "generation"), num(p, "rekeys"),
+		       num(p, "lifetime_s"),
+		       json_is_true(json_object_get(p, "alarm")) ? " ALARM" : "");
+		if (!json_object_get(p, "spi_in"))
+			continue;
+		printf("    in spi %s key %s, out spi %s key %s, age %.1fs",
+		       str(p, "spi_in"), str(p, "key_id_in"),
+		       str(p, "spi_out"), str(p, "key_id_out"),
+		       num(p, "age_ms") / 1000.0);
+		if (json_object_get(p, "next_rekey_ms"))
+			printf(", next rekey in %.1fs",
+			       num(p, "next_rekey_ms") / 1000.0);
+		printf("\n");
 	}
 }
 
@@ -552,6 +584,7 @@ static const struct command commands[] = {
 	{ "relay", "show", "relay show", show_relay, NULL },
 	{ "relay", "audit", "relay audit", show_audit, NULL },
 	{ "macsec", "show", "macsec show", show_macsec, NULL },
+	{ "sa", "show", "sa show", show_sas, NULL },
 };
 
 /*

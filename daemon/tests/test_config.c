@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "kxmsg.h"
@@ -247,6 +248,148 @@ static void test_good_kernel(void **state)
 	assert_string_equal(err, "t.conf:2: secure_heap: 1000000 is not a power of two");
 }
 
+/* [ipsec] and [ipsec NAME]: a good file, then one bad line at a time. */
+static const char *const ipsec_lines[] = {
+	"[node]",				/* 1 */
+	"name = A",				/* 2 */
+	"state_dir = /var/lib/qkdkmd",		/* 3 */
+	"[tls]",				/* 4 */
+	"ca = /c",				/* 5 */
+	"cert = /p",				/* 6 */
+	"key = /k",				/* 7 */
+	"[etsi014]",				/* 8 */
+	"listen = 127.0.0.1:8443",		/* 9 */
+	"[kx]",					/* 10 */
+	"listen = 127.0.0.1:9001",		/* 11 */
+	"[peer B]",				/* 12 */
+	"address = 127.0.0.1:9002",		/* 13 */
+	"cert_cn = B",				/* 14 */
+	"[link AB]",				/* 15 */
+	"peer = B",				/* 16 */
+	"source = kernel",			/* 17 */
+	"link_id = 7",				/* 18 */
+	"[ipsec]",				/* 19 */
+	"reqid_min = 100",			/* 20 */
+	"reqid_max = 199",			/* 21 */
+	"[ipsec gw4]",				/* 22 */
+	"peer = B",				/* 23 */
+	"link = AB",				/* 24 */
+	"local = 192.0.2.1",			/* 25 */
+	"remote = 192.0.2.2",			/* 26 */
+	"lifetime = 1",				/* 27 */
+	"grace = 2",				/* 28 */
+	"soft_bytes = 1000000",			/* 29 */
+	"hard_bytes = 2000000",			/* 30 */
+	"[ipsec gw6]",				/* 31 */
+	"peer = B",				/* 32 */
+	"link = AB",				/* 33 */
+	"local = 2001:db8::1",			/* 34 */
+	"remote = 2001:db8::2",			/* 35 */
+	"cipher = aes128-gcm",			/* 36 */
+	NULL
+};
+
+static char *ipsec_file_with(int lineno, const char *repl)
+{
+	size_t size = 4096, used = 0;
+	char *buf = malloc(size);
+
+	assert_non_null(buf);
+	buf[0] = '\0';
+	for (int i = 0; ipsec_lines[i]; i++) {
+		const char *l = i + 1 == lineno ? repl : ipsec_lines[i];
+
+		used += (size_t)snprintf(buf + used, size - used, "%s\n",
+					 l ? l : "");
+		assert_true(used < size);
+	}
+	return buf;
+}
+
+static void test_ipsec(void **state)
+{
+	static const struct { int line; const char *repl, *error; } bad[] = {
+		{ 20, "reqid_min = 0",
+		  "t.conf:20: reqid_min: bad number '0' (expected 1..4294967295)" },
+		{ 20, "reqid_min = 300", "t.conf:19: [ipsec]: reqid_min above reqid_max" },
+		{ 21, NULL, "t.conf:19: [ipsec]: missing required key 'reqid_max'" },
+		{ 19, "[kx2]", "t.conf:19: unknown section [kx2]" },
+		{ 23, "peer = C", "t.conf:22: [ipsec gw4]: peer 'C' is not a [peer] section" },
+		{ 24, "link = XY", "t.conf:22: [ipsec gw4]: link 'XY' is not a [link] section" },
+		{ 25, NULL, "t.conf:22: [ipsec gw4]: missing required key 'local'" },
+		{ 25, "local = gateway-a",
+		  "t.conf:25: local: 'gateway-a' is not an IPv4 or IPv6 address" },
+		{ 26, "remote = 2001:db8::2",
+		  "t.conf:26: local and remote are not of one address family" },
+		{ 27, "lifetime = 0",
+		  "t.conf:27: lifetime: bad number '0' (expected 1..86400)" },
+		{ 28, "grace = 1", "t.conf:28: grace: bad number '1' (expected 2..3600)" },
+		{ 30, "hard_bytes = 1000000",
+		  "t.conf:22: [ipsec gw4]: soft_bytes must be below hard_bytes" },
+		{ 36, "cipher = des", "t.conf:36: cipher: 'des' is not aes256-gcm or aes128-gcm" },
+		{ 35, "remote = 2001:db8::2\nmode = tunnel",
+		  "t.conf:36: unknown key 'mode' in [ipsec gw6]" },
+		{ 35, "remote = 192.0.2.2",
+		  "t.conf:35: local and remote are not of one address family" },
+		{ 31, "[ipsec gw4]", "t.conf:31: duplicate section [ipsec gw4]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text = ipsec_file_with(0, NULL);
+
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	free(text);
+	assert_int_equal(c.ipsec.reqid_min, 100);
+	assert_int_equal(c.ipsec.reqid_max, 199);
+	assert_int_equal(c.ipsec.n_gws, 2);
+	assert_int_equal(c.ipsec.gws[0].family, AF_INET);
+	assert_int_equal(c.ipsec.gws[0].link_id, 7);
+	assert_int_equal(c.ipsec.gws[0].key_len, 36);
+	assert_int_equal(c.ipsec.gws[0].lifetime_s, 1);
+	assert_int_equal(c.ipsec.gws[0].grace_s, 2);
+	assert_true(c.ipsec.gws[0].hard_bytes == 2000000);
+	assert_int_equal(c.ipsec.gws[0].remote[3], 2);
+	assert_int_equal(c.ipsec.gws[1].family, AF_INET6);
+	assert_int_equal(c.ipsec.gws[1].key_len, 20);
+	assert_int_equal(c.ipsec.gws[1].lifetime_s, 3600);	/* defaults */
+	assert_int_equal(c.ipsec.gws[1].grace_s, 30);
+	assert_true(c.ipsec.gws[1].soft_bytes == 0);
+	config_free(&c);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = ipsec_file_with(bad[i].line, bad[i].repl);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, bad[i].error);
+			fail();
+		}
+		assert_null(c.ipsec.gws);
+		free(text);
+	}
+
+	/* A gateway needs a kernel link, to its own peer, and [ipsec]. */
+	text = ipsec_file_with(18, "role = tx\nseed = " SEED);
+	memcpy(strstr(text, "source = kernel"), "source = sim   ", 15);
+	assert_int_equal(parse(text, &c, err), -1);
+	free(text);
+	assert_string_equal(err,
+			    "t.conf:23: [ipsec gw4]: link 'AB' must have source = kernel (SAs are keyed in the kernel)");
+	text = ipsec_file_with(0, NULL);
+	{
+		static const char sec[] = "[ipsec]\nreqid_min = 100\nreqid_max = 199\n";
+		char *at = strstr(text, sec);
+
+		memmove(at, at + strlen(sec), strlen(at + strlen(sec)) + 1);
+	}
+	assert_int_equal(parse(text, &c, err), -1);
+	free(text);
+	assert_string_equal(err,
+			    "t.conf:19: [ipsec gw4]: needs an [ipsec] section with reqid_min and reqid_max");
+}
+
 struct bad_case {
 	int line;		/* line to replace */
 	const char *repl;	/* its new text, NULL to blank it */
@@ -453,6 +596,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_good_kernel),
+		cmocka_unit_test(test_ipsec),
 		cmocka_unit_test(test_sae_at_relay_node),
 		cmocka_unit_test(test_controller),
 		cmocka_unit_test(test_roles_and_central_relay),

@@ -418,6 +418,120 @@ static void test_role_and_via(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_HELLO, body, b)), -1);
 }
 
+/* IPsec SA pair messages (ipsec.c): round trips and their own rules. */
+static struct kxmsg ipsec_offer(void)
+{
+	struct kxmsg m = { .type = KXMSG_IPSEC_OFFER };
+	static const uint8_t a4[4] = { 192, 0, 2, 1 }, b4[4] = { 192, 0, 2, 2 };
+
+	m.gw_len = 4;
+	memcpy(m.gw_local, a4, 4);
+	memcpy(m.gw_remote, b4, 4);
+	m.reqid = 100;
+	m.sa_mode = 1;
+	m.key_id = 0x35a0000;
+	m.key_id_rev = 0x35a0024;
+	m.key_len = 36;
+	m.seq = 7;
+	m.spi = 0xc0ffee;
+	m.life = (struct kxmsg_sa_life){ 1, 3, 1 << 20, 1 << 21 };
+	return m;
+}
+
+static void ipsec_round_trip(const struct kxmsg *in)
+{
+	uint8_t buf[KXMSG_MAX_LEN];
+	struct kxmsg out;
+	char err[64];
+	int n = kxmsg_encode(in, buf, sizeof(buf));
+
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)), n);
+	assert_int_equal(out.type, in->type);
+	assert_int_equal(out.gw_len, in->gw_len);
+	assert_memory_equal(out.gw_local, in->gw_local, in->gw_len);
+	assert_memory_equal(out.gw_remote, in->gw_remote, in->gw_len);
+	assert_int_equal(out.reqid, in->reqid);
+	assert_int_equal(out.sa_mode, in->sa_mode);
+	if (in->type == KXMSG_IPSEC_REQUEST)
+		return;		/* no more than the pair's name */
+	assert_int_equal(out.spi, in->spi);
+	assert_true(out.seq == in->seq);
+	assert_int_equal(out.code, in->code);
+	if (in->type == KXMSG_IPSEC_OFFER) {
+		assert_true(out.key_id == in->key_id);
+		assert_true(out.key_id_rev == in->key_id_rev);
+		assert_int_equal(out.key_len, in->key_len);
+		assert_memory_equal(&out.life, &in->life, sizeof(out.life));
+	}
+}
+
+static void test_ipsec_messages(void **state)
+{
+	struct kxmsg m = ipsec_offer(), r, a;
+	uint8_t buf[KXMSG_MAX_LEN], body[256];
+	uint8_t addr4[4] = { 10, 0, 0, 1 }, addr6[16] = { 0x20, 1 };
+	uint8_t reqid[4] = { 0, 0, 0, 100 }, mode[1] = { 2 };
+	size_t b;
+
+	ipsec_round_trip(&m);
+	m.gw_len = 16;
+	m.gw_local[15] = 1;
+	ipsec_round_trip(&m);
+
+	r = ipsec_offer();
+	r.type = KXMSG_IPSEC_REQUEST;
+	ipsec_round_trip(&r);
+
+	a = ipsec_offer();
+	a.type = KXMSG_IPSEC_ACCEPT;
+	a.sa_mode = 0;		/* not carried: the offer had it */
+	ipsec_round_trip(&a);
+	a.code = KXC_FETCH_FAILED;
+	a.spi = 0;
+	strcpy(a.text, "SA_ADD: key already taken");
+	ipsec_round_trip(&a);
+
+	/* The encoder refuses what the decoder would refuse. */
+	m = ipsec_offer();
+	m.spi = 255;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = ipsec_offer();
+	m.life.hard_s = m.life.soft_s;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = ipsec_offer();
+	m.life.soft_bytes = m.life.hard_bytes;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = ipsec_offer();
+	m.gw_len = 5;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m = ipsec_offer();
+	m.sa_mode = 2;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	a = ipsec_offer();
+	a.type = KXMSG_IPSEC_ACCEPT;
+	a.spi = 0;		/* code 0 needs the SPI */
+	assert_int_equal(kxmsg_encode(&a, buf, sizeof(buf)), -1);
+
+	/* By hand: addresses of two lengths, a bad mode. */
+	b = attr(body, KXA_GW_LOCAL, addr4, 4);
+	b += attr(body + b, KXA_GW_REMOTE, addr6, 16);
+	b += attr(body + b, KXA_REQID, reqid, 4);
+	mode[0] = 0;
+	b += attr(body + b, KXA_SA_MODE, mode, 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_IPSEC_REQUEST, body, b)), -1);
+	b = attr(body, KXA_GW_LOCAL, addr4, 4);
+	b += attr(body + b, KXA_GW_REMOTE, addr4, 4);
+	b += attr(body + b, KXA_REQID, reqid, 4);
+	size_t ok = b;
+
+	b += attr(body + b, KXA_SA_MODE, mode, 1);
+	assert_true(decode(buf, raw(buf, KXMSG_IPSEC_REQUEST, body, b)) > 0);
+	mode[0] = 2;
+	b = ok + attr(body + ok, KXA_SA_MODE, mode, 1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_IPSEC_REQUEST, body, b)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_reserve_rules),
 		cmocka_unit_test(test_macsec_messages),
 		cmocka_unit_test(test_role_and_via),
+		cmocka_unit_test(test_ipsec_messages),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);

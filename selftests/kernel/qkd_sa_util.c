@@ -9,6 +9,10 @@
  *	RATE_BPS (0: as fast as possible); prints "TX_INDEX RX_INDEX"
  *   qkd_sa_util alloc NETNS INDEX LEN [reserve]
  *	KEY_ALLOC; prints "KEY_ID_HEX [MATERIAL_HEX]"
+ *   qkd_sa_util drain NETNS INDEX LEN
+ *	reserve LEN-byte keys until this end's share cannot supply one
+ *	more (-ENOSPC); prints how many.  Empties a pool for the daemon's
+ *	IPsec tests without any key byte leaving the kernel.
  *   qkd_sa_util sa-add NETNS NAME=VALUE...
  *	SA_ADD; names: link id len family(4|6) src dst spi mode
  *	(transport|tunnel) reqid replay soft-s hard-s soft-b hard-b mark
@@ -111,6 +115,25 @@ static int cmd_alloc(char **argv, int argc)
 		qkd_record_key(key.material, key.len);
 	}
 	putchar('\n');
+	qkd_close(&s);
+	return 0;
+}
+
+static int cmd_drain(char **argv)
+{
+	static struct qkd_key key;
+	struct qkd_sock s;
+	unsigned long n = 0;
+	int rc;
+
+	if (open_ns(&s, argv[0]))
+		return 1;
+	while ((rc = qkd_key_alloc(&s, atoi(argv[1]), atoi(argv[2]), 1,
+				   QKD_KEY_F_RESERVE, &key)) == 1)
+		n++;
+	if (rc != -ENOSPC)
+		return fail(&s, rc < 0 ? rc : -EIO);
+	printf("%lu\n", n);
 	qkd_close(&s);
 	return 0;
 }
@@ -333,6 +356,8 @@ int main(int argc, char **argv)
 		return cmd_pair(argv + 2);
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "alloc"))
 		return cmd_alloc(argv + 2, argc - 2);
+	if (argc == 5 && !strcmp(argv[1], "drain"))
+		return cmd_drain(argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "sa-add"))
 		return cmd_sa_add(argv + 2, argc - 2);
 	if (argc == 6 && !strcmp(argv[1], "sa-del"))
