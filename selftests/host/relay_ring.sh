@@ -6,8 +6,8 @@
 # under continuous key requests, (1) a link on the active path is marked
 # down over the control socket and (2) a relay node on the active path is
 # killed: keys flow again over the other side of the ring.  The requests
-# come from relay_stream.py, one enc_keys + dec_keys round after the other
-# over kept-alive TLS connections; the time from the cut to the first
+# come from relay_stream.py, an enc_keys + dec_keys round every 20 ms over
+# kept-alive TLS connections; the time from the cut to the first
 # identical key pair requested after it over another route is reported
 # (TAP comment; the target is 1000 ms) and must stay under
 # RELAY_REROUTE_MAX_MS (default 3000), a liveness bound for a loaded
