@@ -23,6 +23,7 @@
 #include "keysrc.h"
 #include "log.h"
 #include "loop.h"
+#include "nl_request.h"
 
 /* Largest reply: QKD_KEY_ALLOC_MAX_BYTES of material plus per-key attrs. */
 #define KQ_RX_BUF	(QKD_KEY_ALLOC_MAX_BYTES + QKD_KEY_COUNT_MAX * 64 + 4096)
@@ -31,16 +32,15 @@
 struct keysrc_kernel {
 	struct keysrc src;
 	struct loop *loop;
-	struct mnl_socket *req, *events;
+	struct nl_io io;		/* requests; io.rx: KQ_RX_BUF, secure */
+	struct mnl_socket *events;
 	struct loop_watch *watch;
-	uint32_t portid, seq;
+	uint32_t seq;
 	struct keysrc_kernel_family fam;
 	uint32_t link_id, index;
 	uint8_t state, level;
 	bool gone;			/* end left the namespace / removed */
 	uint64_t avail;
-	uint8_t *rx;			/* KQ_RX_BUF, secure heap */
-	char extack[128];
 };
 
 static struct keysrc_kernel *to_kq(struct keysrc *src)
@@ -306,97 +306,14 @@ int keysrc_kernel_parse_keys(const struct nlmsghdr *nlh,
 
 /* ---- request / reply ---- */
 
-struct reply_ctx {
-	struct keysrc_kernel *kq;
-	int (*parse)(const struct nlmsghdr *nlh, void *arg);
-	void *arg;
-	int error;
-};
-
-static int reply_data_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct reply_ctx *rc = data;
-
-	if (rc->parse && rc->parse(nlh, rc->arg))
-		rc->error = -EINVAL;
-	return MNL_CB_OK;
-}
-
-/* NLMSG_ERROR: keep the errno and the extack message, if any. */
-static int reply_error_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct reply_ctx *rc = data;
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *a;
-	size_t off;
-
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
-		rc->error = -EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	if (e->error == 0)
-		return MNL_CB_STOP;	/* the ACK */
-	rc->error = e->error;
-	rc->kq->extack[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return MNL_CB_STOP;
-	off = sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(e->msg);
-	mnl_attr_for_each(a, nlh, off) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-			snprintf(rc->kq->extack, sizeof(rc->kq->extack), "%s",
-				 mnl_attr_get_str(a));
-	}
-	return MNL_CB_STOP;
-}
-
-/* With a control array libmnl leaves every control type to us. */
-static int reply_done_cb(const struct nlmsghdr *nlh, void *data)
-{
-	return MNL_CB_STOP;
-}
-
-static int reply_overrun_cb(const struct nlmsghdr *nlh, void *data)
-{
-	((struct reply_ctx *)data)->error = -ENOBUFS;
-	return MNL_CB_ERROR;
-}
-
 static int request(struct keysrc_kernel *kq, void *msg, size_t len,
-		   int (*parse)(const struct nlmsghdr *, void *), void *arg)
+		   nl_parse_fn parse, void *arg)
 {
-	struct reply_ctx rc = { .kq = kq, .parse = parse, .arg = arg };
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_ERROR] = reply_error_cb,
-		[NLMSG_DONE] = reply_done_cb,
-		[NLMSG_OVERRUN] = reply_overrun_cb,
-	};
 	struct nlmsghdr *nlh = msg;
-	uint32_t seq = nlh->nlmsg_seq;
-	size_t used = 0;	/* high-water of rx, to cleanse */
-	ssize_t n;
-	int ret;
 
-	kq->extack[0] = '\0';
-	if (mnl_socket_sendto(kq->req, msg, len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(kq->req, kq->rx, KQ_RX_BUF);
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if ((size_t)n > used)
-			used = (size_t)n;
-		ret = mnl_cb_run2(kq->rx, (size_t)n, seq, kq->portid,
-				  reply_data_cb, &rc, ctl, NLMSG_MIN_TYPE);
-	} while (ret > MNL_CB_STOP);
-	OPENSSL_cleanse(kq->rx, used);
-	if (rc.error)
-		return rc.error;
-	return ret < 0 ? -errno : 0;
+	if (!len || nlh->nlmsg_len != len)
+		return -EINVAL;
+	return nl_request(&kq->io, nlh, parse, arg);
 }
 
 static int parse_family_cb(const struct nlmsghdr *nlh, void *arg)
@@ -433,8 +350,8 @@ static int parse_keys_cb(const struct nlmsghdr *nlh, void *arg)
 
 static void set_err(struct keysrc_kernel *kq, int rc, char *err, size_t len)
 {
-	if (kq->extack[0])
-		snprintf(err, len, "%s", kq->extack);
+	if (kq->io.extack[0])
+		snprintf(err, len, "%s", kq->io.extack);
 	else
 		snprintf(err, len, "%s", strerror(-rc));
 }
@@ -554,10 +471,10 @@ static void kq_free(struct keysrc *src)
 		loop_watch_del(kq->watch);
 	if (kq->events)
 		mnl_socket_close(kq->events);
-	if (kq->req)
-		mnl_socket_close(kq->req);
-	if (kq->rx)
-		OPENSSL_secure_clear_free(kq->rx, KQ_RX_BUF);
+	if (kq->io.sock)
+		mnl_socket_close(kq->io.sock);
+	if (kq->io.rx)
+		OPENSSL_secure_clear_free(kq->io.rx, KQ_RX_BUF);
 	free(kq);
 }
 
@@ -660,21 +577,15 @@ static void on_events(void *arg, uint32_t revents)
 
 static int open_sockets(struct keysrc_kernel *kq, char *err, size_t errlen)
 {
-	int one = 1;
-
-	kq->req = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
+	kq->io.sock = nl_socket_open(NETLINK_GENERIC, 0);
 	kq->events = mnl_socket_open2(NETLINK_GENERIC,
 				      SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!kq->req || !kq->events ||
-	    mnl_socket_bind(kq->req, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	if (!kq->io.sock || !kq->events ||
 	    mnl_socket_bind(kq->events, 0, MNL_SOCKET_AUTOPID) < 0) {
 		snprintf(err, errlen, "generic netlink socket: %s",
 			 strerror(errno));
 		return -1;
 	}
-	mnl_socket_setsockopt(kq->req, NETLINK_EXT_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(kq->req, NETLINK_CAP_ACK, &one, sizeof(one));
-	kq->portid = mnl_socket_get_portid(kq->req);
 	return 0;
 }
 
@@ -767,8 +678,9 @@ struct keysrc *keysrc_kernel_new_end(struct loop *loop, uint32_t link_id,
 	kq->loop = loop;
 	kq->link_id = link_id;
 	kq->seq = (uint32_t)time(NULL);
-	kq->rx = OPENSSL_secure_malloc(KQ_RX_BUF);
-	if (!kq->rx) {
+	kq->io.rx = OPENSSL_secure_malloc(KQ_RX_BUF);
+	kq->io.rx_len = KQ_RX_BUF;
+	if (!kq->io.rx) {
 		snprintf(err, errlen, "out of secure memory");
 		goto fail;
 	}

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/if_link.h>
@@ -18,15 +17,19 @@
 #include <openssl/crypto.h>
 
 #include "macsec_nl.h"
+#include "nl_request.h"
 
 #define NL_BUF		32768
 #define NL_TIMEOUT_S	2	/* a lost answer: give up after this */
 
 struct macsec_nl {
-	struct mnl_socket *genl, *rtnl;
+	struct nl_io genl, rtnl;	/* both use answer_buf */
 	uint16_t family;
 	uint32_t seq;
 };
+
+/* Answers are read one request at a time; the daemon has one thread. */
+static uint8_t answer_buf[NL_BUF];
 
 uint32_t macsec_nl_cipher_key_len(uint64_t cipher)
 {
@@ -49,88 +52,22 @@ static int say(char *err, size_t errlen, int ret, const char *what,
 	return ret;
 }
 
-/* The extack message of an NLMSG_ERROR, if the kernel sent one. */
-static const char *extack_msg(const struct nlmsghdr *h)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-	size_t hlen = sizeof(*e), len = mnl_nlmsg_get_payload_len(h);
-	const struct nlattr *attr;	/* mnl_attr_for_each_payload's name */
-
-	if (!(h->nlmsg_flags & NLM_F_ACK_TLVS) || len < hlen)
-		return NULL;
-	if (!(h->nlmsg_flags & NLM_F_CAPPED))
-		hlen += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (len <= hlen)
-		return NULL;
-	mnl_attr_for_each_payload((const struct nlattr *)((const char *)e + hlen),
-				  len - hlen) {
-		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
-			return mnl_attr_get_str(attr);
-	}
-	return NULL;
-}
-
-/* 0 for an ACK, else -errno with the reason in @err. */
-static int answer_error(const struct nlmsghdr *h, const char *what,
-			char *err, size_t errlen)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-
-	if (mnl_nlmsg_get_payload_len(h) < sizeof(*e))
-		return say(err, errlen, -EPROTO, what, NULL);
-	if (e->error)
-		return say(err, errlen, e->error, what, extack_msg(h));
-	return 0;
-}
-
-typedef int (*answer_fn)(const struct nlmsghdr *h, void *data);
-
 /*
  * Send @nlh and read answers until its ACK, error or dump end.  @fn sees
- * every data message; its first negative return is the result.
+ * every data message; its first negative return is the result.  Errors
+ * are described in @err, prefixed by @what.
  */
-static int talk(struct macsec_nl *nl, struct mnl_socket *s,
-		struct nlmsghdr *nlh, answer_fn fn, void *data,
-		const char *what, char *err, size_t errlen)
+static int talk(struct macsec_nl *nl, struct nl_io *io, struct nlmsghdr *nlh,
+		nl_parse_fn fn, void *data, const char *what, char *err,
+		size_t errlen)
 {
-	static uint8_t buf[NL_BUF];
-	uint32_t seq = ++nl->seq;
-	int result = 0, done = 0;
+	int ret;
 
-	nlh->nlmsg_seq = seq;
-	if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0)
-		return say(err, errlen, -errno, what, NULL);
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s, buf, sizeof(buf));
-		const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
-		int left;
-
-		if (n < 0)
-			return say(err, errlen, errno == EAGAIN ? -ETIMEDOUT :
-				   -errno, what, NULL);
-		for (left = (int)n; mnl_nlmsg_ok(h, left);
-		     h = mnl_nlmsg_next(h, &left)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				done = answer_error(h, what, err, errlen);
-				result = done ? done : result;
-				done = 1;
-				break;
-			}
-			if (h->nlmsg_type == NLMSG_DONE) {
-				done = 1;
-				break;
-			}
-			if (fn && result == 0)
-				result = fn(h, data);
-		}
-		/* An error echoes the request, which may hold a key. */
-		OPENSSL_cleanse(buf, (size_t)n);
-		if (done)
-			return result;
-	}
+	nlh->nlmsg_seq = ++nl->seq;
+	ret = nl_request(io, nlh, fn, data);
+	if (ret < 0)
+		say(err, errlen, ret, what, io->extack[0] ? io->extack : NULL);
+	return ret;
 }
 
 static struct nlmsghdr *genl_start(struct macsec_nl *nl, void *buf,
@@ -163,24 +100,12 @@ static int family_cb(const struct nlmsghdr *h, void *data)
 	return -EPROTO;
 }
 
-static struct mnl_socket *open_socket(int bus)
+static int open_io(struct nl_io *io, int bus)
 {
-	struct timeval tv = { .tv_sec = NL_TIMEOUT_S };
-	struct mnl_socket *s = mnl_socket_open2(bus, SOCK_CLOEXEC);
-	int one = 1;
-
-	if (!s)
-		return NULL;
-	if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    setsockopt(mnl_socket_get_fd(s), SOL_SOCKET, SO_RCVTIMEO, &tv,
-		       sizeof(tv)) < 0) {
-		mnl_socket_close(s);
-		return NULL;
-	}
-	/* Best effort: the kernel's reason text in errors. */
-	mnl_socket_setsockopt(s, NETLINK_EXT_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(s, NETLINK_CAP_ACK, &one, sizeof(one));
-	return s;
+	io->rx = answer_buf;
+	io->rx_len = sizeof(answer_buf);
+	io->sock = nl_socket_open(bus, NL_TIMEOUT_S);
+	return io->sock ? 0 : -1;
 }
 
 struct macsec_nl *macsec_nl_open(char *err, size_t errlen)
@@ -194,9 +119,8 @@ struct macsec_nl *macsec_nl_open(char *err, size_t errlen)
 		snprintf(err, errlen, "macsec: out of memory");
 		return NULL;
 	}
-	nl->genl = open_socket(NETLINK_GENERIC);
-	nl->rtnl = open_socket(NETLINK_ROUTE);
-	if (!nl->genl || !nl->rtnl) {
+	if (open_io(&nl->genl, NETLINK_GENERIC) ||
+	    open_io(&nl->rtnl, NETLINK_ROUTE)) {
 		snprintf(err, errlen, "macsec: netlink socket: %s",
 			 strerror(errno));
 		macsec_nl_close(nl);
@@ -204,7 +128,7 @@ struct macsec_nl *macsec_nl_open(char *err, size_t errlen)
 	}
 	nlh = genl_start(nl, buf, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_ACK);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, MACSEC_GENL_NAME);
-	ret = talk(nl, nl->genl, nlh, family_cb, &nl->family,
+	ret = talk(nl, &nl->genl, nlh, family_cb, &nl->family,
 		   "macsec: genl family", err, errlen);
 	if (ret == -ENOENT)
 		snprintf(err, errlen,
@@ -222,10 +146,10 @@ void macsec_nl_close(struct macsec_nl *nl)
 {
 	if (!nl)
 		return;
-	if (nl->genl)
-		mnl_socket_close(nl->genl);
-	if (nl->rtnl)
-		mnl_socket_close(nl->rtnl);
+	if (nl->genl.sock)
+		mnl_socket_close(nl->genl.sock);
+	if (nl->rtnl.sock)
+		mnl_socket_close(nl->rtnl.sock);
 	free(nl);
 }
 
@@ -275,7 +199,7 @@ int macsec_nl_add_rxsc(struct macsec_nl *nl, uint32_t ifindex, uint64_t sci,
 	struct nlmsghdr *nlh = sa_start(nl, buf, MACSEC_CMD_ADD_RXSC, ifindex);
 
 	put_rxsc(nlh, sci, 1);
-	return talk(nl, nl->genl, nlh, NULL, NULL, "macsec: add rx sc", err,
+	return talk(nl, &nl->genl, nlh, NULL, NULL, "macsec: add rx sc", err,
 		    errlen);
 }
 
@@ -295,7 +219,7 @@ static int add_sa(struct macsec_nl *nl, uint8_t cmd, uint32_t ifindex,
 	if (sci)
 		put_rxsc(nlh, *sci, -1);
 	put_sa(nlh, sa, true);
-	ret = talk(nl, nl->genl, nlh, NULL, NULL, what, err, errlen);
+	ret = talk(nl, &nl->genl, nlh, NULL, NULL, what, err, errlen);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return ret;
 }
@@ -331,7 +255,7 @@ static int sa_op(struct macsec_nl *nl, uint8_t cmd, uint32_t ifindex,
 	if (sci)
 		put_rxsc(nlh, *sci, -1);
 	put_sa(nlh, &sa, active >= 0);
-	return talk(nl, nl->genl, nlh, NULL, NULL, what, err, errlen);
+	return talk(nl, &nl->genl, nlh, NULL, NULL, what, err, errlen);
 }
 
 int macsec_nl_del_txsa(struct macsec_nl *nl, uint32_t ifindex, uint8_t an,
@@ -384,7 +308,7 @@ int macsec_nl_set_encoding_sa(struct macsec_nl *nl, uint32_t ifindex,
 	mnl_attr_put_u8(nlh, IFLA_MACSEC_ENCODING_SA, an);
 	mnl_attr_nest_end(nlh, data);
 	mnl_attr_nest_end(nlh, info);
-	return talk(nl, nl->rtnl, nlh, NULL, NULL, "macsec: encoding sa", err,
+	return talk(nl, &nl->rtnl, nlh, NULL, NULL, "macsec: encoding sa", err,
 		    errlen);
 }
 
@@ -599,7 +523,7 @@ int macsec_nl_get(struct macsec_nl *nl, uint32_t ifindex,
 					  MACSEC_CMD_GET_TXSC, NLM_F_DUMP);
 	int ret;
 
-	ret = talk(nl, nl->genl, nlh, get_cb, &c, "macsec: dump", err, errlen);
+	ret = talk(nl, &nl->genl, nlh, get_cb, &c, "macsec: dump", err, errlen);
 	if (ret == -EPROTO)
 		return say(err, errlen, ret, "macsec: dump",
 			   "malformed answer");

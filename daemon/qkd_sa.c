@@ -11,102 +11,24 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
-#include <openssl/crypto.h>
 
 #include "keysrc.h"
+#include "nl_request.h"
 #include "qkd_sa.h"
 
 #define QS_RX_BUF	(64 * 1024)
 #define QS_TX_BUF	1024
 
 struct qkd_sa_sock {
-	struct mnl_socket *sock;
-	uint32_t portid, seq;
+	struct nl_io io;
+	uint32_t seq;
 	uint16_t family;
-	uint8_t *rx;
-	char extack[128];
 };
-
-struct reply_ctx {
-	struct qkd_sa_sock *s;
-	int (*parse)(const struct nlmsghdr *nlh, void *arg);
-	void *arg;
-	int error;
-};
-
-static int data_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct reply_ctx *rc = data;
-
-	if (rc->parse && rc->parse(nlh, rc->arg))
-		rc->error = -EINVAL;
-	return MNL_CB_OK;
-}
-
-static int error_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct reply_ctx *rc = data;
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *a;
-	size_t off;
-
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
-		rc->error = -EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	if (e->error == 0)
-		return MNL_CB_STOP;
-	rc->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return MNL_CB_STOP;
-	off = sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(e->msg);
-	mnl_attr_for_each(a, nlh, off) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-			snprintf(rc->s->extack, sizeof(rc->s->extack), "%s",
-				 mnl_attr_get_str(a));
-	}
-	return MNL_CB_STOP;
-}
-
-static int stop_cb(const struct nlmsghdr *nlh, void *data)
-{
-	return MNL_CB_STOP;
-}
 
 static int request(struct qkd_sa_sock *s, struct nlmsghdr *nlh,
-		   int (*parse)(const struct nlmsghdr *, void *), void *arg)
+		   nl_parse_fn parse, void *arg)
 {
-	struct reply_ctx rc = { .s = s, .parse = parse, .arg = arg };
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_ERROR] = error_cb,
-		[NLMSG_DONE] = stop_cb,
-	};
-	size_t used = 0;
-	ssize_t n;
-	int ret;
-
-	s->extack[0] = '\0';
-	if (mnl_socket_sendto(s->sock, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(s->sock, s->rx, QS_RX_BUF);
-		if (n < 0) {
-			ret = -1;
-			break;
-		}
-		if ((size_t)n > used)
-			used = (size_t)n;
-		ret = mnl_cb_run2(s->rx, (size_t)n, nlh->nlmsg_seq, s->portid,
-				  data_cb, &rc, ctl, NLMSG_MIN_TYPE);
-	} while (ret > MNL_CB_STOP);
-	/* No key bytes are asked for, but clean up as if there were. */
-	OPENSSL_cleanse(s->rx, used);
-	if (rc.error)
-		return rc.error;
-	return ret < 0 ? -errno : 0;
+	return nl_request(&s->io, nlh, parse, arg);
 }
 
 static struct nlmsghdr *start(struct qkd_sa_sock *s, void *buf, uint8_t cmd,
@@ -141,17 +63,17 @@ struct qkd_sa_sock *qkd_sa_open(char *err, size_t errlen)
 	size_t len;
 	int rc;
 
-	if (!s || !(s->rx = malloc(QS_RX_BUF))) {
+	if (!s || !(s->io.rx = malloc(QS_RX_BUF))) {
 		snprintf(err, errlen, "qkd: out of memory");
 		goto fail;
 	}
-	s->sock = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
-	if (!s->sock || mnl_socket_bind(s->sock, 0, MNL_SOCKET_AUTOPID)) {
+	s->io.rx_len = QS_RX_BUF;
+	s->io.sock = nl_socket_open(NETLINK_GENERIC, 0);
+	if (!s->io.sock) {
 		snprintf(err, errlen, "qkd: genetlink socket: %s",
 			 strerror(errno));
 		goto fail;
 	}
-	s->portid = mnl_socket_get_portid(s->sock);
 	len = keysrc_kernel_build_getfamily(buf, sizeof(buf), ++s->seq);
 	rc = len ? request(s, (struct nlmsghdr *)buf, family_cb, &fam) : -EINVAL;
 	if (rc || !fam.id) {
@@ -171,15 +93,15 @@ void qkd_sa_close(struct qkd_sa_sock *s)
 {
 	if (!s)
 		return;
-	if (s->sock)
-		mnl_socket_close(s->sock);
-	free(s->rx);
+	if (s->io.sock)
+		mnl_socket_close(s->io.sock);
+	free(s->io.rx);
 	free(s);
 }
 
 const char *qkd_sa_extack(const struct qkd_sa_sock *s)
 {
-	return s->extack;
+	return s->io.extack;
 }
 
 /* ---- LINK_GET ---- */
@@ -203,23 +125,23 @@ static int link_cb(const struct nlmsghdr *nlh, void *arg)
 		switch (mnl_attr_get_type(a)) {
 		case QKD_A_LINK_INDEX:
 			if (n != 4)
-				return -1;
+				return -EINVAL;
 			l.index = mnl_attr_get_u32(a);
 			have_index = true;
 			break;
 		case QKD_A_LINK_ID:
 			if (n != 4)
-				return -1;
+				return -EINVAL;
 			l.id = mnl_attr_get_u32(a);
 			break;
 		case QKD_A_POOL_AVAIL:
 			if (n != 8)
-				return -1;
+				return -EINVAL;
 			l.avail = mnl_attr_get_u64(a);
 			break;
 		case QKD_A_LINK_SKR:
 			if (n != 8)
-				return -1;
+				return -EINVAL;
 			l.skr = mnl_attr_get_u64(a);
 			break;
 		}
@@ -264,16 +186,16 @@ static int keys_cb(const struct nlmsghdr *nlh, void *arg)
 			continue;
 		mnl_attr_for_each_nested(b, a) {
 			if (mnl_attr_get_type(b) == QKD_A_KEY_MATERIAL)
-				return -1;	/* asked for none */
+				return -EINVAL;	/* asked for none */
 			if (mnl_attr_get_type(b) != QKD_A_KEY_ID)
 				continue;
 			if (mnl_attr_get_payload_len(b) != 8 || k->n >= k->max)
-				return -1;
+				return -EINVAL;
 			k->ids[k->n++] = mnl_attr_get_u64(b);
 			have = true;
 		}
 		if (!have)
-			return -1;
+			return -EINVAL;
 	}
 	return 0;
 }
