@@ -18,6 +18,7 @@
 struct kma_link {
 	struct kma_link_cfg cfg;	/* seed cleared after use */
 	struct keysrc *src;
+	size_t keys_held;		/* its records in a live state */
 };
 
 struct kma {
@@ -148,13 +149,25 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->bytes_discarded = src->discarded;
 	out->fetch_failures = src->fetch_failures;
 	out->rate_bps = l->cfg.source == KM_SOURCE_SIM ? l->cfg.rate : 0;
-	for (const struct kma_key *k = kma->oldest; k; k = k->newer)
-		if (k->link == l && !state_is_final(k->state))
-			out->keys_held++;
+	out->keys_held = l->keys_held;
 	return 0;
 }
 
 /* ---- records ---- */
+
+/* Count @k into (@in) or out of the live records, in all and per link. */
+static void count_live(struct kma *kma, struct kma_key *k, bool in)
+{
+	if (in) {
+		kma->n_live++;
+		if (k->link)
+			k->link->keys_held++;
+	} else {
+		kma->n_live--;
+		if (k->link)
+			k->link->keys_held--;
+	}
+}
 
 static void record_unlink(struct kma *kma, struct kma_key *k)
 {
@@ -174,7 +187,7 @@ static void record_unlink(struct kma *kma, struct kma_key *k)
 		kma->newest = k->older;
 	kma->n_records--;
 	if (!state_is_final(k->state))
-		kma->n_live--;
+		count_live(kma, k, false);
 }
 
 static void record_free(struct kma_key *k)
@@ -243,7 +256,7 @@ struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
 	kma->newest = k;
 	kma->n_records++;
 	if (!state_is_final(state))
-		kma->n_live++;
+		count_live(kma, k, true);
 	return k;
 }
 
@@ -251,7 +264,7 @@ void kma_key_set_state(struct kma *kma, struct kma_key *k,
 		       enum kma_key_state state)
 {
 	if (!state_is_final(k->state) && state_is_final(state))
-		kma->n_live--;
+		count_live(kma, k, false);
 	k->state = state;
 	k->changed_ns = kma_realtime_ns();
 	if (state_is_final(state) && k->bytes) {

@@ -18,8 +18,9 @@
 #
 # With two or more CPUs the server runs on CPU 1 and the load generator on
 # CPU 0 (taskset), so the latency figures measure the server, not the two
-# competing for one core; other load on the machine still shows, which the
-# last line reports.
+# competing for one core; the other daemon (the peer node, which stores
+# the reservations) runs on CPU 0 too, as if it were another machine.
+# Other load on the machine still shows, which the last line reports.
 #
 # Usage: bench/etsi014/run.sh [SECONDS] [CONNS]
 
@@ -43,9 +44,11 @@ trap cleanup EXIT
 
 # Server and load generator on CPUs of their own where there are two.
 pin_server() { :; }
+pin_peer() { :; }
 pin_loadgen=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	pin_server() { taskset -a -pc 1 "$1" >/dev/null; }
+	pin_peer() { taskset -a -pc 0 "$1" >/dev/null; }
 	pin_loadgen=(taskset -c 0)
 fi
 
@@ -126,6 +129,7 @@ if [ $daemon_ok = 1 ]; then
 	   --key "$D/app1.key" -c "$conns")
 	b=(-a "${QKD_ETSI[B]}" -n B --ca "$D/ca.pem" --cert "$D/app2.pem"
 	   --key "$D/app2.key" -c "$conns")
+	pin_peer "${QKD_PID[B]}"
 	measure enc_keys "${QKD_PID[A]}" "${a[@]}" -d "$secs" -s "$D/ids" \
 		-p /api/v1/keys/app2/enc_keys
 	half=$(( ${RPS[enc_keys]:-2} / 2 ))
@@ -134,6 +138,7 @@ if [ $daemon_ok = 1 ]; then
 	# Each key ID once, at most as many as the full-load run produced.
 	sed 's|^|/api/v1/keys/app1/dec_keys?key_ID=|' "$D/ids" > "$D/dec_paths"
 	sleep 1		# let the Kx-2 reservations land at B
+	pin_peer "${QKD_PID[A]}"
 	measure dec_keys "${QKD_PID[B]}" "${b[@]}" -d $((secs * 4)) -P "$D/dec_paths"
 fi
 
