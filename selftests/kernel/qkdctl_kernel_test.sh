@@ -182,7 +182,9 @@ refused 1 "link set: netns qkdctl_nope: /run/netns/qkdctl_nope: No such file" \
 run_as=(as_nobody)
 refused 1 "link set: .*(EPERM); this needs CAP_NET_ADMIN" kernel link set "$tx" down
 # "timeout": should the kernel let nobody in, monitor would run forever.
-run_as=(as_nobody timeout 20)
+# It runs as root around setpriv, which execs the tool as nobody the same
+# way as above (timeout as nobody could not exec it from a 0700 checkout).
+run_as=(timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups)
 refused 1 "monitor: cannot join the \"pool\" group: .*CAP_NET_ADMIN" kernel monitor pool
 run_as=()
 
