@@ -4,7 +4,8 @@
  *
  * The module registers the bus "qkd_sim" with two write-only attributes:
  *
- *   echo "ID LINK_ID [BLOCK_SIZE [RING_SIZE [POOL_BLOCKS]]]" > new_device
+ *   echo "ID LINK_ID [BLOCK_SIZE [RING_SIZE [POOL_BLOCKS [KEY_SEED]]]]" \
+ *	> new_device
  *   echo ID > del_device
  *
  * Each pair is a device qkd_simID on the bus, bound synchronously to the
@@ -29,17 +30,30 @@ struct new_device_args {
 	u32 block_size;
 	u32 ring_size;
 	u32 pool_blocks;
+	u64 key_seed;
 };
 
 /*
- * "ID LINK_ID [BLOCK_SIZE [RING_SIZE [POOL_BLOCKS]]]", decimal, separated
- * by blanks.  Ranges the core also enforces are checked here so that the
- * writer gets -EINVAL rather than a half-built pair.
+ * "ID LINK_ID [BLOCK_SIZE [RING_SIZE [POOL_BLOCKS [KEY_SEED]]]]", separated
+ * by blanks; KEY_SEED is a u64 (decimal, or hex with 0x), the rest decimal.
+ * Ranges the core also enforces are checked here so that the writer gets
+ * -EINVAL rather than a half-built pair.
  */
-static int parse_new_device(const char *buf, struct new_device_args *args)
+static int parse_field(const char *token, unsigned int n,
+		       struct new_device_args *args)
 {
 	u32 *fields[] = { &args->id, &args->link_id, &args->block_size,
 			  &args->ring_size, &args->pool_blocks };
+
+	if (n < ARRAY_SIZE(fields))
+		return kstrtou32(token, 10, fields[n]);
+	if (n == ARRAY_SIZE(fields))
+		return kstrtou64(token, 0, &args->key_seed);
+	return -EINVAL;
+}
+
+static int parse_new_device(const char *buf, struct new_device_args *args)
+{
 	char *copy, *cursor, *token;
 	unsigned int n = 0;
 	int err = 0;
@@ -53,12 +67,8 @@ static int parse_new_device(const char *buf, struct new_device_args *args)
 		return -ENOMEM;
 	cursor = strim(copy);
 	while (!err && (token = strsep(&cursor, " \t"))) {
-		if (!*token)
-			continue;	/* runs of blanks */
-		if (n == ARRAY_SIZE(fields))
-			err = -EINVAL;
-		else
-			err = kstrtou32(token, 10, fields[n++]);
+		if (*token)	/* else a run of blanks */
+			err = parse_field(token, n++, args);
 	}
 	kfree(copy);
 	if (err)
@@ -100,7 +110,7 @@ static ssize_t new_device_store(struct bus_type *bus, const char *buf,
 	} else {
 		pair = qkd_sim_pair_create(args.id, args.link_id,
 					   args.block_size, args.ring_size,
-					   args.pool_blocks);
+					   args.pool_blocks, args.key_seed);
 		if (IS_ERR(pair))
 			err = PTR_ERR(pair);
 		else

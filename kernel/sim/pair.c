@@ -24,7 +24,8 @@ static void pair_release(struct device *dev)
 
 /* Creates the device and binds it; returns the live pair or ERR_PTR. */
 struct qkd_sim_pair *qkd_sim_pair_create(u32 id, u32 link_id, u32 block_size,
-					 u32 ring_size, u32 pool_blocks)
+					 u32 ring_size, u32 pool_blocks,
+					 u64 key_seed)
 {
 	struct qkd_sim_pair *pair;
 	int err;
@@ -42,6 +43,7 @@ struct qkd_sim_pair *qkd_sim_pair_create(u32 id, u32 link_id, u32 block_size,
 	pair->block_size = block_size;
 	pair->ring_size = ring_size;
 	pair->pool_blocks = pool_blocks;
+	pair->key_seed = key_seed;
 	pair->probe_err = -ENODEV;	/* until probe says otherwise */
 	mutex_init(&pair->cfg_lock);
 	qkd_sim_physics_defaults(&pair->phys);

@@ -84,6 +84,7 @@ struct qkd_sim_pair {
 	u32 block_size;
 	u32 ring_size;
 	u32 pool_blocks;
+	u64 key_seed;			/* 0: random key, else seeded_word() */
 
 	/* Configuration; sysfs and debugfs writers hold cfg_lock. */
 	struct mutex cfg_lock;
@@ -122,7 +123,8 @@ extern struct bus_type qkd_sim_bus;
 
 /* pair.c */
 struct qkd_sim_pair *qkd_sim_pair_create(u32 id, u32 link_id, u32 block_size,
-					 u32 ring_size, u32 pool_blocks);
+					 u32 ring_size, u32 pool_blocks,
+					 u64 key_seed);
 void qkd_sim_pair_destroy(struct qkd_sim_pair *pair);
 int qkd_sim_pair_probe(struct qkd_sim_pair *pair);
 void qkd_sim_pair_remove(struct qkd_sim_pair *pair);
