@@ -10,58 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "word_set.h"
 
 #define WINDOW 8
-
-static uint64_t *set;
-static size_t set_size, set_used;
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static void set_add(uint64_t w)
-{
-	size_t i;
-
-	if (!w)
-		return;	/* zero is the empty-slot marker; 8 zero bytes are not secret */
-	if ((set_used + 1) * 2 > set_size) {
-		uint64_t *old = set;
-		size_t old_size = set_size, j;
-
-		set_size = set_size ? set_size * 2 : 1 << 16;
-		set = calloc(set_size, sizeof(*set));
-		if (!set)
-			exit(2);
-		set_used = 0;
-		for (j = 0; j < old_size; j++)
-			if (old[j])
-				set_add(old[j]);
-		free(old);
-	}
-	for (i = mix(w) & (set_size - 1); set[i]; i = (i + 1) & (set_size - 1))
-		if (set[i] == w)
-			return;
-	set[i] = w;
-	set_used++;
-}
-
-static int set_has(uint64_t w)
-{
-	size_t i;
-
-	if (!set_size || !w)
-		return 0;
-	for (i = mix(w) & (set_size - 1); set[i]; i = (i + 1) & (set_size - 1))
-		if (set[i] == w)
-			return 1;
-	return 0;
-}
 
 static int hexval(int c)
 {
@@ -86,7 +37,7 @@ static size_t load_keys(const char *path)
 		for (i = 0; i + 1 < n && isxdigit((unsigned char)line[i]); i += 2) {
 			w = w << 8 | (hexval(line[i]) << 4 | hexval(line[i + 1]));
 			if (++bytes >= WINDOW)
-				set_add(w);
+				word_set_add(w);
 		}
 		keys++;
 	}
@@ -110,7 +61,7 @@ static int hex_feed(struct hex_decoder *d, int c)
 	}
 	d->window = d->window << 8 | (d->hi << 4 | hexval(c));
 	d->hi = -1;
-	return ++d->bytes >= WINDOW && set_has(d->window);
+	return ++d->bytes >= WINDOW && word_set_has(d->window);
 }
 
 static void hex_reset(struct hex_decoder *d)
@@ -134,7 +85,7 @@ static int scan(const char *path)
 	}
 	for (; (c = fgetc(f)) != EOF; off++) {
 		raw = raw << 8 | (uint8_t)c;
-		if (++raw_n >= WINDOW && set_has(raw)) {
+		if (++raw_n >= WINDOW && word_set_has(raw)) {
 			printf("# key bytes (raw) in %s at offset %ld\n", path, off);
 			hits++;
 		}
@@ -171,7 +122,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	keys = load_keys(argv[1]);
-	printf("# %zu keys, %zu distinct %d-byte windows\n", keys, set_used, WINDOW);
+	printf("# %zu keys, %zu distinct %d-byte windows\n", keys, word_set_count(), WINDOW);
 	for (i = 2; i < argc; i++)
 		leaked |= scan(argv[i]);
 	return leaked;
