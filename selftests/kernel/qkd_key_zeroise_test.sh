@@ -38,6 +38,12 @@ seed=0x$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 qkd_load && echo "$sim $link_id 1024 64 0 $seed" >$bus/new_device &&
 	echo 200000 >$bus/devices/qkd_sim$sim/rate_bps
 ktap_ok $? "seeded qkd_sim pair $sim (200 kbit/s, pool far from full)"
+bad=0
+for args in "78 780 1024 64 0 0xzz" "78 780 1024 64 0 -1" "78 780 1024 64 0 1 1"; do
+	echo "$args" >$bus/new_device 2>/dev/null && bad=1
+	[ -e $bus/devices/qkd_sim78 ] && echo 78 >$bus/del_device && bad=1
+done
+ktap_ok $bad "new_device refuses a bad KEY_SEED and a seventh field"
 tx=$(cat $bus/devices/qkd_sim$sim/tx_index)
 rx=$(cat $bus/devices/qkd_sim$sim/rx_index)
 "$QKD_TOP/tools/build/qkdctl" kernel link set "$tx" up &&
