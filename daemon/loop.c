@@ -62,6 +62,7 @@ struct loop {
 	bool stopping;
 	struct loop_item *items;	/* live items, for loop_free() */
 	struct loop_item *zombies;	/* deleted, nothing in flight */
+	struct loop_task *tasks, *tasks_tail;	/* queued, in order */
 };
 
 uint64_t loop_now_ms(void)
@@ -375,6 +376,51 @@ static void dispatch(struct loop *loop, const struct io_uring_cqe *cqe)
 	maybe_bury(it);
 }
 
+void loop_task_init(struct loop_task *t, loop_timer_fn fn, void *arg)
+{
+	*t = (struct loop_task){ .fn = fn, .arg = arg };
+}
+
+void loop_task_queue(struct loop *loop, struct loop_task *t)
+{
+	if (t->queued)
+		return;
+	t->queued = true;
+	t->next = NULL;
+	t->prev = loop->tasks_tail;
+	if (loop->tasks_tail)
+		loop->tasks_tail->next = t;
+	else
+		loop->tasks = t;
+	loop->tasks_tail = t;
+}
+
+void loop_task_cancel(struct loop *loop, struct loop_task *t)
+{
+	if (!t->queued)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		loop->tasks = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		loop->tasks_tail = t->prev;
+	t->queued = false;
+}
+
+/* Tasks queued while running these run too, in this same pass. */
+static void run_tasks(struct loop *loop)
+{
+	struct loop_task *t;
+
+	while ((t = loop->tasks)) {
+		loop_task_cancel(loop, t);
+		t->fn(t->arg);
+	}
+}
+
 int loop_run(struct loop *loop)
 {
 	struct io_uring_cqe *cqe;
@@ -383,6 +429,7 @@ int loop_run(struct loop *loop)
 
 	loop->stopping = false;
 	while (!loop->stopping) {
+		run_tasks(loop);
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			return ret;

@@ -56,6 +56,25 @@ struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 				  loop_timer_fn fn, void *arg);
 void loop_timer_del(struct loop_timer *t);
 
+/*
+ * A deferred call, embedded in its owner: once queued, the loop calls
+ * @fn(@arg) after it has handled the current batch of completions and
+ * before it waits again.  Unlike a zero-delay timer it costs no system
+ * call and cannot fail, so several writes made while handling one batch
+ * can leave in one flush.  Queuing a queued task does nothing; the owner
+ * must loop_task_cancel() it before freeing it.
+ */
+struct loop_task {
+	struct loop_task *prev, *next;
+	loop_timer_fn fn;
+	void *arg;
+	bool queued;
+};
+
+void loop_task_init(struct loop_task *t, loop_timer_fn fn, void *arg);
+void loop_task_queue(struct loop *loop, struct loop_task *t);
+void loop_task_cancel(struct loop *loop, struct loop_task *t);
+
 /* Run until loop_stop(); returns 0, or -errno on an io_uring failure. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);

@@ -9,7 +9,7 @@
  * when the socket is full.  Both buffers may hold key material, so every
  * byte that leaves them is cleansed.
  *
- * Callbacks run only from the watch handler or from a zero-delay timer,
+ * Callbacks run only from the watch handler or from a loop task,
  * never from inside a tls_conn_*() call, so a caller may close or write
  * from anywhere without its own state being freed under its feet.
  */
@@ -53,8 +53,9 @@ struct tls_conn {
 	SSL *ssl;
 	int fd;
 	struct loop_watch *watch;
-	struct loop_timer *reaper;	/* deferred free after close */
-	struct loop_timer *flusher;	/* deferred send of queued output */
+	struct loop_timer *reaper;	/* free after lingering */
+	struct loop_task reap;		/* free once off the stack */
+	struct loop_task flusher;	/* send of queued output */
 	uint32_t events;		/* what the watch is armed for */
 	enum tls_state state;
 	bool want_write;		/* OpenSSL asked for POLLOUT */
@@ -213,8 +214,8 @@ static void conn_free(struct tls_conn *c)
 {
 	if (c->reaper)
 		loop_timer_del(c->reaper);
-	if (c->flusher)
-		loop_timer_del(c->flusher);
+	loop_task_cancel(c->loop, &c->reap);
+	loop_task_cancel(c->loop, &c->flusher);
 	if (c->watch)
 		loop_watch_del(c->watch);
 	if (c->ops->on_close)
@@ -231,12 +232,12 @@ static void conn_reap(void *arg)
 {
 	struct tls_conn *c = arg;
 
-	conn_free(c);		/* deletes the spent one-shot timer too */
+	conn_free(c);		/* deletes the spent linger timer too */
 }
 
 /*
  * Mark @c dead: stop watching the socket and free it once nobody is on the
- * stack -- at the end of the handler, or from a zero-delay timer.
+ * stack -- at the end of the handler, or from a loop task.
  */
 static void conn_kill(struct tls_conn *c, const char *why)
 {
@@ -249,13 +250,8 @@ static void conn_kill(struct tls_conn *c, const char *why)
 		loop_watch_del(c->watch);
 		c->watch = NULL;
 	}
-	if (!c->in_handler) {
-		if (c->reaper)		/* the linger timer: replaced */
-			loop_timer_del(c->reaper);
-		c->reaper = loop_timer_add(c->loop, 0, false, conn_reap, c);
-		if (!c->reaper)		/* no memory: free now, callers beware */
-			conn_free(c);
-	}
+	if (!c->in_handler)
+		loop_task_queue(c->loop, &c->reap);
 }
 
 /*
@@ -573,11 +569,7 @@ out:
 /* The deferred flush of tls_conn_write(): a handler run without events. */
 static void conn_flush_later(void *arg)
 {
-	struct tls_conn *c = arg;
-
-	loop_timer_del(c->flusher);
-	c->flusher = NULL;
-	conn_on_event(c, 0);
+	conn_on_event(arg, 0);
 }
 
 /* Notes whether each read from the socket came back short (see conn_fill). */
@@ -613,6 +605,8 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->ops = ops;
 	c->arg = arg;
 	c->state = TLS_HANDSHAKE;
+	loop_task_init(&c->reap, conn_reap, c);
+	loop_task_init(&c->flusher, conn_flush_later, c);
 	return c;
 }
 
@@ -676,7 +670,7 @@ void tls_conn_consume(struct tls_conn *c, size_t n)
 
 /*
  * Writes are only queued here and sent in one go later: at the end of this
- * connection's own handler, or else from a zero-delay timer, i.e. once the
+ * connection's own handler, or else from a loop task, i.e. once the
  * loop has run every callback of its current batch.  Several messages
  * written meanwhile (pipelined answers, a burst of Kx-2 reservations) so
  * leave as one TLS record and one system call instead of one each.
@@ -692,11 +686,8 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	}
 	memcpy(c->out.data + c->out.head + c->out.len, buf, len);
 	c->out.len += len;
-	if (c->in_handler || c->state != TLS_OPEN || c->flusher)
-		return 0;
-	c->flusher = loop_timer_add(c->loop, 0, false, conn_flush_later, c);
-	if (!c->flusher)
-		conn_rearm(c);	/* no timer: let POLLOUT drive the flush */
+	if (!c->in_handler && c->state == TLS_OPEN)
+		loop_task_queue(c->loop, &c->flusher);
 	return 0;
 }
 

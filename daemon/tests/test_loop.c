@@ -284,6 +284,98 @@ static void test_timer_cancel(void **state)
 	loop_free(loop);
 }
 
+struct task_ctx {
+	struct loop *loop;
+	struct loop_task task, *chain, *victim;
+	char *log;		/* each run appends its tag */
+	char tag;
+	int runs;
+	int fd;			/* drained by on_readable_queue() */
+};
+
+static void on_task(void *arg)
+{
+	struct task_ctx *t = arg;
+	size_t n = strlen(t->log);
+
+	t->log[n] = t->tag;
+	t->log[n + 1] = '\0';
+	t->runs++;
+	if (t->chain)			/* queued from a task: same pass */
+		loop_task_queue(t->loop, t->chain);
+	if (t->victim)
+		loop_task_cancel(t->loop, t->victim);
+}
+
+/* Queued from a watch callback: runs once that batch is handled. */
+static void on_readable_queue(void *arg, uint32_t revents)
+{
+	struct task_ctx *t = arg;
+	char buf[16];
+
+	(void)revents;
+	while (read(t->fd, buf, sizeof(buf)) > 0)
+		;
+	loop_task_queue(t->loop, &t->task);
+}
+
+static void test_tasks(void **state)
+{
+	struct loop *loop = loop_new();
+	char log[16] = "";
+	struct task_ctx a = { .loop = loop, .log = log, .tag = 'a' },
+			b = { .loop = loop, .log = log, .tag = 'b' },
+			c = { .loop = loop, .log = log, .tag = 'c' },
+			d = { .loop = loop, .log = log, .tag = 'd' };
+
+	loop_task_init(&a.task, on_task, &a);
+	loop_task_init(&b.task, on_task, &b);
+	loop_task_init(&c.task, on_task, &c);
+	loop_task_init(&d.task, on_task, &d);
+	a.chain = &c.task;		/* a queues c */
+	b.victim = &d.task;		/* b cancels d, queued after it */
+	loop_task_queue(loop, &a.task);
+	loop_task_queue(loop, &b.task);
+	loop_task_queue(loop, &a.task);	/* already queued: no-op */
+	loop_task_queue(loop, &d.task);
+	run_for(loop, 50);
+	assert_string_equal(log, "abc");
+	assert_int_equal(d.runs, 0);
+
+	/* Cancelled before the loop runs: never called. */
+	loop_task_queue(loop, &d.task);
+	loop_task_cancel(loop, &d.task);
+	loop_task_cancel(loop, &d.task);	/* twice: harmless */
+	run_for(loop, 20);
+	assert_int_equal(d.runs, 0);
+	assert_string_equal(log, "abc");
+	loop_free(loop);
+	(void)state;
+}
+
+static void test_task_from_callback(void **state)
+{
+	struct loop *loop = loop_new();
+	char log[8] = "";
+	struct task_ctx t = { .loop = loop, .log = log, .tag = 'x' };
+	struct loop_watch *w;
+	int fds[2];
+
+	assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+	loop_task_init(&t.task, on_task, &t);
+	t.fd = fds[0];
+	w = loop_watch_add(loop, fds[0], POLLIN, on_readable_queue, &t);
+	assert_non_null(w);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	run_for(loop, 100);
+	assert_string_equal(log, "x");
+	loop_watch_del(w);
+	close(fds[0]);
+	close(fds[1]);
+	loop_free(loop);
+	(void)state;
+}
+
 /* loop_free() with watches and timers still armed frees everything. */
 static void test_free_while_armed(void **state)
 {
@@ -372,6 +464,8 @@ int main(void)
 		cmocka_unit_test(test_timer_repeat_and_self_delete),
 		cmocka_unit_test(test_timer_cancel),
 		cmocka_unit_test(test_free_while_armed),
+		cmocka_unit_test(test_tasks),
+		cmocka_unit_test(test_task_from_callback),
 		cmocka_unit_test(test_throughput),
 	};
 
