@@ -147,11 +147,13 @@ qkd_line() {
 		n=${nodes[$i]}
 		mkdir -p "$QKD_DIR/state-$n"
 		{
-			printf '[node]\nname = %s\nstate_dir = state-%s\ncontrol = %s.sock\nlog_level = %s\n\n' \
+			printf '[node]\nname = %s\nstate_dir = state-%s\ncontrol = %s.sock\nlog_level = %s\n' \
 				"$n" "$n" "$n" "${QKD_LOG_LEVEL:-info}"
+			[ -n "${QKD_SECURE_HEAP:-}" ] && printf 'secure_heap = %s\n' "$QKD_SECURE_HEAP"
+			echo
 			printf '[tls]\nca = ca.pem\ncert = %s.pem\nkey = %s.key\n\n' "$n" "$n"
-			printf '[etsi014]\nlisten = %s\nmax_key_per_request = 16\nmax_sae_id_count = 2\nmax_body = 4096\nidle_timeout_ms = %s\n\n' \
-				"${QKD_ETSI[$n]}" "${QKD_IDLE_MS:-3000}"
+			printf '[etsi014]\nlisten = %s\nmax_key_per_request = 16\nmax_sae_id_count = 2\nmax_body = 4096\nidle_timeout_ms = %s\nmax_key_count = %s\n\n' \
+				"${QKD_ETSI[$n]}" "${QKD_IDLE_MS:-3000}" "${QKD_MAX_KEY_COUNT:-100000}"
 			printf '[kx]\nlisten = %s\n\n' "${QKD_KX[$n]}"
 			if ((i > 0)); then
 				qkd_peer_link "${nodes[$((i - 1))]}" "$n" rx "${seeds[$((i - 1))]}"
