@@ -30,6 +30,7 @@
 #include <linux/string.h>
 #include <linux/ktime.h>
 #include <asm/unaligned.h>
+#include "seeded_key.h"
 #include "sim.h"
 
 #define QKD_SIM_BATCH		64
@@ -179,23 +180,9 @@ static bool hand_back_desc(struct qkd_sim_end *end, struct qkd_ring_desc *desc)
 }
 
 /*
- * Word @i of block @block_id of a seeded pair: the splitmix64 sequence from
- * the seed, at position block_id * (QKD_BLOCK_SIZE_MAX / 8) + i + 1.  A
- * test that knows the seed and a key ID can recognise that key's bytes in
- * memory without ever reading them out of the kernel.
- */
-static u64 seeded_word(u64 seed, u64 block_id, u32 i)
-{
-	u64 z = seed + (block_id * (QKD_BLOCK_SIZE_MAX / 8) + i + 1) *
-		       0x9e3779b97f4a7c15ULL;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/*
- * The distilled key of the next block, in pair->block.  Only this work
+ * The distilled key of the next block, in pair->block: random, or for a
+ * seeded pair predictable, so that a test can recognise the bytes of a key
+ * in memory without ever reading them out of the kernel.  Only this work
  * item advances next_block_id, so it can be read without pair->lock.
  * Words go straight from a register into the block, leaving no copy on
  * the stack.
@@ -210,7 +197,7 @@ static void distil_block(struct qkd_sim_pair *pair)
 		return;
 	}
 	for (i = 0; i < pair->block_size; i += 8) {
-		w = seeded_word(pair->key_seed, block_id, i / 8);
+		w = qkd_sim_seeded_word(pair->key_seed, block_id, i / 8);
 		if (pair->block_size - i >= 8)
 			put_unaligned_le64(w, pair->block + i);
 		else

@@ -84,7 +84,7 @@ struct qkd_sim_pair {
 	u32 block_size;
 	u32 ring_size;
 	u32 pool_blocks;
-	u64 key_seed;			/* 0: random key, else seeded_word() */
+	u64 key_seed;			/* 0: random key, else seeded_key.h */
 
 	/* Configuration; sysfs and debugfs writers hold cfg_lock. */
 	struct mutex cfg_lock;

@@ -28,6 +28,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 #include <linux/qkd.h>
+#include "seeded_key.h"
 #include "word_set.h"
 
 #define CHUNK		(1 << 20)
@@ -35,26 +36,15 @@
 
 static uint64_t mask;
 
-/* The sim's seeded_word() (kernel/sim/engine.c). */
-static uint64_t seeded_word(uint64_t seed, uint64_t block_id, uint32_t i)
-{
-	uint64_t z = seed + (block_id * (QKD_BLOCK_SIZE_MAX / 8) + i + 1) *
-			    0x9e3779b97f4a7c15ULL;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Bytes pos .. pos + 7 of a block, as a little-endian load would see them. */
 static uint64_t block_window(uint64_t seed, uint64_t block_id, uint32_t pos)
 {
-	uint64_t lo = seeded_word(seed, block_id, pos / 8);
+	uint64_t lo = qkd_sim_seeded_word(seed, block_id, pos / 8);
 	unsigned int shift = pos % 8 * 8;
 
 	if (!shift)
 		return lo;
-	return lo >> shift | seeded_word(seed, block_id, pos / 8 + 1) << (64 - shift);
+	return lo >> shift | qkd_sim_seeded_word(seed, block_id, pos / 8 + 1) << (64 - shift);
 }
 
 /* Adds every 8-byte window of one key, masked. */
