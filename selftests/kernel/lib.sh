@@ -63,3 +63,49 @@ ktap_finish() {
 	echo "# Totals: pass:$((ktap_n - ktap_failed)) fail:$ktap_failed"
 	[ "$ktap_failed" -eq 0 ]
 }
+
+# Two qkdkmd gateways in network namespaces, on one kernel qkd link.  The
+# caller sets $link_id and $kx_port and has sourced selftests/host/lib.sh.
+#
+# gw_conf NODE ADDR PEER PEER_ADDR [LOG_LEVEL]: prints the sections such a
+# node's config always has -- [node], [tls], [kx], [peer PEER] and
+# [link AB] (source = kernel) -- for the test to follow with its own.
+gw_conf() {
+	local node=$1 addr=$2 peer=$3 peer_addr=$4 level=${5:-debug}
+	mkdir -p "$QKD_DIR/state-$node"
+	cat <<-EOF
+	[node]
+	name = $node
+	state_dir = state-$node
+	control = $node.sock
+	log_level = $level
+
+	[tls]
+	ca = ca.pem
+	cert = $node.pem
+	key = $node.key
+
+	[kx]
+	listen = $addr:$kx_port
+
+	[peer $peer]
+	address = $peer_addr:$kx_port
+	cert_cn = $peer
+
+	[link AB]
+	peer = $peer
+	source = kernel
+	link_id = $link_id
+
+	EOF
+}
+
+# gw_wrappers NS...: $QKD_DIR/qkdkmd-NS runs $QKDKMD inside netns NS, so
+# that "QKDKMD=$QKD_DIR/qkdkmd-NS qkd_start NODE" starts a node there.
+gw_wrappers() {
+	local ns
+	for ns in "$@"; do
+		printf '#!/bin/sh\nexec ip netns exec %s %q "$@"\n' "$ns" "$QKDKMD" \
+			>"$QKD_DIR/qkdkmd-$ns" && chmod 755 "$QKD_DIR/qkdkmd-$ns" || return 1
+	done
+}

@@ -99,33 +99,9 @@ ktap_ok $? "CA and node certificates"
 
 # write_conf NODE PEER LOCAL4 REMOTE4 LOCAL6 REMOTE6 KX_LOCAL KX_REMOTE
 write_conf() {
-	mkdir -p "$QKD_DIR/state-$1"
-	cat >"$QKD_DIR/$1.conf" <<-EOF
-	[node]
-	name = $1
-	state_dir = state-$1
-	control = $1.sock
-	log_level = info
-
-	[tls]
-	ca = ca.pem
-	cert = $1.pem
-	key = $1.key
-
+	{ gw_conf $1 $7 $2 $8 info && cat <<-EOF; } >"$QKD_DIR/$1.conf"
 	[etsi014]
 	listen = $7:$etsi_port
-
-	[kx]
-	listen = $7:$kx_port
-
-	[peer $2]
-	address = $8:$kx_port
-	cert_cn = $2
-
-	[link AB]
-	peer = $2
-	source = kernel
-	link_id = $link_id
 
 	[ipsec]
 	reqid_min = 100
@@ -153,12 +129,7 @@ write_conf() {
 write_conf A B $A4 $B4 $A6 $B6 $KA $KB && write_conf B A $B4 $A4 $B6 $A6 $KB $KA
 ktap_ok $? "configs: [ipsec] reqids 100..199, gateways gw4 (AES-256, grace 4 s) and gw6 (AES-128, grace 2 s), lifetime 1 s"
 
-real_qkdkmd=$QKDKMD
-for ns in $A $B; do
-	printf '#!/bin/sh\nexec ip netns exec %s %q "$@"\n' "$ns" "$real_qkdkmd" \
-		>"$QKD_DIR/qkdkmd-$ns"
-	chmod 755 "$QKD_DIR/qkdkmd-$ns"
-done
+gw_wrappers $A $B
 QKDKMD=$QKD_DIR/qkdkmd-$A qkd_start A
 ktap_ok $? "qkdkmd A starts in $A"
 QKDKMD=$QKD_DIR/qkdkmd-$B qkd_start B

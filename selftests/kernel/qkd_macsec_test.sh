@@ -118,34 +118,10 @@ ktap_ok $? "CA and certificates for A and B"
 write_conf() {
 	local node=$1 addr=$2 peer=$3 peer_addr=$4 ifname=$5
 	local rotate=${6:-1} pn=${7:-3221225472}
-	mkdir -p "$QKD_DIR/state-$node"
-	cat >"$QKD_DIR/$node.conf" <<-EOF
-	[node]
-	name = $node
-	state_dir = state-$node
-	control = $node.sock
-	log_level = debug
-
-	[tls]
-	ca = ca.pem
-	cert = $node.pem
-	key = $node.key
-
+	{ gw_conf $node $addr $peer $peer_addr && cat <<-EOF; } >"$QKD_DIR/$node.conf"
 	[etsi014]
 	listen = $addr:$etsi_port
 	max_key_size = 256
-
-	[kx]
-	listen = $addr:$kx_port
-
-	[peer $peer]
-	address = $peer_addr:$kx_port
-	cert_cn = $peer
-
-	[link AB]
-	peer = $peer
-	source = kernel
-	link_id = $link_id
 
 	[macsec m0]
 	interface = $ifname
@@ -157,12 +133,7 @@ write_conf() {
 	EOF
 }
 
-real_qkdkmd=$QKDKMD
-for ns in $ns_a $ns_b; do
-	printf '#!/bin/sh\nexec ip netns exec %s %q "$@"\n' "$ns" "$real_qkdkmd" \
-		>"$QKD_DIR/qkdkmd-$ns"
-	chmod 755 "$QKD_DIR/qkdkmd-$ns"
-done
+gw_wrappers $ns_a $ns_b
 
 # ---- a port on an interface that does not exist ----
 

@@ -115,37 +115,13 @@ ktap_ok $? "CA and certificates for A, B, app1, app2, app3 (openssl CLI)"
 # write_conf NODE ADDR PEER PEER_ADDR: app1 at A; app2 and app3 at B.
 write_conf() {
 	local node=$1 addr=$2 peer=$3 peer_addr=$4
-	mkdir -p "$QKD_DIR/state-$node"
-	cat >"$QKD_DIR/$node.conf" <<-EOF
-	[node]
-	name = $node
-	state_dir = state-$node
-	control = $node.sock
-	log_level = debug
-
-	[tls]
-	ca = ca.pem
-	cert = $node.pem
-	key = $node.key
-
+	{ gw_conf $node $addr $peer $peer_addr && cat <<-EOF; } >"$QKD_DIR/$node.conf"
 	[etsi014]
 	listen = $addr:$etsi_port
 	max_key_per_request = 16
 	max_sae_id_count = 2
 	max_body = 4096
 	idle_timeout_ms = 10000
-
-	[kx]
-	listen = $addr:$kx_port
-
-	[peer $peer]
-	address = $peer_addr:$kx_port
-	cert_cn = $peer
-
-	[link AB]
-	peer = $peer
-	source = kernel
-	link_id = $link_id
 
 	[sae app1]
 	cert_cn = app1
@@ -164,12 +140,7 @@ write_conf A $addr_a B $addr_b && write_conf B $addr_b A $addr_a
 ktap_ok $? "configs: link AB source = kernel, link_id $link_id"
 
 # qkd_start runs "$QKDKMD -c CONF": a one-line wrapper per namespace.
-real_qkdkmd=$QKDKMD
-for ns in $ns_a $ns_b; do
-	printf '#!/bin/sh\nexec ip netns exec %s %q "$@"\n' "$ns" "$real_qkdkmd" \
-		>"$QKD_DIR/qkdkmd-$ns"
-	chmod 755 "$QKD_DIR/qkdkmd-$ns"
-done
+gw_wrappers $ns_a $ns_b
 
 QKDKMD=$QKD_DIR/qkdkmd-$ns_a qkd_start A
 ktap_ok $? "qkdkmd A starts in netns $ns_a"
