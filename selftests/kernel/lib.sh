@@ -109,3 +109,40 @@ gw_wrappers() {
 			>"$QKD_DIR/qkdkmd-$ns" && chmod 755 "$QKD_DIR/qkdkmd-$ns" || return 1
 	done
 }
+
+# gw_logs [LINES]: the tail of both nodes' logs, as KTAP diagnostics.
+gw_logs() {
+	local n
+	for n in A B; do
+		tail -n "${1:-30}" "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
+	done
+}
+
+# gw_kx_up NODE: its status says every peer is up (jq: python costs ~1 s
+# in TCG).
+gw_kx_up() {
+	qkd_ctl "$1" -j status 2>/dev/null | jq -e '.peers > 0 and .peers == .peers_up' >/dev/null
+}
+
+# gw_start NS_A NS_B: starts node A in NS_A and node B in NS_B (after
+# gw_wrappers) and waits up to 30 s for their Kx channel, one KTAP line
+# each.  If anything failed so far, it prints the logs and ends the test.
+gw_start() {
+	local i
+	QKDKMD=$QKD_DIR/qkdkmd-$1 qkd_start A
+	ktap_ok $? "qkdkmd A starts in netns $1"
+	QKDKMD=$QKD_DIR/qkdkmd-$2 qkd_start B
+	ktap_ok $? "qkdkmd B starts in netns $2"
+	if [ -n "${QKD_PID[A]:-}" ] && [ -n "${QKD_PID[B]:-}" ]; then
+		for i in $(seq 1 60); do
+			gw_kx_up A && gw_kx_up B && break
+			sleep 0.5
+		done
+		gw_kx_up A && gw_kx_up B
+		ktap_ok $? "Kx channel A-B up"
+	fi
+	[ "$ktap_failed" -eq 0 ] && return 0
+	gw_logs
+	ktap_finish
+	exit 1
+}

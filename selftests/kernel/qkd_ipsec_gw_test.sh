@@ -130,26 +130,7 @@ write_conf A B $A4 $B4 $A6 $B6 $KA $KB && write_conf B A $B4 $A4 $B6 $A6 $KB $KA
 ktap_ok $? "configs: [ipsec] reqids 100..199, gateways gw4 (AES-256, grace 4 s) and gw6 (AES-128, grace 2 s), lifetime 1 s"
 
 gw_wrappers $A $B
-QKDKMD=$QKD_DIR/qkdkmd-$A qkd_start A
-ktap_ok $? "qkdkmd A starts in $A"
-QKDKMD=$QKD_DIR/qkdkmd-$B qkd_start B
-ktap_ok $? "qkdkmd B starts in $B"
-
-dump_logs() {
-	for n in A B; do
-		tail -n ${1:-25} "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-}
-kx_up() {
-	qkd_ctl "$1" -j status 2>/dev/null | jq -e '.peers > 0 and .peers == .peers_up' >/dev/null
-}
-for i in $(seq 1 60); do
-	kx_up A && kx_up B && break
-	sleep 0.5
-done
-kx_up A && kx_up B
-ktap_ok $? "Kx channel A-B up"
-if [ "$ktap_failed" -gt 0 ]; then dump_logs; ktap_finish; exit 1; fi
+gw_start $A $B
 
 # ---- policies: the operator's whole part ----
 policy() {	# NS DIR SRC DST TMPL_SRC TMPL_DST REQID MODE
@@ -387,6 +368,6 @@ qkd_stop B
 ktap_ok $? "B exits 0 on SIGTERM"
 ! grep -qi 'aead\|0x[0-9a-f]\{40\}' "$QKD_DIR/A.log" "$QKD_DIR/B.log"
 ktap_ok $? "no key-length hex strings in the daemons' logs"
-[ "$ktap_failed" -gt 0 ] && dump_logs 40
+[ "$ktap_failed" -gt 0 ] && gw_logs 40
 diag "elapsed: ${SECONDS} s"
 ktap_finish

@@ -149,17 +149,7 @@ ktap_ok $? "unknown interface: qkdkmd exits 1 (got $rc) naming [macsec m0] and n
 write_conf A $addr_a B $addr_b macsec0 && write_conf B $addr_b A $addr_a macsec0
 ktap_ok $? "configs: [macsec m0] on macsec0, link AB (source = kernel), rotate_interval 1"
 
-QKDKMD=$QKD_DIR/qkdkmd-$ns_a qkd_start A
-ktap_ok $? "qkdkmd A starts in $ns_a"
-QKDKMD=$QKD_DIR/qkdkmd-$ns_b qkd_start B
-ktap_ok $? "qkdkmd B starts in $ns_b"
-if [ -z "${QKD_PID[A]:-}" ] || [ -z "${QKD_PID[B]:-}" ]; then
-	for n in A B; do
-		tail -n 20 "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-	ktap_finish
-	exit 1
-fi
+gw_start $ns_a $ns_b
 
 # port NODE FIELD: a field of "qkdctl -j macsec show" (port m0).
 port() {
@@ -323,9 +313,5 @@ ktap_ok $? "no ping lost across the PN-driven rotations"
 qkd_stop A && qkd_stop B
 ktap_ok $? "both daemons exit 0 on SIGTERM"
 
-if [ "$ktap_failed" -gt 0 ]; then
-	for n in A B; do
-		tail -n 30 "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-fi
+[ "$ktap_failed" -gt 0 ] && gw_logs
 ktap_finish

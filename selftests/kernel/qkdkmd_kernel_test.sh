@@ -142,35 +142,7 @@ ktap_ok $? "configs: link AB source = kernel, link_id $link_id"
 # qkd_start runs "$QKDKMD -c CONF": a one-line wrapper per namespace.
 gw_wrappers $ns_a $ns_b
 
-QKDKMD=$QKD_DIR/qkdkmd-$ns_a qkd_start A
-ktap_ok $? "qkdkmd A starts in netns $ns_a"
-QKDKMD=$QKD_DIR/qkdkmd-$ns_b qkd_start B
-ktap_ok $? "qkdkmd B starts in netns $ns_b"
-if [ -z "${QKD_PID[A]:-}" ] || [ -z "${QKD_PID[B]:-}" ]; then
-	for n in A B; do
-		tail -n 20 "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-	ktap_finish
-	exit 1
-fi
-
-# kx_up NODE: its status says every peer is up (jq: python costs ~1 s in TCG).
-kx_up() {
-	qkd_ctl "$1" -j status 2>/dev/null | jq -e '.peers > 0 and .peers == .peers_up' >/dev/null
-}
-for i in $(seq 1 60); do
-	kx_up A && kx_up B && break
-	sleep 0.5
-done
-kx_up A && kx_up B
-ktap_ok $? "Kx channel A-B up over the veth"
-if [ "$ktap_failed" -gt 0 ]; then
-	for n in A B; do
-		tail -n 30 "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-	ktap_finish
-	exit 1
-fi
+gw_start $ns_a $ns_b
 
 for n in A B; do
 	qkd_ctl "$n" link show 2>&1 | sed "s/^/# $n: /"
@@ -388,10 +360,6 @@ ktap_ok $? "no byte of the $keys keys in the daemons' logs ($(cat "$QKD_DIR/A.lo
 [ "$keys" -gt 0 ] && [ -s "$QKD_DIR/A.log" ] && [ -s "$QKD_DIR/B.log" ]
 ktap_ok $? "there were keys and logs to search"
 
-if [ "$ktap_failed" -gt 0 ]; then
-	for n in A B; do
-		tail -n 30 "$QKD_DIR/$n.log" 2>/dev/null | sed "s/^/# $n.log: /"
-	done
-fi
+[ "$ktap_failed" -gt 0 ] && gw_logs
 
 ktap_finish
