@@ -67,6 +67,37 @@ ktap_finish() {
 # Two qkdkmd gateways in network namespaces, on one kernel qkd link.  The
 # caller sets $link_id and $kx_port and has sourced selftests/host/lib.sh.
 #
+# gw_link NS_A NS_B SIM LINK_ID BLOCK POOL_BLOCKS RATE: a fresh qkd_sim
+# pair SIM (link LINK_ID, RATE bit/s) with its TX end, whose index goes in
+# $tx, up in a fresh netns NS_A and its RX end ($rx) up in NS_B.
+gw_link() {
+	local bus=/sys/bus/qkd_sim
+	gw_unlink "$1" "$2" "$3"
+	echo "$3 $4 $5 256 $6" >$bus/new_device &&
+		echo "$7" >"$bus/devices/qkd_sim$3/rate_bps" &&
+		tx=$(cat "$bus/devices/qkd_sim$3/tx_index") &&
+		rx=$(cat "$bus/devices/qkd_sim$3/rx_index") &&
+		ip netns add "$1" && ip netns add "$2" &&
+		"$QKDCTL" kernel link set "$tx" up netns "$1" &&
+		"$QKDCTL" kernel link set "$rx" up netns "$2"
+}
+
+# gw_unlink NS_A NS_B SIM: removes what gw_link made, if it is there.
+gw_unlink() {
+	ip netns del "$1" 2>/dev/null
+	ip netns del "$2" 2>/dev/null
+	[ ! -e "/sys/bus/qkd_sim/devices/qkd_sim$3" ] || echo "$3" >/sys/bus/qkd_sim/del_device
+}
+
+# gw_veth NS_A IF_A ADDR_A NS_B IF_B ADDR_B: a veth pair between the two
+# namespaces with a /24 address at each end; lo is brought up too.
+gw_veth() {
+	ip link add "$2" netns "$1" type veth peer name "$5" netns "$4" &&
+		ip -n "$1" addr add "$3/24" dev "$2" && ip -n "$4" addr add "$6/24" dev "$5" &&
+		ip -n "$1" link set lo up && ip -n "$4" link set lo up &&
+		ip -n "$1" link set "$2" up && ip -n "$4" link set "$5" up
+}
+
 # gw_conf NODE ADDR PEER PEER_ADDR [LOG_LEVEL]: prints the sections such a
 # node's config always has -- [node], [tls], [kx], [peer PEER] and
 # [link AB] (source = kernel) -- for the test to follow with its own.

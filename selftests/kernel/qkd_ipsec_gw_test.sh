@@ -61,33 +61,20 @@ done
 in_a() { ip netns exec $A "$@"; }
 in_b() { ip netns exec $B "$@"; }
 
-gw_cleanup() {
+ipsec_cleanup() {
 	qkd_cleanup
-	[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
-	ip netns del $A 2>/dev/null
-	ip netns del $B 2>/dev/null
+	gw_unlink $A $B $sim
 }
 qkd_setup ipsec-gw || skip_all "helper setup failed"
-trap gw_cleanup EXIT
+trap ipsec_cleanup EXIT
 tmp=$QKD_DIR
 
 # ---- link, namespaces, veth ----
-ip netns del $A 2>/dev/null; ip netns del $B 2>/dev/null
-[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
-echo "$sim $link_id 1024 256 $pool_blocks" >$bus/new_device &&
-	echo $rate >$bus/devices/qkd_sim$sim/rate_bps
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index 2>/dev/null)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index 2>/dev/null)
-ip netns add $A && ip netns add $B &&
-	"$QKDCTL" kernel link set "$tx" up netns $A &&
-	"$QKDCTL" kernel link set "$rx" up netns $B &&
-	ip link add va netns $A type veth peer name vb netns $B &&
-	in_a ip addr add $A4/24 dev va && in_b ip addr add $B4/24 dev vb &&
+gw_link $A $B $sim $link_id 1024 $pool_blocks $rate &&
+	gw_veth $A va $A4 $B vb $B4 &&
 	in_a ip addr add $KA/24 dev va && in_b ip addr add $KB/24 dev vb &&
 	in_a ip addr add $A6/64 dev va nodad && in_b ip addr add $B6/64 dev vb nodad &&
 	in_a ip addr add $A_NET/32 dev lo && in_b ip addr add $B_NET/32 dev lo &&
-	in_a ip link set lo up && in_b ip link set lo up &&
-	in_a ip link set va up && in_b ip link set vb up &&
 	in_a ip route add 10.2.0.0/24 via $B4 src $A_NET &&
 	in_b ip route add 10.1.0.0/24 via $A4 src $B_NET
 ktap_ok $? "qkd_sim link $link_id (ends $tx in $A, $rx in $B), veth, IPv4 + IPv6"

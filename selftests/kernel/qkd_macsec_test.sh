@@ -67,35 +67,16 @@ done
 
 mc_cleanup() {
 	qkd_cleanup
-	[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
-	ip netns del $ns_a 2>/dev/null
-	ip netns del $ns_b 2>/dev/null
+	gw_unlink $ns_a $ns_b $sim
 }
 qkd_setup macsec || skip_all "helper setup failed"
 trap mc_cleanup EXIT
 
 # ---- the link, the veth and the MACsec interfaces ----
 
-ip netns del $ns_a 2>/dev/null
-ip netns del $ns_b 2>/dev/null
-[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
-echo "$sim $link_id $block 256 $pool_blocks" >$bus/new_device &&
-	echo $rate >$bus/devices/qkd_sim$sim/rate_bps
-# shellcheck disable=SC2320 # a refused sysfs write fails the echo
-ktap_ok $? "qkd_sim pair $sim: $block-byte blocks, $pool_blocks-block pool, $rate bit/s"
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index 2>/dev/null)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index 2>/dev/null)
-ip netns add $ns_a && ip netns add $ns_b &&
-	"$QKDCTL" kernel link set "$tx" up netns $ns_a &&
-	"$QKDCTL" kernel link set "$rx" up netns $ns_b
-ktap_ok $? "TX end $tx up in $ns_a, RX end $rx up in $ns_b"
-
-ip link add veth-ma type veth peer name veth-mb &&
-	ip link set veth-ma netns $ns_a && ip link set veth-mb netns $ns_b &&
-	ip -n $ns_a addr add $addr_a/24 dev veth-ma &&
-	ip -n $ns_b addr add $addr_b/24 dev veth-mb &&
-	ip -n $ns_a link set lo up && ip -n $ns_b link set lo up &&
-	ip -n $ns_a link set veth-ma up && ip -n $ns_b link set veth-mb up
+gw_link $ns_a $ns_b $sim $link_id $block $pool_blocks $rate
+ktap_ok $? "qkd_sim pair $sim: $block-byte blocks, $pool_blocks-block pool, $rate bit/s; TX end $tx up in $ns_a, RX end $rx in $ns_b"
+gw_veth $ns_a veth-ma $addr_a $ns_b veth-mb $addr_b
 ktap_ok $? "veth $ns_a $addr_a <-> $ns_b $addr_b"
 
 # The operator's part: the interfaces; the daemons add RX SCs and SAs.

@@ -55,9 +55,7 @@ done
 
 kd_cleanup() {
 	qkd_cleanup
-	[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
-	ip netns del $ns_a 2>/dev/null
-	ip netns del $ns_b 2>/dev/null
+	gw_unlink $ns_a $ns_b $sim
 }
 # qkd_setup: $QKD_DIR in /tmp (the guest's root is read-only), a watchdog.
 qkd_setup kernel-daemons || skip_all "helper setup failed"
@@ -80,29 +78,12 @@ kstat() {
 
 # ---- the link: a qkd_sim pair split over two namespaces, and a veth ----
 
-ip netns del $ns_a 2>/dev/null
-ip netns del $ns_b 2>/dev/null
-[ -e "$bus/devices/qkd_sim$sim" ] && echo "$sim" >$bus/del_device
 # 1024-byte blocks, a 4096-block pool, 200 kbit/s: about 24 blocks/s, so
 # the pool is still filling when the test ends (see full_pool_phase).
-echo "$sim $link_id 1024 256 $pool_blocks" >$bus/new_device &&
-	echo $slow_rate >$bus/devices/qkd_sim$sim/rate_bps
-# shellcheck disable=SC2320 # a refused sysfs write fails the echo
-ktap_ok $? "create qkd_sim pair $sim (link ID $link_id)"
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index 2>/dev/null)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index 2>/dev/null)
-ip netns add $ns_a && ip netns add $ns_b &&
-	"$QKDCTL" kernel link set "$tx" up netns $ns_a &&
-	"$QKDCTL" kernel link set "$rx" up netns $ns_b
-ktap_ok $? "TX end $tx up in netns $ns_a, RX end $rx up in netns $ns_b"
-
+gw_link $ns_a $ns_b $sim $link_id 1024 $pool_blocks $slow_rate
+ktap_ok $? "qkd_sim pair $sim (link ID $link_id): TX end $tx up in netns $ns_a, RX end $rx in $ns_b"
 modprobe veth 2>/dev/null
-ip link add veth-ka type veth peer name veth-kb &&
-	ip link set veth-ka netns $ns_a && ip link set veth-kb netns $ns_b &&
-	ip -n $ns_a addr add $addr_a/24 dev veth-ka &&
-	ip -n $ns_b addr add $addr_b/24 dev veth-kb &&
-	ip -n $ns_a link set lo up && ip -n $ns_b link set lo up &&
-	ip -n $ns_a link set veth-ka up && ip -n $ns_b link set veth-kb up
+gw_veth $ns_a veth-ka $addr_a $ns_b veth-kb $addr_b
 ktap_ok $? "veth $ns_a $addr_a <-> $ns_b $addr_b"
 [ "$ktap_failed" -eq 0 ] || { ktap_finish; exit 1; }
 
