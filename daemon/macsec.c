@@ -392,9 +392,15 @@ static void on_switch(struct port *p, const struct kxmsg *m)
 static void on_hello(struct port *p, const struct kxmsg *m)
 {
 	if (p->peer_sci != m->sci) {
-		if (p->peer_sci)
+		if (p->peer_sci) {
 			log_warn("macsec %s: peer SCI changed to %016" PRIx64,
 				 p->cfg.name, m->sci);
+			/* Else the old SC and its RX SAs keep accepting
+			 * frames under SAKs that are no longer in use. */
+			if (p->rxsc_added)
+				p->ms->kops->del_rxsc(p->ms->k, p->ifindex,
+						      p->peer_sci);
+		}
 		p->peer_sci = m->sci;
 		p->rxsc_added = false;
 		ensure_rxsc(p);
@@ -492,7 +498,12 @@ static void port_tick(struct port *p, uint64_t now)
 		remove_sas(p, (uint8_t)p->old_an);
 		p->old_an = -1;
 	}
-	if (pn_exhausting(p, now)) {
+	/*
+	 * A new SAK is due when the PN runs out, and at once for a peer that
+	 * has none: restarted, maybe on a new interface with no SAs at all,
+	 * it must not wait for the owner's next scheduled rotation.
+	 */
+	if (pn_exhausting(p, now) || (!p->have_sak && p->peer_sci)) {
 		if (p->owner)
 			p->rekey_wanted = true;
 		else if (now - p->rekey_asked_ms >= RETRY_MS) {
@@ -617,6 +628,13 @@ static int nl_add_rxsc(void *k, uint32_t ifindex, uint64_t sci, char *err,
 	return macsec_nl_add_rxsc(k, ifindex, sci, err, errlen);
 }
 
+static void nl_del_rxsc(void *k, uint32_t ifindex, uint64_t sci)
+{
+	char err[ERR_MAX];
+
+	macsec_nl_del_rxsc(k, ifindex, sci, err, sizeof(err));
+}
+
 static int nl_add_sa(void *k, uint32_t ifindex, const uint64_t *rx_sci,
 		     const struct macsec_nl_sa_cfg *sa, char *err,
 		     size_t errlen)
@@ -652,6 +670,7 @@ static const struct macsec_kernel_ops nl_ops = {
 	.ifindex = nl_ifindex,
 	.get = nl_get,
 	.add_rxsc = nl_add_rxsc,
+	.del_rxsc = nl_del_rxsc,
 	.add_sa = nl_add_sa,
 	.del_sa = nl_del_sa,
 	.set_encoding_sa = nl_set_encoding_sa,

@@ -84,6 +84,8 @@ struct macsec_kernel_ops {
 		   char *err, size_t errlen);
 	int (*add_rxsc)(void *k, uint32_t ifindex, uint64_t sci, char *err,
 			size_t errlen);
+	/* With its RX SAs; an absent RX SC is fine. */
+	void (*del_rxsc)(void *k, uint32_t ifindex, uint64_t sci);
 	/* An RX SA of the RX SC @rx_sci, or the TX SA if @rx_sci is NULL. */
 	int (*add_sa)(void *k, uint32_t ifindex, const uint64_t *rx_sci,
 		      const struct macsec_nl_sa_cfg *sa, char *err,

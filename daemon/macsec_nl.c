@@ -203,6 +203,18 @@ int macsec_nl_add_rxsc(struct macsec_nl *nl, uint32_t ifindex, uint64_t sci,
 		    errlen);
 }
 
+/* Its RX SAs go with it. */
+int macsec_nl_del_rxsc(struct macsec_nl *nl, uint32_t ifindex, uint64_t sci,
+		       char *err, size_t errlen)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = sa_start(nl, buf, MACSEC_CMD_DEL_RXSC, ifindex);
+
+	put_rxsc(nlh, sci, -1);
+	return talk(nl, &nl->genl, nlh, NULL, NULL, "macsec: del rx sc", err,
+		    errlen);
+}
+
 /* ADD_TXSA / ADD_RXSA: the key is in the buffer only while it is sent. */
 static int add_sa(struct macsec_nl *nl, uint8_t cmd, uint32_t ifindex,
 		  const uint64_t *sci, const struct macsec_nl_sa_cfg *sa,

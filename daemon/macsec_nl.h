@@ -72,6 +72,8 @@ void macsec_nl_close(struct macsec_nl *nl);
 
 int macsec_nl_add_rxsc(struct macsec_nl *nl, uint32_t ifindex, uint64_t sci,
 		       char *err, size_t errlen);
+int macsec_nl_del_rxsc(struct macsec_nl *nl, uint32_t ifindex, uint64_t sci,
+		       char *err, size_t errlen);
 int macsec_nl_add_txsa(struct macsec_nl *nl, uint32_t ifindex,
 		       const struct macsec_nl_sa_cfg *sa, char *err,
 		       size_t errlen);

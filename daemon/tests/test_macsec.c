@@ -41,6 +41,7 @@ struct fake_sa {
 /* One MACsec interface as the kernel would keep it. */
 struct fake_if {
 	uint64_t sci, rx_sci;
+	int stale_rxsc;		/* RX SCs left beside rx_sci */
 	uint8_t encoding_sa;
 	struct fake_sa tx[4], rx[4];
 	int fail_add;		/* -errno for every add_sa while set */
@@ -117,8 +118,21 @@ static int fake_add_rxsc(void *k, uint32_t ifindex, uint64_t sci, char *err,
 
 	if (f->rx_sci == sci)
 		return -EEXIST;
+	if (f->rx_sci)
+		f->stale_rxsc++;
 	f->rx_sci = sci;
+	memset(f->rx, 0, sizeof(f->rx));	/* a new SC has no SAs */
 	return 0;
+}
+
+static void fake_del_rxsc(void *k, uint32_t ifindex, uint64_t sci)
+{
+	struct fake_if *f = k;
+
+	if (f->rx_sci != sci)
+		return;
+	f->rx_sci = 0;
+	memset(f->rx, 0, sizeof(f->rx));
 }
 
 static int fake_add_sa(void *k, uint32_t ifindex, const uint64_t *rx_sci,
@@ -180,6 +194,7 @@ static const struct macsec_kernel_ops fake_ops = {
 	.ifindex = fake_ifindex,
 	.get = fake_get,
 	.add_rxsc = fake_add_rxsc,
+	.del_rxsc = fake_del_rxsc,
 	.add_sa = fake_add_sa,
 	.del_sa = fake_del_sa,
 	.set_encoding_sa = fake_set_encoding_sa,
@@ -252,6 +267,23 @@ static uint64_t key_clock(void *arg)
 	return W->key_ns;
 }
 
+/* Side @i's port on a MACsec interface (as new) whose SCI is @sci. */
+static void open_port(int i, const struct macsec_port_cfg *port, uint64_t sci)
+{
+	struct side *s = &W->s[i];
+	struct macsec_port_cfg cfg = *port;
+	char err[200] = "";
+
+	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->s[!i].name);
+	memset(&s->fif, 0, sizeof(s->fif));
+	s->fif.sci = sci;
+	s->ms = macsec_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
+				    &fake_ops, &s->fif, err, sizeof(err));
+	if (!s->ms)
+		print_error("%s\n", err);
+	assert_non_null(s->ms);
+}
+
 /* 32-byte blocks at 2560 bit/s: 10 blocks a second, 5 for each end. */
 static void open_side(int i, const struct macsec_port_cfg *port)
 {
@@ -268,7 +300,6 @@ static void open_side(int i, const struct macsec_port_cfg *port)
 		.name = "AB", .source = KM_SOURCE_SIM, .role = sim.role,
 		.rate = sim.rate, .block_size = sim.block_size,
 	};
-	struct macsec_port_cfg cfg = *port;
 	struct keysrc *src;
 	char err[200] = "";
 
@@ -276,17 +307,11 @@ static void open_side(int i, const struct macsec_port_cfg *port)
 	snprintf(node.name, sizeof(node.name), "%s", s->name);
 	snprintf(node.state_dir, sizeof(node.state_dir), "%s", s->dir);
 	snprintf(link.peer, sizeof(link.peer), "%s", W->s[!i].name);
-	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->s[!i].name);
 	src = keysrc_sim_new(&sim, err, sizeof(err));
 	assert_non_null(src);
 	s->kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
 	assert_non_null(s->kma);
-	s->fif.sci = i ? 0x5254000000bb0001ull : 0x5254000000aa0001ull;
-	s->ms = macsec_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
-				    &fake_ops, &s->fif, err, sizeof(err));
-	if (!s->ms)
-		print_error("%s\n", err);
-	assert_non_null(s->ms);
+	open_port(i, port, i ? 0x5254000000bb0001ull : 0x5254000000aa0001ull);
 }
 
 static const struct macsec_port_cfg port_1s = {
@@ -313,9 +338,20 @@ static void world_open(const struct macsec_port_cfg *port)
 	alarm_reset();
 }
 
+static const struct macsec_port_cfg port_hourly = {
+	.name = "m0", .ifname = "macsec0", .link = "AB", .rotate_s = 3600,
+	.key_len = KEY_LEN, .pn_threshold = MACSEC_PN_THRESHOLD_DEFAULT,
+};
+
 static int setup(void **state)
 {
 	world_open(&port_1s);
+	return 0;
+}
+
+static int setup_hourly(void **state)
+{
+	world_open(&port_hourly);
 	return 0;
 }
 
@@ -403,6 +439,29 @@ static void test_rotation_in_step(void **state)
 	}
 	assert_true(view_state_is(0, "up") && view_state_is(1, "up"));
 	assert_false(alarm_is_active("macsec:macsec0"));
+}
+
+/*
+ * B comes back on a new interface (a new SCI, no SAs) an hour before the
+ * next scheduled rotation: A drops the old RX SC with its SAs, receives on
+ * the new one, and B's request has both ends on a fresh SAK at once.
+ */
+static void test_peer_sci_change(void **state)
+{
+	uint64_t new_sci = 0x5254000000cc0001ull;
+	uint8_t an;
+
+	run(300);
+	an = W->s[0].fif.encoding_sa;
+	assert_in_step(an);
+	assert_true(W->s[0].fif.rx_sci == W->s[1].fif.sci);
+	macsec_free(W->s[1].ms);
+	open_port(1, &port_hourly, new_sci);
+	run(3000);
+	assert_true(W->s[0].fif.rx_sci == new_sci);
+	assert_int_equal(W->s[0].fif.stale_rxsc, 0);
+	assert_in_step((uint8_t)((an + 1) % 4));
+	assert_true(view_state_is(0, "up") && view_state_is(1, "up"));
 }
 
 static void test_no_key_bytes_on_kx(void **state)
@@ -539,6 +598,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rotation_in_step, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_peer_sci_change,
+						setup_hourly, teardown),
 		cmocka_unit_test_setup_teardown(test_no_key_bytes_on_kx, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_peer_cannot_install, setup,

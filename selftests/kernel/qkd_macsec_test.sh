@@ -18,6 +18,9 @@
 #   - key shortage (the link's rate cut to nothing): alarm macsec:macsec0,
 #     traffic keeps flowing on the current SAK; with key again the alarm
 #     clears and rotation resumes;
+#   - a PN threshold alone drives rotations, with no ping lost;
+#   - B back on a new macsec0 (a new SCI): A drops the old RX SC, with its
+#     SAs, and receives on the new one;
 #   - both daemons exit 0 on SIGTERM.
 
 QKD_TIMEOUT=${QKD_TIMEOUT:-400}		# host lib watchdog: whole test, seconds
@@ -80,8 +83,8 @@ gw_veth $ns_a veth-ma $addr_a $ns_b veth-mb $addr_b
 ktap_ok $? "veth $ns_a $addr_a <-> $ns_b $addr_b"
 
 # The operator's part: the interfaces; the daemons add RX SCs and SAs.
-add_macsec() {	# NS VETH ADDR
-	ip -n "$1" link add link "$2" macsec0 type macsec port 1 \
+add_macsec() {	# NS VETH ADDR [PORT]
+	ip -n "$1" link add link "$2" macsec0 type macsec port "${4:-1}" \
 		encrypt on cipher gcm-aes-256 &&
 		ip -n "$1" addr add "$3/24" dev macsec0 &&
 		ip -n "$1" link set macsec0 up
@@ -291,6 +294,25 @@ grep -E 'packets transmitted' "$QKD_DIR/ping2.out" | sed 's/^/# /'
 ktap_ok $? "200 pings each way past a PN threshold of $pn_limit forced $rot rotations (interval 3600 s)"
 [ $ping_rc -eq 0 ] && grep -q ' 0% packet loss' "$QKD_DIR/ping2.out"
 ktap_ok $? "no ping lost across the PN-driven rotations"
+
+# ---- B on a new interface: a new SCI ----
+old_sci=$(port B sci)
+qkd_stop B && ip -n $ns_b link del macsec0 &&
+	add_macsec $ns_b veth-mb $msec_b 2 &&
+	QKDKMD=$QKD_DIR/qkdkmd-$ns_b qkd_start B
+ktap_ok $? "B restarted on a new macsec0 (port 2)"
+# Rotations are hourly now: B, with no SAK, must ask A for one at once.
+for i in $(seq 1 40); do
+	[ "$(port B state)" = up ] && break
+	sleep 0.5
+done
+new_sci=$(port B sci)
+rxsc=$(ip -n $ns_a macsec show macsec0 | grep -c 'RXSC')
+[ "$new_sci" != "$old_sci" ] && [ "$(port A peer_sci)" = "$new_sci" ] && [ "$rxsc" = 1 ] &&
+	[ "$(port A state)" = up ] && [ "$(port B state)" = up ]
+ktap_ok $? "both up again in $i polls; A receives on B's new SCI $new_sci (was $old_sci), $rxsc RX SC left"
+ip netns exec $ns_a ping -q -c 3 -W 2 $msec_b >/dev/null
+ktap_ok $? "ping over the new interface"
 qkd_stop A && qkd_stop B
 ktap_ok $? "both daemons exit 0 on SIGTERM"
 
