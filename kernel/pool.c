@@ -136,6 +136,7 @@ static void slot_clear(struct qkd_pool *pool, struct qkd_pool_slot *slot)
 	memset(slot->consumed, 0, map_bytes);
 	slot->len = 0;
 	slot->untaken = 0;
+	slot->first_untaken = 0;
 	slot->unconsumed = 0;
 	pool->blocks--;
 }
@@ -170,6 +171,10 @@ static u32 take_range(struct qkd_pool *pool, struct qkd_pool_slot *slot,
 		bitmap_set(slot->taken, s, e - s);
 		n += e - s;
 	}
+	/* Bits are only ever set (until the slot is cleared): it only rises. */
+	if (off <= slot->first_untaken)
+		slot->first_untaken = find_next_zero_bit(slot->taken, slot->len,
+							 slot->first_untaken);
 	slot->untaken -= n;
 	pool->avail -= n;
 	return n;
@@ -210,7 +215,8 @@ static u64 give_up_untaken(struct qkd_pool *pool, struct qkd_pool_slot *slot)
 	u32 s, e;
 	u64 n = 0;
 
-	for (s = find_next_zero_bit(slot->taken, slot->len, 0); s < slot->len;
+	for (s = find_next_zero_bit(slot->taken, slot->len, slot->first_untaken);
+	     s < slot->len;
 	     s = find_next_zero_bit(slot->taken, slot->len, e)) {
 		e = find_next_bit(slot->taken, slot->len, s);
 		n += take_range(pool, slot, s, e - s);
@@ -285,7 +291,8 @@ static u32 slot_fit(const struct qkd_pool_slot *slot, u32 len)
 {
 	u32 n = 0, s, e;
 
-	for (s = find_next_zero_bit(slot->taken, slot->len, 0); s < slot->len;
+	for (s = find_next_zero_bit(slot->taken, slot->len, slot->first_untaken);
+	     s < slot->len;
 	     s = find_next_zero_bit(slot->taken, slot->len, e)) {
 		e = find_next_bit(slot->taken, slot->len, s);
 		n += (e - s) / len;
@@ -328,7 +335,8 @@ static u64 waste_block(struct qkd_pool *pool, struct qkd_pool_slot *slot)
 	u32 s, e;
 	u64 n = 0;
 
-	for (s = find_next_zero_bit(slot->taken, slot->len, 0); s < slot->len;
+	for (s = find_next_zero_bit(slot->taken, slot->len, slot->first_untaken);
+	     s < slot->len;
 	     s = find_next_zero_bit(slot->taken, slot->len, e)) {
 		e = find_next_bit(slot->taken, slot->len, s);
 		take_range(pool, slot, s, e - s);
@@ -359,7 +367,8 @@ int qkd_pool_alloc(struct qkd_pool *pool, u32 len, u32 count, bool reserve,
 			continue;
 		while (count) {
 			off = bitmap_find_next_zero_area(slot->taken, slot->len,
-							 0, len, 0);
+							 slot->first_untaken,
+							 len, 0);
 			if (off + len > slot->len)
 				break;
 			take_range(pool, slot, off, len);

@@ -22,6 +22,7 @@ struct qkd_pool_slot {
 	u64 t_destroyed;
 	u32 len;		/* 0: slot empty */
 	u32 untaken;		/* own share: bytes not allocated yet */
+	u32 first_untaken;	/* own share: no byte below it is untaken */
 	u32 unconsumed;		/* bytes not handed out or discarded yet */
 	unsigned long *taken;	/* allocated by this end (own share only) */
 	unsigned long *consumed;/* handed out or discarded, zeroised */
