@@ -1,16 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# A destroyed "qkd" key is zeroised (Documentation/qkd/keyring.rst).  A
-# seeded qkd_sim pair makes key bytes this test can compute from the seed
-# and the key ID, without reading them out of the kernel; qkd_kcore_scan
-# counts the words of physical memory that still hold any of them.
+# The "qkd" key type's zeroisation and quota (Documentation/qkd/keyring.rst;
+# qkd_xfrm_test.sh checks the rest).  A seeded qkd_sim pair makes key bytes
+# this test can compute from the seed and the key ID, without reading them
+# out of the kernel; qkd_kcore_scan counts the words of physical memory
+# that still hold any of them.
 #  1. keys taken with keyctl at both ends, and one logon twin, are found in
 #     memory exactly as often as their payloads hold them: the scan sees key
 #     bytes, and the pools, rings and card buffer kept no copy;
 #  2. after unlink (and revoke) and garbage collection, not one word of any
 #     of them is left anywhere in RAM: not in the freed payloads, the pools,
-#     the DMA rings or the card's block buffer.
+#     the DMA rings or the card's block buffer;
+#  3. a request over the requester's key quota fails with EDQUOT and takes
+#     nothing from the pool.
 
 . "$(dirname "$0")/lib.sh"
 bus=/sys/bus/qkd_sim
@@ -126,4 +129,26 @@ ktap_ok $? "no word of any destroyed key is left in memory ($after words)"
 exec {scan_in}>&-
 wait "$scan_pid"
 scan_pid=
+
+# ---- quota: charged before the pool is touched ----
+# uid 65534 with CAP_NET_ADMIN alone, under a 200-byte key quota.
+as_admin() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin \
+		--ambient-caps=+net_admin "$@"
+}
+allocated() {
+	"$QKD_TOP/tools/build/qkdctl" -j kernel -s link show "$tx" | jq -r '.[0].stats.bytes_allocated'
+}
+maxbytes=$(cat /proc/sys/kernel/keys/maxbytes)
+echo 200 >/proc/sys/kernel/keys/maxbytes
+a0=$(allocated)
+as_admin keyctl request2 qkd "alloc:$tx:64" qkd @u >/dev/null
+ktap_ok $? "uid 65534 with CAP_NET_ADMIN takes a 64-byte key within its quota"
+a1=$(allocated)
+out=$(as_admin keyctl request2 qkd "alloc:$tx:256" qkd @u 2>&1)
+a2=$(allocated)
+[[ $out == *"quota exceeded"* ]] && [ $((a1 - a0)) = 64 ] && [ "$a2" = "$a1" ]
+ktap_ok $? "a 256-byte key over the 200-byte quota: EDQUOT ($out), pool untouched (allocated $a0 -> $a1 -> $a2)"
+as_admin keyctl clear @u
+echo "$maxbytes" >/proc/sys/kernel/keys/maxbytes
 ktap_finish
