@@ -62,7 +62,7 @@ struct loop {
 	bool stopping;
 	struct loop_item *items;	/* live items, for loop_free() */
 	struct loop_item *zombies;	/* deleted, nothing in flight */
-	struct loop_task *tasks, *tasks_tail;	/* queued, in order */
+	TAILQ_HEAD(, loop_task) tasks;	/* queued, in order */
 };
 
 uint64_t loop_now_ms(void)
@@ -141,6 +141,7 @@ struct loop *loop_new(void)
 
 	if (!loop)
 		return NULL;
+	TAILQ_INIT(&loop->tasks);
 	ret = io_uring_queue_init_params(LOOP_SQ_ENTRIES, &loop->ring, &p);
 	if (ret < 0) {
 		free(loop);
@@ -386,27 +387,14 @@ void loop_task_queue(struct loop *loop, struct loop_task *t)
 	if (t->queued)
 		return;
 	t->queued = true;
-	t->next = NULL;
-	t->prev = loop->tasks_tail;
-	if (loop->tasks_tail)
-		loop->tasks_tail->next = t;
-	else
-		loop->tasks = t;
-	loop->tasks_tail = t;
+	TAILQ_INSERT_TAIL(&loop->tasks, t, link);
 }
 
 void loop_task_cancel(struct loop *loop, struct loop_task *t)
 {
 	if (!t->queued)
 		return;
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		loop->tasks = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	else
-		loop->tasks_tail = t->prev;
+	TAILQ_REMOVE(&loop->tasks, t, link);
 	t->queued = false;
 }
 
@@ -415,7 +403,7 @@ static void run_tasks(struct loop *loop)
 {
 	struct loop_task *t;
 
-	while ((t = loop->tasks)) {
+	while ((t = TAILQ_FIRST(&loop->tasks))) {
 		loop_task_cancel(loop, t);
 		t->fn(t->arg);
 	}

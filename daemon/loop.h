@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct loop;
 struct loop_watch;
@@ -65,7 +66,7 @@ void loop_timer_del(struct loop_timer *t);
  * must loop_task_cancel() it before freeing it.
  */
 struct loop_task {
-	struct loop_task *prev, *next;
+	TAILQ_ENTRY(loop_task) link;	/* in the loop's queue, if queued */
 	loop_timer_fn fn;
 	void *arg;
 	bool queued;
