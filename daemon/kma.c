@@ -155,18 +155,12 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 
 /* ---- records ---- */
 
-/* Count @k into (@in) or out of the live records, in all and per link. */
-static void count_live(struct kma *kma, struct kma_key *k, bool in)
+/* Count @k into (+1) or out of (-1) the live records, in all and per link. */
+static void count_live(struct kma *kma, struct kma_key *k, int delta)
 {
-	if (in) {
-		kma->n_live++;
-		if (k->link)
-			k->link->keys_held++;
-	} else {
-		kma->n_live--;
-		if (k->link)
-			k->link->keys_held--;
-	}
+	kma->n_live += delta;
+	if (k->link)
+		k->link->keys_held += delta;
 }
 
 static void record_unlink(struct kma *kma, struct kma_key *k)
@@ -187,7 +181,7 @@ static void record_unlink(struct kma *kma, struct kma_key *k)
 		kma->newest = k->older;
 	kma->n_records--;
 	if (!state_is_final(k->state))
-		count_live(kma, k, false);
+		count_live(kma, k, -1);
 }
 
 static void record_free(struct kma_key *k)
@@ -256,7 +250,7 @@ struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
 	kma->newest = k;
 	kma->n_records++;
 	if (!state_is_final(state))
-		count_live(kma, k, true);
+		count_live(kma, k, +1);
 	return k;
 }
 
@@ -264,7 +258,7 @@ void kma_key_set_state(struct kma *kma, struct kma_key *k,
 		       enum kma_key_state state)
 {
 	if (!state_is_final(k->state) && state_is_final(state))
-		count_live(kma, k, false);
+		count_live(kma, k, -1);
 	k->state = state;
 	k->changed_ns = kma_realtime_ns();
 	if (state_is_final(state) && k->bytes) {
