@@ -120,12 +120,18 @@ int main(int argc, char **argv)
 	char line[64];
 	uint64_t seed, *buf;
 	int fd, nseg, i;
+	char *end;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s SEED KEY_ID:LEN... (key IDs in hex)\n", argv[0]);
 		return 2;
 	}
-	seed = strtoull(argv[1], NULL, 0);
+	errno = 0;
+	seed = strtoull(argv[1], &end, 0);
+	if (errno || end == argv[1] || *end) {
+		fprintf(stderr, "bad seed %s (want a u64, decimal or 0x hex)\n", argv[1]);
+		return 2;
+	}
 	if (getrandom(&mask, sizeof(mask), 0) != sizeof(mask))
 		return 2;
 	for (i = 2; i < argc; i++) {
