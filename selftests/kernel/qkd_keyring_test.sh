@@ -17,6 +17,7 @@
 
 . "$(dirname "$0")/lib.sh"
 bus=/sys/bus/qkd_sim
+qkdctl=$QKD_TOP/tools/build/qkdctl
 sim=77
 link_id=770
 scan_in= scan_out= scan_pid=
@@ -49,8 +50,8 @@ done
 ktap_ok $bad "new_device refuses a bad KEY_SEED and a seventh field"
 tx=$(cat $bus/devices/qkd_sim$sim/tx_index)
 rx=$(cat $bus/devices/qkd_sim$sim/rx_index)
-"$QKD_TOP/tools/build/qkdctl" kernel link set "$tx" up &&
-	"$QKD_TOP/tools/build/qkdctl" kernel link set "$rx" up
+"$qkdctl" kernel link set "$tx" up &&
+	"$qkdctl" kernel link set "$rx" up
 ktap_ok $? "link ends $tx and $rx up"
 
 echo 1 >/proc/sys/kernel/keys/gc_delay
@@ -137,7 +138,7 @@ as_admin() {
 		--ambient-caps=+net_admin "$@"
 }
 allocated() {
-	"$QKD_TOP/tools/build/qkdctl" -j kernel -s link show "$tx" | jq -r '.[0].stats.bytes_allocated'
+	"$qkdctl" -j kernel -s link show "$tx" | jq -r '.[0].stats.bytes_allocated'
 }
 maxbytes=$(cat /proc/sys/kernel/keys/maxbytes)
 echo 200 >/proc/sys/kernel/keys/maxbytes
