@@ -2,10 +2,10 @@
 /*
  * The daemon's event loop on io_uring.  See loop.h for the API.
  *
- * Every watch and timer is a struct loop_item whose address is the
+ * Every watch, timer and io is a struct loop_item whose address is the
  * user_data of the one io_uring request it has in flight (a multishot
- * POLL_ADD, or a TIMEOUT).  Control requests (poll update, poll remove,
- * timeout remove) carry user_data 0 and their completions are ignored: the
+ * POLL_ADD, a TIMEOUT, a RECV or SEND).  Control requests (poll update,
+ * poll remove, timeout remove, cancel) carry user_data 0 and their completions are ignored: the
  * item learns what happened from its own request's completion.
  *
  * Lifetime rule: an item may be freed only once no request of its own is in
@@ -18,6 +18,7 @@
  * never touches freed memory.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@
 #define LOOP_SQ_ENTRIES	256
 #define LOOP_CQ_ENTRIES	4096
 
-enum loop_item_kind { ITEM_WATCH, ITEM_TIMER };
+enum loop_item_kind { ITEM_WATCH, ITEM_TIMER, ITEM_IO };
 
 struct loop_item {
 	struct loop *loop;
@@ -55,6 +56,17 @@ struct loop_timer {
 	uint64_t deadline_ms;	/* CLOCK_MONOTONIC */
 	struct __kernel_timespec ts;	/* read by the kernel at submit time */
 	loop_timer_fn fn;
+};
+
+struct loop_io {
+	struct loop_item item;	/* first: user_data points here */
+	int fd;
+	bool sending;		/* the request in flight is a send */
+	size_t len;		/* bytes to send */
+	size_t sent;		/* of them, sent so far */
+	size_t cap;
+	loop_io_fn fn;
+	uint8_t buf[];		/* freed with the item: the kernel may use it */
 };
 
 struct loop {
@@ -362,6 +374,122 @@ static void timer_complete(struct loop_timer *t, const struct io_uring_cqe *cqe)
 	t->fn(t->item.arg);
 }
 
+/* ---- socket I/O -------------------------------------------------------- */
+
+struct loop_io *loop_io_new(struct loop *loop, int fd, size_t cap,
+			    loop_io_fn fn, void *arg)
+{
+	struct loop_io *io;
+
+	if (!cap || cap > INT_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	io = calloc(1, sizeof(*io) + cap);
+	if (!io)
+		return NULL;
+	io->item.loop = loop;
+	io->item.kind = ITEM_IO;
+	io->item.arg = arg;
+	io->fd = fd;
+	io->cap = cap;
+	io->fn = fn;
+	list_add(&loop->items, &io->item);
+	return io;
+}
+
+uint8_t *loop_io_buf(struct loop_io *io, size_t *cap)
+{
+	*cap = io->cap;
+	return io->buf;
+}
+
+bool loop_io_busy(const struct loop_io *io)
+{
+	return io->item.armed;
+}
+
+/* io_uring sends with MSG_NOSIGNAL: a closed peer is -EPIPE, never SIGPIPE. */
+static int io_submit(struct loop_io *io)
+{
+	struct io_uring_sqe *sqe;
+
+	if (io->item.armed || io->item.deleted)
+		return -EINVAL;
+	sqe = get_sqe(io->item.loop);
+	if (!sqe)
+		return -EBUSY;
+	if (io->sending)
+		io_uring_prep_send(sqe, io->fd, io->buf + io->sent,
+				   io->len - io->sent, 0);
+	else
+		io_uring_prep_recv(sqe, io->fd, io->buf, io->cap, 0);
+	io_uring_sqe_set_data(sqe, &io->item);
+	io->item.armed = true;
+	return 0;
+}
+
+int loop_io_recv(struct loop_io *io)
+{
+	if (io->item.armed)
+		return -EINVAL;
+	io->sending = false;
+	return io_submit(io);
+}
+
+int loop_io_send(struct loop_io *io, size_t len)
+{
+	if (io->item.armed || !len || len > io->cap)
+		return -EINVAL;
+	io->sending = true;
+	io->len = len;
+	io->sent = 0;
+	return io_submit(io);
+}
+
+void loop_io_del(struct loop_io *io)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!io || io->item.deleted)
+		return;
+	io->item.deleted = true;
+	if (io->item.armed) {
+		sqe = get_sqe(io->item.loop);
+		/*
+		 * Without an SQE the request ends when its socket does (the
+		 * owner is about to close it); the item is freed then.
+		 */
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, (uintptr_t)&io->item, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+	maybe_bury(&io->item);
+}
+
+static void io_complete(struct loop_io *io, const struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	io->item.armed = false;
+	if (io->item.deleted)
+		return;
+	if (io->sending && res > 0) {
+		io->sent += (size_t)res;
+		if (io->sent < io->len) {
+			res = io_submit(io);	/* a short send: go on */
+			if (!res)
+				return;
+		} else {
+			res = (int)io->len;
+		}
+	} else if (io->sending && res == 0) {
+		res = -EPIPE;	/* a stream socket that took no byte */
+	}
+	io->fn(io->item.arg, res);
+}
+
 /* ---- running ----------------------------------------------------------- */
 
 static void dispatch(struct loop *loop, const struct io_uring_cqe *cqe)
@@ -370,10 +498,17 @@ static void dispatch(struct loop *loop, const struct io_uring_cqe *cqe)
 
 	if (!it)
 		return;		/* a control request's completion */
-	if (it->kind == ITEM_WATCH)
+	switch (it->kind) {
+	case ITEM_WATCH:
 		watch_complete((struct loop_watch *)it, cqe);
-	else
+		break;
+	case ITEM_TIMER:
 		timer_complete((struct loop_timer *)it, cqe);
+		break;
+	case ITEM_IO:
+		io_complete((struct loop_io *)it, cqe);
+		break;
+	}
 	maybe_bury(it);
 }
 

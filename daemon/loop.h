@@ -3,11 +3,13 @@
  * The daemon's event loop, on io_uring (liburing).  Single-threaded: every
  * callback runs on the loop's thread, so daemon state needs no locks.
  *
- * Sockets are watched with multishot IORING_OP_POLL_ADD; the callback gets
- * the poll revents (POLLIN, POLLOUT, POLLERR, POLLHUP) and does its own
- * non-blocking read/write (OpenSSL wants the fd, so the loop does not do the
- * I/O itself).  Timers are IORING_OP_TIMEOUT.  Signals come through a
- * signalfd the caller watches like any fd.
+ * Sockets are either watched with multishot IORING_OP_POLL_ADD (the
+ * callback gets the poll revents and does its own non-blocking I/O), or
+ * read and written by io_uring itself through a loop_io (IORING_OP_RECV /
+ * IORING_OP_SEND), which costs no system call of its own: the requests go
+ * to the kernel with the loop's one io_uring_enter() per batch.  Timers are
+ * IORING_OP_TIMEOUT.  Signals come through a signalfd the caller watches
+ * like any fd.
  */
 #ifndef QKD_LOOP_H
 #define QKD_LOOP_H
@@ -44,6 +46,31 @@ struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events,
 				  loop_fd_fn fn, void *arg);
 int loop_watch_set(struct loop_watch *w, uint32_t events);
 void loop_watch_del(struct loop_watch *w);
+
+/*
+ * A loop_io moves a socket's bytes through io_uring: it owns a buffer of
+ * @cap bytes and has at most one recv or send of it in flight.  @fn gets
+ * the outcome: for a recv, the bytes received (0 at end of stream); for a
+ * send, the whole length asked (short sends are continued inside); or
+ * -errno.  The kernel may write the buffer until @fn is called: touch it
+ * only while loop_io_busy() is false.
+ *
+ * loop_io_del() cancels what is in flight; @fn is not called again, and
+ * the io (with its buffer) is freed once the kernel is done with it, so
+ * the owner may close the fd and free itself right away.
+ */
+struct loop_io;
+typedef void (*loop_io_fn)(void *arg, int res);
+
+struct loop_io *loop_io_new(struct loop *loop, int fd, size_t cap,
+			    loop_io_fn fn, void *arg);
+uint8_t *loop_io_buf(struct loop_io *io, size_t *cap);
+bool loop_io_busy(const struct loop_io *io);
+/* Receive up to cap bytes into the buffer; 0, or -EBUSY (ring broken). */
+int loop_io_recv(struct loop_io *io);
+/* Send the buffer's first @len (> 0) bytes; 0, or -EBUSY (ring broken). */
+int loop_io_send(struct loop_io *io, size_t len);
+void loop_io_del(struct loop_io *io);
 
 /*
  * Call @fn once after @ms milliseconds (CLOCK_MONOTONIC), or every @ms with
