@@ -2,19 +2,26 @@
 /*
  * Mutually authenticated TLS 1.3 connections driven by the event loop.
  *
- * Each connection is a small state machine (handshake, open, closing) fed
- * by one loop watch on its socket.  OpenSSL does the socket I/O itself; we
- * translate its WANT_READ / WANT_WRITE answers into the watch's POLLIN /
- * POLLOUT.  Input is buffered up to the caller's bound; output is queued
- * when the socket is full.  Both buffers may hold key material, so every
- * byte that leaves them is cleansed.
+ * OpenSSL never touches the socket: it reads ciphertext from one memory
+ * BIO (net_in) and writes it to another (net_out), and the loop moves the
+ * bytes with io_uring recv and send requests (loop_io), one of each in
+ * flight per connection.  Those requests go to the kernel with the loop's
+ * single io_uring_enter() per batch, so a request/answer exchange costs
+ * no read() or write() system call of its own.
  *
- * Callbacks run only from the watch handler or from a loop task,
- * never from inside a tls_conn_*() call, so a caller may close or write
- * from anywhere without its own state being freed under its feet.
+ * Each connection is a small state machine (handshake, open, closing,
+ * lingering) that conn_step() runs whenever bytes came, a send finished
+ * or the owner wrote.  Plaintext input is buffered up to the caller's
+ * bound, plaintext output is queued until the step; both may hold key
+ * material, so every byte that leaves them is cleansed.  net_in, net_out
+ * and the io buffers only ever hold ciphertext.
+ *
+ * Callbacks run only from conn_step(), itself run from an io completion
+ * or a loop task, never from inside a tls_conn_*() call, so a caller may
+ * close or write from anywhere without its own state being freed under
+ * its feet.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,7 @@
 #include "tls.h"
 
 #define TLS_IN_CHUNK	 16384		/* input buffer grows by this much */
+#define TLS_NET_CHUNK	 (16384 + 512)	/* one full record and its overhead */
 #define TLS_OUT_MAX	 (16u << 20)	/* queued output beyond this fails */
 #define TLS_PEER_NAME_MAX 256
 #define TLS_LINGER_MS	 1000		/* at most, after our close_notify */
@@ -36,7 +44,7 @@
 enum tls_state {
 	TLS_HANDSHAKE,
 	TLS_OPEN,
-	TLS_CLOSING,	/* flushing queued output, then shut down */
+	TLS_CLOSING,	/* sending the rest and close_notify, then shut down */
 	TLS_LINGER,	/* our side shut: drain the peer's last bytes briefly */
 	TLS_DEAD,	/* waiting to be freed once off the stack */
 };
@@ -51,18 +59,21 @@ struct tls_buf {
 struct tls_conn {
 	struct loop *loop;
 	SSL *ssl;
+	BIO *net_in;			/* ciphertext received, for OpenSSL */
+	BIO *net_out;			/* ciphertext from OpenSSL, to send */
 	int fd;
-	struct loop_watch *watch;
+	struct loop_io *rx, *tx;	/* the recv and the send in flight */
+	size_t tx_len;			/* bytes in the send in flight */
 	struct loop_timer *reaper;	/* free after lingering */
 	struct loop_task reap;		/* free once off the stack */
-	struct loop_task flusher;	/* send of queued output */
-	uint32_t events;		/* what the watch is armed for */
+	struct loop_task kick;		/* a step for output or a close */
 	enum tls_state state;
-	bool want_write;		/* OpenSSL asked for POLLOUT */
-	bool in_handler;		/* on the stack: defer the free */
+	bool in_step;			/* conn_step() is on the stack */
+	bool connected;			/* the socket is connected: recv */
 	bool opened;			/* on_open was called */
+	bool notified;			/* our close_notify is in net_out */
+	bool net_eof;			/* the socket's stream ended */
 	bool read_eof;			/* peer gone; deliver what came, then close */
-	bool short_read;		/* last socket read got less than asked */
 	size_t max_input;
 	struct tls_buf in, out;
 	const struct tls_conn_ops *ops;
@@ -126,15 +137,6 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 			   NULL);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/*
-	 * Read whole socket buffers, not a 5-byte header and then the record
-	 * body: one system call per burst instead of two per record.  Safe
-	 * because conn_fill() always reads until WANT_READ (or a full input
-	 * buffer), so no record is left waiting inside the SSL object.
-	 */
-	SSL_CTX_set_read_ahead(ctx, 1);
 	return ctx;
 
 fail:
@@ -215,12 +217,13 @@ static void conn_free(struct tls_conn *c)
 	if (c->reaper)
 		loop_timer_del(c->reaper);
 	loop_task_cancel(c->loop, &c->reap);
-	loop_task_cancel(c->loop, &c->flusher);
-	if (c->watch)
-		loop_watch_del(c->watch);
+	loop_task_cancel(c->loop, &c->kick);
+	/* The loop frees the ios once the kernel has let go of them. */
+	loop_io_del(c->rx);
+	loop_io_del(c->tx);
 	if (c->ops->on_close)
 		c->ops->on_close(c, c->arg);
-	SSL_free(c->ssl);
+	SSL_free(c->ssl);	/* and the two memory BIOs */
 	close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -236,8 +239,8 @@ static void conn_reap(void *arg)
 }
 
 /*
- * Mark @c dead: stop watching the socket and free it once nobody is on the
- * stack -- at the end of the handler, or from a loop task.
+ * Mark @c dead: stop its socket I/O and free it once nobody is on the
+ * stack -- at the end of the step, or from a loop task.
  */
 static void conn_kill(struct tls_conn *c, const char *why)
 {
@@ -246,11 +249,10 @@ static void conn_kill(struct tls_conn *c, const char *why)
 	c->state = TLS_DEAD;
 	if (why && !c->error[0])
 		snprintf(c->error, sizeof(c->error), "%s", why);
-	if (c->watch) {
-		loop_watch_del(c->watch);
-		c->watch = NULL;
-	}
-	if (!c->in_handler)
+	loop_io_del(c->rx);
+	loop_io_del(c->tx);
+	c->rx = c->tx = NULL;
+	if (!c->in_step)
 		loop_task_queue(c->loop, &c->reap);
 }
 
@@ -267,10 +269,7 @@ static void conn_ssl_reason(struct tls_conn *c, const char *stage, int ret,
 	if (e == SSL_ERROR_ZERO_RETURN)
 		return;
 	if (e == SSL_ERROR_SYSCALL && !ERR_peek_error()) {
-		if (errno && ret < 0)
-			snprintf(why, len, "%s: %s", stage, strerror(errno));
-		else
-			snprintf(why, len, "%s: peer closed", stage);
+		snprintf(why, len, "%s: peer closed", stage);
 	} else {
 		long v = SSL_get_verify_result(c->ssl);
 		char ossl[96];
@@ -292,36 +291,13 @@ static void conn_fail_ssl(struct tls_conn *c, const char *stage, int ret)
 	conn_kill(c, why[0] ? why : NULL);
 }
 
-/* Arm the watch for what we wait for: always input, output when due. */
-static void conn_rearm(struct tls_conn *c)
+/* A socket error: "stage: strerror". */
+static void conn_fail_errno(struct tls_conn *c, const char *stage, int err)
 {
-	uint32_t ev = POLLIN;
+	char why[120];
 
-	if (c->state == TLS_DEAD || !c->watch)
-		return;
-	/* Output queued during the handshake waits for it to finish. */
-	if (c->want_write || (c->out.len && c->state != TLS_HANDSHAKE))
-		ev |= POLLOUT;
-	if (ev != c->events && loop_watch_set(c->watch, ev) == 0)
-		c->events = ev;
-}
-
-/*
- * Classify a non-positive SSL_* return: 0 if it is a retryable WANT_*
- * (and note which direction), -1 if the connection failed (killed).
- */
-static int conn_retry_or_fail(struct tls_conn *c, const char *stage, int ret)
-{
-	switch (SSL_get_error(c->ssl, ret)) {
-	case SSL_ERROR_WANT_READ:
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		c->want_write = true;
-		return 0;
-	default:
-		conn_fail_ssl(c, stage, ret);
-		return -1;
-	}
+	snprintf(why, sizeof(why), "%s: %s", stage, strerror(err));
+	conn_kill(c, why);
 }
 
 /* Subject CN, only if there is exactly one and it is a clean string. */
@@ -347,63 +323,64 @@ static void peer_cn(struct tls_conn *c)
 	c->peer_name[len] = '\0';
 }
 
-static int conn_handshake(struct tls_conn *c)
+/* Go on with the handshake on what has come; on_open once it is done. */
+static void conn_handshake(struct tls_conn *c)
 {
 	int ret;
 
 	ERR_clear_error();
 	ret = SSL_do_handshake(c->ssl);
-	if (ret != 1)
-		return conn_retry_or_fail(c, "handshake", ret) ? -1 : 1;
+	if (ret != 1) {
+		if (SSL_get_error(c->ssl, ret) != SSL_ERROR_WANT_READ)
+			conn_fail_ssl(c, "handshake", ret);
+		return;
+	}
 	/* SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes these hold; belt and braces. */
 	if (!SSL_get0_peer_certificate(c->ssl) ||
 	    SSL_get_verify_result(c->ssl) != X509_V_OK) {
 		conn_kill(c, "handshake: peer certificate not verified");
-		return -1;
+		return;
 	}
 	peer_cn(c);
 	c->state = TLS_OPEN;
 	c->opened = true;
 	if (c->ops->on_open)
 		c->ops->on_open(c, c->arg);
-	return 0;
-}
-
-/* Send queued output; 0 when the queue is empty or the socket is full. */
-static int conn_flush(struct tls_conn *c)
-{
-	while (c->out.len) {
-		size_t n = 0;
-		int ret;
-
-		ERR_clear_error();
-		ret = SSL_write_ex(c->ssl, c->out.data + c->out.head,
-				   c->out.len, &n);
-		if (ret <= 0)
-			return conn_retry_or_fail(c, "write", ret);
-		buf_consume(&c->out, n);
-	}
-	return 0;
 }
 
 /*
- * Read what fits into the input buffer: 1 if bytes came, 0 if none, -1 if
- * the connection failed.  When the peer closes (or the read fails) after
- * some bytes came, those are handed over first: read_eof is set and the
- * caller closes after on_data.  *drained is set when reading stopped
- * because the socket (and the SSL object) had nothing more: reading again
- * before the next poll event would only cost a failing system call.
+ * Encrypt the queued output into net_out, as one record where it fits.
+ * A memory BIO takes everything, so this never waits on the socket.
  */
-static int conn_fill(struct tls_conn *c, bool *drained)
+static void conn_encrypt(struct tls_conn *c)
+{
+	while (c->out.len) {
+		size_t n = 0;
+
+		ERR_clear_error();
+		if (SSL_write_ex(c->ssl, c->out.data + c->out.head,
+				 c->out.len, &n) <= 0) {
+			conn_fail_ssl(c, "write", 0);
+			return;
+		}
+		buf_consume(&c->out, n);
+	}
+}
+
+/*
+ * Decrypt what fits into the input buffer: 1 if bytes came, 0 if none, -1
+ * if the connection failed.  When the stream ended (or the socket failed)
+ * after some bytes came, those are handed over first: read_eof is set and
+ * the caller closes after on_data.
+ */
+static int conn_decrypt(struct tls_conn *c)
 {
 	int got = 0;
-
-	*drained = false;
 
 	for (;;) {
 		size_t room = buf_room(&c->in, TLS_IN_CHUNK, c->max_input);
 		size_t n = 0;
-		int ret, e;
+		int ret;
 
 		if (!room)
 			return got;	/* full: the owner must drain first */
@@ -413,27 +390,10 @@ static int conn_fill(struct tls_conn *c, bool *drained)
 		if (ret > 0) {
 			c->in.len += n;
 			got = 1;
-			/*
-			 * The socket gave less than OpenSSL asked for and all
-			 * of it is decrypted: it was empty then, and bytes
-			 * arriving since raise a poll event.  Skip the read
-			 * that would only fail with EAGAIN.
-			 */
-			if (c->short_read && !SSL_has_pending(c->ssl)) {
-				*drained = true;
-				return got;
-			}
 			continue;
 		}
-		e = SSL_get_error(c->ssl, ret);
-		if (e == SSL_ERROR_WANT_READ) {
-			*drained = true;
+		if (SSL_get_error(c->ssl, ret) == SSL_ERROR_WANT_READ)
 			return got;
-		}
-		if (e == SSL_ERROR_WANT_WRITE) {
-			c->want_write = true;
-			return got;
-		}
 		if (!got) {
 			conn_fail_ssl(c, "read", ret);
 			return -1;
@@ -445,18 +405,15 @@ static int conn_fill(struct tls_conn *c, bool *drained)
 }
 
 /*
- * Read and hand input to the owner until the socket has no more or the
- * owner stops consuming.  A full buffer the owner does not drain is a
- * peer sending more than it may: close.
+ * Hand input to the owner until there is no more or the owner stops
+ * consuming.  A full buffer the owner does not drain is a peer sending
+ * more than it may: close.
  */
 static void conn_pump_input(struct tls_conn *c)
 {
-	bool drained = false;
-
 	for (;;) {
+		int got = conn_decrypt(c);
 		size_t before;
-		/* Once drained, the multishot poll reports new bytes. */
-		int got = drained ? 0 : conn_fill(c, &drained);
 
 		if (got < 0 || c->state != TLS_OPEN)
 			return;
@@ -482,12 +439,34 @@ static void conn_pump_input(struct tls_conn *c)
 	}
 }
 
+/* Hand net_out's next bytes to the kernel, unless a send is in flight. */
+static void conn_send(struct tls_conn *c)
+{
+	size_t cap;
+	uint8_t *buf;
+	int n;
+
+	if (c->state == TLS_DEAD || loop_io_busy(c->tx) ||
+	    !BIO_ctrl_pending(c->net_out))
+		return;
+	buf = loop_io_buf(c->tx, &cap);
+	n = BIO_read(c->net_out, buf, (int)cap);
+	if (n <= 0)
+		return;
+	if (loop_io_send(c->tx, (size_t)n) < 0) {
+		conn_kill(c, "write: io_uring failed");
+		return;
+	}
+	c->tx_len = (size_t)n;
+}
+
 /*
- * Queue drained while closing: send close_notify (best effort) and shut
- * our direction.  Closing the socket outright while the peer's bytes are
- * still unread (say the rest of a body we refused with 413) would make the
- * kernel send a reset, which can destroy our last answer before the peer
- * reads it; so read and drop what still comes, for a bounded time.
+ * Closing, with the queue encrypted: add close_notify, and once all of it
+ * is sent, shut our direction.  Closing the socket outright while the
+ * peer's bytes are still unread (say the rest of a body we refused with
+ * 413) would make the kernel send a reset, which can destroy our last
+ * answer before the peer reads it; so read and drop what still comes,
+ * for a bounded time.
  */
 static void conn_finish_close(struct tls_conn *c)
 {
@@ -497,14 +476,19 @@ static void conn_finish_close(struct tls_conn *c)
 		conn_kill(c, NULL);
 		return;
 	}
-	ERR_clear_error();
-	SSL_shutdown(c->ssl);
+	if (!c->notified) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+		c->notified = true;
+		conn_send(c);
+	}
+	if (c->state != TLS_CLOSING || loop_io_busy(c->tx) ||
+	    BIO_ctrl_pending(c->net_out))
+		return;
 	if (shutdown(c->fd, SHUT_WR) < 0) {
 		conn_kill(c, NULL);
 		return;
 	}
-	if (c->reaper)
-		loop_timer_del(c->reaper);
 	c->reaper = loop_timer_add(c->loop, TLS_LINGER_MS, false, conn_reap, c);
 	if (!c->reaper) {
 		conn_kill(c, NULL);
@@ -513,74 +497,87 @@ static void conn_finish_close(struct tls_conn *c)
 	c->state = TLS_LINGER;
 }
 
-/* Lingering: drop input until the peer closes (or the timer ends it). */
-static void conn_drain(struct tls_conn *c)
+/* Keep one recv in flight while input is wanted. */
+static void conn_recv(struct tls_conn *c)
 {
-	uint8_t sink[4096];
-
-	for (;;) {
-		ssize_t n = read(c->fd, sink, sizeof(sink));
-
-		if (n > 0)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		conn_kill(c, NULL);	/* EOF or error: done */
+	if ((c->state != TLS_HANDSHAKE && c->state != TLS_OPEN &&
+	     c->state != TLS_LINGER) ||
+	    !c->connected || c->net_eof || loop_io_busy(c->rx))
 		return;
-	}
+	if (loop_io_recv(c->rx) < 0)
+		conn_kill(c, "read: io_uring failed");
 }
 
-static void conn_on_event(void *arg, uint32_t revents)
+/*
+ * Run the state machine on what has come and what was written: handshake,
+ * encrypt, decrypt and deliver, close; then start the sends and the recv
+ * that are due.  Every callback runs from here.
+ */
+static void conn_step(struct tls_conn *c)
+{
+	c->in_step = true;
+	if (c->state == TLS_HANDSHAKE)
+		conn_handshake(c);
+	if (c->state == TLS_OPEN || c->state == TLS_CLOSING)
+		conn_encrypt(c);
+	if (c->state == TLS_OPEN) {
+		conn_pump_input(c);
+		/* What on_open / on_data wrote leaves in this same batch. */
+		if (c->state == TLS_OPEN || c->state == TLS_CLOSING)
+			conn_encrypt(c);
+	}
+	conn_send(c);
+	if (c->state == TLS_CLOSING)
+		conn_finish_close(c);
+	if (c->state == TLS_LINGER && c->net_eof)
+		conn_kill(c, NULL);	/* the peer has closed already */
+	conn_recv(c);
+	c->in_step = false;
+	if (c->state == TLS_DEAD)
+		conn_free(c);
+}
+
+static void conn_kicked(void *arg)
+{
+	conn_step(arg);
+}
+
+static void conn_on_recv(void *arg, int res)
+{
+	struct tls_conn *c = arg;
+	size_t cap;
+	const uint8_t *buf = loop_io_buf(c->rx, &cap);
+
+	if (c->state == TLS_LINGER) {
+		if (res <= 0)
+			conn_kill(c, NULL);	/* the peer closed too: done */
+	} else if (res > 0) {
+		if (BIO_write(c->net_in, buf, res) != res)
+			conn_kill(c, "read: out of memory");
+	} else {
+		/*
+		 * End of stream, or a failed socket: OpenSSL still gets the
+		 * complete records that came before, then sees the end.
+		 */
+		if (res < 0 && !c->error[0])
+			snprintf(c->error, sizeof(c->error), "read: %s",
+				 strerror(-res));
+		c->net_eof = true;
+		BIO_set_mem_eof_return(c->net_in, 0);
+	}
+	conn_step(c);
+}
+
+static void conn_on_sent(void *arg, int res)
 {
 	struct tls_conn *c = arg;
 
-	c->in_handler = true;
-	c->want_write = false;
-	if (c->state == TLS_LINGER) {
-		conn_drain(c);
-		goto out;
-	}
-	if (c->state == TLS_HANDSHAKE && conn_handshake(c) != 0)
-		goto out;
-	if (c->state == TLS_OPEN || c->state == TLS_CLOSING) {
-		if (conn_flush(c) < 0)
-			goto out;
-	}
-	if (c->state == TLS_OPEN)
-		conn_pump_input(c);
-	/* Send what on_open / on_data wrote. */
-	if ((c->state == TLS_OPEN || c->state == TLS_CLOSING) && c->out.len &&
-	    conn_flush(c) < 0)
-		goto out;
-	if (c->state == TLS_CLOSING)
-		conn_finish_close(c);
-	if (c->state != TLS_DEAD && (revents & (POLLERR | POLLHUP)) &&
-	    !(revents & POLLIN))
-		conn_kill(c, "socket error or hang-up");
-out:
-	c->in_handler = false;
-	if (c->state == TLS_DEAD) {
-		conn_free(c);
-		return;
-	}
-	conn_rearm(c);
-}
-
-/* The deferred flush of tls_conn_write(): a handler run without events. */
-static void conn_flush_later(void *arg)
-{
-	conn_on_event(arg, 0);
-}
-
-/* Notes whether each read from the socket came back short (see conn_fill). */
-static long note_short_read(BIO *bio, int oper, const char *argp, size_t len,
-			    int argi, long argl, int ret, size_t *processed)
-{
-	struct tls_conn *c = (struct tls_conn *)BIO_get_callback_arg(bio);
-
-	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
-		c->short_read = ret > 0 && processed && *processed < len;
-	return oper & BIO_CB_RETURN ? ret : 1;
+	c->tx_len = 0;
+	if (res < 0)
+		conn_fail_errno(c, c->opened ? "write" : "handshake", -res);
+	else
+		c->connected = true;	/* a client's connect() completed */
+	conn_step(c);
 }
 
 static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
@@ -592,13 +589,20 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	if (!c)
 		return NULL;
 	c->ssl = SSL_new(ctx);
-	if (!c->ssl || !SSL_set_fd(c->ssl, fd)) {
+	c->net_in = BIO_new(BIO_s_mem());
+	c->net_out = BIO_new(BIO_s_mem());
+	c->rx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_recv, c);
+	c->tx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_sent, c);
+	if (!c->ssl || !c->net_in || !c->net_out || !c->rx || !c->tx) {
+		loop_io_del(c->rx);
+		loop_io_del(c->tx);
+		BIO_free(c->net_in);
+		BIO_free(c->net_out);
 		SSL_free(c->ssl);
 		free(c);
 		return NULL;
 	}
-	BIO_set_callback_arg(SSL_get_rbio(c->ssl), (char *)c);
-	BIO_set_callback_ex(SSL_get_rbio(c->ssl), note_short_read);
+	SSL_set_bio(c->ssl, c->net_in, c->net_out);	/* SSL owns them now */
 	c->loop = loop;
 	c->fd = fd;
 	c->max_input = max_input ? max_input : TLS_IN_CHUNK;
@@ -606,20 +610,17 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->arg = arg;
 	c->state = TLS_HANDSHAKE;
 	loop_task_init(&c->reap, conn_reap, c);
-	loop_task_init(&c->flusher, conn_flush_later, c);
+	loop_task_init(&c->kick, conn_kicked, c);
 	return c;
 }
 
-static struct tls_conn *conn_start(struct tls_conn *c, uint32_t events)
+/* Undo conn_new() for a caller that keeps its fd. */
+static void conn_discard(struct tls_conn *c)
 {
-	c->events = events;
-	c->watch = loop_watch_add(c->loop, c->fd, events, conn_on_event, c);
-	if (!c->watch) {
-		SSL_free(c->ssl);
-		free(c);
-		return NULL;
-	}
-	return c;
+	loop_io_del(c->rx);
+	loop_io_del(c->tx);
+	SSL_free(c->ssl);
+	free(c);
 }
 
 struct tls_conn *tls_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
@@ -631,8 +632,10 @@ struct tls_conn *tls_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
 	if (!c)
 		return NULL;
 	SSL_set_accept_state(c->ssl);
-	/* The client speaks first. */
-	return conn_start(c, POLLIN);
+	c->connected = true;
+	/* The client speaks first: the first step only posts the recv. */
+	loop_task_queue(loop, &c->kick);
+	return c;
 }
 
 struct tls_conn *tls_conn_connect(struct loop *loop, SSL_CTX *ctx, int fd,
@@ -647,12 +650,16 @@ struct tls_conn *tls_conn_connect(struct loop *loop, SSL_CTX *ctx, int fd,
 	/* Checks DNS SANs, or the subject CN when there are none. */
 	if (!peer_name || !*peer_name || !SSL_set1_host(c->ssl, peer_name) ||
 	    !SSL_set_tlsext_host_name(c->ssl, peer_name)) {
-		SSL_free(c->ssl);
-		free(c);
+		conn_discard(c);
 		return NULL;
 	}
-	/* POLLOUT tells us when connect() completed; then we say hello. */
-	return conn_start(c, POLLIN | POLLOUT);
+	/*
+	 * The first step says hello.  The send waits in the kernel until
+	 * connect() completes (or fails with its error); reading starts once
+	 * it went out.
+	 */
+	loop_task_queue(loop, &c->kick);
+	return c;
 }
 
 /* ---- data --------------------------------------------------------------- */
@@ -670,30 +677,30 @@ void tls_conn_consume(struct tls_conn *c, size_t n)
 
 /*
  * Writes are only queued here and sent in one go later: at the end of this
- * connection's own handler, or else from a loop task, i.e. once the
- * loop has run every callback of its current batch.  Several messages
- * written meanwhile (pipelined answers, a burst of Kx-2 reservations) so
- * leave as one TLS record and one system call instead of one each.
+ * connection's own step, or else from a loop task, i.e. once the loop has
+ * run every callback of its current batch.  Several messages written
+ * meanwhile (pipelined answers, a burst of Kx-2 reservations) so leave as
+ * one TLS record and one send instead of one each.
  */
 int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	if (c->state != TLS_HANDSHAKE && c->state != TLS_OPEN)
 		return -1;
-	if (c->out.len + len > TLS_OUT_MAX ||
+	if (tls_conn_pending(c) + len > TLS_OUT_MAX ||
 	    buf_room(&c->out, len, TLS_OUT_MAX) < len) {
 		conn_kill(c, "output queue full");
 		return -1;
 	}
 	memcpy(c->out.data + c->out.head + c->out.len, buf, len);
 	c->out.len += len;
-	if (!c->in_handler && c->state == TLS_OPEN)
-		loop_task_queue(c->loop, &c->flusher);
+	if (!c->in_step && c->state == TLS_OPEN)
+		loop_task_queue(c->loop, &c->kick);
 	return 0;
 }
 
 size_t tls_conn_pending(const struct tls_conn *c)
 {
-	return c->out.len;
+	return c->out.len + BIO_ctrl_pending(c->net_out) + c->tx_len;
 }
 
 const char *tls_conn_peer_name(const struct tls_conn *c)
@@ -715,12 +722,8 @@ void tls_conn_close(struct tls_conn *c)
 		return;
 	}
 	c->state = TLS_CLOSING;
-	if (!c->in_handler) {
-		if (conn_flush(c) < 0)
-			return;
-		conn_finish_close(c);
-		conn_rearm(c);
-	}
+	if (!c->in_step)
+		loop_task_queue(c->loop, &c->kick);
 }
 
 void tls_conn_abort(struct tls_conn *c)

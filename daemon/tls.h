@@ -7,8 +7,8 @@
  * the configured CA; a connection whose peer did not is closed before any
  * application byte is read.  Buffers that held application data are
  * cleansed (OPENSSL_cleanse) when consumed or freed, since they may carry
- * key material.  OpenSSL writes to the socket with write(): the process
- * must ignore SIGPIPE.
+ * key material.  The socket's bytes move through io_uring (loop_io), and
+ * sends never raise SIGPIPE.
  */
 #ifndef QKD_TLS_H
 #define QKD_TLS_H
@@ -50,7 +50,8 @@ struct tls_conn_ops {
  * The connection owns @fd from a successful return on (it closes it when
  * freed); on NULL the caller still owns @fd.  Callbacks never run from
  * inside a tls_conn_*() call: on_close after tls_conn_close() or a failed
- * tls_conn_write() follows from the loop.
+ * tls_conn_write() follows from the loop.  The first step runs from the
+ * loop too, so the caller may finish setting up after a successful return.
  */
 struct tls_conn *tls_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
 				 size_t max_input,
