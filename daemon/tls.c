@@ -35,8 +35,9 @@
 #include "loop.h"
 #include "tls.h"
 
-#define TLS_IN_CHUNK	 16384		/* input buffer grows by this much */
-#define TLS_NET_CHUNK	 (16384 + 512)	/* one full record and its overhead */
+#define TLS_RECORD_MAX	 16384		/* plaintext bytes in one record */
+#define TLS_IN_CHUNK	 TLS_RECORD_MAX	/* input buffer grows by this much */
+#define TLS_NET_CHUNK	 (TLS_RECORD_MAX + 512)	/* with its overhead */
 #define TLS_OUT_MAX	 (16u << 20)	/* queued output beyond this fails */
 #define TLS_PEER_NAME_MAX 256
 #define TLS_LINGER_MS	 1000		/* at most, after our close_notify */
@@ -67,6 +68,9 @@ struct tls_conn {
 	struct loop_timer *reaper;	/* free after lingering */
 	struct loop_task reap;		/* free once off the stack */
 	struct loop_task kick;		/* a step for output or a close */
+	struct loop_timer *coalescer;	/* a step once coalescing is over */
+	unsigned int coalesce_ms;	/* see tls_conn_set_coalesce() */
+	uint64_t last_send_ms;		/* when coalescing: the last send */
 	enum tls_state state;
 	bool in_step;			/* conn_step() is on the stack */
 	bool connected;			/* the socket is connected: recv */
@@ -218,6 +222,7 @@ static void conn_free(struct tls_conn *c)
 		loop_timer_del(c->reaper);
 	loop_task_cancel(c->loop, &c->reap);
 	loop_task_cancel(c->loop, &c->kick);
+	loop_timer_del(c->coalescer);
 	/* The loop frees the ios once the kernel has let go of them. */
 	loop_io_del(c->rx);
 	loop_io_del(c->tx);
@@ -458,6 +463,8 @@ static void conn_send(struct tls_conn *c)
 		return;
 	}
 	c->tx_len = (size_t)n;
+	if (c->coalesce_ms)
+		c->last_send_ms = loop_now_ms();
 }
 
 /*
@@ -540,6 +547,32 @@ static void conn_step(struct tls_conn *c)
 static void conn_kicked(void *arg)
 {
 	conn_step(arg);
+}
+
+static void conn_coalesced(void *arg)
+{
+	struct tls_conn *c = arg;
+
+	loop_timer_del(c->coalescer);
+	c->coalescer = NULL;
+	conn_step(c);
+}
+
+/* Output was written outside a step: a step now, or once coalescing ends. */
+static void conn_schedule_send(struct tls_conn *c)
+{
+	uint64_t now, due = c->last_send_ms + c->coalesce_ms;
+
+	if (c->coalesce_ms && c->out.len < TLS_RECORD_MAX) {
+		now = loop_now_ms();
+		if (now < due && !c->coalescer)
+			c->coalescer = loop_timer_add(c->loop, due - now, false,
+						      conn_coalesced, c);
+		/* Without a timer, rather send now than never. */
+		if (now < due && c->coalescer)
+			return;
+	}
+	loop_task_queue(c->loop, &c->kick);
 }
 
 static void conn_on_recv(void *arg, int res)
@@ -694,8 +727,13 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	memcpy(c->out.data + c->out.head + c->out.len, buf, len);
 	c->out.len += len;
 	if (!c->in_step && c->state == TLS_OPEN)
-		loop_task_queue(c->loop, &c->kick);
+		conn_schedule_send(c);
 	return 0;
+}
+
+void tls_conn_set_coalesce(struct tls_conn *c, unsigned int ms)
+{
+	c->coalesce_ms = ms;
 }
 
 size_t tls_conn_pending(const struct tls_conn *c)

@@ -69,6 +69,16 @@ const uint8_t *tls_conn_input(struct tls_conn *c, size_t *len);
 void tls_conn_consume(struct tls_conn *c, size_t n);
 /* Queue and start sending; returns 0 or -1 (connection failed). */
 int tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+/*
+ * Coalesce output written outside the connection's own callbacks, as
+ * Nagle's algorithm does but with a bound: it leaves at once when nothing
+ * was sent in the last @ms milliseconds, else @ms after the previous send
+ * (or once a full record is queued).  A busy stream of small messages so
+ * costs one record and one send per @ms instead of one per loop batch,
+ * while a lone message is not delayed.  0, the default: send after every
+ * batch.  Answers written from on_data leave at the end of it regardless.
+ */
+void tls_conn_set_coalesce(struct tls_conn *c, unsigned int ms);
 /* Bytes queued but not yet sent (for back-pressure). */
 size_t tls_conn_pending(const struct tls_conn *c);
 /*

@@ -2,12 +2,11 @@
 /*
  * tls.c over a socketpair on a real loop, with a throwaway PKI: handshake
  * and peer name, data both ways (large enough to need the output queue),
- * close, and the refusals: untrusted client, no client certificate,
- * untrusted server, wrong server name, input over the limit.
+ * close, output coalescing, and the refusals: untrusted client, no client
+ * certificate, untrusted server, wrong server name, input over the limit.
  */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +20,7 @@
 #include "tls_fixture.h"
 
 #define BIG (256 * 1024)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static char *pki;
 
@@ -35,10 +35,13 @@ struct side {
 	size_t close_after;	/* close once this much has arrived */
 	int never_consume;
 	int close_after_send;	/* close right after queueing send_on_open */
+	int coalesce;		/* client: run the coalescing schedule */
 };
 
 struct pair {
 	struct loop *loop;
+	struct tls_conn *cli_conn;
+	size_t seen[3];		/* server's bytes at the coalescing checks */
 	struct side srv, cli;
 	struct loop_timer *deadline;
 	int timed_out;
@@ -68,6 +71,59 @@ static void send_pattern(struct tls_conn *c, size_t n)
 	}
 }
 
+/*
+ * Coalescing at 1 s, from the open (whose handshake is the last send):
+ *   +1100 ms  write 100 bytes: nothing sent for 1 s, so it leaves at once
+ *   +1150     write 100: 50 ms after a send, so it waits until +2100
+ *   +1500     check: the server has 100 bytes
+ *   +2600     check: 200; write a full record: leaves at once anyway
+ *   +3000     check: 20200; close
+ * The margins are hundreds of ms: a check can only fail by coalescing
+ * doing the wrong thing, not by a slow machine.
+ */
+enum { CO_LONE, CO_HELD, CO_CHECK_HELD, CO_CHECK_SENT_BIG, CO_CHECK_CLOSE };
+
+static const struct { uint64_t at_ms; int action; } coalesce_schedule[] = {
+	{ 1100, CO_LONE }, { 1150, CO_HELD }, { 1500, CO_CHECK_HELD },
+	{ 2600, CO_CHECK_SENT_BIG }, { 3000, CO_CHECK_CLOSE },
+};
+
+static void coalesce_step(void *arg)
+{
+	int action = coalesce_schedule[(uintptr_t)arg].action;
+	struct tls_conn *c = current->cli_conn;
+	static uint8_t data[20000];
+
+	switch (action) {
+	case CO_LONE:
+	case CO_HELD:
+		assert_int_equal(tls_conn_write(c, data, 100), 0);
+		break;
+	case CO_CHECK_HELD:
+		current->seen[0] = current->srv.received;
+		break;
+	case CO_CHECK_SENT_BIG:
+		current->seen[1] = current->srv.received;
+		assert_int_equal(tls_conn_write(c, data, sizeof(data)), 0);
+		break;
+	case CO_CHECK_CLOSE:
+		current->seen[2] = current->srv.received;
+		tls_conn_close(c);
+		break;
+	}
+}
+
+static void start_coalesce_schedule(struct tls_conn *c)
+{
+	current->cli_conn = c;
+	tls_conn_set_coalesce(c, 1000);
+	for (uintptr_t i = 0; i < ARRAY_SIZE(coalesce_schedule); i++)
+		assert_non_null(loop_timer_add(current->loop,
+					       coalesce_schedule[i].at_ms,
+					       false, coalesce_step,
+					       (void *)i));
+}
+
 static void on_open(struct tls_conn *c, void *arg)
 {
 	struct side *s = arg;
@@ -78,6 +134,8 @@ static void on_open(struct tls_conn *c, void *arg)
 		send_pattern(c, s->send_on_open);
 	if (s->close_after_send)
 		tls_conn_close(c);
+	if (s->coalesce)
+		start_coalesce_schedule(c);
 }
 
 static int on_data(struct tls_conn *c, void *arg)
@@ -304,6 +362,21 @@ static void test_input_limit(void **state)
 	assert_non_null(strstr(p.srv.error, "input limit"));
 }
 
+static void test_coalesce(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli.coalesce = 1;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 64 * 1024);
+	assert_false(p.timed_out);
+	assert_int_equal(p.seen[0], 100);
+	assert_int_equal(p.seen[1], 200);
+	assert_int_equal(p.seen[2], 20200);
+	assert_int_equal(p.srv.received, 20200);
+	assert_int_equal(p.cli.closed, 1);
+}
+
 static int make_pki(void **state)
 {
 	struct fixture_ca ca, rogue;
@@ -339,8 +412,8 @@ int main(void)
 		cmocka_unit_test(test_untrusted_server_refused),
 		cmocka_unit_test(test_wrong_server_name_refused),
 		cmocka_unit_test(test_input_limit),
+		cmocka_unit_test(test_coalesce),
 	};
 
-	signal(SIGPIPE, SIG_IGN);	/* as qkdkmd does; see tls.h */
 	return cmocka_run_group_tests_name("tls", tests, make_pki, remove_pki);
 }
