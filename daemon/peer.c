@@ -277,6 +277,7 @@ static void on_open(struct tls_conn *c, void *arg)
 		return;
 	}
 	kc->peer = p;
+	tls_conn_set_coalesce(c, PEER_COALESCE_MS);
 	send_hello(kc);
 }
 

@@ -26,6 +26,12 @@
 #define PEER_DIAL_TIMEOUT_MS	5000	/* connect + TLS + hello, or retry */
 #define PEER_MAX_INPUT		(4 * 4108)	/* bounded: 4 max messages */
 #define PEER_MAX_PENDING	(4u << 20)	/* output back-pressure, bytes */
+/*
+ * A busy link sends at most one record per this many ms (a burst of Kx-2
+ * reservations leaves together); a lone message leaves at once.  See
+ * tls_conn_set_coalesce().
+ */
+#define PEER_COALESCE_MS	1
 
 /* "a.b.c.d:port" or "[v6]:port" -> sockaddr.  0, or -1. */
 int peer_parse_addr(const char *s, struct sockaddr_storage *ss,

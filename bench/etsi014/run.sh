@@ -112,7 +112,8 @@ if { [ -x "${QKDKMD:-}" ] || make -s -C "$top/daemon" build/qkdkmd >/dev/null 2>
    make -s -C "$top/tools" >/dev/null 2>&1; then
 	# shellcheck source=../../selftests/host/lib.sh
 	source "$top/selftests/host/lib.sh"
-	export QKD_RATE=${QKD_RATE:-20000000}	# 20 Mbit/s: ~78k 256-bit keys/s
+	# 64 Mbit/s: 250k 256-bit keys/s, half of them for each end as master
+	export QKD_RATE=${QKD_RATE:-64000000}
 	export QKD_LOG_LEVEL=notice
 	# B keeps every key the enc_keys runs hand out, for dec_keys to fetch.
 	export QKD_MAX_KEY_COUNT=$((secs * 100000)) QKD_SECURE_HEAP=$((1 << 26))
