@@ -36,9 +36,8 @@ void loop_free(struct loop *loop);
  * other; the loop never calls a deleted watch again.
  *
  * Multishot polls report readiness as it arises (a wake-up of the fd), not
- * as long as it lasts: a callback must read (or write) until EAGAIN, or
- * until SSL_read() has nothing left with SSL_pending() == 0, or it will not
- * be called again for data that is already there.  @revents with POLLNVAL
+ * as long as it lasts: a callback must read (or write) until EAGAIN, or it
+ * will not be called again for data that is already there.  @revents with POLLNVAL
  * means the poll could not be set up (bad fd); the watch is then dead and
  * should be deleted.
  */
