@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KMA key store: per-link key sources and the application key records.
- * Records sit in a hash table by UUID and on one list in creation order,
- * which makes both lookup and "drop the oldest tombstone" cheap.
+ * Records sit in a hash table by UUID, on one list in creation order (for
+ * listings) and in the expiry queue of their state (kma.h), which makes
+ * lookup, expiry and "drop the oldest tombstone" cheap.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +28,9 @@ struct kma {
 	size_t n_links;
 	struct kma_key **hash;
 	struct kma_key *oldest, *newest;
+	struct {
+		struct kma_key *oldest, *newest;
+	} queue[KMA_QUEUES];
 	size_t n_records, n_live;
 	const char *(*sae_name)(void *arg, uint16_t sae);
 	void *sae_name_arg;
@@ -163,6 +167,48 @@ static void count_live(struct kma *kma, struct kma_key *k, int delta)
 		k->link->keys_held += delta;
 }
 
+static enum kma_queue queue_of(enum kma_key_state state)
+{
+	switch (state) {
+	case KMA_KEY_RESERVED:
+		return KMA_Q_RESERVED;
+	case KMA_KEY_STORED:
+	case KMA_KEY_SUPPLIED:
+		return KMA_Q_STORED;
+	default:
+		return KMA_Q_FINAL;
+	}
+}
+
+static void queue_append(struct kma *kma, struct kma_key *k)
+{
+	enum kma_queue q = queue_of(k->state);
+
+	k->queued_ms = kma_monotonic_ms();
+	k->queue_newer = NULL;
+	k->queue_older = kma->queue[q].newest;
+	if (k->queue_older)
+		k->queue_older->queue_newer = k;
+	else
+		kma->queue[q].oldest = k;
+	kma->queue[q].newest = k;
+}
+
+static void queue_unlink(struct kma *kma, struct kma_key *k)
+{
+	enum kma_queue q = queue_of(k->state);
+
+	if (k->queue_older)
+		k->queue_older->queue_newer = k->queue_newer;
+	else
+		kma->queue[q].oldest = k->queue_newer;
+	if (k->queue_newer)
+		k->queue_newer->queue_older = k->queue_older;
+	else
+		kma->queue[q].newest = k->queue_older;
+	k->queue_older = k->queue_newer = NULL;
+}
+
 static void record_unlink(struct kma *kma, struct kma_key *k)
 {
 	struct kma_key **pp = &kma->hash[uuid_hash(k->uuid)];
@@ -179,6 +225,7 @@ static void record_unlink(struct kma *kma, struct kma_key *k)
 		k->newer->older = k->older;
 	else
 		kma->newest = k->older;
+	queue_unlink(kma, k);
 	kma->n_records--;
 	if (!state_is_final(k->state))
 		count_live(kma, k, -1);
@@ -195,14 +242,13 @@ static void record_free(struct kma_key *k)
 /* Make room by dropping the oldest tombstone; false if there is none. */
 static bool drop_oldest_tombstone(struct kma *kma)
 {
-	for (struct kma_key *k = kma->oldest; k; k = k->newer) {
-		if (state_is_final(k->state)) {
-			record_unlink(kma, k);
-			record_free(k);
-			return true;
-		}
-	}
-	return false;
+	struct kma_key *k = kma->queue[KMA_Q_FINAL].oldest;
+
+	if (!k)
+		return false;
+	record_unlink(kma, k);
+	record_free(k);
+	return true;
 }
 
 struct kma_key *kma_key_find(struct kma *kma, const char *uuid)
@@ -239,7 +285,7 @@ struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
 	k->link = link;
 	k->state = state;
 	k->created_ns = k->changed_ns = kma_realtime_ns();
-	k->created_ms = kma_monotonic_ms();
+	queue_append(kma, k);
 	k->hash_next = kma->hash[h];
 	kma->hash[h] = k;
 	k->older = kma->newest;
@@ -257,9 +303,15 @@ struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
 void kma_key_set_state(struct kma *kma, struct kma_key *k,
 		       enum kma_key_state state)
 {
+	bool requeue = queue_of(k->state) != queue_of(state);
+
 	if (!state_is_final(k->state) && state_is_final(state))
 		count_live(kma, k, -1);
+	if (requeue)
+		queue_unlink(kma, k);
 	k->state = state;
+	if (requeue)
+		queue_append(kma, k);
 	k->changed_ns = kma_realtime_ns();
 	if (state_is_final(state) && k->bytes) {
 		OPENSSL_secure_clear_free(k->bytes, k->len);
@@ -273,9 +325,9 @@ void kma_key_remove(struct kma *kma, struct kma_key *k)
 	record_free(k);
 }
 
-struct kma_key *kma_key_oldest(struct kma *kma)
+struct kma_key *kma_key_oldest(struct kma *kma, enum kma_queue q)
 {
-	return kma->oldest;
+	return kma->queue[q].oldest;
 }
 
 size_t kma_key_live_count(const struct kma *kma)

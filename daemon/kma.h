@@ -32,6 +32,19 @@
 
 struct kma_link;
 
+/*
+ * Expiry queues.  Every record also sits in the queue of its state's
+ * class, in the order it entered that queue (queued_ms), so that an expiry
+ * pass looks only at records that are due and stops at the first that is
+ * not, and the oldest tombstone is always at hand.
+ */
+enum kma_queue {
+	KMA_Q_RESERVED,		/* RESERVED: waiting for the peer's ACK */
+	KMA_Q_STORED,		/* STORED, SUPPLIED: bytes waiting for SAEs */
+	KMA_Q_FINAL,		/* CONSUMED, DESTROYED: tombstones */
+	KMA_QUEUES,
+};
+
 struct kma_key {
 	char uuid[KSA_KEY_ID_LEN];
 	struct kma_link *link;
@@ -46,10 +59,12 @@ struct kma_key {
 	uint8_t *bytes;			/* slave side while STORED/SUPPLIED */
 	uint64_t gen_time_ns;
 	uint64_t created_ns, changed_ns;
-	uint64_t created_ms;		/* monotonic, for expiry */
+	uint64_t queued_ms;		/* monotonic: entered its queue */
+	struct kma_key *queue_newer;	/* next in its queue */
 	/* store internals */
 	struct kma_key *hash_next;
-	struct kma_key *older, *newer;
+	struct kma_key *older, *newer;	/* all records, creation order */
+	struct kma_key *queue_older;
 };
 
 struct kma_link *kma_link_by_peer(struct kma *kma, const char *node);
@@ -73,8 +88,8 @@ void kma_key_set_state(struct kma *kma, struct kma_key *k,
 		       enum kma_key_state state);
 /* Unlink and free a record (zeroising its bytes). */
 void kma_key_remove(struct kma *kma, struct kma_key *k);
-/* Oldest record first; for expiry scans. */
-struct kma_key *kma_key_oldest(struct kma *kma);
+/* The record longest in queue @q (then follow queue_newer); for expiry. */
+struct kma_key *kma_key_oldest(struct kma *kma, enum kma_queue q);
 size_t kma_key_live_count(const struct kma *kma);
 
 /* Lets ksa.c render SAE names in kma_foreach_key(). */

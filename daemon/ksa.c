@@ -29,9 +29,10 @@
 
 /* Master side: a reservation nobody acked within this is given up. */
 #define KSA_ACK_TTL_MS		(60 * 1000)
-/* Slave side: keys nobody fetched are destroyed after this. */
+/* Slave side: keys nobody fetched within this of storing are destroyed. */
 #define KSA_STORE_TTL_MS	(60 * 60 * 1000)
-/* Consumed/destroyed records are remembered this long (repeat detection). */
+/* Consumed/destroyed records are remembered this long after they ended
+ * (repeat detection). */
 #define KSA_TOMBSTONE_TTL_MS	(10 * 60 * 1000)
 #define KSA_EXPIRE_EVERY_MS	100
 #define KSA_MAX_SAES		4096
@@ -175,40 +176,49 @@ static void record_finish(struct ksa *ksa, struct kma_key *k,
 	kma_key_set_state(ksa->kma, k, state);
 }
 
-static void expire(struct ksa *ksa)
+/*
+ * End what is due in expiry queue @q: records that entered it @ttl_ms ago
+ * or more.  Each queue is in order of entry, so the walk stops at the
+ * first record that is not due and a pass costs only what it ends.
+ */
+static void expire_queue(struct ksa *ksa, enum kma_queue q, uint64_t ttl_ms,
+			 uint64_t now)
 {
-	uint64_t now = kma_monotonic_ms();
 	struct kma_key *k, *next;
 
-	if (now - ksa->last_expire_ms < KSA_EXPIRE_EVERY_MS)
-		return;
-	ksa->last_expire_ms = now;
-	for (k = kma_key_oldest(ksa->kma); k; k = next) {
-		uint64_t age = now - k->created_ms;
-
-		next = k->newer;
-		if (age < KSA_ACK_TTL_MS)
-			break;
-		switch (k->state) {
-		case KMA_KEY_RESERVED:
+	/* Not now - queued_ms: a record requeued during this pass may be
+	 * stamped a millisecond after @now. */
+	for (k = kma_key_oldest(ksa->kma, q); k && k->queued_ms + ttl_ms <= now;
+	     k = next) {
+		next = k->queue_newer;	/* k leaves the queue below */
+		switch (q) {
+		case KMA_Q_RESERVED:
 			log_warn("key %s: no answer from node %s, given up",
 				 k->uuid, kma_link_peer(k->link));
 			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
-		case KMA_KEY_STORED:
-		case KMA_KEY_SUPPLIED:
-			if (age >= KSA_STORE_TTL_MS) {
-				log_info("key %s: not fetched in time, destroyed",
-					 k->uuid);
-				record_finish(ksa, k, KMA_KEY_DESTROYED);
-			}
+		case KMA_Q_STORED:
+			log_info("key %s: not fetched in time, destroyed",
+				 k->uuid);
+			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
 		default:
-			if (age >= KSA_TOMBSTONE_TTL_MS)
-				kma_key_remove(ksa->kma, k);
+			kma_key_remove(ksa->kma, k);
 			break;
 		}
 	}
+}
+
+static void expire(struct ksa *ksa)
+{
+	uint64_t now = kma_monotonic_ms();
+
+	if (now - ksa->last_expire_ms < KSA_EXPIRE_EVERY_MS)
+		return;
+	ksa->last_expire_ms = now;
+	expire_queue(ksa, KMA_Q_RESERVED, KSA_ACK_TTL_MS, now);
+	expire_queue(ksa, KMA_Q_STORED, KSA_STORE_TTL_MS, now);
+	expire_queue(ksa, KMA_Q_FINAL, KSA_TOMBSTONE_TTL_MS, now);
 }
 
 /* 8-4-4-4-12 lower-case hex, by hand: snprintf was a visible cost per key. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests for kma.c: the record store (lookup, lifecycle, tombstones,
- * bounds), key bytes zeroised when a record leaves the live states, pool
+ * expiry queues, bounds), key bytes zeroised when a record leaves the live states, pool
  * levels against thresholds, and link configuration errors.
  */
 #include <errno.h>
@@ -133,9 +133,58 @@ static void test_foreach_oldest_first(void **state)
 		assert_non_null(kma_key_add(kma, l, id, KMA_KEY_RESERVED));
 	}
 	uuid_n(id, 10);
-	assert_string_equal(kma_key_oldest(kma)->uuid, id);
+	assert_string_equal(kma_key_oldest(kma, KMA_Q_RESERVED)->uuid, id);
 	kma_foreach_key(kma, collect, &n);
 	assert_int_equal(n, 3);
+	kma_free(kma);
+}
+
+static const char *oldest_in(struct kma *kma, enum kma_queue q)
+{
+	struct kma_key *k = kma_key_oldest(kma, q);
+
+	return k ? k->uuid : "";
+}
+
+/*
+ * Each record is in the queue of its state's class, in the order it came
+ * there: a state change within a class keeps its place, a change of class
+ * moves it to the back of the new queue.
+ */
+static void test_expiry_queues(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_at(kma, 0);
+	char id[5][KSA_KEY_ID_LEN];
+	struct kma_key *k[5];
+
+	for (unsigned i = 0; i < 5; i++) {
+		uuid_n(id[i], 20 + i);
+		k[i] = kma_key_add(kma, l, id[i], i % 2 ? KMA_KEY_STORED :
+						      KMA_KEY_RESERVED);
+		assert_non_null(k[i]);
+	}
+	/* RESERVED: 0 2 4; STORED: 1 3; FINAL: none. */
+	assert_string_equal(oldest_in(kma, KMA_Q_RESERVED), id[0]);
+	assert_ptr_equal(k[0]->queue_newer, k[2]);
+	assert_string_equal(oldest_in(kma, KMA_Q_STORED), id[1]);
+	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), "");
+
+	kma_key_set_state(kma, k[1], KMA_KEY_SUPPLIED);	/* keeps its place */
+	assert_string_equal(oldest_in(kma, KMA_Q_STORED), id[1]);
+	kma_key_set_state(kma, k[2], KMA_KEY_CONSUMED);
+	kma_key_set_state(kma, k[0], KMA_KEY_DESTROYED);
+	assert_string_equal(oldest_in(kma, KMA_Q_RESERVED), id[4]);
+	assert_null(k[4]->queue_newer);
+	/* Tombstones in the order they ended, not the order of creation. */
+	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), id[2]);
+	assert_ptr_equal(k[2]->queue_newer, k[0]);
+	assert_true(k[0]->queued_ms >= k[4]->queued_ms);
+
+	kma_key_remove(kma, k[2]);
+	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), id[0]);
+	kma_key_remove(kma, k[1]);
+	assert_string_equal(oldest_in(kma, KMA_Q_STORED), id[3]);
 	kma_free(kma);
 }
 
@@ -152,11 +201,22 @@ static void test_bounded(void **state)
 		uuid_n(id, i);
 		k = kma_key_add(kma, l, id, KMA_KEY_STORED);
 		assert_non_null(k);
-		if (i == 5)
+		if (i == 7)
 			kma_key_set_state(kma, k, KMA_KEY_CONSUMED);
 	}
+	uuid_n(id, 5);
+	kma_key_set_state(kma, kma_key_find(kma, id), KMA_KEY_DESTROYED);
+	/*
+	 * Two tombstones: each makes room for one more record, the one that
+	 * ended first (7) first, whichever was created first.
+	 */
 	uuid_n(id, i);
-	/* One tombstone (record 5) makes room, and is dropped for it. */
+	assert_non_null(kma_key_add(kma, l, id, KMA_KEY_STORED));
+	uuid_n(id, 7);
+	assert_null(kma_key_find(kma, id));
+	uuid_n(id, 5);
+	assert_non_null(kma_key_find(kma, id));
+	uuid_n(id, ++i);
 	assert_non_null(kma_key_add(kma, l, id, KMA_KEY_STORED));
 	uuid_n(id, 5);
 	assert_null(kma_key_find(kma, id));
@@ -252,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_add_find_states),
 		cmocka_unit_test(test_bytes_freed_on_final_state),
 		cmocka_unit_test(test_foreach_oldest_first),
+		cmocka_unit_test(test_expiry_queues),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_pool_levels),
 		cmocka_unit_test(test_config_errors),

@@ -279,6 +279,45 @@ static void test_retry_until_reserved(void **state)
 	ksa_keys_free(k, 2);
 }
 
+/* Make @key_id's record at @n look @ms older in its expiry queue. */
+static struct kma_key *age(struct node *n, const char *key_id, uint64_t ms)
+{
+	struct kma_key *k = kma_key_find(n->kma, key_id);
+
+	assert_non_null(k);
+	k->queued_ms -= ms;
+	return k;
+}
+
+/*
+ * Expiry: an unacknowledged reservation is given up after 60 s, and its
+ * tombstone dropped 10 min after that; younger records in the same queue
+ * stay.  (The pass runs at most every 100 ms, on the next request.)
+ */
+static void test_expiry(void **state)
+{
+	struct ksa_key k[2], more;
+	struct ksa_err err;
+	struct kma_key *r;
+
+	assert_int_equal(enc("app1", "app2", 2, 128, k, &err), KSA_OK);
+	r = age(&W->a, k[0].key_id, 60 * 1000 + 1);
+	usleep(150 * 1000);
+	assert_int_equal(enc("app1", "app2", 1, 128, &more, &err), KSA_OK);
+	assert_int_equal(r->state, KMA_KEY_DESTROYED);
+	assert_int_equal(kma_key_find(W->a.kma, k[1].key_id)->state,
+			 KMA_KEY_RESERVED);
+
+	age(&W->a, k[0].key_id, 10 * 60 * 1000);
+	usleep(150 * 1000);
+	ksa_keys_free(&more, 1);
+	assert_int_equal(enc("app1", "app2", 1, 128, &more, &err), KSA_OK);
+	assert_null(kma_key_find(W->a.kma, k[0].key_id));
+	assert_non_null(kma_key_find(W->a.kma, k[1].key_id));
+	ksa_keys_free(&more, 1);
+	ksa_keys_free(k, 2);
+}
+
 static void test_pair_isolation(void **state)
 {
 	struct ksa_key k[1], d[1];
@@ -600,6 +639,7 @@ int main(void)
 		T(test_enc_dec_identical),
 		T(test_sizes_and_numbers),
 		T(test_retry_until_reserved),
+		T(test_expiry),
 		T(test_pair_isolation),
 		T(test_all_or_nothing),
 		T(test_multicast),
