@@ -31,10 +31,12 @@
 #define KSA_ACK_TTL_MS		(60 * 1000)
 /* Slave side: keys nobody fetched within this of storing are destroyed. */
 #define KSA_STORE_TTL_MS	(60 * 60 * 1000)
-/* Consumed/destroyed records are remembered this long after they ended
- * (repeat detection). */
+/* Consumed/destroyed records are kept this long after they ended. */
 #define KSA_TOMBSTONE_TTL_MS	(10 * 60 * 1000)
 #define KSA_EXPIRE_EVERY_MS	100
+/* Warnings about single keys: at most this many per this many ms. */
+#define KSA_KEY_WARN_BURST	10
+#define KSA_KEY_WARN_MS		1000
 #define KSA_MAX_SAES		4096
 
 struct ksa_sae {
@@ -67,6 +69,7 @@ struct ksa {
 	void *kx_arg;
 	struct relay *relay;		/* NULL: direct pairs only */
 	uint64_t last_expire_ms;
+	struct log_ratelimit key_warn;	/* per-key warnings (log.h) */
 	struct kxmsg msg;		/* scratch for outgoing messages */
 	/* Random bytes for key IDs, drawn in batches: one RAND_bytes() call
 	 * (with its fork check and DRBG locking) per KSA_UUID_POOL / 16 IDs
@@ -186,20 +189,24 @@ static void expire_queue(struct ksa *ksa, enum kma_queue q, uint64_t ttl_ms,
 {
 	struct kma_key *k, *next;
 
-	/* Not now - queued_ms: a record requeued during this pass may be
-	 * stamped a millisecond after @now. */
+	/*
+	 * Not now - queued_ms: a record requeued during this pass may be
+	 * stamped a millisecond after @now.
+	 */
 	for (k = kma_key_oldest(ksa->kma, q); k && k->queued_ms + ttl_ms <= now;
 	     k = next) {
 		next = k->queue_newer;	/* k leaves the queue below */
 		switch (q) {
 		case KMA_Q_RESERVED:
-			log_warn("key %s: no answer from node %s, given up",
-				 k->uuid, kma_link_peer(k->link));
+			log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+					"key %s: no answer from node %s, given up",
+					k->uuid, kma_link_peer(k->link));
 			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
 		case KMA_Q_STORED:
-			log_info("key %s: not fetched in time, destroyed",
-				 k->uuid);
+			log_ratelimited(&ksa->key_warn, LOG_LVL_INFO,
+					"key %s: not fetched in time, destroyed",
+					k->uuid);
 			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
 		default:
@@ -708,7 +715,8 @@ static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
 	m->code = code;
 	snprintf(m->text, sizeof(m->text), "%s", text ? text : "");
 	if (ksa->kx && ksa->kx->send(ksa->kx_arg, to, m))
-		log_warn("key %s: cannot answer node %s", uuid, to);
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"key %s: cannot answer node %s", uuid, to);
 }
 
 /* Who may reserve what: returns KXC_OK and fills @rq, or a refusal. */
@@ -818,8 +826,9 @@ static void on_reserve(struct ksa *ksa, const char *from,
 					     sizeof(reason));
 	}
 	if (code != KXC_OK)
-		log_warn("key %s from node %s refused: %s (%s)", m->uuid, from,
-			 kxmsg_code_name(code), why);
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"key %s from node %s refused: %s (%s)", m->uuid,
+				from, kxmsg_code_name(code), why);
 	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
 }
 
@@ -829,16 +838,18 @@ static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 
 	if (!k || k->state != KMA_KEY_RESERVED ||
 	    strcmp(kma_link_peer(k->link), from)) {
-		log_warn("node %s acked key %s that it was not sent", from,
-			 m->uuid);
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"node %s acked key %s that it was not sent",
+				from, m->uuid);
 		return;
 	}
 	if (m->code == KXC_OK) {
 		record_finish(ksa, k, KMA_KEY_CONSUMED);
 		return;
 	}
-	log_warn("key %s: node %s refused it: %s (%s)", m->uuid, from,
-		 kxmsg_code_name(m->code), m->text);
+	log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+			"key %s: node %s refused it: %s (%s)", m->uuid, from,
+			kxmsg_code_name(m->code), m->text);
 	record_finish(ksa, k, KMA_KEY_DESTROYED);
 }
 
@@ -992,6 +1003,8 @@ struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
 		return NULL;
 	}
 	ksa->kma = kma;
+	ksa->key_warn = (struct log_ratelimit)
+		LOG_RATELIMIT_INIT(KSA_KEY_WARN_MS, KSA_KEY_WARN_BURST);
 	ksa->lim = *limits;
 	snprintf(ksa->node, sizeof(ksa->node), "%s", node->name);
 	if (load_saes(ksa, saes, n_saes, err, errlen)) {

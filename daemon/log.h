@@ -14,6 +14,7 @@
 #define QKD_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* syslog(3) priorities, as journald reads them. */
 enum log_level {
@@ -33,6 +34,29 @@ bool log_to_journal(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * A rate limit for messages that a peer or a full store could repeat
+ * thousands of times a second (one per key): at most @burst messages per
+ * @interval_ms window pass.  The first message of a later window first
+ * says how many were suppressed.  One limiter per kind of message.
+ */
+struct log_ratelimit {
+	uint32_t interval_ms, burst;
+	uint64_t window_start_ms;
+	uint32_t passed, suppressed;
+};
+
+#define LOG_RATELIMIT_INIT(ms, n)	{ .interval_ms = (ms), .burst = (n) }
+
+/* True if a message may be logged now (after any "suppressed" line). */
+bool log_ratelimit_pass(struct log_ratelimit *rl, enum log_level level);
+
+#define log_ratelimited(rl, level, ...)					\
+	do {								\
+		if (log_ratelimit_pass(rl, level))			\
+			log_msg(level, __VA_ARGS__);			\
+	} while (0)
 
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
