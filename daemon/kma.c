@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "kma.h"
+#include "loop.h"
 
 #define KMA_HASH_BUCKETS	KMA_MAX_RECORDS	/* chains of about one */
 
@@ -42,14 +43,6 @@ uint64_t kma_realtime_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t kma_monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 const char *kma_key_state_name(enum kma_key_state s)
@@ -184,7 +177,7 @@ static void queue_append(struct kma *kma, struct kma_key *k)
 {
 	enum kma_queue q = queue_of(k->state);
 
-	k->queued_ms = kma_monotonic_ms();
+	k->queued_ms = loop_now_ms();
 	k->queue_newer = NULL;
 	k->queue_older = kma->queue[q].newest;
 	if (k->queue_older)

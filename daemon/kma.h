@@ -59,7 +59,7 @@ struct kma_key {
 	uint8_t *bytes;			/* slave side while STORED/SUPPLIED */
 	uint64_t gen_time_ns;
 	uint64_t created_ns, changed_ns;
-	uint64_t queued_ms;		/* monotonic: entered its queue */
+	uint64_t queued_ms;		/* loop_now_ms(): entered its queue */
 	struct kma_key *queue_newer;	/* next in its queue */
 	/* store internals */
 	struct kma_key *hash_next;
@@ -107,7 +107,5 @@ struct kma *kma_new_with_sources(const struct km_node_cfg *node,
 				 char *err, size_t errlen);
 
 uint64_t kma_realtime_ns(void);
-/* Monotonic milliseconds (same clock as the loop's timers). */
-uint64_t kma_monotonic_ms(void);
 
 #endif /* QKD_KMA_H */

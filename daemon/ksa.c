@@ -25,6 +25,7 @@
 #include "ksa.h"
 #include "kxmsg.h"
 #include "log.h"
+#include "loop.h"
 #include "relay.h"
 
 /* Master side: a reservation nobody acked within this is given up. */
@@ -218,7 +219,7 @@ static void expire_queue(struct ksa *ksa, enum kma_queue q, uint64_t ttl_ms,
 
 static void expire(struct ksa *ksa)
 {
-	uint64_t now = kma_monotonic_ms();
+	uint64_t now = loop_now_ms();
 
 	if (now - ksa->last_expire_ms < KSA_EXPIRE_EVERY_MS)
 		return;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "loop.h"
 
 #define LOG_LINE_MAX	1024
 
@@ -107,21 +108,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved_errno;
 }
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 bool log_ratelimit_pass(struct log_ratelimit *rl, enum log_level level)
 {
 	uint64_t now;
 
 	if (level > max_level)
 		return false;
-	now = monotonic_ms();
+	now = loop_now_ms();
 	if (!rl->window_start_ms || now - rl->window_start_ms >= rl->interval_ms) {
 		if (rl->suppressed)
 			log_msg(level, "(%u similar messages suppressed)",

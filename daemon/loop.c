@@ -5,8 +5,8 @@
  * Every watch, timer and io is a struct loop_item whose address is the
  * user_data of the one io_uring request it has in flight (a multishot
  * POLL_ADD, a TIMEOUT, a RECV or SEND).  Control requests (poll update,
- * poll remove, timeout remove, cancel) carry user_data 0 and their completions are ignored: the
- * item learns what happened from its own request's completion.
+ * cancel) carry user_data 0 and their completions are ignored: the item
+ * learns what happened from its own request's completion.
  *
  * Lifetime rule: an item may be freed only once no request of its own is in
  * flight ("armed" is false), because a completion that arrives later would
@@ -132,6 +132,31 @@ static void maybe_bury(struct loop_item *it)
 	it->zombie = true;
 }
 
+/*
+ * Mark @it deleted.  If its request is in flight, ask the kernel to cancel
+ * it (an async cancel by user_data finds polls, timeouts and socket I/O
+ * alike); the item is freed on that request's last completion, or after
+ * this batch when nothing is in flight.  Without an SQE the request ends
+ * by itself: a timeout expires, a poll or an io ends with its socket,
+ * which the owner is about to close.
+ */
+static void item_del(struct loop_item *it)
+{
+	struct io_uring_sqe *sqe;
+
+	if (it->deleted)
+		return;
+	it->deleted = true;
+	if (it->armed) {
+		sqe = get_sqe(it->loop);
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, (uintptr_t)it, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+	maybe_bury(it);
+}
+
 static void free_zombies(struct loop *loop)
 {
 	while (loop->zombies) {
@@ -248,24 +273,8 @@ int loop_watch_set(struct loop_watch *w, uint32_t events)
 
 void loop_watch_del(struct loop_watch *w)
 {
-	struct io_uring_sqe *sqe;
-
-	if (!w || w->item.deleted)
-		return;
-	w->item.deleted = true;
-	if (w->item.armed) {
-		sqe = get_sqe(w->item.loop);
-		/*
-		 * Without an SQE the poll stays armed until its fd is closed
-		 * (the caller is about to); the item is freed on that last
-		 * completion either way.
-		 */
-		if (sqe) {
-			io_uring_prep_poll_remove(sqe, (uintptr_t)&w->item);
-			io_uring_sqe_set_data(sqe, NULL);
-		}
-	}
-	maybe_bury(&w->item);
+	if (w)
+		item_del(&w->item);
 }
 
 static void watch_complete(struct loop_watch *w, const struct io_uring_cqe *cqe)
@@ -340,20 +349,8 @@ struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 
 void loop_timer_del(struct loop_timer *t)
 {
-	struct io_uring_sqe *sqe;
-
-	if (!t || t->item.deleted)
-		return;
-	t->item.deleted = true;
-	if (t->item.armed) {
-		sqe = get_sqe(t->item.loop);
-		/* Without an SQE it simply expires, silently, then is freed. */
-		if (sqe) {
-			io_uring_prep_timeout_remove(sqe, (uintptr_t)&t->item, 0);
-			io_uring_sqe_set_data(sqe, NULL);
-		}
-	}
-	maybe_bury(&t->item);
+	if (t)
+		item_del(&t->item);
 }
 
 static void timer_complete(struct loop_timer *t, const struct io_uring_cqe *cqe)
@@ -414,7 +411,7 @@ static int io_submit(struct loop_io *io)
 {
 	struct io_uring_sqe *sqe;
 
-	if (io->item.armed || io->item.deleted)
+	if (io->item.deleted)
 		return -EINVAL;
 	sqe = get_sqe(io->item.loop);
 	if (!sqe)
@@ -449,23 +446,8 @@ int loop_io_send(struct loop_io *io, size_t len)
 
 void loop_io_del(struct loop_io *io)
 {
-	struct io_uring_sqe *sqe;
-
-	if (!io || io->item.deleted)
-		return;
-	io->item.deleted = true;
-	if (io->item.armed) {
-		sqe = get_sqe(io->item.loop);
-		/*
-		 * Without an SQE the request ends when its socket does (the
-		 * owner is about to close it); the item is freed then.
-		 */
-		if (sqe) {
-			io_uring_prep_cancel64(sqe, (uintptr_t)&io->item, 0);
-			io_uring_sqe_set_data(sqe, NULL);
-		}
-	}
-	maybe_bury(&io->item);
+	if (io)
+		item_del(&io->item);
 }
 
 static void io_complete(struct loop_io *io, const struct io_uring_cqe *cqe)

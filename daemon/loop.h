@@ -37,9 +37,9 @@ void loop_free(struct loop *loop);
  *
  * Multishot polls report readiness as it arises (a wake-up of the fd), not
  * as long as it lasts: a callback must read (or write) until EAGAIN, or it
- * will not be called again for data that is already there.  @revents with POLLNVAL
- * means the poll could not be set up (bad fd); the watch is then dead and
- * should be deleted.
+ * will not be called again for data that is already there.  @revents with
+ * POLLNVAL means the poll could not be set up (bad fd); the watch is then
+ * dead and should be deleted.
  */
 struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events,
 				  loop_fd_fn fn, void *arg);

@@ -613,6 +613,15 @@ static void conn_on_sent(void *arg, int res)
 	conn_step(c);
 }
 
+/* Undo conn_new() (or what of it succeeded); the caller keeps its fd. */
+static void conn_discard(struct tls_conn *c)
+{
+	loop_io_del(c->rx);
+	loop_io_del(c->tx);
+	SSL_free(c->ssl);
+	free(c);
+}
+
 static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 				 size_t max_input,
 				 const struct tls_conn_ops *ops, void *arg)
@@ -624,18 +633,19 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->ssl = SSL_new(ctx);
 	c->net_in = BIO_new(BIO_s_mem());
 	c->net_out = BIO_new(BIO_s_mem());
-	c->rx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_recv, c);
-	c->tx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_sent, c);
-	if (!c->ssl || !c->net_in || !c->net_out || !c->rx || !c->tx) {
-		loop_io_del(c->rx);
-		loop_io_del(c->tx);
+	if (c->ssl && c->net_in && c->net_out) {
+		SSL_set_bio(c->ssl, c->net_in, c->net_out);	/* SSL owns them */
+	} else {
 		BIO_free(c->net_in);
 		BIO_free(c->net_out);
-		SSL_free(c->ssl);
-		free(c);
+		c->net_in = NULL;
+	}
+	c->rx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_recv, c);
+	c->tx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_sent, c);
+	if (!c->net_in || !c->rx || !c->tx) {
+		conn_discard(c);
 		return NULL;
 	}
-	SSL_set_bio(c->ssl, c->net_in, c->net_out);	/* SSL owns them now */
 	c->loop = loop;
 	c->fd = fd;
 	c->max_input = max_input ? max_input : TLS_IN_CHUNK;
@@ -645,15 +655,6 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	loop_task_init(&c->reap, conn_reap, c);
 	loop_task_init(&c->kick, conn_kicked, c);
 	return c;
-}
-
-/* Undo conn_new() for a caller that keeps its fd. */
-static void conn_discard(struct tls_conn *c)
-{
-	loop_io_del(c->rx);
-	loop_io_del(c->tx);
-	SSL_free(c->ssl);
-	free(c);
 }
 
 struct tls_conn *tls_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,

@@ -405,6 +405,12 @@ struct stream_ctx {
 	bool bad_byte;
 };
 
+static void stream_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+				    sv), 0);
+}
+
 static uint8_t pattern_byte(size_t i)
 {
 	return (uint8_t)(i * 131 + (i >> 8));
@@ -453,8 +459,7 @@ static void test_io_stream(void **state)
 	size_t cap;
 	uint8_t *buf;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-				    sv), 0);
+	stream_pair(sv);
 	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small,
 				    sizeof(small)), 0);
 	s.tx = loop_io_new(loop, sv[0], len, on_stream_sent, &s);
@@ -493,8 +498,7 @@ static void test_io_send_to_closed(void **state)
 	int sv[2];
 	size_t cap;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-				    sv), 0);
+	stream_pair(sv);
 	close(sv[1]);
 	s.tx = loop_io_new(loop, sv[0], 64, on_stream_sent, &s);
 	assert_non_null(s.tx);
@@ -520,8 +524,7 @@ static void test_io_del_in_flight(void **state)
 	struct stream_ctx s = { .loop = loop };
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-				    sv), 0);
+	stream_pair(sv);
 	s.rx = loop_io_new(loop, sv[1], 64, on_stream_recv, &s);
 	assert_non_null(s.rx);
 	assert_int_equal(loop_io_recv(s.rx), 0);
