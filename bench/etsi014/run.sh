@@ -13,7 +13,8 @@
 # baseline also at half their measured maximum (open loop) for p99.
 # "req/CPU-s" divides requests by the server's own CPU time (utime+stime
 # from /proc), which stays meaningful on a shared, busy machine where the
-# wall-clock rate depends on what else runs.  DESIGN.md section 7 target:
+# wall-clock rate depends on what else runs.  "cpu0%" is how busy CPU 0,
+# the load generator's, was during the run.  DESIGN.md section 7 target:
 # >= 50k req/s per core, p99 <= 1 ms at half load.
 #
 # With two or more CPUs the server runs on CPU 1 and the load generator on
@@ -61,20 +62,33 @@ cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-declare -A RPS P50 P99 CPU
+# cpu0_ticks: "busy total" clock ticks of CPU 0 so far.  Its busy share
+# during a run says whether the load generator (and the peer) had CPU to
+# spare: near 100 %, the latency figures measure the generator's queue.
+cpu0_ticks() {
+	awk '$1 == "cpu0" { t = 0; for (i = 2; i <= NF; i++) t += $i;
+			   print t - $5 - $6, t }' /proc/stat
+}
+
+declare -A RPS P50 P99 CPU GEN
 # measure NAME PID LOADGEN-ARGS...: run loadgen, record its figures and the
 # server's CPU seconds.
 measure() {
-	local name=$1 pid=$2 out t0 t1 hz
+	local name=$1 pid=$2 out t0 t1 hz g0 g1
 	shift 2
 	hz=$(getconf CLK_TCK)
 	t0=$(cpu_ticks "$pid")
+	g0=$(cpu0_ticks)
 	pin_server "$pid"
 	out=$(timeout $((secs + 60)) "${pin_loadgen[@]}" "$loadgen" "$@") || {
 		echo "# $name: loadgen failed: $out" >&2
 		status=1
 	}
 	t1=$(cpu_ticks "$pid")
+	g1=$(cpu0_ticks)
+	GEN[$name]=$(awk -v a="$g0" -v b="$g1" 'BEGIN { split(a, x, " ");
+		split(b, y, " "); d = y[2] - x[2];
+		if (d > 0) printf "%.0f", 100 * (y[1] - x[1]) / d; else print "-" }')
 	echo "# $name: $out"
 	RPS[$name]=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$out")
 	P50[$name]=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
@@ -153,12 +167,13 @@ fi
 
 base=${RPS[baseline]:-0}
 echo
-printf '%-16s %10s %9s %9s %9s %11s\n' test req/s vs-base p50_us p99_us req/CPU-s
+printf '%-16s %10s %9s %9s %9s %11s %6s\n' test req/s vs-base p50_us p99_us \
+	req/CPU-s cpu0%
 for t in baseline baseline@half enc_keys enc_keys@half dec_keys; do
 	[ -n "${RPS[$t]:-}" ] || continue
-	printf '%-16s %10s %9s %9s %9s %11s\n' "$t" "${RPS[$t]}" \
+	printf '%-16s %10s %9s %9s %9s %11s %6s\n' "$t" "${RPS[$t]}" \
 		"$(awk -v a="${RPS[$t]}" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
-		"${P50[$t]}" "${P99[$t]}" "${CPU[$t]}"
+		"${P50[$t]}" "${P99[$t]}" "${CPU[$t]}" "${GEN[$t]}"
 done
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs${pin_loadgen:+, server on CPU 1, load generator on CPU 0}; ${conns} connections, ${secs}s per run"
 exit $status
