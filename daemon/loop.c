@@ -30,6 +30,9 @@
 #define LOOP_SQ_ENTRIES	256
 #define LOOP_CQ_ENTRIES	4096
 
+#define NS_PER_MS	1000000ULL
+#define NS_PER_SEC	1000000000ULL
+
 enum loop_item_kind { ITEM_WATCH, ITEM_TIMER, ITEM_IO };
 
 struct loop_item {
@@ -51,9 +54,9 @@ struct loop_watch {
 
 struct loop_timer {
 	struct loop_item item;	/* first: user_data points here */
-	uint64_t period_ms;
+	uint64_t period_ns;
 	bool repeat;
-	uint64_t deadline_ms;	/* CLOCK_MONOTONIC */
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC */
 	struct __kernel_timespec ts;	/* read by the kernel at submit time */
 	loop_timer_fn fn;
 };
@@ -77,12 +80,17 @@ struct loop {
 	TAILQ_HEAD(, loop_task) tasks;	/* queued, in order */
 };
 
-uint64_t loop_now_ms(void)
+uint64_t loop_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t loop_now_ms(void)
+{
+	return loop_now_ns() / NS_PER_MS;
 }
 
 static void list_add(struct loop_item **head, struct loop_item *it)
@@ -329,8 +337,8 @@ static int timer_arm(struct loop_timer *t)
 
 	if (!sqe)
 		return -EBUSY;
-	t->ts.tv_sec = (long long)(t->deadline_ms / 1000);
-	t->ts.tv_nsec = (long long)(t->deadline_ms % 1000) * 1000000;
+	t->ts.tv_sec = (long long)(t->deadline_ns / NS_PER_SEC);
+	t->ts.tv_nsec = (long long)(t->deadline_ns % NS_PER_SEC);
 	/* Absolute deadlines, so that a repeating timer does not drift. */
 	io_uring_prep_timeout(sqe, &t->ts, 0, IORING_TIMEOUT_ABS);
 	io_uring_sqe_set_data(sqe, &t->item);
@@ -342,21 +350,21 @@ static int timer_arm(struct loop_timer *t)
 	return 0;
 }
 
-struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
-				  loop_timer_fn fn, void *arg)
+struct loop_timer *loop_timer_add_ns(struct loop *loop, uint64_t ns,
+				     bool repeat, loop_timer_fn fn, void *arg)
 {
 	struct loop_timer *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
-	if (repeat && ms == 0)
-		ms = 1;	/* a zero period would spin */
+	if (repeat && ns == 0)
+		ns = 1;	/* a zero period would spin */
 	t->item.loop = loop;
 	t->item.kind = ITEM_TIMER;
 	t->item.arg = arg;
-	t->period_ms = ms;
+	t->period_ns = ns;
 	t->repeat = repeat;
-	t->deadline_ms = loop_now_ms() + ms;
+	t->deadline_ns = loop_now_ns() + ns;
 	t->fn = fn;
 	if (timer_arm(t) < 0) {
 		free(t);
@@ -365,6 +373,14 @@ struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 	}
 	list_add(&loop->items, &t->item);
 	return t;
+}
+
+struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
+				  loop_timer_fn fn, void *arg)
+{
+	if (repeat && ms == 0)
+		ms = 1;
+	return loop_timer_add_ns(loop, ms * NS_PER_MS, repeat, fn, arg);
 }
 
 void loop_timer_del(struct loop_timer *t)
@@ -382,10 +398,10 @@ static void timer_complete(struct loop_timer *t, const struct io_uring_cqe *cqe)
 		return;
 	if (t->repeat) {
 		/* Re-arm before the call, which may delete the timer. */
-		now = loop_now_ms();
-		t->deadline_ms += t->period_ms;
-		if (t->deadline_ms <= now)	/* we fell behind: skip ticks */
-			t->deadline_ms = now + t->period_ms;
+		now = loop_now_ns();
+		t->deadline_ns += t->period_ns;
+		if (t->deadline_ns <= now)	/* we fell behind: skip ticks */
+			t->deadline_ns = now + t->period_ns;
 		timer_arm(t);
 	}
 	t->fn(t->item.arg);

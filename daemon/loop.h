@@ -81,6 +81,9 @@ void loop_io_del(struct loop_io *io);
  */
 struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 				  loop_timer_fn fn, void *arg);
+/* The same in nanoseconds, for pacing finer than a millisecond. */
+struct loop_timer *loop_timer_add_ns(struct loop *loop, uint64_t ns,
+				     bool repeat, loop_timer_fn fn, void *arg);
 void loop_timer_del(struct loop_timer *t);
 
 /*
@@ -106,7 +109,8 @@ void loop_task_cancel(struct loop *loop, struct loop_task *t);
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 
-/* Milliseconds on CLOCK_MONOTONIC, as the loop's timers see them. */
+/* CLOCK_MONOTONIC, as the loop's timers see it. */
 uint64_t loop_now_ms(void);
+uint64_t loop_now_ns(void);
 
 #endif /* QKD_LOOP_H */

@@ -214,15 +214,20 @@ struct timer_ctx {
 	int delete_at;
 	uint64_t first_ms;
 	uint64_t last_ms;
+	uint64_t first_ns;
+	uint64_t last_ns;
 };
 
 static void on_tick(void *arg)
 {
 	struct timer_ctx *c = arg;
 
-	if (!c->calls)
+	if (!c->calls) {
 		c->first_ms = loop_now_ms();
+		c->first_ns = loop_now_ns();
+	}
 	c->last_ms = loop_now_ms();
+	c->last_ns = loop_now_ns();
 	c->calls++;
 	if (c->victim) {
 		loop_timer_del(c->victim);
@@ -261,6 +266,32 @@ static void test_timer_repeat_and_self_delete(void **state)
 	assert_null(c.t);
 	/* Five ticks of 10 ms: about 40 ms from first to last. */
 	assert_true(c.last_ms - c.first_ms >= 35);
+	loop_free(loop);
+}
+
+/*
+ * Sub-millisecond timers keep their nanoseconds: neither fires early, as
+ * one rounded down to whole milliseconds would (to 0 here).
+ */
+static void test_timer_ns(void **state)
+{
+	struct loop *loop = loop_new();
+	struct timer_ctx once = { .loop = loop };
+	struct timer_ctx rep = { .loop = loop, .delete_at = 8 };
+	uint64_t start = loop_now_ns();
+
+	once.t = loop_timer_add_ns(loop, 700000, false, on_tick, &once);
+	rep.t = loop_timer_add_ns(loop, 250000, true, on_tick, &rep);
+	assert_non_null(once.t);
+	assert_non_null(rep.t);
+	run_for(loop, 100);
+	assert_int_equal(once.calls, 1);
+	assert_true(once.first_ns - start >= 700000);
+	assert_int_equal(rep.calls, 8);
+	assert_true(rep.first_ns - start >= 250000);
+	/* The eighth tick's deadline is eight periods after the start. */
+	assert_true(rep.last_ns - start >= 8 * 250000);
+	loop_timer_del(once.t);
 	loop_free(loop);
 }
 
@@ -615,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_hangup),
 		cmocka_unit_test(test_timer_oneshot),
 		cmocka_unit_test(test_timer_repeat_and_self_delete),
+		cmocka_unit_test(test_timer_ns),
 		cmocka_unit_test(test_timer_cancel),
 		cmocka_unit_test(test_free_while_armed),
 		cmocka_unit_test(test_tasks),
