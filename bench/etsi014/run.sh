@@ -150,12 +150,16 @@ if [ $daemon_ok = 1 ]; then
 	   --key "$D/app1.key" -c "$conns")
 	b=(-a "${QKD_ETSI[B]}" -n B --ca "$D/ca.pem" --cert "$D/app2.pem"
 	   --key "$D/app2.key" -c "$conns")
+	# B's store holds 2^18 records (KMA_MAX_RECORDS); beyond it B
+	# refuses keys and the runs would measure refusals.  So each enc_keys
+	# run stops after 120 000 keys, or after SECONDS if that comes first.
+	cap=(-N 120000)
 	pin_peer "${QKD_PID[B]}"
-	measure enc_keys "${QKD_PID[A]}" "${a[@]}" -d "$secs" -s "$D/ids" \
-		-p /api/v1/keys/app2/enc_keys
+	measure enc_keys "${QKD_PID[A]}" "${a[@]}" -d "$secs" "${cap[@]}" \
+		-s "$D/ids" -p /api/v1/keys/app2/enc_keys
 	half=$(( ${RPS[enc_keys]:-2} / 2 ))
-	measure "enc_keys@half" "${QKD_PID[A]}" "${a[@]}" -d "$secs" -r "$half" \
-		-p /api/v1/keys/app2/enc_keys
+	measure "enc_keys@half" "${QKD_PID[A]}" "${a[@]}" -d "$secs" "${cap[@]}" \
+		-r "$half" -p /api/v1/keys/app2/enc_keys
 	# Each key ID once, at most as many as the full-load run produced.
 	sed 's|^|/api/v1/keys/app1/dec_keys?key_ID=|' "$D/ids" > "$D/dec_paths"
 	sleep 1		# let the Kx-2 reservations land at B
