@@ -53,7 +53,15 @@ struct ksa_pair {
 	uint32_t stored;
 	uint64_t supplied;
 	uint64_t pending;
+	uint64_t peer_full_until_ms;	/* the slave's KME had no room */
 };
+
+/*
+ * After the slave's KME refused a key of a pair for want of room, the
+ * master's enc_keys answers 503 for this long instead of handing out keys
+ * the slave could never get.  Then one request probes again.
+ */
+#define KSA_PEER_FULL_MS	1000
 
 /* Bytes of randomness fetched at once for key IDs (16 per ID). */
 #define KSA_UUID_POOL		1024
@@ -557,6 +565,11 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	if (r)
 		return r;
 	p = pair_get(ksa, rq.master, rq.slaves[0]);
+	if (p && p->peer_full_until_ms > loop_now_ms())
+		return fail(err, KSA_UNAVAILABLE,
+			    "KME %s has no room for more keys of %s -> %s; retry later",
+			    kma_link_peer(rq.link), master,
+			    ksa->saes[rq.slaves[0]].name);
 	keys = calloc(number, sizeof(*keys));
 	bytes = OPENSSL_secure_malloc((size_t)number * rq.len);
 	memset(out, 0, number * sizeof(*out));
@@ -833,6 +846,22 @@ static void on_reserve(struct ksa *ksa, const char *from,
 	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
 }
 
+static void pair_peer_full(struct ksa *ksa, const struct kma_key *k,
+			   const char *from)
+{
+	uint64_t now = loop_now_ms();
+	struct ksa_pair *p;
+
+	if (k->pair >= ksa->n_pairs)
+		return;
+	p = &ksa->pairs[k->pair];
+	if (p->peer_full_until_ms <= now)
+		log_notice("node %s has no room for keys of %s -> %s: enc_keys answers 503 for %u ms",
+			   from, ksa->saes[p->master].name,
+			   ksa->saes[p->slave].name, KSA_PEER_FULL_MS);
+	p->peer_full_until_ms = now + KSA_PEER_FULL_MS;
+}
+
 static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 {
 	struct kma_key *k = kma_key_find(ksa->kma, m->uuid);
@@ -851,6 +880,8 @@ static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 	log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
 			"key %s: node %s refused it: %s (%s)", m->uuid, from,
 			kxmsg_code_name(m->code), m->text);
+	if (m->code == KXC_STORE_FULL)
+		pair_peer_full(ksa, k, from);
 	record_finish(ksa, k, KMA_KEY_DESTROYED);
 }
 

@@ -497,6 +497,39 @@ static void test_store_full(void **state)
 	ksa_keys_free(k, 3);
 }
 
+/*
+ * After B refused a key for want of room, A answers 503 for that pair
+ * for a second instead of handing out keys app2 could never get; other
+ * pairs go on.  Then A tries again, and B, with room again, stores.
+ */
+static void test_store_full_backoff(void **state)
+{
+	struct ksa_key k[3], d[2], other;
+	struct ksa_err err;
+
+	node_close(&W->b);
+	W->max_key_count = 2;
+	node_open(&W->b);
+	W->now += 3 * SEC;	/* past B's persisted mark, as above */
+	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
+			 KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "no room"));
+	assert_int_equal(enc("app1", "app3", 1, 256, &other, &err), KSA_OK);
+	ksa_keys_free(&other, 1);
+
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+	ksa_keys_free(d, 2);
+	ksa_keys_free(k, 3);
+	usleep(1100 * 1000);
+	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
+	ksa_keys_free(d, 1);
+	ksa_keys_free(k, 1);
+}
+
 static void test_forged_reservations(void **state)
 {
 	struct kxmsg m = { .type = KXMSG_RESERVE, .n_slaves = 1,
@@ -647,6 +680,7 @@ int main(void)
 		T(test_unavailable),
 		T(test_status),
 		T(test_store_full),
+		T(test_store_full_backoff),
 		T(test_forged_reservations),
 		T(test_restart_never_redelivers),
 		T(test_views),
