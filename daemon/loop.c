@@ -358,7 +358,7 @@ struct loop_timer *loop_timer_add_ns(struct loop *loop, uint64_t ns,
 	if (!t)
 		return NULL;
 	if (repeat && ns == 0)
-		ns = 1;	/* a zero period would spin */
+		ns = NS_PER_MS;	/* a zero period would spin */
 	t->item.loop = loop;
 	t->item.kind = ITEM_TIMER;
 	t->item.arg = arg;
@@ -378,8 +378,6 @@ struct loop_timer *loop_timer_add_ns(struct loop *loop, uint64_t ns,
 struct loop_timer *loop_timer_add(struct loop *loop, uint64_t ms, bool repeat,
 				  loop_timer_fn fn, void *arg)
 {
-	if (repeat && ms == 0)
-		ms = 1;
 	return loop_timer_add_ns(loop, ms * NS_PER_MS, repeat, fn, arg);
 }
 

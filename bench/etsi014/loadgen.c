@@ -196,41 +196,43 @@ static void record(uint64_t ns)
 
 /*
  * Length of the complete response at the head of @in, or 0 while some of
- * it is still to come; sets *@status.  The bench talks only to its own
- * servers, so this trusts the framing and looks no further.
+ * it is still to come; sets *@status and *@head_len (where the body
+ * starts).  The bench talks only to its own servers, so this trusts the
+ * framing and looks no further.
  */
-static size_t response_length(const uint8_t *in, size_t len, int *status)
+static size_t response_length(const uint8_t *in, size_t len, int *status,
+			      size_t *head_len)
 {
 	static const char cl[] = "\r\nContent-Length:";
 	const char *head = (const char *)in;
 	const char *end = memmem(head, len, "\r\n\r\n", 4);
 	const char *p;
-	size_t head_len, body_len = 0;
+	size_t body_len = 0;
 
 	if (!end)
 		return 0;
-	head_len = (size_t)(end - head) + 4;
+	*head_len = (size_t)(end - head) + 4;
 	for (p = head; p + sizeof(cl) - 1 < end; p++) {
 		if (!strncasecmp(p, cl, sizeof(cl) - 1)) {
 			body_len = strtoul(p + sizeof(cl) - 1, NULL, 10);
 			break;
 		}
 	}
-	if (len < head_len + body_len)
+	if (len < *head_len + body_len)
 		return 0;
-	*status = head_len > 12 && !memcmp(head, "HTTP/1.1 ", 9) ?
+	*status = *head_len > 12 && !memcmp(head, "HTTP/1.1 ", 9) ?
 		  atoi(head + 9) : 0;
-	return head_len + body_len;
+	return *head_len + body_len;
 }
 
 static int on_data(struct tls_conn *tls, void *arg)
 {
 	struct conn *c = arg;
-	size_t len, total;
+	size_t len, total, head_len;
 	const uint8_t *in = tls_conn_input(tls, &len);
 	int status = 0;
 
-	total = response_length(in, len, &status);
+	total = response_length(in, len, &status, &head_len);
 	if (!total) {
 		if (len >= RESP_MAX)
 			die("response too large");
@@ -244,9 +246,7 @@ static int on_data(struct tls_conn *tls, void *arg)
 			fprintf(stderr, "loadgen: first error: %.*s\n",
 				(int)(total < 512 ? total : 512), (const char *)in);
 	} else if (save) {
-		const uint8_t *body = memmem(in, total, "\r\n\r\n", 4);
-
-		save_ids((const char *)body + 4, total - (size_t)(body + 4 - in));
+		save_ids((const char *)in + head_len, total - head_len);
 	}
 	tls_conn_consume(tls, total);
 	record(loop_now_ns() - c->t_start_ns);
@@ -255,8 +255,8 @@ static int on_data(struct tls_conn *tls, void *arg)
 	run.busy--;
 	if (run.sending)
 		conn_ready(c);
-	else if (!run.busy && !run.finished)
-		stop_sending();
+	else
+		stop_sending();	/* ends the run once the last answer is in */
 	return 0;
 }
 
@@ -329,6 +329,7 @@ static void conn_open(struct conn *c, SSL_CTX *ctx, const struct sockaddr_in *sa
 	if (!c->tls)
 		die("TLS connection setup failed");
 }
+
 static uint64_t percentile(uint64_t total, double pct)
 {
 	uint64_t want = (uint64_t)(total * pct), seen = 0;

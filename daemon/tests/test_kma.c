@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests for kma.c: the record store (lookup, lifecycle, tombstones,
- * expiry queues, bounds), key bytes zeroised when a record leaves the live states, pool
- * levels against thresholds, and link configuration errors.
+ * expiry queues, bounds), key bytes zeroised when a record leaves the
+ * live states, pool levels against thresholds, and link configuration
+ * errors.
  */
 #include <errno.h>
 #include <setjmp.h>
