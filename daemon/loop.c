@@ -560,29 +560,52 @@ static void run_tasks(struct loop *loop)
 	}
 }
 
-int loop_run(struct loop *loop)
+/* Handle every completion there is; returns how many. */
+static unsigned int reap(struct loop *loop)
 {
 	struct io_uring_cqe *cqe;
-	unsigned int head, seen;
+	unsigned int head, seen = 0;
+
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		dispatch(loop, cqe);
+		seen++;
+	}
+	io_uring_cq_advance(&loop->ring, seen);
+	free_zombies(loop);
+	return seen;
+}
+
+static bool enter_failed(int ret)
+{
+	return ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY;
+}
+
+int loop_run(struct loop *loop)
+{
 	int ret;
 
 	loop->stopping = false;
 	while (!loop->stopping) {
 		run_tasks(loop);
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+		if (enter_failed(ret))
 			return ret;
-		seen = 0;
-		io_uring_for_each_cqe(&loop->ring, head, cqe) {
-			dispatch(loop, cqe);
-			seen++;
-		}
-		io_uring_cq_advance(&loop->ring, seen);
-		free_zombies(loop);
+		reap(loop);
 	}
 	/* Hand requests queued by the last callbacks to the kernel. */
 	io_uring_submit(&loop->ring);
 	return 0;
+}
+
+int loop_poll(struct loop *loop)
+{
+	int ret;
+
+	run_tasks(loop);
+	ret = io_uring_submit_and_get_events(&loop->ring);
+	if (enter_failed(ret))
+		return ret;
+	return (int)reap(loop);
 }
 
 void loop_stop(struct loop *loop)

@@ -109,6 +109,14 @@ void loop_task_cancel(struct loop *loop, struct loop_task *t);
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 
+/*
+ * One pass that does not wait: run the queued tasks, hand new requests to
+ * the kernel, handle the completions there are.  Returns how many, or
+ * -errno.  For a caller that busy-polls instead of sleeping, such as the
+ * benchmark's load generator, whose every wake-up is an interrupt.
+ */
+int loop_poll(struct loop *loop);
+
 /* CLOCK_MONOTONIC, as the loop's timers see it. */
 uint64_t loop_now_ms(void);
 uint64_t loop_now_ns(void);

@@ -385,6 +385,45 @@ static void test_tasks(void **state)
 	(void)state;
 }
 
+/*
+ * loop_poll() never waits: with nothing ready it returns 0; it runs queued
+ * tasks, and once the pipe has data a later pass delivers it.
+ */
+static void test_poll(void **state)
+{
+	struct pipe_ctx p = { 0 };
+	char log[8] = "";
+	struct task_ctx t = { .log = log, .tag = 't' };
+	int i, n = 0;
+
+	p.loop = t.loop = loop_new();
+	assert_non_null(p.loop);
+	make_pipe(&p);
+	p.w = loop_watch_add(p.loop, p.fds[0], POLLIN, on_readable, &p);
+	assert_non_null(p.w);
+	loop_task_init(&t.task, on_task, &t);
+	loop_task_queue(p.loop, &t.task);
+	assert_int_equal(loop_poll(p.loop), 0);	/* arms the watch */
+	assert_string_equal(log, "t");
+	assert_int_equal(loop_poll(p.loop), 0);
+	assert_int_equal(p.calls, 0);
+
+	assert_int_equal(write(p.fds[1], "abc", 3), 3);
+	for (i = 0; i < 1000 && !p.calls; i++) {
+		n = loop_poll(p.loop);
+		assert_true(n >= 0);
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(p.calls, 1);
+	assert_int_equal(p.bytes, 3);
+	assert_int_equal(loop_poll(p.loop), 0);
+
+	loop_watch_del(p.w);
+	loop_free(p.loop);
+	close_pipe(&p);
+	(void)state;
+}
+
 static void test_task_from_callback(void **state)
 {
 	struct loop *loop = loop_new();
@@ -651,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_free_while_armed),
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_task_from_callback),
+		cmocka_unit_test(test_poll),
 		cmocka_unit_test(test_io_stream),
 		cmocka_unit_test(test_io_send_to_closed),
 		cmocka_unit_test(test_io_del_in_flight),
