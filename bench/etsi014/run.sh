@@ -27,6 +27,10 @@
 # competing for one core; the other daemon (the peer node, which stores
 # the reservations) runs on CPU 0 too, as if it were another machine.
 # Other load on the machine still shows, which the last line reports.
+# The line before it is the machine's own floor for the half-load tails:
+# wakeup measures how long a thread sleeping on CPU 1 takes to wake when
+# CPU 0 writes to it, at the enc_keys half-load rate, with nothing else
+# running.
 #
 # Usage: bench/etsi014/run.sh [SECONDS] [CONNS]
 
@@ -187,5 +191,12 @@ for t in baseline baseline@half enc_keys enc_keys@half dec_keys; do
 		"$(awk -v a="${RPS[$t]}" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
 		"${P50[$t]}" "${P99[$t]}" "${WAIT[$t]}" "${CPU[$t]}" "${GEN[$t]}"
 done
+# The floor under the half-load tails: the machine's own wake-up latency,
+# at the rate of the enc_keys half-load run.
+rate=${RPS[enc_keys@half]:-${RPS[baseline@half]:-}}
+if [ -n "$rate" ] && [ "$rate" -gt 0 ] && [ "$(nproc)" -ge 2 ]; then
+	wake=$("$here/build/wakeup" "$rate" "$secs") || status=1
+	echo "# this machine: a thread on CPU 1 woken from CPU 0, $rate a second: $wake"
+fi
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs${pin_loadgen:+, server on CPU 1, load generator on CPU 0}; ${conns} connections, ${secs}s per run"
 exit $status
