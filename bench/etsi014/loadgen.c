@@ -319,8 +319,8 @@ static void start(void)
  * interrupt per request interval (11 600 a second at 56k requests/s on
  * the bench's VM) and the wake-ups for the answers came on top: the
  * generator spent 2.5 times the CPU per request of a closed loop, and at
- * half load its own lag made the tail.  Polling keeps its CPU busy, but gives
- * way to whatever else is runnable there whenever nothing came.
+ * half load its own lag made the tail.  Polling keeps its CPU busy, but
+ * gives way to whatever else is runnable there whenever nothing came.
  */
 static void poll_until_done(void)
 {
