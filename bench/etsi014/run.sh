@@ -198,5 +198,18 @@ if [ -n "$rate" ] && [ "$rate" -gt 0 ] && [ "$(nproc)" -ge 2 ]; then
 	wake=$("$here/build/wakeup" "$rate" "$secs") || status=1
 	echo "# this machine: a thread on CPU 1 woken from CPU 0, $rate a second: $wake"
 fi
+# Against DESIGN.md section 7: >= 50k enc_keys per core, p99 <= 1 ms at
+# half load.
+verdict() {	# MEASURED LIMIT higher|lower
+	[ -n "$1" ] && [ "$1" != - ] || { echo "not measured"; return; }
+	if { [ "$3" = higher ] && [ "$1" -ge "$2" ]; } ||
+	   { [ "$3" = lower ] && [ "$1" -le "$2" ]; }; then
+		echo "met ($1)"
+	else
+		echo "not met ($1)"
+	fi
+}
+echo "# target: enc_keys per core >= 50000 req/CPU-s: $(verdict "${CPU[enc_keys]:-}" 50000 higher);" \
+	"p99 at half load <= 1000 us: $(verdict "${P99[enc_keys@half]:-}" 1000 lower)"
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs${pin_loadgen:+, server on CPU 1, load generator on CPU 0}; ${conns} connections, ${secs}s per run"
 exit $status
