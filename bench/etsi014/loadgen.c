@@ -443,7 +443,8 @@ static void parse_args(int argc, char **argv)
 	}
 	if (!opt.addr || !opt.ca || !opt.cert || !opt.key ||
 	    (!opt.path && !opt.paths_file) || opt.conns < 1 ||
-	    opt.conns > MAX_CONNS)
+	    opt.conns > MAX_CONNS || !(opt.seconds > 0) ||
+	    !(opt.warmup >= 0) || !(opt.rate >= 0) || opt.max_requests < 0)
 		usage();
 }
 
