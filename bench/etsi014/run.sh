@@ -81,6 +81,10 @@ cpu0_ticks() {
 }
 
 declare -A RPS P50 P99 WAIT CPU GEN
+# field NAME: the value of NAME=... in loadgen's line $out, if there.
+field() {
+	sed -n "s/^\(.* \)\{0,1\}$1=\([0-9]*\).*/\2/p" <<<"$out"
+}
 # measure NAME PID LOADGEN-ARGS...: run loadgen, record its figures and the
 # server's CPU seconds.
 measure() {
@@ -100,14 +104,15 @@ measure() {
 		split(b, y, " "); d = y[2] - x[2];
 		if (d > 0) printf "%.0f", 100 * (y[1] - x[1]) / d; else print "-" }')
 	echo "# $name: $out"
-	RPS[$name]=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$out")
-	P50[$name]=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
-	P99[$name]=$(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' <<<"$out")
-	WAIT[$name]=$(sed -n 's/.*wait_p99_us=\([0-9]*\).*/\1/p' <<<"$out")
+	RPS[$name]=$(field rps)
+	P50[$name]=$(field p50_us)
+	P99[$name]=$(field p99_us)
+	WAIT[$name]=$(field wait_p99_us)
 	# The server's CPU time covers the warm-up too.
-	local reqs
-	reqs=$(sed -n 's/^requests=\([0-9]*\).* warmup_requests=\([0-9]*\).*/\1 + \2/p' <<<"$out")
-	CPU[$name]=$(awk -v r="$((${reqs:-0}))" -v t=$((t1 - t0)) -v hz="$hz" \
+	local counted warm
+	counted=$(field requests)
+	warm=$(field warmup_requests)
+	CPU[$name]=$(awk -v r=$((${counted:-0} + ${warm:-0})) -v t=$((t1 - t0)) -v hz="$hz" \
 		'BEGIN { if (t > 0) printf "%.0f", r / (t / hz); else print "-" }')
 }
 
@@ -201,7 +206,10 @@ fi
 # Against DESIGN.md section 7: >= 50k enc_keys per core, p99 <= 1 ms at
 # half load.
 verdict() {	# MEASURED LIMIT higher|lower
-	[ -n "$1" ] && [ "$1" != - ] || { echo "not measured"; return; }
+	if [ -z "$1" ] || [ "$1" = - ]; then
+		echo "not measured"
+		return
+	fi
 	if { [ "$3" = higher ] && [ "$1" -ge "$2" ]; } ||
 	   { [ "$3" = lower ] && [ "$1" -le "$2" ]; }; then
 		echo "met ($1)"
