@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The ETSI 014 benchmark's own tools work and refuse bad input: loadgen
+# (closed and open loop, with a warm-up) against the baseline server, and
+# wakeup.  Checks counts and formats only: no figure is a pass criterion.
+set -u
+. "$(dirname "$0")/lib.sh"
+qkd_setup bench-tools || exit 1
+B=$QKD_TOP/bench/etsi014
+make -s -C "$B" >/dev/null
+ok $? "bench/etsi014 builds"
+
+usage_exit() {	# CMD...: exits 2 with the usage text
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	[ $rc = 2 ] && grep -q '^usage:' <<<"$out"
+}
+for bad in "-w -1" "-d 0" "-r -5" "-N -1" "-c 0"; do
+	# shellcheck disable=SC2086 # one option and its value
+	usage_exit "$B/build/loadgen" -a 127.0.0.1:1 --ca x --cert x --key x \
+		-p / $bad
+	ok $? "loadgen $bad: usage, exit 2"
+done
+usage_exit "$B/build/loadgen" -p /
+ok $? "loadgen without address and certificates: usage, exit 2"
+for bad in "0" "-3" "x" "1000 0" "1000 1 extra"; do
+	# shellcheck disable=SC2086 # the arguments as given
+	usage_exit "$B/build/wakeup" $bad
+	ok $? "wakeup $bad: usage, exit 2"
+done
+
+out=$("$B/build/wakeup" 2000 0.3)
+ok $? "wakeup runs ($out)"
+[[ $out =~ ^wakes=([0-9]+)\ p50_us=[0-9]+\ p99_us=[0-9]+\ p999_us=[0-9]+\ max_us=[0-9]+\ over_500us=[0-9]+$ ]] &&
+	[ "${BASH_REMATCH[1]}" -gt 0 ]
+ok $? "wakeup prints its line with some wake-ups"
+
+"$B/mkcerts.sh" "$QKD_DIR/pki" A app1 >/dev/null
+port=$QKD_PORT_BASE
+"$B/build/static_server" "$QKD_DIR/pki/ca.pem" "$QKD_DIR/pki/A.pem" \
+	"$QKD_DIR/pki/A.key" "127.0.0.1:$port" 30 &
+server=$!
+sleep 0.3
+common=(-a "127.0.0.1:$port" -n A --ca "$QKD_DIR/pki/ca.pem"
+	--cert "$QKD_DIR/pki/app1.pem" --key "$QKD_DIR/pki/app1.key" -c 4
+	-p /api/v1/keys/app2/enc_keys)
+
+# LINE FIELD: the number after FIELD=
+num() { sed -n "s/^\(.* \)\{0,1\}$2=\([0-9]*\).*/\2/p" <<<"$1"; }
+
+out=$("$B/build/loadgen" "${common[@]}" -d 0.3 -w 0.2)
+ok $? "loadgen closed loop with a warm-up runs ($out)"
+[ "$(num "$out" errors)" = 0 ] && [ "$(num "$out" requests)" -gt 0 ] &&
+	[ "$(num "$out" warmup_requests)" -gt 0 ] &&
+	[ "$(num "$out" wait_p99_us)" = 0 ]
+ok $? "closed loop: answers counted and warm-up answers apart, no wait"
+
+out=$("$B/build/loadgen" "${common[@]}" -d 0.5 -w 0.2 -r 2000 -N 600)
+ok $? "loadgen open loop (polling) runs ($out)"
+n=$(num "$out" requests)
+w=$(num "$out" warmup_requests)
+[ "$(num "$out" errors)" = 0 ] && [ "$n" -gt 0 ] && [ "$w" -gt 0 ] &&
+	[ $((n + w)) -le 600 ]
+ok $? "open loop: answers in and after the warm-up, never more than -N"
+
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+tap_done
