@@ -13,7 +13,10 @@
 # baseline also at half their measured maximum (open loop) for p99.
 # "req/CPU-s" divides requests by the server's own CPU time (utime+stime
 # from /proc), which stays meaningful on a shared, busy machine where the
-# wall-clock rate depends on what else runs.  "cpu0%" is how busy CPU 0,
+# wall-clock rate depends on what else runs.  "srv%" is the server's CPU
+# time over the run's wall time: how loaded the server really was (on a
+# VM where each sleep and wake-up costs CPU, half the maximum rate is far
+# more than half the work).  "cpu0%" is how busy CPU 0,
 # the load generator's, was during the run (in the open-loop runs the
 # generator polls, so there it reads 100).  "wait99_us" is the p99 of how
 # long requests waited past their due time to go out (open loop), for a
@@ -80,7 +83,7 @@ cpu0_ticks() {
 			   print t - $5 - $6, t }' /proc/stat
 }
 
-declare -A RPS P50 P99 WAIT CPU GEN
+declare -A RPS P50 P99 WAIT CPU SRV GEN
 # field NAME: the value of NAME=... in loadgen's line $out, if there.
 field() {
 	sed -n "s/^\(.* \)\{0,1\}$1=\([0-9]*\).*/\2/p" <<<"$out"
@@ -100,9 +103,11 @@ measure() {
 	}
 	t1=$(cpu_ticks "$pid")
 	g1=$(cpu0_ticks)
-	GEN[$name]=$(awk -v a="$g0" -v b="$g1" 'BEGIN { split(a, x, " ");
-		split(b, y, " "); d = y[2] - x[2];
-		if (d > 0) printf "%.0f", 100 * (y[1] - x[1]) / d; else print "-" }')
+	# CPU 0's total ticks are the run's wall time.
+	read -r GEN[$name] SRV[$name] < <(awk -v a="$g0" -v b="$g1" \
+		-v s=$((t1 - t0)) 'BEGIN { split(a, x, " "); split(b, y, " ");
+		d = y[2] - x[2]; if (d > 0) printf "%.0f %.0f\n",
+		100 * (y[1] - x[1]) / d, 100 * s / d; else print "- -" }')
 	echo "# $name: $out"
 	RPS[$name]=$(field rps)
 	P50[$name]=$(field p50_us)
@@ -188,13 +193,13 @@ fi
 
 base=${RPS[baseline]:-0}
 echo
-printf '%-16s %10s %9s %9s %9s %9s %11s %6s\n' test req/s vs-base p50_us p99_us \
-	wait99_us req/CPU-s cpu0%
+printf '%-16s %10s %9s %9s %9s %9s %11s %6s %6s\n' test req/s vs-base p50_us p99_us \
+	wait99_us req/CPU-s srv% cpu0%
 for t in baseline baseline@half enc_keys enc_keys@half dec_keys; do
 	[ -n "${RPS[$t]:-}" ] || continue
-	printf '%-16s %10s %9s %9s %9s %9s %11s %6s\n' "$t" "${RPS[$t]}" \
+	printf '%-16s %10s %9s %9s %9s %9s %11s %6s %6s\n' "$t" "${RPS[$t]}" \
 		"$(awk -v a="${RPS[$t]}" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
-		"${P50[$t]}" "${P99[$t]}" "${WAIT[$t]}" "${CPU[$t]}" "${GEN[$t]}"
+		"${P50[$t]}" "${P99[$t]}" "${WAIT[$t]}" "${CPU[$t]}" "${SRV[$t]}" "${GEN[$t]}"
 done
 # The floor under the half-load tails: the machine's own wake-up latency,
 # at the rate of the enc_keys half-load run.
