@@ -82,7 +82,12 @@ static FILE *save;
 static struct {
 	struct loop *loop;
 	struct conn *conns;
-	struct conn *idle;	/* open loop: connections with nothing in flight */
+	/*
+	 * Open loop: connections with nothing in flight, oldest first.  In
+	 * turn, so that at a low rate none sits unused long enough for the
+	 * server's idle timeout to close it.
+	 */
+	struct conn *idle, **idle_tail;
 	int opened, busy;
 	bool sending, finished;
 	uint64_t t0_ns, interval_ns, sent;
@@ -185,6 +190,8 @@ static void pace(void)
 			return;
 		}
 		run.idle = c->next_idle;
+		if (!run.idle)
+			run.idle_tail = &run.idle;
 	}
 }
 
@@ -194,8 +201,9 @@ static void conn_ready(struct conn *c)
 	if (!run.sending)
 		return;
 	if (run.interval_ns) {
-		c->next_idle = run.idle;
-		run.idle = c;
+		c->next_idle = NULL;
+		*run.idle_tail = c;
+		run.idle_tail = &c->next_idle;
 		pace();
 	} else if (!conn_send(c, loop_now_ns())) {
 		stop_sending();
@@ -298,6 +306,7 @@ static void start(void)
 	int i;
 
 	run.t0_ns = loop_now_ns();
+	run.idle_tail = &run.idle;
 	run.counted_ns = run.t0_ns + (uint64_t)(opt.warmup * 1e9);
 	run.sending = true;
 	if (!loop_timer_add_ns(run.loop,

@@ -67,4 +67,15 @@ ok $? "open loop: answers in and after the warm-up, never more than -N"
 
 kill "$server" 2>/dev/null
 wait "$server" 2>/dev/null
+
+# A low rate over more connections than it needs, against a daemon that
+# closes connections idle for 300 ms: the generator must use them in turn.
+QKD_IDLE_MS=300 qkd_line A B && qkd_start A
+ok $? "node A up, idle timeout 300 ms"
+out=$("$B/build/loadgen" -a "${QKD_ETSI[A]}" -n A --ca "$QKD_DIR/ca.pem" \
+	--cert "$QKD_DIR/app1.pem" --key "$QKD_DIR/app1.key" -c 8 \
+	-d 1.2 -w 0.1 -r 100 -p /api/v1/keys/app2/status 2>&1)
+ok $? "open loop at 100 requests/s on 8 connections outlasts the idle timeout ($out)"
+[ "$(num "$out" errors)" = 0 ] && [ "$(num "$out" requests)" -gt 100 ]
+ok $? "every status request answered"
 tap_done
