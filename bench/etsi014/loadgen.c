@@ -19,6 +19,12 @@
  *
  * -s FILE saves every "key_ID" of the answers (for a following dec_keys
  * run); -P FILE takes request targets from FILE, one per line, each once.
+ * -T FILE writes one line per counted request once the run is over,
+ *
+ *   DUE_NS SENT_NS ANSWERED_NS CONN
+ *
+ * on CLOCK_MONOTONIC (as perf record -k CLOCK_MONOTONIC stamps its
+ * events), to lay the slow requests beside a trace of the server.
  *
  * It runs on the daemon's own event loop and tls.c, so that its socket I/O
  * goes through io_uring as the server's does.  It shares a CPU with what
@@ -54,12 +60,13 @@ struct conn {
 	struct tls_conn *tls;
 	bool busy;		/* a request is in flight */
 	uint64_t t_start_ns;	/* when it was (or should have been) sent */
+	uint64_t t_sent_ns;	/* when it went out */
 	struct conn *next_idle;	/* open loop: in run.idle */
 };
 
 static struct {
 	const char *addr, *name, *ca, *cert, *key, *path, *paths_file,
-		   *save_file, *method, *body;
+		   *save_file, *trace_file, *method, *body;
 	int conns;
 	double seconds, warmup;
 	long max_requests;
@@ -73,6 +80,14 @@ struct histogram {
 };
 
 static struct histogram latency, wait;
+
+/* -T: the counted requests' times, written out after the run. */
+struct trace_entry {
+	uint64_t due_ns, sent_ns, answered_ns;
+	int conn;
+};
+static struct trace_entry *trace;
+static size_t n_trace, trace_cap;
 static uint64_t errors, warmup_answers;
 static char **paths;
 static size_t n_paths, next_path;
@@ -160,8 +175,9 @@ static bool conn_send(struct conn *c, uint64_t start_ns)
 		die("write failed (server closed?)");
 	c->busy = true;
 	c->t_start_ns = start_ns;
+	c->t_sent_ns = loop_now_ns();
 	if (start_ns >= run.counted_ns)
-		histogram_add(&wait, loop_now_ns() - start_ns);
+		histogram_add(&wait, c->t_sent_ns - start_ns);
 	run.busy++;
 	run.sent++;
 	return true;
@@ -258,6 +274,39 @@ static size_t response_length(const uint8_t *in, size_t len, int *status,
 	return *head_len + body_len;
 }
 
+static void count_answer(const struct conn *c, uint64_t now_ns)
+{
+	histogram_add(&latency, now_ns - c->t_start_ns);
+	if (!opt.trace_file)
+		return;
+	if (n_trace == trace_cap) {
+		trace_cap = trace_cap ? 2 * trace_cap : 1 << 16;
+		trace = realloc(trace, trace_cap * sizeof(*trace));
+		if (!trace)
+			die_errno("trace");
+	}
+	trace[n_trace++] = (struct trace_entry){
+		.due_ns = c->t_start_ns, .sent_ns = c->t_sent_ns,
+		.answered_ns = now_ns, .conn = (int)(c - run.conns),
+	};
+}
+
+static void write_trace(void)
+{
+	FILE *f = fopen(opt.trace_file, "w");
+	size_t i;
+
+	if (!f)
+		die_errno(opt.trace_file);
+	for (i = 0; i < n_trace; i++)
+		fprintf(f, "%llu %llu %llu %d\n",
+			(unsigned long long)trace[i].due_ns,
+			(unsigned long long)trace[i].sent_ns,
+			(unsigned long long)trace[i].answered_ns, trace[i].conn);
+	if (fclose(f))
+		die_errno(opt.trace_file);
+}
+
 static int on_data(struct tls_conn *tls, void *arg)
 {
 	struct conn *c = arg;
@@ -283,7 +332,7 @@ static int on_data(struct tls_conn *tls, void *arg)
 	}
 	tls_conn_consume(tls, total);
 	if (c->t_start_ns >= run.counted_ns)
-		histogram_add(&latency, loop_now_ns() - c->t_start_ns);
+		count_answer(c, loop_now_ns());
 	else
 		warmup_answers++;
 	c->busy = false;
@@ -416,7 +465,8 @@ static void usage(void)
 		"usage: loadgen -a HOST:PORT --ca CA --cert CERT --key KEY\n"
 		"               [-n SERVER_NAME] [-c CONNS] [-d SECONDS] [-w WARMUP_SECONDS]\n"
 		"               [-N REQUESTS] [-r RATE] (-p TARGET | -P TARGETS_FILE)\n"
-		"               [-m METHOD] [-b BODY] [-s SAVE_KEY_IDS_FILE]\n");
+		"               [-m METHOD] [-b BODY] [-s SAVE_KEY_IDS_FILE]\n"
+		"               [-T TRACE_FILE]\n");
 	exit(2);
 }
 
@@ -430,7 +480,7 @@ static void parse_args(int argc, char **argv)
 	};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "a:n:c:d:w:N:r:p:P:m:b:s:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "a:n:c:d:w:N:r:p:P:m:b:s:T:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 1: opt.ca = optarg; break;
 		case 2: opt.cert = optarg; break;
@@ -447,6 +497,7 @@ static void parse_args(int argc, char **argv)
 		case 'm': opt.method = optarg; break;
 		case 'b': opt.body = optarg; break;
 		case 's': opt.save_file = optarg; break;
+		case 'T': opt.trace_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -512,6 +563,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)warmup_answers);
 	if (save)
 		fclose(save);
+	if (opt.trace_file)
+		write_trace();
 	/* Say goodbye, so that the server sees a clean end, not an error. */
 	for (i = 0; i < opt.conns; i++)
 		tls_conn_close(conns[i].tls);
