@@ -515,6 +515,35 @@ static void conn_recv(struct tls_conn *c)
 		conn_kill(c, "read: io_uring failed");
 }
 
+static void conn_coalesced(void *arg);
+
+/*
+ * Coalescing: true if the output queued should wait (the coalescer is
+ * armed for when it may leave), false if it may leave now.
+ */
+static bool conn_hold_output(struct tls_conn *c)
+{
+	uint64_t now, due = c->last_send_ms + c->coalesce_ms;
+
+	if (!c->coalesce_ms || !c->out.len || c->out.len >= TLS_RECORD_MAX)
+		return false;
+	now = loop_now_ms();
+	if (now >= due)
+		return false;
+	if (!c->coalescer)
+		c->coalescer = loop_timer_add(c->loop, due - now, false,
+					      conn_coalesced, c);
+	/* Without a timer, rather send now than never. */
+	return c->coalescer != NULL;
+}
+
+/* Output was written outside a step: a step now, or once coalescing ends. */
+static void conn_schedule_send(struct tls_conn *c)
+{
+	if (!conn_hold_output(c))
+		loop_task_queue(c->loop, &c->kick);
+}
+
 /*
  * Run the state machine on what has come and what was written: handshake,
  * encrypt, decrypt and deliver, close; then start the sends and the recv
@@ -522,17 +551,23 @@ static void conn_recv(struct tls_conn *c)
  */
 static void conn_step(struct tls_conn *c)
 {
+	size_t held = c->out.len;	/* written outside our callbacks */
+
 	c->in_step = true;
 	if (c->state == TLS_HANDSHAKE)
 		conn_handshake(c);
-	if (c->state == TLS_OPEN || c->state == TLS_CLOSING)
-		conn_encrypt(c);
-	if (c->state == TLS_OPEN) {
+	if (c->state == TLS_OPEN)
 		conn_pump_input(c);
-		/* What on_open / on_data wrote leaves in this same batch. */
-		if (c->state == TLS_OPEN || c->state == TLS_CLOSING)
-			conn_encrypt(c);
-	}
+	/*
+	 * What on_open / on_data wrote leaves in this same batch, and takes
+	 * along what was held.  Held output alone waits for the coalescer,
+	 * whatever else woke the step (the peer's data, a finished send):
+	 * else a peer that answers every batch would set the pace.
+	 */
+	if (c->state == TLS_CLOSING ||
+	    (c->state == TLS_OPEN &&
+	     (c->out.len > held || !conn_hold_output(c))))
+		conn_encrypt(c);
 	conn_send(c);
 	if (c->state == TLS_CLOSING)
 		conn_finish_close(c);
@@ -556,23 +591,6 @@ static void conn_coalesced(void *arg)
 	loop_timer_del(c->coalescer);
 	c->coalescer = NULL;
 	conn_step(c);
-}
-
-/* Output was written outside a step: a step now, or once coalescing ends. */
-static void conn_schedule_send(struct tls_conn *c)
-{
-	uint64_t now, due = c->last_send_ms + c->coalesce_ms;
-
-	if (c->coalesce_ms && c->out.len < TLS_RECORD_MAX) {
-		now = loop_now_ms();
-		if (now < due && !c->coalescer)
-			c->coalescer = loop_timer_add(c->loop, due - now, false,
-						      conn_coalesced, c);
-		/* Without a timer, rather send now than never. */
-		if (now < due && c->coalescer)
-			return;
-	}
-	loop_task_queue(c->loop, &c->kick);
 }
 
 static void conn_on_recv(void *arg, int res)

@@ -76,7 +76,10 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
  * (or once a full record is queued).  A busy stream of small messages so
  * costs one record and one send per @ms instead of one per loop batch,
  * while a lone message is not delayed.  0, the default: send after every
- * batch.  Answers written from on_data leave at the end of it regardless.
+ * batch.  Answers written from on_open or on_data leave at the end of it
+ * regardless, and take what was held along; held output does not leave
+ * early just because the peer's data or a finished send ran the
+ * connection (else a peer answering every record would set the pace).
  */
 void tls_conn_set_coalesce(struct tls_conn *c, unsigned int ms);
 /* Bytes queued but not yet sent (for back-pressure). */

@@ -40,7 +40,7 @@ struct side {
 
 struct pair {
 	struct loop *loop;
-	struct tls_conn *cli_conn;
+	struct tls_conn *cli_conn, *srv_conn;
 	size_t seen[3];		/* server's bytes at the coalescing checks */
 	struct side srv, cli;
 	struct loop_timer *deadline;
@@ -75,17 +75,23 @@ static void send_pattern(struct tls_conn *c, size_t n)
  * Coalescing at 1 s, from the open (whose handshake is the last send):
  *   +1100 ms  write 100 bytes: nothing sent for 1 s, so it leaves at once
  *   +1150     write 100: 50 ms after a send, so it waits until +2100
+ *   +1200     the server writes 4 bytes: their arrival runs the client's
+ *             connection, which must still hold its 100
  *   +1500     check: the server has 100 bytes
  *   +2600     check: 200; write a full record: leaves at once anyway
  *   +3000     check: 20200; close
  * The margins are hundreds of ms: a check can only fail by coalescing
  * doing the wrong thing, not by a slow machine.
  */
-enum { CO_LONE, CO_HELD, CO_CHECK_HELD, CO_CHECK_SENT_BIG, CO_CHECK_CLOSE };
+enum {
+	CO_LONE, CO_HELD, CO_SERVER_TALKS, CO_CHECK_HELD, CO_CHECK_SENT_BIG,
+	CO_CHECK_CLOSE
+};
 
 static const struct { uint64_t at_ms; int action; } coalesce_schedule[] = {
-	{ 1100, CO_LONE }, { 1150, CO_HELD }, { 1500, CO_CHECK_HELD },
-	{ 2600, CO_CHECK_SENT_BIG }, { 3000, CO_CHECK_CLOSE },
+	{ 1100, CO_LONE }, { 1150, CO_HELD }, { 1200, CO_SERVER_TALKS },
+	{ 1500, CO_CHECK_HELD }, { 2600, CO_CHECK_SENT_BIG },
+	{ 3000, CO_CHECK_CLOSE },
 };
 
 static void coalesce_step(void *arg)
@@ -98,6 +104,9 @@ static void coalesce_step(void *arg)
 	case CO_LONE:
 	case CO_HELD:
 		assert_int_equal(tls_conn_write(c, data, 100), 0);
+		break;
+	case CO_SERVER_TALKS:
+		assert_int_equal(tls_conn_write(current->srv_conn, "ping", 4), 0);
 		break;
 	case CO_CHECK_HELD:
 		current->seen[0] = current->srv.received;
@@ -129,6 +138,8 @@ static void on_open(struct tls_conn *c, void *arg)
 	struct side *s = arg;
 
 	s->opened++;
+	if (s == &current->srv)
+		current->srv_conn = c;
 	snprintf(s->peer, sizeof(s->peer), "%s", tls_conn_peer_name(c));
 	if (s->send_on_open)
 		send_pattern(c, s->send_on_open);
@@ -370,6 +381,7 @@ static void test_coalesce(void **state)
 	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
 		 "server", 64 * 1024);
 	assert_false(p.timed_out);
+	assert_int_equal(p.cli.received, 4);
 	assert_int_equal(p.seen[0], 100);
 	assert_int_equal(p.seen[1], 200);
 	assert_int_equal(p.seen[2], 20200);
