@@ -88,6 +88,7 @@ struct trace_entry {
 };
 static struct trace_entry *trace;
 static size_t n_trace, trace_cap;
+static FILE *trace_out;
 static uint64_t errors, warmup_answers;
 static char **paths;
 static size_t n_paths, next_path;
@@ -277,7 +278,7 @@ static size_t response_length(const uint8_t *in, size_t len, int *status,
 static void count_answer(const struct conn *c, uint64_t now_ns)
 {
 	histogram_add(&latency, now_ns - c->t_start_ns);
-	if (!opt.trace_file)
+	if (!trace_out)
 		return;
 	if (n_trace == trace_cap) {
 		trace_cap = trace_cap ? 2 * trace_cap : 1 << 16;
@@ -293,17 +294,14 @@ static void count_answer(const struct conn *c, uint64_t now_ns)
 
 static void write_trace(void)
 {
-	FILE *f = fopen(opt.trace_file, "w");
 	size_t i;
 
-	if (!f)
-		die_errno(opt.trace_file);
 	for (i = 0; i < n_trace; i++)
-		fprintf(f, "%llu %llu %llu %d\n",
+		fprintf(trace_out, "%llu %llu %llu %d\n",
 			(unsigned long long)trace[i].due_ns,
 			(unsigned long long)trace[i].sent_ns,
 			(unsigned long long)trace[i].answered_ns, trace[i].conn);
-	if (fclose(f))
+	if (fclose(trace_out))
 		die_errno(opt.trace_file);
 }
 
@@ -532,6 +530,8 @@ int main(int argc, char **argv)
 		load_paths(opt.paths_file);
 	if (opt.save_file && !(save = fopen(opt.save_file, "w")))
 		die_errno(opt.save_file);
+	if (opt.trace_file && !(trace_out = fopen(opt.trace_file, "w")))
+		die_errno(opt.trace_file);
 	files = (struct tls_files){ .ca = opt.ca, .cert = opt.cert, .key = opt.key };
 	ctx = tls_ctx_new(&files, 0, err, sizeof(err));
 	if (!ctx)
@@ -563,7 +563,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)warmup_answers);
 	if (save)
 		fclose(save);
-	if (opt.trace_file)
+	if (trace_out)
 		write_trace();
 	/* Say goodbye, so that the server sees a clean end, not an error. */
 	for (i = 0; i < opt.conns; i++)

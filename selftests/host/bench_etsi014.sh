@@ -57,13 +57,23 @@ ok $? "loadgen closed loop with a warm-up runs ($out)"
 	[ "$(num "$out" wait_p99_us)" = 0 ]
 ok $? "closed loop: answers counted and warm-up answers apart, no wait"
 
-out=$("$B/build/loadgen" "${common[@]}" -d 0.5 -w 0.2 -r 2000 -N 600)
+out=$("$B/build/loadgen" "${common[@]}" -d 0.5 -w 0.2 -r 2000 -N 600 \
+	-T "$QKD_DIR/trace")
 ok $? "loadgen open loop (polling) runs ($out)"
 n=$(num "$out" requests)
 w=$(num "$out" warmup_requests)
 [ "$(num "$out" errors)" = 0 ] && [ "$n" -gt 0 ] && [ "$w" -gt 0 ] &&
 	[ $((n + w)) -le 600 ]
 ok $? "open loop: answers in and after the warm-up, never more than -N"
+# -T: a line per counted answer, due <= sent <= answered, due times in
+# steps of the 500 us interval.
+awk -v n="$n" 'NF != 4 || $1 > $2 || $2 > $3 { bad = 1 }
+	NR > 1 && ($1 - prev) % 500000 { bad = 1 } { prev = $1 }
+	END { exit bad || NR != n }' "$QKD_DIR/trace"
+ok $? "-T traces every counted request: due, sent, answered in order"
+"$B/build/loadgen" "${common[@]}" -d 0.1 -T /nonexistent/trace >/dev/null 2>&1
+[ $? = 1 ]
+ok $? "-T to an unwritable file fails before the run"
 
 kill "$server" 2>/dev/null
 wait "$server" 2>/dev/null
