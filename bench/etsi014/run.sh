@@ -51,6 +51,9 @@ status=0
 
 make -s -C "$here" || exit 1
 loadgen=$here/build/loadgen
+daemon_given=${QKDKMD:-}	# lib.sh fills in the default
+# shellcheck source=../../selftests/host/lib.sh
+source "$top/selftests/host/lib.sh"
 
 tmp=$(mktemp -d /tmp/qkd-bench-etsi.XXXXXX) || exit 1
 server_pid=
@@ -148,7 +151,8 @@ measure() {
 
 "$here/mkcerts.sh" "$tmp/pki" A app1 app2 || exit 1
 pki=$tmp/pki
-port=$((30000 + $$ % 5000))
+# Clear of the daemons' ports below (qkd_setup's base and the next few).
+port=$(($(qkd_port_base) + 50))
 "$here/build/static_server" "$pki/ca.pem" "$pki/A.pem" "$pki/A.key" \
 	"127.0.0.1:$port" $((secs * 3 + 30)) &
 server_pid=$!
@@ -167,10 +171,8 @@ server_pid=
 
 daemon_ok=0
 # QKDKMD=path overrides the daemon binary (as in selftests/host/lib.sh).
-if { [ -x "${QKDKMD:-}" ] || make -s -C "$top/daemon" build/qkdkmd >/dev/null 2>&1; } &&
+if { [ -x "$daemon_given" ] || make -s -C "$top/daemon" build/qkdkmd >/dev/null 2>&1; } &&
    make -s -C "$top/tools" >/dev/null 2>&1; then
-	# shellcheck source=../../selftests/host/lib.sh
-	source "$top/selftests/host/lib.sh"
 	# 64 Mbit/s: 250k 256-bit keys/s, half of them for each end as master
 	export QKD_RATE=${QKD_RATE:-64000000}
 	export QKD_LOG_LEVEL=notice

@@ -8,6 +8,7 @@
 # through qkd_setup.
 #
 #   qkd_setup NAME          temp dir $QKD_DIR, cleanup trap, port base
+#   qkd_port_base           a port base below the ephemeral range
 #   qkd_ca                  $QKD_DIR/ca.pem (+ key)
 #   qkd_cert CN [CA]        $QKD_DIR/CN.pem, CN.key (node or SAE), CA-signed
 #   qkd_line NODES...       configs for a line A-B-C... with sim links
@@ -76,6 +77,19 @@ qkd_cleanup() {
 	fi
 }
 
+# qkd_port_base: the first of 100 ports for this run's listeners.  From the
+# pid, so that parallel runs rarely collide; below the kernel's ephemeral
+# range, where any outgoing connection (a Kx dial, curl) may hold a port
+# and a listener there would fail with "Address already in use".
+qkd_port_base() {
+	local lo=32768 span
+
+	read -r lo _ 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range
+	span=$(((lo - 20000 - 100) / 10))
+	[ "$span" -ge 1 ] || span=1
+	echo $((20000 + ($$ % span) * 10))
+}
+
 # qkd_setup NAME: temp dir, cleanup on exit, a watchdog, ports of our own.
 qkd_setup() {
 	QKD_DIR=$(mktemp -d "/tmp/qkd-$1.XXXXXX") || exit 1
@@ -88,8 +102,7 @@ qkd_setup() {
 	  echo "# $1: timed out after ${QKD_TIMEOUT}s" >&2
 	  kill -TERM $$ ) 2>/dev/null &
 	QKD_WATCHDOG=$!
-	# Ports from the pid, so that parallel runs rarely collide.
-	QKD_PORT_BASE=${QKD_PORT_BASE:-$((20000 + ($$ % 2000) * 10))}
+	QKD_PORT_BASE=${QKD_PORT_BASE:-$(qkd_port_base)}
 	[ -x "$QKDKMD" ] || { echo "# $QKDKMD missing: make userspace" >&2; return 1; }
 	[ -x "$QKDCTL" ] || { echo "# $QKDCTL missing: make userspace" >&2; return 1; }
 }
