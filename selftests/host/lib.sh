@@ -8,7 +8,7 @@
 # through qkd_setup.
 #
 #   qkd_setup NAME          temp dir $QKD_DIR, cleanup trap, port base
-#   qkd_port_base           a port base below the ephemeral range
+#   qkd_port_base [PID]     a port base below the ephemeral range
 #   qkd_ca                  $QKD_DIR/ca.pem (+ key)
 #   qkd_cert CN [CA]        $QKD_DIR/CN.pem, CN.key (node or SAE), CA-signed
 #   qkd_line NODES...       configs for a line A-B-C... with sim links
@@ -77,17 +77,18 @@ qkd_cleanup() {
 	fi
 }
 
-# qkd_port_base: the first of 100 ports for this run's listeners.  From the
-# pid, so that parallel runs rarely collide; below the kernel's ephemeral
-# range, where any outgoing connection (a Kx dial, curl) may hold a port
-# and a listener there would fail with "Address already in use".
+# qkd_port_base [PID]: the first of 100 ports for this run's listeners.
+# From the pid (default ours), so that parallel runs rarely collide; below
+# the kernel's ephemeral range, where any outgoing connection (a Kx dial,
+# curl) may hold a port and a listener there would fail with "Address
+# already in use".
 qkd_port_base() {
-	local lo=32768 span
+	local pid=${1:-$$} lo=32768 span
 
 	read -r lo _ 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range
 	span=$(((lo - 20000 - 100) / 10))
 	[ "$span" -ge 1 ] || span=1
-	echo $((20000 + ($$ % span) * 10))
+	echo $((20000 + (pid % span) * 10))
 }
 
 # qkd_setup NAME: temp dir, cleanup on exit, a watchdog, ports of our own.
