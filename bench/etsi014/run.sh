@@ -28,16 +28,18 @@
 # With two or more CPUs the server runs on CPU 1 and the load generator on
 # CPU 0 (taskset), so the latency figures measure the server, not the two
 # competing for one core; the other daemon (the peer node, which stores
-# the reservations) runs on CPU 0 too, as if it were another machine.
+# the reservations) runs on CPU 0 too, in place of another machine.  Its
+# bursts there (a Kx batch a millisecond) delay the generator: with two
+# CPUs, the main part of what remains of the enc_keys half-load tail.
 # The server runs at SCHED_FIFO priority 1, as Documentation/qkd/daemon.rst
 # advises where a node has latency targets: at normal priority the
 # machine's own tasks (its agent at nice -10, kdamond) take its CPU for
 # 1-3 ms at a time.  QKD_BENCH_RT=0 keeps the normal policy.  Other load
-# on the machine still shows, which the last line reports.
-# The line before it is the machine's own floor for the half-load tails:
-# wakeup measures how long a thread sleeping on CPU 1 takes to wake when
-# CPU 0 writes to it, at the enc_keys half-load rate, with nothing else
-# running.
+# on the machine still shows, which the last lines report: the machine's
+# own floor for the half-load tails (wakeup: how long a thread sleeping on
+# CPU 1 takes to wake when CPU 0 writes to it, at the enc_keys half-load
+# rate, with nothing else running), how much of the runs each virtual CPU
+# ran at all, and the load average.
 #
 # Usage: bench/etsi014/run.sh [SECONDS] [CONNS]
 
