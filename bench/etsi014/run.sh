@@ -106,18 +106,14 @@ cpu_stat() {
 		t += $i; printf "%d %d ", t - $5 - $6, t }' /proc/stat
 }
 ran0=0 ran1=0 wall=0	# ticks, summed over the runs
+hz=$(getconf CLK_TCK)
 
 declare -A RPS P50 P99 WAIT CPU SRV GEN
-# field NAME: the value of NAME=... in loadgen's line $out, if there.
-field() {
-	sed -n "s/^\(.* \)\{0,1\}$1=\([0-9]*\).*/\2/p" <<<"$out"
-}
 # measure NAME PID LOADGEN-ARGS...: run loadgen, record its figures and the
 # server's CPU seconds.
 measure() {
-	local name=$1 pid=$2 out t0 t1 hz c0 c1 w0 w1 r0 r1 w
+	local name=$1 pid=$2 out t0 t1 c0 c1 w0 w1 r0 r1 w
 	shift 2
-	hz=$(getconf CLK_TCK)
 	t0=$(cpu_ticks "$pid")
 	c0=$(cpu_stat)
 	w0=$EPOCHREALTIME
@@ -130,21 +126,21 @@ measure() {
 	t1=$(cpu_ticks "$pid")
 	c1=$(cpu_stat)
 	read -r "GEN[$name]" "SRV[$name]" r0 r1 w < <(awk -v a="$c0" -v b="$c1" \
-		-v s=$((t1 - t0)) -v w="$(awk -v x="$w0" -v y="$w1" 'BEGIN { print y - x }')" \
-		-v hz="$hz" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		d = y[2] - x[2]; w *= hz; g = "-";
+		-v s=$((t1 - t0)) -v w0="$w0" -v w1="$w1" -v hz="$hz" '
+		BEGIN { split(a, x, " "); split(b, y, " ");
+		d = y[2] - x[2]; w = (w1 - w0) * hz; g = "-";
 		if (d > 0) g = sprintf("%.0f", 100 * (y[1] - x[1]) / d);
 		printf "%s %.0f %d %d %d\n", g, 100 * s / w, d, y[4] - x[4], w }')
 	ran0=$((ran0 + r0)) ran1=$((ran1 + r1)) wall=$((wall + w))
 	echo "# $name: $out"
-	RPS[$name]=$(field rps)
-	P50[$name]=$(field p50_us)
-	P99[$name]=$(field p99_us)
-	WAIT[$name]=$(field wait_p99_us)
+	RPS[$name]=$(qkd_field "$out" rps)
+	P50[$name]=$(qkd_field "$out" p50_us)
+	P99[$name]=$(qkd_field "$out" p99_us)
+	WAIT[$name]=$(qkd_field "$out" wait_p99_us)
 	# The server's CPU time covers the warm-up too.
 	local counted warm
-	counted=$(field requests)
-	warm=$(field warmup_requests)
+	counted=$(qkd_field "$out" requests)
+	warm=$(qkd_field "$out" warmup_requests)
 	CPU[$name]=$(awk -v r=$((${counted:-0} + ${warm:-0})) -v t=$((t1 - t0)) -v hz="$hz" \
 		'BEGIN { if (t > 0) printf "%.0f", r / (t / hz); else print "-" }')
 }

@@ -47,22 +47,20 @@ common=(-a "127.0.0.1:$port" -n A --ca "$QKD_DIR/pki/ca.pem"
 	--cert "$QKD_DIR/pki/app1.pem" --key "$QKD_DIR/pki/app1.key" -c 4
 	-p /api/v1/keys/app2/enc_keys)
 
-# LINE FIELD: the number after FIELD=
-num() { sed -n "s/^\(.* \)\{0,1\}$2=\([0-9]*\).*/\2/p" <<<"$1"; }
-
 out=$("$B/build/loadgen" "${common[@]}" -d 0.3 -w 0.2)
 ok $? "loadgen closed loop with a warm-up runs ($out)"
-[ "$(num "$out" errors)" = 0 ] && [ "$(num "$out" requests)" -gt 0 ] &&
-	[ "$(num "$out" warmup_requests)" -gt 0 ] &&
-	[ "$(num "$out" wait_p99_us)" = 0 ]
+[ "$(qkd_field "$out" errors)" = 0 ] &&
+	[ "$(qkd_field "$out" requests)" -gt 0 ] &&
+	[ "$(qkd_field "$out" warmup_requests)" -gt 0 ] &&
+	[ "$(qkd_field "$out" wait_p99_us)" = 0 ]
 ok $? "closed loop: answers counted and warm-up answers apart, no wait"
 
 out=$("$B/build/loadgen" "${common[@]}" -d 0.5 -w 0.2 -r 2000 -N 600 \
 	-T "$QKD_DIR/trace")
 ok $? "loadgen open loop (polling) runs ($out)"
-n=$(num "$out" requests)
-w=$(num "$out" warmup_requests)
-[ "$(num "$out" errors)" = 0 ] && [ "$n" -gt 0 ] && [ "$w" -gt 0 ] &&
+n=$(qkd_field "$out" requests)
+w=$(qkd_field "$out" warmup_requests)
+[ "$(qkd_field "$out" errors)" = 0 ] && [ "$n" -gt 0 ] && [ "$w" -gt 0 ] &&
 	[ $((n + w)) -le 600 ]
 ok $? "open loop: answers in and after the warm-up, never more than -N"
 # -T: a line per counted answer, due <= sent <= answered, due times in
@@ -86,6 +84,7 @@ out=$("$B/build/loadgen" -a "${QKD_ETSI[A]}" -n A --ca "$QKD_DIR/ca.pem" \
 	--cert "$QKD_DIR/app1.pem" --key "$QKD_DIR/app1.key" -c 8 \
 	-d 1.2 -w 0.1 -r 100 -p /api/v1/keys/app2/status 2>&1)
 ok $? "open loop at 100 requests/s on 8 connections outlasts the idle timeout ($out)"
-[ "$(num "$out" errors)" = 0 ] && [ "$(num "$out" requests)" -gt 100 ]
+[ "$(qkd_field "$out" errors)" = 0 ] &&
+	[ "$(qkd_field "$out" requests)" -gt 100 ]
 ok $? "every status request answered"
 tap_done

@@ -9,6 +9,7 @@
 #
 #   qkd_setup NAME          temp dir $QKD_DIR, cleanup trap, port base
 #   qkd_port_base [PID]     a port base below the ephemeral range
+#   qkd_field LINE NAME     the number after NAME= in a bench tool's line
 #   qkd_ca                  $QKD_DIR/ca.pem (+ key)
 #   qkd_cert CN [CA]        $QKD_DIR/CN.pem, CN.key (node or SAE), CA-signed
 #   qkd_line NODES...       configs for a line A-B-C... with sim links
@@ -56,6 +57,12 @@ skip() {
 }
 
 diag() { echo "# $*"; }
+
+# qkd_field LINE NAME: the number after NAME= in a "k=v k=v" line (the
+# bench tools' output), or nothing.
+qkd_field() {
+	sed -n "s/^\(.* \)\{0,1\}$2=\([0-9]*\).*/\2/p" <<<"$1"
+}
 
 tap_done() {
 	echo "1..$tap_n"
