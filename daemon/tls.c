@@ -88,6 +88,18 @@ struct tls_conn {
 
 /* ---- SSL_CTX ----------------------------------------------------------- */
 
+/*
+ * SSL_get_error() explains a call only if the error queue was empty before
+ * it.  OpenSSL 3's ERR_clear_error() resets every slot of the queue even
+ * when none is used: called before each read and write it took 3 % of a
+ * loaded server.  The queue is nearly always empty, and peeking is cheap.
+ */
+static void clear_ssl_errors(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 static void openssl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_last_error();
@@ -333,7 +345,7 @@ static void conn_handshake(struct tls_conn *c)
 {
 	int ret;
 
-	ERR_clear_error();
+	clear_ssl_errors();
 	ret = SSL_do_handshake(c->ssl);
 	if (ret != 1) {
 		if (SSL_get_error(c->ssl, ret) != SSL_ERROR_WANT_READ)
@@ -362,7 +374,7 @@ static void conn_encrypt(struct tls_conn *c)
 	while (c->out.len) {
 		size_t n = 0;
 
-		ERR_clear_error();
+		clear_ssl_errors();
 		if (SSL_write_ex(c->ssl, c->out.data + c->out.head,
 				 c->out.len, &n) <= 0) {
 			conn_fail_ssl(c, "write", 0);
@@ -389,7 +401,7 @@ static int conn_decrypt(struct tls_conn *c)
 
 		if (!room)
 			return got;	/* full: the owner must drain first */
-		ERR_clear_error();
+		clear_ssl_errors();
 		ret = SSL_read_ex(c->ssl, c->in.data + c->in.head + c->in.len,
 				  room, &n);
 		if (ret > 0) {
@@ -484,7 +496,7 @@ static void conn_finish_close(struct tls_conn *c)
 		return;
 	}
 	if (!c->notified) {
-		ERR_clear_error();
+		clear_ssl_errors();
 		SSL_shutdown(c->ssl);
 		c->notified = true;
 		conn_send(c);
