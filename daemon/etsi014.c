@@ -603,22 +603,12 @@ static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
 			   struct etsi014_error *err, bool keep_alive)
 {
 	const char *extra[ETSI014_MAX_EXTRA_SLAVES];
-	uint32_t number = rq->number ? rq->number : 1, size = rq->size;
+	uint32_t number = rq->number ? rq->number : 1;
 	struct ksa_err kerr = { "" };
 	struct ksa_key *keys;
 	enum ksa_result res;
 	size_t i;
 
-	if (!size) {		/* the pair's default, from its status */
-		struct ksa_status st;
-
-		res = ksa_status(c->srv->ksa, c->sae_id, rq->sae_id, &st, &kerr);
-		if (res != KSA_OK) {
-			reply_keys(c, res, &kerr, NULL, 0, err, keep_alive);
-			return;
-		}
-		size = st.key_size;
-	}
 	for (i = 0; i < rq->n_extra; i++)
 		extra[i] = rq->extra[i];
 	keys = calloc(number, sizeof(*keys));
@@ -627,7 +617,7 @@ static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
 		return;
 	}
 	res = ksa_enc_keys(c->srv->ksa, c->sae_id, rq->sae_id, extra,
-			   rq->n_extra, number, size, keys, &kerr);
+			   rq->n_extra, number, rq->size, keys, &kerr);
 	reply_keys(c, res, &kerr, keys, res == KSA_OK ? number : 0, err,
 		   keep_alive);
 	free(keys);

@@ -486,14 +486,7 @@ static int cut_keys(struct keysrc *src, uint32_t len, uint32_t n,
 static void reserve_msg(const struct ksa *ksa, const struct enc_req *rq,
 			const struct kma_key *k, struct kxmsg *m)
 {
-	/*
-	 * struct kxmsg is ~17 KiB, mostly relay and LSA fields.  A direct
-	 * reservation is encoded from the fields before text[] only (see the
-	 * RESERVE rule in kxmsg.c), so clearing those is enough; a relayed
-	 * one goes through relay_start(), which gets a fully clean message.
-	 */
-	memset(m, 0, rq->relayed ? sizeof(*m) : offsetof(struct kxmsg, text));
-	m->type = KXMSG_RESERVE;
+	kxmsg_clear(m, KXMSG_RESERVE);
 	memcpy(m->uuid, k->uuid, KSA_KEY_ID_LEN);
 	snprintf(m->master, sizeof(m->master), "%s",
 		 ksa->saes[rq->master].name);
@@ -560,6 +553,8 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	int rc;
 
 	expire(ksa);
+	if (!size)
+		size = ksa->lim.key_size;
 	r = enc_check(ksa, master, slave, extra, n_extra, number, size, &rq,
 		      err);
 	if (r)
@@ -723,8 +718,7 @@ static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
 {
 	struct kxmsg *m = &ksa->msg;
 
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_ACK;
+	kxmsg_clear(m, KXMSG_ACK);
 	memcpy(m->uuid, uuid, KSA_KEY_ID_LEN);
 	m->code = code;
 	snprintf(m->text, sizeof(m->text), "%s", text ? text : "");

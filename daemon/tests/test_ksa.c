@@ -262,6 +262,10 @@ static void test_sizes_and_numbers(void **state)
 	}
 	assert_int_equal(enc("app1", "app2", 128, 256, k, &err), KSA_OK);
 	ksa_keys_free(k, 128);
+	/* No size given: the status's key_size. */
+	assert_int_equal(enc("app1", "app2", 1, 0, k, &err), KSA_OK);
+	assert_int_equal(k[0].size, 256);
+	ksa_keys_free(k, 1);
 }
 
 static void test_retry_until_reserved(void **state)
