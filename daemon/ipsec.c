@@ -182,8 +182,7 @@ static void pair_timer(struct sa_pair *p, uint64_t ms,
 static void msg_init(struct kxmsg *m, const struct sa_pair *p,
 		     enum kxmsg_type type)
 {
-	memset(m, 0, sizeof(*m));
-	m->type = type;
+	kxmsg_clear(m, type);
 	m->gw_len = (uint8_t)alen(p->gw->family);
 	memcpy(m->gw_local, p->gw->local, m->gw_len);
 	memcpy(m->gw_remote, p->gw->remote, m->gw_len);

@@ -3,7 +3,9 @@
  * Kx message codec (format in kxmsg.h).  Hand-written because the format is
  * tiny and must be strict; fuzzed by fuzz/fuzz_kxmsg.c.
  */
+#include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -712,6 +714,21 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	return 0;
 }
 
+#define SIZE_OF(field)	sizeof(((struct kxmsg *)0)->field)
+
+/* From slaves on, only the repeated storage (and padding): what
+ * kxmsg_clear() leaves alone. */
+static_assert(sizeof(struct kxmsg) - offsetof(struct kxmsg, slaves) -
+	      (SIZE_OF(slaves) + SIZE_OF(hops) + SIZE_OF(sealed) +
+	       SIZE_OF(lsa) + SIZE_OF(routes)) < 8,
+	      "struct kxmsg: a field after the repeated storage");
+
+void kxmsg_clear(struct kxmsg *m, enum kxmsg_type type)
+{
+	memset(m, 0, offsetof(struct kxmsg, slaves));
+	m->type = type;
+}
+
 int kxmsg_decode(const uint8_t *buf, size_t len, struct kxmsg *m,
 		 char *err, size_t errlen)
 {
@@ -734,8 +751,7 @@ int kxmsg_decode(const uint8_t *buf, size_t len, struct kxmsg *m,
 		return fail(err, errlen, "message too long");
 	if (len - KXMSG_HDR_LEN < body)
 		return KXMSG_INCOMPLETE;
-	memset(m, 0, sizeof(*m));
-	m->type = buf[4];
+	kxmsg_clear(m, buf[4]);
 	if (decode_body(buf + KXMSG_HDR_LEN, body, m, err, errlen))
 		return -1;
 	return (int)(KXMSG_HDR_LEN + body);

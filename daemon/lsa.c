@@ -116,8 +116,7 @@ static bool is_admin_down(const struct lsa *lsa, const char *peer)
 
 static void entry_to_msg(const struct lsa_entry *e, struct kxmsg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_LSA;
+	kxmsg_clear(m, KXMSG_LSA);
 	snprintf(m->node, sizeof(m->node), "%s", e->origin);
 	m->seq = e->seq;
 	m->role = e->role;
@@ -482,8 +481,7 @@ static void push_routes(struct lsa *lsa)
 		return;
 	lsa->push_seq++;
 	for (size_t i = 0; i < lsa->n_db; i++) {
-		memset(m, 0, sizeof(*m));
-		m->type = KXMSG_ROUTES;
+		kxmsg_clear(m, KXMSG_ROUTES);
 		snprintf(m->node, sizeof(m->node), "%s", lsa->node);
 		snprintf(m->dest, sizeof(m->dest), "%s", lsa->db[i].origin);
 		m->seq = lsa->push_seq;

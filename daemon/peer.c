@@ -33,6 +33,7 @@ struct kx_conn {
 	bool hello_rx;
 	const char *why_closed;		/* our reason, if we ended it */
 	struct kx_conn *next, **pprev;	/* on peers->conns until closed */
+	struct kxmsg rx;		/* the message being handled */
 };
 
 struct peer {
@@ -421,7 +422,7 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 static int on_data(struct tls_conn *c, void *arg)
 {
 	struct kx_conn *kc = arg;
-	struct kxmsg *m;
+	struct kxmsg *m = &kc->rx;	/* tls.c does not nest on_data */
 	const uint8_t *in;
 	size_t len;
 	char why[64];
@@ -429,9 +430,6 @@ static int on_data(struct tls_conn *c, void *arg)
 
 	if (!kc->peer)		/* refused or replaced: ignore the rest */
 		return 0;
-	m = malloc(sizeof(*m));
-	if (!m)
-		return -1;
 	while (rc == 0) {
 		in = tls_conn_input(c, &len);
 		if (!len)
@@ -449,7 +447,6 @@ static int on_data(struct tls_conn *c, void *arg)
 		tls_conn_consume(c, (size_t)n);
 		rc = handle_msg(kc, m);
 	}
-	free(m);
 	return 0;
 }
 

@@ -188,8 +188,7 @@ static void answer(struct relay *r, const struct kxmsg *m, int pos,
 	}
 	if (pos <= 0)
 		return;
-	memset(a, 0, sizeof(*a));
-	a->type = KXMSG_RELAY_ACK;
+	kxmsg_clear(a, KXMSG_RELAY_ACK);
 	snprintf(a->node, sizeof(a->node), "%s", r->node);
 	memcpy(a->uuid, m->uuid, KSA_KEY_ID_LEN);
 	a->code = code;
@@ -276,8 +275,7 @@ static uint32_t forward(struct relay *r, const struct kxmsg *m, int pos,
 		*why = "out of memory";
 		return KXC_FETCH_FAILED;
 	}
-	memset(out, 0, sizeof(*out));
-	out->type = KXMSG_RELAY_KEY;
+	kxmsg_clear(out, KXMSG_RELAY_KEY);
 	memcpy(out->uuid, m->uuid, KSA_KEY_ID_LEN);
 	memcpy(out->master, m->master, sizeof(out->master));
 	memcpy(out->slaves, m->slaves, sizeof(out->slaves[0]) * m->n_slaves);
@@ -541,8 +539,7 @@ static void on_ack(struct relay *r, const char *from, const struct kxmsg *m)
 		log_warn("relay alarm: key %s refused at node %s: %s (%s)",
 			 m->uuid, m->node, kxmsg_code_name(m->code), m->text);
 	}
-	memset(ack, 0, sizeof(*ack));
-	ack->type = KXMSG_ACK;
+	kxmsg_clear(ack, KXMSG_ACK);
 	memcpy(ack->uuid, m->uuid, KSA_KEY_ID_LEN);
 	ack->code = m->code;
 	if (m->code != KXC_OK)
@@ -597,8 +594,7 @@ int relay_start(struct relay *r, const struct relay_route *rt,
 
 	if (rt->n_hops < 3)
 		return -1;
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_RELAY_START;
+	kxmsg_clear(m, KXMSG_RELAY_START);
 	memcpy(m->uuid, reserve->uuid, KSA_KEY_ID_LEN);
 	memcpy(m->master, reserve->master, sizeof(m->master));
 	memcpy(m->slaves, reserve->slaves,

@@ -98,6 +98,48 @@ static void test_framing(void **state)
 				      sizeof(err)), n);
 }
 
+/*
+ * peer.c decodes every message of a connection into one struct kxmsg.  A
+ * message must come out whole whatever came before it: nothing of an
+ * earlier one may show in its fields (it would encode again differently).
+ */
+static void test_reused_buffer(void **state)
+{
+	struct kxmsg ack = { .type = KXMSG_ACK, .code = KXC_STORE_FULL },
+		     m = reserve(), out;
+	uint8_t first[KXMSG_MAX_LEN], second[KXMSG_MAX_LEN],
+		again[KXMSG_MAX_LEN];
+	char err[64];
+	int n1, n2;
+
+	strcpy(ack.uuid, uuid);
+	strcpy(ack.text, "store full");
+	strcpy(ack.via_to, "K");
+	for (uint32_t i = 0; i < KM_MAX_SLAVES; i++)
+		snprintf(m.slaves[i], sizeof(m.slaves[i]), "a-longer-name-%u",
+			 i);
+	m.n_slaves = KM_MAX_SLAVES;
+	n1 = kxmsg_encode(&m, first, sizeof(first));
+	m = reserve();			/* two short slave names */
+	n2 = kxmsg_encode(&m, second, sizeof(second));
+	assert_true(n1 > 0 && n2 > 0);
+	memset(&out, 0xa5, sizeof(out));
+	assert_int_equal(kxmsg_decode(first, (size_t)n1, &out, err,
+				      sizeof(err)), n1);
+	assert_int_equal(kxmsg_encode(&ack, first, sizeof(first)) > 0, 1);
+	assert_true(kxmsg_decode(first, sizeof(first), &out, err,
+				 sizeof(err)) > 0);
+	assert_int_equal(kxmsg_decode(second, (size_t)n2, &out, err,
+				      sizeof(err)), n2);
+	assert_int_equal(out.n_slaves, 2);
+	assert_string_equal(out.slaves[1], "app3");
+	assert_int_equal(out.code, 0);
+	assert_string_equal(out.text, "");
+	assert_string_equal(out.via_to, "");
+	assert_int_equal(kxmsg_encode(&out, again, sizeof(again)), n2);
+	assert_memory_equal(again, second, (size_t)n2);
+}
+
 /* A raw message: header + the given body. */
 static size_t raw(uint8_t *buf, uint8_t type, const uint8_t *body,
 		  size_t blen)
@@ -537,6 +579,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_reused_buffer),
 		cmocka_unit_test(test_hello_by_hand),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_reserve_rules),
