@@ -77,8 +77,8 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 /*
  * Master SAE @master gets @number new keys of @size bits (0: the default
  * key_size of the status) shared with @slave and the @n_extra additional
- * slaves.  Needs no round trip to the
- * peer: the peer KSA learns the reservation asynchronously (Kx-2).
+ * slaves.  Needs no round trip to the peer: the peer KSA learns the
+ * reservation asynchronously (Kx-2).
  * On KSA_OK, @out[0..number-1] are filled; free with ksa_keys_free().
  */
 enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,

@@ -107,37 +107,34 @@ static void test_reused_buffer(void **state)
 {
 	struct kxmsg ack = { .type = KXMSG_ACK, .code = KXC_STORE_FULL },
 		     m = reserve(), out;
-	uint8_t first[KXMSG_MAX_LEN], second[KXMSG_MAX_LEN],
-		again[KXMSG_MAX_LEN];
+	uint8_t buf[3][KXMSG_MAX_LEN], again[KXMSG_MAX_LEN];
+	int n[3];
 	char err[64];
-	int n1, n2;
 
-	strcpy(ack.uuid, uuid);
-	strcpy(ack.text, "store full");
-	strcpy(ack.via_to, "K");
 	for (uint32_t i = 0; i < KM_MAX_SLAVES; i++)
 		snprintf(m.slaves[i], sizeof(m.slaves[i]), "a-longer-name-%u",
 			 i);
 	m.n_slaves = KM_MAX_SLAVES;
-	n1 = kxmsg_encode(&m, first, sizeof(first));
+	strcpy(ack.uuid, uuid);
+	strcpy(ack.text, "store full");
+	strcpy(ack.via_to, "K");
+	n[0] = kxmsg_encode(&m, buf[0], sizeof(buf[0]));
+	n[1] = kxmsg_encode(&ack, buf[1], sizeof(buf[1]));
 	m = reserve();			/* two short slave names */
-	n2 = kxmsg_encode(&m, second, sizeof(second));
-	assert_true(n1 > 0 && n2 > 0);
+	n[2] = kxmsg_encode(&m, buf[2], sizeof(buf[2]));
 	memset(&out, 0xa5, sizeof(out));
-	assert_int_equal(kxmsg_decode(first, (size_t)n1, &out, err,
-				      sizeof(err)), n1);
-	assert_int_equal(kxmsg_encode(&ack, first, sizeof(first)) > 0, 1);
-	assert_true(kxmsg_decode(first, sizeof(first), &out, err,
-				 sizeof(err)) > 0);
-	assert_int_equal(kxmsg_decode(second, (size_t)n2, &out, err,
-				      sizeof(err)), n2);
+	for (int i = 0; i < 3; i++) {
+		assert_true(n[i] > 0);
+		assert_int_equal(kxmsg_decode(buf[i], (size_t)n[i], &out, err,
+					      sizeof(err)), n[i]);
+	}
 	assert_int_equal(out.n_slaves, 2);
 	assert_string_equal(out.slaves[1], "app3");
 	assert_int_equal(out.code, 0);
 	assert_string_equal(out.text, "");
 	assert_string_equal(out.via_to, "");
-	assert_int_equal(kxmsg_encode(&out, again, sizeof(again)), n2);
-	assert_memory_equal(again, second, (size_t)n2);
+	assert_int_equal(kxmsg_encode(&out, again, sizeof(again)), n[2]);
+	assert_memory_equal(again, buf[2], (size_t)n[2]);
 }
 
 /* A raw message: header + the given body. */
