@@ -441,7 +441,6 @@ static int on_data(struct tls_conn *c, void *arg)
 			log_warn("Kx: bad message from peer %s: %s",
 				 kc->peer->cfg.name, why);
 			send_error_and_close(kc, KXC_BAD_MESSAGE, why);
-			rc = -1;
 			break;
 		}
 		tls_conn_consume(c, (size_t)n);
