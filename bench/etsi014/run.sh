@@ -29,8 +29,10 @@
 # CPU 0 (taskset), so the latency figures measure the server, not the two
 # competing for one core; the other daemon (the peer node, which stores
 # the reservations) runs on CPU 0 too, in place of another machine.  Its
-# bursts there (a Kx batch a millisecond) delay the generator: with two
-# CPUs, the main part of what remains of the enc_keys half-load tail.
+# bursts there (a Kx batch a millisecond) delay the generator, so a stall
+# of CPU 0 (the host not running it for a millisecond or more: most of
+# what remains of the half-load tails) takes enc_keys over 1 ms sooner
+# than the baseline; Documentation/qkd/etsi014.rst has the traces.
 # The server runs at SCHED_FIFO priority 1, as Documentation/qkd/daemon.rst
 # advises where a node has latency targets: at normal priority the
 # machine's own tasks (its agent at nice -10, kdamond) take its CPU for
