@@ -4,13 +4,23 @@
  * Records sit in a hash table by UUID, on one list in creation order (for
  * listings) and in the expiry queue of their state (kma.h), which makes
  * lookup, expiry and "drop the oldest tombstone" cheap.
+ *
+ * Records come from chunks mapped with MAP_POPULATE and go back to a free
+ * list, never to the system: a store filling up from malloc() took a page
+ * fault every 20 records, and on a virtual machine a fault costs ten
+ * times more than populating the page up front (11 against 0.7 us on
+ * the bench's VM).  Memory stays bounded by KMA_MAX_RECORDS.  Freed
+ * records are poisoned for AddressSanitizer, which so still catches a
+ * use after free.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <openssl/crypto.h>
+#include <sanitizer/asan_interface.h>
 
 #include "kma.h"
 #include "loop.h"
@@ -22,6 +32,15 @@ struct kma_link {
 	struct keysrc *src;
 	size_t keys_held;		/* its records in a live state */
 };
+
+/* 256 KiB: populating one costs the loop about 100 us. */
+#define RECORD_CHUNK_BYTES	(256 << 10)
+struct record_chunk {
+	struct record_chunk *next;
+	struct kma_key records[];
+};
+#define RECORDS_PER_CHUNK	((RECORD_CHUNK_BYTES - \
+	sizeof(struct record_chunk)) / sizeof(struct kma_key))
 
 struct kma {
 	char node[KM_NAME_MAX];
@@ -35,6 +54,8 @@ struct kma {
 	size_t n_records, n_live;
 	const char *(*sae_name)(void *arg, uint16_t sae);
 	void *sae_name_arg;
+	struct record_chunk *chunks;	/* where records come from */
+	struct kma_key *free_records;	/* chained by hash_next */
 };
 
 uint64_t kma_realtime_ns(void)
@@ -224,12 +245,43 @@ static void record_unlink(struct kma *kma, struct kma_key *k)
 		count_live(kma, k, -1);
 }
 
-static void record_free(struct kma_key *k)
+/* Onto the free list: zeroed but for the link, and poisoned. */
+static void record_release(struct kma *kma, struct kma_key *k)
+{
+	OPENSSL_cleanse(k, sizeof(*k));
+	k->hash_next = kma->free_records;
+	kma->free_records = k;
+	ASAN_POISON_MEMORY_REGION(k, sizeof(*k));
+}
+
+static void record_free(struct kma *kma, struct kma_key *k)
 {
 	if (k->bytes)
 		OPENSSL_secure_clear_free(k->bytes, k->len);
-	OPENSSL_cleanse(k, sizeof(*k));
-	free(k);
+	record_release(kma, k);
+}
+
+/* A zeroed record, or NULL if no memory. */
+static struct kma_key *record_alloc(struct kma *kma)
+{
+	struct record_chunk *c;
+	struct kma_key *k;
+
+	if (!kma->free_records) {
+		c = mmap(NULL, RECORD_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (c == MAP_FAILED)
+			return NULL;
+		c->next = kma->chunks;
+		kma->chunks = c;
+		for (size_t i = RECORDS_PER_CHUNK; i-- > 0;)
+			record_release(kma, &c->records[i]);
+	}
+	k = kma->free_records;
+	ASAN_UNPOISON_MEMORY_REGION(k, sizeof(*k));
+	kma->free_records = k->hash_next;
+	k->hash_next = NULL;
+	return k;
 }
 
 /* Make room by dropping the oldest tombstone; false if there is none. */
@@ -240,7 +292,7 @@ static bool drop_oldest_tombstone(struct kma *kma)
 	if (!k)
 		return false;
 	record_unlink(kma, k);
-	record_free(k);
+	record_free(kma, k);
 	return true;
 }
 
@@ -271,7 +323,7 @@ struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
 		errno = ENOSPC;
 		return NULL;
 	}
-	k = calloc(1, sizeof(*k));
+	k = record_alloc(kma);
 	if (!k)
 		return NULL;
 	memcpy(k->uuid, uuid, KSA_KEY_ID_LEN);
@@ -315,7 +367,7 @@ void kma_key_set_state(struct kma *kma, struct kma_key *k,
 void kma_key_remove(struct kma *kma, struct kma_key *k)
 {
 	record_unlink(kma, k);
-	record_free(k);
+	record_free(kma, k);
 }
 
 struct kma_key *kma_key_oldest(struct kma *kma, enum kma_queue q)
@@ -502,7 +554,15 @@ void kma_free(struct kma *kma)
 		return;
 	for (k = kma->oldest; k; k = next) {
 		next = k->newer;
-		record_free(k);
+		record_free(kma, k);
+	}
+	while (kma->chunks) {
+		struct record_chunk *c = kma->chunks;
+
+		kma->chunks = c->next;
+		/* The address range may come back from another mmap(). */
+		ASAN_UNPOISON_MEMORY_REGION(c, RECORD_CHUNK_BYTES);
+		munmap(c, RECORD_CHUNK_BYTES);
 	}
 	for (size_t i = 0; i < kma->n_links; i++)
 		keysrc_free(kma->links[i].src);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/crypto.h>
+#include <sanitizer/asan_interface.h>
 
 #include "kma.h"
 
@@ -88,6 +89,39 @@ static void test_add_find_states(void **state)
 	assert_string_equal(kma_key_state_name(k->state), "consumed");
 	kma_key_remove(kma, k);
 	assert_null(kma_key_find(kma, id));
+	kma_free(kma);
+}
+
+/*
+ * Removed records go back to the store's own free list: they must come
+ * back zeroed, and in between AddressSanitizer must see them as freed.
+ */
+static void test_records_reused(void **state)
+{
+	struct kma *kma = make_kma(0, 0);
+	struct kma_link *l = kma_link_at(kma, 0);
+	char id[KSA_KEY_ID_LEN];
+	struct kma_key *k, *again;
+
+	uuid_n(id, 1);
+	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
+	assert_non_null(k);
+	k->src_id = 42;
+	k->n_slaves = 3;
+	k->gen_time_ns = 7;
+	kma_key_remove(kma, k);
+#ifdef __SANITIZE_ADDRESS__
+	assert_true(__asan_address_is_poisoned(&k->src_id));
+#endif
+	uuid_n(id, 2);
+	again = kma_key_add(kma, l, id, KMA_KEY_STORED);
+	assert_ptr_equal(again, k);	/* the one freed last comes first */
+#ifdef __SANITIZE_ADDRESS__
+	assert_false(__asan_address_is_poisoned(&again->src_id));
+#endif
+	assert_int_equal(again->src_id, 0);
+	assert_int_equal(again->n_slaves, 0);
+	assert_int_equal(again->gen_time_ns, 0);
 	kma_free(kma);
 }
 
@@ -311,6 +345,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_states),
+		cmocka_unit_test(test_records_reused),
 		cmocka_unit_test(test_bytes_freed_on_final_state),
 		cmocka_unit_test(test_foreach_oldest_first),
 		cmocka_unit_test(test_expiry_queues),
