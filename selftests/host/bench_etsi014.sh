@@ -63,12 +63,36 @@ w=$(qkd_field "$out" warmup_requests)
 [ "$(qkd_field "$out" errors)" = 0 ] && [ "$n" -gt 0 ] && [ "$w" -gt 0 ] &&
 	[ $((n + w)) -le 600 ]
 ok $? "open loop: answers in and after the warm-up, never more than -N"
-# -T: a line per counted answer, due <= sent <= answered, due times in
-# steps of the 500 us interval.
-awk -v n="$n" 'NF != 4 || $1 > $2 || $2 > $3 { bad = 1 }
-	NR > 1 && ($1 - prev) % 500000 { bad = 1 } { prev = $1 }
-	END { exit bad || NR != n }' "$QKD_DIR/trace"
-ok $? "-T traces every counted request: due, sent, answered in order"
+# -T: a line per counted answer, due <= ready <= sent <= answered, due
+# times in steps of the 500 us interval.
+trace_ordered() {	# FILE COUNT
+	awk -v n="$2" 'NF != 5 || $1 > $2 || $2 > $3 || $3 > $4 { bad = 1 }
+		NR > 1 && ($1 - prev) % 500000 { bad = 1 } { prev = $1 }
+		END { exit bad || NR != n }' "$1"
+}
+trace_ordered "$QKD_DIR/trace" "$n"
+ok $? "-T traces every counted request: due, ready, sent, answered in order"
+
+# Stopped for 100 ms mid-run, the generator must see that it was off its
+# CPU and count the requests due meanwhile from when it ran again too.
+"$B/build/loadgen" "${common[@]}" -d 1.5 -w 0.1 -r 2000 \
+	-T "$QKD_DIR/trace" > "$QKD_DIR/stopped" &
+lg=$!
+sleep 0.6
+kill -STOP "$lg"
+sleep 0.1
+kill -CONT "$lg"
+wait "$lg"
+ok $? "loadgen open loop stopped for 100 ms and continued runs ($(cat "$QKD_DIR/stopped"))"
+out=$(cat "$QKD_DIR/stopped")
+[ "$(qkd_field "$out" gen_stalls)" -ge 1 ] &&
+	[ "$(qkd_field "$out" gen_stall_us)" -ge 100000 ] &&
+	[ "$(qkd_field "$out" ready_p99_us)" -lt "$(qkd_field "$out" p99_us)" ]
+ok $? "the stop counts as a stall of 100 ms or more; p99 from ready below p99 from due"
+trace_ordered "$QKD_DIR/trace" "$(qkd_field "$out" requests)" &&
+	[ "$(awk '$2 > $1' "$QKD_DIR/trace" | wc -l)" -ge 100 ]
+ok $? "-T: the 200 requests due in the stop are ready later than due"
+
 "$B/build/loadgen" "${common[@]}" -d 0.1 -T /nonexistent/trace >/dev/null 2>&1
 [ $? = 1 ]
 ok $? "-T to an unwritable file fails before the run"
