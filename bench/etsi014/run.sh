@@ -158,7 +158,7 @@ measure() {
 	RDY[$name]=$(qkd_field "$out" ready_p99_us)
 	STALLS[$name]=$(qkd_field "$out" gen_stalls)
 	STALL_US[$name]=$(qkd_field "$out" gen_stall_us)
-	SECS[$name]=$(qkd_field "$out" seconds)
+	SECS[$name]=$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' <<<"$out")
 	# The server's CPU time covers the warm-up too.
 	local counted warm
 	counted=$(qkd_field "$out" requests)
