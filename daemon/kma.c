@@ -10,8 +10,8 @@
  * fault every 20 records, and on a virtual machine a fault costs ten
  * times more than populating the page up front (11 against 0.7 us on
  * the bench's VM).  Memory stays bounded by KMA_MAX_RECORDS.  Freed
- * records are poisoned for AddressSanitizer, which so still catches a
- * use after free.
+ * records are poisoned, so that AddressSanitizer still catches a use
+ * after free.
  */
 #include <errno.h>
 #include <stdio.h>

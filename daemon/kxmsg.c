@@ -122,7 +122,9 @@ static bool is_type(uint32_t t)
 	return t >= KXMSG_HELLO && t < KXMSG_TYPE_END;
 }
 
-static const bool lower_hex[256] = { ['0' ... '9'] = true, ['a' ... 'f'] = true };
+static const bool lower_hex[256] = {
+	['0' ... '9'] = true, ['a' ... 'f'] = true,
+};
 
 /*
  * Every character is looked at, without a branch on what it is: the

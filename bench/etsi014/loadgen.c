@@ -190,7 +190,7 @@ static const char *next_target(void)
 	return opt.path;
 }
 
-/* When the next request (due at @due_ns) could go out: due, or after a stall. */
+/* When the next request (due at @due_ns) may go out: then or after a stall. */
 static uint64_t ready_time(uint64_t due_ns)
 {
 	while (stall_count) {
