@@ -75,10 +75,10 @@ ok $? "-T traces every counted request: due, ready, sent, answered in order"
 
 # Stopped for 100 ms mid-run, the generator must see that it was off its
 # CPU and count the requests due meanwhile from when it ran again too.
-"$B/build/loadgen" "${common[@]}" -d 1.5 -w 0.1 -r 2000 \
+"$B/build/loadgen" "${common[@]}" -d 2 -w 0.1 -r 2000 \
 	-T "$QKD_DIR/trace" > "$QKD_DIR/stopped" &
 lg=$!
-sleep 0.6
+sleep 0.8	# well past the connections and the warm-up
 kill -STOP "$lg"
 sleep 0.1
 kill -CONT "$lg"
