@@ -245,10 +245,9 @@ static void record_unlink(struct kma *kma, struct kma_key *k)
 		count_live(kma, k, -1);
 }
 
-/* Onto the free list: zeroed but for the link, and poisoned. */
-static void record_release(struct kma *kma, struct kma_key *k)
+/* Onto the free list, poisoned; @k must be zero but for the link. */
+static void record_push_free(struct kma *kma, struct kma_key *k)
 {
-	OPENSSL_cleanse(k, sizeof(*k));
 	k->hash_next = kma->free_records;
 	kma->free_records = k;
 	ASAN_POISON_MEMORY_REGION(k, sizeof(*k));
@@ -258,7 +257,8 @@ static void record_free(struct kma *kma, struct kma_key *k)
 {
 	if (k->bytes)
 		OPENSSL_secure_clear_free(k->bytes, k->len);
-	record_release(kma, k);
+	OPENSSL_cleanse(k, sizeof(*k));
+	record_push_free(kma, k);
 }
 
 /* A zeroed record, or NULL if no memory. */
@@ -274,8 +274,9 @@ static struct kma_key *record_alloc(struct kma *kma)
 			return NULL;
 		c->next = kma->chunks;
 		kma->chunks = c;
+		/* Anonymous memory comes zeroed. */
 		for (size_t i = RECORDS_PER_CHUNK; i-- > 0;)
-			record_release(kma, &c->records[i]);
+			record_push_free(kma, &c->records[i]);
 	}
 	k = kma->free_records;
 	ASAN_UNPOISON_MEMORY_REGION(k, sizeof(*k));

@@ -436,7 +436,7 @@ static uint64_t due_by(uint64_t t_ns)
 static void note_gap(uint64_t prev_ns, uint64_t now_ns)
 {
 	struct gen_stall *s;
-	uint64_t first = due_by(prev_ns), end = due_by(now_ns);
+	uint64_t first, end;
 
 	if (now_ns - prev_ns < GEN_STALL_NS)
 		return;
@@ -444,6 +444,8 @@ static void note_gap(uint64_t prev_ns, uint64_t now_ns)
 		n_gen_stalls++;
 		gen_stall_ns += now_ns - prev_ns;
 	}
+	first = due_by(prev_ns);
+	end = due_by(now_ns);
 	if (first < run.sent)
 		first = run.sent;
 	if (end <= first)

@@ -76,8 +76,9 @@ trap cleanup EXIT
 
 # Server and load generator on CPUs of their own where there are two.
 pin_server() { :; }
+place_peer() { :; }
 peer_pid=	# the other daemon, while the daemon's runs measure one
-pin_peer() { peer_pid=$1; }
+pin_peer() { peer_pid=$1; place_peer "$1"; }
 pin_loadgen=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	pin_server() { taskset -a -pc 1 "$1" >/dev/null; set_policy "$1" server; }
@@ -85,11 +86,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	# generator at full load (enc_keys p99 0.7-0.9 ms there), but starved
 	# it moves the tail to half load (p99 2.3-2.8 ms); at equal priority
 	# it is the other way round.  Either way the tail is CPU 0's sharing.
-	pin_peer() {
-		peer_pid=$1
-		taskset -a -pc 0 "$1" >/dev/null
-		set_policy "$1" peer
-	}
+	place_peer() { taskset -a -pc 0 "$1" >/dev/null; set_policy "$1" peer; }
 	pin_loadgen=(taskset -c 0)
 fi
 # set_policy PID server|peer: the server real-time, if allowed and wanted.
