@@ -30,18 +30,18 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
-#include "config.h"
-#include "ctl.h"
-#include "etsi014.h"
-#include "ipsec.h"
-#include "keymgr.h"
-#include "log.h"
-#include "loop.h"
-#include "lsa.h"
-#include "macsec.h"
-#include "peer.h"
-#include "relay.h"
-#include "tls.h"
+#include "core/config.h"
+#include "mgmt/ctl.h"
+#include "ksa/etsi014.h"
+#include "apps/ipsec/ipsec.h"
+#include "ksa/keymgr.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "routing/lsa.h"
+#include "apps/macsec/macsec.h"
+#include "kx/peer.h"
+#include "relay/relay.h"
+#include "kx/tls.h"
 
 #define ERR_MAX	512
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * qkdctl: the operator's view of a running qkdkmd, over its control socket
- * (one JSON request and one JSON response per line; see daemon/ctl.h).
+ * (one JSON request and one JSON response per line; see daemon/mgmt/ctl.h).
  * iproute2/wg style: "qkdctl link show", "-j" for JSON.  Everything it can
  * show is metadata; the daemon has no request that returns key bytes.
  * "qkdctl kernel ..." talks to qkd.ko instead (qkdctl_kernel.c).

@@ -62,8 +62,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "loop.h"
-#include "tls.h"
+#include "core/loop.h"
+#include "kx/tls.h"
 
 #define MAX_CONNS		1024
 #define RESP_MAX		(256 * 1024)

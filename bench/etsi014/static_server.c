@@ -19,9 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "loop.h"
-#include "tls.h"
+#include "ksa/http.h"
+#include "core/loop.h"
+#include "kx/tls.h"
 
 static const char body[] =
 	"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","

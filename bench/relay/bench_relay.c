@@ -15,8 +15,8 @@
 
 #include <openssl/rand.h>
 
-#include "its_mac.h"
-#include "relay_otp.h"
+#include "relay/its_mac.h"
+#include "relay/relay_otp.h"
 
 #define ROUND_PAD	(8u << 20)	/* pad appended per round, bytes */
 #define MIN_SECONDS	0.3	/* CPU time per payload size */

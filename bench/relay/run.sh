@@ -12,5 +12,5 @@ mkdir -p "$here/build"
 ${CC:-cc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-D_GNU_SOURCE -I"$d" -I"$here/../../uapi" \
 	-o "$here/build/bench_relay" "$here/bench_relay.c" \
-	"$d/relay_otp.c" "$d/its_mac.c" -lcrypto
+	"$d/relay/relay_otp.c" "$d/relay/its_mac.c" -lcrypto
 exec timeout 120 "$here/build/bench_relay"

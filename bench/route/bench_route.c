@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "route.h"
+#include "routing/route.h"
 
 #define NEED		1280
 #define MIN_SECONDS	0.2

@@ -11,5 +11,5 @@ d=$here/../../daemon
 mkdir -p "$here/build"
 ${CC:-cc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-D_GNU_SOURCE -I"$d" -I"$here/../../uapi" \
-	-o "$here/build/bench_route" "$here/bench_route.c" "$d/route.c" -lm
+	-o "$here/build/bench_route" "$here/bench_route.c" "$d/routing/route.c" -lm
 exec timeout 300 "$here/build/bench_route"

@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "etsi014.h"
-#include "http.h"
+#include "ksa/etsi014.h"
+#include "ksa/http.h"
 
 static struct etsi014_request rq;
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "http.h"
+#include "ksa/http.h"
 
 static void touch_request(const struct http_request *req)
 {

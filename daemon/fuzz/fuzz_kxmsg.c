@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kxmsg.h"
+#include "kx/kxmsg.h"
 
 /* The @n strings of @field, each up to its NUL. */
 #define SAME_STRINGS(a, b, field, n) same_strings((a)->field[0], \

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <linux/netlink.h>
 
-#include "macsec_nl.h"
+#include "apps/macsec/macsec_nl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay_otp.h"
+#include "relay/relay_otp.h"
 
 /* Small enough to keep runs fast; bigger messages hit -ENOSPC. */
 #define MAX_FUZZ_PAYLOAD	4096

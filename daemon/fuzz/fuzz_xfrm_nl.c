@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "xfrm_nl.h"
+#include "apps/ipsec/xfrm_nl.h"
 
 static void check(void *arg, const struct xfrm_nl_event *ev)
 {

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * MACsec ports: SAK rotation from QKD keys (Documentation/qkd/macsec.rst).
+ *
+ * The operator creates the MACsec interface (ip link add ... type macsec);
+ * for each [macsec NAME] section the daemon learns the peer's SCI over Kx
+ * (MACSEC_HELLO), adds the RX SC and rotates the SAK: the port's owner (the
+ * node that dials the Kx connection, peer_dials()) allocates a key from the
+ * link, the other end fetches the same key by ID; both install it as RX SA,
+ * then TX SA of the next AN, and only then switch their encoding SA.  The
+ * old SAs are deleted after a grace period, long before their AN comes
+ * round again.  Kx carries key IDs only (kxmsg.h, MACSEC_*).
+ *
+ * Unlike the IPsec path, where qkd.ko installs SAs from its pool by key ID,
+ * 6.1 has no in-kernel MACsec keying API: the SAK crosses into the daemon
+ * (secure heap, cleansed right after the netlink request is built and sent).
+ */
+#ifndef QKD_MACSEC_H
+#define QKD_MACSEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <net/if.h>
+#include <jansson.h>
+
+#include "ksa/keymgr.h"
+
+#define MACSEC_ROTATE_MIN_S	1
+#define MACSEC_ROTATE_MAX_S	86400
+#define MACSEC_PN_THRESHOLD_DEFAULT	0xc0000000ULL	/* 3/4 of 2^32 */
+
+/* [macsec NAME] */
+struct macsec_port_cfg {
+	char name[KM_NAME_MAX];		/* same name at both ends */
+	char ifname[IFNAMSIZ];		/* the MACsec interface */
+	char peer[KM_NAME_MAX];		/* node at the other end */
+	char link[KM_NAME_MAX];		/* [link] to that peer: the SAKs */
+	uint32_t rotate_s;		/* SAK lifetime, seconds */
+	uint32_t key_len;		/* 16, 32, or 0: the interface's */
+	uint64_t pn_threshold;		/* rekey once the TX PN passes it */
+};
+
+struct loop;
+struct kma;
+struct kxmsg;
+struct macsec;
+
+struct macsec_transport {
+	int (*send)(void *arg, const char *node, const struct kxmsg *m);
+	bool (*is_up)(void *arg, const char *node);
+};
+
+/*
+ * Check every port's interface (exists, is MACsec, non-XPN cipher matching
+ * the configured key length) and link, and start rotating.  NULL with a
+ * one-line reason in @err.
+ */
+struct macsec *macsec_new(struct loop *loop, struct kma *kma,
+			  const char *node, const struct macsec_port_cfg *ports,
+			  size_t n_ports, const struct macsec_transport *kx,
+			  void *kx_arg, char *err, size_t errlen);
+/* Stops rotating; the installed SAs stay (traffic keeps flowing). */
+void macsec_free(struct macsec *ms);
+
+/* A MACSEC_* Kx message from peer node @from. */
+void macsec_receive(struct macsec *ms, const char *from,
+		    const struct kxmsg *m);
+
+/* [{port, interface, peer, owner, sci, peer_sci, state, an, key_id, ...}] */
+json_t *macsec_view(struct macsec *ms);
+
+/*
+ * The kernel side of the ports: macsec_nl.c by default (@k is then the
+ * struct macsec_nl), a fake in the unit tests.  Errors are -errno with a
+ * reason in @err.
+ */
+struct macsec_nl_secy;
+struct macsec_nl_sa_cfg;
+
+struct macsec_kernel_ops {
+	uint32_t (*ifindex)(void *k, const char *ifname);	/* 0: none */
+	int (*get)(void *k, uint32_t ifindex, struct macsec_nl_secy *out,
+		   char *err, size_t errlen);
+	int (*add_rxsc)(void *k, uint32_t ifindex, uint64_t sci, char *err,
+			size_t errlen);
+	/* With its RX SAs; an absent RX SC is fine. */
+	void (*del_rxsc)(void *k, uint32_t ifindex, uint64_t sci);
+	/* An RX SA of the RX SC @rx_sci, or the TX SA if @rx_sci is NULL. */
+	int (*add_sa)(void *k, uint32_t ifindex, const uint64_t *rx_sci,
+		      const struct macsec_nl_sa_cfg *sa, char *err,
+		      size_t errlen);
+	/* Deactivate and delete; an absent SA is fine. */
+	void (*del_sa)(void *k, uint32_t ifindex, const uint64_t *rx_sci,
+		       uint8_t an);
+	int (*set_encoding_sa)(void *k, uint32_t ifindex, uint8_t an,
+			       char *err, size_t errlen);
+	/* Monotonic milliseconds; NULL: the loop's clock. */
+	uint64_t (*now_ms)(void *k);
+};
+
+/*
+ * macsec_new() over other kernel ops, without a timer when @loop is NULL:
+ * the caller then calls macsec_tick() (unit tests).
+ */
+struct macsec *macsec_new_with_ops(struct loop *loop, struct kma *kma,
+				   const char *node,
+				   const struct macsec_port_cfg *ports,
+				   size_t n_ports,
+				   const struct macsec_transport *kx,
+				   void *kx_arg,
+				   const struct macsec_kernel_ops *kops,
+				   void *k, char *err, size_t errlen);
+void macsec_tick(struct macsec *ms);
+
+/* The 16-byte MACsec KEYID for QKD key @key_id (metadata only). */
+void macsec_keyid(uint64_t key_id, uint32_t key_len, uint8_t out[16]);
+
+#endif /* QKD_MACSEC_H */

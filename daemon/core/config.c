@@ -1,0 +1,1358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qkdkmd's INI configuration: parsing (libinih) and checking.
+ *
+ * libinih as Debian builds it does not pass line numbers to the handler,
+ * so the file is fed to ini_parse_stream() through our own line reader,
+ * which counts lines, notes section headers (so that even an empty section
+ * exists and has a line), strips leading blanks (which inih would take for
+ * a multi-line continuation) and rejects lines too long for inih's buffer.
+ *
+ * Parsing fills a struct qkd_config with defaults, then every key
+ * overrides one field after its own range check; the cross-section checks
+ * (required keys, references, sizes) run once the whole file is read.
+ * Only the first error is reported.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <ini.h>
+#include <openssl/crypto.h>
+
+#include "core/config.h"
+#include "kx/kxmsg.h"
+#include "relay/relay.h"
+
+#define CFG_MAX_ITEMS	1024	/* peers, links or SAEs per file */
+_Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
+#define CFG_LINE_MAX	200	/* libinih's INI_MAX_LINE, incl. NUL */
+
+enum section_kind {
+	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX,
+	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
+	SEC_BAD,
+};
+
+/* Which keys of a singleton section or of one item were given. */
+#define SEEN_MAX	32
+
+struct seen {
+	const char *keys[SEEN_MAX];
+	int n;
+};
+
+/* Per named item ([peer X], [link X], [sae X]): bookkeeping for checks. */
+struct item_meta {
+	int line;		/* of its header */
+	struct seen seen;
+};
+
+struct parser {
+	struct qkd_config *cfg;
+	const char *name;	/* file name for messages */
+	const char *base_dir;	/* for relative paths */
+	char *err;
+	size_t errlen;
+	bool failed;
+	int err_line;		/* line of the error reported, 0: none */
+	int line;		/* current line number */
+
+	/* the reader's input */
+	FILE *fp;
+	const char *text;
+
+	/* the section being read */
+	enum section_kind kind;
+	char section[CFG_LINE_MAX];
+	struct seen *cur_seen;
+
+	/* singleton sections: header line, 0 if absent */
+	int node_line, tls_line, etsi_line, kx_line;
+	struct seen node_seen, tls_seen, etsi_seen, kx_seen;
+	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
+	/* [ipsec] and [ipsec NAME] */
+	int ipsec_line;
+	struct seen ipsec_seen;
+	struct item_meta *gw_meta;
+	uint16_t gw_local_family, gw_remote_family;	/* of the last gw */
+};
+
+static void fail_at(struct parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail_at(struct parser *p, int line, const char *fmt, ...)
+{
+	char reason[CONFIG_ERR_MAX];
+	va_list ap;
+
+	if (p->failed)
+		return;		/* the first error is the one that counts */
+	p->failed = true;
+	p->err_line = line;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->name, line, reason);
+	else
+		snprintf(p->err, p->errlen, "%s: %s", p->name, reason);
+}
+
+#define fail(p, ...)	fail_at(p, (p)->line, __VA_ARGS__)
+
+/* ---- value parsers ----------------------------------------------------- */
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return false;	/* no sign, no blanks, no empty value */
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool set_u32(struct parser *p, const char *key, const char *val,
+		    uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!parse_u64(val, min, max, &v)) {
+		fail(p, "%s: bad number '%s' (expected %u..%u)", key, val,
+		     min, max);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool set_u64(struct parser *p, const char *key, const char *val,
+		    uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!parse_u64(val, min, max, out)) {
+		fail(p, "%s: bad number '%s' (expected %llu..%llu)", key, val,
+		     (unsigned long long)min, (unsigned long long)max);
+		return false;
+	}
+	return true;
+}
+
+static bool set_str(struct parser *p, const char *key, const char *val,
+		    char *out, size_t size)
+{
+	if (!*val) {
+		fail(p, "%s: empty value", key);
+		return false;
+	}
+	if (strlen(val) >= size) {
+		fail(p, "%s: value too long (at most %zu characters)", key,
+		     size - 1);
+		return false;
+	}
+	strcpy(out, val);
+	return true;
+}
+
+/* Node, peer, link and SAE names: they end up in URLs, JSON and file names. */
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= max)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+static bool set_name(struct parser *p, const char *key, const char *val,
+		     char *out, size_t size)
+{
+	if (!valid_name(val, size)) {
+		fail(p, "%s: bad name '%s' (1..%zu of A-Z a-z 0-9 . _ -)",
+		     key, val, size - 1);
+		return false;
+	}
+	strcpy(out, val);
+	return true;
+}
+
+static bool set_path(struct parser *p, const char *key, const char *val,
+		     char *out, size_t size)
+{
+	int n;
+
+	if (!*val) {
+		fail(p, "%s: empty path", key);
+		return false;
+	}
+	if (val[0] == '/')
+		n = snprintf(out, size, "%s", val);
+	else
+		n = snprintf(out, size, "%s/%s", p->base_dir, val);
+	if (n < 0 || (size_t)n >= size) {
+		fail(p, "%s: path too long", key);
+		return false;
+	}
+	return true;
+}
+
+int config_check_address(const char *addr)
+{
+	char host[KM_ADDR_MAX];
+	const char *colon;
+	unsigned char buf[sizeof(struct in6_addr)];
+	uint64_t port;
+	size_t hlen;
+
+	colon = strrchr(addr, ':');
+	if (!colon || !parse_u64(colon + 1, 1, 65535, &port))
+		return -1;
+	hlen = (size_t)(colon - addr);
+	if (hlen >= sizeof(host) || hlen == 0)
+		return -1;
+	if (addr[0] == '[') {
+		if (hlen < 3 || addr[hlen - 1] != ']')
+			return -1;
+		memcpy(host, addr + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+		return inet_pton(AF_INET6, host, buf) == 1 ? 0 : -1;
+	}
+	memcpy(host, addr, hlen);
+	host[hlen] = '\0';
+	return inet_pton(AF_INET, host, buf) == 1 ? 0 : -1;
+}
+
+static bool set_addr(struct parser *p, const char *key, const char *val,
+		     char *out, size_t size)
+{
+	if (config_check_address(val) < 0) {
+		fail(p, "%s: bad address '%s' (expected IPv4:port or [IPv6]:port)",
+		     key, val);
+		return false;
+	}
+	return set_str(p, key, val, out, size);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The seed is a secret: the error never quotes it. */
+static bool set_seed(struct parser *p, const char *val, uint8_t *out)
+{
+	size_t i;
+	int hi, lo;
+
+	if (strlen(val) != 2 * KM_SEED_LEN) {
+		fail(p, "seed: expected %d hex digits", 2 * KM_SEED_LEN);
+		return false;
+	}
+	for (i = 0; i < KM_SEED_LEN; i++) {
+		hi = hex_digit(val[2 * i]);
+		lo = hex_digit(val[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			OPENSSL_cleanse(out, KM_SEED_LEN);
+			fail(p, "seed: not a hex digit at position %zu",
+			     2 * i + (hi < 0 ? 1 : 2));
+			return false;
+		}
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static const char *const level_names[] = {
+	[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
+	[LOG_LVL_NOTICE] = "notice", [LOG_LVL_INFO] = "info",
+	[LOG_LVL_DEBUG] = "debug",
+};
+
+const char *config_log_level_name(enum log_level level)
+{
+	if (level < LOG_LVL_ERR || level > LOG_LVL_DEBUG)
+		return "?";
+	return level_names[level];
+}
+
+static bool set_log_level(struct parser *p, const char *val,
+			  enum log_level *out)
+{
+	int l;
+
+	for (l = LOG_LVL_ERR; l <= LOG_LVL_DEBUG; l++) {
+		if (!strcmp(val, level_names[l])) {
+			*out = (enum log_level)l;
+			return true;
+		}
+	}
+	fail(p, "log_level: '%s' is not error, warning, notice, info or debug",
+	     val);
+	return false;
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+/* Record that @key was given in the current section; false if it was. */
+static bool mark_seen(struct parser *p, const char *key,
+		      const char *const *known)
+{
+	struct seen *s = p->cur_seen;
+	int i;
+
+	for (i = 0; known[i]; i++)
+		if (!strcmp(known[i], key))
+			break;
+	if (!known[i]) {
+		fail(p, "unknown key '%s' in [%s]", key, p->section);
+		return false;
+	}
+	for (int j = 0; j < s->n; j++) {
+		if (s->keys[j] == known[i]) {
+			fail(p, "duplicate key '%s' in [%s]", key, p->section);
+			return false;
+		}
+	}
+	if (s->n < SEEN_MAX)
+		s->keys[s->n++] = known[i];
+	return true;
+}
+
+static bool was_seen(const struct seen *s, const char *key)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->keys[i], key))
+			return true;
+	return false;
+}
+
+static const char *const node_keys[] = {
+	"name", "state_dir", "control", "log_level", "secure_heap",
+	"controller", "role", "key_relay", "relay_sessions", NULL
+};
+static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
+static const char *const etsi_keys[] = {
+	"listen", "key_size", "min_key_size", "max_key_size",
+	"max_key_per_request", "max_key_count", "max_sae_id_count",
+	"max_body", "idle_timeout_ms", "max_connections", NULL
+};
+static const char *const kx_keys[] = { "listen", NULL };
+static const char *const peer_keys[] = { "address", "cert_cn", NULL };
+static const char *const link_keys[] = {
+	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
+	"pool_warn", "pool_ready", NULL
+};
+static const char *const sae_keys[] = { "cert_cn", "node", "priority",
+					 NULL };
+static const char *const macsec_keys[] = {
+	"interface", "peer", "link", "rotate_interval", "cipher",
+	"pn_threshold", NULL
+};
+static const char *const ipsec_keys[] = { "reqid_min", "reqid_max", NULL };
+static const char *const ipsec_gw_keys[] = {
+	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
+	"soft_bytes", "hard_bytes", NULL
+};
+
+/* OpenSSL's secure heap wants a power of two; it must fit RLIMIT_MEMLOCK. */
+static void set_secure_heap(struct parser *p, const char *val, uint64_t *out)
+{
+	if (set_u64(p, "secure_heap", val, 1 << 16, 1ULL << 32, out) &&
+	    (*out & (*out - 1)))
+		fail(p, "secure_heap: %s is not a power of two", val);
+}
+
+/* Configuration 3 node roles (Y.3802 9.3). */
+static void set_role(struct parser *p, const char *val, uint8_t *out)
+{
+	if (!strcmp(val, "user"))
+		*out = KX_ROLE_USER;
+	else if (!strcmp(val, "access"))
+		*out = KX_ROLE_ACCESS;
+	else if (!strcmp(val, "relay"))
+		*out = KX_ROLE_RELAY;
+	else
+		fail(p, "role: '%s' is not user, access or relay", val);
+}
+
+/* Relay session control: an SAE's share of sessions and scarce key. */
+static void set_priority(struct parser *p, const char *val, uint8_t *out)
+{
+	if (!strcmp(val, "low"))
+		*out = RELAY_PRIO_LOW;
+	else if (!strcmp(val, "normal"))
+		*out = RELAY_PRIO_NORMAL;
+	else if (!strcmp(val, "high"))
+		*out = RELAY_PRIO_HIGH;
+	else
+		fail(p, "priority: '%s' is not low, normal or high", val);
+}
+
+/* Configuration 4: "central" relays through the controller (Kx'). */
+static void set_key_relay(struct parser *p, const char *val, bool *out)
+{
+	if (!strcmp(val, "central") || !strcmp(val, "direct"))
+		*out = !strcmp(val, "central");
+	else
+		fail(p, "key_relay: '%s' is not direct or central", val);
+}
+
+static void node_key(struct parser *p, const char *key, const char *val)
+{
+	struct qkd_config *c = p->cfg;
+
+	if (!strcmp(key, "name"))
+		set_name(p, key, val, c->node.name, sizeof(c->node.name));
+	else if (!strcmp(key, "state_dir"))
+		set_path(p, key, val, c->node.state_dir,
+			 sizeof(c->node.state_dir));
+	else if (!strcmp(key, "control"))
+		set_path(p, key, val, c->control, sizeof(c->control));
+	else if (!strcmp(key, "secure_heap"))
+		set_secure_heap(p, val, &c->secure_heap);
+	else if (!strcmp(key, "controller"))
+		set_name(p, key, val, c->controller, sizeof(c->controller));
+	else if (!strcmp(key, "role"))
+		set_role(p, val, &c->role);
+	else if (!strcmp(key, "key_relay"))
+		set_key_relay(p, val, &c->central_relay);
+	else if (!strcmp(key, "relay_sessions"))
+		set_u32(p, key, val, 1, RELAY_SESSIONS_KEPT,
+			&c->relay_sessions);
+	else
+		set_log_level(p, val, &c->log_level);
+}
+
+static void tls_key(struct parser *p, const char *key, const char *val)
+{
+	struct qkd_config *c = p->cfg;
+
+	if (!strcmp(key, "ca"))
+		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
+	else if (!strcmp(key, "cert"))
+		set_path(p, key, val, c->tls_cert, sizeof(c->tls_cert));
+	else
+		set_path(p, key, val, c->tls_key, sizeof(c->tls_key));
+}
+
+static void etsi_key(struct parser *p, const char *key, const char *val)
+{
+	struct qkd_config *c = p->cfg;
+	struct ksa_limits *l = &c->limits;
+
+	if (!strcmp(key, "listen"))
+		set_addr(p, key, val, c->etsi_listen, sizeof(c->etsi_listen));
+	else if (!strcmp(key, "key_size"))
+		set_u32(p, key, val, 8, 8 * QKD_BLOCK_SIZE_MAX, &l->key_size);
+	else if (!strcmp(key, "min_key_size"))
+		set_u32(p, key, val, 8, 8 * QKD_BLOCK_SIZE_MAX,
+			&l->min_key_size);
+	else if (!strcmp(key, "max_key_size"))
+		set_u32(p, key, val, 8, 8 * QKD_BLOCK_SIZE_MAX,
+			&l->max_key_size);
+	else if (!strcmp(key, "max_key_per_request"))
+		set_u32(p, key, val, 1, QKD_KEY_COUNT_MAX,
+			&l->max_key_per_request);
+	else if (!strcmp(key, "max_key_count"))
+		set_u32(p, key, val, 1, 10000000, &l->max_key_count);
+	else if (!strcmp(key, "max_sae_id_count"))
+		set_u32(p, key, val, 0, KM_MAX_SLAVES - 1,
+			&l->max_sae_id_count);
+	else if (!strcmp(key, "max_body"))
+		set_u32(p, key, val, 1024, 16 << 20, &c->max_body);
+	else if (!strcmp(key, "idle_timeout_ms"))
+		set_u32(p, key, val, 100, 3600000, &c->idle_timeout_ms);
+	else
+		set_u32(p, key, val, 1, 65536, &c->max_conns);
+}
+
+static void link_key(struct parser *p, struct kma_link_cfg *l,
+		     const char *key, const char *val)
+{
+	uint64_t v;
+
+	if (!strcmp(key, "peer")) {
+		set_name(p, key, val, l->peer, sizeof(l->peer));
+	} else if (!strcmp(key, "source")) {
+		if (!strcmp(val, "sim"))
+			l->source = KM_SOURCE_SIM;
+		else if (!strcmp(val, "kernel"))
+			l->source = KM_SOURCE_KERNEL;
+		else
+			fail(p, "source: '%s' is not sim or kernel", val);
+	} else if (!strcmp(key, "role")) {
+		if (!strcmp(val, "tx"))
+			l->role = QKD_ROLE_TX;
+		else if (!strcmp(val, "rx"))
+			l->role = QKD_ROLE_RX;
+		else
+			fail(p, "role: '%s' is not tx or rx", val);
+	} else if (!strcmp(key, "seed")) {
+		set_seed(p, val, l->seed);
+	} else if (!strcmp(key, "rate")) {
+		set_u64(p, key, val, 1, 100000000000ULL, &l->rate);
+	} else if (!strcmp(key, "block_size")) {
+		set_u32(p, key, val, 16, QKD_BLOCK_SIZE_MAX, &l->block_size);
+	} else if (!strcmp(key, "link_id")) {
+		if (set_u64(p, key, val, 1, UINT32_MAX, &v))
+			l->link_id = (uint32_t)v;
+	} else if (!strcmp(key, "pool_warn")) {
+		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_warn);
+	} else {
+		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_ready);
+	}
+}
+
+/* Linux interface names: 1..IFNAMSIZ-1 bytes, no '/', ':' or blanks. */
+static void set_ifname(struct parser *p, const char *val, char *out)
+{
+	size_t n = strlen(val);
+
+	if (n == 0 || n >= IFNAMSIZ || !strcmp(val, ".") ||
+	    !strcmp(val, "..") || strpbrk(val, "/: \t")) {
+		fail(p, "interface: '%s' is not an interface name", val);
+		return;
+	}
+	memcpy(out, val, n + 1);
+}
+
+static void macsec_key(struct parser *p, struct macsec_port_cfg *m,
+		       const char *key, const char *val)
+{
+	if (!strcmp(key, "interface")) {
+		set_ifname(p, val, m->ifname);
+	} else if (!strcmp(key, "peer")) {
+		set_name(p, key, val, m->peer, sizeof(m->peer));
+	} else if (!strcmp(key, "link")) {
+		set_name(p, key, val, m->link, sizeof(m->link));
+	} else if (!strcmp(key, "rotate_interval")) {
+		set_u32(p, key, val, MACSEC_ROTATE_MIN_S, MACSEC_ROTATE_MAX_S,
+			&m->rotate_s);
+	} else if (!strcmp(key, "cipher")) {
+		if (!strcmp(val, "gcm-aes-128"))
+			m->key_len = 16;
+		else if (!strcmp(val, "gcm-aes-256"))
+			m->key_len = 32;
+		else
+			fail(p, "cipher: '%s' is not gcm-aes-128 or gcm-aes-256",
+			     val);
+	} else {
+		set_u64(p, key, val, 1, UINT32_MAX, &m->pn_threshold);
+	}
+}
+
+/* An IPv4 or IPv6 address without port; its family into @family. */
+static void set_ip(struct parser *p, const char *key, const char *val,
+		   uint8_t *out, uint16_t *family)
+{
+	if (inet_pton(AF_INET, val, out) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, val, out) == 1)
+		*family = AF_INET6;
+	else
+		fail(p, "%s: '%s' is not an IPv4 or IPv6 address", key, val);
+}
+
+static void ipsec_gw_key(struct parser *p, struct ipsec_gw_cfg *g,
+			 const char *key, const char *val)
+{
+	if (!strcmp(key, "peer")) {
+		set_name(p, key, val, g->peer, sizeof(g->peer));
+	} else if (!strcmp(key, "link")) {
+		set_name(p, key, val, g->link, sizeof(g->link));
+	} else if (!strcmp(key, "local")) {
+		set_ip(p, key, val, g->local, &p->gw_local_family);
+	} else if (!strcmp(key, "remote")) {
+		set_ip(p, key, val, g->remote, &p->gw_remote_family);
+	} else if (!strcmp(key, "cipher")) {
+		if (!strcmp(val, "aes256-gcm"))
+			g->key_len = QKD_SA_KEY_LEN_AES256;
+		else if (!strcmp(val, "aes128-gcm"))
+			g->key_len = QKD_SA_KEY_LEN_AES128;
+		else
+			fail(p, "cipher: '%s' is not aes256-gcm or aes128-gcm",
+			     val);
+	} else if (!strcmp(key, "lifetime")) {
+		set_u32(p, key, val, 1, 86400, &g->lifetime_s);
+	} else if (!strcmp(key, "grace")) {
+		set_u32(p, key, val, 2, 3600, &g->grace_s);
+	} else if (!strcmp(key, "soft_bytes")) {
+		set_u64(p, key, val, 1, UINT64_MAX - 1, &g->soft_bytes);
+	} else {
+		set_u64(p, key, val, 1, UINT64_MAX - 1, &g->hard_bytes);
+	}
+	/* Both addresses seen: one family. */
+	if (p->gw_local_family && p->gw_remote_family &&
+	    p->gw_local_family != p->gw_remote_family && !p->failed)
+		fail(p, "local and remote are not of one address family");
+	g->family = p->gw_local_family ? p->gw_local_family :
+		    p->gw_remote_family;
+}
+
+/* ---- the named-item arrays --------------------------------------------- */
+
+/*
+ * Grow @*arr (of @size-byte elements) by one zeroed element, with its
+ * metadata array alongside.  Returns the new index or -1.
+ */
+static int grow(struct parser *p, void **arr, struct item_meta **meta,
+		size_t *n, size_t size)
+{
+	void *a;
+	struct item_meta *m;
+
+	if (*n >= CFG_MAX_ITEMS) {
+		fail(p, "too many sections of this kind (at most %d)",
+		     CFG_MAX_ITEMS);
+		return -1;
+	}
+	a = realloc(*arr, (*n + 1) * size);
+	if (!a) {
+		fail(p, "out of memory");
+		return -1;
+	}
+	*arr = a;
+	memset((char *)a + *n * size, 0, size);
+	m = realloc(*meta, (*n + 1) * sizeof(*m));
+	if (!m) {
+		fail(p, "out of memory");
+		return -1;
+	}
+	*meta = m;
+	memset(&m[*n], 0, sizeof(*m));
+	m[*n].line = p->line;
+	return (int)(*n)++;
+}
+
+/* Begin a section from its header text (between the brackets). */
+static void begin_section(struct parser *p, const char *hdr)
+{
+	struct qkd_config *c = p->cfg;
+	char type[16], name[CFG_LINE_MAX];
+	int idx, *line = NULL;
+	size_t i;
+
+	snprintf(p->section, sizeof(p->section), "%s", hdr);
+	p->kind = SEC_BAD;
+	p->cur_seen = NULL;
+	if (!strcmp(hdr, "node")) {
+		p->kind = SEC_NODE, line = &p->node_line;
+		p->cur_seen = &p->node_seen;
+	} else if (!strcmp(hdr, "tls")) {
+		p->kind = SEC_TLS, line = &p->tls_line;
+		p->cur_seen = &p->tls_seen;
+	} else if (!strcmp(hdr, "etsi014")) {
+		p->kind = SEC_ETSI014, line = &p->etsi_line;
+		p->cur_seen = &p->etsi_seen;
+	} else if (!strcmp(hdr, "kx")) {
+		p->kind = SEC_KX, line = &p->kx_line;
+		p->cur_seen = &p->kx_seen;
+	} else if (!strcmp(hdr, "ipsec")) {
+		p->kind = SEC_IPSEC, line = &p->ipsec_line;
+		p->cur_seen = &p->ipsec_seen;
+	}
+	if (line) {
+		if (*line)
+			fail(p, "duplicate section [%s] (first at line %d)",
+			     hdr, *line);
+		*line = p->line;
+		return;
+	}
+
+	/* "[type NAME]" with exactly one blank between. */
+	if (sscanf(hdr, "%15[a-z] %199s", type, name) != 2 ||
+	    strlen(type) + 1 + strlen(name) != strlen(hdr)) {
+		fail(p, "unknown section [%s]", hdr);
+		return;
+	}
+	if (!strcmp(type, "peer")) {
+		for (i = 0; i < c->n_peers; i++)
+			if (!strcmp(c->peers[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->peers, &p->peer_meta, &c->n_peers,
+			   sizeof(*c->peers));
+		if (idx < 0)
+			return;
+		strcpy(c->peers[idx].name, name);
+		p->kind = SEC_PEER;
+		p->cur_seen = &p->peer_meta[idx].seen;
+	} else if (!strcmp(type, "link")) {
+		for (i = 0; i < c->n_links; i++)
+			if (!strcmp(c->links[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->links, &p->link_meta, &c->n_links,
+			   sizeof(*c->links));
+		if (idx < 0)
+			return;
+		strcpy(c->links[idx].name, name);
+		c->links[idx].rate = 10000000;
+		c->links[idx].block_size = 1024;
+		p->kind = SEC_LINK;
+		p->cur_seen = &p->link_meta[idx].seen;
+	} else if (!strcmp(type, "sae")) {
+		for (i = 0; i < c->n_saes; i++)
+			if (!strcmp(c->saes[i].name, name))
+				goto dup;
+		if (!valid_name(name, KSA_SAE_ID_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->saes, &p->sae_meta, &c->n_saes,
+			   sizeof(*c->saes));
+		if (idx < 0)
+			return;
+		strcpy(c->saes[idx].name, name);
+		p->kind = SEC_SAE;
+		p->cur_seen = &p->sae_meta[idx].seen;
+	} else if (!strcmp(type, "macsec")) {
+		for (i = 0; i < c->n_macsec; i++)
+			if (!strcmp(c->macsec[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->macsec, &p->macsec_meta,
+			   &c->n_macsec, sizeof(*c->macsec));
+		if (idx < 0)
+			return;
+		strcpy(c->macsec[idx].name, name);
+		c->macsec[idx].rotate_s = 60;
+		c->macsec[idx].pn_threshold = MACSEC_PN_THRESHOLD_DEFAULT;
+		p->kind = SEC_MACSEC;
+		p->cur_seen = &p->macsec_meta[idx].seen;
+	} else if (!strcmp(type, "ipsec")) {
+		struct ipsec_cfg *ic = &c->ipsec;
+
+		for (i = 0; i < ic->n_gws; i++)
+			if (!strcmp(ic->gws[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&ic->gws, &p->gw_meta, &ic->n_gws,
+			   sizeof(*ic->gws));
+		if (idx < 0)
+			return;
+		strcpy(ic->gws[idx].name, name);
+		ic->gws[idx].key_len = QKD_SA_KEY_LEN_AES256;
+		ic->gws[idx].lifetime_s = 3600;
+		ic->gws[idx].grace_s = 30;
+		p->gw_local_family = p->gw_remote_family = 0;
+		p->kind = SEC_IPSEC_GW;
+		p->cur_seen = &p->gw_meta[idx].seen;
+	} else {
+		fail(p, "unknown section [%s]", hdr);
+	}
+	return;
+dup:
+	fail(p, "duplicate section [%s]", hdr);
+	return;
+bad_name:
+	fail(p, "bad name in [%s] (A-Z a-z 0-9 . _ -, shorter than %d)",
+	     hdr, KM_NAME_MAX);
+}
+
+static int on_key(void *user, const char *section, const char *key,
+		  const char *val)
+{
+	struct parser *p = user;
+	struct qkd_config *c = p->cfg;
+
+	if (p->failed)
+		return 1;	/* keep going quietly; the first error stands */
+	switch (p->kind) {
+	case SEC_NONE:
+		fail(p, "key '%s' outside any section", key);
+		return 0;
+	case SEC_BAD:
+		return 1;	/* the header was already reported */
+	case SEC_NODE:
+		if (mark_seen(p, key, node_keys))
+			node_key(p, key, val);
+		break;
+	case SEC_TLS:
+		if (mark_seen(p, key, tls_keys))
+			tls_key(p, key, val);
+		break;
+	case SEC_ETSI014:
+		if (mark_seen(p, key, etsi_keys))
+			etsi_key(p, key, val);
+		break;
+	case SEC_KX:
+		if (mark_seen(p, key, kx_keys))
+			set_addr(p, key, val, c->kx_listen,
+				 sizeof(c->kx_listen));
+		break;
+	case SEC_PEER:
+		if (!mark_seen(p, key, peer_keys))
+			break;
+		if (!strcmp(key, "address"))
+			set_addr(p, key, val, c->peers[c->n_peers - 1].address,
+				 KM_ADDR_MAX);
+		else
+			set_name(p, key, val, c->peers[c->n_peers - 1].cert_cn,
+				 KM_NAME_MAX);
+		break;
+	case SEC_LINK:
+		if (mark_seen(p, key, link_keys))
+			link_key(p, &c->links[c->n_links - 1], key, val);
+		break;
+	case SEC_IPSEC:
+		if (mark_seen(p, key, ipsec_keys))
+			set_u32(p, key, val, 1, UINT32_MAX,
+				!strcmp(key, "reqid_min") ?
+				&c->ipsec.reqid_min : &c->ipsec.reqid_max);
+		break;
+	case SEC_IPSEC_GW:
+		if (mark_seen(p, key, ipsec_gw_keys))
+			ipsec_gw_key(p, &c->ipsec.gws[c->ipsec.n_gws - 1], key,
+				     val);
+		break;
+	case SEC_SAE:
+		if (!mark_seen(p, key, sae_keys))
+			break;
+		if (!strcmp(key, "cert_cn"))
+			set_str(p, key, val, c->saes[c->n_saes - 1].cert_cn,
+				KSA_SAE_ID_MAX);
+		else if (!strcmp(key, "priority"))
+			set_priority(p, val, &c->sae_priority[c->n_saes - 1]);
+		else
+			set_name(p, key, val, c->saes[c->n_saes - 1].node,
+				 KM_NAME_MAX);
+		break;
+	case SEC_MACSEC:
+		if (mark_seen(p, key, macsec_keys))
+			macsec_key(p, &c->macsec[c->n_macsec - 1], key, val);
+		break;
+	}
+	return p->failed ? 0 : 1;
+}
+
+/* ---- the line reader --------------------------------------------------- */
+
+/* Next raw line of the input into @buf (with its '\n'), or NULL at the end. */
+static char *next_raw_line(struct parser *p, char *buf, int size)
+{
+	const char *nl;
+	size_t n;
+
+	if (p->fp)
+		return fgets(buf, size, p->fp);
+	if (!*p->text)
+		return NULL;
+	nl = strchr(p->text, '\n');
+	n = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+	if (n > (size_t)size - 1)
+		n = (size_t)size - 1;
+	memcpy(buf, p->text, n);
+	buf[n] = '\0';
+	p->text += n;
+	return buf;
+}
+
+/* Skip the rest of an over-long line. */
+static void skip_rest(struct parser *p, char *buf, int size)
+{
+	while (next_raw_line(p, buf, size) && !strchr(buf, '\n'))
+		;
+}
+
+/* If @s is a section header "[...]" (comment allowed after), begin it. */
+static void note_header(struct parser *p, const char *s)
+{
+	char hdr[CFG_LINE_MAX];
+	const char *end;
+	size_t n;
+
+	if (*s != '[')
+		return;
+	end = strchr(s, ']');
+	if (!end)
+		return;		/* inih reports "no ']'" itself */
+	n = (size_t)(end - s - 1);
+	memcpy(hdr, s + 1, n);
+	hdr[n] = '\0';
+	begin_section(p, hdr);
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	char *s;
+	size_t len;
+
+	if (!next_raw_line(p, str, num))
+		return NULL;
+	p->line++;
+	len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' &&
+	    (p->fp ? !feof(p->fp) : *p->text != '\0')) {
+		fail(p, "line too long (at most %d characters)", num - 2);
+		skip_rest(p, str, num);
+		str[0] = '\0';
+		return str;
+	}
+	/* Leading blanks would make inih join this line to the last value. */
+	for (s = str; *s == ' ' || *s == '\t'; s++)
+		;
+	memmove(str, s, strlen(s) + 1);
+	if (!p->failed)
+		note_header(p, str);
+	return str;
+}
+
+/* ---- whole-file checks ------------------------------------------------- */
+
+static const char *missing_key(const struct seen *s, const char *const *req)
+{
+	for (; *req; req++)
+		if (!was_seen(s, *req))
+			return *req;
+	return NULL;
+}
+
+static const char *missing_key(const struct seen *s, const char *const *req);
+
+static void check_ipsec_required(struct parser *p)
+{
+	static const char *const ipsec_req[] = {
+		"reqid_min", "reqid_max", NULL
+	};
+	static const char *const gw_req[] = {
+		"peer", "link", "local", "remote", NULL
+	};
+	const struct ipsec_cfg *ic = &p->cfg->ipsec;
+	const char *k;
+
+	if (p->ipsec_line && (k = missing_key(&p->ipsec_seen, ipsec_req)))
+		fail_at(p, p->ipsec_line, "[ipsec]: missing required key '%s'",
+			k);
+	if (ic->n_gws && !p->ipsec_line)
+		fail_at(p, p->gw_meta[0].line,
+			"[ipsec %s]: needs an [ipsec] section with reqid_min and reqid_max",
+			ic->gws[0].name);
+	for (size_t i = 0; i < ic->n_gws; i++)
+		if ((k = missing_key(&p->gw_meta[i].seen, gw_req)))
+			fail_at(p, p->gw_meta[i].line,
+				"[ipsec %s]: missing required key '%s'",
+				ic->gws[i].name, k);
+}
+
+static bool check_required(struct parser *p)
+{
+	static const char *const node_req[] = { "name", "state_dir", NULL };
+	static const char *const tls_req[] = { "ca", "cert", "key", NULL };
+	static const char *const etsi_req[] = { "listen", NULL };
+	static const char *const peer_req[] = { "address", "cert_cn", NULL };
+	static const char *const link_req[] = { "peer", "source", NULL };
+	static const char *const sae_req[] = { "cert_cn", "node", NULL };
+	static const char *const macsec_req[] = {
+		"interface", "peer", "link", NULL
+	};
+	struct qkd_config *c = p->cfg;
+	const char *k;
+	size_t i;
+
+	if (!p->node_line)
+		fail_at(p, 0, "missing section [node]");
+	else if ((k = missing_key(&p->node_seen, node_req)))
+		fail_at(p, p->node_line, "[node]: missing required key '%s'", k);
+	if (!p->tls_line)
+		fail_at(p, 0, "missing section [tls]");
+	else if ((k = missing_key(&p->tls_seen, tls_req)))
+		fail_at(p, p->tls_line, "[tls]: missing required key '%s'", k);
+	if (!p->etsi_line)
+		fail_at(p, 0, "missing section [etsi014]");
+	else if ((k = missing_key(&p->etsi_seen, etsi_req)))
+		fail_at(p, p->etsi_line, "[etsi014]: missing required key '%s'",
+			k);
+	if (p->kx_line && !was_seen(&p->kx_seen, "listen"))
+		fail_at(p, p->kx_line, "[kx]: missing required key 'listen'");
+	for (i = 0; i < c->n_peers; i++)
+		if ((k = missing_key(&p->peer_meta[i].seen, peer_req)))
+			fail_at(p, p->peer_meta[i].line,
+				"[peer %s]: missing required key '%s'",
+				c->peers[i].name, k);
+	for (i = 0; i < c->n_links; i++)
+		if ((k = missing_key(&p->link_meta[i].seen, link_req)))
+			fail_at(p, p->link_meta[i].line,
+				"[link %s]: missing required key '%s'",
+				c->links[i].name, k);
+	for (i = 0; i < c->n_saes; i++)
+		if ((k = missing_key(&p->sae_meta[i].seen, sae_req)))
+			fail_at(p, p->sae_meta[i].line,
+				"[sae %s]: missing required key '%s'",
+				c->saes[i].name, k);
+	for (i = 0; i < c->n_macsec; i++)
+		if ((k = missing_key(&p->macsec_meta[i].seen, macsec_req)))
+			fail_at(p, p->macsec_meta[i].line,
+				"[macsec %s]: missing required key '%s'",
+				c->macsec[i].name, k);
+	check_ipsec_required(p);
+	return !p->failed;
+}
+
+static const struct peer_cfg *find_peer(const struct qkd_config *c,
+					const char *name)
+{
+	for (size_t i = 0; i < c->n_peers; i++)
+		if (!strcmp(c->peers[i].name, name))
+			return &c->peers[i];
+	return NULL;
+}
+
+/* A link's keys must fit its source: sim or kernel. */
+static void check_link(struct parser *p, size_t i)
+{
+	static const char *const sim_only[] = {
+		"role", "seed", "rate", "block_size", NULL
+	};
+	const struct kma_link_cfg *l = &p->cfg->links[i];
+	const struct item_meta *m = &p->link_meta[i];
+	int line = m->line;
+
+	/* With central key relay the link's peer is reached through the
+	 * controller, not over a Kx channel of its own. */
+	if (!p->cfg->central_relay && !find_peer(p->cfg, l->peer)) {
+		fail_at(p, line, "[link %s]: peer '%s' is not a [peer] section",
+			l->name, l->peer);
+		return;
+	}
+	if (l->source == KM_SOURCE_SIM) {
+		if (!was_seen(&m->seen, "role"))
+			fail_at(p, line, "[link %s]: source = sim needs 'role'",
+				l->name);
+		if (!was_seen(&m->seen, "seed"))
+			fail_at(p, line, "[link %s]: source = sim needs 'seed'",
+				l->name);
+		if (was_seen(&m->seen, "link_id"))
+			fail_at(p, line,
+				"[link %s]: 'link_id' is for source = kernel",
+				l->name);
+	} else {
+		if (!was_seen(&m->seen, "link_id"))
+			fail_at(p, line,
+				"[link %s]: source = kernel needs 'link_id'",
+				l->name);
+		for (const char *const *k = sim_only; *k; k++)
+			if (was_seen(&m->seen, *k))
+				fail_at(p, line,
+					"[link %s]: '%s' is for source = sim",
+					l->name, *k);
+	}
+	if (l->pool_warn && l->pool_ready && l->pool_warn > l->pool_ready)
+		fail_at(p, line, "[link %s]: pool_warn above pool_ready",
+			l->name);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(p->cfg->links[j].peer, l->peer))
+			fail_at(p, line,
+				"[link %s]: peer '%s' already has [link %s] (one link per peer pair)",
+				l->name, l->peer, p->cfg->links[j].name);
+}
+
+/* A gateway needs a kernel link to its peer, and unique addresses. */
+static void check_ipsec_gw(struct parser *p, size_t i)
+{
+	struct ipsec_cfg *ic = &p->cfg->ipsec;
+	struct ipsec_gw_cfg *g = &ic->gws[i];
+	int line = p->gw_meta[i].line;
+	const struct kma_link_cfg *l = NULL;
+
+	if (!find_peer(p->cfg, g->peer))
+		fail_at(p, line, "[ipsec %s]: peer '%s' is not a [peer] section",
+			g->name, g->peer);
+	for (size_t j = 0; j < p->cfg->n_links; j++)
+		if (!strcmp(p->cfg->links[j].name, g->link))
+			l = &p->cfg->links[j];
+	if (!l)
+		fail_at(p, line, "[ipsec %s]: link '%s' is not a [link] section",
+			g->name, g->link);
+	else if (l->source != KM_SOURCE_KERNEL)
+		fail_at(p, line,
+			"[ipsec %s]: link '%s' must have source = kernel (SAs are keyed in the kernel)",
+			g->name, g->link);
+	else if (strcmp(l->peer, g->peer))
+		fail_at(p, line, "[ipsec %s]: link '%s' goes to '%s', not to '%s'",
+			g->name, g->link, l->peer, g->peer);
+	else
+		g->link_id = l->link_id;
+	if (g->soft_bytes && g->hard_bytes && g->soft_bytes >= g->hard_bytes)
+		fail_at(p, line, "[ipsec %s]: soft_bytes must be below hard_bytes",
+			g->name);
+	for (size_t j = 0; j < i; j++)
+		if (ic->gws[j].family == g->family &&
+		    !memcmp(ic->gws[j].remote, g->remote, 16))
+			fail_at(p, line,
+				"[ipsec %s]: remote address already used by [ipsec %s]",
+				g->name, ic->gws[j].name);
+}
+
+static void check_sae(struct parser *p, size_t i)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct ksa_sae_cfg *s = &c->saes[i];
+	int line = p->sae_meta[i].line;
+
+	/* An SAE may be at any node of the network: nodes that are not
+	 * link neighbours are reached by key relay (relay.h); a node name
+	 * no LSA announces is refused per request ("not in the topology"). */
+	if ((c->role == KX_ROLE_ACCESS || c->role == KX_ROLE_RELAY) &&
+	    !strcmp(s->node, c->node.name))
+		fail_at(p, line,
+			"[sae %s]: this node has role %s and serves no SAE (only user nodes do)",
+			s->name, c->role == KX_ROLE_ACCESS ? "access" : "relay");
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->saes[j].cert_cn, s->cert_cn))
+			fail_at(p, line,
+				"[sae %s]: cert_cn '%s' already used by [sae %s]",
+				s->name, s->cert_cn, c->saes[j].name);
+}
+
+/* A port's peer and link must be configured and belong together. */
+static void check_macsec(struct parser *p, size_t i)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct macsec_port_cfg *m = &c->macsec[i];
+	const struct kma_link_cfg *l = NULL;
+	int line = p->macsec_meta[i].line;
+
+	if (!find_peer(c, m->peer)) {
+		fail_at(p, line, "[macsec %s]: peer '%s' is not a [peer] section",
+			m->name, m->peer);
+		return;
+	}
+	for (size_t j = 0; j < c->n_links; j++)
+		if (!strcmp(c->links[j].name, m->link))
+			l = &c->links[j];
+	if (!l)
+		fail_at(p, line, "[macsec %s]: link '%s' is not a [link] section",
+			m->name, m->link);
+	else if (strcmp(l->peer, m->peer))
+		fail_at(p, line, "[macsec %s]: [link %s] goes to '%s', not to peer '%s'",
+			m->name, m->link, l->peer, m->peer);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->macsec[j].ifname, m->ifname))
+			fail_at(p, line,
+				"[macsec %s]: interface '%s' already used by [macsec %s]",
+				m->name, m->ifname, c->macsec[j].name);
+}
+
+static void check_limits(struct parser *p)
+{
+	const struct ksa_limits *l = &p->cfg->limits;
+	int line = p->etsi_line;
+
+	if (l->min_key_size % 8 || l->max_key_size % 8 || l->key_size % 8)
+		fail_at(p, line, "[etsi014]: key sizes must be multiples of 8");
+	else if (l->min_key_size > l->max_key_size)
+		fail_at(p, line, "[etsi014]: min_key_size above max_key_size");
+	else if (l->key_size < l->min_key_size ||
+		 l->key_size > l->max_key_size)
+		fail_at(p, line,
+			"[etsi014]: key_size outside min_key_size..max_key_size");
+	for (size_t i = 0; i < p->cfg->n_links; i++) {
+		const struct kma_link_cfg *k = &p->cfg->links[i];
+
+		if (k->source == KM_SOURCE_SIM &&
+		    l->max_key_size > 8 * k->block_size)
+			fail_at(p, line,
+				"[etsi014]: max_key_size %u bits exceeds [link %s] block_size %u bytes",
+				l->max_key_size, k->name, k->block_size);
+	}
+}
+
+/* Configuration 4: every node talks to the controller, and only to it. */
+static void check_central_relay(struct parser *p)
+{
+	const struct qkd_config *c = p->cfg;
+	bool central = c->central_relay;
+
+	if (!central)
+		return;
+	if (!c->controller[0])
+		fail_at(p, p->node_line,
+			"[node]: key_relay = central needs 'controller' (the central KM)");
+	else if (strcmp(c->controller, c->node.name) &&
+		 (c->n_peers != 1 || strcmp(c->peers[0].name, c->controller)))
+		fail_at(p, p->node_line,
+			"[node]: with key_relay = central the only [peer] is the controller '%s'",
+			c->controller);
+	else if (!strcmp(c->controller, c->node.name) && c->n_links)
+		fail_at(p, p->node_line,
+			"[node]: the central KM has no QKD links of its own");
+}
+
+static bool check_all(struct parser *p)
+{
+	struct qkd_config *c = p->cfg;
+	size_t i;
+
+	if (!check_required(p))
+		return false;
+	for (i = 0; i < c->n_peers; i++) {
+		if (!strcmp(c->peers[i].name, c->node.name))
+			fail_at(p, p->peer_meta[i].line,
+				"[peer %s]: that is this node's own name",
+				c->peers[i].name);
+	}
+	if (c->n_peers && !p->kx_line)
+		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
+	check_central_relay(p);
+	for (i = 0; i < c->n_links; i++)
+		check_link(p, i);
+	for (i = 0; i < c->n_saes; i++)
+		check_sae(p, i);
+	for (i = 0; i < c->n_macsec; i++)
+		check_macsec(p, i);
+	for (i = 0; i < c->ipsec.n_gws; i++)
+		check_ipsec_gw(p, i);
+	if (p->ipsec_line && c->ipsec.reqid_min > c->ipsec.reqid_max)
+		fail_at(p, p->ipsec_line, "[ipsec]: reqid_min above reqid_max");
+	check_limits(p);
+	if (!p->failed && !c->control[0] &&
+	    snprintf(c->control, sizeof(c->control), "/run/qkdkmd/%s.sock",
+		     c->node.name) >= (int)sizeof(c->control))
+		fail_at(p, 0, "control: path too long");
+	return !p->failed;
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+static void set_defaults(struct qkd_config *c)
+{
+	c->log_level = LOG_LVL_INFO;
+	c->secure_heap = 4 << 20;
+	c->limits = (struct ksa_limits){
+		.key_size = 256,
+		.min_key_size = 64,
+		.max_key_size = 4096,
+		.max_key_per_request = 128,
+		.max_key_count = 100000,
+		.max_sae_id_count = 4,
+	};
+	c->max_body = 65536;
+	c->idle_timeout_ms = 10000;
+	c->max_conns = 1024;
+}
+
+static int parse(struct parser *p)
+{
+	int ret;
+
+	set_defaults(p->cfg);
+	ret = ini_parse_stream(reader, p, on_key, p);
+	/* inih returns the first bad line; it may precede our first error. */
+	if (ret > 0 && (!p->failed || p->err_line > ret)) {
+		p->failed = false;
+		fail_at(p, ret, "syntax error (expected [section] or key = value)");
+	}
+	else if (ret < 0 && !p->failed)
+		fail_at(p, 0, "cannot read the file");
+	if (!p->failed)
+		check_all(p);
+	free(p->peer_meta);
+	free(p->link_meta);
+	free(p->sae_meta);
+	free(p->macsec_meta);
+	free(p->gw_meta);
+	if (p->failed) {
+		config_free(p->cfg);
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse_string(const char *text, const char *name,
+			const char *base_dir, struct qkd_config *cfg,
+			char *err, size_t errlen)
+{
+	struct parser p = {
+		.cfg = cfg, .name = name, .base_dir = base_dir,
+		.err = err, .errlen = errlen, .text = text,
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->file, sizeof(cfg->file), "%s", name);
+	return parse(&p);
+}
+
+int config_load(const char *path, struct qkd_config *cfg, char *err,
+		size_t errlen)
+{
+	char dir[PATH_MAX], *slash, *real;
+	struct stat st;
+	struct parser p = {
+		.cfg = cfg, .name = path, .err = err, .errlen = errlen,
+	};
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->file, sizeof(cfg->file), "%s", path);
+	p.fp = fopen(path, "re");
+	if (!p.fp) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(p.fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		fclose(p.fp);
+		return -1;
+	}
+	/* Relative paths in the file are relative to its directory. */
+	real = realpath(path, NULL);
+	if (!real) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		fclose(p.fp);
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", real);
+	free(real);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	p.base_dir = dir;
+	ret = parse(&p);
+	fclose(p.fp);
+	return ret;
+}
+
+void config_free(struct qkd_config *cfg)
+{
+	if (cfg->links)
+		OPENSSL_cleanse(cfg->links, cfg->n_links * sizeof(*cfg->links));
+	free(cfg->links);
+	free(cfg->peers);
+	free(cfg->saes);
+	free(cfg->macsec);
+	cfg->macsec = NULL;
+	cfg->n_macsec = 0;
+	free(cfg->ipsec.gws);
+	cfg->ipsec.gws = NULL;
+	cfg->ipsec.n_gws = 0;
+	cfg->links = NULL;
+	cfg->peers = NULL;
+	cfg->saes = NULL;
+	cfg->n_links = cfg->n_peers = cfg->n_saes = 0;
+}

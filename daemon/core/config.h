@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qkdkmd's configuration file: INI, parsed with libinih, checked completely
+ * before anything is started.  Documentation/qkd/config.rst describes every
+ * key.  Errors are one line, "FILE:LINE: reason".
+ *
+ * The parsed config is plain data in the shapes keymgr.h's constructors
+ * take, so main.c hands the arrays over as they are.  It holds the sim
+ * links' secret seeds: free it with config_free(), which cleanses them.
+ */
+#ifndef QKD_CONFIG_H
+#define QKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ksa/keymgr.h"
+#include "core/log.h"
+#include "apps/macsec/macsec.h"
+
+#define CONFIG_ERR_MAX	512
+#define CONFIG_MAX_SAES	1024	/* [sae] sections per file */
+
+/* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */
+struct ipsec_gw_cfg {
+	char name[KM_NAME_MAX];
+	char peer[KM_NAME_MAX];		/* its node ([peer] name) */
+	char link[KM_NAME_MAX];		/* [link] with source = kernel */
+	uint32_t link_id;		/* that link's link_id */
+	uint16_t family;		/* AF_INET or AF_INET6 */
+	uint8_t local[16], remote[16];	/* gateway addresses, network order */
+	uint32_t key_len;		/* 20 (aes128-gcm) or 36 (aes256-gcm) */
+	uint32_t lifetime_s;		/* soft lifetime, 1..86400 */
+	uint32_t grace_s;		/* hard = soft + grace, 2..3600 */
+	uint64_t soft_bytes, hard_bytes;	/* 0: no byte limit */
+};
+
+/* [ipsec]: the reqids reserved for QKD SAs, and the gateways. */
+struct ipsec_cfg {
+	uint32_t reqid_min, reqid_max;
+	struct ipsec_gw_cfg *gws;
+	size_t n_gws;
+};
+
+struct qkd_config {
+	char file[KM_PATH_MAX];		/* the file, as given */
+
+	/* [node] */
+	struct km_node_cfg node;	/* name, state_dir (absolute) */
+	char control[KM_PATH_MAX];	/* control socket path, absolute */
+	enum log_level log_level;
+	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
+	/* Key relay routing: "" distributed (configuration 1), else the
+	 * node that computes and pushes routes (configuration 2). */
+	char controller[KM_NAME_MAX];
+	/* Configuration 3: enum kxmsg_role (0: a general node). */
+	uint8_t role;
+	/* Configuration 4: key relay through the controller (Kx'). */
+	bool central_relay;
+	/* Relay sessions in flight from this node; 0: RELAY_SESSIONS_DEFAULT. */
+	uint32_t relay_sessions;
+
+	/* [tls]: absolute paths */
+	char tls_ca[KM_PATH_MAX];
+	char tls_cert[KM_PATH_MAX];
+	char tls_key[KM_PATH_MAX];
+
+	/* [etsi014] */
+	char etsi_listen[KM_ADDR_MAX];
+	struct ksa_limits limits;
+	uint32_t max_body;		/* request body limit, bytes */
+	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
+	uint32_t max_conns;
+
+	/* [kx] */
+	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */
+
+	struct peer_cfg *peers;
+	size_t n_peers;
+	struct kma_link_cfg *links;
+	size_t n_links;
+	struct ksa_sae_cfg *saes;
+	size_t n_saes;
+	struct macsec_port_cfg *macsec;	/* [macsec NAME] */
+	size_t n_macsec;
+	/* [sae] priority, enum relay_priority, per saes[] entry. */
+	uint8_t sae_priority[CONFIG_MAX_SAES];
+
+	struct ipsec_cfg ipsec;		/* [ipsec], [ipsec NAME] */
+};
+
+/*
+ * Parse and check @path.  Relative paths in the file are resolved against
+ * the file's directory.  Returns 0, or -1 with "FILE:LINE: reason" (or
+ * "FILE: reason") in @err.  On failure @cfg holds nothing to free.
+ */
+int config_load(const char *path, struct qkd_config *cfg,
+		char *err, size_t errlen);
+
+/*
+ * The same from memory: @name is used in error messages, @base_dir to
+ * resolve relative paths.  For tests and the fuzzer.
+ */
+int config_parse_string(const char *text, const char *name,
+			const char *base_dir, struct qkd_config *cfg,
+			char *err, size_t errlen);
+
+/* Cleanses the seeds and frees the arrays; @cfg may be zeroed or freed. */
+void config_free(struct qkd_config *cfg);
+
+/* "host:port" with a numeric IPv4 address, or "[IPv6]:port".  0 or -1. */
+int config_check_address(const char *addr);
+
+const char *config_log_level_name(enum log_level level);
+
+#endif /* QKD_CONFIG_H */

@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for the config parser: a good file read back field by field,
+ * and bad files, each with the exact "FILE:LINE: reason" expected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sys/socket.h>
+
+#include "core/config.h"
+#include "kx/kxmsg.h"
+#include "relay/relay.h"
+
+#define SEED "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* A complete, valid file; bad cases are this with one line changed. */
+static const char *const good_lines[] = {
+	"; node A of a two-node line",		/* 1 */
+	"[node]",				/* 2 */
+	"name = A",				/* 3 */
+	"state_dir = state/A",			/* 4 */
+	"control = /run/qkdkmd/A.sock",		/* 5 */
+	"",					/* 6 */
+	"[tls]",				/* 7 */
+	"ca = ca.pem",				/* 8 */
+	"cert = A.pem",				/* 9 */
+	"key = A.key",				/* 10 */
+	"[etsi014]",				/* 11 */
+	"listen = 127.0.0.1:8443",		/* 12 */
+	"key_size = 256 ; default",		/* 13 */
+	"max_key_per_request = 64",		/* 14 */
+	"[kx]",					/* 15 */
+	"listen = 127.0.0.1:9001",		/* 16 */
+	"[peer B]",				/* 17 */
+	"address = 127.0.0.1:9002",		/* 18 */
+	"cert_cn = B",				/* 19 */
+	"[link AB]",				/* 20 */
+	"peer = B",				/* 21 */
+	"source = sim",				/* 22 */
+	"role = tx",				/* 23 */
+	"seed = " SEED,				/* 24 */
+	"rate = 20000000",			/* 25 */
+	"block_size = 2048",			/* 26 */
+	"[sae app1]",				/* 27 */
+	"cert_cn = app1",			/* 28 */
+	"node = A",				/* 29 */
+	"[sae app2]",				/* 30 */
+	"  cert_cn = app2",			/* 31: indented is fine */
+	"node = B",				/* 32 */
+	NULL
+};
+
+/* The good file with line @lineno (1-based) replaced by @repl (NULL: drop). */
+static char *file_with(int lineno, const char *repl)
+{
+	size_t size = 8192, used = 0;
+	char *buf = malloc(size);
+	int i;
+
+	assert_non_null(buf);
+	buf[0] = '\0';
+	for (i = 0; good_lines[i]; i++) {
+		const char *l = i + 1 == lineno ? repl : good_lines[i];
+
+		if (i + 1 == lineno && !repl)
+			l = "";
+		used += (size_t)snprintf(buf + used, size - used, "%s\n", l);
+		assert_true(used < size);
+	}
+	return buf;
+}
+
+static int parse(const char *text, struct qkd_config *cfg, char *err)
+{
+	return config_parse_string(text, "t.conf", "/etc/qkd", cfg, err,
+				   CONFIG_ERR_MAX);
+}
+
+static void test_good(void **state)
+{
+	char *text = file_with(0, NULL), err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	static const unsigned char seed0[] = { 0x00, 0x11, 0x22 };
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.node.name, "A");
+	assert_string_equal(c.node.state_dir, "/etc/qkd/state/A");
+	assert_string_equal(c.control, "/run/qkdkmd/A.sock");
+	assert_string_equal(c.tls_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_key, "/etc/qkd/A.key");
+	assert_string_equal(c.etsi_listen, "127.0.0.1:8443");
+	assert_int_equal(c.limits.key_size, 256);
+	assert_int_equal(c.limits.min_key_size, 64);	/* default */
+	assert_int_equal(c.limits.max_key_per_request, 64);
+	assert_string_equal(c.kx_listen, "127.0.0.1:9001");
+	assert_int_equal(c.n_peers, 1);
+	assert_string_equal(c.peers[0].address, "127.0.0.1:9002");
+	assert_int_equal(c.n_links, 1);
+	assert_string_equal(c.links[0].peer, "B");
+	assert_int_equal(c.links[0].source, KM_SOURCE_SIM);
+	assert_int_equal(c.links[0].role, QKD_ROLE_TX);
+	assert_memory_equal(c.links[0].seed, seed0, sizeof(seed0));
+	assert_int_equal(c.links[0].seed[31], 0xff);
+	assert_int_equal(c.links[0].rate, 20000000);
+	assert_int_equal(c.links[0].block_size, 2048);
+	assert_int_equal(c.n_saes, 2);
+	assert_string_equal(c.saes[1].name, "app2");
+	assert_string_equal(c.saes[1].cert_cn, "app2");
+	assert_string_equal(c.saes[1].node, "B");
+	config_free(&c);
+	free(text);
+}
+
+/* [node] controller: centralized routing (configuration 2). */
+static void test_controller(void **state)
+{
+	char *text = file_with(3, "name = A\ncontroller = C"),
+	     err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.controller, "C");
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\ncontroller = C/x");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:4: "));
+	free(text);
+}
+
+/* [node] role and key_relay: configurations 3 and 4. */
+static void test_roles_and_central_relay(void **state)
+{
+	char *text = file_with(3, "name = A\nrole = user"),
+	     err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.role, KX_ROLE_USER);
+	assert_false(c.central_relay);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nrole = boss");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:4: role: 'boss' is not user"));
+	free(text);
+	/* Access and relay nodes supply no keys: no SAE of their own. */
+	text = file_with(3, "name = A\nrole = relay");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:28: [sae app1]: this node has role relay"));
+	free(text);
+	/* Central key relay: the controller is the only peer. */
+	text = file_with(3, "name = A\nkey_relay = central\ncontroller = B");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.central_relay);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = central");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "needs 'controller'"));
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = central\ncontroller = C");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "the only [peer] is the controller 'C'"));
+	free(text);
+	text = file_with(3, "name = A\nkey_relay = sideways");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "key_relay: 'sideways' is not direct or central"));
+	free(text);
+}
+
+/* Session control: [node] relay_sessions, [sae] priority. */
+static void test_session_control(void **state)
+{
+	char *text = file_with(32, "node = B\npriority = high"),
+	     err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.sae_priority[0], RELAY_PRIO_NORMAL);
+	assert_int_equal(c.sae_priority[1], RELAY_PRIO_HIGH);
+	assert_int_equal(c.relay_sessions, 0);
+	config_free(&c);
+	free(text);
+	text = file_with(32, "node = B\npriority = urgent");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:33: priority: 'urgent' is not low, normal or high"));
+	free(text);
+	text = file_with(3, "name = A\nrelay_sessions = 64");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_int_equal(c.relay_sessions, 64);
+	config_free(&c);
+	free(text);
+	text = file_with(3, "name = A\nrelay_sessions = 5000");
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_non_null(strstr(err, "t.conf:4: relay_sessions"));
+	free(text);
+}
+
+/* An SAE at a node that is not a link neighbour: reached by key relay. */
+static void test_sae_at_relay_node(void **state)
+{
+	char *text = file_with(32, "node = Z"), err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.saes[1].name, "app2");
+	assert_string_equal(c.saes[1].node, "Z");
+	config_free(&c);
+	free(text);
+}
+
+/* A kernel-source link over IPv6: no sim keys, link_id required. */
+static void test_good_kernel(void **state)
+{
+	static const char text[] =
+		"[node]\nname = B\nstate_dir = /var/lib/qkdkmd\n"
+		"secure_heap = 1048576\nlog_level = debug\n"
+		"[tls]\nca = /c\ncert = /p\nkey = /k\n"
+		"[etsi014]\nlisten = [::1]:8443\n"
+		"[kx]\nlisten = [::1]:9002\n"
+		"[peer A]\naddress = [::1]:9001\ncert_cn = A\n"
+		"[link AB]\npeer = A\nsource = kernel\nlink_id = 7\n"
+		"pool_warn = 100\npool_ready = 1000\n"
+		"[sae app1]\ncert_cn = app1\nnode = A\n";
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.links[0].source, KM_SOURCE_KERNEL);
+	assert_int_equal(c.links[0].link_id, 7);
+	assert_int_equal(c.links[0].pool_ready, 1000);
+	assert_int_equal(c.secure_heap, 1048576);
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	/* Default control socket from the node name. */
+	assert_string_equal(c.control, "/run/qkdkmd/B.sock");
+	config_free(&c);
+
+	assert_int_equal(parse("[node]\nsecure_heap = 1000000\n", &c, err), -1);
+	assert_string_equal(err, "t.conf:2: secure_heap: 1000000 is not a power of two");
+}
+
+/* [ipsec] and [ipsec NAME]: a good file, then one bad line at a time. */
+static const char *const ipsec_lines[] = {
+	"[node]",				/* 1 */
+	"name = A",				/* 2 */
+	"state_dir = /var/lib/qkdkmd",		/* 3 */
+	"[tls]",				/* 4 */
+	"ca = /c",				/* 5 */
+	"cert = /p",				/* 6 */
+	"key = /k",				/* 7 */
+	"[etsi014]",				/* 8 */
+	"listen = 127.0.0.1:8443",		/* 9 */
+	"[kx]",					/* 10 */
+	"listen = 127.0.0.1:9001",		/* 11 */
+	"[peer B]",				/* 12 */
+	"address = 127.0.0.1:9002",		/* 13 */
+	"cert_cn = B",				/* 14 */
+	"[link AB]",				/* 15 */
+	"peer = B",				/* 16 */
+	"source = kernel",			/* 17 */
+	"link_id = 7",				/* 18 */
+	"[ipsec]",				/* 19 */
+	"reqid_min = 100",			/* 20 */
+	"reqid_max = 199",			/* 21 */
+	"[ipsec gw4]",				/* 22 */
+	"peer = B",				/* 23 */
+	"link = AB",				/* 24 */
+	"local = 192.0.2.1",			/* 25 */
+	"remote = 192.0.2.2",			/* 26 */
+	"lifetime = 1",				/* 27 */
+	"grace = 2",				/* 28 */
+	"soft_bytes = 1000000",			/* 29 */
+	"hard_bytes = 2000000",			/* 30 */
+	"[ipsec gw6]",				/* 31 */
+	"peer = B",				/* 32 */
+	"link = AB",				/* 33 */
+	"local = 2001:db8::1",			/* 34 */
+	"remote = 2001:db8::2",			/* 35 */
+	"cipher = aes128-gcm",			/* 36 */
+	NULL
+};
+
+static char *ipsec_file_with(int lineno, const char *repl)
+{
+	size_t size = 4096, used = 0;
+	char *buf = malloc(size);
+
+	assert_non_null(buf);
+	buf[0] = '\0';
+	for (int i = 0; ipsec_lines[i]; i++) {
+		const char *l = i + 1 == lineno ? repl : ipsec_lines[i];
+
+		used += (size_t)snprintf(buf + used, size - used, "%s\n",
+					 l ? l : "");
+		assert_true(used < size);
+	}
+	return buf;
+}
+
+static void test_ipsec(void **state)
+{
+	static const struct { int line; const char *repl, *error; } bad[] = {
+		{ 20, "reqid_min = 0",
+		  "t.conf:20: reqid_min: bad number '0' (expected 1..4294967295)" },
+		{ 20, "reqid_min = 300", "t.conf:19: [ipsec]: reqid_min above reqid_max" },
+		{ 21, NULL, "t.conf:19: [ipsec]: missing required key 'reqid_max'" },
+		{ 19, "[kx2]", "t.conf:19: unknown section [kx2]" },
+		{ 23, "peer = C", "t.conf:22: [ipsec gw4]: peer 'C' is not a [peer] section" },
+		{ 24, "link = XY", "t.conf:22: [ipsec gw4]: link 'XY' is not a [link] section" },
+		{ 25, NULL, "t.conf:22: [ipsec gw4]: missing required key 'local'" },
+		{ 25, "local = gateway-a",
+		  "t.conf:25: local: 'gateway-a' is not an IPv4 or IPv6 address" },
+		{ 26, "remote = 2001:db8::2",
+		  "t.conf:26: local and remote are not of one address family" },
+		{ 27, "lifetime = 0",
+		  "t.conf:27: lifetime: bad number '0' (expected 1..86400)" },
+		{ 28, "grace = 1", "t.conf:28: grace: bad number '1' (expected 2..3600)" },
+		{ 30, "hard_bytes = 1000000",
+		  "t.conf:22: [ipsec gw4]: soft_bytes must be below hard_bytes" },
+		{ 36, "cipher = des", "t.conf:36: cipher: 'des' is not aes256-gcm or aes128-gcm" },
+		{ 35, "remote = 2001:db8::2\nmode = tunnel",
+		  "t.conf:36: unknown key 'mode' in [ipsec gw6]" },
+		{ 35, "remote = 192.0.2.2",
+		  "t.conf:35: local and remote are not of one address family" },
+		{ 31, "[ipsec gw4]", "t.conf:31: duplicate section [ipsec gw4]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text = ipsec_file_with(0, NULL);
+
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	free(text);
+	assert_int_equal(c.ipsec.reqid_min, 100);
+	assert_int_equal(c.ipsec.reqid_max, 199);
+	assert_int_equal(c.ipsec.n_gws, 2);
+	assert_int_equal(c.ipsec.gws[0].family, AF_INET);
+	assert_int_equal(c.ipsec.gws[0].link_id, 7);
+	assert_int_equal(c.ipsec.gws[0].key_len, 36);
+	assert_int_equal(c.ipsec.gws[0].lifetime_s, 1);
+	assert_int_equal(c.ipsec.gws[0].grace_s, 2);
+	assert_true(c.ipsec.gws[0].hard_bytes == 2000000);
+	assert_int_equal(c.ipsec.gws[0].remote[3], 2);
+	assert_int_equal(c.ipsec.gws[1].family, AF_INET6);
+	assert_int_equal(c.ipsec.gws[1].key_len, 20);
+	assert_int_equal(c.ipsec.gws[1].lifetime_s, 3600);	/* defaults */
+	assert_int_equal(c.ipsec.gws[1].grace_s, 30);
+	assert_true(c.ipsec.gws[1].soft_bytes == 0);
+	config_free(&c);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = ipsec_file_with(bad[i].line, bad[i].repl);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, bad[i].error);
+			fail();
+		}
+		assert_null(c.ipsec.gws);
+		free(text);
+	}
+
+	/* A gateway needs a kernel link, to its own peer, and [ipsec]. */
+	text = ipsec_file_with(18, "role = tx\nseed = " SEED);
+	memcpy(strstr(text, "source = kernel"), "source = sim   ", 15);
+	assert_int_equal(parse(text, &c, err), -1);
+	free(text);
+	assert_string_equal(err,
+			    "t.conf:23: [ipsec gw4]: link 'AB' must have source = kernel (SAs are keyed in the kernel)");
+	text = ipsec_file_with(0, NULL);
+	{
+		static const char sec[] = "[ipsec]\nreqid_min = 100\nreqid_max = 199\n";
+		char *at = strstr(text, sec);
+
+		memmove(at, at + strlen(sec), strlen(at + strlen(sec)) + 1);
+	}
+	assert_int_equal(parse(text, &c, err), -1);
+	free(text);
+	assert_string_equal(err,
+			    "t.conf:19: [ipsec gw4]: needs an [ipsec] section with reqid_min and reqid_max");
+}
+
+struct bad_case {
+	int line;		/* line to replace */
+	const char *repl;	/* its new text, NULL to blank it */
+	const char *error;	/* expected message */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
+	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
+	{ 13, "key_size = 25x",
+	  "t.conf:13: key_size: bad number '25x' (expected 8..524288)" },
+	{ 13, "key_size = -8",
+	  "t.conf:13: key_size: bad number '-8' (expected 8..524288)" },
+	{ 13, "key_size = 260",
+	  "t.conf:11: [etsi014]: key sizes must be multiples of 8" },
+	{ 14, "max_key_per_request = 5000",
+	  "t.conf:14: max_key_per_request: bad number '5000' (expected 1..4096)" },
+	{ 14, "listen = 127.0.0.1:8444",
+	  "t.conf:14: duplicate key 'listen' in [etsi014]" },
+	{ 12, "listen = localhost:8443",
+	  "t.conf:12: listen: bad address 'localhost:8443' (expected IPv4:port or [IPv6]:port)" },
+	{ 12, "listen = 127.0.0.1:0",
+	  "t.conf:12: listen: bad address '127.0.0.1:0' (expected IPv4:port or [IPv6]:port)" },
+	{ 3, NULL, "t.conf:2: [node]: missing required key 'name'" },
+	{ 18, NULL, "t.conf:17: [peer B]: missing required key 'address'" },
+	{ 21, "peer = C", "t.conf:20: [link AB]: peer 'C' is not a [peer] section" },
+	{ 30, "[sae app1]", "t.conf:30: duplicate section [sae app1]" },
+	{ 15, "[tls]", "t.conf:15: duplicate section [tls] (first at line 7)" },
+	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim or kernel" },
+	{ 23, "role = both", "t.conf:23: role: 'both' is not tx or rx" },
+	{ 24, "seed = 0011", "t.conf:24: seed: expected 64 hex digits" },
+	{ 24, "seed = zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	  "t.conf:24: seed: not a hex digit at position 1" },
+	{ 23, NULL, "t.conf:20: [link AB]: source = sim needs 'role'" },
+	{ 22, "source = kernel",
+	  "t.conf:20: [link AB]: source = kernel needs 'link_id'" },
+	{ 26, "block_size = 8",
+	  "t.conf:26: block_size: bad number '8' (expected 16..65536)" },
+	{ 26, "block_size = 256",
+	  "t.conf:11: [etsi014]: max_key_size 4096 bits exceeds [link AB] block_size 256 bytes" },
+	{ 31, "cert_cn = app1",
+	  "t.conf:30: [sae app2]: cert_cn 'app1' already used by [sae app1]" },
+	{ 17, "[peer A]", "t.conf:17: [peer A]: that is this node's own name" },
+	{ 17, "[peer B/x]",
+	  "t.conf:17: bad name in [peer B/x] (A-Z a-z 0-9 . _ -, shorter than 64)" },
+	{ 6, "this is not ini",
+	  "t.conf:6: syntax error (expected [section] or key = value)" },
+	{ 1, "name = X", "t.conf:1: key 'name' outside any section" },
+	{ 2, "[nodes]", "t.conf:2: unknown section [nodes]" },
+	{ 5, "log_level = loud",
+	  "t.conf:5: log_level: 'loud' is not error, warning, notice, info or debug" },
+	{ 5, "control = ", "t.conf:5: control: empty path" },
+};
+
+static void test_bad(void **state)
+{
+	char err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *b = &bad_cases[i];
+		char *text = file_with(b->line, b->repl);
+
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, b->error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, b->error);
+			fail();
+		}
+		/* A failed parse leaves nothing to free. */
+		assert_null(c.links);
+		assert_null(c.peers);
+		free(text);
+	}
+}
+
+/* [macsec NAME] after the good file's last line (32), from line 33 on. */
+static char *file_with_macsec(const char *section)
+{
+	char tail[1024];
+
+	snprintf(tail, sizeof(tail), "node = B\n%s", section);
+	return file_with(32, tail);
+}
+
+static void test_macsec(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\n",
+		  "t.conf:33: [macsec m0]: missing required key 'link'" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = C\nlink = AB\n",
+		  "t.conf:33: [macsec m0]: peer 'C' is not a [peer] section" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = BC\n",
+		  "t.conf:33: [macsec m0]: link 'BC' is not a [link] section" },
+		{ "[macsec m0]\ninterface = a/b\n",
+		  "t.conf:34: interface: 'a/b' is not an interface name" },
+		{ "[macsec m0]\ninterface = macsec0123456789\n",
+		  "t.conf:34: interface: 'macsec0123456789' is not an interface name" },
+		{ "[macsec m0]\nrotate_interval = 0\n",
+		  "t.conf:34: rotate_interval: bad number '0' (expected 1..86400)" },
+		{ "[macsec m0]\ncipher = gcm-aes-xpn-256\n",
+		  "t.conf:34: cipher: 'gcm-aes-xpn-256' is not gcm-aes-128 or gcm-aes-256" },
+		{ "[macsec m0]\npn_threshold = 4294967296\n",
+		  "t.conf:34: pn_threshold: bad number '4294967296' (expected 1..4294967295)" },
+		{ "[macsec m0]\nport = 1\n",
+		  "t.conf:34: unknown key 'port' in [macsec m0]" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = AB\n"
+		  "[macsec m1]\ninterface = macsec0\npeer = B\nlink = AB\n",
+		  "t.conf:37: [macsec m1]: interface 'macsec0' already used by [macsec m0]" },
+		{ "[macsec m0]\ninterface = macsec0\npeer = B\nlink = AB\n[macsec m0]\n",
+		  "t.conf:37: duplicate section [macsec m0]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with_macsec("[macsec m0]\ninterface = macsec0\npeer = B\n"
+				"link = AB\nrotate_interval = 1\n"
+				"cipher = gcm-aes-256\npn_threshold = 1000\n"
+				"[macsec m1]\ninterface = macsec1\npeer = B\n"
+				"link = AB\n");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.n_macsec, 2);
+	assert_string_equal(c.macsec[0].name, "m0");
+	assert_string_equal(c.macsec[0].ifname, "macsec0");
+	assert_string_equal(c.macsec[0].peer, "B");
+	assert_string_equal(c.macsec[0].link, "AB");
+	assert_int_equal(c.macsec[0].rotate_s, 1);
+	assert_int_equal(c.macsec[0].key_len, 32);
+	assert_true(c.macsec[0].pn_threshold == 1000);
+	/* Defaults: a minute, the interface's cipher, 3/4 of the PN space. */
+	assert_int_equal(c.macsec[1].rotate_s, 60);
+	assert_int_equal(c.macsec[1].key_len, 0);
+	assert_true(c.macsec[1].pn_threshold == MACSEC_PN_THRESHOLD_DEFAULT);
+	config_free(&c);
+	assert_null(c.macsec);
+	free(text);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = file_with_macsec(bad[i].section);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("macsec case %zu: got '%s'\n   expected '%s'\n",
+				    i, err, bad[i].error);
+			fail();
+		}
+		assert_null(c.macsec);
+		free(text);
+	}
+}
+
+static void test_missing_sections(void **state)
+{
+	char err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+
+	assert_int_equal(parse("", &c, err), -1);
+	assert_string_equal(err, "t.conf: missing section [node]");
+	assert_int_equal(parse("[node]\nname = A\nstate_dir = /x\n", &c, err),
+			 -1);
+	assert_string_equal(err, "t.conf: missing section [tls]");
+}
+
+static void test_long_line(void **state)
+{
+	char text[600], err[CONFIG_ERR_MAX];
+	struct qkd_config c;
+
+	snprintf(text, sizeof(text), "[node]\nname = %0300d\n", 0);
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_string_equal(err, "t.conf:2: line too long (at most 198 characters)");
+}
+
+static void test_file(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
+	char *text = file_with(0, NULL);
+	struct qkd_config c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	/* Relative paths resolve against the file's directory. */
+	assert_true(!strncmp(c.tls_ca, dir, strlen(dir)));
+	config_free(&c);
+	unlink(path);
+	rmdir(dir);
+
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_good_kernel),
+		cmocka_unit_test(test_ipsec),
+		cmocka_unit_test(test_sae_at_relay_node),
+		cmocka_unit_test(test_controller),
+		cmocka_unit_test(test_roles_and_central_relay),
+		cmocka_unit_test(test_session_control),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_missing_sections),
+		cmocka_unit_test(test_macsec),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_file),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KMA key store: the links of this node (one key source each) and the
+ * application key records cut from them (DESIGN.md section 4).
+ *
+ * A record names a key by UUID and by where it lies on its link (source key
+ * ID and length).  Its lifecycle:
+ *
+ *   master's node: RESERVED (handed to the master, reservation sent to the
+ *                  slave's node) -> CONSUMED (peer acked) or DESTROYED
+ *                  (peer refused, or no answer in time); never holds bytes.
+ *   slave's node:  STORED (bytes fetched from the link, in the secure heap)
+ *                  -> SUPPLIED (some slaves served) -> CONSUMED (all served;
+ *                  bytes zeroised) or DESTROYED (expired/evicted unused).
+ *
+ * Final records (CONSUMED, DESTROYED) are kept for a while as tombstones so a
+ * repeated key ID is recognised; the store is bounded and drops the oldest
+ * tombstones first.  Only ksa.c changes records.
+ */
+#ifndef QKD_KMA_H
+#define QKD_KMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ksa/keymgr.h"
+#include "kma/keysrc.h"
+
+/* Records the store holds, live and tombstones. */
+#define KMA_MAX_RECORDS		(1u << 18)
+
+struct kma_link;
+
+/*
+ * Expiry queues.  Every record also sits in the queue of its state's
+ * class, in the order it entered that queue (queued_ms), so that an expiry
+ * pass looks only at records that are due and stops at the first that is
+ * not, and the oldest tombstone is always at hand.
+ */
+enum kma_queue {
+	KMA_Q_RESERVED,		/* RESERVED: waiting for the peer's ACK */
+	KMA_Q_STORED,		/* STORED, SUPPLIED: bytes waiting for SAEs */
+	KMA_Q_FINAL,		/* CONSUMED, DESTROYED: tombstones */
+	KMA_QUEUES,
+};
+
+struct kma_key {
+	char uuid[KSA_KEY_ID_LEN];
+	struct kma_link *link;
+	uint64_t src_id;
+	uint32_t len;			/* bytes */
+	uint16_t master;		/* indexes into the KSA's SAE table */
+	uint16_t slaves[KM_MAX_SLAVES];
+	uint32_t n_slaves;
+	uint32_t delivered;		/* bit i: slaves[i] served */
+	uint32_t pair;			/* KSA pair index */
+	enum kma_key_state state;
+	uint8_t *bytes;			/* slave side while STORED/SUPPLIED */
+	uint64_t gen_time_ns;
+	uint64_t created_ns, changed_ns;
+	uint64_t queued_ms;		/* loop_now_ms(): entered its queue */
+	struct kma_key *queue_newer;	/* next in its queue */
+	/* store internals */
+	struct kma_key *hash_next;
+	struct kma_key *older, *newer;	/* all records, creation order */
+	struct kma_key *queue_older;
+};
+
+struct kma_link *kma_link_by_peer(struct kma *kma, const char *node);
+struct kma_link *kma_link_at(struct kma *kma, size_t i);
+const char *kma_link_name(const struct kma_link *l);
+const char *kma_link_peer(const struct kma_link *l);
+struct keysrc *kma_link_src(struct kma_link *l);
+
+/* Node name given to kma_new(). */
+const char *kma_node(const struct kma *kma);
+
+/*
+ * A fresh record (state @state, zero slaves), or NULL if the store is full
+ * of live records (ENOSPC) or @uuid exists (EEXIST).
+ */
+struct kma_key *kma_key_add(struct kma *kma, struct kma_link *link,
+			    const char *uuid, enum kma_key_state state);
+struct kma_key *kma_key_find(struct kma *kma, const char *uuid);
+/* Move to @state; final states zeroise and free the bytes. */
+void kma_key_set_state(struct kma *kma, struct kma_key *k,
+		       enum kma_key_state state);
+/* Unlink and free a record (zeroising its bytes). */
+void kma_key_remove(struct kma *kma, struct kma_key *k);
+/* The record longest in queue @q (then follow queue_newer); for expiry. */
+struct kma_key *kma_key_oldest(struct kma *kma, enum kma_queue q);
+size_t kma_key_live_count(const struct kma *kma);
+
+/* Lets ksa.c render SAE names in kma_foreach_key(). */
+void kma_set_sae_names(struct kma *kma,
+		       const char *(*name)(void *arg, uint16_t sae),
+		       void *arg);
+
+/*
+ * Build a store over ready-made sources (tests; kma_new() uses it).  Takes
+ * ownership of @srcs[i] (freed by kma_free()) even on failure.
+ */
+struct kma *kma_new_with_sources(const struct km_node_cfg *node,
+				 const struct kma_link_cfg *links,
+				 struct keysrc **srcs, size_t n_links,
+				 char *err, size_t errlen);
+
+uint64_t kma_realtime_ns(void);
+
+#endif /* QKD_KMA_H */

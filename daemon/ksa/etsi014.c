@@ -1,0 +1,1072 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ETSI GS QKD 014 v1.1.1 server: HTTPS with mutual TLS on the event loop.
+ *
+ * Layers, bottom up: tls.c gives a verified connection and the client
+ * certificate's CN, which the SAE table turns into the caller's SAE ID;
+ * http.c cuts the byte stream into requests; etsi014_parse() turns a
+ * request into (endpoint, SAE ID, parameters) or a spec error; ksa.h
+ * answers; the answer goes back as the spec's JSON.  Requests on one
+ * connection are answered strictly in order (HTTP/1.1 pipelining): while a
+ * dec_keys waits for a Kx-2 reservation (KSA_RETRY) the connection's later
+ * requests wait in its input buffer.
+ *
+ * Key bytes exist here only in the key container body and the response
+ * buffer around it; both are cleansed as soon as they are handed to TLS.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "ksa/etsi014.h"
+#include "ksa/http.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#define API_PREFIX		"/api/v1/keys/"
+#define MAX_URL			2048
+#define MAX_HEADER_BYTES	8192
+#define DEFAULT_MAX_BODY	(64 * 1024)
+#define DEFAULT_IDLE_MS		10000
+#define DEFAULT_MAX_CONNS	1024
+
+#define MSG_NOT_FOUND_KEYS	"one or more keys specified are not found on KME"
+#define MSG_SIZE_MULTIPLE	"size shall be a multiple of 8"
+#define MSG_EXT_MANDATORY	"not all extension_mandatory parameters are supported"
+
+/* ---- errors ----------------------------------------------------------- */
+
+static int fail(struct etsi014_error *err, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct etsi014_error *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void etsi014_error_clear(struct etsi014_error *err)
+{
+	json_decref(err->details);
+	memset(err, 0, sizeof(*err));
+}
+
+void etsi014_map_result(enum ksa_result res, const struct ksa_err *kerr,
+			struct etsi014_error *err)
+{
+	const char *msg = kerr && kerr->message[0] ? kerr->message : NULL;
+
+	switch (res) {
+	case KSA_BAD_REQUEST:
+		fail(err, 400, "%s", msg ? msg : "bad request");
+		break;
+	case KSA_UNAUTHORIZED:
+		fail(err, 401, "%s", msg ? msg : "unauthorized");
+		break;
+	case KSA_NOT_FOUND:
+	case KSA_RETRY:		/* the wait is over: not found after all */
+		fail(err, 400, MSG_NOT_FOUND_KEYS);
+		break;
+	case KSA_UNAVAILABLE:
+		fail(err, 503, "%s", msg ? msg : "key data access error");
+		break;
+	default:
+		fail(err, 500, "internal error");
+		break;
+	}
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+/* Strict decimal: digits only, no sign, no leading junk, fits in 32 bits. */
+static int parse_u32(const char *s, uint32_t *out)
+{
+	unsigned long long v = 0;
+	const char *p;
+
+	if (!*s || strlen(s) > 10)
+		return -1;
+	for (p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int check_number(uint32_t number, struct etsi014_error *err)
+{
+	if (!number)
+		return fail(err, 400, "number shall be a positive integer");
+	if (number > ETSI014_MAX_KEY_IDS)
+		return fail(err, 400, "number exceeds max_key_per_request");
+	return 0;
+}
+
+static int check_size(uint32_t size, struct etsi014_error *err)
+{
+	if (size % 8)
+		return fail(err, 400, MSG_SIZE_MULTIPLE);
+	if (!size)
+		return fail(err, 400, "size shall be a positive integer");
+	return 0;
+}
+
+static int copy_key_id(struct etsi014_request *out, const char *id,
+		       struct etsi014_error *err)
+{
+	size_t len = strlen(id);
+
+	if (out->n_key_ids == ETSI014_MAX_KEY_IDS)
+		return fail(err, 400, "too many key_IDs (at most %d)",
+			    ETSI014_MAX_KEY_IDS);
+	/* Not a key ID this KME could have issued. */
+	if (!len || len >= KSA_KEY_ID_LEN)
+		return fail(err, 400, MSG_NOT_FOUND_KEYS);
+	memcpy(out->key_ids[out->n_key_ids++], id, len + 1);
+	return 0;
+}
+
+/* GET key_ID: one ID, or several separated by commas (a common extension). */
+static int copy_key_id_list(struct etsi014_request *out, char *list,
+			    struct etsi014_error *err)
+{
+	char *id;
+
+	/* strsep yields empty fields too, which copy_key_id refuses. */
+	while ((id = strsep(&list, ",")))
+		if (copy_key_id(out, id, err))
+			return -1;
+	return 0;
+}
+
+/* "/api/v1/keys/{SAE_ID}/{method}" -> endpoint and decoded SAE ID. */
+static int parse_path(const char *path, struct etsi014_request *out,
+		      struct etsi014_error *err)
+{
+	const char *sae, *slash, *method;
+
+	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)))
+		return fail(err, 404, "not found");
+	sae = path + strlen(API_PREFIX);
+	slash = strchr(sae, '/');
+	if (!slash || slash == sae)
+		return fail(err, 404, "not found");
+	method = slash + 1;
+	if (!strcmp(method, "status"))
+		out->endpoint = ETSI014_STATUS;
+	else if (!strcmp(method, "enc_keys"))
+		out->endpoint = ETSI014_ENC_KEYS;
+	else if (!strcmp(method, "dec_keys"))
+		out->endpoint = ETSI014_DEC_KEYS;
+	else
+		return fail(err, 404, "not found");
+	if (http_url_decode(sae, (size_t)(slash - sae), out->sae_id,
+			    sizeof(out->sae_id)) ||
+	    strchr(out->sae_id, '/') || !strcmp(out->sae_id, ".") ||
+	    !strcmp(out->sae_id, ".."))
+		return fail(err, 400, "invalid SAE_ID in URL");
+	return 0;
+}
+
+static int parse_query(const char *query, struct etsi014_request *out,
+		       struct etsi014_error *err)
+{
+	char name[32], value[256];
+	int ret;
+
+	while ((ret = http_query_next(&query, name, sizeof(name), value,
+				      sizeof(value))) > 0) {
+		if (out->endpoint == ETSI014_ENC_KEYS && !strcmp(name, "number")) {
+			if (parse_u32(value, &out->number) ||
+			    check_number(out->number, err))
+				return err->status ? -1 :
+				       fail(err, 400, "number shall be a positive integer");
+		} else if (out->endpoint == ETSI014_ENC_KEYS && !strcmp(name, "size")) {
+			if (parse_u32(value, &out->size))
+				return fail(err, 400, "size shall be a positive integer");
+			if (check_size(out->size, err))
+				return -1;
+		} else if (out->endpoint == ETSI014_DEC_KEYS && !strcmp(name, "key_ID")) {
+			if (copy_key_id_list(out, value, err))
+				return -1;
+		} else {
+			return fail(err, 400, "unsupported query parameter");
+		}
+	}
+	if (ret < 0)
+		return fail(err, 400, "malformed query string");
+	if (out->endpoint == ETSI014_DEC_KEYS && !out->n_key_ids)
+		return fail(err, 400, "key_ID is required");
+	return 0;
+}
+
+static int json_u32(json_t *v, const char *name, uint32_t *out,
+		    struct etsi014_error *err)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return fail(err, 400, "%s shall be a positive integer", name);
+	i = json_integer_value(v);
+	if (i <= 0 || i > (json_int_t)UINT32_MAX) {
+		if (!strcmp(name, "size") && i > 0 && i % 8)
+			return fail(err, 400, MSG_SIZE_MULTIPLE);
+		return fail(err, 400, "%s shall be a positive integer", name);
+	}
+	*out = (uint32_t)i;
+	return 0;
+}
+
+/* Every mandatory extension is unsupported: list their names. */
+static int check_mandatory_extensions(json_t *ext, struct etsi014_error *err)
+{
+	json_t *item, *details;
+	size_t i;
+
+	if (!ext)
+		return 0;
+	if (!json_is_array(ext))
+		return fail(err, 400, "extension_mandatory shall be an array");
+	if (!json_array_size(ext))
+		return 0;
+	details = json_array();
+	json_array_foreach(ext, i, item) {
+		const char *key;
+		json_t *val;
+
+		if (!json_is_object(item)) {
+			json_decref(details);
+			return fail(err, 400, "extension_mandatory shall hold objects");
+		}
+		json_object_foreach(item, key, val)
+			json_array_append_new(details,
+				json_pack("{s:s}", "extension_mandatory_unsupported", key));
+	}
+	err->details = details;
+	return fail(err, 400, MSG_EXT_MANDATORY);
+}
+
+static int parse_enc_body(json_t *root, struct etsi014_request *out,
+			  struct etsi014_error *err)
+{
+	json_t *v, *item;
+	size_t i;
+
+	v = json_object_get(root, "number");
+	if (v && (json_u32(v, "number", &out->number, err) ||
+		  check_number(out->number, err)))
+		return -1;
+	v = json_object_get(root, "size");
+	if (v && (json_u32(v, "size", &out->size, err) ||
+		  check_size(out->size, err)))
+		return -1;
+	v = json_object_get(root, "additional_slave_SAE_IDs");
+	if (v) {
+		if (!json_is_array(v))
+			return fail(err, 400, "additional_slave_SAE_IDs shall be an array");
+		if (json_array_size(v) > ETSI014_MAX_EXTRA_SLAVES)
+			return fail(err, 400, "too many additional_slave_SAE_IDs");
+		json_array_foreach(v, i, item) {
+			const char *s = json_string_value(item);
+
+			if (!s || !*s || json_string_length(item) >= KSA_SAE_ID_MAX ||
+			    strlen(s) != json_string_length(item))
+				return fail(err, 400, "invalid additional_slave_SAE_IDs entry");
+			memcpy(out->extra[out->n_extra++], s, strlen(s) + 1);
+		}
+	}
+	v = json_object_get(root, "extension_optional");
+	if (v && !json_is_array(v))
+		return fail(err, 400, "extension_optional shall be an array");
+	/* Optional extensions we do not know are ignored, as the spec allows. */
+	return check_mandatory_extensions(json_object_get(root, "extension_mandatory"),
+					  err);
+}
+
+static int parse_dec_body(json_t *root, struct etsi014_request *out,
+			  struct etsi014_error *err)
+{
+	json_t *ids = json_object_get(root, "key_IDs"), *item;
+	size_t i;
+
+	if (!json_is_array(ids) || !json_array_size(ids))
+		return fail(err, 400, "key_IDs shall be a non-empty array");
+	json_array_foreach(ids, i, item) {
+		json_t *id = json_object_get(item, "key_ID");
+
+		if (!json_is_string(id) ||
+		    strlen(json_string_value(id)) != json_string_length(id))
+			return fail(err, 400, "each key_IDs entry needs a key_ID string");
+		if (copy_key_id(out, json_string_value(id), err))
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_body(const struct http_request *req,
+		      struct etsi014_request *out, struct etsi014_error *err)
+{
+	json_error_t jerr;
+	json_t *root;
+	int ret;
+
+	root = json_loadb((const char *)req->body, req->body_len,
+			  JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		/* jerr.text may quote the body: report the position only. */
+		return fail(err, 400, "malformed JSON at line %d column %d",
+			    jerr.line, jerr.column);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return fail(err, 400, "request body shall be a JSON object");
+	}
+	ret = out->endpoint == ETSI014_ENC_KEYS ? parse_enc_body(root, out, err)
+						: parse_dec_body(root, out, err);
+	json_decref(root);
+	return ret;
+}
+
+int etsi014_parse(const struct http_request *req, struct etsi014_request *out,
+		  struct etsi014_error *err)
+{
+	bool post = req->method == HTTP_POST;
+
+	out->number = out->size = 0;
+	out->n_extra = out->n_key_ids = 0;
+	out->sae_id[0] = '\0';
+	if (parse_path(req->path, out, err))
+		return -1;
+	if (out->endpoint == ETSI014_STATUS && req->method != HTTP_GET) {
+		err->allow = "GET";
+		return fail(err, 405, "method not allowed");
+	}
+	if (req->method != HTTP_GET && !post) {
+		err->allow = "GET, POST";
+		return fail(err, 405, "method not allowed");
+	}
+	if (post)
+		return parse_body(req, out, err);
+	if (out->endpoint == ETSI014_STATUS)
+		return *req->query ? fail(err, 400, "unsupported query parameter") : 0;
+	return parse_query(req->query, out, err);
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+static char *dump(json_t *obj, size_t *len)
+{
+	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	if (s)
+		*len = strlen(s);
+	return s;
+}
+
+char *etsi014_error_json(const struct etsi014_error *err, size_t *len)
+{
+	json_t *obj = json_pack("{s:s}", "message", err->message);
+
+	if (obj && err->details)
+		json_object_set(obj, "details", err->details);
+	return dump(obj, len);
+}
+
+char *etsi014_status_json(const struct ksa_status *st, size_t *len)
+{
+	return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "source_KME_ID", st->source_kme_id,
+			      "target_KME_ID", st->target_kme_id,
+			      "master_SAE_ID", st->master_sae_id,
+			      "slave_SAE_ID", st->slave_sae_id,
+			      "key_size", (json_int_t)st->key_size,
+			      "stored_key_count", (json_int_t)st->stored_key_count,
+			      "max_key_count", (json_int_t)st->max_key_count,
+			      "max_key_per_request", (json_int_t)st->max_key_per_request,
+			      "max_key_size", (json_int_t)st->max_key_size,
+			      "min_key_size", (json_int_t)st->min_key_size,
+			      "max_SAE_ID_count", (json_int_t)st->max_sae_id_count),
+		    len);
+}
+
+/* A key ID goes into JSON unescaped: allow only UUID characters. */
+static bool key_id_is_plain(const char *id)
+{
+	for (; *id; id++)
+		if (!((*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'f') ||
+		      (*id >= 'A' && *id <= 'F') || *id == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * Written by hand rather than with jansson: jansson would copy the base64
+ * key into its own allocations and free them without wiping.
+ */
+char *etsi014_keys_json(const struct ksa_key *keys, size_t n, size_t *len)
+{
+	static const char head[] = "{\"keys\":[", tail[] = "]}";
+	size_t cap = sizeof(head) + sizeof(tail), i, off = 0;
+	char *out;
+
+	for (i = 0; i < n; i++)
+		cap += 32 + KSA_KEY_ID_LEN + 4 * ((keys[i].size / 8 + 2) / 3) + 1;
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	memcpy(out, head, sizeof(head) - 1);
+	off = sizeof(head) - 1;
+	for (i = 0; i < n; i++) {
+		if (!key_id_is_plain(keys[i].key_id)) {
+			etsi014_body_free(out, cap);
+			return NULL;
+		}
+		off += (size_t)sprintf(out + off, "%s{\"key_ID\":\"%s\",\"key\":\"",
+				       i ? "," : "", keys[i].key_id);
+		off += (size_t)EVP_EncodeBlock((unsigned char *)out + off,
+					       keys[i].key, (int)(keys[i].size / 8));
+		out[off++] = '"';
+		out[off++] = '}';
+	}
+	memcpy(out + off, tail, sizeof(tail));
+	*len = off + sizeof(tail) - 1;
+	/* Wipe the slack too, so the whole buffer can be cleansed by length. */
+	OPENSSL_cleanse(out + *len, cap - *len);
+	return out;
+}
+
+void etsi014_body_free(char *body, size_t len)
+{
+	if (!body)
+		return;
+	OPENSSL_cleanse(body, len);
+	free(body);
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+struct client;
+
+struct etsi014_server {
+	struct loop *loop;
+	struct ksa *ksa;
+	SSL_CTX *ctx;
+	int listen_fd;
+	struct loop_watch *listen_watch;
+	struct loop_timer *sweep;
+	struct etsi014_sae *saes;	/* own copy */
+	size_t n_saes;
+	struct http_limits limits;
+	uint32_t idle_ms;
+	uint32_t max_conns;
+	uint32_t n_conns;
+	struct client *clients;
+	struct etsi014_request scratch;	/* one request parsed at a time */
+};
+
+struct client {
+	struct etsi014_server *srv;
+	struct tls_conn *tls;
+	struct http_reader http;
+	struct client *prev, *next;
+	const char *sae_id;		/* caller; NULL until known */
+	bool opened;
+	bool closing;
+	uint64_t last_active_ms;	/* bytes in or out */
+	uint64_t request_start_ms;	/* first byte of the current request */
+	uint64_t closing_ms;
+	/* dec_keys waiting for its Kx-2 reservation (KSA_RETRY) */
+	struct etsi014_request *waiting;
+	struct loop_timer *retry;
+	uint64_t retry_deadline_ms;
+};
+
+static const char *sae_by_cn(const struct etsi014_server *srv, const char *cn)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_saes; i++)
+		if (!strcmp(srv->saes[i].cert_cn, cn))
+			return srv->saes[i].sae_id;
+	return NULL;
+}
+
+static void client_close(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->closing_ms = loop_now_ms();
+	tls_conn_close(c->tls);
+}
+
+/* Send one response; the buffer is wiped right after TLS took it. */
+static void client_send(struct client *c, int status, const char *allow,
+			char *body, size_t body_len, bool keep_alive)
+{
+	char allow_hdr[64] = "";
+	uint8_t *resp;
+	size_t len = 0;
+
+	if (allow)
+		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", allow);
+	resp = http_response(status, "application/json", allow ? allow_hdr : NULL,
+			     body, body_len, keep_alive, &len);
+	etsi014_body_free(body, body_len);
+	if (!resp || tls_conn_write(c->tls, resp, len) < 0)
+		keep_alive = false;
+	http_response_free(resp, len);
+	c->last_active_ms = loop_now_ms();
+	if (!keep_alive)
+		client_close(c);
+}
+
+static void client_send_error(struct client *c, struct etsi014_error *err,
+			      bool keep_alive)
+{
+	size_t len = 0;
+	char *body = etsi014_error_json(err, &len);
+
+	log_debug("etsi014: %s: %d %s", c->sae_id ? c->sae_id : "?",
+		  err->status, err->message);
+	client_send(c, err->status, err->allow, body, len,
+		    keep_alive);
+	etsi014_error_clear(err);
+}
+
+static void reply_status(struct client *c, const struct etsi014_request *rq,
+			 struct etsi014_error *err, bool keep_alive)
+{
+	struct ksa_status st;
+	struct ksa_err kerr = { "" };
+	enum ksa_result res;
+	size_t len = 0;
+	char *body;
+
+	memset(&st, 0, sizeof(st));
+	res = ksa_status(c->srv->ksa, c->sae_id, rq->sae_id, &st, &kerr);
+	if (res != KSA_OK) {
+		etsi014_map_result(res, &kerr, err);
+		client_send_error(c, err, keep_alive);
+		return;
+	}
+	body = etsi014_status_json(&st, &len);
+	client_send(c, body ? 200 : 503, NULL, body, len, keep_alive && body);
+}
+
+/* Send keys (or the error), then release them. */
+static void reply_keys(struct client *c, enum ksa_result res,
+		       const struct ksa_err *kerr, struct ksa_key *keys,
+		       size_t n, struct etsi014_error *err, bool keep_alive)
+{
+	size_t len = 0;
+	char *body;
+
+	if (res != KSA_OK) {
+		etsi014_map_result(res, kerr, err);
+		client_send_error(c, err, keep_alive);
+		return;
+	}
+	body = etsi014_keys_json(keys, n, &len);
+	ksa_keys_free(keys, n);
+	if (!body) {
+		fail(err, 503, "key data access error");
+		client_send_error(c, err, false);
+		return;
+	}
+	client_send(c, 200, NULL, body, len, keep_alive);
+}
+
+static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
+			   struct etsi014_error *err, bool keep_alive)
+{
+	const char *extra[ETSI014_MAX_EXTRA_SLAVES];
+	uint32_t number = rq->number ? rq->number : 1;
+	struct ksa_err kerr = { "" };
+	struct ksa_key *keys;
+	enum ksa_result res;
+	size_t i;
+
+	for (i = 0; i < rq->n_extra; i++)
+		extra[i] = rq->extra[i];
+	keys = calloc(number, sizeof(*keys));
+	if (!keys) {
+		reply_keys(c, KSA_UNAVAILABLE, NULL, NULL, 0, err, false);
+		return;
+	}
+	res = ksa_enc_keys(c->srv->ksa, c->sae_id, rq->sae_id, extra,
+			   rq->n_extra, number, rq->size, keys, &kerr);
+	reply_keys(c, res, &kerr, keys, res == KSA_OK ? number : 0, err,
+		   keep_alive);
+	free(keys);
+}
+
+/* KSA_RETRY is not an answer; anything else is. */
+static enum ksa_result try_dec_keys(struct client *c,
+				    const struct etsi014_request *rq,
+				    struct ksa_key *keys, struct ksa_err *kerr)
+{
+	const char *ids[ETSI014_MAX_KEY_IDS];
+	size_t i;
+
+	for (i = 0; i < rq->n_key_ids; i++)
+		ids[i] = rq->key_ids[i];
+	return ksa_dec_keys(c->srv->ksa, c->sae_id, rq->sae_id, ids,
+			    rq->n_key_ids, keys, kerr);
+}
+
+static void client_process(struct client *c);
+
+/*
+ * Ask the KSA once and answer, unless it says "not known yet" and
+ * @may_wait: then answer nothing and return true.
+ */
+static bool dec_keys_attempt(struct client *c, const struct etsi014_request *rq,
+			     bool keep_alive, bool may_wait)
+{
+	struct etsi014_error err = { 0 };
+	struct ksa_err kerr = { "" };
+	struct ksa_key *keys = calloc(rq->n_key_ids, sizeof(*keys));
+	enum ksa_result res = KSA_UNAVAILABLE;
+
+	if (keys)
+		res = try_dec_keys(c, rq, keys, &kerr);
+	else
+		keep_alive = false;
+	if (res == KSA_RETRY && may_wait) {
+		free(keys);
+		return true;
+	}
+	reply_keys(c, res, &kerr, keys, res == KSA_OK ? rq->n_key_ids : 0,
+		   &err, keep_alive);
+	free(keys);
+	return false;
+}
+
+static void stop_waiting(struct client *c)
+{
+	loop_timer_del(c->retry);
+	c->retry = NULL;
+	OPENSSL_cleanse(c->waiting, sizeof(*c->waiting));
+	free(c->waiting);
+	c->waiting = NULL;
+}
+
+static void on_retry(void *arg)
+{
+	struct client *c = arg;
+	bool may_wait = loop_now_ms() < c->retry_deadline_ms;
+
+	if (dec_keys_attempt(c, c->waiting, c->http.req.keep_alive, may_wait))
+		return;		/* still not known; the timer repeats */
+	stop_waiting(c);
+	http_reader_next(&c->http);
+	client_process(c);	/* pipelined requests held back meanwhile */
+}
+
+/* Park the request and ask the KSA again from a timer (KSA_RETRY). */
+static int wait_for_reservation(struct client *c, const struct etsi014_request *rq)
+{
+	c->waiting = malloc(sizeof(*c->waiting));
+	if (!c->waiting)
+		return -1;
+	memcpy(c->waiting, rq, sizeof(*rq));
+	c->retry_deadline_ms = c->request_start_ms + KSA_RETRY_WAIT_MS;
+	c->retry = loop_timer_add(c->srv->loop, KSA_RETRY_INTERVAL_MS, true,
+				  on_retry, c);
+	if (!c->retry) {
+		free(c->waiting);
+		c->waiting = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void reply_dec_keys(struct client *c, const struct etsi014_request *rq,
+			   bool keep_alive)
+{
+	if (dec_keys_attempt(c, rq, keep_alive, true) &&
+	    wait_for_reservation(c, rq))
+		/* Cannot wait (out of memory): answer "not found" now. */
+		dec_keys_attempt(c, rq, keep_alive, false);
+}
+
+static void handle_request(struct client *c)
+{
+	struct etsi014_request *rq = &c->srv->scratch;
+	struct etsi014_error err = { 0 };
+	bool keep_alive = c->http.req.keep_alive;
+
+	if (!c->sae_id) {
+		fail(&err, 401, "unauthorized");
+		err.details = json_pack("[{s:s}]", "reason",
+					"client certificate is not registered as an SAE");
+		client_send_error(c, &err, keep_alive);
+		return;
+	}
+	if (etsi014_parse(&c->http.req, rq, &err)) {
+		client_send_error(c, &err, keep_alive);
+		return;
+	}
+	switch (rq->endpoint) {
+	case ETSI014_STATUS:
+		reply_status(c, rq, &err, keep_alive);
+		break;
+	case ETSI014_ENC_KEYS:
+		reply_enc_keys(c, rq, &err, keep_alive);
+		break;
+	case ETSI014_DEC_KEYS:
+		reply_dec_keys(c, rq, keep_alive);
+		break;
+	}
+	OPENSSL_cleanse(rq->key_ids, rq->n_key_ids * sizeof(rq->key_ids[0]));
+}
+
+static const char *reader_error_message(int status)
+{
+	switch (status) {
+	case 413: return "request body too large";
+	case 414: return "request URL too long";
+	case 431: return "request header fields too large";
+	case 503: return "out of memory";
+	default: return "malformed HTTP request";
+	}
+}
+
+/* Answer every complete request in the input, in order. */
+static void client_process(struct client *c)
+{
+	while (!c->waiting && !c->closing) {
+		size_t len, used;
+		const uint8_t *in = tls_conn_input(c->tls, &len);
+		bool was_busy = http_reader_busy(&c->http);
+		int ret;
+
+		if (!len)
+			return;
+		ret = http_reader_feed(&c->http, in, len, &used);
+		tls_conn_consume(c->tls, used);
+		if (!was_busy && http_reader_busy(&c->http))
+			c->request_start_ms = loop_now_ms();
+		if (ret == HTTP_NEED_MORE) {
+			if (http_reader_take_expect_continue(&c->http))
+				tls_conn_write(c->tls, http_continue_line,
+					       strlen(http_continue_line));
+			return;
+		}
+		if (ret < 0) {
+			struct etsi014_error err = { 0 };
+
+			fail(&err, -ret, "%s", reader_error_message(-ret));
+			client_send_error(c, &err, false);
+			return;
+		}
+		handle_request(c);
+		if (c->waiting)
+			return;
+		http_reader_next(&c->http);
+	}
+}
+
+static void on_open(struct tls_conn *tls, void *arg)
+{
+	struct client *c = arg;
+
+	c->opened = true;
+	c->sae_id = sae_by_cn(c->srv, tls_conn_peer_name(tls));
+	if (!c->sae_id)
+		log_notice("etsi014: client certificate CN \"%s\" is not a configured SAE",
+			   tls_conn_peer_name(tls));
+}
+
+static int on_data(struct tls_conn *tls, void *arg)
+{
+	struct client *c = arg;
+
+	c->last_active_ms = loop_now_ms();
+	client_process(c);
+	return 0;
+}
+
+static void on_close(struct tls_conn *tls, void *arg)
+{
+	struct client *c = arg;
+	struct etsi014_server *srv = c->srv;
+
+	if (!c->opened && tls_conn_error(tls)[0] && srv)
+		log_info("etsi014: connection refused: %s", tls_conn_error(tls));
+	if (c->retry)
+		loop_timer_del(c->retry);
+	free(c->waiting);
+	http_reader_free(&c->http);
+	if (srv) {		/* NULL once etsi014_stop() let go of us */
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			srv->clients = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		srv->n_conns--;
+	}
+	free(c);
+}
+
+static const struct tls_conn_ops client_ops = {
+	.on_open = on_open, .on_data = on_data, .on_close = on_close,
+};
+
+static void accept_one(struct etsi014_server *srv, int fd)
+{
+	struct client *c;
+	int one = 1;
+
+	if (srv->n_conns >= srv->max_conns) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (!c || http_reader_init(&c->http, &srv->limits)) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->last_active_ms = loop_now_ms();
+	c->tls = tls_conn_accept(srv->loop, srv->ctx, fd,
+				 MAX_URL + MAX_HEADER_BYTES + srv->limits.max_body +
+				 16384, &client_ops, c);
+	if (!c->tls) {
+		http_reader_free(&c->http);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->next = srv->clients;
+	if (c->next)
+		c->next->prev = c;
+	srv->clients = c;
+	srv->n_conns++;
+}
+
+static void on_listen(void *arg, uint32_t revents)
+{
+	struct etsi014_server *srv = arg;
+	int i;
+
+	/* Bounded, so that a flood of connects cannot starve the loop. */
+	for (i = 0; i < 64; i++) {
+		int fd = accept4(srv->listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("etsi014: accept: %s", strerror(errno));
+			return;
+		}
+		accept_one(srv, fd);
+	}
+}
+
+/*
+ * Cut off clients that stall: no handshake, a request that does not
+ * complete (408), an idle keep-alive connection, or output nobody reads.
+ */
+static void sweep_client(struct client *c, uint64_t now, uint32_t limit)
+{
+	if (c->closing) {
+		if (now - c->closing_ms > limit)
+			tls_conn_abort(c->tls);
+		return;
+	}
+	if (c->waiting)
+		return;		/* bounded by KSA_RETRY_WAIT_MS */
+	if (!c->opened || tls_conn_pending(c->tls)) {
+		if (now - c->last_active_ms > limit)
+			tls_conn_abort(c->tls);
+		return;
+	}
+	if (http_reader_busy(&c->http)) {
+		if (now - c->request_start_ms > limit) {
+			struct etsi014_error err = { 0 };
+
+			fail(&err, 408, "request timeout");
+			client_send_error(c, &err, false);
+		}
+		return;
+	}
+	if (now - c->last_active_ms > limit)
+		client_close(c);
+}
+
+static void on_sweep(void *arg)
+{
+	struct etsi014_server *srv = arg;
+	uint64_t now = loop_now_ms();
+	struct client *c;
+
+	/* tls_conn_abort/close free clients only later, from the loop. */
+	for (c = srv->clients; c; c = c->next)
+		sweep_client(c, now, srv->idle_ms);
+}
+
+static int listen_on(const char *addr, char *err, size_t errlen)
+{
+	char host[256], *port;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV |
+					      AI_PASSIVE,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	int fd, one = 1, rc;
+
+	snprintf(host, sizeof(host), "%s", addr);
+	port = strrchr(host, ':');
+	if (!port) {
+		snprintf(err, errlen, "listen %s: expected host:port", addr);
+		return -1;
+	}
+	*port++ = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc) {
+		snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
+		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static int copy_saes(struct etsi014_server *srv, const struct etsi014_config *cfg)
+{
+	size_t i;
+
+	srv->saes = calloc(cfg->n_saes ? cfg->n_saes : 1, sizeof(*srv->saes));
+	if (!srv->saes)
+		return -1;
+	for (i = 0; i < cfg->n_saes; i++) {
+		srv->saes[i].sae_id = strdup(cfg->saes[i].sae_id);
+		srv->saes[i].cert_cn = strdup(cfg->saes[i].cert_cn);
+		srv->n_saes = i + 1;
+		if (!srv->saes[i].sae_id || !srv->saes[i].cert_cn)
+			return -1;
+	}
+	return 0;
+}
+
+static void free_saes(struct etsi014_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_saes; i++) {
+		free((char *)srv->saes[i].sae_id);
+		free((char *)srv->saes[i].cert_cn);
+	}
+	free(srv->saes);
+}
+
+struct etsi014_server *etsi014_start(struct loop *loop,
+				     const struct etsi014_config *cfg,
+				     struct ksa *ksa, char *err, size_t errlen)
+{
+	struct etsi014_server *srv = calloc(1, sizeof(*srv));
+	uint32_t tick;
+
+	if (!srv) {
+		snprintf(err, errlen, "etsi014: out of memory");
+		return NULL;
+	}
+	srv->loop = loop;
+	srv->ksa = ksa;
+	srv->listen_fd = -1;
+	srv->limits.max_url = MAX_URL;
+	srv->limits.max_header_bytes = MAX_HEADER_BYTES;
+	srv->limits.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+	srv->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+	srv->max_conns = cfg->max_conns ? cfg->max_conns : DEFAULT_MAX_CONNS;
+	if (copy_saes(srv, cfg)) {
+		snprintf(err, errlen, "etsi014: out of memory");
+		goto fail;
+	}
+	srv->ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+	if (!srv->ctx)
+		goto fail;
+	srv->listen_fd = listen_on(cfg->listen, err, errlen);
+	if (srv->listen_fd < 0)
+		goto fail;
+	srv->listen_watch = loop_watch_add(loop, srv->listen_fd, POLLIN,
+					   on_listen, srv);
+	tick = srv->idle_ms / 4 > 50 ? srv->idle_ms / 4 : 50;
+	srv->sweep = loop_timer_add(loop, tick, true, on_sweep, srv);
+	if (!srv->listen_watch || !srv->sweep) {
+		snprintf(err, errlen, "etsi014: event loop: %s", strerror(errno));
+		goto fail;
+	}
+	return srv;
+fail:
+	etsi014_stop(srv);
+	return NULL;
+}
+
+void etsi014_stop(struct etsi014_server *srv)
+{
+	struct client *c, *next;
+
+	if (!srv)
+		return;
+	loop_watch_del(srv->listen_watch);
+	loop_timer_del(srv->sweep);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	/*
+	 * Abort every client; their on_close runs from the loop later and
+	 * must not touch @srv, so detach them first.
+	 */
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		c->srv = NULL;
+		if (c->retry) {
+			loop_timer_del(c->retry);
+			c->retry = NULL;
+		}
+		tls_conn_abort(c->tls);
+	}
+	srv->clients = NULL;
+	SSL_CTX_free(srv->ctx);
+	free_saes(srv);
+	OPENSSL_cleanse(&srv->scratch, sizeof(srv->scratch));
+	free(srv);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ETSI GS QKD 014 v1.1.1 REST server (reference point Ak), HTTPS with
+ * mutual TLS.  The SAE calling is identified by its client certificate:
+ * the certificate's subject CN is looked up in the configured SAE table.
+ * Requests are answered through ksa.h.
+ */
+#ifndef QKD_ETSI014_H
+#define QKD_ETSI014_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ksa/ksa.h"
+#include "kx/tls.h"
+
+struct loop;
+struct ksa;
+struct etsi014_server;
+
+struct etsi014_sae {
+	const char *sae_id;	/* as used in URLs and JSON */
+	const char *cert_cn;	/* subject CN of its client certificate */
+};
+
+struct etsi014_config {
+	const char *listen;		/* "host:port", IPv4 or [IPv6] */
+	struct tls_files tls;
+	const struct etsi014_sae *saes;
+	size_t n_saes;
+	uint32_t max_body;		/* request body limit, bytes */
+	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
+	uint32_t max_conns;
+};
+
+/* Listen and serve on @loop.  NULL on failure, reason in @err. */
+struct etsi014_server *etsi014_start(struct loop *loop,
+				     const struct etsi014_config *cfg,
+				     struct ksa *ksa, char *err, size_t errlen);
+void etsi014_stop(struct etsi014_server *srv);
+
+/*
+ * Request parsing and answer building, the pure part of the server,
+ * exposed for unit tests and the fuzz target.  Added by D2.
+ */
+struct http_request;
+
+#define ETSI014_MAX_KEY_IDS	1024	/* per dec_keys request; number too */
+#define ETSI014_MAX_EXTRA_SLAVES 16	/* additional_slave_SAE_IDs */
+
+enum etsi014_endpoint {
+	ETSI014_STATUS,		/* GET .../{slave}/status */
+	ETSI014_ENC_KEYS,	/* GET|POST .../{slave}/enc_keys */
+	ETSI014_DEC_KEYS,	/* GET|POST .../{master}/dec_keys */
+};
+
+struct etsi014_request {
+	enum etsi014_endpoint endpoint;
+	char sae_id[KSA_SAE_ID_MAX];	/* URL's SAE: slave, or master for dec_keys */
+	uint32_t number;		/* keys asked for; 0 = not given (1) */
+	uint32_t size;			/* bits; 0 = not given (key_size) */
+	char extra[ETSI014_MAX_EXTRA_SLAVES][KSA_SAE_ID_MAX];
+	size_t n_extra;
+	char key_ids[ETSI014_MAX_KEY_IDS][KSA_KEY_ID_LEN];
+	size_t n_key_ids;
+};
+
+/* An error answer: HTTP status, ETSI message, optional details array. */
+struct etsi014_error {
+	int status;
+	char message[160];
+	const char *allow;	/* 405: the methods allowed, else NULL */
+	struct json_t *details;	/* JSON array or NULL; etsi014_error_clear() */
+};
+
+/* 0, or -1 with @err filled (status 400, 404 or 405 and its message). */
+int etsi014_parse(const struct http_request *req, struct etsi014_request *out,
+		  struct etsi014_error *err);
+/* The HTTP status and ETSI message for a ksa.h answer other than KSA_OK. */
+void etsi014_map_result(enum ksa_result res, const struct ksa_err *kerr,
+			struct etsi014_error *err);
+void etsi014_error_clear(struct etsi014_error *err);
+
+/*
+ * JSON bodies, NUL-terminated, malloc'd.  The key container holds key
+ * bytes: free it with etsi014_body_free(), which wipes it.
+ */
+char *etsi014_error_json(const struct etsi014_error *err, size_t *len);
+char *etsi014_status_json(const struct ksa_status *st, size_t *len);
+char *etsi014_keys_json(const struct ksa_key *keys, size_t n, size_t *len);
+void etsi014_body_free(char *body, size_t len);
+
+#endif /* QKD_ETSI014_H */

@@ -1,0 +1,1053 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KSA: key supply to SAEs (implements ksa.h) and the Kx-2 key sync.
+ *
+ * A key for master M (at this node) and slave S (at node B) is cut from
+ * this end's share of the link to B.  M gets it at once; B hears a RESERVE
+ * (UUID, M, slaves, link key ID, length) over Kx-2, fetches the same bytes
+ * from its own end of the link, stores them and ACKs.  S's dec_keys at B
+ * then serves each key once per slave SAE.  Key bytes never cross Kx-2.
+ *
+ * If S asks before B heard, dec_keys returns KSA_RETRY (see ksa.h).  Keys
+ * do not survive a restart: a key whose reservation or bytes were lost is
+ * answered "not found", never delivered twice (the key sources never hand
+ * a byte out twice, even across restarts).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/kxmsg.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "relay/relay.h"
+
+/* Master side: a reservation nobody acked within this is given up. */
+#define KSA_ACK_TTL_MS		(60 * 1000)
+/* Slave side: keys nobody fetched within this of storing are destroyed. */
+#define KSA_STORE_TTL_MS	(60 * 60 * 1000)
+/* Consumed/destroyed records are kept this long after they ended. */
+#define KSA_TOMBSTONE_TTL_MS	(10 * 60 * 1000)
+#define KSA_EXPIRE_EVERY_MS	100
+/* Warnings about single keys: at most this many per this many ms. */
+#define KSA_KEY_WARN_BURST	10
+#define KSA_KEY_WARN_MS		1000
+#define KSA_MAX_SAES		4096
+
+struct ksa_sae {
+	char name[KSA_SAE_ID_MAX];
+	char node[KM_NAME_MAX];
+	bool local;			/* served by this node */
+	struct kma_link *link;		/* to its node, if remote */
+};
+
+struct ksa_pair {
+	uint16_t master, slave;
+	struct kma_link *link;
+	uint32_t stored;
+	uint64_t supplied;
+	uint64_t pending;
+	uint64_t peer_full_until_ms;	/* the slave's KME had no room */
+};
+
+/*
+ * After the slave's KME refused a key of a pair for want of room, the
+ * master's enc_keys answers 503 for this long instead of handing out keys
+ * the slave could never get.  Then one request probes again.
+ */
+#define KSA_PEER_FULL_MS	1000
+
+/* Bytes of randomness fetched at once for key IDs (16 per ID). */
+#define KSA_UUID_POOL		1024
+
+struct ksa {
+	struct kma *kma;
+	char node[KM_NAME_MAX];
+	struct ksa_sae *saes;
+	size_t n_saes;
+	struct ksa_limits lim;
+	struct ksa_pair *pairs;
+	size_t n_pairs, cap_pairs;
+	const struct ksa_kx_ops *kx;
+	void *kx_arg;
+	struct relay *relay;		/* NULL: direct pairs only */
+	uint64_t last_expire_ms;
+	struct log_ratelimit key_warn;	/* per-key warnings (log.h) */
+	struct kxmsg msg;		/* scratch for outgoing messages */
+	/* Random bytes for key IDs, drawn in batches: one RAND_bytes() call
+	 * (with its fork check and DRBG locking) per KSA_UUID_POOL / 16 IDs
+	 * instead of one per key.  Used bytes are wiped at once. */
+	uint8_t uuid_pool[KSA_UUID_POOL];
+	size_t uuid_pool_left;		/* unused bytes at the pool's end */
+};
+
+/* ---- SAEs and pairs ---- */
+
+static int sae_find(const struct ksa *ksa, const char *name)
+{
+	for (size_t i = 0; i < ksa->n_saes; i++)
+		if (!strcmp(ksa->saes[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static const char *sae_name(void *arg, uint16_t i)
+{
+	struct ksa *ksa = arg;
+
+	return i < ksa->n_saes ? ksa->saes[i].name : NULL;
+}
+
+static struct ksa_pair *pair_get(struct ksa *ksa, int m, int s)
+{
+	struct ksa_pair *p;
+
+	for (size_t i = 0; i < ksa->n_pairs; i++)
+		if (ksa->pairs[i].master == m && ksa->pairs[i].slave == s)
+			return &ksa->pairs[i];
+	if (ksa->n_pairs == ksa->cap_pairs) {
+		size_t cap = ksa->cap_pairs ? 2 * ksa->cap_pairs : 16;
+
+		p = realloc(ksa->pairs, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		ksa->pairs = p;
+		ksa->cap_pairs = cap;
+	}
+	p = &ksa->pairs[ksa->n_pairs++];
+	memset(p, 0, sizeof(*p));
+	p->master = (uint16_t)m;
+	p->slave = (uint16_t)s;
+	p->link = ksa->saes[m].local ? ksa->saes[s].link : ksa->saes[m].link;
+	return p;
+}
+
+size_t ksa_pair_count(const struct ksa *ksa)
+{
+	return ksa->n_pairs;
+}
+
+int ksa_pair_info(const struct ksa *ksa, size_t i, struct ksa_pair_info *out)
+{
+	const struct ksa_pair *p;
+
+	if (i >= ksa->n_pairs)
+		return -1;
+	p = &ksa->pairs[i];
+	memset(out, 0, sizeof(*out));
+	snprintf(out->master, sizeof(out->master), "%s",
+		 ksa->saes[p->master].name);
+	snprintf(out->slave, sizeof(out->slave), "%s",
+		 ksa->saes[p->slave].name);
+	snprintf(out->master_node, sizeof(out->master_node), "%s",
+		 ksa->saes[p->master].node);
+	snprintf(out->slave_node, sizeof(out->slave_node), "%s",
+		 ksa->saes[p->slave].node);
+	snprintf(out->link, sizeof(out->link), "%s",
+		 p->link ? kma_link_name(p->link) : "");
+	out->keys_stored = p->stored;
+	out->keys_supplied = p->supplied;
+	out->keys_pending = p->pending;
+	return 0;
+}
+
+static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
+			    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* ---- record lifecycle ---- */
+
+/* Leave the live states: update the pair's counters, zeroise bytes. */
+static void record_finish(struct ksa *ksa, struct kma_key *k,
+			  enum kma_key_state state)
+{
+	struct ksa_pair *p = &ksa->pairs[k->pair];
+
+	if (k->state == KMA_KEY_RESERVED && p->pending)
+		p->pending--;
+	if ((k->state == KMA_KEY_STORED || k->state == KMA_KEY_SUPPLIED) &&
+	    p->stored)
+		p->stored--;
+	kma_key_set_state(ksa->kma, k, state);
+}
+
+/*
+ * End what is due in expiry queue @q: records that entered it @ttl_ms ago
+ * or more.  Each queue is in order of entry, so the walk stops at the
+ * first record that is not due and a pass costs only what it ends.
+ */
+static void expire_queue(struct ksa *ksa, enum kma_queue q, uint64_t ttl_ms,
+			 uint64_t now)
+{
+	struct kma_key *k, *next;
+
+	/*
+	 * Not now - queued_ms: a record requeued during this pass may be
+	 * stamped a millisecond after @now.
+	 */
+	for (k = kma_key_oldest(ksa->kma, q); k && k->queued_ms + ttl_ms <= now;
+	     k = next) {
+		next = k->queue_newer;	/* k leaves the queue below */
+		switch (q) {
+		case KMA_Q_RESERVED:
+			log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+					"key %s: no answer from node %s, given up",
+					k->uuid, kma_link_peer(k->link));
+			record_finish(ksa, k, KMA_KEY_DESTROYED);
+			break;
+		case KMA_Q_STORED:
+			log_ratelimited(&ksa->key_warn, LOG_LVL_INFO,
+					"key %s: not fetched in time, destroyed",
+					k->uuid);
+			record_finish(ksa, k, KMA_KEY_DESTROYED);
+			break;
+		default:
+			kma_key_remove(ksa->kma, k);
+			break;
+		}
+	}
+}
+
+static void expire(struct ksa *ksa)
+{
+	uint64_t now = loop_now_ms();
+
+	if (now - ksa->last_expire_ms < KSA_EXPIRE_EVERY_MS)
+		return;
+	ksa->last_expire_ms = now;
+	expire_queue(ksa, KMA_Q_RESERVED, KSA_ACK_TTL_MS, now);
+	expire_queue(ksa, KMA_Q_STORED, KSA_STORE_TTL_MS, now);
+	expire_queue(ksa, KMA_Q_FINAL, KSA_TOMBSTONE_TTL_MS, now);
+}
+
+/* 8-4-4-4-12 lower-case hex, by hand: snprintf was a visible cost per key. */
+static void uuid_format(const uint8_t b[16], char out[KSA_KEY_ID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *o = out;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+}
+
+static void uuid_v4(struct ksa *ksa, char out[KSA_KEY_ID_LEN])
+{
+	uint8_t b[16];
+	uint8_t *src;
+
+	if (ksa->uuid_pool_left < sizeof(b)) {
+		if (RAND_bytes(ksa->uuid_pool, sizeof(ksa->uuid_pool)) != 1)
+			abort();	/* no randomness: nothing safe left */
+		ksa->uuid_pool_left = sizeof(ksa->uuid_pool);
+	}
+	src = ksa->uuid_pool + sizeof(ksa->uuid_pool) - ksa->uuid_pool_left;
+	memcpy(b, src, sizeof(b));
+	OPENSSL_cleanse(src, sizeof(b));	/* never handed out twice */
+	ksa->uuid_pool_left -= sizeof(b);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	uuid_format(b, out);
+}
+
+/* ---- status ---- */
+
+/* Bytes the first link of the relay route to @node could supply now. */
+static uint64_t relay_first_hop_avail(struct ksa *ksa, const char *node)
+{
+	struct relay_route *rt = malloc(sizeof(*rt));
+	struct kma_link *l = NULL;
+	char why[160];
+
+	if (rt && relay_route(ksa->relay, node, ksa->lim.key_size / 8, 1, rt,
+			      why, sizeof(why)) == 0)
+		l = kma_link_by_peer(ksa->kma, rt->hops[1]);
+	free(rt);
+	return l ? keysrc_avail(kma_link_src(l)) : 0;
+}
+
+enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
+			   const char *slave_sae, struct ksa_status *out,
+			   struct ksa_err *err)
+{
+	int m = sae_find(ksa, master_sae), s = sae_find(ksa, slave_sae);
+	const struct ksa_sae *ms, *ss;
+	struct ksa_pair *p;
+	uint64_t count;
+
+	if (m < 0 || s < 0)
+		return fail(err, KSA_BAD_REQUEST, "SAE %s is not known",
+			    m < 0 ? master_sae : slave_sae);
+	ms = &ksa->saes[m];
+	ss = &ksa->saes[s];
+	if (!ms->local && !ss->local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "neither SAE is served by this KME");
+	if (!(ms->local ? ss->link : ms->link) && !ksa->relay)
+		return fail(err, KSA_BAD_REQUEST,
+			    "no QKD link between KME %s and KME %s",
+			    ms->node, ss->node);
+	p = pair_get(ksa, m, s);
+	if (!p)
+		return fail(err, KSA_UNAVAILABLE, "out of memory");
+	memset(out, 0, sizeof(*out));
+	snprintf(out->source_kme_id, sizeof(out->source_kme_id), "%s",
+		 ms->node);
+	snprintf(out->target_kme_id, sizeof(out->target_kme_id), "%s",
+		 ss->node);
+	snprintf(out->master_sae_id, sizeof(out->master_sae_id), "%s",
+		 ms->name);
+	snprintf(out->slave_sae_id, sizeof(out->slave_sae_id), "%s",
+		 ss->name);
+	if (ms->local && p->link)
+		count = keysrc_avail(kma_link_src(p->link)) /
+			(ksa->lim.key_size / 8);
+	else if (ms->local)	/* relayed: the first hop's pool decides */
+		count = relay_first_hop_avail(ksa, ss->node) /
+			(ksa->lim.key_size / 8);
+	else
+		count = p->stored;
+	out->stored_key_count = count > ksa->lim.max_key_count ?
+				ksa->lim.max_key_count : (uint32_t)count;
+	out->key_size = ksa->lim.key_size;
+	out->max_key_count = ksa->lim.max_key_count;
+	out->max_key_per_request = ksa->lim.max_key_per_request;
+	out->max_key_size = ksa->lim.max_key_size;
+	out->min_key_size = ksa->lim.min_key_size;
+	out->max_sae_id_count = ksa->lim.max_sae_id_count;
+	return KSA_OK;
+}
+
+/* ---- enc_keys ---- */
+
+struct enc_req {
+	int master;
+	int slaves[KM_MAX_SLAVES];
+	uint32_t n_slaves;
+	struct kma_link *link;
+	uint32_t len;			/* bytes per key */
+	bool relayed;			/* slave's node is not a neighbour */
+	struct relay_route rt;		/* then: the route, this node first */
+};
+
+/* A slave at a non-adjacent node: route through trusted nodes. */
+static enum ksa_result enc_relay_check(struct ksa *ksa,
+				       const struct ksa_sae *first,
+				       uint32_t number, uint32_t size,
+				       struct enc_req *rq, struct ksa_err *err)
+{
+	char why[160];
+	int rc;
+
+	/* The whole request goes one way: every hop must carry all of it. */
+	rc = relay_route(ksa->relay, first->node, size / 8, number, &rq->rt,
+			 why, sizeof(why));
+	if (rc == -EINVAL)
+		return fail(err, KSA_BAD_REQUEST, "%s", why);
+	if (rc)
+		return fail(err, KSA_UNAVAILABLE,
+			    "no relay route from KME %s to KME %s: %s",
+			    ksa->node, first->node, why);
+	if (relay_admit(ksa->relay, ksa->saes[rq->master].name, number,
+			&rq->rt, why, sizeof(why)))
+		return fail(err, KSA_UNAVAILABLE, "%s", why);
+	rq->relayed = true;
+	rq->link = kma_link_by_peer(ksa->kma, rq->rt.hops[1]);
+	if (!rq->link)
+		return fail(err, KSA_UNAVAILABLE,
+			    "relay route leaves over an unknown link");
+	return KSA_OK;
+}
+
+static enum ksa_result enc_check(struct ksa *ksa, const char *master,
+				 const char *slave, const char *const *extra,
+				 size_t n_extra, uint32_t number, uint32_t size,
+				 struct enc_req *rq, struct ksa_err *err)
+{
+	const struct ksa_sae *first;
+
+	rq->master = sae_find(ksa, master);
+	if (rq->master < 0 || !ksa->saes[rq->master].local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "SAE %s is not served by this KME", master);
+	if (number == 0 || number > ksa->lim.max_key_per_request)
+		return fail(err, KSA_BAD_REQUEST,
+			    "number must be 1..%u (max_key_per_request)",
+			    ksa->lim.max_key_per_request);
+	if (size % 8 || size < ksa->lim.min_key_size ||
+	    size > ksa->lim.max_key_size)
+		return fail(err, KSA_BAD_REQUEST,
+			    "size must be a multiple of 8 in %u..%u",
+			    ksa->lim.min_key_size, ksa->lim.max_key_size);
+	if (n_extra > ksa->lim.max_sae_id_count)
+		return fail(err, KSA_BAD_REQUEST,
+			    "at most %u additional_slave_SAE_IDs",
+			    ksa->lim.max_sae_id_count);
+	rq->n_slaves = 0;
+	for (size_t i = 0; i <= n_extra; i++) {
+		const char *name = i ? extra[i - 1] : slave;
+		int s = sae_find(ksa, name);
+
+		if (s < 0)
+			return fail(err, KSA_BAD_REQUEST,
+				    "slave SAE %s is not known", name);
+		for (uint32_t j = 0; j < rq->n_slaves; j++)
+			if (rq->slaves[j] == s)
+				return fail(err, KSA_BAD_REQUEST,
+					    "slave SAE %s given twice", name);
+		if (s == rq->master)
+			return fail(err, KSA_BAD_REQUEST,
+				    "slave SAE %s is the master", name);
+		rq->slaves[rq->n_slaves++] = s;
+	}
+	first = &ksa->saes[rq->slaves[0]];
+	for (uint32_t j = 1; j < rq->n_slaves; j++)
+		if (strcmp(ksa->saes[rq->slaves[j]].node, first->node))
+			return fail(err, KSA_BAD_REQUEST,
+				    "all slave SAEs must be at one KME (%s is at %s, %s at %s): relaying is not supported",
+				    first->name, first->node,
+				    ksa->saes[rq->slaves[j]].name,
+				    ksa->saes[rq->slaves[j]].node);
+	rq->link = first->link;
+	if (!first->local && !rq->link && ksa->relay) {
+		enum ksa_result r = enc_relay_check(ksa, first, number, size,
+						    rq, err);
+
+		if (r)
+			return r;
+	}
+	if (first->local || !rq->link)
+		return fail(err, KSA_BAD_REQUEST,
+			    "no QKD link from KME %s to KME %s", ksa->node,
+			    first->node);
+	rq->len = size / 8;
+	if (rq->len > kma_link_src(rq->link)->block_size)
+		return fail(err, KSA_BAD_REQUEST,
+			    "size over the link's block size (%u bits)",
+			    kma_link_src(rq->link)->block_size * 8);
+	if (!ksa->kx || !ksa->kx->is_up(ksa->kx_arg,
+					 kma_link_peer(rq->link)))
+		return fail(err, KSA_UNAVAILABLE, "KME %s is not reachable",
+			    kma_link_peer(rq->link));
+	return KSA_OK;
+}
+
+/* Cut @n keys from the link, in chunks the kernel accepts. */
+static int cut_keys(struct keysrc *src, uint32_t len, uint32_t n,
+		    struct keysrc_key *keys, uint8_t *bytes,
+		    char *why, size_t whylen)
+{
+	uint32_t per = QKD_KEY_ALLOC_MAX_BYTES / len;
+	uint32_t done = 0;
+
+	if (per > QKD_KEY_COUNT_MAX)
+		per = QKD_KEY_COUNT_MAX;
+	if (!keysrc_is_up(src)) {
+		snprintf(why, whylen, "QKD link is down");
+		return -ENETDOWN;
+	}
+	if (keysrc_avail(src) < (uint64_t)len * n) {
+		snprintf(why, whylen, "not enough key in pool");
+		return -ENOSPC;
+	}
+	while (done < n) {
+		uint32_t c = n - done < per ? n - done : per;
+		int rc = keysrc_alloc(src, len, c, keys + done,
+				      bytes + (size_t)done * len, why, whylen);
+
+		if (rc)
+			return rc;
+		done += c;
+	}
+	return 0;
+}
+
+static void reserve_msg(const struct ksa *ksa, const struct enc_req *rq,
+			const struct kma_key *k, struct kxmsg *m)
+{
+	kxmsg_clear(m, KXMSG_RESERVE);
+	memcpy(m->uuid, k->uuid, KSA_KEY_ID_LEN);
+	snprintf(m->master, sizeof(m->master), "%s",
+		 ksa->saes[rq->master].name);
+	for (uint32_t i = 0; i < rq->n_slaves; i++)
+		snprintf(m->slaves[i], sizeof(m->slaves[i]), "%s",
+			 ksa->saes[rq->slaves[i]].name);
+	m->n_slaves = rq->n_slaves;
+	snprintf(m->link, sizeof(m->link), "%s", kma_link_name(rq->link));
+	m->key_id = k->src_id;
+	m->key_len = k->len;
+}
+
+/* Record key @i, tell the slave's node, hand the bytes to the master. */
+static int enc_one(struct ksa *ksa, const struct enc_req *rq,
+		   struct ksa_pair *p, const struct keysrc_key *sk,
+		   const uint8_t *bytes, struct ksa_key *out, struct kxmsg *m)
+{
+	struct kma_key *k;
+	char uuid[KSA_KEY_ID_LEN];
+
+	uuid_v4(ksa, uuid);
+	out->key = OPENSSL_secure_malloc(rq->len);
+	out->size = rq->len * 8;	/* ksa_keys_free() needs it */
+	k = kma_key_add(ksa->kma, rq->link, uuid, KMA_KEY_RESERVED);
+	if (!out->key || !k) {
+		if (k)
+			kma_key_remove(ksa->kma, k);
+		return -1;
+	}
+	k->src_id = sk->id;
+	k->len = sk->len;
+	k->gen_time_ns = sk->gen_time_ns;
+	k->master = (uint16_t)rq->master;
+	for (uint32_t i = 0; i < rq->n_slaves; i++)
+		k->slaves[i] = (uint16_t)rq->slaves[i];
+	k->n_slaves = rq->n_slaves;
+	k->pair = (uint32_t)(p - ksa->pairs);
+	p->pending++;
+	reserve_msg(ksa, rq, k, m);
+	if (rq->relayed ? relay_start(ksa->relay, &rq->rt, m) :
+	    ksa->kx->send(ksa->kx_arg, kma_link_peer(rq->link), m)) {
+		record_finish(ksa, k, KMA_KEY_DESTROYED);
+		return -1;
+	}
+	memcpy(out->key, bytes, rq->len);
+	memcpy(out->key_id, uuid, KSA_KEY_ID_LEN);
+	out->size = rq->len * 8;
+	p->supplied++;
+	return 0;
+}
+
+enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
+			     const char *slave, const char *const *extra,
+			     size_t n_extra, uint32_t number, uint32_t size,
+			     struct ksa_key *out, struct ksa_err *err)
+{
+	struct keysrc_key *keys = NULL;
+	uint8_t *bytes = NULL;
+	struct ksa_pair *p;
+	struct enc_req rq = { 0 };
+	enum ksa_result r;
+	char why[128];
+	uint32_t i = 0;
+	int rc;
+
+	expire(ksa);
+	if (!size)
+		size = ksa->lim.key_size;
+	r = enc_check(ksa, master, slave, extra, n_extra, number, size, &rq,
+		      err);
+	if (r)
+		return r;
+	p = pair_get(ksa, rq.master, rq.slaves[0]);
+	if (p && p->peer_full_until_ms > loop_now_ms())
+		return fail(err, KSA_UNAVAILABLE,
+			    "KME %s has no room for more keys of %s -> %s; retry later",
+			    kma_link_peer(rq.link), master,
+			    ksa->saes[rq.slaves[0]].name);
+	keys = calloc(number, sizeof(*keys));
+	bytes = OPENSSL_secure_malloc((size_t)number * rq.len);
+	memset(out, 0, number * sizeof(*out));
+	if (!p || !keys || !bytes) {
+		r = fail(err, KSA_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	rc = cut_keys(kma_link_src(rq.link), rq.len, number, keys, bytes,
+		      why, sizeof(why));
+	if (rc) {
+		r = fail(err, KSA_UNAVAILABLE, "link %s: %s",
+			 kma_link_name(rq.link), why);
+		goto out;
+	}
+	for (i = 0; i < number; i++) {
+		if (enc_one(ksa, &rq, p, &keys[i], bytes + (size_t)i * rq.len,
+			    &out[i], &ksa->msg)) {
+			r = fail(err, KSA_UNAVAILABLE,
+				 "cannot reserve keys at KME %s",
+				 kma_link_peer(rq.link));
+			break;
+		}
+	}
+out:
+	if (r != KSA_OK)
+		ksa_keys_free(out, i < number ? i + 1 : number);
+	if (bytes)
+		OPENSSL_secure_clear_free(bytes, (size_t)number * rq.len);
+	free(keys);
+	return r;
+}
+
+/* ---- dec_keys ---- */
+
+static int slave_slot(const struct kma_key *k, int s)
+{
+	for (uint32_t i = 0; i < k->n_slaves; i++)
+		if (k->slaves[i] == s)
+			return (int)i;
+	return -1;
+}
+
+/* Checks one requested ID: KSA_OK (deliverable), _RETRY or _NOT_FOUND. */
+static enum ksa_result dec_lookup(struct ksa *ksa, int s, int m,
+				  const char *id, struct kma_key **out)
+{
+	struct kma_key *k;
+	int slot;
+
+	if (!kxmsg_uuid_valid(id))
+		return KSA_NOT_FOUND;
+	k = kma_key_find(ksa->kma, id);
+	if (!k)
+		return KSA_RETRY;
+	slot = slave_slot(k, s);
+	if (k->master != m || slot < 0 || !k->bytes ||
+	    (k->delivered & (1u << slot)) ||
+	    (k->state != KMA_KEY_STORED && k->state != KMA_KEY_SUPPLIED))
+		return KSA_NOT_FOUND;
+	*out = k;
+	return KSA_OK;
+}
+
+static void dec_deliver(struct ksa *ksa, struct kma_key *k, int s,
+			struct ksa_key *out)
+{
+	int slot = slave_slot(k, s);
+	uint32_t all = (k->n_slaves >= 32) ? UINT32_MAX :
+		       ((1u << k->n_slaves) - 1);
+
+	memcpy(out->key, k->bytes, k->len);
+	memcpy(out->key_id, k->uuid, KSA_KEY_ID_LEN);
+	out->size = k->len * 8;
+	k->delivered |= 1u << slot;
+	ksa->pairs[k->pair].supplied++;
+	if (k->delivered == all)
+		record_finish(ksa, k, KMA_KEY_CONSUMED);
+	else
+		kma_key_set_state(ksa->kma, k, KMA_KEY_SUPPLIED);
+}
+
+enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
+			     const char *master, const char *const *key_ids,
+			     size_t n, struct ksa_key *out, struct ksa_err *err)
+{
+	int s = sae_find(ksa, slave), m = sae_find(ksa, master);
+	struct kma_key **found;
+	enum ksa_result r = KSA_OK, r1;
+	size_t i, j;
+
+	expire(ksa);
+	if (s < 0 || !ksa->saes[s].local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "SAE %s is not served by this KME", slave);
+	if (m < 0)
+		return fail(err, KSA_BAD_REQUEST, "master SAE %s is not known",
+			    master);
+	if (n == 0 || n > ksa->lim.max_key_per_request)
+		return fail(err, KSA_BAD_REQUEST,
+			    "1..%u key IDs per request",
+			    ksa->lim.max_key_per_request);
+	found = calloc(n, sizeof(*found));
+	if (!found)
+		return fail(err, KSA_UNAVAILABLE, "out of memory");
+	for (i = 0; i < n && r != KSA_NOT_FOUND; i++) {
+		for (j = 0; j < i; j++)
+			if (!strcmp(key_ids[i], key_ids[j]))
+				r = KSA_NOT_FOUND;	/* would serve twice */
+		r1 = dec_lookup(ksa, s, m, key_ids[i], &found[i]);
+		if (r1 == KSA_NOT_FOUND || (r1 == KSA_RETRY && r == KSA_OK))
+			r = r1;
+	}
+	/* NOT_FOUND outranks RETRY: waiting cannot fix a foreign key. */
+	if (r == KSA_NOT_FOUND) {
+		fail(err, r, "one or more keys specified are not found on KME");
+	} else if (r == KSA_RETRY) {
+		fail(err, r, "key reservation not yet received");
+	} else {
+		memset(out, 0, n * sizeof(*out));
+		for (i = 0; i < n; i++) {
+			out[i].key = OPENSSL_secure_malloc(found[i]->len);
+			if (!out[i].key) {
+				ksa_keys_free(out, i);
+				free(found);
+				return fail(err, KSA_UNAVAILABLE,
+					    "out of memory");
+			}
+		}
+		for (i = 0; i < n; i++)
+			dec_deliver(ksa, found[i], s, &out[i]);
+	}
+	free(found);
+	return r;
+}
+
+void ksa_keys_free(struct ksa_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].key)
+			OPENSSL_secure_clear_free(keys[i].key, keys[i].size / 8 ?
+						  keys[i].size / 8 : 1);
+		keys[i].key = NULL;
+		OPENSSL_cleanse(keys[i].key_id, sizeof(keys[i].key_id));
+	}
+}
+
+/* ---- Kx-2: reservations from peers ---- */
+
+static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
+		     uint32_t code, const char *text)
+{
+	struct kxmsg *m = &ksa->msg;
+
+	kxmsg_clear(m, KXMSG_ACK);
+	memcpy(m->uuid, uuid, KSA_KEY_ID_LEN);
+	m->code = code;
+	snprintf(m->text, sizeof(m->text), "%s", text ? text : "");
+	if (ksa->kx && ksa->kx->send(ksa->kx_arg, to, m))
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"key %s: cannot answer node %s", uuid, to);
+}
+
+/* Who may reserve what: returns KXC_OK and fills @rq, or a refusal. */
+static uint32_t reserve_check(struct ksa *ksa, const char *origin,
+			      const char *from, const struct kxmsg *m,
+			      struct enc_req *rq, const char **why)
+{
+	rq->master = sae_find(ksa, m->master);
+	if (rq->master < 0 || strcmp(ksa->saes[rq->master].node, origin)) {
+		*why = "master SAE is not at the sending node";
+		return KXC_UNKNOWN_SAE;
+	}
+	rq->n_slaves = m->n_slaves;
+	for (uint32_t i = 0; i < m->n_slaves; i++) {
+		int s = sae_find(ksa, m->slaves[i]);
+
+		if (s < 0 || !ksa->saes[s].local) {
+			*why = "slave SAE is not served here";
+			return KXC_UNKNOWN_SAE;
+		}
+		for (uint32_t j = 0; j < i; j++)
+			if (rq->slaves[j] == s) {
+				*why = "slave SAE given twice";
+				return KXC_BAD_MESSAGE;
+			}
+		rq->slaves[i] = s;
+	}
+	if (m->n_slaves > ksa->lim.max_sae_id_count + 1 ||
+	    m->key_len * 8 > ksa->lim.max_key_size ||
+	    m->key_len * 8 < ksa->lim.min_key_size) {
+		*why = "outside this KME's limits";
+		return KXC_BAD_MESSAGE;
+	}
+	rq->link = kma_link_by_peer(ksa->kma, from);
+	if (!rq->link) {
+		*why = "no link to the sending node";
+		return KXC_NO_LINK;
+	}
+	rq->len = m->key_len;
+	return KXC_OK;
+}
+
+static uint32_t reserve_store(struct ksa *ksa, const struct kxmsg *m,
+			      const struct enc_req *rq, const char **why,
+			      char *reason, size_t reasonlen)
+{
+	struct keysrc *src = kma_link_src(rq->link);
+	struct ksa_pair *p = pair_get(ksa, rq->master, rq->slaves[0]);
+	struct kma_key *k;
+	uint8_t *bytes = NULL;
+	int rc;
+
+	k = p ? kma_key_add(ksa->kma, rq->link, m->uuid, KMA_KEY_STORED) :
+		NULL;
+	if (!k) {
+		keysrc_discard(src, m->key_id, m->key_len);
+		*why = "key store full";
+		return KXC_STORE_FULL;
+	}
+	k->src_id = m->key_id;
+	k->len = m->key_len;
+	k->master = (uint16_t)rq->master;
+	for (uint32_t i = 0; i < rq->n_slaves; i++)
+		k->slaves[i] = (uint16_t)rq->slaves[i];
+	k->n_slaves = rq->n_slaves;
+	k->pair = (uint32_t)(p - ksa->pairs);
+	/* From here a refusal leaves a tombstone: the slave's dec_keys
+	 * then hears "not found" at once instead of waiting. */
+	if (p->stored >= ksa->lim.max_key_count) {
+		keysrc_discard(src, m->key_id, m->key_len);
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = "max_key_count reached";
+		return KXC_STORE_FULL;
+	}
+	bytes = OPENSSL_secure_malloc(m->key_len);
+	rc = bytes ? keysrc_get(src, m->key_id, m->key_len, bytes,
+				&k->gen_time_ns, reason, reasonlen) : -ENOMEM;
+	if (rc) {
+		if (bytes)
+			OPENSSL_secure_clear_free(bytes, m->key_len);
+		else
+			snprintf(reason, reasonlen, "out of secure memory");
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = reason;
+		return KXC_FETCH_FAILED;
+	}
+	k->bytes = bytes;
+	p->stored++;
+	return KXC_OK;
+}
+
+static void on_reserve(struct ksa *ksa, const char *from,
+		       const struct kxmsg *m)
+{
+	const char *why = "";
+	char reason[128];
+	struct enc_req rq = { 0 };
+	uint32_t code;
+
+	if (kma_key_find(ksa->kma, m->uuid)) {
+		code = KXC_DUPLICATE;
+		why = "key ID already used";
+	} else {
+		code = reserve_check(ksa, from, from, m, &rq, &why);
+		if (code == KXC_OK)
+			code = reserve_store(ksa, m, &rq, &why, reason,
+					     sizeof(reason));
+	}
+	if (code != KXC_OK)
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"key %s from node %s refused: %s (%s)", m->uuid,
+				from, kxmsg_code_name(code), why);
+	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
+}
+
+static void pair_peer_full(struct ksa *ksa, const struct kma_key *k,
+			   const char *from)
+{
+	uint64_t now = loop_now_ms();
+	struct ksa_pair *p;
+
+	if (k->pair >= ksa->n_pairs)
+		return;
+	p = &ksa->pairs[k->pair];
+	if (p->peer_full_until_ms <= now)
+		log_notice("node %s has no room for keys of %s -> %s: enc_keys answers 503 for %u ms",
+			   from, ksa->saes[p->master].name,
+			   ksa->saes[p->slave].name, KSA_PEER_FULL_MS);
+	p->peer_full_until_ms = now + KSA_PEER_FULL_MS;
+}
+
+static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
+{
+	struct kma_key *k = kma_key_find(ksa->kma, m->uuid);
+
+	if (!k || k->state != KMA_KEY_RESERVED ||
+	    strcmp(kma_link_peer(k->link), from)) {
+		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+				"node %s acked key %s that it was not sent",
+				from, m->uuid);
+		return;
+	}
+	if (m->code == KXC_OK) {
+		record_finish(ksa, k, KMA_KEY_CONSUMED);
+		return;
+	}
+	log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
+			"key %s: node %s refused it: %s (%s)", m->uuid, from,
+			kxmsg_code_name(m->code), m->text);
+	if (m->code == KXC_STORE_FULL)
+		pair_peer_full(ksa, k, from);
+	record_finish(ksa, k, KMA_KEY_DESTROYED);
+}
+
+void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m)
+{
+	expire(ksa);
+	if (m->type == KXMSG_RESERVE)
+		on_reserve(ksa, from, m);
+	else if (m->type == KXMSG_ACK)
+		on_ack(ksa, from, m);
+}
+
+/* ---- relayed keys (relay.h) ---- */
+
+void ksa_set_relay(struct ksa *ksa, struct relay *relay)
+{
+	ksa->relay = relay;
+}
+
+uint32_t ksa_relay_deliver(struct ksa *ksa, const char *origin,
+			   const char *prev, const struct kxmsg *m,
+			   uint8_t *bytes, const char **why)
+{
+	struct enc_req rq = { 0 };
+	struct ksa_pair *p;
+	struct kma_key *k;
+	uint32_t code;
+
+	expire(ksa);
+	if (kma_key_find(ksa->kma, m->uuid)) {
+		*why = "key ID already used";
+		code = KXC_DUPLICATE;
+		goto refuse;
+	}
+	code = reserve_check(ksa, origin, prev, m, &rq, why);
+	if (code != KXC_OK)
+		goto refuse;
+	p = pair_get(ksa, rq.master, rq.slaves[0]);
+	k = p ? kma_key_add(ksa->kma, rq.link, m->uuid, KMA_KEY_STORED) :
+		NULL;
+	if (!k) {
+		*why = "key store full";
+		code = KXC_STORE_FULL;
+		goto refuse;
+	}
+	k->src_id = 0;		/* not from one link: relayed */
+	k->len = m->key_len;
+	k->gen_time_ns = kma_realtime_ns();
+	k->master = (uint16_t)rq.master;
+	for (uint32_t i = 0; i < rq.n_slaves; i++)
+		k->slaves[i] = (uint16_t)rq.slaves[i];
+	k->n_slaves = rq.n_slaves;
+	k->pair = (uint32_t)(p - ksa->pairs);
+	if (p->stored >= ksa->lim.max_key_count) {
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = "max_key_count reached";
+		code = KXC_STORE_FULL;
+		goto refuse;
+	}
+	k->bytes = OPENSSL_secure_malloc(m->key_len);
+	if (!k->bytes) {
+		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
+		*why = "out of secure memory";
+		code = KXC_FETCH_FAILED;
+		goto refuse;
+	}
+	memcpy(k->bytes, bytes, m->key_len);
+	OPENSSL_cleanse(bytes, m->key_len);
+	p->stored++;
+	return KXC_OK;
+refuse:
+	OPENSSL_cleanse(bytes, m->key_len);
+	return code;
+}
+
+void ksa_set_kx(struct ksa *ksa, const struct ksa_kx_ops *ops, void *arg)
+{
+	ksa->kx = ops;
+	ksa->kx_arg = arg;
+}
+
+/* ---- construction ---- */
+
+static int check_limits(const struct ksa_limits *l, char *err, size_t errlen)
+{
+	if (l->min_key_size < 8 || l->min_key_size % 8 ||
+	    l->max_key_size % 8 || l->max_key_size < l->min_key_size ||
+	    l->key_size % 8 || l->key_size < l->min_key_size ||
+	    l->key_size > l->max_key_size) {
+		snprintf(err, errlen,
+			 "key sizes must be multiples of 8 with 8 <= min_key_size <= key_size <= max_key_size");
+		return -1;
+	}
+	if (l->max_key_per_request == 0 || l->max_key_count == 0) {
+		snprintf(err, errlen,
+			 "max_key_per_request and max_key_count must be positive");
+		return -1;
+	}
+	if (l->max_sae_id_count > KM_MAX_SLAVES - 1) {
+		snprintf(err, errlen, "max_sae_id_count must be at most %d",
+			 KM_MAX_SLAVES - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_saes(struct ksa *ksa, const struct ksa_sae_cfg *saes,
+		     size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ksa_sae *s = &ksa->saes[i];
+
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(saes[i].name, saes[j].name) ||
+			    !strcmp(saes[i].cert_cn, saes[j].cert_cn)) {
+				snprintf(err, errlen,
+					 "sae %s: name or cert_cn used twice",
+					 saes[i].name);
+				return -1;
+			}
+		}
+		snprintf(s->name, sizeof(s->name), "%s", saes[i].name);
+		snprintf(s->node, sizeof(s->node), "%s", saes[i].node);
+		s->local = !strcmp(s->node, ksa->node);
+		s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+		/* SAEs at nodes without a link stay unreachable (later:
+		 * relaying); they are not an error in a shared SAE table. */
+	}
+	ksa->n_saes = n;
+	return 0;
+}
+
+struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
+		    const struct ksa_sae_cfg *saes, size_t n_saes,
+		    const struct ksa_limits *limits, char *err, size_t errlen)
+{
+	struct ksa *ksa;
+
+	if (check_limits(limits, err, errlen))
+		return NULL;
+	if (n_saes > KSA_MAX_SAES) {
+		snprintf(err, errlen, "at most %d SAEs", KSA_MAX_SAES);
+		return NULL;
+	}
+	ksa = calloc(1, sizeof(*ksa));
+	if (ksa)
+		ksa->saes = calloc(n_saes ? n_saes : 1, sizeof(*ksa->saes));
+	if (!ksa || !ksa->saes) {
+		free(ksa);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ksa->kma = kma;
+	ksa->key_warn = (struct log_ratelimit)
+		LOG_RATELIMIT_INIT(KSA_KEY_WARN_MS, KSA_KEY_WARN_BURST);
+	ksa->lim = *limits;
+	snprintf(ksa->node, sizeof(ksa->node), "%s", node->name);
+	if (load_saes(ksa, saes, n_saes, err, errlen)) {
+		ksa_free(ksa);
+		return NULL;
+	}
+	kma_set_sae_names(kma, sae_name, ksa);
+	return ksa;
+}
+
+void ksa_free(struct ksa *ksa)
+{
+	if (!ksa)
+		return;
+	kma_set_sae_names(ksa->kma, NULL, NULL);
+	OPENSSL_cleanse(ksa->uuid_pool, sizeof(ksa->uuid_pool));
+	free(ksa->saes);
+	free(ksa->pairs);
+	free(ksa);
+}

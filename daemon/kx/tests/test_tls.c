@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tls.c over a socketpair on a real loop, with a throwaway PKI: handshake
+ * and peer name, data both ways (large enough to need the output queue),
+ * close, output coalescing, and the refusals: untrusted client, no client
+ * certificate, untrusted server, wrong server name, input over the limit.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "core/loop.h"
+#include "kx/tls.h"
+#include "kx/tests/tls_fixture.h"
+
+#define BIG (256 * 1024)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static char *pki;
+
+struct side {
+	const char *name;
+	int opened, closed;
+	char peer[256];
+	char error[160];
+	size_t received;
+	uint8_t sum;		/* running checksum of what arrived */
+	size_t send_on_open;	/* bytes to send once open */
+	size_t close_after;	/* close once this much has arrived */
+	int never_consume;
+	int close_after_send;	/* close right after queueing send_on_open */
+	int coalesce;		/* client: run the coalescing schedule */
+};
+
+struct pair {
+	struct loop *loop;
+	struct tls_conn *cli_conn, *srv_conn;
+	size_t seen[3];		/* server's bytes at the coalescing checks */
+	struct side srv, cli;
+	struct loop_timer *deadline;
+	int timed_out;
+	int cli_early;
+};
+
+static struct pair *current;
+
+static void maybe_stop(void)
+{
+	if (current->srv.closed && current->cli.closed)
+		loop_stop(current->loop);
+}
+
+static void send_pattern(struct tls_conn *c, size_t n)
+{
+	static uint8_t chunk[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)i;
+	while (n) {
+		size_t k = n < sizeof(chunk) ? n : sizeof(chunk);
+
+		assert_int_equal(tls_conn_write(c, chunk, k), 0);
+		n -= k;
+	}
+}
+
+/*
+ * Coalescing at 1 s, from the open (whose handshake is the last send):
+ *   +1100 ms  write 100 bytes: nothing sent for 1 s, so it leaves at once
+ *   +1150     write 100: 50 ms after a send, so it waits until +2100
+ *   +1200     the server writes 4 bytes: their arrival runs the client's
+ *             connection, which must still hold its 100
+ *   +1500     check: the server has 100 bytes
+ *   +2600     check: 200; write a full record: leaves at once anyway
+ *   +3000     check: 20200; close
+ * The margins are hundreds of ms: a check can only fail by coalescing
+ * doing the wrong thing, not by a slow machine.
+ */
+enum {
+	CO_LONE, CO_HELD, CO_SERVER_TALKS, CO_CHECK_HELD, CO_CHECK_SENT_BIG,
+	CO_CHECK_CLOSE
+};
+
+static const struct { uint64_t at_ms; int action; } coalesce_schedule[] = {
+	{ 1100, CO_LONE }, { 1150, CO_HELD }, { 1200, CO_SERVER_TALKS },
+	{ 1500, CO_CHECK_HELD }, { 2600, CO_CHECK_SENT_BIG },
+	{ 3000, CO_CHECK_CLOSE },
+};
+
+static void coalesce_step(void *arg)
+{
+	int action = coalesce_schedule[(uintptr_t)arg].action;
+	struct tls_conn *c = current->cli_conn;
+	static uint8_t data[20000];
+
+	switch (action) {
+	case CO_LONE:
+	case CO_HELD:
+		assert_int_equal(tls_conn_write(c, data, 100), 0);
+		break;
+	case CO_SERVER_TALKS:
+		assert_int_equal(tls_conn_write(current->srv_conn, "ping", 4), 0);
+		break;
+	case CO_CHECK_HELD:
+		current->seen[0] = current->srv.received;
+		break;
+	case CO_CHECK_SENT_BIG:
+		current->seen[1] = current->srv.received;
+		assert_int_equal(tls_conn_write(c, data, sizeof(data)), 0);
+		break;
+	case CO_CHECK_CLOSE:
+		current->seen[2] = current->srv.received;
+		tls_conn_close(c);
+		break;
+	}
+}
+
+static void start_coalesce_schedule(struct tls_conn *c)
+{
+	current->cli_conn = c;
+	tls_conn_set_coalesce(c, 1000);
+	for (uintptr_t i = 0; i < ARRAY_SIZE(coalesce_schedule); i++)
+		assert_non_null(loop_timer_add(current->loop,
+					       coalesce_schedule[i].at_ms,
+					       false, coalesce_step,
+					       (void *)i));
+}
+
+static void on_open(struct tls_conn *c, void *arg)
+{
+	struct side *s = arg;
+
+	s->opened++;
+	if (s == &current->srv)
+		current->srv_conn = c;
+	snprintf(s->peer, sizeof(s->peer), "%s", tls_conn_peer_name(c));
+	if (s->send_on_open)
+		send_pattern(c, s->send_on_open);
+	if (s->close_after_send)
+		tls_conn_close(c);
+	if (s->coalesce)
+		start_coalesce_schedule(c);
+}
+
+static int on_data(struct tls_conn *c, void *arg)
+{
+	struct side *s = arg;
+	const uint8_t *p;
+	size_t len, i;
+
+	p = tls_conn_input(c, &len);
+	if (s->never_consume)
+		return 0;
+	for (i = 0; i < len; i++)
+		s->sum += p[i];
+	s->received += len;
+	tls_conn_consume(c, len);
+	if (s->close_after && s->received >= s->close_after)
+		tls_conn_close(c);
+	return 0;
+}
+
+static void on_close(struct tls_conn *c, void *arg)
+{
+	struct side *s = arg;
+
+	s->closed++;
+	snprintf(s->error, sizeof(s->error), "%s", tls_conn_error(c));
+	maybe_stop();
+}
+
+static const struct tls_conn_ops ops = {
+	.on_open = on_open, .on_data = on_data, .on_close = on_close,
+};
+
+static void on_deadline(void *arg)
+{
+	struct pair *p = arg;
+
+	p->timed_out = 1;
+	loop_stop(p->loop);
+}
+
+static SSL_CTX *ctx_for(const char *cert, int is_server, const char *ca)
+{
+	struct tls_files f = { 0 };
+	char err[256];
+	char ca_path[512], cert_path[512], key_path[512];
+	SSL_CTX *ctx;
+
+	snprintf(ca_path, sizeof(ca_path), "%s/%s.pem", pki, ca ? ca : "ca");
+	snprintf(cert_path, sizeof(cert_path), "%s/%s.pem", pki, cert);
+	snprintf(key_path, sizeof(key_path), "%s/%s.key", pki, cert);
+	f.ca = ca_path;
+	f.cert = cert_path;
+	f.key = key_path;
+	ctx = tls_ctx_new(&f, is_server, err, sizeof(err));
+	if (!ctx)
+		fail_msg("tls_ctx_new: %s", err);
+	return ctx;
+}
+
+/* A client context that trusts the CA but has no certificate of its own. */
+static SSL_CTX *ctx_anonymous_client(void)
+{
+	char ca_path[512];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", pki);
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_load_verify_file(ctx, ca_path), 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/* Run one connection between @sctx and @cctx until both sides closed. */
+static void run_pair(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx,
+		     const char *server_name, size_t srv_max_input)
+{
+	int sv[2];
+	struct tls_conn *s, *c;
+
+	current = p;
+	p->srv.name = "server";
+	p->cli.name = "client";
+	p->loop = loop_new();
+	assert_non_null(p->loop);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	s = tls_conn_accept(p->loop, sctx, sv[0], srv_max_input, &ops, &p->srv);
+	assert_non_null(s);
+	c = tls_conn_connect(p->loop, cctx, sv[1], server_name, 1 << 20, &ops,
+			     &p->cli);
+	assert_non_null(c);
+	if (p->cli_early)	/* queued before the handshake, sent after it */
+		assert_int_equal(tls_conn_write(c, "early", 5), 0);
+	p->deadline = loop_timer_add(p->loop, 5000, false, on_deadline, p);
+	assert_non_null(p->deadline);
+	assert_int_equal(loop_run(p->loop), 0);
+	loop_timer_del(p->deadline);
+	/* Let deferred frees and cancellations complete. */
+	loop_free(p->loop);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	assert_false(p->timed_out);
+}
+
+static uint8_t pattern_sum(size_t n)
+{
+	uint8_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sum += (uint8_t)(i % 4096);
+	return sum;
+}
+
+static void test_handshake_and_data(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli.send_on_open = BIG;
+	p.srv.send_on_open = BIG;
+	p.cli.close_after = BIG;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 64 * 1024);
+	assert_int_equal(p.srv.opened, 1);
+	assert_int_equal(p.cli.opened, 1);
+	assert_string_equal(p.srv.peer, "client");
+	assert_string_equal(p.cli.peer, "server");
+	assert_int_equal(p.srv.received, BIG);
+	assert_int_equal(p.cli.received, BIG);
+	assert_int_equal(p.srv.sum, pattern_sum(BIG));
+	assert_int_equal(p.cli.sum, pattern_sum(BIG));
+	assert_int_equal(p.srv.closed, 1);
+	assert_int_equal(p.cli.closed, 1);
+	assert_string_equal(p.cli.error, "");
+}
+
+/* Output queued before tls_conn_close() still arrives, then the close. */
+static void test_write_before_handshake(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli_early = 1;
+	p.srv.close_after = 5;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 4096);
+	assert_int_equal(p.srv.received, 5);
+	assert_int_equal(p.srv.sum, (uint8_t)('e' + 'a' + 'r' + 'l' + 'y'));
+	assert_int_equal(p.cli.closed, 1);
+}
+
+static void test_close_flushes(void **state)
+{
+	struct pair p = { 0 };
+
+	p.srv.send_on_open = BIG;
+	p.srv.close_after_send = 1;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 4096);
+	assert_int_equal(p.cli.received, BIG);
+	assert_int_equal(p.cli.sum, pattern_sum(BIG));
+	assert_int_equal(p.cli.closed, 1);
+	assert_int_equal(p.srv.closed, 1);
+	assert_string_equal(p.srv.error, "");
+}
+
+static void test_untrusted_client_refused(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli.send_on_open = 100;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("rogue_client", 0, NULL),
+		 "server", 4096);
+	assert_int_equal(p.srv.opened, 0);
+	assert_int_equal(p.srv.received, 0);
+	assert_int_equal(p.srv.closed, 1);
+	assert_non_null(strstr(p.srv.error, "certificate"));
+}
+
+static void test_no_client_cert_refused(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli.send_on_open = 100;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_anonymous_client(),
+		 "server", 4096);
+	assert_int_equal(p.srv.opened, 0);
+	assert_int_equal(p.srv.received, 0);
+	assert_int_equal(p.srv.closed, 1);
+	assert_string_not_equal(p.srv.error, "");
+}
+
+static void test_untrusted_server_refused(void **state)
+{
+	struct pair p = { 0 };
+
+	run_pair(&p, ctx_for("rogue_server", 1, "rogue"),
+		 ctx_for("client", 0, NULL), "server", 4096);
+	assert_int_equal(p.cli.opened, 0);
+	assert_int_equal(p.cli.closed, 1);
+	assert_non_null(strstr(p.cli.error, "certificate"));
+}
+
+static void test_wrong_server_name_refused(void **state)
+{
+	struct pair p = { 0 };
+
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "another-server", 4096);
+	assert_int_equal(p.cli.opened, 0);
+	assert_int_equal(p.cli.closed, 1);
+	assert_non_null(strstr(p.cli.error, "certificate"));
+}
+
+static void test_input_limit(void **state)
+{
+	struct pair p = { 0 };
+
+	p.srv.never_consume = 1;
+	p.cli.send_on_open = 8192;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 1024);
+	assert_int_equal(p.srv.opened, 1);
+	assert_int_equal(p.srv.closed, 1);
+	assert_non_null(strstr(p.srv.error, "input limit"));
+}
+
+static void test_coalesce(void **state)
+{
+	struct pair p = { 0 };
+
+	p.cli.coalesce = 1;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 64 * 1024);
+	assert_false(p.timed_out);
+	assert_int_equal(p.cli.received, 4);
+	assert_int_equal(p.seen[0], 100);
+	assert_int_equal(p.seen[1], 200);
+	assert_int_equal(p.seen[2], 20200);
+	assert_int_equal(p.srv.received, 20200);
+	assert_int_equal(p.cli.closed, 1);
+}
+
+static int make_pki(void **state)
+{
+	struct fixture_ca ca, rogue;
+	int ret;
+
+	pki = fixture_mkdtemp();
+	if (!pki)
+		return -1;
+	ret = fixture_ca_new(&ca, pki, "ca") | fixture_ca_new(&rogue, pki, "rogue");
+	ret |= fixture_leaf(&ca, pki, "server", "server");
+	ret |= fixture_leaf(&ca, pki, "client", "client");
+	ret |= fixture_leaf(&rogue, pki, "rogue_client", "client");
+	ret |= fixture_leaf(&rogue, pki, "rogue_server", "server");
+	fixture_ca_free(&ca);
+	fixture_ca_free(&rogue);
+	return ret ? -1 : 0;
+}
+
+static int remove_pki(void **state)
+{
+	fixture_rmdir(pki);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handshake_and_data),
+		cmocka_unit_test(test_write_before_handshake),
+		cmocka_unit_test(test_close_flushes),
+		cmocka_unit_test(test_untrusted_client_refused),
+		cmocka_unit_test(test_no_client_cert_refused),
+		cmocka_unit_test(test_untrusted_server_refused),
+		cmocka_unit_test(test_wrong_server_name_refused),
+		cmocka_unit_test(test_input_limit),
+		cmocka_unit_test(test_coalesce),
+	};
+
+	return cmocka_run_group_tests_name("tls", tests, make_pki, remove_pki);
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Key relay across trusted nodes (Y.3802 10.4, reference point Kx-1):
+ * end-to-end keys between SAEs whose nodes have no QKD link in common.
+ *
+ * Master SAE at A, slave at F, route A-B-...-F (lsa_route()):
+ *  - A cuts key K from its share of link A-B exactly as for a direct
+ *    pair (ksa.c) and sends RELAY_START (UUID, SAEs, key ID/length, route)
+ *    to B.  No key bytes cross Kx.
+ *  - B fetches K from its end of A-B.  Each trusted node N holding K
+ *    forwards it to the next hop M as RELAY_KEY: K one-time padded and
+ *    ITS-MACed (relay_otp.h) with fresh key from N's own share of link
+ *    N-M, whose key IDs go with the message so that M fetches the
+ *    identical pad from its end.  N then zeroises K.
+ *  - Pad cannot be reused: it comes only from keysrc_alloc() at the
+ *    sender and keysrc_get() at the receiver, and both hand out each byte
+ *    of a link at most once (per-byte bitmaps, persisted high-water
+ *    marks).  Each message gets a fresh relay_link (one pad stream that
+ *    holds exactly that message's pad), so stream state never has to be
+ *    resynchronised after a reconnect.  A replayed message asks for pad
+ *    the receiver already used: keysrc_get() fails, the message is
+ *    refused (KXC_REPLAY).
+ *  - The destination checks the tag before the plaintext is used and
+ *    stores K under the UUID for the slaves (ksa_relay_deliver()), as a
+ *    Kx-2 reservation would: dec_keys works as for a direct pair.
+ *  - RELAY_ACK (code) travels back along the route to A, which finishes
+ *    its record (consumed, or destroyed with an alarm).
+ * Any failure (MAC, replay, fetch, malformed, next hop down) discards K
+ * at that node, logs an alarm without key bytes, counts it and NAKs.
+ */
+#ifndef QKD_RELAY_H
+#define QKD_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "kx/kxmsg.h"
+
+struct kma;
+struct ksa;
+struct lsa;
+struct relay;
+
+/*
+ * Session control (Y.3802 Appendix I, overload control).  Every relayed
+ * key is a session, open at its source from RELAY_START until its
+ * RELAY_ACK (or RELAY_SESSION_TIMEOUT_MS).  A request is admitted only if
+ * its keys fit in the open-session slots its SAE's priority may use, and
+ * if the route's key pools (as advertised) are healthy enough for it:
+ *
+ *	priority  slots it may fill   worst pool level on the route
+ *	high      all                 any usable
+ *	normal    3/4                 LOW or better
+ *	low       1/2                 READY
+ *
+ * so that under load or scarce key, high-priority applications still get
+ * keys.  A refused request gets 503 with the reason; counters per
+ * priority show in "relay show".
+ */
+enum relay_priority {
+	RELAY_PRIO_NORMAL = 0,		/* the default */
+	RELAY_PRIO_LOW,
+	RELAY_PRIO_HIGH,
+	RELAY_PRIO_COUNT
+};
+#define RELAY_SESSIONS_DEFAULT	512
+/* A source session with no answer after this is closed as "timed out"
+ * (soft state: a relay message died with a node); the slave's dec_keys
+ * gave up long before (KSA_RETRY_WAIT_MS). */
+#define RELAY_SESSION_TIMEOUT_MS	3000
+
+/* Largest relayed key, bytes: fits a RELAY_KEY message. */
+#define RELAY_KEY_MAX		1024
+/* Relay sessions remembered (session control), and shown. */
+#define RELAY_SESSIONS_KEPT	1024
+#define RELAY_SESSIONS_SHOWN	256
+/* Pad key ranges remembered per link direction for the audit view. */
+#define RELAY_RANGES_KEPT	512
+
+struct relay_transport {
+	int (*send)(void *arg, const char *node, const struct kxmsg *m);
+	bool (*is_up)(void *arg, const char *node);
+};
+
+struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
+			const char *node, const struct relay_transport *tr,
+			void *tr_arg);
+void relay_free(struct relay *relay);
+
+/* RELAY_START / RELAY_KEY / RELAY_ACK from authenticated peer @from. */
+void relay_receive(struct relay *relay, const char *from,
+		   const struct kxmsg *m);
+
+/* ---- used by ksa.c (enc_keys for a slave at a non-adjacent node) ---- */
+
+struct relay_route {
+	uint32_t n_hops;			/* nodes, this node first */
+	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];
+};
+
+/*
+ * Route for @count keys of @len bytes to @dst, every hop able to pad all
+ * of them (as its pool is advertised): 0, or -errno and a sentence.
+ */
+int relay_route(struct relay *relay, const char *dst, uint32_t len,
+		uint32_t count, struct relay_route *rt, char *why,
+		size_t whylen);
+/* Open-session slots of this node (1..RELAY_SESSIONS_KEPT). */
+void relay_set_max_sessions(struct relay *relay, uint32_t max);
+/*
+ * Admission of @count keys for @master_sae (at its priority) over @rt:
+ * 0, or -EBUSY with the reason in @why.  Counted either way.
+ */
+int relay_admit(struct relay *relay, const char *master_sae,
+		uint32_t count, const struct relay_route *rt, char *why,
+		size_t whylen);
+/* Priority of local SAE @sae (default normal).  0, or -ENOSPC. */
+int relay_set_priority(struct relay *relay, const char *sae,
+		       enum relay_priority prio);
+/*
+ * Send RELAY_START for the key @reserve describes (a filled RESERVE: UUID,
+ * SAEs, key ID and length on the first hop's link) along @rt.  0, or -1.
+ */
+int relay_start(struct relay *relay, const struct relay_route *rt,
+		const struct kxmsg *reserve);
+
+/* ---- implemented in ksa.c ---- */
+
+/* Lets ksa_enc_keys() relay to SAEs at non-adjacent nodes. */
+void ksa_set_relay(struct ksa *ksa, struct relay *relay);
+/*
+ * Destination: store relayed key @bytes (@m->key_len bytes, moved in and
+ * wiped in the caller's buffer either way) under @m->uuid for @m's SAEs,
+ * master at node @origin; @prev is the node it came from.  Returns a
+ * kxmsg code and, if refused, a reason in @why.
+ */
+uint32_t ksa_relay_deliver(struct ksa *ksa, const char *origin,
+			   const char *prev, const struct kxmsg *m,
+			   uint8_t *bytes, const char **why);
+
+/* ---- views ---- */
+
+/* Relay sessions seen here, newest last. */
+json_t *relay_view_sessions(struct relay *relay);
+/*
+ * Pad accounting per link and direction: pad bytes taken from the key
+ * source, the relay_otp counters (consumed == relayed + MAC key +
+ * discarded) and the pad key ranges used (for "no block twice" audits).
+ */
+json_t *relay_view_audit(struct relay *relay);
+
+#ifdef QKD_TEST_HOOKS
+/* Flip one bit of the next sealed relay message this node sends. */
+void relay_test_tamper_next(struct relay *relay);
+#endif
+
+#endif /* QKD_RELAY_H */

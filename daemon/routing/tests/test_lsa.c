@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for lsa.c: the link-state database of an observer node X
+ * (no links of its own) fed with hand-made LSAs of a line A - B - C:
+ * routes follow the newest LSA per origin, a link needs both ends to call
+ * it up, old sequence numbers are ignored, silent origins age out.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ksa/keymgr.h"
+#include "kma/kma.h"
+#include "kx/kxmsg.h"
+#include "routing/lsa.h"
+
+struct fixture {
+	struct kma *kma;
+	struct lsa *lsa;
+	struct kxmsg m;
+};
+
+static int no_send(void *arg, const char *node, const struct kxmsg *m)
+{
+	return -1;
+}
+
+static bool never_up(void *arg, const char *node)
+{
+	return false;
+}
+
+static const struct lsa_transport tr = { no_send, never_up };
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct km_node_cfg node = { .name = "X", .state_dir = "/tmp" };
+	char err[128];
+
+	assert_non_null(f);
+	f->kma = kma_new_with_sources(&node, NULL, NULL, 0, err, sizeof(err));
+	assert_non_null(f->kma);
+	f->lsa = lsa_new(NULL, f->kma, "X", &tr, NULL);
+	assert_non_null(f->lsa);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	lsa_free(f->lsa);
+	kma_free(f->kma);
+	free(f);
+	return 0;
+}
+
+/*
+ * Feed LSA @origin/@seq with links "peer:up", "peer:down" or
+ * "peer:up:drained" ... (NULL-terminated).
+ */
+static void feed(struct fixture *f, const char *origin, uint64_t seq, ...)
+{
+	struct kxmsg *m = &f->m;
+	va_list ap;
+	const char *l;
+
+	memset(m, 0, sizeof(*m));
+	m->type = KXMSG_LSA;
+	snprintf(m->node, sizeof(m->node), "%s", origin);
+	m->seq = seq;
+	va_start(ap, seq);
+	while ((l = va_arg(ap, const char *))) {
+		struct kxmsg_lsa_link *k = &m->lsa[m->n_lsa++];
+
+		snprintf(k->peer, sizeof(k->peer), "%.*s",
+			 (int)strcspn(l, ":"), l);
+		k->up = !strncmp(strchr(l, ':') + 1, "up", 2);
+		/* "peer:up:drained": a pool in WARNING with little key */
+		k->level = strstr(l, ":drained") ? QKD_POOL_WARNING :
+			   QKD_POOL_READY;
+		k->avail_bits = strstr(l, ":drained") ? 4096 : 1 << 24;
+	}
+	va_end(ap);
+	lsa_receive(f->lsa, origin, m);
+}
+
+/* "A-B-C" or the error text of the path view from @src to @dst. */
+static char *path(struct fixture *f, const char *src, const char *dst)
+{
+	static char out[256];
+	json_t *j = lsa_view_path(f->lsa, src, dst), *p;
+
+	assert_non_null(j);
+	p = json_object_get(j, "path");
+	out[0] = '\0';
+	if (!p) {
+		snprintf(out, sizeof(out), "error: %s",
+			 json_string_value(json_object_get(j, "error")));
+	} else {
+		for (size_t i = 0; i < json_array_size(p); i++)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out),
+				 "%s%s", i ? "-" : "",
+				 json_string_value(json_array_get(p, i)));
+	}
+	json_decref(j);
+	return out;
+}
+
+static void feed_line(struct fixture *f, uint64_t seq)
+{
+	feed(f, "A", seq, "B:up", NULL);
+	feed(f, "B", seq, "A:up", "C:up", NULL);
+	feed(f, "C", seq, "B:up", NULL);
+}
+
+static void test_line_route(void **state)
+{
+	struct fixture *f = *state;
+
+	feed_line(f, 10);
+	assert_string_equal(path(f, "A", "C"), "A-B-C");
+	assert_string_equal(path(f, "C", "A"), "C-B-A");
+	assert_non_null(strstr(path(f, "A", "Q"), "not in the topology"));
+}
+
+static void test_newest_wins(void **state)
+{
+	struct fixture *f = *state;
+
+	feed_line(f, 10);
+	feed(f, "B", 11, "A:up", "C:down", NULL);
+	assert_non_null(strstr(path(f, "A", "C"), "error"));
+	/* An older LSA from B (C up again) is ignored. */
+	feed(f, "B", 9, "A:up", "C:up", NULL);
+	assert_non_null(strstr(path(f, "A", "C"), "error"));
+	feed(f, "B", 12, "A:up", "C:up", NULL);
+	assert_string_equal(path(f, "A", "C"), "A-B-C");
+}
+
+static void test_two_way_check(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "A", 1, "B:up", NULL);
+	feed(f, "B", 1, "A:up", NULL);		/* B does not list C */
+	feed(f, "C", 1, "B:up", NULL);
+	assert_non_null(strstr(path(f, "A", "C"), "error"));
+	assert_string_equal(path(f, "A", "B"), "A-B");
+}
+
+/* Square A-B-D, A-C-D: a drained pool on one side moves the route. */
+static void test_drained_pool_moves_route(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "A", 1, "B:up", "C:up", NULL);
+	feed(f, "B", 1, "A:up", "D:up", NULL);
+	feed(f, "C", 1, "A:up", "D:up", NULL);
+	feed(f, "D", 1, "B:up", "C:up", NULL);
+	assert_int_equal(strlen(path(f, "A", "D")), 5);	/* 2 hops */
+	feed(f, "B", 2, "A:up", "D:up:drained", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-C-D");
+	feed(f, "B", 3, "A:up", "D:up", NULL);
+	feed(f, "C", 2, "A:up:drained", "D:up", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-B-D");
+}
+
+/* Configuration 2: X takes routes only from its controller K. */
+static void test_pushed_routes(void **state)
+{
+	struct fixture *f = *state;
+	struct kxmsg *m = &f->m, *back = calloc(1, sizeof(*back));
+	uint8_t buf[KXMSG_MAX_LEN];
+	char err[64];
+	int n;
+
+	assert_non_null(back);
+	lsa_set_controller(f->lsa, "K");
+	assert_non_null(strstr(path(f, "X", "B"), "no current route table"));
+	memset(m, 0, sizeof(*m));
+	m->type = KXMSG_ROUTES;
+	strcpy(m->node, "K");
+	strcpy(m->dest, "X");
+	m->seq = 5;
+	strcpy(m->routes[0], "X,A,B");
+	strcpy(m->routes[1], "X,A");
+	m->n_routes = 2;
+	/* Through the codec, as on the wire. */
+	n = kxmsg_encode(m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, back, err, sizeof(err)),
+			 n);
+	lsa_receive(f->lsa, "A", back);
+	assert_string_equal(path(f, "X", "B"), "X-A-B");
+	/* An older table, or one from another node, changes nothing. */
+	strcpy(m->routes[0], "X,C,B");
+	m->seq = 4;
+	lsa_receive(f->lsa, "A", m);
+	assert_string_equal(path(f, "X", "B"), "X-A-B");
+	strcpy(m->node, "Q");
+	m->seq = 6;
+	lsa_receive(f->lsa, "A", m);
+	assert_string_equal(path(f, "X", "B"), "X-A-B");
+	assert_non_null(strstr(path(f, "X", "C"), "no route to KME C"));
+	free(back);
+}
+
+static void test_own_lsa_ignored(void **state)
+{
+	struct fixture *f = *state;
+	json_t *t;
+
+	feed(f, "X", 1ull << 62, "A:up", NULL);	/* ours, flooded back */
+	t = lsa_view_topology(f->lsa);
+	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 1);
+	json_decref(t);
+}
+
+static void test_age_out(void **state)
+{
+	struct fixture *f = *state;
+	json_t *t;
+
+	feed_line(f, 10);
+	usleep((LSA_MAX_AGE_MS + 200) * 1000);
+	feed(f, "A", 11, "B:up", NULL);		/* A still talks */
+	t = lsa_view_topology(f->lsa);
+	/* X (ourselves) and A remain; B and C aged out. */
+	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 2);
+	assert_int_equal(json_integer_value(json_object_get(t, "aged_out")),
+			 2);
+	json_decref(t);
+	assert_non_null(strstr(path(f, "A", "C"), "not in the topology"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_line_route, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_newest_wins, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_two_way_check, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drained_pool_moves_route,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pushed_routes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_own_lsa_ignored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_age_out, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("lsa", tests, NULL, NULL);
+}
