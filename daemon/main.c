@@ -34,7 +34,9 @@
 #include "mgmt/ctl.h"
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
-#include "ksa/keymgr.h"
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/peer.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "routing/lsa.h"
@@ -347,12 +349,13 @@ static int start_relay(struct daemon *d, char *err, size_t errlen)
 			peers_set_hub(d->peers, d->cfg.controller);
 	}
 	if (d->lsa)
-		d->relay = relay_new(d->kma, d->ksa, d->lsa, d->cfg.node.name,
+		d->relay = relay_new(d->kma, d->lsa, d->cfg.node.name,
 				     &relay_kx, d->peers);
 	if (!d->lsa || !d->relay) {
 		snprintf(err, errlen, "relay: out of memory");
 		return -1;
 	}
+	ksa_set_relay(d->ksa, d->relay);
 	/* Session control: slots and per-SAE priorities. */
 	if (d->cfg.relay_sessions)
 		relay_set_max_sessions(d->relay, d->cfg.relay_sessions);
@@ -410,9 +413,11 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	if (!c->n_peers)
 		return 0;
 	d->peers = peers_start(d->loop, d->server_ctx, d->client_ctx, &c->node,
-			       c->peers, c->n_peers, c->kx_listen, d->ksa,
-			       err, errlen);
-	return d->peers ? start_relay(d, err, errlen) : -1;
+			       c->peers, c->n_peers, c->kx_listen, err, errlen);
+	if (!d->peers)
+		return -1;
+	ksa_use_peers(d->ksa, d->peers);
+	return start_relay(d, err, errlen);
 }
 
 static int start_all(struct daemon *d)
@@ -462,10 +467,14 @@ static void stop_all(struct daemon *d)
 		peers_on_message(d->peers, t, NULL, NULL);
 	macsec_free(d->macsec);
 	d->macsec = NULL;
+	if (d->ksa)
+		ksa_set_relay(d->ksa, NULL);
 	relay_free(d->relay);
 	d->relay = NULL;
 	lsa_free(d->lsa);
 	d->lsa = NULL;
+	if (d->ksa)
+		ksa_use_peers(d->ksa, NULL);
 	if (d->peers)
 		peers_stop(d->peers);
 	d->peers = NULL;

@@ -28,8 +28,6 @@
 #include <openssl/crypto.h>
 
 #include "core/config.h"
-#include "kx/kxmsg.h"
-#include "relay/relay.h"
 
 #define CFG_MAX_ITEMS	1024	/* peers, links or SAEs per file */
 _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
@@ -386,11 +384,11 @@ static void set_secure_heap(struct parser *p, const char *val, uint64_t *out)
 static void set_role(struct parser *p, const char *val, uint8_t *out)
 {
 	if (!strcmp(val, "user"))
-		*out = KX_ROLE_USER;
+		*out = NODE_ROLE_USER;
 	else if (!strcmp(val, "access"))
-		*out = KX_ROLE_ACCESS;
+		*out = NODE_ROLE_ACCESS;
 	else if (!strcmp(val, "relay"))
-		*out = KX_ROLE_RELAY;
+		*out = NODE_ROLE_RELAY;
 	else
 		fail(p, "role: '%s' is not user, access or relay", val);
 }
@@ -437,7 +435,7 @@ static void node_key(struct parser *p, const char *key, const char *val)
 	else if (!strcmp(key, "key_relay"))
 		set_key_relay(p, val, &c->central_relay);
 	else if (!strcmp(key, "relay_sessions"))
-		set_u32(p, key, val, 1, RELAY_SESSIONS_KEPT,
+		set_u32(p, key, val, 1, CONFIG_RELAY_SESSIONS_MAX,
 			&c->relay_sessions);
 	else
 		set_log_level(p, val, &c->log_level);
@@ -1116,11 +1114,11 @@ static void check_sae(struct parser *p, size_t i)
 	/* An SAE may be at any node of the network: nodes that are not
 	 * link neighbours are reached by key relay (relay.h); a node name
 	 * no LSA announces is refused per request ("not in the topology"). */
-	if ((c->role == KX_ROLE_ACCESS || c->role == KX_ROLE_RELAY) &&
+	if ((c->role == NODE_ROLE_ACCESS || c->role == NODE_ROLE_RELAY) &&
 	    !strcmp(s->node, c->node.name))
 		fail_at(p, line,
 			"[sae %s]: this node has role %s and serves no SAE (only user nodes do)",
-			s->name, c->role == KX_ROLE_ACCESS ? "access" : "relay");
+			s->name, c->role == NODE_ROLE_ACCESS ? "access" : "relay");
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->saes[j].cert_cn, s->cert_cn))
 			fail_at(p, line,

@@ -4,8 +4,8 @@
  * before anything is started.  Documentation/qkd/config.rst describes every
  * key.  Errors are one line, "FILE:LINE: reason".
  *
- * The parsed config is plain data in the shapes keymgr.h's constructors
- * take, so main.c hands the arrays over as they are.  It holds the sim
+ * The parsed config is plain data, defined here, that each part's
+ * constructor takes as it is: the parser depends on no part of the daemon.  It holds the sim
  * links' secret seeds: free it with config_free(), which cleanses them.
  */
 #ifndef QKD_CONFIG_H
@@ -15,12 +15,105 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ksa/keymgr.h"
+#include <net/if.h>
+#include <linux/qkd.h>
+
 #include "core/log.h"
-#include "apps/macsec/macsec.h"
+#include "core/names.h"
 
 #define CONFIG_ERR_MAX	512
 #define CONFIG_MAX_SAES	1024	/* [sae] sections per file */
+
+/* [node] */
+struct km_node_cfg {
+	char name[KM_NAME_MAX];		/* this node's ID (= KME ID) */
+	char state_dir[KM_PATH_MAX];	/* absolute; must exist, writable */
+};
+
+enum km_source {
+	KM_SOURCE_SIM,		/* userspace simulated link (keysrc_sim.c) */
+	KM_SOURCE_KERNEL,	/* qkd.ko over genetlink (keysrc_kernel.c) */
+};
+
+/* [link NAME] */
+struct kma_link_cfg {
+	char name[KM_NAME_MAX];
+	char peer[KM_NAME_MAX];		/* node at the other end ([peer] name) */
+	enum km_source source;
+	/* sim only */
+	enum qkd_role role;		/* tx: even blocks, rx: odd */
+	uint8_t seed[KM_SEED_LEN];	/* secret: main.c cleanses its copy */
+	uint64_t rate;			/* bit/s, 1..10^11 */
+	uint32_t block_size;		/* bytes, 16..QKD_BLOCK_SIZE_MAX */
+	/* kernel only */
+	uint32_t link_id;		/* qkd.ko QKD_A_LINK_ID of the link */
+	/*
+	 * Pool level thresholds in bytes of this end's share; 0: defaults
+	 * (sim: a sim end holds up to about rate/8 bytes, i.e. one second of
+	 * key; WARNING below 10% of that, READY from 50%.  kernel: 10% and
+	 * 50% of 256 blocks).
+	 */
+	uint64_t pool_warn;
+	uint64_t pool_ready;
+};
+
+/* [peer NAME] */
+struct peer_cfg {
+	char name[KM_NAME_MAX];		/* node ID */
+	char address[KM_ADDR_MAX];	/* "host:port", IPv4 or [IPv6] */
+	char cert_cn[KM_NAME_MAX];	/* its certificate must carry this CN */
+};
+
+/* [sae NAME]: every SAE of the network, on every node. */
+struct ksa_sae_cfg {
+	char name[KSA_SAE_ID_MAX];	/* SAE ID */
+	char cert_cn[KSA_SAE_ID_MAX];
+	char node[KM_NAME_MAX];		/* node whose KSA serves it */
+};
+
+/* [etsi014] limits. */
+struct ksa_limits {
+	uint32_t key_size;		/* default, bits */
+	uint32_t min_key_size;		/* bits, multiple of 8, >= 8 */
+	uint32_t max_key_size;		/* bits, <= 8 * block size */
+	uint32_t max_key_per_request;
+	uint32_t max_key_count;		/* keys a pair may hold in store */
+	uint32_t max_sae_id_count;	/* additional slaves, <= KM_MAX_SLAVES-1 */
+};
+
+#define MACSEC_ROTATE_MIN_S	1
+#define MACSEC_ROTATE_MAX_S	86400
+#define MACSEC_PN_THRESHOLD_DEFAULT	0xc0000000ULL	/* 3/4 of 2^32 */
+
+/* [macsec NAME] */
+struct macsec_port_cfg {
+	char name[KM_NAME_MAX];		/* same name at both ends */
+	char ifname[IFNAMSIZ];		/* the MACsec interface */
+	char peer[KM_NAME_MAX];		/* node at the other end */
+	char link[KM_NAME_MAX];		/* [link] to that peer: the SAKs */
+	uint32_t rotate_s;		/* SAK lifetime, seconds */
+	uint32_t key_len;		/* 16, 32, or 0: the interface's */
+	uint64_t pn_threshold;		/* rekey once the TX PN passes it */
+};
+
+/* [node] role, configuration 3 (the values travel in LSAs: kxmsg.h). */
+enum node_role {
+	NODE_ROLE_NONE = 0,	/* a general node */
+	NODE_ROLE_USER,		/* serves SAEs, never relays for others */
+	NODE_ROLE_ACCESS,	/* aggregates user nodes, relays (QAN) */
+	NODE_ROLE_RELAY,	/* backbone relay (QBN), serves no SAE */
+};
+
+/* [sae] priority: the relay's session control (relay.h) reads it. */
+enum relay_priority {
+	RELAY_PRIO_NORMAL = 0,		/* the default */
+	RELAY_PRIO_LOW,
+	RELAY_PRIO_HIGH,
+	RELAY_PRIO_COUNT
+};
+
+/* [node] relay_sessions: at most this many (relay.h keeps that many). */
+#define CONFIG_RELAY_SESSIONS_MAX	1024
 
 /* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */
 struct ipsec_gw_cfg {
@@ -54,7 +147,7 @@ struct qkd_config {
 	/* Key relay routing: "" distributed (configuration 1), else the
 	 * node that computes and pushes routes (configuration 2). */
 	char controller[KM_NAME_MAX];
-	/* Configuration 3: enum kxmsg_role (0: a general node). */
+	/* Configuration 3: enum node_role. */
 	uint8_t role;
 	/* Configuration 4: key relay through the controller (Kx'). */
 	bool central_relay;

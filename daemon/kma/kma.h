@@ -24,8 +24,73 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ksa/keymgr.h"
+#include "core/config.h"
 #include "kma/keysrc.h"
+
+struct loop;
+
+
+/*
+ * Open every link's key source.  Sim sources keep their high-water marks
+ * in @node->state_dir/<link>.hwm.  Kernel sources need the qkd module.
+ */
+struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,
+		    const struct kma_link_cfg *links, size_t n_links,
+		    char *err, size_t errlen);
+void kma_free(struct kma *kma);
+
+/* ---- Read-only views (metadata, never key bytes) ---- */
+
+struct kma_link_info {
+	char name[KM_NAME_MAX];
+	char peer[KM_NAME_MAX];
+	enum km_source source;
+	enum qkd_role role;
+	bool up;			/* source delivering key */
+	uint32_t block_size;		/* bytes */
+	uint64_t avail;			/* bytes this end may still allocate */
+	enum qkd_pool_level level;
+	uint32_t keys_held;		/* application key records in store */
+	uint64_t bytes_allocated;	/* own share handed out */
+	uint64_t bytes_fetched;		/* peer share fetched */
+	uint64_t bytes_discarded;
+	uint64_t fetch_failures;
+	uint64_t rate_bps;		/* key generation rate; 0: unknown */
+};
+
+size_t kma_link_count(const struct kma *kma);
+/* 0, or -1 if @i is out of range. */
+int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out);
+
+enum kma_key_state {
+	KMA_KEY_STORED,		/* bytes held here, waiting for an SAE */
+	KMA_KEY_RESERVED,	/* master side: sent to the peer, not acked */
+	KMA_KEY_SUPPLIED,	/* handed to an SAE (some slaves may wait) */
+	KMA_KEY_CONSUMED,	/* handed to every SAE; bytes zeroised */
+	KMA_KEY_DESTROYED,	/* discarded unused (expired, lost, evicted) */
+};
+
+const char *kma_key_state_name(enum kma_key_state s);
+
+struct kma_key_info {
+	char key_id[KSA_KEY_ID_LEN];	/* UUID */
+	char link[KM_NAME_MAX];
+	uint64_t src_key_id;		/* block_id << 16 | offset */
+	uint32_t len;			/* bytes */
+	char master[KSA_SAE_ID_MAX];
+	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];
+	uint32_t n_slaves;
+	uint32_t delivered_mask;	/* bit i: slaves[i] has it */
+	enum kma_key_state state;
+	uint64_t gen_time_ns;		/* block generation, CLOCK_REALTIME */
+	uint64_t created_ns;		/* record created here, CLOCK_REALTIME */
+	uint64_t changed_ns;		/* last state change, CLOCK_REALTIME */
+};
+
+/* Calls @fn for every key record (newest last); stops if @fn returns != 0. */
+void kma_foreach_key(const struct kma *kma,
+		     int (*fn)(void *arg, const struct kma_key_info *k),
+		     void *arg);
 
 /* Records the store holds, live and tombstones. */
 #define KMA_MAX_RECORDS		(1u << 18)

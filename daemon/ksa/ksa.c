@@ -24,6 +24,7 @@
 #include "kma/kma.h"
 #include "ksa/ksa.h"
 #include "kx/kxmsg.h"
+#include "kx/peer.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "relay/relay.h"
@@ -890,15 +891,11 @@ void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m)
 
 /* ---- relayed keys (relay.h) ---- */
 
-void ksa_set_relay(struct ksa *ksa, struct relay *relay)
+static uint32_t relay_deliver(void *arg, const char *origin,
+			      const char *prev, const struct kxmsg *m,
+			      uint8_t *bytes, const char **why)
 {
-	ksa->relay = relay;
-}
-
-uint32_t ksa_relay_deliver(struct ksa *ksa, const char *origin,
-			   const char *prev, const struct kxmsg *m,
-			   uint8_t *bytes, const char **why)
-{
+	struct ksa *ksa = arg;
 	struct enc_req rq = { 0 };
 	struct ksa_pair *p;
 	struct kma_key *k;
@@ -951,10 +948,51 @@ refuse:
 	return code;
 }
 
+static void relay_ack(void *arg, const char *from, const struct kxmsg *ack)
+{
+	ksa_kx_receive(arg, from, ack);
+}
+
+static const struct relay_delivery relay_up = {
+	.deliver = relay_deliver,
+	.ack = relay_ack,
+};
+
+void ksa_set_relay(struct ksa *ksa, struct relay *relay)
+{
+	if (ksa->relay)
+		relay_set_delivery(ksa->relay, NULL, NULL);
+	ksa->relay = relay;
+	if (relay)
+		relay_set_delivery(relay, &relay_up, ksa);
+}
+
 void ksa_set_kx(struct ksa *ksa, const struct ksa_kx_ops *ops, void *arg)
 {
 	ksa->kx = ops;
 	ksa->kx_arg = arg;
+}
+
+static const struct ksa_kx_ops peers_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static void peers_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	ksa_kx_receive(arg, from, m);
+}
+
+void ksa_use_peers(struct ksa *ksa, struct peers *peers)
+{
+	if (ksa->kx_arg && ksa->kx == &peers_kx) {
+		peers_on_message(ksa->kx_arg, KXMSG_RESERVE, NULL, NULL);
+		peers_on_message(ksa->kx_arg, KXMSG_ACK, NULL, NULL);
+	}
+	ksa_set_kx(ksa, peers ? &peers_kx : NULL, peers);
+	if (peers) {
+		peers_on_message(peers, KXMSG_RESERVE, peers_rx, ksa);
+		peers_on_message(peers, KXMSG_ACK, peers_rx, ksa);
+	}
 }
 
 /* ---- construction ---- */

@@ -23,10 +23,15 @@
 #ifndef QKD_KSA_H
 #define QKD_KSA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
 struct ksa;
+struct kma;
+struct kxmsg;
 
 #define KSA_SAE_ID_MAX	128	/* bytes incl. NUL */
 #define KSA_KEY_ID_LEN	37	/* canonical UUID text incl. NUL */
@@ -97,5 +102,62 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 			     size_t n, struct ksa_key *out, struct ksa_err *err);
 
 void ksa_keys_free(struct ksa_key *keys, size_t n);
+
+/*
+ * Build the KSA over @kma.  Checks the SAE table: unique names and cert
+ * CNs, every SAE's node known (this node or a link peer); @limits sane.
+ */
+struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
+		    const struct ksa_sae_cfg *saes, size_t n_saes,
+		    const struct ksa_limits *limits, char *err, size_t errlen);
+void ksa_free(struct ksa *ksa);
+
+/*
+ * ---- Kx-2 wiring between the KSA and the Kx channel ----
+ * main.c wires it to the peers (peer.h); unit tests wire two KSAs back to
+ * back.
+ */
+struct ksa_kx_ops {
+	/* Queue @m for peer node @node: 0, or -1 if it is not reachable. */
+	int (*send)(void *arg, const char *node, const struct kxmsg *m);
+	/* True once a hello was exchanged with @node on a live channel. */
+	bool (*is_up)(void *arg, const char *node);
+};
+
+void ksa_set_kx(struct ksa *ksa, const struct ksa_kx_ops *ops, void *arg);
+/*
+ * The Kx channel as transport: RESERVE and ACK from @peers come here, and
+ * answers go out through it.  NULL detaches: call it before peers_stop().
+ */
+struct peers;
+void ksa_use_peers(struct ksa *ksa, struct peers *peers);
+/*
+ * A RESERVE or ACK from authenticated peer node @from (peer.c checked the
+ * certificate).  Answers (ACK) go out through ops->send.
+ */
+void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m);
+
+/*
+ * Lets ksa_enc_keys() relay to SAEs at non-adjacent nodes, and takes the
+ * keys @relay delivers here.  NULL detaches: call it before relay_free().
+ */
+struct relay;
+void ksa_set_relay(struct ksa *ksa, struct relay *relay);
+
+/* ---- Read-only views (metadata, never key bytes) ---- */
+
+struct ksa_pair_info {
+	char master[KSA_SAE_ID_MAX];
+	char slave[KSA_SAE_ID_MAX];
+	char master_node[KM_NAME_MAX];
+	char slave_node[KM_NAME_MAX];
+	char link[KM_NAME_MAX];
+	uint32_t keys_stored;		/* here, waiting for this node's SAE */
+	uint64_t keys_supplied;		/* handed out here, since start */
+	uint64_t keys_pending;		/* master side: reservation not acked */
+};
+
+size_t ksa_pair_count(const struct ksa *ksa);
+int ksa_pair_info(const struct ksa *ksa, size_t i, struct ksa_pair_info *out);
 
 #endif /* QKD_KSA_H */

@@ -462,7 +462,7 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 static void encode_tail(const struct kxmsg *m, struct writer *w)
 {
 	if (m->role) {
-		if (m->type != KXMSG_LSA || m->role > KX_ROLE_RELAY)
+		if (m->type != KXMSG_LSA || m->role > NODE_ROLE_RELAY)
 			w->fail = true;
 		put_int(w, KXA_ROLE, m->role, 1);
 	}
@@ -674,7 +674,7 @@ static int decode_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 	case KXA_ROLE:
 		rc = take_int(&x, v, n, 1);
 		m->role = (uint8_t)x;
-		return rc || x == KX_ROLE_NONE || x > KX_ROLE_RELAY ? -1 : 0;
+		return rc || x == NODE_ROLE_NONE || x > NODE_ROLE_RELAY ? -1 : 0;
 	case KXA_VIA_TO:
 		return take_str(m->via_to, sizeof(m->via_to), v, n, false);
 	case KXA_VIA_FROM:

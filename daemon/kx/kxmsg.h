@@ -69,7 +69,7 @@
  *
  * Configurations 3 and 4 (Documentation/qkd/configurations.rst); appended
  * attributes, all optional:
- *	ROLE	 on LSA: the origin's node role (enum kxmsg_role), so that
+ *	ROLE	 on LSA: the origin's node role (enum node_role), so that
  *		 routes never pass through user nodes
  *	VIA_TO	 on RESERVE, ACK, RELAY_*: the node this message is for, sent
  *		 to the central KM (configuration 4, Kx'), which forwards it
@@ -96,7 +96,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ksa/keymgr.h"
+#include "core/config.h"
 
 #define KXMSG_VERSION		1
 #define KXMSG_HDR_LEN		12
@@ -155,7 +155,7 @@ enum kxmsg_attr {
 	KXA_SCI,		/* u64, not 0 */
 	KXA_PEER_SCI,		/* u64, not 0 */
 	KXA_AN,			/* u8, 0..3 */
-	KXA_ROLE,		/* u8, enum kxmsg_role (not NONE) */
+	KXA_ROLE,		/* u8, enum node_role (not NONE) */
 	KXA_VIA_TO,		/* string, node */
 	KXA_VIA_FROM,		/* string, node */
 	KXA_GW_LOCAL,		/* bytes, 4 or 16: sender's gateway address */
@@ -168,14 +168,6 @@ enum kxmsg_attr {
 };
 
 #define KXA_LAST		KXA_SA_LIFE
-
-/* Node roles of configuration 3 (Y.3802 9.3); NONE: a general node. */
-enum kxmsg_role {
-	KX_ROLE_NONE = 0,
-	KX_ROLE_USER,		/* serves SAEs, never relays for others */
-	KX_ROLE_ACCESS,		/* aggregates user nodes, relays (QAN) */
-	KX_ROLE_RELAY,		/* backbone relay (QBN), serves no SAE */
-};
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -244,7 +236,7 @@ struct kxmsg {
 	uint64_t peer_sci;		/* 0: absent */
 	uint8_t an;
 	/* configurations 3 and 4 */
-	uint8_t role;			/* enum kxmsg_role; LSA only */
+	uint8_t role;			/* enum node_role; LSA only */
 	char via_to[KM_NAME_MAX];	/* "" unless sent through the hub */
 	char via_from[KM_NAME_MAX];	/* "" unless forwarded by the hub */
 	/* IPsec */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Kx channel: TLS connections to the peer daemons, framing of kxmsg
- * messages, and the KSA's Kx-2 transport (ksa_kx_ops).  See peer.h.
+ * messages, and their dispatch by type to the parts above.  See peer.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
-#include "ksa/keymgr.h"
 #include "kx/kxmsg.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -54,7 +53,6 @@ struct peer {
 struct peers {
 	struct loop *loop;
 	SSL_CTX *server_ctx, *client_ctx;
-	struct ksa *ksa;
 	char node[KM_NAME_MAX];
 	uint64_t epoch;
 	struct peer *peers;
@@ -395,10 +393,6 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 	if (m->via_from[0])
 		from = m->via_from;	/* vouched for by our central KM */
 	switch (m->type) {
-	case KXMSG_RESERVE:
-	case KXMSG_ACK:
-		ksa_kx_receive(kc->ps->ksa, from, m);
-		return 0;
 	case KXMSG_ERROR:
 		log_warn("Kx: peer %s reports: %s (%s)", p->cfg.name,
 			 kxmsg_code_name(m->code), m->text);
@@ -618,7 +612,7 @@ static struct peer *via_hub(struct peers *ps, const char *node)
 	return peer_by_name(ps, ps->hub);
 }
 
-static int kx_send(void *arg, const char *node, const struct kxmsg *m)
+int peers_send(void *arg, const char *node, const struct kxmsg *m)
 {
 	struct peers *ps = arg;
 	struct peer *p = peer_by_name(ps, node), *hub = via_hub(ps, node);
@@ -646,7 +640,7 @@ static int kx_send(void *arg, const char *node, const struct kxmsg *m)
 	return 0;
 }
 
-static bool kx_is_up(void *arg, const char *node)
+bool peers_is_up(void *arg, const char *node)
 {
 	struct peer *p = via_hub(arg, node);
 
@@ -654,16 +648,6 @@ static bool kx_is_up(void *arg, const char *node)
 		p = peer_by_name(arg, node);
 	return p && p->state == PEER_UP && p->conn &&
 	       tls_conn_pending(p->conn->tls) <= PEER_MAX_PENDING;
-}
-
-int peers_send(void *ps, const char *node, const struct kxmsg *m)
-{
-	return kx_send(ps, node, m);
-}
-
-bool peers_is_up(void *ps, const char *node)
-{
-	return kx_is_up(ps, node);
 }
 
 void peers_set_hub(struct peers *ps, const char *hub)
@@ -685,11 +669,6 @@ void peers_on_message(struct peers *ps, enum kxmsg_type type,
 	ps->rx[type].arg = arg;
 }
 
-static const struct ksa_kx_ops kx_transport = {
-	.send = kx_send,
-	.is_up = kx_is_up,
-};
-
 /* ---- public ---- */
 
 static uint64_t new_epoch(void)
@@ -703,8 +682,7 @@ static uint64_t new_epoch(void)
 struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
 			  const struct peer_cfg *cfgs, size_t n_peers,
-			  const char *kx_listen, struct ksa *ksa,
-			  char *err, size_t errlen)
+			  const char *kx_listen, char *err, size_t errlen)
 {
 	struct peers *ps = calloc(1, sizeof(*ps));
 	struct sockaddr_storage ss;
@@ -720,7 +698,6 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 	ps->loop = loop;
 	ps->server_ctx = server_ctx;
 	ps->client_ctx = client_ctx;
-	ps->ksa = ksa;
 	ps->listen_fd = -1;
 	ps->epoch = new_epoch();
 	snprintf(ps->node, sizeof(ps->node), "%s", node->name);
@@ -739,7 +716,6 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 	}
 	if (kx_listen && *kx_listen && listen_on(ps, kx_listen, err, errlen))
 		goto fail;
-	ksa_set_kx(ksa, &kx_transport, ps);
 	for (size_t i = 0; i < n_peers; i++)
 		if (peer_dials(ps->node, ps->peers[i].cfg.name))
 			dial(&ps->peers[i]);
@@ -753,8 +729,6 @@ void peers_stop(struct peers *ps)
 {
 	if (!ps)
 		return;
-	if (ps->ksa)
-		ksa_set_kx(ps->ksa, NULL, NULL);
 	for (size_t i = 0; i < ps->n_peers; i++) {
 		struct peer *p = &ps->peers[i];
 

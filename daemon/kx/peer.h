@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Kx channel between key manager daemons (peer.c).  The public API (start,
- * stop, views) is in keymgr.h; this header has the pieces peer.c shares with
- * its tests.
+ * Kx channel between key manager daemons (peer.c).
  *
  * Connections: one mutually authenticated TLS 1.3 connection per pair of
  * nodes.  To avoid two crossing connections, only the node whose name sorts
@@ -18,8 +16,13 @@
 
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <openssl/ssl.h>
 
+#include "core/config.h"
 #include "kx/kxmsg.h"
+
+struct loop;
+struct peers;
 
 #define PEER_BACKOFF_MIN_MS	100
 #define PEER_BACKOFF_MAX_MS	5000
@@ -42,9 +45,9 @@ bool peer_dials(const char *self, const char *peer);
 
 /*
  * Who gets the messages of one Kx type (relay.c, lsa.c, ...), and the
- * transport they send with (@ps is the struct peers).  Hello, error and the
- * key sync types (RESERVE, ACK: ksa.c) are peer.c's own; a type nobody
- * registered is answered with an error and the connection is closed.
+ * transport they send with (@ps is the struct peers).  Hello and error are
+ * peer.c's own; a type nobody registered is answered with an error and the
+ * connection is closed.
  */
 struct peers;
 typedef void (*peers_rx_fn)(void *arg, const char *from,
@@ -65,5 +68,45 @@ bool peers_is_up(void *ps, const char *node);
 void peers_set_hub(struct peers *ps, const char *hub);
 void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
 		     uint64_t *refused);
+
+/*
+ * Listen on @kx_listen ("host:port") and connect to every peer, mutual TLS
+ * with @server_ctx / @client_ctx (tls_ctx_new()), reconnecting with
+ * backoff.  A connection is accepted only if the peer certificate's CN is a
+ * configured peer's cert_cn.  Messages go to whoever registered for their
+ * type (peers_on_message()); peers_send() and peers_is_up() are the
+ * transport the parts above send with.
+ * The SSL_CTXs stay owned by the caller and must outlive the peers.
+ */
+struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
+			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
+			  const struct peer_cfg *peers, size_t n_peers,
+			  const char *kx_listen, char *err, size_t errlen);
+void peers_stop(struct peers *peers);
+
+/* ---- Read-only views (metadata, never key bytes) ---- */
+
+enum peer_state {
+	PEER_DOWN,		/* not connected; waiting for a retry */
+	PEER_CONNECTING,	/* TCP/TLS handshake or hello in progress */
+	PEER_UP,		/* hello exchanged, Kx-2 flowing */
+};
+
+const char *peer_state_name(enum peer_state s);
+
+struct peer_info {
+	char name[KM_NAME_MAX];
+	char address[KM_ADDR_MAX];
+	char cert_cn[KM_NAME_MAX];
+	enum peer_state state;
+	uint64_t epoch;			/* peer's start epoch from its hello */
+	uint64_t connects;		/* successful hellos since start */
+	uint64_t msgs_sent, msgs_received;
+	uint32_t queued;		/* bytes waiting to be sent */
+	char last_error[128];		/* never key bytes */
+};
+
+size_t peers_count(const struct peers *peers);
+int peers_info(const struct peers *peers, size_t i, struct peer_info *out);
 
 #endif /* QKD_PEER_H */

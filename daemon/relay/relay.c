@@ -10,7 +10,6 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
-#include "ksa/keymgr.h"
 #include "kma/kma.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -56,7 +55,8 @@ struct relay_admission {
 
 struct relay {
 	struct kma *kma;
-	struct ksa *ksa;
+	const struct relay_delivery *up;
+	void *up_arg;
 	struct lsa *lsa;
 	char node[KM_NAME_MAX];
 	const struct relay_transport *tr;
@@ -344,6 +344,18 @@ static int route_check(struct relay *r, const char *from,
 	return pos;
 }
 
+/* Hand a relayed key to the key supply above; @key is wiped either way. */
+static uint32_t deliver(struct relay *r, const char *origin, const char *prev,
+			const struct kxmsg *m, uint8_t *key, const char **why)
+{
+	if (!r->up) {
+		OPENSSL_cleanse(key, m->key_len);
+		*why = "this node supplies no keys to applications";
+		return KXC_UNKNOWN_SAE;
+	}
+	return r->up->deliver(r->up_arg, origin, prev, m, key, why);
+}
+
 /* The key is here (@key): deliver it or pass it on; @key is wiped. */
 static void key_arrived(struct relay *r, const char *from,
 			const struct kxmsg *m, int pos, uint8_t *key)
@@ -352,8 +364,7 @@ static void key_arrived(struct relay *r, const char *from,
 	uint32_t code;
 
 	if ((uint32_t)pos == m->n_hops - 1) {
-		code = ksa_relay_deliver(r->ksa, m->hops[0], from, m, key,
-					 &why);
+		code = deliver(r, m->hops[0], from, m, key, &why);
 		if (code == KXC_OK)
 			r->delivered++;
 		session_note(r, m, ROLE_DEST, code == KXC_OK ? "delivered" :
@@ -361,7 +372,7 @@ static void key_arrived(struct relay *r, const char *from,
 		answer(r, m, pos, code, why);
 		return;
 	}
-	if (r->lsa && lsa_role(r->lsa) == KX_ROLE_USER) {
+	if (r->lsa && lsa_role(r->lsa) == NODE_ROLE_USER) {
 		why = "a user node does not relay keys for others";
 		code = KXC_NO_ROUTE;
 	} else {
@@ -545,8 +556,9 @@ static void on_ack(struct relay *r, const char *from, const struct kxmsg *m)
 	if (m->code != KXC_OK)
 		snprintf(ack->text, sizeof(ack->text), "at %.32s: %.100s",
 			 m->node, m->text);
-	/* ksa_kx_receive() uses ksa->msg, not ours: no clash. */
-	ksa_kx_receive(r->ksa, m->hops[1], ack);
+	/* The KSA answers with its own message buffer: no clash. */
+	if (r->up)
+		r->up->ack(r->up_arg, m->hops[1], ack);
 }
 
 void relay_receive(struct relay *r, const char *from, const struct kxmsg *m)
@@ -815,7 +827,7 @@ void relay_test_tamper_next(struct relay *r)
 
 /* ---- lifetime ---- */
 
-struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
+struct relay *relay_new(struct kma *kma, struct lsa *lsa,
 			const char *node, const struct relay_transport *tr,
 			void *tr_arg)
 {
@@ -829,7 +841,6 @@ struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
 		return NULL;
 	}
 	r->kma = kma;
-	r->ksa = ksa;
 	r->lsa = lsa;
 	r->tr = tr;
 	r->tr_arg = tr_arg;
@@ -839,15 +850,20 @@ struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
 		snprintf(r->acct[i].peer, sizeof(r->acct[i].peer), "%s",
 			 kma_link_peer(kma_link_at(kma, i)));
 	r->n_acct = n;
-	ksa_set_relay(ksa, r);
 	return r;
+}
+
+void relay_set_delivery(struct relay *r, const struct relay_delivery *up,
+			void *arg)
+{
+	r->up = up;
+	r->up_arg = arg;
 }
 
 void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
-	ksa_set_relay(r->ksa, NULL);
 	free(r->prio);
 	free(r->acct);
 	OPENSSL_cleanse(&r->msg, sizeof(r->msg));

@@ -39,7 +39,6 @@
 #include "kx/kxmsg.h"
 
 struct kma;
-struct ksa;
 struct lsa;
 struct relay;
 
@@ -57,14 +56,9 @@ struct relay;
  *
  * so that under load or scarce key, high-priority applications still get
  * keys.  A refused request gets 503 with the reason; counters per
- * priority show in "relay show".
+ * priority show in "relay show".  The priorities are enum relay_priority
+ * (core/config.h: [sae] priority).
  */
-enum relay_priority {
-	RELAY_PRIO_NORMAL = 0,		/* the default */
-	RELAY_PRIO_LOW,
-	RELAY_PRIO_HIGH,
-	RELAY_PRIO_COUNT
-};
 #define RELAY_SESSIONS_DEFAULT	512
 /* A source session with no answer after this is closed as "timed out"
  * (soft state: a relay message died with a node); the slave's dec_keys
@@ -74,7 +68,7 @@ enum relay_priority {
 /* Largest relayed key, bytes: fits a RELAY_KEY message. */
 #define RELAY_KEY_MAX		1024
 /* Relay sessions remembered (session control), and shown. */
-#define RELAY_SESSIONS_KEPT	1024
+#define RELAY_SESSIONS_KEPT	CONFIG_RELAY_SESSIONS_MAX
 #define RELAY_SESSIONS_SHOWN	256
 /* Pad key ranges remembered per link direction for the audit view. */
 #define RELAY_RANGES_KEPT	512
@@ -84,7 +78,7 @@ struct relay_transport {
 	bool (*is_up)(void *arg, const char *node);
 };
 
-struct relay *relay_new(struct kma *kma, struct ksa *ksa, struct lsa *lsa,
+struct relay *relay_new(struct kma *kma, struct lsa *lsa,
 			const char *node, const struct relay_transport *tr,
 			void *tr_arg);
 void relay_free(struct relay *relay);
@@ -126,19 +120,28 @@ int relay_set_priority(struct relay *relay, const char *sae,
 int relay_start(struct relay *relay, const struct relay_route *rt,
 		const struct kxmsg *reserve);
 
-/* ---- implemented in ksa.c ---- */
+/* ---- up to the key supply (ksa.c registers it) ---- */
 
-/* Lets ksa_enc_keys() relay to SAEs at non-adjacent nodes. */
-void ksa_set_relay(struct ksa *ksa, struct relay *relay);
+struct relay_delivery {
+	/*
+	 * Destination: store relayed key @bytes (@m->key_len bytes, moved in
+	 * and wiped in the caller's buffer either way) under @m->uuid for
+	 * @m's SAEs, master at node @origin; @prev is the node it came from.
+	 * Returns a kxmsg code and, if refused, a reason in @why.
+	 */
+	uint32_t (*deliver)(void *arg, const char *origin, const char *prev,
+			    const struct kxmsg *m, uint8_t *bytes,
+			    const char **why);
+	/* Source: the RELAY_ACK for a key it started, as a Kx-2 ACK. */
+	void (*ack)(void *arg, const char *from, const struct kxmsg *ack);
+};
+
 /*
- * Destination: store relayed key @bytes (@m->key_len bytes, moved in and
- * wiped in the caller's buffer either way) under @m->uuid for @m's SAEs,
- * master at node @origin; @prev is the node it came from.  Returns a
- * kxmsg code and, if refused, a reason in @why.
+ * Who takes delivered keys and acks; NULL: none (relayed keys for this
+ * node are refused).
  */
-uint32_t ksa_relay_deliver(struct ksa *ksa, const char *origin,
-			   const char *prev, const struct kxmsg *m,
-			   uint8_t *bytes, const char **why);
+void relay_set_delivery(struct relay *relay, const struct relay_delivery *up,
+			void *arg);
 
 /* ---- views ---- */
 

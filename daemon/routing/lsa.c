@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "ksa/keymgr.h"
 #include "kma/kma.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -22,7 +21,7 @@ struct lsa_entry {
 	char origin[KM_NAME_MAX];
 	uint64_t seq;
 	uint64_t rx_ms;			/* monotonic, when stored */
-	uint8_t role;			/* enum kxmsg_role */
+	uint8_t role;			/* enum node_role */
 	uint32_t n_links;
 	struct kxmsg_lsa_link links[KXMSG_MAX_LSA_LINKS];
 };
@@ -354,10 +353,10 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
  */
 static bool roles_may_link(uint8_t a, uint8_t b)
 {
-	if (a == KX_ROLE_NONE || b == KX_ROLE_NONE)
+	if (a == NODE_ROLE_NONE || b == NODE_ROLE_NONE)
 		return true;
-	if (a == KX_ROLE_USER || b == KX_ROLE_USER)
-		return a == KX_ROLE_ACCESS || b == KX_ROLE_ACCESS;
+	if (a == NODE_ROLE_USER || b == NODE_ROLE_USER)
+		return a == NODE_ROLE_ACCESS || b == NODE_ROLE_ACCESS;
 	return true;
 }
 
@@ -372,7 +371,7 @@ static struct route_topo *build_topo(struct lsa *lsa)
 		if (route_node_add(topo, lsa->db[i].origin) < 0)
 			goto fail;
 		/* A user node obtains keys; it never relays for others. */
-		if (lsa->db[i].role == KX_ROLE_USER)
+		if (lsa->db[i].role == NODE_ROLE_USER)
 			route_node_set_transit(topo, (uint32_t)i, false);
 	}
 	for (size_t i = 0; i < lsa->n_db; i++) {
@@ -698,7 +697,7 @@ static const char *role_name(uint8_t role)
 	static const char *const names[] = { "node", "user", "access",
 					     "relay" };
 
-	return role <= KX_ROLE_RELAY ? names[role] : "?";
+	return role <= NODE_ROLE_RELAY ? names[role] : "?";
 }
 
 json_t *lsa_view_topology(struct lsa *lsa)

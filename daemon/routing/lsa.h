@@ -64,7 +64,7 @@ void lsa_tick(struct lsa *lsa);
 void lsa_set_controller(struct lsa *lsa, const char *controller);
 
 /*
- * Configuration 3: this node's role (enum kxmsg_role), advertised in its
+ * Configuration 3: this node's role (enum node_role), advertised in its
  * LSAs.  Routes never pass through user nodes, and user-user and
  * user-relay links are left out of the topology.
  */

@@ -24,22 +24,8 @@
 #include <net/if.h>
 #include <jansson.h>
 
-#include "ksa/keymgr.h"
+#include "core/config.h"
 
-#define MACSEC_ROTATE_MIN_S	1
-#define MACSEC_ROTATE_MAX_S	86400
-#define MACSEC_PN_THRESHOLD_DEFAULT	0xc0000000ULL	/* 3/4 of 2^32 */
-
-/* [macsec NAME] */
-struct macsec_port_cfg {
-	char name[KM_NAME_MAX];		/* same name at both ends */
-	char ifname[IFNAMSIZ];		/* the MACsec interface */
-	char peer[KM_NAME_MAX];		/* node at the other end */
-	char link[KM_NAME_MAX];		/* [link] to that peer: the SAKs */
-	uint32_t rotate_s;		/* SAK lifetime, seconds */
-	uint32_t key_len;		/* 16, 32, or 0: the interface's */
-	uint64_t pn_threshold;		/* rekey once the TX PN passes it */
-};
 
 struct loop;
 struct kma;

@@ -142,7 +142,7 @@ static void test_roles_and_central_relay(void **state)
 	struct qkd_config c;
 
 	assert_int_equal(parse(text, &c, err), 0);
-	assert_int_equal(c.role, KX_ROLE_USER);
+	assert_int_equal(c.role, NODE_ROLE_USER);
 	assert_false(c.central_relay);
 	config_free(&c);
 	free(text);

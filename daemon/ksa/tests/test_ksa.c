@@ -17,7 +17,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ksa/keymgr.h"
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/peer.h"
 #include "kma/kma.h"
 #include "ksa/ksa.h"
 #include "kx/kxmsg.h"

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -422,8 +423,8 @@ static void test_macsec_messages(void **state)
 static void test_role_and_via(void **state)
 {
 	struct kxmsg lsa = { .type = KXMSG_LSA, .seq = 7,
-			     .role = KX_ROLE_ACCESS }, out, m = reserve();
-	uint8_t buf[KXMSG_MAX_LEN], body[256], one[2] = { KX_ROLE_USER, 0 };
+			     .role = NODE_ROLE_ACCESS }, out, m = reserve();
+	uint8_t buf[KXMSG_MAX_LEN], body[256], one[2] = { NODE_ROLE_USER, 0 };
 	uint8_t seq[8] = { 0 }, id[8] = { 0 }, len[4] = { 0, 0, 0, 32 };
 	char err[64];
 	size_t b, ok;
@@ -434,10 +435,10 @@ static void test_role_and_via(void **state)
 	assert_true(n > 0);
 	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
 			 n);
-	assert_int_equal(out.role, KX_ROLE_ACCESS);
-	lsa.role = KX_ROLE_RELAY + 1;		/* no such role */
+	assert_int_equal(out.role, NODE_ROLE_ACCESS);
+	lsa.role = NODE_ROLE_RELAY + 1;		/* no such role */
 	assert_int_equal(kxmsg_encode(&lsa, buf, sizeof(buf)), -1);
-	lsa.role = KX_ROLE_NONE;
+	lsa.role = NODE_ROLE_NONE;
 	strcpy(lsa.via_to, "K");		/* LSAs are not forwarded */
 	assert_int_equal(kxmsg_encode(&lsa, buf, sizeof(buf)), -1);
 
@@ -455,7 +456,7 @@ static void test_role_and_via(void **state)
 	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
 			 n);
 	assert_string_equal(out.via_from, "A");
-	m.role = KX_ROLE_USER;			/* only LSAs carry a role */
+	m.role = NODE_ROLE_USER;			/* only LSAs carry a role */
 	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
 
 	/* By hand: role 0, role on a RESERVE, VIA before ROLE, VIA on HELLO. */

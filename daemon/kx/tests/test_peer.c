@@ -21,7 +21,9 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
-#include "ksa/keymgr.h"
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/peer.h"
 #include "kma/kma.h"
 #include "core/loop.h"
 #include "kx/kxmsg.h"
@@ -128,14 +130,16 @@ static void node_start(struct node *n, enum qkd_role role)
 	n->ksa = ksa_new(n->kma, &node, saes, 2, &lim, err, sizeof(err));
 	assert_non_null(n->ksa);
 	n->peers = peers_start(loop, n->srv, n->cli, &node, &n->peer, 1,
-			       n->listen, n->ksa, err, sizeof(err));
+			       n->listen, err, sizeof(err));
 	if (!n->peers)
 		print_error("peers_start: %s\n", err);
 	assert_non_null(n->peers);
+	ksa_use_peers(n->ksa, n->peers);
 }
 
 static void node_stop(struct node *n)
 {
+	ksa_use_peers(n->ksa, NULL);
 	peers_stop(n->peers);
 	ksa_free(n->ksa);
 	kma_free(n->kma);

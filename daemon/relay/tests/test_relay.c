@@ -18,7 +18,9 @@
 #include <cmocka.h>
 #include <openssl/crypto.h>
 
-#include "ksa/keymgr.h"
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/peer.h"
 #include "kma/kma.h"
 #include "ksa/ksa.h"
 #include "kx/kxmsg.h"
@@ -235,8 +237,9 @@ static void node_open(int i)
 	ksa_set_kx(n->ksa, &kx_ops, n);
 	n->lsa = lsa_new(NULL, n->kma, n->name, &lsa_ops, n);
 	assert_non_null(n->lsa);
-	n->relay = relay_new(n->kma, n->ksa, n->lsa, n->name, &relay_ops, n);
+	n->relay = relay_new(n->kma, n->lsa, n->name, &relay_ops, n);
 	assert_non_null(n->relay);
+	ksa_set_relay(n->ksa, n->relay);
 	n->up = true;
 }
 
@@ -267,6 +270,7 @@ static int teardown(void **state)
 		struct node *n = &W->n[i];
 		char path[128];
 
+		ksa_set_relay(n->ksa, NULL);
 		relay_free(n->relay);
 		lsa_free(n->lsa);
 		ksa_free(n->ksa);
