@@ -3,7 +3,7 @@
 #
 # Issue 4, acceptance 3 and 6: a relay message altered inside a trusted
 # node is detected by the per-hop ITS MAC.  Node B runs a test build of
-# qkdkmd (-DQKD_TEST_HOOKS, built here into the temp dir; production builds
+# qkdkmd (-DQKD_TEST_HOOKS, daemon/build/hooks/qkdkmd; production builds
 # have no such hook) whose control socket can arm "flip one bit of the next
 # sealed relay message".  The key is discarded at C, never delivered at D,
 # an alarm is logged (without key bytes) and counted, the source hears the
@@ -12,11 +12,8 @@
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 qkd_setup relay-tamper || exit 1
-hooks=$QKD_DIR/qkdkmd-hooks
-( cd "$QKD_TOP/daemon" &&
-  ${CC:-cc} -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-	-D_GNU_SOURCE -DQKD_TEST_HOOKS -I../uapi -I. -o "$hooks" ./*.c \
-	-luring -lssl -lcrypto -ljansson -lhttp_parser -lmnl -linih )
+hooks=$QKD_TOP/daemon/build/hooks/qkdkmd
+make -s -C "$QKD_TOP/daemon" build/hooks/qkdkmd >/dev/null
 ok $? "test build of qkdkmd with -DQKD_TEST_HOOKS"
 relay_topo A-B B-C C-D || { echo "not ok 2 - configs"; exit 1; }
 qkd_start A && QKDKMD=$hooks qkd_start B && qkd_start C && qkd_start D &&
