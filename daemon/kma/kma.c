@@ -33,6 +33,23 @@ struct kma_link {
 	size_t keys_held;		/* its records in a live state */
 };
 
+struct kma_key {
+	char uuid[KSA_KEY_ID_LEN];
+	struct kma_link *link;
+	uint64_t src_id;
+	uint32_t len;			/* bytes */
+	struct kma_key_use use;
+	enum kma_key_state state;
+	uint8_t *bytes;			/* slave side while STORED/SUPPLIED */
+	uint64_t gen_time_ns;
+	uint64_t created_ns, changed_ns;
+	uint64_t queued_ms;		/* loop_now_ms(): entered its queue */
+	struct kma_key *queue_newer;	/* next in its queue */
+	struct kma_key *hash_next;
+	struct kma_key *older, *newer;	/* all records, creation order */
+	struct kma_key *queue_older;
+};
+
 /* 256 KiB: populating one costs the loop about 100 us. */
 #define RECORD_CHUNK_BYTES	(256 << 10)
 struct record_chunk {
@@ -52,8 +69,6 @@ struct kma {
 		struct kma_key *oldest, *newest;
 	} queue[KMA_QUEUES];
 	size_t n_records, n_live;
-	const char *(*sae_name)(void *arg, uint16_t sae);
-	void *sae_name_arg;
 	struct record_chunk *chunks;	/* where records come from */
 	struct kma_key *free_records;	/* chained by hash_next */
 };
@@ -381,23 +396,71 @@ size_t kma_key_live_count(const struct kma *kma)
 	return kma->n_live;
 }
 
-void kma_set_sae_names(struct kma *kma,
-		       const char *(*name)(void *arg, uint16_t sae), void *arg)
+#ifdef QKD_UNIT_TEST
+void kma_key_test_age(struct kma_key *k, uint64_t ms)
 {
-	kma->sae_name = name;
-	kma->sae_name_arg = arg;
+	k->queued_ms -= ms;
+}
+#endif
+
+struct kma_key *kma_key_queue_next(const struct kma_key *k)
+{
+	return k->queue_newer;
 }
 
-static void sae_name_into(const struct kma *kma, uint16_t sae, char *out,
-			  size_t len)
+uint64_t kma_key_queued_ms(const struct kma_key *k)
 {
-	const char *name = kma->sae_name ?
-			   kma->sae_name(kma->sae_name_arg, sae) : NULL;
+	return k->queued_ms;
+}
 
-	if (name)
-		snprintf(out, len, "%s", name);
-	else
-		snprintf(out, len, "#%u", sae);
+const char *kma_key_uuid(const struct kma_key *k)
+{
+	return k->uuid;
+}
+
+struct kma_link *kma_key_link(const struct kma_key *k)
+{
+	return k->link;
+}
+
+enum kma_key_state kma_key_state(const struct kma_key *k)
+{
+	return k->state;
+}
+
+uint64_t kma_key_src_id(const struct kma_key *k)
+{
+	return k->src_id;
+}
+
+uint32_t kma_key_len(const struct kma_key *k)
+{
+	return k->len;
+}
+
+void kma_key_set_source(struct kma_key *k, uint64_t src_id, uint32_t len,
+			uint64_t gen_time_ns)
+{
+	k->src_id = src_id;
+	k->len = len;
+	k->gen_time_ns = gen_time_ns;
+}
+
+struct kma_key_use *kma_key_use(struct kma_key *k)
+{
+	return &k->use;
+}
+
+const uint8_t *kma_key_bytes(const struct kma_key *k)
+{
+	return k->bytes;
+}
+
+void kma_key_set_bytes(struct kma_key *k, uint8_t *bytes)
+{
+	if (k->bytes)
+		OPENSSL_secure_clear_free(k->bytes, k->len);
+	k->bytes = bytes;
 }
 
 void kma_foreach_key(const struct kma *kma,
@@ -415,13 +478,7 @@ void kma_foreach_key(const struct kma *kma,
 			 k->link->cfg.name);
 		info->src_key_id = k->src_id;
 		info->len = k->len;
-		sae_name_into(kma, k->master, info->master,
-			      sizeof(info->master));
-		info->n_slaves = k->n_slaves;
-		for (uint32_t i = 0; i < k->n_slaves; i++)
-			sae_name_into(kma, k->slaves[i], info->slaves[i],
-				      sizeof(info->slaves[i]));
-		info->delivered_mask = k->delivered;
+		info->use = k->use;
 		info->state = k->state;
 		info->gen_time_ns = k->gen_time_ns;
 		info->created_ns = k->created_ns;

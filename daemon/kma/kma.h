@@ -15,7 +15,8 @@
  *
  * Final records (CONSUMED, DESTROYED) are kept for a while as tombstones so a
  * repeated key ID is recognised; the store is bounded and drops the oldest
- * tombstones first.  Only ksa.c changes records.
+ * tombstones first.  Only ksa.c changes records, through the functions
+ * below; the record itself is the store's.
  */
 #ifndef QKD_KMA_H
 #define QKD_KMA_H
@@ -72,15 +73,24 @@ enum kma_key_state {
 
 const char *kma_key_state_name(enum kma_key_state s);
 
+/*
+ * Whom a record's key is for, as the key supply above counts them: it is
+ * kept with the record for the KSA, and the store never reads it.
+ */
+struct kma_key_use {
+	uint16_t master;		/* indexes into the KSA's SAE table */
+	uint16_t slaves[KM_MAX_SLAVES];
+	uint32_t n_slaves;
+	uint32_t delivered;		/* bit i: slaves[i] served */
+	uint32_t pair;			/* KSA pair index */
+};
+
 struct kma_key_info {
 	char key_id[KSA_KEY_ID_LEN];	/* UUID */
 	char link[KM_NAME_MAX];
 	uint64_t src_key_id;		/* block_id << 16 | offset */
 	uint32_t len;			/* bytes */
-	char master[KSA_SAE_ID_MAX];
-	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];
-	uint32_t n_slaves;
-	uint32_t delivered_mask;	/* bit i: slaves[i] has it */
+	struct kma_key_use use;		/* SAE indexes: ksa_foreach_key() names them */
 	enum kma_key_state state;
 	uint64_t gen_time_ns;		/* block generation, CLOCK_REALTIME */
 	uint64_t created_ns;		/* record created here, CLOCK_REALTIME */
@@ -110,27 +120,6 @@ enum kma_queue {
 	KMA_QUEUES,
 };
 
-struct kma_key {
-	char uuid[KSA_KEY_ID_LEN];
-	struct kma_link *link;
-	uint64_t src_id;
-	uint32_t len;			/* bytes */
-	uint16_t master;		/* indexes into the KSA's SAE table */
-	uint16_t slaves[KM_MAX_SLAVES];
-	uint32_t n_slaves;
-	uint32_t delivered;		/* bit i: slaves[i] served */
-	uint32_t pair;			/* KSA pair index */
-	enum kma_key_state state;
-	uint8_t *bytes;			/* slave side while STORED/SUPPLIED */
-	uint64_t gen_time_ns;
-	uint64_t created_ns, changed_ns;
-	uint64_t queued_ms;		/* loop_now_ms(): entered its queue */
-	struct kma_key *queue_newer;	/* next in its queue */
-	/* store internals */
-	struct kma_key *hash_next;
-	struct kma_key *older, *newer;	/* all records, creation order */
-	struct kma_key *queue_older;
-};
 
 struct kma_link *kma_link_by_peer(struct kma *kma, const char *node);
 struct kma_link *kma_link_at(struct kma *kma, size_t i);
@@ -153,14 +142,39 @@ void kma_key_set_state(struct kma *kma, struct kma_key *k,
 		       enum kma_key_state state);
 /* Unlink and free a record (zeroising its bytes). */
 void kma_key_remove(struct kma *kma, struct kma_key *k);
-/* The record longest in queue @q (then follow queue_newer); for expiry. */
+/*
+ * The record longest in queue @q, then the next younger in the same queue
+ * (kma_key_queue_next()), with the time each entered it; for expiry.
+ */
 struct kma_key *kma_key_oldest(struct kma *kma, enum kma_queue q);
+struct kma_key *kma_key_queue_next(const struct kma_key *k);
+uint64_t kma_key_queued_ms(const struct kma_key *k);
 size_t kma_key_live_count(const struct kma *kma);
 
-/* Lets ksa.c render SAE names in kma_foreach_key(). */
-void kma_set_sae_names(struct kma *kma,
-		       const char *(*name)(void *arg, uint16_t sae),
-		       void *arg);
+/* ---- one record (struct kma_key is the store's own) ---- */
+
+const char *kma_key_uuid(const struct kma_key *k);
+struct kma_link *kma_key_link(const struct kma_key *k);
+enum kma_key_state kma_key_state(const struct kma_key *k);
+/* Where the key lies: source key ID (block_id << 16 | offset) or 0. */
+uint64_t kma_key_src_id(const struct kma_key *k);
+uint32_t kma_key_len(const struct kma_key *k);	/* bytes */
+/* Set where the key lies, its length and when its block was made. */
+void kma_key_set_source(struct kma_key *k, uint64_t src_id, uint32_t len,
+			uint64_t gen_time_ns);
+struct kma_key_use *kma_key_use(struct kma_key *k);
+/* The key bytes (slave side, STORED or SUPPLIED), or NULL. */
+const uint8_t *kma_key_bytes(const struct kma_key *k);
+/*
+ * Give the record its bytes: kma_key_len() bytes from the OpenSSL secure
+ * heap, owned (and zeroised when it ends) by the store from now on.
+ */
+void kma_key_set_bytes(struct kma_key *k, uint8_t *bytes);
+
+#ifdef QKD_UNIT_TEST
+/* Make @k look @ms older in its expiry queue. */
+void kma_key_test_age(struct kma_key *k, uint64_t ms);
+#endif
 
 /*
  * Build a store over ready-made sources (tests; kma_new() uses it).  Takes

@@ -98,11 +98,13 @@ static int sae_find(const struct ksa *ksa, const char *name)
 	return -1;
 }
 
-static const char *sae_name(void *arg, uint16_t i)
+static void sae_name_into(const struct ksa *ksa, uint16_t i, char *out,
+			  size_t len)
 {
-	struct ksa *ksa = arg;
-
-	return i < ksa->n_saes ? ksa->saes[i].name : NULL;
+	if (i < ksa->n_saes)
+		snprintf(out, len, "%s", ksa->saes[i].name);
+	else
+		snprintf(out, len, "#%u", i);
 }
 
 static struct ksa_pair *pair_get(struct ksa *ksa, int m, int s)
@@ -158,6 +160,41 @@ int ksa_pair_info(const struct ksa *ksa, size_t i, struct ksa_pair_info *out)
 	return 0;
 }
 
+struct key_walk {
+	const struct ksa *ksa;
+	int (*fn)(void *arg, const struct ksa_key_info *k);
+	void *arg;
+	struct ksa_key_info info;
+};
+
+static int key_named(void *arg, const struct kma_key_info *rec)
+{
+	struct key_walk *w = arg;
+	struct ksa_key_info *k = &w->info;
+
+	k->rec = *rec;
+	sae_name_into(w->ksa, rec->use.master, k->master, sizeof(k->master));
+	for (uint32_t i = 0; i < rec->use.n_slaves && i < KM_MAX_SLAVES; i++)
+		sae_name_into(w->ksa, rec->use.slaves[i], k->slaves[i],
+			      sizeof(k->slaves[i]));
+	return w->fn(w->arg, k);
+}
+
+void ksa_foreach_key(const struct ksa *ksa,
+		     int (*fn)(void *arg, const struct ksa_key_info *k),
+		     void *arg)
+{
+	struct key_walk *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return;
+	w->ksa = ksa;
+	w->fn = fn;
+	w->arg = arg;
+	kma_foreach_key(ksa->kma, key_named, w);
+	free(w);
+}
+
 static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 			    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -179,12 +216,12 @@ static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 static void record_finish(struct ksa *ksa, struct kma_key *k,
 			  enum kma_key_state state)
 {
-	struct ksa_pair *p = &ksa->pairs[k->pair];
+	struct ksa_pair *p = &ksa->pairs[kma_key_use(k)->pair];
+	enum kma_key_state was = kma_key_state(k);
 
-	if (k->state == KMA_KEY_RESERVED && p->pending)
+	if (was == KMA_KEY_RESERVED && p->pending)
 		p->pending--;
-	if ((k->state == KMA_KEY_STORED || k->state == KMA_KEY_SUPPLIED) &&
-	    p->stored)
+	if ((was == KMA_KEY_STORED || was == KMA_KEY_SUPPLIED) && p->stored)
 		p->stored--;
 	kma_key_set_state(ksa->kma, k, state);
 }
@@ -203,20 +240,21 @@ static void expire_queue(struct ksa *ksa, enum kma_queue q, uint64_t ttl_ms,
 	 * Not now - queued_ms: a record requeued during this pass may be
 	 * stamped a millisecond after @now.
 	 */
-	for (k = kma_key_oldest(ksa->kma, q); k && k->queued_ms + ttl_ms <= now;
-	     k = next) {
-		next = k->queue_newer;	/* k leaves the queue below */
+	for (k = kma_key_oldest(ksa->kma, q);
+	     k && kma_key_queued_ms(k) + ttl_ms <= now; k = next) {
+		next = kma_key_queue_next(k);	/* k leaves the queue below */
 		switch (q) {
 		case KMA_Q_RESERVED:
 			log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
 					"key %s: no answer from node %s, given up",
-					k->uuid, kma_link_peer(k->link));
+					kma_key_uuid(k),
+					kma_link_peer(kma_key_link(k)));
 			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
 		case KMA_Q_STORED:
 			log_ratelimited(&ksa->key_warn, LOG_LVL_INFO,
 					"key %s: not fetched in time, destroyed",
-					k->uuid);
+					kma_key_uuid(k));
 			record_finish(ksa, k, KMA_KEY_DESTROYED);
 			break;
 		default:
@@ -484,11 +522,24 @@ static int cut_keys(struct keysrc *src, uint32_t len, uint32_t n,
 	return 0;
 }
 
+/* Whom @k is for: @rq's SAEs, counted in pair @p. */
+static void record_use(const struct ksa *ksa, struct kma_key *k,
+		       const struct enc_req *rq, const struct ksa_pair *p)
+{
+	struct kma_key_use *u = kma_key_use(k);
+
+	u->master = (uint16_t)rq->master;
+	for (uint32_t i = 0; i < rq->n_slaves; i++)
+		u->slaves[i] = (uint16_t)rq->slaves[i];
+	u->n_slaves = rq->n_slaves;
+	u->pair = (uint32_t)(p - ksa->pairs);
+}
+
 static void reserve_msg(const struct ksa *ksa, const struct enc_req *rq,
 			const struct kma_key *k, struct kxmsg *m)
 {
 	kxmsg_clear(m, KXMSG_RESERVE);
-	memcpy(m->uuid, k->uuid, KSA_KEY_ID_LEN);
+	memcpy(m->uuid, kma_key_uuid(k), KSA_KEY_ID_LEN);
 	snprintf(m->master, sizeof(m->master), "%s",
 		 ksa->saes[rq->master].name);
 	for (uint32_t i = 0; i < rq->n_slaves; i++)
@@ -496,8 +547,8 @@ static void reserve_msg(const struct ksa *ksa, const struct enc_req *rq,
 			 ksa->saes[rq->slaves[i]].name);
 	m->n_slaves = rq->n_slaves;
 	snprintf(m->link, sizeof(m->link), "%s", kma_link_name(rq->link));
-	m->key_id = k->src_id;
-	m->key_len = k->len;
+	m->key_id = kma_key_src_id(k);
+	m->key_len = kma_key_len(k);
 }
 
 /* Record key @i, tell the slave's node, hand the bytes to the master. */
@@ -517,14 +568,8 @@ static int enc_one(struct ksa *ksa, const struct enc_req *rq,
 			kma_key_remove(ksa->kma, k);
 		return -1;
 	}
-	k->src_id = sk->id;
-	k->len = sk->len;
-	k->gen_time_ns = sk->gen_time_ns;
-	k->master = (uint16_t)rq->master;
-	for (uint32_t i = 0; i < rq->n_slaves; i++)
-		k->slaves[i] = (uint16_t)rq->slaves[i];
-	k->n_slaves = rq->n_slaves;
-	k->pair = (uint32_t)(p - ksa->pairs);
+	kma_key_set_source(k, sk->id, sk->len, sk->gen_time_ns);
+	record_use(ksa, k, rq, p);
 	p->pending++;
 	reserve_msg(ksa, rq, k, m);
 	if (rq->relayed ? relay_start(ksa->relay, &rq->rt, m) :
@@ -600,10 +645,10 @@ out:
 
 /* ---- dec_keys ---- */
 
-static int slave_slot(const struct kma_key *k, int s)
+static int slave_slot(const struct kma_key_use *u, int s)
 {
-	for (uint32_t i = 0; i < k->n_slaves; i++)
-		if (k->slaves[i] == s)
+	for (uint32_t i = 0; i < u->n_slaves; i++)
+		if (u->slaves[i] == s)
 			return (int)i;
 	return -1;
 }
@@ -612,6 +657,8 @@ static int slave_slot(const struct kma_key *k, int s)
 static enum ksa_result dec_lookup(struct ksa *ksa, int s, int m,
 				  const char *id, struct kma_key **out)
 {
+	const struct kma_key_use *u;
+	enum kma_key_state state;
 	struct kma_key *k;
 	int slot;
 
@@ -620,10 +667,12 @@ static enum ksa_result dec_lookup(struct ksa *ksa, int s, int m,
 	k = kma_key_find(ksa->kma, id);
 	if (!k)
 		return KSA_RETRY;
-	slot = slave_slot(k, s);
-	if (k->master != m || slot < 0 || !k->bytes ||
-	    (k->delivered & (1u << slot)) ||
-	    (k->state != KMA_KEY_STORED && k->state != KMA_KEY_SUPPLIED))
+	u = kma_key_use(k);
+	slot = slave_slot(u, s);
+	state = kma_key_state(k);
+	if (u->master != m || slot < 0 || !kma_key_bytes(k) ||
+	    (u->delivered & (1u << slot)) ||
+	    (state != KMA_KEY_STORED && state != KMA_KEY_SUPPLIED))
 		return KSA_NOT_FOUND;
 	*out = k;
 	return KSA_OK;
@@ -632,16 +681,17 @@ static enum ksa_result dec_lookup(struct ksa *ksa, int s, int m,
 static void dec_deliver(struct ksa *ksa, struct kma_key *k, int s,
 			struct ksa_key *out)
 {
-	int slot = slave_slot(k, s);
-	uint32_t all = (k->n_slaves >= 32) ? UINT32_MAX :
-		       ((1u << k->n_slaves) - 1);
+	struct kma_key_use *u = kma_key_use(k);
+	int slot = slave_slot(u, s);
+	uint32_t all = (u->n_slaves >= 32) ? UINT32_MAX :
+		       ((1u << u->n_slaves) - 1);
 
-	memcpy(out->key, k->bytes, k->len);
-	memcpy(out->key_id, k->uuid, KSA_KEY_ID_LEN);
-	out->size = k->len * 8;
-	k->delivered |= 1u << slot;
-	ksa->pairs[k->pair].supplied++;
-	if (k->delivered == all)
+	memcpy(out->key, kma_key_bytes(k), kma_key_len(k));
+	memcpy(out->key_id, kma_key_uuid(k), KSA_KEY_ID_LEN);
+	out->size = kma_key_len(k) * 8;
+	u->delivered |= 1u << slot;
+	ksa->pairs[u->pair].supplied++;
+	if (u->delivered == all)
 		record_finish(ksa, k, KMA_KEY_CONSUMED);
 	else
 		kma_key_set_state(ksa->kma, k, KMA_KEY_SUPPLIED);
@@ -686,7 +736,8 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 	} else {
 		memset(out, 0, n * sizeof(*out));
 		for (i = 0; i < n; i++) {
-			out[i].key = OPENSSL_secure_malloc(found[i]->len);
+			out[i].key = OPENSSL_secure_malloc(
+						kma_key_len(found[i]));
 			if (!out[i].key) {
 				ksa_keys_free(out, i);
 				free(found);
@@ -776,6 +827,7 @@ static uint32_t reserve_store(struct ksa *ksa, const struct kxmsg *m,
 	struct ksa_pair *p = pair_get(ksa, rq->master, rq->slaves[0]);
 	struct kma_key *k;
 	uint8_t *bytes = NULL;
+	uint64_t gen_time_ns = 0;
 	int rc;
 
 	k = p ? kma_key_add(ksa->kma, rq->link, m->uuid, KMA_KEY_STORED) :
@@ -785,13 +837,8 @@ static uint32_t reserve_store(struct ksa *ksa, const struct kxmsg *m,
 		*why = "key store full";
 		return KXC_STORE_FULL;
 	}
-	k->src_id = m->key_id;
-	k->len = m->key_len;
-	k->master = (uint16_t)rq->master;
-	for (uint32_t i = 0; i < rq->n_slaves; i++)
-		k->slaves[i] = (uint16_t)rq->slaves[i];
-	k->n_slaves = rq->n_slaves;
-	k->pair = (uint32_t)(p - ksa->pairs);
+	kma_key_set_source(k, m->key_id, m->key_len, 0);
+	record_use(ksa, k, rq, p);
 	/* From here a refusal leaves a tombstone: the slave's dec_keys
 	 * then hears "not found" at once instead of waiting. */
 	if (p->stored >= ksa->lim.max_key_count) {
@@ -802,7 +849,7 @@ static uint32_t reserve_store(struct ksa *ksa, const struct kxmsg *m,
 	}
 	bytes = OPENSSL_secure_malloc(m->key_len);
 	rc = bytes ? keysrc_get(src, m->key_id, m->key_len, bytes,
-				&k->gen_time_ns, reason, reasonlen) : -ENOMEM;
+				&gen_time_ns, reason, reasonlen) : -ENOMEM;
 	if (rc) {
 		if (bytes)
 			OPENSSL_secure_clear_free(bytes, m->key_len);
@@ -812,7 +859,8 @@ static uint32_t reserve_store(struct ksa *ksa, const struct kxmsg *m,
 		*why = reason;
 		return KXC_FETCH_FAILED;
 	}
-	k->bytes = bytes;
+	kma_key_set_source(k, m->key_id, m->key_len, gen_time_ns);
+	kma_key_set_bytes(k, bytes);
 	p->stored++;
 	return KXC_OK;
 }
@@ -841,15 +889,16 @@ static void on_reserve(struct ksa *ksa, const char *from,
 	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
 }
 
-static void pair_peer_full(struct ksa *ksa, const struct kma_key *k,
+static void pair_peer_full(struct ksa *ksa, struct kma_key *k,
 			   const char *from)
 {
 	uint64_t now = loop_now_ms();
+	uint32_t pair = kma_key_use(k)->pair;
 	struct ksa_pair *p;
 
-	if (k->pair >= ksa->n_pairs)
+	if (pair >= ksa->n_pairs)
 		return;
-	p = &ksa->pairs[k->pair];
+	p = &ksa->pairs[pair];
 	if (p->peer_full_until_ms <= now)
 		log_notice("node %s has no room for keys of %s -> %s: enc_keys answers 503 for %u ms",
 			   from, ksa->saes[p->master].name,
@@ -861,8 +910,8 @@ static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 {
 	struct kma_key *k = kma_key_find(ksa->kma, m->uuid);
 
-	if (!k || k->state != KMA_KEY_RESERVED ||
-	    strcmp(kma_link_peer(k->link), from)) {
+	if (!k || kma_key_state(k) != KMA_KEY_RESERVED ||
+	    strcmp(kma_link_peer(kma_key_link(k)), from)) {
 		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
 				"node %s acked key %s that it was not sent",
 				from, m->uuid);
@@ -899,6 +948,7 @@ static uint32_t relay_deliver(void *arg, const char *origin,
 	struct enc_req rq = { 0 };
 	struct ksa_pair *p;
 	struct kma_key *k;
+	uint8_t *copy;
 	uint32_t code;
 
 	expire(ksa);
@@ -918,28 +968,24 @@ static uint32_t relay_deliver(void *arg, const char *origin,
 		code = KXC_STORE_FULL;
 		goto refuse;
 	}
-	k->src_id = 0;		/* not from one link: relayed */
-	k->len = m->key_len;
-	k->gen_time_ns = kma_realtime_ns();
-	k->master = (uint16_t)rq.master;
-	for (uint32_t i = 0; i < rq.n_slaves; i++)
-		k->slaves[i] = (uint16_t)rq.slaves[i];
-	k->n_slaves = rq.n_slaves;
-	k->pair = (uint32_t)(p - ksa->pairs);
+	/* Source key ID 0: not from one link, relayed. */
+	kma_key_set_source(k, 0, m->key_len, kma_realtime_ns());
+	record_use(ksa, k, &rq, p);
 	if (p->stored >= ksa->lim.max_key_count) {
 		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
 		*why = "max_key_count reached";
 		code = KXC_STORE_FULL;
 		goto refuse;
 	}
-	k->bytes = OPENSSL_secure_malloc(m->key_len);
-	if (!k->bytes) {
+	copy = OPENSSL_secure_malloc(m->key_len);
+	if (!copy) {
 		kma_key_set_state(ksa->kma, k, KMA_KEY_DESTROYED);
 		*why = "out of secure memory";
 		code = KXC_FETCH_FAILED;
 		goto refuse;
 	}
-	memcpy(k->bytes, bytes, m->key_len);
+	memcpy(copy, bytes, m->key_len);
+	kma_key_set_bytes(k, copy);
 	OPENSSL_cleanse(bytes, m->key_len);
 	p->stored++;
 	return KXC_OK;
@@ -1075,7 +1121,6 @@ struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
 		ksa_free(ksa);
 		return NULL;
 	}
-	kma_set_sae_names(kma, sae_name, ksa);
 	return ksa;
 }
 
@@ -1083,7 +1128,6 @@ void ksa_free(struct ksa *ksa)
 {
 	if (!ksa)
 		return;
-	kma_set_sae_names(ksa->kma, NULL, NULL);
 	OPENSSL_cleanse(ksa->uuid_pool, sizeof(ksa->uuid_pool));
 	free(ksa->saes);
 	free(ksa->pairs);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "kma/kma.h"
 
 struct ksa;
 struct kma;
@@ -159,5 +160,17 @@ struct ksa_pair_info {
 
 size_t ksa_pair_count(const struct ksa *ksa);
 int ksa_pair_info(const struct ksa *ksa, size_t i, struct ksa_pair_info *out);
+
+/* A key record with the names of its SAEs. */
+struct ksa_key_info {
+	struct kma_key_info rec;
+	char master[KSA_SAE_ID_MAX];
+	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];	/* rec.use.n_slaves */
+};
+
+/* Calls @fn for every key record (newest last); stops if @fn returns != 0. */
+void ksa_foreach_key(const struct ksa *ksa,
+		     int (*fn)(void *arg, const struct ksa_key_info *k),
+		     void *arg);
 
 #endif /* QKD_KSA_H */

@@ -212,24 +212,26 @@ struct key_collect {
 	json_t *arr;		/* NULL on the counting pass */
 };
 
-static bool key_involves(const struct kma_key_info *k, const char *sae)
+static bool key_involves(const struct ksa_key_info *k, const char *sae)
 {
 	if (!strcmp(k->master, sae))
 		return true;
-	for (uint32_t i = 0; i < k->n_slaves && i < KM_MAX_SLAVES; i++)
+	for (uint32_t i = 0; i < k->rec.use.n_slaves && i < KM_MAX_SLAVES; i++)
 		if (!strcmp(k->slaves[i], sae))
 			return true;
 	return false;
 }
 
-static json_t *key_json(const struct kma_key_info *k)
+static json_t *key_json(const struct ksa_key_info *key)
 {
+	const struct kma_key_info *k = &key->rec;
 	json_t *slaves = json_array();
 
-	for (uint32_t i = 0; slaves && i < k->n_slaves && i < KM_MAX_SLAVES; i++)
+	for (uint32_t i = 0; slaves && i < k->use.n_slaves && i < KM_MAX_SLAVES;
+	     i++)
 		json_array_append_new(slaves, json_pack("{s:s, s:b}",
-				"sae", k->slaves[i],
-				"delivered", !!(k->delivered_mask & (1u << i))));
+				"sae", key->slaves[i],
+				"delivered", !!(k->use.delivered & (1u << i))));
 	/* Key ID, place and size, state, times: never the bytes. */
 	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:o, s:s, s:I, s:I, s:I}",
 			 "key_id", k->key_id, "link", k->link,
@@ -237,14 +239,14 @@ static json_t *key_json(const struct kma_key_info *k)
 			 "offset", (json_int_t)(k->src_key_id &
 					((1u << QKD_KEY_ID_OFFSET_BITS) - 1)),
 			 "size", (json_int_t)k->len * 8,
-			 "master", k->master, "slaves", slaves,
+			 "master", key->master, "slaves", slaves,
 			 "state", kma_key_state_name(k->state),
 			 "gen_time_ns", (json_int_t)k->gen_time_ns,
 			 "created_ns", (json_int_t)k->created_ns,
 			 "changed_ns", (json_int_t)k->changed_ns);
 }
 
-static int key_one(void *arg, const struct kma_key_info *k)
+static int key_one(void *arg, const struct ksa_key_info *k)
 {
 	struct key_collect *kc = arg;
 
@@ -262,16 +264,16 @@ static json_t *view_keys(struct ctl *ctl, const char *sae, size_t limit)
 	struct key_collect kc = { .sae = sae };
 	size_t total;
 
-	if (ctl->src->kma)
-		kma_foreach_key(ctl->src->kma, key_one, &kc);
+	if (ctl->src->ksa)
+		ksa_foreach_key(ctl->src->ksa, key_one, &kc);
 	total = kc.seen;
 	kc.skip = total > limit ? total - limit : 0;
 	kc.seen = 0;
 	kc.arr = json_array();
 	if (!kc.arr)
 		return NULL;
-	if (ctl->src->kma)
-		kma_foreach_key(ctl->src->kma, key_one, &kc);
+	if (ctl->src->ksa)
+		ksa_foreach_key(ctl->src->ksa, key_one, &kc);
 	return json_pack("{s:I, s:o}", "total", (json_int_t)total,
 			 "keys", kc.arr);
 }

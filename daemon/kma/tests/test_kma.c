@@ -86,7 +86,7 @@ static void test_add_find_states(void **state)
 	assert_int_equal(kma_key_live_count(kma), 0);
 	/* A tombstone is still found (a repeated ID is recognised). */
 	assert_ptr_equal(kma_key_find(kma, id), k);
-	assert_string_equal(kma_key_state_name(k->state), "consumed");
+	assert_string_equal(kma_key_state_name(kma_key_state(k)), "consumed");
 	kma_key_remove(kma, k);
 	assert_null(kma_key_find(kma, id));
 	kma_free(kma);
@@ -96,32 +96,40 @@ static void test_add_find_states(void **state)
  * Removed records go back to the store's own free list: they must come
  * back zeroed, and in between AddressSanitizer must see them as freed.
  */
+static int first_info(void *arg, const struct kma_key_info *k)
+{
+	*(struct kma_key_info *)arg = *k;
+	return 1;
+}
+
 static void test_records_reused(void **state)
 {
 	struct kma *kma = make_kma(0, 0);
 	struct kma_link *l = kma_link_at(kma, 0);
 	char id[KSA_KEY_ID_LEN];
 	struct kma_key *k, *again;
+	struct kma_key_info info = { .gen_time_ns = 1 };
 
 	uuid_n(id, 1);
 	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
 	assert_non_null(k);
-	k->src_id = 42;
-	k->n_slaves = 3;
-	k->gen_time_ns = 7;
+	kma_key_set_source(k, 42, 8, 7);
+	kma_key_use(k)->n_slaves = 3;
 	kma_key_remove(kma, k);
 #ifdef __SANITIZE_ADDRESS__
-	assert_true(__asan_address_is_poisoned(&k->src_id));
+	assert_true(__asan_address_is_poisoned(k));
 #endif
 	uuid_n(id, 2);
 	again = kma_key_add(kma, l, id, KMA_KEY_STORED);
 	assert_ptr_equal(again, k);	/* the one freed last comes first */
 #ifdef __SANITIZE_ADDRESS__
-	assert_false(__asan_address_is_poisoned(&again->src_id));
+	assert_false(__asan_address_is_poisoned(again));
 #endif
-	assert_int_equal(again->src_id, 0);
-	assert_int_equal(again->n_slaves, 0);
-	assert_int_equal(again->gen_time_ns, 0);
+	assert_int_equal(kma_key_src_id(again), 0);
+	assert_int_equal(kma_key_len(again), 0);
+	assert_int_equal(kma_key_use(again)->n_slaves, 0);
+	kma_foreach_key(kma, first_info, &info);
+	assert_int_equal(info.gen_time_ns, 0);
 	kma_free(kma);
 }
 
@@ -131,19 +139,22 @@ static void test_bytes_freed_on_final_state(void **state)
 	struct kma_link *l = kma_link_at(kma, 0);
 	char id[KSA_KEY_ID_LEN];
 	struct kma_key *k;
+	uint8_t *bytes;
 
 	uuid_n(id, 2);
 	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
-	k->len = 32;
-	k->bytes = OPENSSL_secure_malloc(32);
-	memset(k->bytes, 0xee, 32);
+	kma_key_set_source(k, 0, 32, 0);
+	bytes = OPENSSL_secure_malloc(32);
+	assert_non_null(bytes);
+	memset(bytes, 0xee, 32);
+	kma_key_set_bytes(k, bytes);
 	kma_key_set_state(kma, k, KMA_KEY_DESTROYED);
-	assert_null(k->bytes);
+	assert_null(kma_key_bytes(k));
 	/* And a live record's bytes go with kma_free() (ASan checks). */
 	uuid_n(id, 3);
 	k = kma_key_add(kma, l, id, KMA_KEY_STORED);
-	k->len = 16;
-	k->bytes = OPENSSL_secure_malloc(16);
+	kma_key_set_source(k, 0, 16, 0);
+	kma_key_set_bytes(k, OPENSSL_secure_malloc(16));
 	kma_free(kma);
 }
 
@@ -168,7 +179,7 @@ static void test_foreach_oldest_first(void **state)
 		assert_non_null(kma_key_add(kma, l, id, KMA_KEY_RESERVED));
 	}
 	uuid_n(id, 10);
-	assert_string_equal(kma_key_oldest(kma, KMA_Q_RESERVED)->uuid, id);
+	assert_string_equal(kma_key_uuid(kma_key_oldest(kma, KMA_Q_RESERVED)), id);
 	kma_foreach_key(kma, collect, &n);
 	assert_int_equal(n, 3);
 	kma_free(kma);
@@ -178,7 +189,7 @@ static const char *oldest_in(struct kma *kma, enum kma_queue q)
 {
 	struct kma_key *k = kma_key_oldest(kma, q);
 
-	return k ? k->uuid : "";
+	return k ? kma_key_uuid(k) : "";
 }
 
 /*
@@ -201,7 +212,7 @@ static void test_expiry_queues(void **state)
 	}
 	/* RESERVED: 0 2 4; STORED: 1 3; FINAL: none. */
 	assert_string_equal(oldest_in(kma, KMA_Q_RESERVED), id[0]);
-	assert_ptr_equal(k[0]->queue_newer, k[2]);
+	assert_ptr_equal(kma_key_queue_next(k[0]), k[2]);
 	assert_string_equal(oldest_in(kma, KMA_Q_STORED), id[1]);
 	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), "");
 
@@ -210,11 +221,11 @@ static void test_expiry_queues(void **state)
 	kma_key_set_state(kma, k[2], KMA_KEY_CONSUMED);
 	kma_key_set_state(kma, k[0], KMA_KEY_DESTROYED);
 	assert_string_equal(oldest_in(kma, KMA_Q_RESERVED), id[4]);
-	assert_null(k[4]->queue_newer);
+	assert_null(kma_key_queue_next(k[4]));
 	/* Tombstones in the order they ended, not the order of creation. */
 	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), id[2]);
-	assert_ptr_equal(k[2]->queue_newer, k[0]);
-	assert_true(k[0]->queued_ms >= k[4]->queued_ms);
+	assert_ptr_equal(kma_key_queue_next(k[2]), k[0]);
+	assert_true(kma_key_queued_ms(k[0]) >= kma_key_queued_ms(k[4]));
 
 	kma_key_remove(kma, k[2]);
 	assert_string_equal(oldest_in(kma, KMA_Q_FINAL), id[0]);

@@ -291,7 +291,7 @@ static struct kma_key *age(struct node *n, const char *key_id, uint64_t ms)
 	struct kma_key *k = kma_key_find(n->kma, key_id);
 
 	assert_non_null(k);
-	k->queued_ms -= ms;
+	kma_key_test_age(k, ms);
 	return k;
 }
 
@@ -310,8 +310,8 @@ static void test_expiry(void **state)
 	r = age(&W->a, k[0].key_id, 60 * 1000 + 1);
 	usleep(150 * 1000);
 	assert_int_equal(enc("app1", "app2", 1, 128, &more, &err), KSA_OK);
-	assert_int_equal(r->state, KMA_KEY_DESTROYED);
-	assert_int_equal(kma_key_find(W->a.kma, k[1].key_id)->state,
+	assert_int_equal(kma_key_state(r), KMA_KEY_DESTROYED);
+	assert_int_equal(kma_key_state(kma_key_find(W->a.kma, k[1].key_id)),
 			 KMA_KEY_RESERVED);
 
 	age(&W->a, k[0].key_id, 10 * 60 * 1000);
@@ -604,12 +604,12 @@ static void test_restart_never_redelivers(void **state)
 	ksa_keys_free(k, 1);
 }
 
-static int count_key(void *arg, const struct kma_key_info *k)
+static int count_key(void *arg, const struct ksa_key_info *k)
 {
 	int *n = arg;
 
-	assert_int_equal(strlen(k->key_id), 36);
-	assert_string_equal(k->link, "AB");
+	assert_int_equal(strlen(k->rec.key_id), 36);
+	assert_string_equal(k->rec.link, "AB");
 	assert_string_equal(k->master, "app1");
 	assert_string_equal(k->slaves[0], "app2");
 	(*n)++;
@@ -628,7 +628,7 @@ static void test_views(void **state)
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
 	ksa_keys_free(d, 1);
-	kma_foreach_key(W->b.kma, count_key, &n);
+	ksa_foreach_key(W->b.ksa, count_key, &n);
 	assert_int_equal(n, 4);
 	assert_int_equal(kma_link_count(W->b.kma), 1);
 	assert_int_equal(kma_link_info(W->b.kma, 0, &li), 0);

@@ -319,7 +319,7 @@ static const char *key_state(struct node *n, const char *uuid)
 {
 	struct kma_key *k = kma_key_find(n->kma, uuid);
 
-	return k ? kma_key_state_name(k->state) : "none";
+	return k ? kma_key_state_name(kma_key_state(k)) : "none";
 }
 
 /* ---- tests ---- */
