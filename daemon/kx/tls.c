@@ -22,6 +22,7 @@
  * its feet.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,13 +112,37 @@ static void openssl_reason(char *buf, size_t len)
 	ERR_clear_error();
 }
 
+/*
+ * OpenSSL reports a file it cannot open as "system lib" without the
+ * reason; an operator needs to read "Permission denied" (the daemon runs
+ * as its own user) or "No such file or directory".
+ */
+static bool file_readable(const char *path, char *why, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
 SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 		     char *err, size_t errlen)
 {
+	const char *paths[] = { files->ca, files->cert, files->key };
 	char why[128];
 	const char *what;
 	SSL_CTX *ctx;
 
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (!file_readable(paths[i], why, sizeof(why))) {
+			snprintf(err, errlen, "%s: %s", paths[i], why);
+			return NULL;
+		}
+	}
 	ERR_clear_error();
 	ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
 	if (!ctx) {

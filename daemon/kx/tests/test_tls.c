@@ -12,7 +12,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "core/loop.h"
@@ -389,6 +392,53 @@ static void test_coalesce(void **state)
 	assert_int_equal(p.cli.closed, 1);
 }
 
+/* tls_ctx_new() on @key, as user @uid (in a child): its error message. */
+static void ctx_error_as(uid_t uid, const char *key, char *err, size_t len)
+{
+	char ca[512], cert[512];
+	struct tls_files f = { .ca = ca, .cert = cert, .key = key };
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	snprintf(cert, sizeof(cert), "%s/server.pem", pki);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char msg[256] = "";
+
+		close(pipefd[0]);
+		if ((uid == getuid() || setuid(uid) == 0) &&
+		    !tls_ctx_new(&f, 1, msg, sizeof(msg)))
+			n = write(pipefd[1], msg, strlen(msg));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], err, len - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+}
+
+/* A key file that cannot be read is named with the reason. */
+static void test_unreadable_key_says_why(void **state)
+{
+	char key[512], err[256];
+
+	snprintf(key, sizeof(key), "%s/nosuch.key", pki);
+	ctx_error_as(getuid(), key, err, sizeof(err));
+	assert_non_null(strstr(err, "nosuch.key: No such file or directory"));
+	if (getuid() != 0)
+		skip();		/* needs root to own a key another user can't read */
+	snprintf(key, sizeof(key), "%s/server.key", pki);
+	assert_int_equal(chmod(pki, 0755), 0);
+	assert_int_equal(chmod(key, 0600), 0);
+	ctx_error_as(65534, key, err, sizeof(err));
+	assert_non_null(strstr(err, "server.key: Permission denied"));
+}
+
 static int make_pki(void **state)
 {
 	struct fixture_ca ca, rogue;
@@ -425,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_server_name_refused),
 		cmocka_unit_test(test_input_limit),
 		cmocka_unit_test(test_coalesce),
+		cmocka_unit_test(test_unreadable_key_says_why),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, make_pki, remove_pki);
