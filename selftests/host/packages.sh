@@ -248,7 +248,8 @@ ok $? "qkdkmd --check as user qkdkmd on the example config ($out)"
 chown root:root "$etc/gw1.key" && chmod 0600 "$etc/gw1.key"
 out=$(in_root runuser -u qkdkmd -- qkdkmd -c /etc/qkdkmd/qkdkmd.conf --check 2>&1)
 rc=$?
-[ $rc = 1 ]; ok $? "--check fails on a key user qkdkmd cannot read (exit $rc: $out)"
+[ $rc = 1 ] && [[ $out == *"gw1.key: Permission denied"* ]]
+ok $? "--check fails on a key user qkdkmd cannot read, and says why (exit $rc: $out)"
 in_root qkdctl --help 2>&1 | grep -q '^Usage: qkdctl'
 ok $? "qkdctl --help"
 in_root qkdtrace --help 2>&1 | grep -q '^Usage: qkdtrace'
