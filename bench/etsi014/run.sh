@@ -29,8 +29,9 @@
 # keeps the server's own stalls and queues and leaves out the
 # generator's; a line under the table says how long the generator was
 # off its CPU.  The first half second of every run (fresh connections) is
-# not counted.  DESIGN.md section 7 target: >= 50k req/s per core, p99 <=
-# 1 ms at half load, judged on rdy99_us with p99_us beside it.
+# not counted.  DESIGN.md section 7 target: enc_keys requests per server
+# CPU-second >= 0.8 of the static baseline's; p50/p99 reported beside the
+# baseline's, judged on rdy99_us with p99_us beside it.
 #
 # With two or more CPUs the server runs on CPU 1 and the load generator on
 # CPU 0 (taskset), so the latency figures measure the server, not the two
@@ -257,26 +258,22 @@ fi
 if [ "$wall" -gt 0 ] && [ "$(nproc)" -ge 2 ]; then
 	echo "# this machine: its CPU 0 and CPU 1 ran $((100 * ran0 / wall)) % and $((100 * ran1 / wall)) % of the runs' wall time (under 100: the host ran something else)"
 fi
-# Against DESIGN.md section 7: >= 50k enc_keys per core, p99 <= 1 ms at
-# half load, from the ready time (the server's latency, not the load
-# generator's lag), with p99 from the due time beside it.  The static
-# baseline's come with it: when those miss too, the run measured the
-# machine more than the key manager.
-verdict() {	# MEASURED LIMIT higher|lower
-	if [ -z "$1" ] || [ "$1" = - ]; then
+# Against DESIGN.md section 7: enc_keys per server CPU-second at least 0.8
+# of the static baseline's in the same run.  Latency is reported beside
+# the baseline's, not judged: on a shared machine the host sets the tail.
+ratio_verdict() {	# MEASURED BASELINE MIN_RATIO
+	if [ -z "$1" ] || [ "$1" = - ] || [ -z "$2" ] || [ "$2" = - ]; then
 		echo "not measured"
 		return
 	fi
-	if { [ "$3" = higher ] && [ "$1" -ge "$2" ]; } ||
-	   { [ "$3" = lower ] && [ "$1" -le "$2" ]; }; then
-		echo "met ($1)"
-	else
-		echo "not met ($1)"
-	fi
+	awk -v m="$1" -v b="$2" -v min="$3" 'BEGIN {
+		r = m / b
+		printf "%s (%.2f of the baseline)\n", r >= min ? "met" : "not met", r
+	}'
 }
-echo "# target: enc_keys per core >= 50000 req/CPU-s: $(verdict "${CPU[enc_keys]:-}" 50000 higher);" \
-	"p99 at half load <= 1000 us: $(verdict "${RDY[enc_keys@half]:-}" 1000 lower)," \
-	"${P99[enc_keys@half]:--} from the due time" \
-	"(static baseline: ${RDY[baseline@half]:--}, ${P99[baseline@half]:--} from the due time)"
+echo "# target: enc_keys per server CPU-s >= 0.8 of the static baseline's:" \
+	"$(ratio_verdict "${CPU[enc_keys]:-}" "${CPU[baseline]:-}" 0.8);" \
+	"p50/p99 at half load ${P50[enc_keys@half]:--}/${RDY[enc_keys@half]:--} us from the ready time" \
+	"(static baseline: ${P50[baseline@half]:--}/${RDY[baseline@half]:--} us)"
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs${pin_loadgen:+, server on CPU 1 at $policy, load generator on CPU 0}; ${conns} connections, ${secs}s per run"
 exit $status
