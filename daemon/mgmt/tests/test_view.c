@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests for the operator views (view.h): fixed info structs, as the
+ * elements hand them out, rendered to the JSON that qkdctl reads.  Field
+ * names, order, types and values are qkdctl's contract: check them all.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/config.h"
+#include "kma/kma.h"
+#include "ksa/ksa.h"
+#include "kx/peer.h"
+#include "mgmt/view.h"
+
+/* @j as compact JSON (keys in insertion order) equals @want; frees @j. */
+static void assert_json(json_t *j, const char *want)
+{
+	char *text;
+
+	assert_non_null(j);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_non_null(text);
+	if (strcmp(text, want))
+		print_error("got  %s\nwant %s\n", text, want);
+	assert_string_equal(text, want);
+	free(text);
+}
+
+static void test_links_and_pools(void **state)
+{
+	struct kma_link_info l = {
+		.name = "AB", .peer = "B", .source = KM_SOURCE_KERNEL,
+		.role = QKD_ROLE_RX, .up = true, .block_size = 4096,
+		.avail = 123456, .level = QKD_POOL_WARNING, .keys_held = 7,
+		.bytes_allocated = 10, .bytes_fetched = 20,
+		.bytes_discarded = 30, .fetch_failures = 1,
+	};
+
+	(void)state;
+	assert_json(view_link_json(&l, false),
+		    "{\"link\":\"AB\",\"peer\":\"B\",\"source\":\"kernel\","
+		    "\"role\":\"rx\",\"state\":\"up\",\"block_size\":4096,"
+		    "\"level\":\"warning\"}");
+	assert_json(view_link_json(&l, true),
+		    "{\"link\":\"AB\",\"avail\":123456,\"level\":\"warning\","
+		    "\"block_size\":4096,\"keys_held\":7,\"allocated\":10,"
+		    "\"fetched\":20,\"discarded\":30,\"fetch_failures\":1}");
+	/* Nothing running: empty lists, not errors. */
+	assert_json(view_links(NULL, false), "[]");
+	assert_json(view_keys(NULL, NULL, 10), "{\"total\":0,\"keys\":[]}");
+	assert_json(view_peers(NULL), "[]");
+}
+
+static void test_pair_peer_key(void **state)
+{
+	struct ksa_pair_info p = {
+		.master = "app1", .slave = "app2", .master_node = "A",
+		.slave_node = "B", .link = "AB", .keys_stored = 4,
+		.keys_supplied = 5, .keys_pending = 6,
+	};
+	struct peer_info pe = {
+		.name = "B", .address = "127.0.0.1:9000", .cert_cn = "node-b",
+		.state = PEER_UP, .epoch = 77, .connects = 2, .msgs_sent = 9,
+		.msgs_received = 8, .queued = 100, .last_error = "",
+	};
+	struct ksa_key_info k = {
+		.rec = {
+			.key_id = "0f0e0d0c-0b0a-4988-8776-655443322110",
+			.link = "AB",
+			.src_key_id = (5ULL << QKD_KEY_ID_OFFSET_BITS) | 64,
+			.len = 32,
+			.use = { .n_slaves = 2, .delivered = 2 },
+			.state = KMA_KEY_SUPPLIED,
+			.gen_time_ns = 1, .created_ns = 2, .changed_ns = 3,
+		},
+		.master = "app1", .slaves = { "app2", "app3" },
+	};
+
+	(void)state;
+	assert_json(view_pair_json(&p),
+		    "{\"master\":\"app1\",\"slave\":\"app2\",\"master_node\":\"A\","
+		    "\"slave_node\":\"B\",\"link\":\"AB\",\"stored\":4,"
+		    "\"supplied\":5,\"pending\":6}");
+	assert_json(view_peer_json(&pe),
+		    "{\"peer\":\"B\",\"address\":\"127.0.0.1:9000\","
+		    "\"cert_cn\":\"node-b\",\"state\":\"up\",\"epoch\":77,"
+		    "\"connects\":2,\"sent\":9,\"received\":8,\"queued\":100,"
+		    "\"last_error\":\"\"}");
+	assert_json(view_key_json(&k),
+		    "{\"key_id\":\"0f0e0d0c-0b0a-4988-8776-655443322110\","
+		    "\"link\":\"AB\",\"block\":5,\"offset\":64,\"size\":256,"
+		    "\"master\":\"app1\",\"slaves\":[{\"sae\":\"app2\","
+		    "\"delivered\":false},{\"sae\":\"app3\",\"delivered\":true}],"
+		    "\"state\":\"supplied\",\"gen_time_ns\":1,\"created_ns\":2,"
+		    "\"changed_ns\":3}");
+}
+
+static void test_saes(void **state)
+{
+	struct ksa_sae_cfg saes[2] = {
+		{ .name = "app1", .cert_cn = "cn1", .node = "A" },
+		{ .name = "app2", .cert_cn = "cn2", .node = "B" },
+	};
+	struct qkd_config cfg = { .saes = saes, .n_saes = 2 };
+
+	(void)state;
+	strcpy(cfg.node.name, "A");
+	assert_json(view_saes(&cfg, NULL),
+		    "{\"saes\":[{\"sae\":\"app1\",\"cert_cn\":\"cn1\",\"node\":\"A\","
+		    "\"local\":true},{\"sae\":\"app2\",\"cert_cn\":\"cn2\","
+		    "\"node\":\"B\",\"local\":false}],\"pairs\":[]}");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_links_and_pools),
+		cmocka_unit_test(test_pair_peer_key),
+		cmocka_unit_test(test_saes),
+	};
+
+	return cmocka_run_group_tests_name("view", tests, NULL, NULL);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Operator views: the JSON that qkdctl shows ("data" of a control socket
+ * answer, ctl.h).  One pattern for every element: the element's own header
+ * hands out plain state (X_count() + X_info(), or X_foreach(), filling
+ * structs that hold names, IDs, counters and states, never key bytes); the
+ * files here turn that state into JSON, one file per element.
+ *
+ * A view_X() gathers and renders a whole view, and returns NULL only when
+ * out of memory; an element it is given (kma, ksa, peers, relay, ipsec,
+ * macsec) may be NULL, not running, which shows as an empty view; the
+ * config may not.  A view_X_json() renders one info struct, for the views
+ * and for the unit tests.
+ */
+#ifndef QKD_VIEW_H
+#define QKD_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+
+struct qkd_config;
+struct kma;
+struct ksa;
+struct peers;
+struct kma_link_info;
+struct ksa_key_info;
+struct ksa_pair_info;
+struct peer_info;
+
+/* view_node.c: "status", "peer show" */
+json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
+		    const struct peers *peers, uint64_t uptime_s,
+		    time_t started);
+json_t *view_peers(const struct peers *peers);
+json_t *view_peer_json(const struct peer_info *p);
+
+/* view_keys.c: "link show", "pool show", "sae show", "key show" */
+json_t *view_links(const struct kma *kma, bool pools);
+json_t *view_link_json(const struct kma_link_info *l, bool pools);
+json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa);
+json_t *view_pair_json(const struct ksa_pair_info *p);
+/* The newest @limit key records (of SAE @sae, or all if NULL). */
+json_t *view_keys(const struct ksa *ksa, const char *sae, size_t limit);
+json_t *view_key_json(const struct ksa_key_info *k);
+
+#endif /* QKD_VIEW_H */
