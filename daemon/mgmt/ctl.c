@@ -19,7 +19,6 @@
 #include <sys/un.h>
 #include <jansson.h>
 
-#include "core/alarm.h"
 #include "apps/macsec/macsec.h"
 #include "apps/ipsec/ipsec.h"
 #include "core/log.h"
@@ -153,7 +152,7 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 	if (!strcmp(cmd, "peer show"))
 		return view_peers(s->peers);
 	if (!strcmp(cmd, "alarm show"))
-		return alarm_view();
+		return view_alarms();
 	if (!strcmp(cmd, "macsec show"))
 		return macsec_view(s->macsec);
 	if (!strcmp(cmd, "sa show")) {

@@ -25,6 +25,7 @@ struct qkd_config;
 struct kma;
 struct ksa;
 struct peers;
+struct alarm_info;
 struct kma_link_info;
 struct ksa_key_info;
 struct ksa_pair_info;
@@ -45,5 +46,9 @@ json_t *view_pair_json(const struct ksa_pair_info *p);
 /* The newest @limit key records (of SAE @sae, or all if NULL). */
 json_t *view_keys(const struct ksa *ksa, const char *sae, size_t limit);
 json_t *view_key_json(const struct ksa_key_info *k);
+
+/* view_alarm.c: "alarm show" */
+json_t *view_alarms(void);
+json_t *view_alarm_json(const struct alarm_info *a);
 
 #endif /* QKD_VIEW_H */

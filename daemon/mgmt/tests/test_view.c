@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "core/alarm.h"
 #include "core/config.h"
 #include "kma/kma.h"
 #include "ksa/ksa.h"
@@ -33,6 +34,36 @@ static void assert_json(json_t *j, const char *want)
 		print_error("got  %s\nwant %s\n", text, want);
 	assert_string_equal(text, want);
 	free(text);
+}
+
+static void test_alarm(void **state)
+{
+	struct alarm_info a = {
+		.source = "ipsec:B", .text = "pool \"AB\" empty",
+		.since = 1700000000, .count = 3,
+	};
+
+	(void)state;
+	assert_json(view_alarm_json(&a),
+		    "{\"source\":\"ipsec:B\",\"text\":\"pool \\\"AB\\\" empty\","
+		    "\"since\":1700000000,\"count\":3}");
+
+	alarm_reset();
+	assert_json(view_alarms(), "{\"active\":[],\"raised\":0,\"dropped\":0}");
+	alarm_raise("macsec:m0", "no key");
+	alarm_raise("macsec:m0", "still no key");
+	a.source[0] = '\0';
+	assert_int_equal(alarm_info(0, &a), 0);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want),
+			 "{\"active\":[{\"source\":\"macsec:m0\",\"text\":\"still no key\","
+			 "\"since\":%lld,\"count\":2}],\"raised\":2,\"dropped\":0}",
+			 (long long)a.since);
+		assert_json(view_alarms(), want);
+	}
+	alarm_reset();
 }
 
 static void test_links_and_pools(void **state)
@@ -123,6 +154,7 @@ static void test_saes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alarm),
 		cmocka_unit_test(test_links_and_pools),
 		cmocka_unit_test(test_pair_peer_key),
 		cmocka_unit_test(test_saes),
