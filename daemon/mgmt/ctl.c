@@ -26,7 +26,6 @@
 #include "mgmt/ctl.h"
 #include "mgmt/view.h"
 #include "routing/lsa.h"
-#include "kx/peer.h"
 #include "relay/relay.h"
 
 #define CTL_MAX_CONNS	16
@@ -69,22 +68,6 @@ struct ctl_args {
 	const char *to, *from, *peer;
 };
 
-/* Relay sessions, plus what a central KM forwarded (configuration 4). */
-static json_t *relay_show(struct ctl *ctl, struct relay *relay)
-{
-	json_t *j = relay_view_sessions(relay);
-	uint64_t fwd, refused;
-
-	if (j && ctl->src->peers) {
-		peers_hub_stats(ctl->src->peers, &fwd, &refused);
-		json_object_set_new(j, "central_forwarded", json_integer(
-			(json_int_t)fwd));
-		json_object_set_new(j, "central_refused", json_integer(
-			(json_int_t)refused));
-	}
-	return j;
-}
-
 /* Key relay and routing views (lsa.c, relay.c). */
 static json_t *relay_command(struct ctl *ctl, const char *cmd,
 			     const struct ctl_args *a, const char **why)
@@ -101,9 +84,9 @@ static json_t *relay_command(struct ctl *ctl, const char *cmd,
 	if (!strcmp(cmd, "route show"))
 		return lsa_view_routes(lsa);
 	if (!strcmp(cmd, "relay show"))
-		return relay_show(ctl, relay);
+		return view_relay_sessions(relay, ctl->src->peers);
 	if (!strcmp(cmd, "relay audit"))
-		return relay_view_audit(relay);
+		return view_relay_audit(relay);
 	if (!strcmp(cmd, "path")) {
 		if (a->to)
 			return lsa_view_path(lsa, a->from, a->to);

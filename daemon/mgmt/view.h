@@ -25,11 +25,15 @@ struct qkd_config;
 struct kma;
 struct ksa;
 struct peers;
+struct relay;
 struct alarm_info;
 struct kma_link_info;
 struct ksa_key_info;
 struct ksa_pair_info;
 struct peer_info;
+struct relay_info;
+struct relay_session_info;
+struct relay_link_info;
 
 /* view_node.c: "status", "peer show" */
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
@@ -50,5 +54,13 @@ json_t *view_key_json(const struct ksa_key_info *k);
 /* view_alarm.c: "alarm show" */
 json_t *view_alarms(void);
 json_t *view_alarm_json(const struct alarm_info *a);
+
+/* view_relay.c: "relay show", "relay audit" */
+json_t *view_relay_sessions(struct relay *relay, const struct peers *peers);
+/* @sessions: an array of view_relay_session_json(), taken over. */
+json_t *view_relay_info_json(const struct relay_info *r, json_t *sessions);
+json_t *view_relay_session_json(const struct relay_session_info *s);
+json_t *view_relay_audit(const struct relay *relay);
+json_t *view_relay_link_json(const struct relay_link_info *l);
 
 #endif /* QKD_VIEW_H */

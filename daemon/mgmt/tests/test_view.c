@@ -20,6 +20,7 @@
 #include "ksa/ksa.h"
 #include "kx/peer.h"
 #include "mgmt/view.h"
+#include "relay/relay.h"
 
 /* @j as compact JSON (keys in insertion order) equals @want; frees @j. */
 static void assert_json(json_t *j, const char *want)
@@ -151,6 +152,67 @@ static void test_saes(void **state)
 		    "\"node\":\"B\",\"local\":false}],\"pairs\":[]}");
 }
 
+static void test_relay(void **state)
+{
+	struct relay_info r = {
+		.max_sessions = 512, .open = 2, .timed_out = 1,
+		.adm = {
+			[RELAY_PRIO_NORMAL] = { 1, 2, 3 },
+			[RELAY_PRIO_LOW] = { 4, 5, 6 },
+			[RELAY_PRIO_HIGH] = { 7, 8, 9 },
+		},
+		.started = 10, .forwarded = 11, .delivered = 12, .acked = 13,
+		.refused = 14, .auth_alarms = 15,
+	};
+	struct relay_session_info s = {
+		.key_id = "0f0e0d0c-0b0a-4988-8776-655443322110",
+		.role = RELAY_SESSION_TRANSIT, .route = "A-B-C",
+		.state = "forwarded to C", .age_ms = 42, .open = true,
+	};
+	struct relay_link_info *l = calloc(1, sizeof(*l));
+	json_t *list = json_array();
+
+	(void)state;
+	assert_non_null(l);
+	assert_non_null(list);
+	json_array_append_new(list, view_relay_session_json(&s));
+	assert_json(view_relay_info_json(&r, list),
+		    "{\"admission\":{\"max_sessions\":512,\"open\":2,\"timed_out\":1,"
+		    "\"normal\":{\"admitted\":1,\"refused_busy\":2,\"refused_pool\":3},"
+		    "\"low\":{\"admitted\":4,\"refused_busy\":5,\"refused_pool\":6},"
+		    "\"high\":{\"admitted\":7,\"refused_busy\":8,\"refused_pool\":9}},"
+		    "\"started\":10,\"forwarded\":11,\"delivered\":12,\"acked\":13,"
+		    "\"refused\":14,\"auth_alarms\":15,\"sessions\":[{\"key_ID\":"
+		    "\"0f0e0d0c-0b0a-4988-8776-655443322110\",\"role\":\"transit\","
+		    "\"route\":\"A-B-C\",\"state\":\"forwarded to C\",\"age_ms\":42}]}");
+
+	strcpy(l->link, "BC");
+	strcpy(l->peer, "C");
+	/* tx balanced: 96 bytes of pad = 512 relayed + 256 MAC key bits. */
+	l->tx = (struct relay_acct){
+		.pad_bytes = 96, .pad_bits_consumed = 768, .relayed_bits = 512,
+		.mac_key_bits = 256, .messages = 1,
+		.ranges = { { .key_id = 65536, .len = 96 } }, .n_ranges = 1,
+	};
+	/* rx not: a bit consumed that no counter explains. */
+	l->rx = (struct relay_acct){ .pad_bytes = 1, .pad_bits_consumed = 8,
+				     .discarded_bits = 7, .rejected = 1,
+				     .auth_failures = 1 };
+	assert_true(relay_acct_balanced(&l->tx));
+	assert_false(relay_acct_balanced(&l->rx));
+	assert_json(view_relay_link_json(l),
+		    "{\"link\":\"BC\",\"peer\":\"C\",\"tx\":{\"pad_bits_taken\":768,"
+		    "\"pad_bits_consumed\":768,\"relayed_bits\":512,"
+		    "\"mac_key_bits\":256,\"discarded_bits\":0,\"messages\":1,"
+		    "\"rejected\":0,\"auth_failures\":0,\"balanced\":true,"
+		    "\"pad_ranges\":[[65536,96]]},\"rx\":{\"pad_bits_taken\":8,"
+		    "\"pad_bits_consumed\":8,\"relayed_bits\":0,\"mac_key_bits\":0,"
+		    "\"discarded_bits\":7,\"messages\":0,\"rejected\":1,"
+		    "\"auth_failures\":1,\"balanced\":false,\"pad_ranges\":[]}}");
+	free(l);
+	assert_json(view_relay_audit(NULL), "[]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_links_and_pools),
 		cmocka_unit_test(test_pair_peer_key),
 		cmocka_unit_test(test_saes),
+		cmocka_unit_test(test_relay),
 	};
 
 	return cmocka_run_group_tests_name("view", tests, NULL, NULL);
