@@ -19,8 +19,6 @@
 #include <sys/un.h>
 #include <jansson.h>
 
-#include "apps/macsec/macsec.h"
-#include "apps/ipsec/ipsec.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "mgmt/ctl.h"
@@ -137,10 +135,10 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 	if (!strcmp(cmd, "alarm show"))
 		return view_alarms();
 	if (!strcmp(cmd, "macsec show"))
-		return macsec_view(s->macsec);
+		return view_macsec(s->macsec);
 	if (!strcmp(cmd, "sa show")) {
 		if (s->ipsec)
-			return ipsec_view(s->ipsec);
+			return view_ipsec(s->ipsec);
 		*why = "no [ipsec] gateways configured";
 		return NULL;
 	}

@@ -26,6 +26,8 @@ struct kma;
 struct ksa;
 struct peers;
 struct relay;
+struct ipsec;
+struct macsec;
 struct alarm_info;
 struct kma_link_info;
 struct ksa_key_info;
@@ -34,6 +36,9 @@ struct peer_info;
 struct relay_info;
 struct relay_session_info;
 struct relay_link_info;
+struct ipsec_info;
+struct ipsec_pair_info;
+struct macsec_port_info;
 
 /* view_node.c: "status", "peer show" */
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
@@ -62,5 +67,13 @@ json_t *view_relay_info_json(const struct relay_info *r, json_t *sessions);
 json_t *view_relay_session_json(const struct relay_session_info *s);
 json_t *view_relay_audit(const struct relay *relay);
 json_t *view_relay_link_json(const struct relay_link_info *l);
+
+/* view_apps.c: "sa show", "macsec show" */
+json_t *view_ipsec(const struct ipsec *ips);
+/* @pairs: an array of view_ipsec_pair_json(), taken over. */
+json_t *view_ipsec_json(const struct ipsec_info *i, json_t *pairs);
+json_t *view_ipsec_pair_json(const struct ipsec_pair_info *p);
+json_t *view_macsec(const struct macsec *ms);
+json_t *view_macsec_port_json(const struct macsec_port_info *p);
 
 #endif /* QKD_VIEW_H */

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "apps/ipsec/ipsec.h"
+#include "apps/macsec/macsec.h"
 #include "core/alarm.h"
 #include "core/config.h"
 #include "kma/kma.h"
@@ -213,6 +215,92 @@ static void test_relay(void **state)
 	assert_json(view_relay_audit(NULL), "[]");
 }
 
+static void test_ipsec(void **state)
+{
+	struct ipsec_info i = {
+		.reqid_min = 100, .reqid_max = 199, .acquires = 5,
+		.unknown_acquires = 1, .foreign_acquires = 2,
+	};
+	struct ipsec_pair_info up = {
+		.gateway = "gwB", .peer = "B", .reqid = 101, .tunnel = true,
+		.owner = true, .state = IPSEC_PAIR_UP, .rekeys = 3,
+		.lifetime_s = 60, .installed = true, .generation = 4,
+		.spi_in = 0x1234, .spi_out = 0xdeadbeef,
+		.key_id_in = 0x50040, .key_id_out = 0x50080, .age_ms = 1500,
+		.next_rekey_ms = 58500,
+	};
+	struct ipsec_pair_info idle = {
+		.gateway = "gwC", .peer = "C", .reqid = 102,
+		.state = IPSEC_PAIR_REQUESTED, .lifetime_s = 30, .alarm = true,
+		.next_rekey_ms = 999,	/* not the owner: not shown */
+	};
+	json_t *pairs = json_array();
+
+	(void)state;
+	assert_non_null(pairs);
+	json_array_append_new(pairs, view_ipsec_pair_json(&up));
+	json_array_append_new(pairs, view_ipsec_pair_json(&idle));
+	assert_json(view_ipsec_json(&i, pairs),
+		    "{\"reqid_min\":100,\"reqid_max\":199,\"pairs\":["
+		    "{\"gateway\":\"gwB\",\"peer\":\"B\",\"reqid\":101,"
+		    "\"mode\":\"tunnel\",\"role\":\"owner\",\"state\":\"up\","
+		    "\"generation\":4,\"rekeys\":3,\"lifetime_s\":60,"
+		    "\"spi_in\":\"0x00001234\",\"spi_out\":\"0xdeadbeef\","
+		    "\"key_id_in\":\"0x50040\",\"key_id_out\":\"0x50080\","
+		    "\"age_ms\":1500,\"next_rekey_ms\":58500,\"alarm\":false},"
+		    "{\"gateway\":\"gwC\",\"peer\":\"C\",\"reqid\":102,"
+		    "\"mode\":\"transport\",\"role\":\"follower\","
+		    "\"state\":\"requested\",\"generation\":0,\"rekeys\":0,"
+		    "\"lifetime_s\":30,\"alarm\":true}],"
+		    "\"acquires\":5,\"unknown_acquires\":1,\"foreign_acquires\":2}");
+	assert_string_equal(ipsec_pair_state_name(IPSEC_PAIR_RETRY), "retrying");
+	assert_string_equal(ipsec_pair_state_name(IPSEC_PAIR_OFFERED), "offered");
+	assert_string_equal(ipsec_pair_state_name(IPSEC_PAIR_IDLE), "idle");
+}
+
+static void test_macsec(void **state)
+{
+	struct macsec_port_info up = {
+		.name = "m0", .ifname = "macsec0", .peer = "B", .link = "AB",
+		.owner = true, .sci = 0x0200000000010001ULL,
+		.peer_sci = 0x0200000000020001ULL, .state = MACSEC_PORT_UP,
+		.have_sak = true, .an = 2, .key_id = 0x50040,
+		.last_rotation_age_ms = 250, .rotations = 9, .failures = 1,
+		.tx_pn = 1000, .rotate_s = 60, .key_len = 16,
+		.last_error = "",
+	};
+	struct macsec_port_info fresh = {
+		.name = "m1", .ifname = "macsec1", .peer = "C", .link = "AC",
+		.sci = 0x0200000000010002ULL, .state = MACSEC_PORT_KX_DOWN,
+		.rotate_s = 30, .key_len = 32,
+		.last_error = "peer C not reachable",
+	};
+
+	(void)state;
+	assert_json(view_macsec_port_json(&up),
+		    "{\"port\":\"m0\",\"interface\":\"macsec0\",\"peer\":\"B\","
+		    "\"link\":\"AB\",\"owner\":true,\"sci\":\"0200000000010001\","
+		    "\"peer_sci\":\"0200000000020001\",\"state\":\"up\",\"an\":2,"
+		    "\"key_id\":\"50040\",\"rotations\":9,\"failures\":1,"
+		    "\"last_rotation_age_ms\":250,\"tx_pn\":1000,\"rotate_s\":60,"
+		    "\"key_len\":16,\"last_error\":\"\"}");
+	/* No SAK yet: no key_id, an and age -1; an unknown peer SCI is "". */
+	assert_json(view_macsec_port_json(&fresh),
+		    "{\"port\":\"m1\",\"interface\":\"macsec1\",\"peer\":\"C\","
+		    "\"link\":\"AC\",\"owner\":false,\"sci\":\"0200000000010002\","
+		    "\"peer_sci\":\"\",\"state\":\"kx-down\",\"an\":-1,"
+		    "\"rotations\":0,\"failures\":0,\"last_rotation_age_ms\":-1,"
+		    "\"tx_pn\":0,\"rotate_s\":30,\"key_len\":32,"
+		    "\"last_error\":\"peer C not reachable\"}");
+	assert_json(view_macsec(NULL), "[]");
+	assert_string_equal(macsec_port_state_name(MACSEC_PORT_WAITING_PEER),
+			    "waiting-peer");
+	assert_string_equal(macsec_port_state_name(MACSEC_PORT_ROTATING),
+			    "rotating");
+	assert_string_equal(macsec_port_state_name(MACSEC_PORT_FAILED),
+			    "failed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_pair_peer_key),
 		cmocka_unit_test(test_saes),
 		cmocka_unit_test(test_relay),
+		cmocka_unit_test(test_ipsec),
+		cmocka_unit_test(test_macsec),
 	};
 
 	return cmocka_run_group_tests_name("view", tests, NULL, NULL);
