@@ -75,18 +75,25 @@ uint64_t alarm_raised_total(void)
 	return raised;
 }
 
-json_t *alarm_view(void)
+uint64_t alarm_dropped_total(void)
 {
-	json_t *arr = json_array();
+	return dropped;
+}
 
-	for (unsigned int i = 0; arr && i < n_active; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}",
-			"source", active[i].source, "text", active[i].text,
-			"since", (json_int_t)active[i].since,
-			"count", (json_int_t)active[i].count));
-	return json_pack("{s:o, s:I, s:I}", "active", arr,
-			 "raised", (json_int_t)raised,
-			 "dropped", (json_int_t)dropped);
+size_t alarm_count(void)
+{
+	return n_active;
+}
+
+int alarm_info(size_t i, struct alarm_info *out)
+{
+	if (i >= n_active)
+		return -1;
+	memcpy(out->source, active[i].source, sizeof(out->source));
+	memcpy(out->text, active[i].text, sizeof(out->text));
+	out->since = active[i].since;
+	out->count = active[i].count;
+	return 0;
 }
 
 void alarm_reset(void)

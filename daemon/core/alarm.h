@@ -15,9 +15,9 @@
 #define QKD_ALARM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
+#include <time.h>
 
 #define ALARM_MAX		64	/* active at once; more are counted */
 #define ALARM_SOURCE_MAX	48
@@ -30,9 +30,20 @@ bool alarm_is_active(const char *source);
 
 /* Raises since start, including repeats of an active alarm. */
 uint64_t alarm_raised_total(void);
+/* New alarms not recorded because the table was full. */
+uint64_t alarm_dropped_total(void);
 
-/* {"active": [{source, text, since, count}], "raised": N, "dropped": N} */
-json_t *alarm_view(void);
+/* One active alarm, as "alarm show" lists it (mgmt/view_alarm.c). */
+struct alarm_info {
+	char source[ALARM_SOURCE_MAX];
+	char text[ALARM_TEXT_MAX];
+	time_t since;			/* first raised, CLOCK_REALTIME */
+	uint64_t count;			/* raises while active */
+};
+
+size_t alarm_count(void);
+/* 0, or -1 if @i is out of range.  Clearing an alarm reorders the rest. */
+int alarm_info(size_t i, struct alarm_info *out);
 
 /* Forget everything (tests, daemon shutdown). */
 void alarm_reset(void);

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The control socket: accepts qkdctl connections on the event loop, reads
- * one JSON request per line, answers one JSON line built from the key
- * manager's read-only views (keymgr.h).  See ctl.h for the protocol.
- *
- * Only metadata goes out: this file calls the *_info() / foreach functions
- * of keymgr.h, whose structs hold no key bytes.
+ * one JSON request per line, answers one JSON line.  See ctl.h for the
+ * protocol.  The answers' data are the operator views of view.h, built
+ * from the elements' plain state (their *_info() / foreach functions,
+ * whose structs hold no key bytes); this file only dispatches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,18 +19,11 @@
 #include <sys/un.h>
 #include <jansson.h>
 
-#include "core/config.h"
-#include "core/alarm.h"
-#include "apps/macsec/macsec.h"
-#include "apps/ipsec/ipsec.h"
-#include "mgmt/ctl.h"
-#include "kma/kma.h"
-#include "ksa/ksa.h"
-#include "kx/peer.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "mgmt/ctl.h"
+#include "mgmt/view.h"
 #include "routing/lsa.h"
-#include "kx/peer.h"
 #include "relay/relay.h"
 
 #define CTL_MAX_CONNS	16
@@ -59,225 +51,6 @@ struct ctl {
 	time_t started;
 };
 
-/* ---- views ------------------------------------------------------------- */
-
-static const char *level_name(enum qkd_pool_level l)
-{
-	switch (l) {
-	case QKD_POOL_EMPTY:	return "empty";
-	case QKD_POOL_WARNING:	return "warning";
-	case QKD_POOL_LOW:	return "low";
-	case QKD_POOL_READY:	return "ready";
-	}
-	return "?";
-}
-
-static const char *source_name(enum km_source s)
-{
-	return s == KM_SOURCE_KERNEL ? "kernel" : "sim";
-}
-
-static json_t *view_status(struct ctl *ctl)
-{
-	const struct ctl_sources *s = ctl->src;
-	size_t n_links = s->kma ? kma_link_count(s->kma) : 0;
-	size_t i, up = 0, peers_up = 0, n_peers;
-	struct kma_link_info li;
-	struct peer_info pi;
-
-	for (i = 0; i < n_links; i++)
-		if (!kma_link_info(s->kma, i, &li) && li.up)
-			up++;
-	n_peers = s->peers ? peers_count(s->peers) : 0;
-	for (i = 0; i < n_peers; i++)
-		if (!peers_info(s->peers, i, &pi) && pi.state == PEER_UP)
-			peers_up++;
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s}",
-			 "node", s->cfg->node.name,
-			 "pid", (json_int_t)getpid(),
-			 "uptime_s", (json_int_t)((loop_now_ms() - ctl->started_ms) / 1000),
-			 "started", (json_int_t)ctl->started,
-			 "links", (json_int_t)n_links,
-			 "links_up", (json_int_t)up,
-			 "peers", (json_int_t)n_peers,
-			 "peers_up", (json_int_t)peers_up,
-			 "saes", (json_int_t)s->cfg->n_saes,
-			 "etsi014", s->cfg->etsi_listen,
-			 "kx", s->cfg->kx_listen,
-			 "log_level", config_log_level_name(log_get_level()));
-}
-
-static json_t *view_links(struct ctl *ctl, bool pools)
-{
-	const struct kma *kma = ctl->src->kma;
-	size_t n = kma ? kma_link_count(kma) : 0;
-	json_t *arr = json_array(), *o;
-	struct kma_link_info li;
-
-	for (size_t i = 0; arr && i < n; i++) {
-		if (kma_link_info(kma, i, &li))
-			continue;
-		if (pools)
-			o = json_pack("{s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:I}",
-				      "link", li.name,
-				      "avail", (json_int_t)li.avail,
-				      "level", level_name(li.level),
-				      "block_size", (json_int_t)li.block_size,
-				      "keys_held", (int)li.keys_held,
-				      "allocated", (json_int_t)li.bytes_allocated,
-				      "fetched", (json_int_t)li.bytes_fetched,
-				      "discarded", (json_int_t)li.bytes_discarded,
-				      "fetch_failures", (json_int_t)li.fetch_failures);
-		else
-			o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
-				      "link", li.name, "peer", li.peer,
-				      "source", source_name(li.source),
-				      "role", li.role == QKD_ROLE_TX ? "tx" : "rx",
-				      "state", li.up ? "up" : "down",
-				      "block_size", (json_int_t)li.block_size,
-				      "level", level_name(li.level));
-		json_array_append_new(arr, o);
-	}
-	return arr;
-}
-
-static json_t *view_saes(struct ctl *ctl)
-{
-	const struct ctl_sources *s = ctl->src;
-	json_t *root = json_object(), *saes = json_array(), *pairs = json_array();
-	struct ksa_pair_info pi;
-	size_t i, n;
-
-	if (!root || !saes || !pairs) {
-		json_decref(root);
-		json_decref(saes);
-		json_decref(pairs);
-		return NULL;
-	}
-	for (i = 0; i < s->cfg->n_saes; i++) {
-		const struct ksa_sae_cfg *c = &s->cfg->saes[i];
-
-		json_array_append_new(saes, json_pack("{s:s, s:s, s:s, s:b}",
-				"sae", c->name, "cert_cn", c->cert_cn,
-				"node", c->node,
-				"local", !strcmp(c->node, s->cfg->node.name)));
-	}
-	n = s->ksa ? ksa_pair_count(s->ksa) : 0;
-	for (i = 0; i < n; i++) {
-		if (ksa_pair_info(s->ksa, i, &pi))
-			continue;
-		json_array_append_new(pairs, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-				"master", pi.master, "slave", pi.slave,
-				"master_node", pi.master_node,
-				"slave_node", pi.slave_node, "link", pi.link,
-				"stored", (json_int_t)pi.keys_stored,
-				"supplied", (json_int_t)pi.keys_supplied,
-				"pending", (json_int_t)pi.keys_pending));
-	}
-	json_object_set_new(root, "saes", saes);
-	json_object_set_new(root, "pairs", pairs);
-	return root;
-}
-
-static json_t *view_peers(struct ctl *ctl)
-{
-	const struct peers *peers = ctl->src->peers;
-	size_t n = peers ? peers_count(peers) : 0;
-	json_t *arr = json_array();
-	struct peer_info pi;
-
-	for (size_t i = 0; arr && i < n; i++) {
-		if (peers_info(peers, i, &pi))
-			continue;
-		json_array_append_new(arr, json_pack(
-				"{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:s}",
-				"peer", pi.name, "address", pi.address,
-				"cert_cn", pi.cert_cn,
-				"state", peer_state_name(pi.state),
-				"epoch", (json_int_t)pi.epoch,
-				"connects", (json_int_t)pi.connects,
-				"sent", (json_int_t)pi.msgs_sent,
-				"received", (json_int_t)pi.msgs_received,
-				"queued", (int)pi.queued,
-				"last_error", pi.last_error));
-	}
-	return arr;
-}
-
-struct key_collect {
-	const char *sae;	/* NULL: all */
-	size_t skip;		/* matching records to pass over (older) */
-	size_t seen;		/* matching records so far */
-	json_t *arr;		/* NULL on the counting pass */
-};
-
-static bool key_involves(const struct ksa_key_info *k, const char *sae)
-{
-	if (!strcmp(k->master, sae))
-		return true;
-	for (uint32_t i = 0; i < k->rec.use.n_slaves && i < KM_MAX_SLAVES; i++)
-		if (!strcmp(k->slaves[i], sae))
-			return true;
-	return false;
-}
-
-static json_t *key_json(const struct ksa_key_info *key)
-{
-	const struct kma_key_info *k = &key->rec;
-	json_t *slaves = json_array();
-
-	for (uint32_t i = 0; slaves && i < k->use.n_slaves && i < KM_MAX_SLAVES;
-	     i++)
-		json_array_append_new(slaves, json_pack("{s:s, s:b}",
-				"sae", key->slaves[i],
-				"delivered", !!(k->use.delivered & (1u << i))));
-	/* Key ID, place and size, state, times: never the bytes. */
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:o, s:s, s:I, s:I, s:I}",
-			 "key_id", k->key_id, "link", k->link,
-			 "block", (json_int_t)(k->src_key_id >> QKD_KEY_ID_OFFSET_BITS),
-			 "offset", (json_int_t)(k->src_key_id &
-					((1u << QKD_KEY_ID_OFFSET_BITS) - 1)),
-			 "size", (json_int_t)k->len * 8,
-			 "master", key->master, "slaves", slaves,
-			 "state", kma_key_state_name(k->state),
-			 "gen_time_ns", (json_int_t)k->gen_time_ns,
-			 "created_ns", (json_int_t)k->created_ns,
-			 "changed_ns", (json_int_t)k->changed_ns);
-}
-
-static int key_one(void *arg, const struct ksa_key_info *k)
-{
-	struct key_collect *kc = arg;
-
-	if (kc->sae && !key_involves(k, kc->sae))
-		return 0;
-	if (kc->arr && kc->seen >= kc->skip)
-		json_array_append_new(kc->arr, key_json(k));
-	kc->seen++;
-	return 0;
-}
-
-/* The newest @limit matching records: count them, then collect. */
-static json_t *view_keys(struct ctl *ctl, const char *sae, size_t limit)
-{
-	struct key_collect kc = { .sae = sae };
-	size_t total;
-
-	if (ctl->src->ksa)
-		ksa_foreach_key(ctl->src->ksa, key_one, &kc);
-	total = kc.seen;
-	kc.skip = total > limit ? total - limit : 0;
-	kc.seen = 0;
-	kc.arr = json_array();
-	if (!kc.arr)
-		return NULL;
-	if (ctl->src->ksa)
-		ksa_foreach_key(ctl->src->ksa, key_one, &kc);
-	return json_pack("{s:I, s:o}", "total", (json_int_t)total,
-			 "keys", kc.arr);
-}
-
 /* ---- requests ---------------------------------------------------------- */
 
 static json_t *error_reply(const char *fmt, const char *arg)
@@ -292,22 +65,6 @@ static json_t *error_reply(const char *fmt, const char *arg)
 struct ctl_args {
 	const char *to, *from, *peer;
 };
-
-/* Relay sessions, plus what a central KM forwarded (configuration 4). */
-static json_t *relay_show(struct ctl *ctl, struct relay *relay)
-{
-	json_t *j = relay_view_sessions(relay);
-	uint64_t fwd, refused;
-
-	if (j && ctl->src->peers) {
-		peers_hub_stats(ctl->src->peers, &fwd, &refused);
-		json_object_set_new(j, "central_forwarded", json_integer(
-			(json_int_t)fwd));
-		json_object_set_new(j, "central_refused", json_integer(
-			(json_int_t)refused));
-	}
-	return j;
-}
 
 /* Key relay and routing views (lsa.c, relay.c). */
 static json_t *relay_command(struct ctl *ctl, const char *cmd,
@@ -325,9 +82,9 @@ static json_t *relay_command(struct ctl *ctl, const char *cmd,
 	if (!strcmp(cmd, "route show"))
 		return lsa_view_routes(lsa);
 	if (!strcmp(cmd, "relay show"))
-		return relay_show(ctl, relay);
+		return view_relay_sessions(relay, ctl->src->peers);
 	if (!strcmp(cmd, "relay audit"))
-		return relay_view_audit(relay);
+		return view_relay_audit(relay);
 	if (!strcmp(cmd, "path")) {
 		if (a->to)
 			return lsa_view_path(lsa, a->from, a->to);
@@ -360,30 +117,34 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 			   json_int_t limit, const struct ctl_args *args,
 			   const char **why)
 {
+	const struct ctl_sources *s = ctl->src;
+
 	*why = "out of memory";
 	if (!strcmp(cmd, "status"))
-		return view_status(ctl);
+		return view_status(s->cfg, s->kma, s->peers,
+				   (loop_now_ms() - ctl->started_ms) / 1000,
+				   ctl->started);
 	if (!strcmp(cmd, "link show"))
-		return view_links(ctl, false);
+		return view_links(s->kma, false);
 	if (!strcmp(cmd, "pool show"))
-		return view_links(ctl, true);
+		return view_links(s->kma, true);
 	if (!strcmp(cmd, "sae show"))
-		return view_saes(ctl);
+		return view_saes(s->cfg, s->ksa);
 	if (!strcmp(cmd, "peer show"))
-		return view_peers(ctl);
+		return view_peers(s->peers);
 	if (!strcmp(cmd, "alarm show"))
-		return alarm_view();
+		return view_alarms();
 	if (!strcmp(cmd, "macsec show"))
-		return macsec_view(ctl->src->macsec);
+		return view_macsec(s->macsec);
 	if (!strcmp(cmd, "sa show")) {
-		if (ctl->src->ipsec)
-			return ipsec_view(ctl->src->ipsec);
+		if (s->ipsec)
+			return view_ipsec(s->ipsec);
 		*why = "no [ipsec] gateways configured";
 		return NULL;
 	}
 	if (!strcmp(cmd, "key show")) {
 		if (limit > 0)
-			return view_keys(ctl, sae, (size_t)limit);
+			return view_keys(s->ksa, sae, (size_t)limit);
 		*why = "key show: limit must be positive";
 		return NULL;
 	}

@@ -17,22 +17,16 @@
 #include "relay/relay.h"
 #include "relay/relay_otp.h"
 
-/* Pad accounting of one direction of one link. */
-struct relay_acct {
-	uint64_t pad_bytes;		/* taken from the key source */
-	uint64_t pad_bits_consumed;	/* relay_otp cursor witness */
-	uint64_t relayed_bits, mac_key_bits, discarded_bits;
-	uint64_t messages, rejected, auth_failures;
-	struct kxmsg_pad ranges[RELAY_RANGES_KEPT];	/* newest last */
-	uint32_t n_ranges;
-};
-
 struct relay_linkacct {
 	char peer[KM_NAME_MAX];
 	struct relay_acct tx, rx;
 };
 
-enum session_role { ROLE_SOURCE, ROLE_TRANSIT, ROLE_DEST };
+enum session_role {
+	ROLE_SOURCE = RELAY_SESSION_SOURCE,
+	ROLE_TRANSIT = RELAY_SESSION_TRANSIT,
+	ROLE_DEST = RELAY_SESSION_DEST,
+};
 
 struct relay_session {
 	char uuid[KSA_KEY_ID_LEN];
@@ -46,11 +40,6 @@ struct relay_session {
 struct relay_sae_prio {
 	char sae[KSA_SAE_ID_MAX];
 	enum relay_priority prio;
-};
-
-/* Admission counters of one priority. */
-struct relay_admission {
-	uint64_t admitted, refused_busy, refused_pool;
 };
 
 struct relay {
@@ -729,93 +718,82 @@ int relay_admit(struct relay *r, const char *master_sae, uint32_t count,
 	return 0;
 }
 
-static json_t *admission_json(struct relay *r)
-{
-	json_t *j = json_pack("{s:I, s:I, s:I}", "max_sessions",
-			      (json_int_t)r->max_sessions, "open",
-			      (json_int_t)sessions_open(r), "timed_out",
-			      (json_int_t)r->timed_out);
+/* ---- state for the views ---- */
 
-	for (int p = 0; p < RELAY_PRIO_COUNT; p++)
-		json_object_set_new(j, prio_names[p], json_pack(
-			"{s:I, s:I, s:I}",
-			"admitted", (json_int_t)r->adm[p].admitted,
-			"refused_busy", (json_int_t)r->adm[p].refused_busy,
-			"refused_pool", (json_int_t)r->adm[p].refused_pool));
-	return j;
+const char *relay_priority_name(enum relay_priority prio)
+{
+	return prio < RELAY_PRIO_COUNT ? prio_names[prio] : "?";
 }
 
-/* ---- views ---- */
-
-static const char *role_name(enum session_role role)
+const char *relay_session_role_name(enum relay_session_role role)
 {
-	return role == ROLE_SOURCE ? "source" :
-	       role == ROLE_TRANSIT ? "transit" : "destination";
+	return role == RELAY_SESSION_SOURCE ? "source" :
+	       role == RELAY_SESSION_TRANSIT ? "transit" : "destination";
 }
 
-json_t *relay_view_sessions(struct relay *r)
+void relay_info(struct relay *r, struct relay_info *out)
 {
-	json_t *adm = admission_json(r);	/* closes late sessions first */
-	json_t *list = json_array();
-	uint64_t n = r->n_sessions < RELAY_SESSIONS_SHOWN ? r->n_sessions :
-		     RELAY_SESSIONS_SHOWN;
-	uint64_t first = r->n_sessions - n, now = loop_now_ms();
-
-	for (uint64_t i = first; i < r->n_sessions; i++) {
-		const struct relay_session *s =
-			&r->sessions[i % RELAY_SESSIONS_KEPT];
-
-		json_array_append_new(list, json_pack(
-			"{s:s, s:s, s:s, s:s, s:I}", "key_ID", s->uuid,
-			"role", role_name(s->role), "route", s->route,
-			"state", s->state, "age_ms",
-			(json_int_t)(now - s->started_ms)));
-	}
-	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-			 "admission", adm,
-			 "started", (json_int_t)r->started,
-			 "forwarded", (json_int_t)r->forwarded,
-			 "delivered", (json_int_t)r->delivered,
-			 "acked", (json_int_t)r->acked,
-			 "refused", (json_int_t)r->refused,
-			 "auth_alarms", (json_int_t)r->alarms,
-			 "sessions", list);
+	memset(out, 0, sizeof(*out));
+	out->open = sessions_open(r);	/* closes late sessions first */
+	out->max_sessions = r->max_sessions;
+	out->timed_out = r->timed_out;
+	memcpy(out->adm, r->adm, sizeof(out->adm));
+	out->started = r->started;
+	out->forwarded = r->forwarded;
+	out->delivered = r->delivered;
+	out->acked = r->acked;
+	out->refused = r->refused;
+	out->auth_alarms = r->alarms;
 }
 
-static json_t *acct_json(const struct relay_acct *a)
+size_t relay_session_count(const struct relay *r)
 {
-	json_t *ranges = json_array();
-
-	for (uint32_t i = 0; i < a->n_ranges; i++)
-		json_array_append_new(ranges, json_pack(
-			"[I, I]", (json_int_t)a->ranges[i].key_id,
-			(json_int_t)a->ranges[i].len));
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
-		"pad_bits_taken", (json_int_t)(a->pad_bytes * 8),
-		"pad_bits_consumed", (json_int_t)a->pad_bits_consumed,
-		"relayed_bits", (json_int_t)a->relayed_bits,
-		"mac_key_bits", (json_int_t)a->mac_key_bits,
-		"discarded_bits", (json_int_t)a->discarded_bits,
-		"messages", (json_int_t)a->messages,
-		"rejected", (json_int_t)a->rejected,
-		"auth_failures", (json_int_t)a->auth_failures,
-		"balanced", a->pad_bytes * 8 == a->pad_bits_consumed &&
-			a->pad_bits_consumed == a->relayed_bits +
-			a->mac_key_bits + a->discarded_bits,
-		"pad_ranges", ranges);
+	return r->n_sessions < RELAY_SESSIONS_KEPT ? (size_t)r->n_sessions :
+	       RELAY_SESSIONS_KEPT;
 }
 
-json_t *relay_view_audit(struct relay *r)
+int relay_session_info(const struct relay *r, size_t i,
+		       struct relay_session_info *out)
 {
-	json_t *links = json_array();
+	size_t n = relay_session_count(r);
+	const struct relay_session *s;
 
-	for (size_t i = 0; i < r->n_acct; i++)
-		json_array_append_new(links, json_pack(
-			"{s:s, s:s, s:o, s:o}", "link",
-			kma_link_name(kma_link_at(r->kma, i)), "peer",
-			r->acct[i].peer, "tx", acct_json(&r->acct[i].tx),
-			"rx", acct_json(&r->acct[i].rx)));
-	return links;
+	if (i >= n)
+		return -1;
+	s = &r->sessions[(r->n_sessions - n + i) % RELAY_SESSIONS_KEPT];
+	memset(out, 0, sizeof(*out));
+	memcpy(out->key_id, s->uuid, sizeof(out->key_id));
+	out->role = (enum relay_session_role)s->role;
+	memcpy(out->route, s->route, sizeof(out->route));
+	memcpy(out->state, s->state, sizeof(out->state));
+	out->age_ms = loop_now_ms() - s->started_ms;
+	out->open = s->open;
+	return 0;
+}
+
+bool relay_acct_balanced(const struct relay_acct *a)
+{
+	return a->pad_bytes * 8 == a->pad_bits_consumed &&
+	       a->pad_bits_consumed == a->relayed_bits + a->mac_key_bits +
+	       a->discarded_bits;
+}
+
+size_t relay_link_count(const struct relay *r)
+{
+	return r->n_acct;
+}
+
+int relay_link_info(const struct relay *r, size_t i,
+		    struct relay_link_info *out)
+{
+	if (i >= r->n_acct)
+		return -1;
+	snprintf(out->link, sizeof(out->link), "%s",
+		 kma_link_name(kma_link_at(r->kma, i)));
+	memcpy(out->peer, r->acct[i].peer, sizeof(out->peer));
+	out->tx = r->acct[i].tx;
+	out->rx = r->acct[i].rx;
+	return 0;
 }
 
 #ifdef QKD_TEST_HOOKS

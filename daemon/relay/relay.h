@@ -34,7 +34,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 
 #include "kx/kxmsg.h"
 
@@ -143,16 +142,83 @@ struct relay_delivery {
 void relay_set_delivery(struct relay *relay, const struct relay_delivery *up,
 			void *arg);
 
-/* ---- views ---- */
+/* ---- state for the operator views (mgmt/view_relay.c): never key bytes */
 
-/* Relay sessions seen here, newest last. */
-json_t *relay_view_sessions(struct relay *relay);
+const char *relay_priority_name(enum relay_priority prio);
+
+/* Admission counters of one priority. */
+struct relay_admission {
+	uint64_t admitted, refused_busy, refused_pool;
+};
+
+/* Sessions and counters of this node. */
+struct relay_info {
+	uint32_t max_sessions;		/* open-session slots */
+	uint32_t open;			/* source sessions awaiting an answer */
+	uint64_t timed_out;		/* source sessions closed unanswered */
+	struct relay_admission adm[RELAY_PRIO_COUNT];
+	uint64_t started, forwarded, delivered, acked, refused;
+	uint64_t auth_alarms;		/* relayed keys failing their ITS MAC */
+};
+
 /*
- * Pad accounting per link and direction: pad bytes taken from the key
- * source, the relay_otp counters (consumed == relayed + MAC key +
+ * Fills @out.  Closes the source sessions that timed out first (as
+ * admission does), so call it before relay_session_info() for a view.
+ */
+void relay_info(struct relay *relay, struct relay_info *out);
+
+enum relay_session_role {
+	RELAY_SESSION_SOURCE,
+	RELAY_SESSION_TRANSIT,
+	RELAY_SESSION_DEST,
+};
+
+const char *relay_session_role_name(enum relay_session_role role);
+
+/* One relayed key as this node saw it. */
+struct relay_session_info {
+	char key_id[KSA_KEY_ID_LEN];	/* UUID */
+	enum relay_session_role role;
+	char route[160];		/* "A-B-C" */
+	char state[96];			/* last event, operator prose */
+	uint64_t age_ms;		/* since its first message here */
+	bool open;			/* source: started, not yet answered */
+};
+
+/* Sessions remembered (up to RELAY_SESSIONS_KEPT); index 0 is the oldest. */
+size_t relay_session_count(const struct relay *relay);
+/* 0, or -1 if @i is out of range. */
+int relay_session_info(const struct relay *relay, size_t i,
+		       struct relay_session_info *out);
+
+/*
+ * Pad accounting of one direction of one link: pad bytes taken from the
+ * key source, the relay_otp counters (consumed == relayed + MAC key +
  * discarded) and the pad key ranges used (for "no block twice" audits).
  */
-json_t *relay_view_audit(struct relay *relay);
+struct relay_acct {
+	uint64_t pad_bytes;		/* taken from the key source */
+	uint64_t pad_bits_consumed;	/* relay_otp cursor witness */
+	uint64_t relayed_bits, mac_key_bits, discarded_bits;
+	uint64_t messages, rejected, auth_failures;
+	struct kxmsg_pad ranges[RELAY_RANGES_KEPT];	/* newest last */
+	uint32_t n_ranges;
+};
+
+/* Every pad bit taken was consumed, and every one consumed is counted. */
+bool relay_acct_balanced(const struct relay_acct *a);
+
+struct relay_link_info {
+	char link[KM_NAME_MAX];
+	char peer[KM_NAME_MAX];
+	struct relay_acct tx, rx;
+};
+
+/* One per link of the key manager, in its order. */
+size_t relay_link_count(const struct relay *relay);
+/* 0, or -1 if @i is out of range. */
+int relay_link_info(const struct relay *relay, size_t i,
+		    struct relay_link_info *out);
 
 #ifdef QKD_TEST_HOOKS
 /* Flip one bit of the next sealed relay message this node sends. */

@@ -30,18 +30,13 @@ struct sa_gen {
 	uint64_t installed_ms;
 };
 
+/* ipsec.h has them documented, as the views show them. */
 enum pair_state {
-	PAIR_IDLE,		/* nothing installed or asked for */
-	PAIR_REQUESTED,		/* follower: asked the owner to key */
-	PAIR_OFFERED,		/* owner: inbound in, waiting for ACCEPT */
-	PAIR_UP,		/* current generation complete */
-	PAIR_RETRY,		/* owner: (re)key failed, retrying each second */
-};
-
-static const char *const state_names[] = {
-	[PAIR_IDLE] = "idle", [PAIR_REQUESTED] = "requested",
-	[PAIR_OFFERED] = "offered", [PAIR_UP] = "up",
-	[PAIR_RETRY] = "retrying",
+	PAIR_IDLE = IPSEC_PAIR_IDLE,
+	PAIR_REQUESTED = IPSEC_PAIR_REQUESTED,
+	PAIR_OFFERED = IPSEC_PAIR_OFFERED,
+	PAIR_UP = IPSEC_PAIR_UP,
+	PAIR_RETRY = IPSEC_PAIR_RETRY,
 };
 
 struct sa_pair {
@@ -696,65 +691,71 @@ void ipsec_receive(void *arg, const char *from, const struct kxmsg *m)
 	}
 }
 
-/* ---- view ---- */
+/* ---- state for the views ---- */
 
-static json_t *pair_view(const struct sa_pair *p, uint64_t now)
+const char *ipsec_pair_state_name(enum ipsec_pair_state st)
 {
-	char spi_in[16] = "", spi_out[16] = "", k_in[24] = "", k_out[24] = "";
-	char src[ALARM_SOURCE_MAX];
-	json_t *o;
+	static const char *const names[] = {
+		[IPSEC_PAIR_IDLE] = "idle", [IPSEC_PAIR_REQUESTED] = "requested",
+		[IPSEC_PAIR_OFFERED] = "offered", [IPSEC_PAIR_UP] = "up",
+		[IPSEC_PAIR_RETRY] = "retrying",
+	};
 
-	if (p->have_cur) {
-		snprintf(spi_in, sizeof(spi_in), "0x%08x", p->cur.spi_in);
-		snprintf(spi_out, sizeof(spi_out), "0x%08x", p->cur.spi_out);
-		snprintf(k_in, sizeof(k_in), "0x%" PRIx64, p->cur.key_in);
-		snprintf(k_out, sizeof(k_out), "0x%" PRIx64, p->cur.key_out);
-	}
-	alarm_source(p->gw, src, sizeof(src));
-	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I}",
-		      "gateway", p->gw->name, "peer", p->gw->peer,
-		      "reqid", (json_int_t)p->reqid,
-		      "mode", p->mode == QKD_SA_MODE_TUNNEL ? "tunnel" : "transport",
-		      "role", p->owner ? "owner" : "follower",
-		      "state", state_names[p->state],
-		      "generation", (json_int_t)(p->have_cur ? p->cur.seq : 0),
-		      "rekeys", (json_int_t)p->rekeys,
-		      "lifetime_s", (json_int_t)p->lifetime_s);
-	if (!o)
-		return NULL;
-	if (p->have_cur) {
-		json_object_set_new(o, "spi_in", json_string(spi_in));
-		json_object_set_new(o, "spi_out", json_string(spi_out));
-		json_object_set_new(o, "key_id_in", json_string(k_in));
-		json_object_set_new(o, "key_id_out", json_string(k_out));
-		json_object_set_new(o, "age_ms",
-				    json_integer((json_int_t)(now - p->cur.installed_ms)));
-	}
-	if (p->owner && p->state == PAIR_UP)
-		json_object_set_new(o, "next_rekey_ms",
-				    json_integer(p->rekey_at_ms > now ?
-						 (json_int_t)(p->rekey_at_ms - now) : 0));
-	json_object_set_new(o, "alarm", json_boolean(alarm_is_active(src)));
-	return o;
+	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ?
+	       names[st] : "?";
 }
 
-json_t *ipsec_view(const struct ipsec *ips)
+void ipsec_info(const struct ipsec *ips, struct ipsec_info *out)
 {
-	json_t *pairs = json_array(), *o;
+	memset(out, 0, sizeof(*out));
+	out->reqid_min = ips->cfg->reqid_min;
+	out->reqid_max = ips->cfg->reqid_max;
+	out->acquires = ips->acquires;
+	out->unknown_acquires = ips->unknown_acquires;
+	out->foreign_acquires = ips->foreign_acquires;
+}
+
+static void pair_info(const struct sa_pair *p, uint64_t now,
+		      struct ipsec_pair_info *out)
+{
+	char src[ALARM_SOURCE_MAX];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->gateway, sizeof(out->gateway), "%s", p->gw->name);
+	snprintf(out->peer, sizeof(out->peer), "%s", p->gw->peer);
+	out->reqid = p->reqid;
+	out->tunnel = p->mode == QKD_SA_MODE_TUNNEL;
+	out->owner = p->owner;
+	out->state = (enum ipsec_pair_state)p->state;
+	out->rekeys = p->rekeys;
+	out->lifetime_s = p->lifetime_s;
+	alarm_source(p->gw, src, sizeof(src));
+	out->alarm = alarm_is_active(src);
+	if (p->have_cur) {
+		out->installed = true;
+		out->generation = p->cur.seq;
+		out->spi_in = p->cur.spi_in;
+		out->spi_out = p->cur.spi_out;
+		out->key_id_in = p->cur.key_in;
+		out->key_id_out = p->cur.key_out;
+		out->age_ms = now - p->cur.installed_ms;
+	}
+	if (p->owner && p->state == PAIR_UP && p->rekey_at_ms > now)
+		out->next_rekey_ms = p->rekey_at_ms - now;
+}
+
+void ipsec_foreach_pair(const struct ipsec *ips,
+			int (*fn)(void *arg, const struct ipsec_pair_info *p),
+			void *arg)
+{
+	struct ipsec_pair_info info;
 	uint64_t now = loop_now_ms();
 
-	if (!pairs)
-		return NULL;
-	for (const struct sa_pair *p = ips->pairs; p; p = p->next)
-		json_array_append_new(pairs, pair_view(p, now));
-	o = json_pack("{s:I, s:I, s:o, s:I, s:I, s:I}",
-		      "reqid_min", (json_int_t)ips->cfg->reqid_min,
-		      "reqid_max", (json_int_t)ips->cfg->reqid_max,
-		      "pairs", pairs,
-		      "acquires", (json_int_t)ips->acquires,
-		      "unknown_acquires", (json_int_t)ips->unknown_acquires,
-		      "foreign_acquires", (json_int_t)ips->foreign_acquires);
-	return o;
+	for (const struct sa_pair *p = ips->pairs; p; p = p->next) {
+		pair_info(p, now, &info);
+		if (fn(arg, &info))
+			break;
+	}
 }
 
 /* ---- start / stop ---- */

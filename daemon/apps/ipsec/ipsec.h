@@ -31,9 +31,9 @@
 #ifndef QKD_IPSEC_H
 #define QKD_IPSEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
-
-#include <jansson.h>
+#include <stdint.h>
 
 #include "kx/kxmsg.h"
 
@@ -60,8 +60,54 @@ void ipsec_stop(struct ipsec *ips);
 /* A Kx message of type IPSEC_REQUEST, _OFFER or _ACCEPT from @from. */
 void ipsec_receive(void *ips, const char *from, const struct kxmsg *m);
 
-/* "sa show": {"reqid_min", "reqid_max", "pairs": [...], counters} */
-json_t *ipsec_view(const struct ipsec *ips);
+/* ---- state for "sa show" (mgmt/view_apps.c): key IDs, never key bytes */
+
+struct ipsec_info {
+	uint32_t reqid_min, reqid_max;	/* configured for QKD SAs */
+	uint64_t acquires;		/* ACQUIREs for our reqids */
+	uint64_t unknown_acquires;	/* no [ipsec NAME] for the addresses */
+	uint64_t foreign_acquires;	/* reqid outside our range */
+};
+
+void ipsec_info(const struct ipsec *ips, struct ipsec_info *out);
+
+enum ipsec_pair_state {
+	IPSEC_PAIR_IDLE,	/* nothing installed or asked for */
+	IPSEC_PAIR_REQUESTED,	/* follower: asked the owner to key */
+	IPSEC_PAIR_OFFERED,	/* owner: inbound in, waiting for ACCEPT */
+	IPSEC_PAIR_UP,		/* current generation complete */
+	IPSEC_PAIR_RETRY,	/* owner: (re)key failed, retrying each second */
+};
+
+const char *ipsec_pair_state_name(enum ipsec_pair_state s);
+
+struct ipsec_pair_info {
+	char gateway[KM_NAME_MAX];	/* [ipsec NAME] */
+	char peer[KM_NAME_MAX];
+	uint32_t reqid;
+	bool tunnel;			/* else transport mode */
+	bool owner;			/* else follower */
+	enum ipsec_pair_state state;
+	uint64_t rekeys;		/* successor generations installed */
+	uint32_t lifetime_s;		/* in force: configured or stretched */
+	bool alarm;			/* the gateway's alarm is active */
+	/* Only if @installed: the current generation. */
+	bool installed;
+	uint64_t generation;
+	uint32_t spi_in, spi_out;	/* inbound: dst = us */
+	uint64_t key_id_in, key_id_out;	/* QKD key IDs */
+	uint64_t age_ms;		/* since it was installed */
+	/* Only if @owner and state IPSEC_PAIR_UP; 0 when overdue. */
+	uint64_t next_rekey_ms;
+};
+
+/*
+ * Calls @fn for every SA pair, in the gateway's order; stops if @fn
+ * returns != 0.
+ */
+void ipsec_foreach_pair(const struct ipsec *ips,
+			int (*fn)(void *arg, const struct ipsec_pair_info *p),
+			void *arg);
 
 /*
  * The budget rule, exposed for unit tests: the soft lifetime, in

@@ -46,7 +46,7 @@
 #define ACK_TIMEOUT_MS	3000
 #define RETRY_MS	1000
 #define GRACE_MAX_MS	500
-#define ERR_MAX		256
+#define ERR_MAX		MACSEC_ERROR_MAX
 
 enum port_phase {
 	PHASE_IDLE,		/* current SAK (if any) in use */
@@ -753,52 +753,70 @@ void macsec_free(struct macsec *ms)
 	free(ms);
 }
 
-/* ---- view --------------------------------------------------------------- */
+/* ---- state for the views ----------------------------------------------- */
 
-static const char *port_state(const struct port *p)
+const char *macsec_port_state_name(enum macsec_port_state st)
+{
+	static const char *const names[] = {
+		[MACSEC_PORT_KX_DOWN] = "kx-down",
+		[MACSEC_PORT_WAITING_PEER] = "waiting-peer",
+		[MACSEC_PORT_KEYING] = "keying",
+		[MACSEC_PORT_UP] = "up",
+		[MACSEC_PORT_ROTATING] = "rotating",
+		[MACSEC_PORT_DEGRADED] = "degraded",
+		[MACSEC_PORT_FAILED] = "failed",
+	};
+
+	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ?
+	       names[st] : "?";
+}
+
+static enum macsec_port_state port_state(const struct port *p)
 {
 	if (!p->ms->kx->is_up(p->ms->kx_arg, p->cfg.peer))
-		return "kx-down";
+		return MACSEC_PORT_KX_DOWN;
 	if (!p->peer_sci)
-		return "waiting-peer";
+		return MACSEC_PORT_WAITING_PEER;
 	if (p->phase == PHASE_WAIT_ACK)
-		return "rotating";
+		return MACSEC_PORT_ROTATING;
 	if (p->alarmed)
-		return p->have_sak ? "degraded" : "failed";
-	return p->have_sak ? "up" : "keying";
+		return p->have_sak ? MACSEC_PORT_DEGRADED : MACSEC_PORT_FAILED;
+	return p->have_sak ? MACSEC_PORT_UP : MACSEC_PORT_KEYING;
 }
 
-static json_t *port_view(const struct port *p, uint64_t now)
+size_t macsec_port_count(const struct macsec *ms)
 {
-	char sci[20], peer_sci[20], key_id[20];
-
-	snprintf(sci, sizeof(sci), "%016" PRIx64, p->sci);
-	snprintf(peer_sci, sizeof(peer_sci), "%016" PRIx64, p->peer_sci);
-	snprintf(key_id, sizeof(key_id), "%" PRIx64, p->key_id);
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-			 "port", p->cfg.name, "interface", p->cfg.ifname,
-			 "peer", p->cfg.peer, "link", p->cfg.link,
-			 "owner", p->owner, "sci", sci,
-			 "peer_sci", p->peer_sci ? peer_sci : "",
-			 "state", port_state(p),
-			 "an", p->have_sak ? (int)p->an : -1,
-			 "key_id", p->have_sak ? key_id : NULL,
-			 "rotations", (json_int_t)p->rotations,
-			 "failures", (json_int_t)p->failures,
-			 "last_rotation_age_ms", p->have_sak ?
-			 (json_int_t)(now - p->last_rotation_ms) : -1,
-			 "tx_pn", (json_int_t)p->tx_pn,
-			 "rotate_s", (json_int_t)p->cfg.rotate_s,
-			 "key_len", (json_int_t)p->key_len,
-			 "last_error", p->last_error);
+	return ms ? ms->n_ports : 0;
 }
 
-json_t *macsec_view(struct macsec *ms)
+int macsec_port_info(const struct macsec *ms, size_t i,
+		     struct macsec_port_info *out)
 {
-	json_t *arr = json_array();
-	uint64_t now = ms ? now_ms(ms) : 0;
+	const struct port *p;
 
-	for (size_t i = 0; ms && arr && i < ms->n_ports; i++)
-		json_array_append_new(arr, port_view(&ms->ports[i], now));
-	return arr;
+	if (!ms || i >= ms->n_ports)
+		return -1;
+	p = &ms->ports[i];
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, p->cfg.name, sizeof(out->name));
+	memcpy(out->ifname, p->cfg.ifname, sizeof(out->ifname));
+	memcpy(out->peer, p->cfg.peer, sizeof(out->peer));
+	memcpy(out->link, p->cfg.link, sizeof(out->link));
+	out->owner = p->owner;
+	out->sci = p->sci;
+	out->peer_sci = p->peer_sci;
+	out->state = port_state(p);
+	out->have_sak = p->have_sak;
+	if (p->have_sak) {
+		out->an = p->an;
+		out->key_id = p->key_id;
+		out->last_rotation_age_ms = now_ms(ms) - p->last_rotation_ms;
+	}
+	out->rotations = p->rotations;
+	out->failures = p->failures;
+	out->tx_pn = p->tx_pn;
+	out->rotate_s = p->cfg.rotate_s;
+	out->key_len = p->key_len;
+	memcpy(out->last_error, p->last_error, sizeof(out->last_error));
+	return 0;
 }

@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <net/if.h>
-#include <jansson.h>
 
 #include "core/config.h"
 
+#define MACSEC_ERROR_MAX	256	/* a port's last error, with its NUL */
 
 struct loop;
 struct kma;
@@ -53,8 +53,44 @@ void macsec_free(struct macsec *ms);
 void macsec_receive(struct macsec *ms, const char *from,
 		    const struct kxmsg *m);
 
-/* [{port, interface, peer, owner, sci, peer_sci, state, an, key_id, ...}] */
-json_t *macsec_view(struct macsec *ms);
+/* ---- state for "macsec show" (mgmt/view_apps.c): key IDs, never SAKs */
+
+enum macsec_port_state {
+	MACSEC_PORT_KX_DOWN,		/* no Kx channel to the peer */
+	MACSEC_PORT_WAITING_PEER,	/* the peer's SCI not known yet */
+	MACSEC_PORT_KEYING,		/* no SAK yet */
+	MACSEC_PORT_UP,			/* a SAK in use, no alarm */
+	MACSEC_PORT_ROTATING,		/* owner: new SAK sent, awaiting ACK */
+	MACSEC_PORT_DEGRADED,		/* alarm, the old SAK still in use */
+	MACSEC_PORT_FAILED,		/* alarm, no SAK */
+};
+
+const char *macsec_port_state_name(enum macsec_port_state s);
+
+struct macsec_port_info {
+	char name[KM_NAME_MAX];
+	char ifname[IFNAMSIZ];
+	char peer[KM_NAME_MAX];
+	char link[KM_NAME_MAX];
+	bool owner;
+	uint64_t sci, peer_sci;		/* 0: not known */
+	enum macsec_port_state state;
+	/* Only if @have_sak: the SAK in use. */
+	bool have_sak;
+	uint8_t an;			/* its encoding SA */
+	uint64_t key_id;		/* its QKD key ID */
+	uint64_t last_rotation_age_ms;
+	uint64_t rotations, failures;
+	uint64_t tx_pn;			/* last polled */
+	uint32_t rotate_s;
+	uint32_t key_len;		/* bytes */
+	char last_error[MACSEC_ERROR_MAX];	/* operator prose; "" if none */
+};
+
+size_t macsec_port_count(const struct macsec *ms);
+/* 0, or -1 if @i is out of range. */
+int macsec_port_info(const struct macsec *ms, size_t i,
+		     struct macsec_port_info *out);
 
 /*
  * The kernel side of the ports: macsec_nl.c by default (@k is then the

@@ -305,14 +305,12 @@ static enum ksa_result dec_c(const struct ksa_key *keys, size_t count,
 			    &err);
 }
 
-static json_int_t json_int_at(json_t *obj, const char *a, const char *b)
+static struct relay_info info_of(struct node *n)
 {
-	json_t *x = json_object_get(obj, a);
+	struct relay_info ri;
 
-	if (b)
-		x = json_object_get(x, b);
-	assert_non_null(x);
-	return json_integer_value(x);
+	relay_info(n->relay, &ri);
+	return ri;
 }
 
 static const char *key_state(struct node *n, const char *uuid)
@@ -345,7 +343,11 @@ static void test_relay_end_to_end(void **state)
 {
 	struct ksa_key k[3], d[3];
 	struct ksa_err err;
-	json_t *audit;
+	struct relay_link_info *l = calloc(1, sizeof(*l));
+	struct relay_session_info si;
+	size_t found = 0;
+
+	assert_non_null(l);
 
 	assert_int_equal(enc_a(3, 512, k, &err), KSA_OK);
 	/* Nothing arrived at C yet: dec_keys waits (RETRY). */
@@ -363,23 +365,36 @@ static void test_relay_end_to_end(void **state)
 	assert_int_equal(dec_c(k, 1, d), KSA_NOT_FOUND);
 
 	/* B relayed 3 keys to C: pad = 3 * (64 + 32) bytes, balanced. */
-	audit = relay_view_audit(W->n[1].relay);
-	assert_non_null(audit);
-	for (size_t i = 0; i < json_array_size(audit); i++) {
-		json_t *l = json_array_get(audit, i);
-
-		if (strcmp(json_string_value(json_object_get(l, "peer")), "C"))
+	assert_int_equal(relay_link_count(W->n[1].relay), 2);
+	assert_int_equal(relay_link_info(W->n[1].relay, 2, l), -1);
+	for (size_t i = 0; i < relay_link_count(W->n[1].relay); i++) {
+		assert_int_equal(relay_link_info(W->n[1].relay, i, l), 0);
+		if (strcmp(l->peer, "C"))
 			continue;
-		assert_int_equal(json_int_at(l, "tx", "pad_bits_taken"),
-				 3 * (64 + 32) * 8);
-		assert_int_equal(json_int_at(l, "tx", "relayed_bits"),
-				 3 * 512);
-		assert_int_equal(json_int_at(l, "tx", "mac_key_bits"),
-				 3 * 256);
-		assert_true(json_is_true(json_object_get(
-			json_object_get(l, "tx"), "balanced")));
+		found++;
+		assert_string_equal(l->link, "BC");
+		assert_int_equal(l->tx.pad_bytes * 8, 3 * (64 + 32) * 8);
+		assert_int_equal(l->tx.relayed_bits, 3 * 512);
+		assert_int_equal(l->tx.mac_key_bits, 3 * 256);
+		assert_int_equal(l->tx.n_ranges, 3);
+		assert_true(relay_acct_balanced(&l->tx));
 	}
-	json_decref(audit);
+	assert_int_equal(found, 1);
+	free(l);
+	/* A remembers the three sessions it started, oldest first. */
+	assert_int_equal(relay_session_count(W->n[0].relay), 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(relay_session_info(W->n[0].relay, i, &si), 0);
+		assert_string_equal(si.key_id, k[i].key_id);
+		assert_int_equal(si.role, RELAY_SESSION_SOURCE);
+		assert_string_equal(si.route, "A-B-C");
+		assert_false(si.open);
+	}
+	assert_int_equal(relay_session_info(W->n[0].relay, 3, &si), -1);
+	assert_int_equal(relay_session_info(W->n[2].relay, 0, &si), 0);
+	assert_int_equal(si.role, RELAY_SESSION_DEST);
+	assert_int_equal(info_of(&W->n[0]).acked, 3);
+	assert_int_equal(info_of(&W->n[2]).delivered, 3);
 	ksa_keys_free(k, 3);
 }
 
@@ -387,7 +402,6 @@ static void test_tampered_key_never_delivered(void **state)
 {
 	struct ksa_key k[1], d[1];
 	struct ksa_err err;
-	json_t *v;
 
 	assert_int_equal(enc_a(1, 256, k, &err), KSA_OK);
 	W->tamper_next = true;
@@ -397,9 +411,7 @@ static void test_tampered_key_never_delivered(void **state)
 	assert_string_equal(key_state(&W->n[2], k[0].key_id), "none");
 	/* A heard the NAK and destroyed its record. */
 	assert_string_equal(key_state(&W->n[0], k[0].key_id), "destroyed");
-	v = relay_view_sessions(W->n[2].relay);
-	assert_int_equal(json_int_at(v, "auth_alarms", NULL), 1);
-	json_decref(v);
+	assert_int_equal(info_of(&W->n[2]).auth_alarms, 1);
 	ksa_keys_free(k, 1);
 
 	/* The next key relays fine: no stream state to get out of step. */
@@ -416,7 +428,6 @@ static void test_replay_refused(void **state)
 	struct ksa_key k[1], d[1];
 	struct ksa_err err;
 	struct wire_msg replay;
-	json_t *v;
 
 	assert_int_equal(enc_a(1, 256, k, &err), KSA_OK);
 	pump();
@@ -426,10 +437,8 @@ static void test_replay_refused(void **state)
 	replay = W->captured;
 	W->wire[W->n_wire++] = replay;
 	pump();
-	v = relay_view_sessions(W->n[2].relay);
-	assert_int_equal(json_int_at(v, "refused", NULL), 1);
-	assert_int_equal(json_int_at(v, "delivered", NULL), 1);
-	json_decref(v);
+	assert_int_equal(info_of(&W->n[2]).refused, 1);
+	assert_int_equal(info_of(&W->n[2]).delivered, 1);
 	assert_int_equal(dec_c(k, 1, d), KSA_NOT_FOUND);
 	ksa_keys_free(k, 1);
 }
@@ -437,7 +446,6 @@ static void test_replay_refused(void **state)
 static void test_route_must_pass_sender(void **state)
 {
 	struct kxmsg *m = calloc(1, sizeof(*m));
-	json_t *v;
 
 	assert_non_null(m);
 	/* A RELAY_START claiming to come from C to A: not on its route. */
@@ -454,10 +462,8 @@ static void test_route_must_pass_sender(void **state)
 	strcpy(m->hops[2], "C");
 	m->n_hops = 3;
 	relay_receive(W->n[1].relay, "C", m);
-	v = relay_view_sessions(W->n[1].relay);
-	assert_int_equal(json_int_at(v, "refused", NULL), 1);
-	assert_int_equal(json_int_at(v, "forwarded", NULL), 0);
-	json_decref(v);
+	assert_int_equal(info_of(&W->n[1]).refused, 1);
+	assert_int_equal(info_of(&W->n[1]).forwarded, 0);
 	free(m);
 }
 
@@ -487,14 +493,9 @@ static enum ksa_result enc_from(const char *master, uint32_t number,
 			    out, err);
 }
 
-static json_int_t admission(const char *prio, const char *what)
+static struct relay_admission admission(enum relay_priority prio)
 {
-	json_t *v = relay_view_sessions(W->n[0].relay);
-	json_int_t x = json_int_at(json_object_get(v, "admission"), prio,
-				   what);
-
-	json_decref(v);
-	return x;
+	return info_of(&W->n[0]).adm[prio];
 }
 
 /* B advertises its link to C at @level (a newer LSA than any before). */
@@ -546,12 +547,14 @@ static void test_session_admission(void **state)
 	assert_int_equal(enc_from("app5", 1, k4, &err), KSA_OK);
 	assert_int_equal(enc_from("app1", 4, k3, &err), KSA_OK);
 	pump();
-	assert_int_equal(admission("normal", "admitted"), 2);
-	assert_int_equal(admission("normal", "refused_busy"), 1);
-	assert_int_equal(admission("high", "admitted"), 1);
-	assert_int_equal(admission("low", "admitted"), 1);
-	assert_int_equal(admission("low", "refused_busy"), 1);
-	assert_int_equal(admission("low", "refused_pool"), 1);
+	assert_int_equal(admission(RELAY_PRIO_NORMAL).admitted, 2);
+	assert_int_equal(admission(RELAY_PRIO_NORMAL).refused_busy, 1);
+	assert_int_equal(admission(RELAY_PRIO_HIGH).admitted, 1);
+	assert_int_equal(admission(RELAY_PRIO_LOW).admitted, 1);
+	assert_int_equal(admission(RELAY_PRIO_LOW).refused_busy, 1);
+	assert_int_equal(admission(RELAY_PRIO_LOW).refused_pool, 1);
+	assert_int_equal(info_of(&W->n[0]).max_sessions, 8);
+	assert_int_equal(info_of(&W->n[0]).open, 0);
 	ksa_keys_free(k1, 3);
 	ksa_keys_free(k2, 4);
 	ksa_keys_free(k3, 4);

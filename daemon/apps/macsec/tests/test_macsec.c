@@ -374,25 +374,19 @@ static int teardown(void **state)
 
 /* ---- views ---- */
 
-static json_int_t view_int(int side, const char *key)
+static struct macsec_port_info port_of(int side)
 {
-	json_t *v = macsec_view(W->s[side].ms);
-	json_int_t n = json_integer_value(json_object_get(json_array_get(v, 0),
-							  key));
+	struct macsec_port_info pi;
 
-	json_decref(v);
-	return n;
+	assert_int_equal(macsec_port_count(W->s[side].ms), 1);
+	assert_int_equal(macsec_port_info(W->s[side].ms, 0, &pi), 0);
+	assert_int_equal(macsec_port_info(W->s[side].ms, 1, &pi), -1);
+	return pi;
 }
 
-static bool view_state_is(int side, const char *state)
+static bool state_is(int side, enum macsec_port_state state)
 {
-	json_t *v = macsec_view(W->s[side].ms);
-	const char *s = json_string_value(json_object_get(json_array_get(v, 0),
-							  "state"));
-	bool eq = s && !strcmp(s, state);
-
-	json_decref(v);
-	return eq;
+	return port_of(side).state == state;
 }
 
 /* Both ends transmit with @an, with the same key, received by the other. */
@@ -418,8 +412,8 @@ static void test_rotation_in_step(void **state)
 	uint8_t keyids[12][16];
 	uint8_t an = 0;
 
-	assert_true(view_state_is(0, "waiting-peer") ||
-		    view_state_is(0, "keying"));
+	assert_true(state_is(0, MACSEC_PORT_WAITING_PEER) ||
+		    state_is(0, MACSEC_PORT_KEYING));
 	run(300);
 	assert_true(W->s[0].fif.rx_sci == W->s[1].fif.sci);
 	assert_true(W->s[1].fif.rx_sci == W->s[0].fif.sci);
@@ -429,16 +423,23 @@ static void test_rotation_in_step(void **state)
 		memcpy(keyids[r], W->s[0].fif.tx[an].keyid, 16);
 		for (int j = 0; j < r; j++)
 			assert_memory_not_equal(keyids[j], keyids[r], 16);
-		assert_int_equal(view_int(0, "rotations"), r + 1);
-		assert_int_equal(view_int(1, "rotations"), r + 1);
-		assert_int_equal(view_int(0, "an"), an);
+		assert_int_equal(port_of(0).rotations, r + 1);
+		assert_int_equal(port_of(1).rotations, r + 1);
+		assert_int_equal(port_of(0).an, an);
 		run(1000);
 		/* After the grace, the SAs two rotations back are gone. */
 		assert_false(W->s[0].fif.tx[(an + 3) % 4].present);
 		assert_false(W->s[1].fif.rx[(an + 3) % 4].present);
 	}
-	assert_true(view_state_is(0, "up") && view_state_is(1, "up"));
+	assert_true(state_is(0, MACSEC_PORT_UP) && state_is(1, MACSEC_PORT_UP));
 	assert_false(alarm_is_active("macsec:macsec0"));
+	/* Both ends name the same SAK by its key ID, each other's SCI. */
+	assert_true(port_of(0).have_sak && port_of(1).have_sak);
+	assert_true(port_of(0).key_id == port_of(1).key_id);
+	assert_true(port_of(0).owner != port_of(1).owner);
+	assert_true(port_of(0).peer_sci == port_of(1).sci);
+	assert_true(port_of(1).peer_sci == port_of(0).sci);
+	assert_string_equal(port_of(0).last_error, "");
 }
 
 /*
@@ -461,7 +462,7 @@ static void test_peer_sci_change(void **state)
 	assert_true(W->s[0].fif.rx_sci == new_sci);
 	assert_int_equal(W->s[0].fif.stale_rxsc, 0);
 	assert_in_step((uint8_t)((an + 1) % 4));
-	assert_true(view_state_is(0, "up") && view_state_is(1, "up"));
+	assert_true(state_is(0, MACSEC_PORT_UP) && state_is(1, MACSEC_PORT_UP));
 }
 
 static void test_no_key_bytes_on_kx(void **state)
@@ -483,8 +484,8 @@ static void test_peer_cannot_install(void **state)
 	W->s[1].fif.fail_add = -EINVAL;
 	run(2000);
 	assert_true(alarm_is_active("macsec:macsec0"));
-	assert_true(view_state_is(0, "degraded"));
-	assert_true(view_int(0, "failures") > 0);
+	assert_true(state_is(0, MACSEC_PORT_DEGRADED));
+	assert_true(port_of(0).failures > 0);
 	/* The SAK in use stays at both ends. */
 	assert_in_step(an);
 	W->s[1].fif.fail_add = 0;
@@ -511,20 +512,20 @@ static void test_no_answer(void **state)
 
 static void test_key_shortage(void **state)
 {
-	json_int_t before;
+	uint64_t before;
 
 	run(300);
 	W->keys_frozen = true;		/* the link delivers nothing more */
 	run(15000);
 	assert_true(alarm_is_active("macsec:macsec0"));
-	assert_true(view_state_is(0, "degraded"));
-	before = view_int(0, "rotations");
+	assert_true(state_is(0, MACSEC_PORT_DEGRADED));
+	before = port_of(0).rotations;
 	run(2000);
-	assert_int_equal(view_int(0, "rotations"), before);
+	assert_int_equal(port_of(0).rotations, before);
 	assert_in_step(W->s[0].fif.encoding_sa);
 	W->keys_frozen = false;
 	run(2000);
-	assert_true(view_int(0, "rotations") > before);
+	assert_true(port_of(0).rotations > before);
 	assert_false(alarm_is_active("macsec:macsec0"));
 }
 
@@ -538,24 +539,24 @@ static void test_pn_threshold(void **state)
 	port.pn_threshold = 1000;
 	world_open(&port);
 	run(300);
-	assert_int_equal(view_int(0, "rotations"), 1);
+	assert_int_equal(port_of(0).rotations, 1);
 	run(3000);
-	assert_int_equal(view_int(0, "rotations"), 1);	/* no reason yet */
+	assert_int_equal(port_of(0).rotations, 1);	/* no reason yet */
 	/* The owner's TX PN passes the threshold. */
 	an = W->s[0].fif.encoding_sa;
 	W->s[0].fif.tx[an].pn = 1000;
 	run(1000);
-	assert_int_equal(view_int(0, "rotations"), 2);
+	assert_int_equal(port_of(0).rotations, 2);
 	/* The other end's: it asks with REKEY. */
 	an = W->s[1].fif.encoding_sa;
 	W->s[1].fif.tx[an].pn = 5000;
 	run(1000);
-	assert_int_equal(view_int(0, "rotations"), 3);
+	assert_int_equal(port_of(0).rotations, 3);
 	/* An SA the kernel turned off (PN exhausted). */
 	an = W->s[0].fif.encoding_sa;
 	W->s[0].fif.tx[an].active = false;
 	run(1000);
-	assert_int_equal(view_int(0, "rotations"), 4);
+	assert_int_equal(port_of(0).rotations, 4);
 	assert_in_step((uint8_t)((an + 1) % 4));
 }
 

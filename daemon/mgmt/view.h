@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Operator views: the JSON that qkdctl shows ("data" of a control socket
+ * answer, ctl.h).  One pattern for every element: the element's own header
+ * hands out plain state (X_count() + X_info(), or X_foreach(), filling
+ * structs that hold names, IDs, counters and states, never key bytes); the
+ * files here turn that state into JSON, one file per element.
+ *
+ * A view_X() gathers and renders a whole view, and returns NULL only when
+ * out of memory; an element it is given (kma, ksa, peers, relay, ipsec,
+ * macsec) may be NULL, not running, which shows as an empty view; the
+ * config may not.  A view_X_json() renders one info struct, for the views
+ * and for the unit tests.
+ */
+#ifndef QKD_VIEW_H
+#define QKD_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+
+struct qkd_config;
+struct kma;
+struct ksa;
+struct peers;
+struct relay;
+struct ipsec;
+struct macsec;
+struct alarm_info;
+struct kma_link_info;
+struct ksa_key_info;
+struct ksa_pair_info;
+struct peer_info;
+struct relay_info;
+struct relay_session_info;
+struct relay_link_info;
+struct ipsec_info;
+struct ipsec_pair_info;
+struct macsec_port_info;
+
+/* view_node.c: "status", "peer show" */
+json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
+		    const struct peers *peers, uint64_t uptime_s,
+		    time_t started);
+json_t *view_peers(const struct peers *peers);
+json_t *view_peer_json(const struct peer_info *p);
+
+/* view_keys.c: "link show", "pool show", "sae show", "key show" */
+json_t *view_links(const struct kma *kma, bool pools);
+json_t *view_link_json(const struct kma_link_info *l, bool pools);
+json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa);
+json_t *view_pair_json(const struct ksa_pair_info *p);
+/* The newest @limit key records (of SAE @sae, or all if NULL). */
+json_t *view_keys(const struct ksa *ksa, const char *sae, size_t limit);
+json_t *view_key_json(const struct ksa_key_info *k);
+
+/* view_alarm.c: "alarm show" */
+json_t *view_alarms(void);
+json_t *view_alarm_json(const struct alarm_info *a);
+
+/* view_relay.c: "relay show", "relay audit" */
+json_t *view_relay_sessions(struct relay *relay, const struct peers *peers);
+/* @sessions: an array of view_relay_session_json(), taken over. */
+json_t *view_relay_info_json(const struct relay_info *r, json_t *sessions);
+json_t *view_relay_session_json(const struct relay_session_info *s);
+json_t *view_relay_audit(const struct relay *relay);
+json_t *view_relay_link_json(const struct relay_link_info *l);
+
+/* view_apps.c: "sa show", "macsec show" */
+json_t *view_ipsec(const struct ipsec *ips);
+/* @pairs: an array of view_ipsec_pair_json(), taken over. */
+json_t *view_ipsec_json(const struct ipsec_info *i, json_t *pairs);
+json_t *view_ipsec_pair_json(const struct ipsec_pair_info *p);
+json_t *view_macsec(const struct macsec *ms);
+json_t *view_macsec_port_json(const struct macsec_port_info *p);
+
+#endif /* QKD_VIEW_H */
