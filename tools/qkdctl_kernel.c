@@ -4,15 +4,15 @@
  * "qkd" generic netlink family (uapi/linux/qkd.h), for gateway hosts where
  * qkdkmd is not running or is the thing being debugged.
  *
- *   qkdctl kernel [-s] link show [INDEX]      QKD_CMD_LINK_GET dump or do
+ *   qkdctl [-s] kernel link show [INDEX]      QKD_CMD_LINK_GET dump or do
  *   qkdctl kernel link set INDEX ...          QKD_CMD_LINK_SET
  *   qkdctl kernel monitor [link] [pool]       the multicast groups
  *
- * Every reply is decoded once into a JSON object (field names as in
- * /sys/class/qkd/qkdN/); "-j" prints that object, the text printers read it.
  * The netlink plumbing (socket, family, requests, extack) is the client
  * the kernel selftests use too, tools/lib/qkd_genl.c.
  *
+ * Every reply is decoded once into a JSON object (field names as in
+ * /sys/class/qkd/qkdN/); "-j" prints that object, the text printers read it.
  * Only LINK_GET, LINK_SET and the notifications are used: none of them
  * carries key bytes, and this file never sends a QKD_CMD_KEY_* request.
  *
@@ -21,10 +21,8 @@
  * kernel's extack message and the errno name.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,29 +33,20 @@
 #include <jansson.h>
 
 #include "qkd_genl.h"
-#include "qkdctl_kernel.h"
+#include "qkdctl.h"
 
-#define EXIT_REFUSED	1
-#define EXIT_USAGE	2
-#define NETNS_RUN_DIR	"/run/netns"	/* where "ip netns add" puts them */
-
-static const char *prog = "qkdctl";
-
-struct kernel_opts {
-	bool json;
-	bool pretty;
-	bool stats;
-};
 
 void qkdctl_kernel_usage(FILE *out)
 {
 	fputs(
 "\n"
 "Kernel commands (qkd.ko over generic netlink; no daemon needed):\n"
-"  qkdctl [-j [-p]] kernel [-s] link show [INDEX]\n"
-"  qkdctl kernel link set INDEX [up|down] [qber-max PPM] [pool-warn BYTES]\n"
-"                         [pool-ready BYTES] [netns NAME|PATH]\n"
-"  qkdctl [-j] kernel monitor [link] [pool]\n"
+"  qkdctl [-s] [-j [-p]] [-n NETNS] kernel link show [INDEX]\n"
+"  qkdctl [-n NETNS] kernel link set INDEX [up|down] [qber-max PPM]\n"
+"                         [pool-warn BYTES] [pool-ready BYTES]\n"
+"                         [netns NAME|PATH]\n"
+"  qkdctl [-j] [-n NETNS] kernel monitor [link] [pool]\n"
+"  qkdctl kernel help\n"
 "\n"
 "  link show [INDEX]    every link end in this network namespace (or the\n"
 "                       one whose QKD_A_LINK_INDEX is INDEX, the N of\n"
@@ -67,8 +56,8 @@ void qkdctl_kernel_usage(FILE *out)
 "                       rate, block size, and the key pool: capacity and\n"
 "                       blocks held, bytes this end may allocate, level\n"
 "                       (empty, warning, low, ready) and its thresholds.\n"
-"                       -s (after 'kernel' or 'show'; before 'kernel', -s\n"
-"                       is the daemon socket) adds the QKD_STAT counters.\n"
+"                       -s adds the QKD_STAT counters (also accepted after\n"
+"                       'kernel' or 'show', as before).\n"
 "                       -j: an array of objects whose keys are the file\n"
 "                       names of /sys/class/qkd/qkdN/ (index, link_id,\n"
 "                       state, pool_avail_bytes, ..., stats.<counter>).\n"
@@ -103,25 +92,9 @@ void qkdctl_kernel_usage(FILE *out)
 "\n"
 "  Examples:\n"
 "    qkdctl kernel link set 1 up netns alice\n"
-"    ip netns exec alice qkdctl -j kernel -s link show 1\n"
+"    qkdctl -n alice -s -j kernel link show 1\n"
 "    qkdctl kernel link set 2 qber-max 50000 pool-warn 4096 pool-ready 65536\n"
 "    qkdctl -j kernel monitor link\n", out);
-}
-
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
 }
 
 static void *must(void *p)
@@ -200,7 +173,7 @@ static const char *const role_names[] = { QKD_ROLE_NAMES };
 static const char *const state_names[] = { QKD_LINK_STATE_NAMES };
 static const char *const level_names[] = { QKD_POOL_LEVEL_NAMES };
 
-#define NAME_OF(names, v) name_of(names, sizeof(names) / sizeof(names[0]), v)
+#define NAME_OF(names, v) name_of(names, ARRAY_SIZE(names), v)
 
 /* A name for enum value @v; a newer kernel's value shows as its number. */
 static json_t *name_of(const char *const *names, size_t n, unsigned int v)
@@ -323,18 +296,6 @@ static json_t *link_to_json(const struct nlmsghdr *nlh, bool stats)
 
 /* ---- text output ---------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "?";
-}
-
-static long long jnum(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 /* Parts per million as a percentage: 10030 -> "1.003%". */
 static const char *ppm_percent(long long ppm, char *buf, size_t size)
 {
@@ -375,7 +336,7 @@ static void print_link(json_t *l)
 	}
 }
 
-static void print_json(json_t *v, const struct kernel_opts *o)
+static void print_json(json_t *v, const struct qkdctl_opts *o)
 {
 	json_dumpf(v, stdout, o->pretty ? JSON_INDENT(2) : JSON_COMPACT);
 	putchar('\n');
@@ -396,7 +357,7 @@ static int link_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int link_show(int argc, char **argv, struct kernel_opts *o)
+static int link_show(int argc, char **argv, struct qkdctl_opts *o)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct link_list list = { .stats = false };
@@ -511,24 +472,6 @@ static void parse_link_set(int argc, char **argv, struct link_change *c)
 		die(EXIT_USAGE, "link set: nothing to change");
 }
 
-/* NAME as "ip netns" names it, or a path to any namespace file. */
-static int open_netns(const char *netns)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (strchr(netns, '/'))
-		snprintf(path, sizeof(path), "%s", netns);
-	else if (snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", netns) >=
-		 (int)sizeof(path))
-		die(EXIT_USAGE, "link set: netns: name too long");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		die(EXIT_REFUSED, "link set: netns %s: %s: %s", netns, path,
-		    strerror(errno));
-	return fd;
-}
-
 static int link_set(int argc, char **argv)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -539,7 +482,7 @@ static int link_set(int argc, char **argv)
 
 	parse_link_set(argc, argv, &c);
 	if (c.netns)
-		ns_fd = open_netns(c.netns);
+		ns_fd = open_netns("link set", c.netns);
 	open_qkd(&g);
 	nlh = qkd_msg(&g, buf, QKD_CMD_LINK_SET, 0);
 	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, c.index);
@@ -604,7 +547,7 @@ static void print_event(json_t *e)
 
 static int event_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct kernel_opts *o = data;
+	const struct qkdctl_opts *o = data;
 	const struct genlmsghdr *gh = mnl_nlmsg_get_payload(nlh);
 	json_t *e;
 
@@ -646,11 +589,10 @@ static void join_groups(struct qkd_sock *g, bool link, bool pool, bool asked)
 		die(EXIT_REFUSED, "monitor: cannot join the \"%s\" group: %s%s",
 		    QKD_MCGRP_POOL, err == -ENOENT ? "not offered" :
 		    strerror(-err), err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
-	fprintf(stderr, "%s: monitor: pool events need CAP_NET_ADMIN; showing link events only\n",
-		prog);
+	fprintf(stderr, "qkdctl: monitor: pool events need CAP_NET_ADMIN; showing link events only\n");
 }
 
-static int monitor(int argc, char **argv, const struct kernel_opts *o)
+static int monitor(int argc, char **argv, const struct qkdctl_opts *o)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	bool link = false, pool = false, asked;
@@ -679,8 +621,7 @@ static int monitor(int argc, char **argv, const struct kernel_opts *o)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
-			fprintf(stderr, "%s: monitor: events lost (receive buffer overrun)\n",
-				prog);
+			fprintf(stderr, "qkdctl: monitor: events lost (receive buffer overrun)\n");
 			continue;
 		}
 		if (n < 0)
@@ -688,7 +629,7 @@ static int monitor(int argc, char **argv, const struct kernel_opts *o)
 		/* Notifications have sequence number 0 and port ID 0. */
 		if (mnl_cb_run(g.buf, (size_t)n, 0, 0, event_cb,
 			       (void *)o) < 0 && errno != ENOENT)
-			fprintf(stderr, "%s: monitor: bad message: %s\n", prog,
+			fprintf(stderr, "qkdctl: monitor: bad message: %s\n",
 				strerror(errno));
 	}
 	qkd_close(&g);
@@ -698,7 +639,7 @@ static int monitor(int argc, char **argv, const struct kernel_opts *o)
 /* ---- dispatch ------------------------------------------------------- */
 
 /* Options between "kernel" and the object; returns the words consumed. */
-static int kernel_options(int argc, char **argv, struct kernel_opts *o)
+static int kernel_options(int argc, char **argv, struct qkdctl_opts *o)
 {
 	int i;
 
@@ -720,27 +661,40 @@ static int kernel_options(int argc, char **argv, struct kernel_opts *o)
 	return i;
 }
 
-int qkdctl_kernel_main(int argc, char **argv, bool json, bool pretty)
+int qkdctl_kernel_main(int argc, char **argv, struct qkdctl_opts *o)
 {
-	struct kernel_opts o = { .json = json, .pretty = pretty };
-	int i = kernel_options(argc, argv, &o);
+	static const char *const objects[] = { "link", "monitor", "help" };
+	static const char *const verbs[] = { "show", "set", "help" };
+	int i = kernel_options(argc, argv, o), w;
 
 	if (i >= argc)
 		die(EXIT_USAGE, "kernel: no command (link show, link set, monitor; see --help)");
-	if (!strcmp(argv[i], "help")) {
+	w = match_word("kernel object", argv[i], objects, ARRAY_SIZE(objects));
+	if (w < 0)
+		die(EXIT_USAGE, "kernel: unknown command '%s' (link, monitor, help)",
+		    argv[i]);
+	i++;
+	if (!strcmp(objects[w], "help") ||
+	    (!strcmp(objects[w], "monitor") && i < argc &&
+	     !strcmp(argv[i], "help"))) {
 		qkdctl_kernel_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[i], "monitor"))
-		return monitor(argc - i - 1, argv + i + 1, &o);
-	if (strcmp(argv[i], "link"))
-		die(EXIT_USAGE, "kernel: unknown command '%s' (link, monitor)",
+	if (!strcmp(objects[w], "monitor"))
+		return monitor(argc - i, argv + i, o);
+	/* "link" alone, or before an option, means "link show", as in ip(8). */
+	if (i >= argc || argv[i][0] == '-')
+		return link_show(argc - i, argv + i, o);
+	w = match_word("kernel link command", argv[i], verbs, ARRAY_SIZE(verbs));
+	if (w < 0)
+		die(EXIT_USAGE, "kernel link: unknown verb '%s' (show, set, help)",
 		    argv[i]);
 	i++;
-	/* "link" alone means "link show", as in ip(8). */
-	if (i >= argc || !strcmp(argv[i], "show"))
-		return link_show(argc - i - (i < argc), argv + i + (i < argc), &o);
-	if (!strcmp(argv[i], "set"))
-		return link_set(argc - i - 1, argv + i + 1);
-	die(EXIT_USAGE, "kernel link: unknown verb '%s' (show, set)", argv[i]);
+	if (!strcmp(verbs[w], "set"))
+		return link_set(argc - i, argv + i);
+	if (!strcmp(verbs[w], "help")) {
+		qkdctl_kernel_usage(stdout);
+		return 0;
+	}
+	return link_show(argc - i, argv + i, o);
 }

@@ -64,7 +64,7 @@ done
 err=$(qkd_ctl A frobnicate 2>&1); rc=$?
 [ $rc = 2 ] && [ "$(echo "$err" | wc -l)" = 1 ]
 ok $? "qkdctl: unknown command is one line, exit 2 ($err)"
-err=$("$QKDCTL" -s "$QKD_DIR/nobody.sock" status 2>&1); rc=$?
+err=$("$QKDCTL" --socket "$QKD_DIR/nobody.sock" status 2>&1); rc=$?
 [ $rc = 1 ] && [ "$(echo "$err" | wc -l)" = 1 ]
 ok $? "qkdctl: no daemon is one line, exit 1 ($err)"
 "$QKDCTL" --help | grep -q 'key show'; ok $? "qkdctl --help lists the commands"
