@@ -55,6 +55,7 @@ struct ctl {
 	unsigned int n_conns;
 	uint64_t started_ms;
 	time_t started;
+	char why[192];		/* a refusal that names what was asked */
 };
 
 /* ---- views ------------------------------------------------------------- */
@@ -108,6 +109,7 @@ static json_t *view_status(struct ctl *ctl)
 static json_t *view_links(struct ctl *ctl, bool pools)
 {
 	const struct kma *kma = ctl->src->kma;
+	const struct lsa *lsa = ctl->src->lsa;
 	size_t n = kma ? kma_link_count(kma) : 0;
 	json_t *arr = json_array(), *o;
 	struct kma_link_info li;
@@ -127,16 +129,39 @@ static json_t *view_links(struct ctl *ctl, bool pools)
 				      "discarded", (json_int_t)li.bytes_discarded,
 				      "fetch_failures", (json_int_t)li.fetch_failures);
 		else
-			o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+			/*
+			 * "state" is the key source's; "link down PEER" only
+			 * takes the link out of routing, shown as "admin".
+			 */
+			o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
 				      "link", li.name, "peer", li.peer,
 				      "source", source_name(li.source),
 				      "role", li.role == QKD_ROLE_TX ? "tx" : "rx",
 				      "state", li.up ? "up" : "down",
+				      "admin",
+				      lsa && lsa_admin_down(lsa, li.peer) ?
+				      "down" : "up",
 				      "block_size", (json_int_t)li.block_size,
 				      "level", level_name(li.level));
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+/*
+ * A pair whose SAEs' nodes share no link gets its keys by relay: the
+ * nodes a key would pass now, or NULL without a route (or key relay).
+ */
+static json_t *pair_route(struct ctl *ctl, const char *from, const char *to)
+{
+	json_t *p, *path;
+
+	if (!ctl->src->lsa)
+		return NULL;
+	p = lsa_view_path(ctl->src->lsa, from, to);
+	path = json_incref(json_object_get(p, "path"));
+	json_decref(p);
+	return path;
 }
 
 static json_t *view_saes(struct ctl *ctl)
@@ -165,10 +190,13 @@ static json_t *view_saes(struct ctl *ctl)
 		if (ksa_pair_info(s->ksa, i, &pi))
 			continue;
 		json_array_append_new(pairs, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+				"{s:s, s:s, s:s, s:s, s:s?, s:o*, s:I, s:I, s:I}",
 				"master", pi.master, "slave", pi.slave,
 				"master_node", pi.master_node,
-				"slave_node", pi.slave_node, "link", pi.link,
+				"slave_node", pi.slave_node,
+				"link", *pi.link ? pi.link : NULL,
+				"route", *pi.link ? NULL :
+				pair_route(ctl, pi.master_node, pi.slave_node),
 				"stored", (json_int_t)pi.keys_stored,
 				"supplied", (json_int_t)pi.keys_supplied,
 				"pending", (json_int_t)pi.keys_pending));
@@ -276,6 +304,14 @@ static json_t *view_keys(struct ctl *ctl, const char *sae, size_t limit)
 
 /* ---- requests ---------------------------------------------------------- */
 
+static bool sae_known(const struct qkd_config *cfg, const char *sae)
+{
+	for (size_t i = 0; i < cfg->n_saes; i++)
+		if (!strcmp(cfg->saes[i].name, sae))
+			return true;
+	return false;
+}
+
 static json_t *error_reply(const char *fmt, const char *arg)
 {
 	char msg[256];
@@ -371,17 +407,23 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return alarm_view();
 	if (!strcmp(cmd, "macsec show"))
 		return macsec_view(ctl->src->macsec);
-	if (!strcmp(cmd, "sa show")) {
-		if (ctl->src->ipsec)
-			return ipsec_view(ctl->src->ipsec);
-		*why = "no [ipsec] gateways configured";
-		return NULL;
-	}
+	/* Nothing configured is an empty view, as for "macsec show". */
+	if (!strcmp(cmd, "sa show"))
+		return ctl->src->ipsec ? ipsec_view(ctl->src->ipsec) :
+		       json_pack("{s:[]}", "pairs");
 	if (!strcmp(cmd, "key show")) {
-		if (limit > 0)
-			return view_keys(ctl, sae, (size_t)limit);
-		*why = "key show: limit must be positive";
-		return NULL;
+		if (limit <= 0) {
+			*why = "key show: limit must be positive";
+			return NULL;
+		}
+		if (sae && !sae_known(ctl->src->cfg, sae)) {
+			snprintf(ctl->why, sizeof(ctl->why),
+				 "key show: no SAE '%.*s' (see sae show)",
+				 KSA_SAE_ID_MAX, sae);
+			*why = ctl->why;
+			return NULL;
+		}
+		return view_keys(ctl, sae, (size_t)limit);
 	}
 	return relay_command(ctl, cmd, args, why);
 }

@@ -257,10 +257,10 @@ static void show_links(json_t *d)
 	json_t *l;
 
 	json_array_foreach(d, i, l)
-		printf("%s: peer %s source %s role %s state %s block_size %lld level %s\n",
+		printf("%s: peer %s source %s role %s state %s admin %s block_size %lld level %s\n",
 		       jstr(l, "link"), jstr(l, "peer"), jstr(l, "source"),
-		       jstr(l, "role"), jstr(l, "state"), jnum(l, "block_size"),
-		       jstr(l, "level"));
+		       jstr(l, "role"), jstr(l, "state"), jstr(l, "admin"),
+		       jnum(l, "block_size"), jstr(l, "level"));
 }
 
 static void show_pools(json_t *d)
@@ -278,6 +278,28 @@ static void show_pools(json_t *d)
 	}
 }
 
+/*
+ * "link AB", or for a pair whose nodes share no link (the daemon sends no
+ * link name), "relayed via A - B - C" along the path a key would take now.
+ */
+static void print_pair_source(json_t *pair)
+{
+	json_t *route = json_object_get(pair, "route"), *hop;
+	size_t i;
+
+	if (json_string_value(json_object_get(pair, "link"))) {
+		printf("link %s", jstr(pair, "link"));
+		return;
+	}
+	if (!json_array_size(route)) {
+		printf("relayed, no route now");
+		return;
+	}
+	printf("relayed via");
+	json_array_foreach(route, i, hop)
+		printf("%s%s", i ? " - " : " ", json_string_value(hop));
+}
+
 static void show_saes(json_t *d)
 {
 	json_t *s, *saes = json_object_get(d, "saes"), *pairs = json_object_get(d, "pairs");
@@ -287,11 +309,14 @@ static void show_saes(json_t *d)
 		printf("%s: cert_cn %s node %s%s\n", jstr(s, "sae"),
 		       jstr(s, "cert_cn"), jstr(s, "node"),
 		       json_is_true(json_object_get(s, "local")) ? " (local)" : "");
-	json_array_foreach(pairs, i, s)
-		printf("pair %s -> %s: link %s (%s -> %s) stored %lld supplied %lld pending %lld\n",
-		       jstr(s, "master"), jstr(s, "slave"), jstr(s, "link"),
+	json_array_foreach(pairs, i, s) {
+		printf("pair %s -> %s: ", jstr(s, "master"), jstr(s, "slave"));
+		print_pair_source(s);
+		printf(" (%s -> %s) stored %lld supplied %lld pending %lld\n",
 		       jstr(s, "master_node"), jstr(s, "slave_node"),
-		       jnum(s, "stored"), jnum(s, "supplied"), jnum(s, "pending"));
+		       jnum(s, "stored"), jnum(s, "supplied"),
+		       jnum(s, "pending"));
+	}
 }
 
 static void show_peers(json_t *d)
@@ -314,6 +339,9 @@ static void show_sas(json_t *d)
 	json_t *pairs = json_object_get(d, "pairs"), *p;
 	size_t i;
 
+	/* No [ipsec] gateways: no reqid range either, and nothing to say. */
+	if (!json_object_get(d, "reqid_min"))
+		return;
 	printf("reqids %lld..%lld: %lld acquires, %lld toward unknown gateways, %lld left to IKE\n",
 	       jnum(d, "reqid_min"), jnum(d, "reqid_max"), jnum(d, "acquires"),
 	       jnum(d, "unknown_acquires"), jnum(d, "foreign_acquires"));
@@ -598,11 +626,14 @@ static const struct command commands[] = {
 	  "node name, uptime, listeners, link and peer counts",
 	  "status", show_status, NULL },
 	{ "link", "show", "",
-	  "QKD links: peer, source (sim/kernel), role, state",
+	  "QKD links: peer, source (sim/kernel), role, state of the\n"
+	  "key source (up/down), admin state (up, or down after\n"
+	  "'link down'), block size, level",
 	  "link show", show_links, NULL },
 	{ "link", "down", "PEER",
 	  "take the link to PEER out of routing, e.g. before\n"
-	  "maintenance; keys already relayed stay",
+	  "maintenance; keys already relayed stay, and the key\n"
+	  "source keeps running (link show: state up, admin down)",
 	  "link down", show_routing_admin, peer_arg },
 	{ "link", "up", "PEER",
 	  "put the link to PEER back into routing",
@@ -611,7 +642,9 @@ static const struct command commands[] = {
 	  "key pools per link: bytes available, level, counters",
 	  "pool show", show_pools, NULL },
 	{ "sae", "show", "",
-	  "the SAE table and the master/slave pairs served",
+	  "the SAE table and the master/slave pairs served: the\n"
+	  "link their keys come from, or for SAEs on nodes without\n"
+	  "a link of their own, the relay path a key would take now",
 	  "sae show", show_saes, NULL },
 	{ "peer", "show", "",
 	  "Kx channels to peer daemons: state, messages, errors",
@@ -622,8 +655,9 @@ static const struct command commands[] = {
 	  "alarm show", show_alarms, NULL },
 	{ "key", "show", "[--sae ID] [--limit N]",
 	  "application key records (newest N, default 1000),\n"
-	  "optionally only those of SAE ID: key_ID, link\n"
-	  "position, size, master, slaves, state, times",
+	  "optionally only those of SAE ID (one the daemon knows:\n"
+	  "see sae show): key_ID, link position, size, master,\n"
+	  "slaves, state, times",
 	  "key show", show_keys, key_options },
 	{ "topology", "show", "",
 	  "the QKD network as this node knows it from link-state\n"
@@ -718,9 +752,12 @@ static void usage(FILE *out)
 "  -h, --help           this text\n"
 "\n"
 "Exit status:\n"
-"  0  success\n"
+"  0  success, also for a view with nothing to show: sa show without\n"
+"     [ipsec] gateways and macsec show without [macsec] ports print\n"
+"     nothing (with -j, no entries)\n"
 "  1  the daemon could not be reached or refused the request, e.g.\n"
-"     link down with a PEER it has no link to\n"
+"     key show --sae with an SAE it does not know, or link down with\n"
+"     a PEER it has no link to\n"
 "  2  bad usage (unknown or ambiguous word, bad option); nothing was sent\n"
 "Errors are one line on stderr.\n"
 "\n"

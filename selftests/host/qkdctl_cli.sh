@@ -5,6 +5,9 @@
 # --stats everywhere (the old "-s PATH" refused with a hint), -n NETNS
 # entering a real "ip netns" namespace, unambiguous prefixes of objects and
 # commands (an ambiguous one lists the candidates, exit 2), "OBJECT help".
+# And its views on a line A-B-C: link show's admin state after "link down",
+# sae show for a relayed pair, key show --sae for an SAE nobody knows, and
+# sa show and macsec show with nothing configured (both exit 0, empty).
 set -u
 . "$(dirname "$0")/lib.sh"
 qkd_setup qkdctl-cli || exit 1
@@ -127,6 +130,43 @@ kill $fake 2>/dev/null; wait $fake 2>/dev/null
 fails 1 "-n: netns qkdctl-nosuch: /run/netns/qkdctl-nosuch: No such file" \
 	"$QKDCTL" -n qkdctl-nosuch --socket "$sock" status
 ok $? "-n with an unknown namespace: exit 1, one line ($err)"
+
+# ---- views -----------------------------------------------------------------------
+
+# A pair whose nodes share no link: app1 at A, app3 at C, relayed via B.
+for _ in $(seq 100); do
+	qkd_ctl A -j path C 2>/dev/null | jqt '.path | length == 3' && break
+	sleep 0.1
+done
+qkd_enc A app1 app3 | http_code | grep -q 200; ok $? "enc_keys at A for app3 at C (relayed)"
+line=$(qkd_ctl A sae show | grep '^pair app1 -> app3: ')
+echo "$line" | grep -q '^pair app1 -> app3: relayed via A - B - C (A -> C) stored '
+ok $? "sae show: a relayed pair names its path ($line)"
+qkd_ctl A -j sae show | jqt '.pairs[] | select(.slave == "app3") | .link == null and .route == ["A", "B", "C"]'
+ok $? "sae show -j: link null and the route for the relayed pair"
+
+qkd_ctl A link down B >/dev/null
+qkd_ctl A link show | grep -q '^AB: peer B source sim role tx state up admin down '
+ok $? "link show after 'link down B': state up (the source runs), admin down"
+qkd_ctl A -j link show | jqt '.[0].admin == "down" and .[0].state == "up"'
+ok $? "link show -j: \"admin\": \"down\""
+qkd_ctl A link up B >/dev/null
+qkd_ctl A link show | grep -q '^AB: .* state up admin up '
+ok $? "after 'link up B': admin up"
+
+fails 1 "key show: no SAE 'nosuch' (see sae show)" qkd_ctl A key show --sae nosuch
+ok $? "key show --sae nosuch: exit 1, one line ($err)"
+qkd_ctl A -j key show --sae app3 | jqt '.total >= 1'
+ok $? "key show --sae app3 (known, remote) still lists its keys"
+
+# Nothing configured: sa show and macsec show agree (exit 0, no output).
+out=$(qkd_ctl A sa show 2>&1); rc=$?
+[ $rc = 0 ] && [ -z "$out" ]; ok $? "sa show without [ipsec]: exit 0, no output (rc $rc: $out)"
+out=$(qkd_ctl A macsec show 2>&1); rc=$?
+[ $rc = 0 ] && [ -z "$out" ]; ok $? "macsec show without [macsec]: exit 0, no output (rc $rc: $out)"
+qkd_ctl A -j sa show | jqt '.pairs == []' &&
+	qkd_ctl A -j macsec show | jqt '. == []'
+ok $? "with -j: no entries for either"
 
 for n in A B C; do qkd_stop $n; done
 tap_done
