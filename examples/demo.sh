@@ -65,7 +65,7 @@ done
 for n in A B C; do
 	qkd_wait_peers "$n" || die "node $n: Kx channels did not come up"
 done
-run "$QKDCTL" -s "$QKD_DIR/B.sock" peer show
+run "$QKDCTL" --socket "$QKD_DIR/B.sock" peer show
 # Let the simulated links run a moment so both ends hold the same blocks.
 sleep 2
 
@@ -106,10 +106,10 @@ pair A app1 B app2
 pair B app2 C app3
 
 step "The operator's view (metadata only: never key bytes)"
-run "$QKDCTL" -s "$QKD_DIR/B.sock" status
-run "$QKDCTL" -s "$QKD_DIR/B.sock" link show
-run "$QKDCTL" -s "$QKD_DIR/B.sock" pool show
-run "$QKDCTL" -s "$QKD_DIR/B.sock" key show
+run "$QKDCTL" --socket "$QKD_DIR/B.sock" status
+run "$QKDCTL" --socket "$QKD_DIR/B.sock" link show
+run "$QKDCTL" --socket "$QKD_DIR/B.sock" pool show
+run "$QKDCTL" --socket "$QKD_DIR/B.sock" key show
 
 step "Stopping the daemons"
 for n in A B C; do

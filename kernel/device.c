@@ -37,28 +37,16 @@ static DEFINE_XARRAY_ALLOC1(qkd_devs);
 /* Serialises namespace moves against namespace teardown. */
 static DEFINE_MUTEX(qkd_devs_lock);
 
-static const char *const state_names[] = {
-	[QKD_LINK_DOWN] = "down",
-	[QKD_LINK_UP] = "up",
-	[QKD_LINK_NO_CARRIER] = "no-carrier",
-	[QKD_LINK_ALARM] = "alarm",
-	[QKD_LINK_ERROR] = "error",
-};
-
-static const char *const level_names[] = {
-	[QKD_POOL_EMPTY] = "empty",
-	[QKD_POOL_WARNING] = "warning",
-	[QKD_POOL_LOW] = "low",
-	[QKD_POOL_READY] = "ready",
-};
+static const char *const role_names[] = { QKD_ROLE_NAMES };
+static const char *const state_names[] = { QKD_LINK_STATE_NAMES };
+static const char *const level_names[] = { QKD_POOL_LEVEL_NAMES };
 
 /* ---- sysfs ---------------------------------------------------------- */
 
 static ssize_t role_show(struct device *dev, struct device_attribute *attr,
 			 char *buf)
 {
-	return sysfs_emit(buf, "%s\n", to_qkd_dev(dev)->info.role ==
-			  QKD_ROLE_TX ? "tx" : "rx");
+	return sysfs_emit(buf, "%s\n", role_names[to_qkd_dev(dev)->info.role]);
 }
 static DEVICE_ATTR_RO(role);
 

@@ -209,7 +209,11 @@ static void evict_skipped(struct qkd_pool *pool, u64 block_id,
 	}
 }
 
-/* Give up what this end has not taken of @slot; returns the bytes. */
+/*
+ * Give up what this end has not taken of @slot (zeroised, to be counted as
+ * wasted): a block entering the guard zone, or one too fragmented for the
+ * next key.  Returns the bytes.
+ */
 static u64 give_up_untaken(struct qkd_pool *pool, struct qkd_pool_slot *slot)
 {
 	u32 s, e;
@@ -329,23 +333,6 @@ static bool pool_can_supply(struct qkd_pool *pool, u32 len, u32 count)
 	return false;
 }
 
-/* Give up the free bytes of a block too fragmented for the next key. */
-static u64 waste_block(struct qkd_pool *pool, struct qkd_pool_slot *slot)
-{
-	u32 s, e;
-	u64 n = 0;
-
-	for (s = find_next_zero_bit(slot->taken, slot->len, slot->first_untaken);
-	     s < slot->len;
-	     s = find_next_zero_bit(slot->taken, slot->len, e)) {
-		e = find_next_bit(slot->taken, slot->len, s);
-		take_range(pool, slot, s, e - s);
-		consume_range(slot, s, e - s);
-		n += e - s;
-	}
-	return n;
-}
-
 int qkd_pool_alloc(struct qkd_pool *pool, u32 len, u32 count, bool reserve,
 		   qkd_pool_emit_t emit, void *ctx, struct qkd_pool_event *ev)
 {
@@ -387,7 +374,7 @@ int qkd_pool_alloc(struct qkd_pool *pool, u32 len, u32 count, bool reserve,
 			count--;
 		}
 		if (count && slot->untaken)
-			ev->wasted += waste_block(pool, slot);
+			ev->wasted += give_up_untaken(pool, slot);
 	}
 out:
 	/* Skip the blocks now fully allocated from next time. */

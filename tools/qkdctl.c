@@ -2,13 +2,18 @@
 /*
  * qkdctl: the operator's view of a running qkdkmd, over its control socket
  * (one JSON request and one JSON response per line; see daemon/mgmt/ctl.h).
- * iproute2/wg style: "qkdctl link show", "-j" for JSON.  Everything it can
- * show is metadata; the daemon has no request that returns key bytes.
- * "qkdctl kernel ..." talks to qkd.ko instead (qkdctl_kernel.c).
+ * iproute2/wg style: "qkdctl link show", "-j" for JSON, "-s" for
+ * statistics, "-n NETNS", and any unambiguous prefix of a word.
+ * Everything it can show is metadata; the daemon has no request that
+ * returns key bytes.  "qkdctl kernel ..." talks to qkd.ko instead
+ * (qkdctl_kernel.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,85 +26,90 @@
 #include <jansson.h>
 
 #include "ctl.h"
-#include "qkdctl_kernel.h"
+#include "qkdctl.h"
 
-#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 #define REPLY_MAX	(256u << 20)	/* a key listing can be large */
+#define HELP_COLUMN	23		/* where --help's descriptions start */
 
-static const char *prog = "qkdctl";
-
-static void usage(FILE *out)
-{
-	fputs(
-"Usage: qkdctl [-s SOCKET] [-j] [-p] OBJECT show [OPTIONS]\n"
-"       qkdctl [-s SOCKET] [-j] status\n"
-"       qkdctl [-j] [-p] kernel [-s] link|monitor ... (see below)\n"
-"\n"
-"Shows the state of a running qkdkmd through its control socket.  Only\n"
-"metadata is shown (names, key IDs, sizes, states, counters, times): the\n"
-"daemon has no command that returns key bytes.\n"
-"\n"
-"Commands:\n"
-"  status               node name, uptime, listeners, link and peer counts\n"
-"  link show            QKD links: peer, source (sim/kernel), role, state\n"
-"  pool show            key pools per link: bytes available, level, counters\n"
-"  sae show             the SAE table and the master/slave pairs served\n"
-"  peer show            Kx channels to peer daemons: state, messages, errors\n"
-"  alarm show           active alarms (fault management): source, since when,\n"
-"                       how often raised, and what is wrong\n"
-"  key show [--sae ID] [--limit N]\n"
-"                       application key records (newest N, default 1000),\n"
-"                       optionally only those of SAE ID: key_ID, link\n"
-"                       position, size, master, slaves, state, times\n"
-"  topology show        the QKD network as this node knows it from link-state\n"
-"                       advertisements: nodes, links, pool levels, ages\n"
-"  route show           the relay route to every known node, with its cost\n"
-"  path [FROM] TO       which path a key from FROM (default: this node) to TO\n"
-"                       would take now\n"
-"  relay show           relay sessions this node took part in, and counters\n"
-"  relay audit          pad accounting per link and direction: pad bits taken\n"
-"                       = relayed bits + MAC key bits + discarded bits\n"
-"  link down|up PEER    take the link to PEER out of (or back into) routing,\n"
-"                       e.g. before maintenance; keys already relayed stay\n"
-"  macsec show          MACsec ports keyed from QKD links: interface, peer,\n"
-"                       SCIs, state, current AN and QKD key ID, rotations,\n"
-"                       failures, age of the last rotation, TX PN\n"
-"  sa show              QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"
-"                       peer, mode, role (owner rekeys), state, SPIs and QKD\n"
-"                       key IDs in/out, age, next rekey, lifetime in force,\n"
-"                       rekey count, and whether its budget alarm is active\n"
-"\n"
-"Options:\n"
-"  -s, --socket PATH    the daemon's control socket (the [node] control key\n"
-"                       of its config).  Default: $QKDCTL_SOCKET, else the\n"
-"                       only *.sock in " CTL_SOCKET_DIR ".\n"
-"  -j, --json           print the daemon's answer as JSON\n"
-"  -p, --pretty         with -j: indented JSON\n"
-"  -h, --help           this text\n"
-"\n"
-"Exit status: 0 on success, 1 if the daemon could not be reached or\n"
-"refused the request, 2 on bad usage.  Errors are one line on stderr.\n"
-"\n"
-"Examples:\n"
-"  qkdctl -s /run/qkdkmd/A.sock link show\n"
-"  qkdctl -j key show --sae app1 --limit 10\n"
-"  qkdctl path A F\n", out);
-	qkdctl_kernel_usage(out);
-}
-
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int code, const char *fmt, ...)
+void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
+	fflush(stdout);
+	fputs("qkdctl: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(code);
+}
+
+const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "?";
+}
+
+long long jnum(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+int match_word(const char *what, const char *word, const char *const *words,
+	       size_t n)
+{
+	size_t len = strlen(word), i, j, found = 0, count = 0, used = 0;
+	char list[256] = "";
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(word, words[i]))
+			return (int)i;
+	for (i = 0; i < n; i++) {
+		if (strncmp(word, words[i], len))
+			continue;
+		for (j = 0; j < i && strcmp(words[j], words[i]); j++)
+			;
+		if (j < i)
+			continue;	/* counted already */
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used,
+						 sizeof(list) - used, "%s%s",
+						 count ? ", " : "", words[i]);
+		found = i;
+		count++;
+	}
+	if (count > 1)
+		die(EXIT_USAGE, "ambiguous %s '%s': %s", what, word, list);
+	return count ? (int)found : -1;
+}
+
+int open_netns(const char *what, const char *netns)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (strchr(netns, '/'))
+		snprintf(path, sizeof(path), "%s", netns);
+	else if (snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", netns) >=
+		 (int)sizeof(path))
+		die(EXIT_USAGE, "%s: netns: name too long", what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(EXIT_REFUSED, "%s: netns %s: %s: %s", what, netns, path,
+		    strerror(errno));
+	return fd;
+}
+
+/* "-n NETNS": like "ip -n", everything from here on runs in NETNS. */
+static void enter_netns(const char *netns)
+{
+	int fd = open_netns("-n", netns);
+
+	if (setns(fd, CLONE_NEWNET) < 0)
+		die(EXIT_REFUSED, "-n: netns %s: %s%s", netns, strerror(errno),
+		    errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+	close(fd);
 }
 
 /* ---- talking to the daemon --------------------------------------------- */
@@ -113,11 +123,11 @@ static const char *default_socket(void)
 	if (env && *env)
 		return env;
 	if (glob(CTL_SOCKET_DIR "/*.sock", 0, NULL, &g) != 0)
-		die(1, "no daemon socket in %s (is qkdkmd running? use -s)",
+		die(EXIT_REFUSED, "no daemon socket in %s (is qkdkmd running? use --socket)",
 		    CTL_SOCKET_DIR);
 	if (g.gl_pathc != 1) {
 		globfree(&g);
-		die(1, "several daemon sockets in %s: choose one with -s",
+		die(EXIT_REFUSED, "several daemon sockets in %s: choose one with --socket",
 		    CTL_SOCKET_DIR);
 	}
 	snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
@@ -131,11 +141,11 @@ static int connect_daemon(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		die(1, "%s: socket path too long", path);
+		die(EXIT_REFUSED, "%s: socket path too long", path);
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		die(1, "%s: %s (is qkdkmd running?)", path, strerror(errno));
+		die(EXIT_REFUSED, "%s: %s (is qkdkmd running?)", path, strerror(errno));
 	return fd;
 }
 
@@ -148,7 +158,7 @@ static void send_all(int fd, const char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die(1, "sending the request: %s", strerror(errno));
+			die(EXIT_REFUSED, "sending the request: %s", strerror(errno));
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -164,21 +174,21 @@ static json_t *read_reply(int fd)
 	ssize_t n;
 
 	if (!buf)
-		die(1, "out of memory");
+		die(EXIT_REFUSED, "out of memory");
 	while (!nl) {
 		if (len + 1 >= cap) {
 			if (cap >= REPLY_MAX)
-				die(1, "answer too long");
+				die(EXIT_REFUSED, "answer too long");
 			cap *= 2;
 			buf = realloc(buf, cap);
 			if (!buf)
-				die(1, "out of memory");
+				die(EXIT_REFUSED, "out of memory");
 		}
 		n = recv(fd, buf + len, cap - len - 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die(1, "the daemon closed the connection without answering");
+			die(EXIT_REFUSED, "the daemon closed the connection without answering");
 		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 	}
@@ -186,7 +196,7 @@ static json_t *read_reply(int fd)
 	reply = json_loads(buf, 0, &jerr);
 	free(buf);
 	if (!reply)
-		die(1, "bad answer from the daemon: %s", jerr.text);
+		die(EXIT_REFUSED, "bad answer from the daemon: %s", jerr.text);
 	return reply;
 }
 
@@ -198,7 +208,7 @@ static json_t *request(const char *sock, json_t *req)
 	const char *error = "no reason given";
 
 	if (!line)
-		die(1, "out of memory");
+		die(EXIT_REFUSED, "out of memory");
 	fd = connect_daemon(sock);
 	send_all(fd, line, strlen(line));
 	send_all(fd, "\n", 1);
@@ -206,29 +216,17 @@ static json_t *request(const char *sock, json_t *req)
 	reply = read_reply(fd);
 	close(fd);
 	if (json_unpack(reply, "{s:b, s?s}", "ok", &ok, "error", &error) < 0)
-		die(1, "bad answer from the daemon");
+		die(EXIT_REFUSED, "bad answer from the daemon");
 	if (!ok)
-		die(1, "%s", error);
+		die(EXIT_REFUSED, "%s", error);
 	data = json_incref(json_object_get(reply, "data"));
 	json_decref(reply);
 	if (!data)
-		die(1, "bad answer from the daemon: no data");
+		die(EXIT_REFUSED, "bad answer from the daemon: no data");
 	return data;
 }
 
 /* ---- human-readable output --------------------------------------------- */
-
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "?";
-}
-
-static long long num(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
 
 static void print_duration(long long s)
 {
@@ -244,13 +242,13 @@ static void print_duration(long long s)
 
 static void show_status(json_t *d)
 {
-	printf("node %s  pid %lld  up ", str(d, "node"), num(d, "pid"));
-	print_duration(num(d, "uptime_s"));
-	printf("\n  etsi014 %s  kx %s  log %s\n", str(d, "etsi014"),
-	       *str(d, "kx") ? str(d, "kx") : "-", str(d, "log_level"));
+	printf("node %s  pid %lld  up ", jstr(d, "node"), jnum(d, "pid"));
+	print_duration(jnum(d, "uptime_s"));
+	printf("\n  etsi014 %s  kx %s  log %s\n", jstr(d, "etsi014"),
+	       *jstr(d, "kx") ? jstr(d, "kx") : "-", jstr(d, "log_level"));
 	printf("  links %lld (%lld up)  peers %lld (%lld up)  SAEs %lld\n",
-	       num(d, "links"), num(d, "links_up"), num(d, "peers"),
-	       num(d, "peers_up"), num(d, "saes"));
+	       jnum(d, "links"), jnum(d, "links_up"), jnum(d, "peers"),
+	       jnum(d, "peers_up"), jnum(d, "saes"));
 }
 
 static void show_links(json_t *d)
@@ -259,10 +257,10 @@ static void show_links(json_t *d)
 	json_t *l;
 
 	json_array_foreach(d, i, l)
-		printf("%s: peer %s source %s role %s state %s block_size %lld level %s\n",
-		       str(l, "link"), str(l, "peer"), str(l, "source"),
-		       str(l, "role"), str(l, "state"), num(l, "block_size"),
-		       str(l, "level"));
+		printf("%s: peer %s source %s role %s state %s admin %s block_size %lld level %s\n",
+		       jstr(l, "link"), jstr(l, "peer"), jstr(l, "source"),
+		       jstr(l, "role"), jstr(l, "state"), jstr(l, "admin"),
+		       jnum(l, "block_size"), jstr(l, "level"));
 }
 
 static void show_pools(json_t *d)
@@ -272,12 +270,34 @@ static void show_pools(json_t *d)
 
 	json_array_foreach(d, i, l) {
 		printf("%s: avail %lld bytes level %s block_size %lld keys_held %lld\n",
-		       str(l, "link"), num(l, "avail"), str(l, "level"),
-		       num(l, "block_size"), num(l, "keys_held"));
+		       jstr(l, "link"), jnum(l, "avail"), jstr(l, "level"),
+		       jnum(l, "block_size"), jnum(l, "keys_held"));
 		printf("    allocated %lld fetched %lld discarded %lld fetch_failures %lld\n",
-		       num(l, "allocated"), num(l, "fetched"),
-		       num(l, "discarded"), num(l, "fetch_failures"));
+		       jnum(l, "allocated"), jnum(l, "fetched"),
+		       jnum(l, "discarded"), jnum(l, "fetch_failures"));
 	}
+}
+
+/*
+ * "link AB", or for a pair whose nodes share no link (the daemon sends no
+ * link name), "relayed via A - B - C" along the path a key would take now.
+ */
+static void print_pair_source(json_t *pair)
+{
+	json_t *route = json_object_get(pair, "route"), *hop;
+	size_t i;
+
+	if (json_string_value(json_object_get(pair, "link"))) {
+		printf("link %s", jstr(pair, "link"));
+		return;
+	}
+	if (!json_array_size(route)) {
+		printf("relayed, no route now");
+		return;
+	}
+	printf("relayed via");
+	json_array_foreach(route, i, hop)
+		printf("%s%s", i ? " - " : " ", json_string_value(hop));
 }
 
 static void show_saes(json_t *d)
@@ -286,14 +306,17 @@ static void show_saes(json_t *d)
 	size_t i;
 
 	json_array_foreach(saes, i, s)
-		printf("%s: cert_cn %s node %s%s\n", str(s, "sae"),
-		       str(s, "cert_cn"), str(s, "node"),
+		printf("%s: cert_cn %s node %s%s\n", jstr(s, "sae"),
+		       jstr(s, "cert_cn"), jstr(s, "node"),
 		       json_is_true(json_object_get(s, "local")) ? " (local)" : "");
-	json_array_foreach(pairs, i, s)
-		printf("pair %s -> %s: link %s (%s -> %s) stored %lld supplied %lld pending %lld\n",
-		       str(s, "master"), str(s, "slave"), str(s, "link"),
-		       str(s, "master_node"), str(s, "slave_node"),
-		       num(s, "stored"), num(s, "supplied"), num(s, "pending"));
+	json_array_foreach(pairs, i, s) {
+		printf("pair %s -> %s: ", jstr(s, "master"), jstr(s, "slave"));
+		print_pair_source(s);
+		printf(" (%s -> %s) stored %lld supplied %lld pending %lld\n",
+		       jstr(s, "master_node"), jstr(s, "slave_node"),
+		       jnum(s, "stored"), jnum(s, "supplied"),
+		       jnum(s, "pending"));
+	}
 }
 
 static void show_peers(json_t *d)
@@ -303,11 +326,11 @@ static void show_peers(json_t *d)
 
 	json_array_foreach(d, i, p) {
 		printf("%s: address %s cert_cn %s state %s connects %lld sent %lld received %lld queued %lld\n",
-		       str(p, "peer"), str(p, "address"), str(p, "cert_cn"),
-		       str(p, "state"), num(p, "connects"), num(p, "sent"),
-		       num(p, "received"), num(p, "queued"));
-		if (*str(p, "last_error"))
-			printf("    last error: %s\n", str(p, "last_error"));
+		       jstr(p, "peer"), jstr(p, "address"), jstr(p, "cert_cn"),
+		       jstr(p, "state"), jnum(p, "connects"), jnum(p, "sent"),
+		       jnum(p, "received"), jnum(p, "queued"));
+		if (*jstr(p, "last_error"))
+			printf("    last error: %s\n", jstr(p, "last_error"));
 	}
 }
 
@@ -316,25 +339,28 @@ static void show_sas(json_t *d)
 	json_t *pairs = json_object_get(d, "pairs"), *p;
 	size_t i;
 
+	/* No [ipsec] gateways: no reqid range either, and nothing to say. */
+	if (!json_object_get(d, "reqid_min"))
+		return;
 	printf("reqids %lld..%lld: %lld acquires, %lld toward unknown gateways, %lld left to IKE\n",
-	       num(d, "reqid_min"), num(d, "reqid_max"), num(d, "acquires"),
-	       num(d, "unknown_acquires"), num(d, "foreign_acquires"));
+	       jnum(d, "reqid_min"), jnum(d, "reqid_max"), jnum(d, "acquires"),
+	       jnum(d, "unknown_acquires"), jnum(d, "foreign_acquires"));
 	json_array_foreach(pairs, i, p) {
 		printf("%s reqid %lld: peer %s %s %s state %s generation %lld rekeys %lld lifetime %llds%s\n",
-		       str(p, "gateway"), num(p, "reqid"), str(p, "peer"),
-		       str(p, "mode"), str(p, "role"), str(p, "state"),
-		       num(p, "generation"), num(p, "rekeys"),
-		       num(p, "lifetime_s"),
+		       jstr(p, "gateway"), jnum(p, "reqid"), jstr(p, "peer"),
+		       jstr(p, "mode"), jstr(p, "role"), jstr(p, "state"),
+		       jnum(p, "generation"), jnum(p, "rekeys"),
+		       jnum(p, "lifetime_s"),
 		       json_is_true(json_object_get(p, "alarm")) ? " ALARM" : "");
 		if (!json_object_get(p, "spi_in"))
 			continue;
 		printf("    in spi %s key %s, out spi %s key %s, age %.1fs",
-		       str(p, "spi_in"), str(p, "key_id_in"),
-		       str(p, "spi_out"), str(p, "key_id_out"),
-		       num(p, "age_ms") / 1000.0);
+		       jstr(p, "spi_in"), jstr(p, "key_id_in"),
+		       jstr(p, "spi_out"), jstr(p, "key_id_out"),
+		       jnum(p, "age_ms") / 1000.0);
 		if (json_object_get(p, "next_rekey_ms"))
 			printf(", next rekey in %.1fs",
-			       num(p, "next_rekey_ms") / 1000.0);
+			       jnum(p, "next_rekey_ms") / 1000.0);
 		printf("\n");
 	}
 }
@@ -345,17 +371,18 @@ static void show_alarms(json_t *d)
 	size_t i;
 
 	json_array_foreach(active, i, a) {
-		time_t since = (time_t)num(a, "since");
+		time_t since = (time_t)jnum(a, "since");
 		struct tm tm;
 		char when[32];
 
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 			 gmtime_r(&since, &tm));
-		printf("%s: since %s, raised %lld times: %s\n", str(a, "source"),
-		       when, num(a, "count"), str(a, "text"));
+		printf("%s: since %s, raised %lld times: %s\n",
+		       jstr(a, "source"), when, jnum(a, "count"),
+		       jstr(a, "text"));
 	}
 	printf("%zu active, %lld raised since start\n", json_array_size(active),
-	       num(d, "raised"));
+	       jnum(d, "raised"));
 }
 
 /* A string field, or "-" where the daemon has none (null or ""). */
@@ -373,17 +400,19 @@ static void show_macsec(json_t *d)
 
 	json_array_foreach(d, i, p) {
 		printf("%s: interface %s peer %s link %s %s state %s\n",
-		       str(p, "port"), str(p, "interface"), str(p, "peer"),
-		       str(p, "link"), json_is_true(json_object_get(p, "owner")) ?
-		       "owner" : "follower", str(p, "state"));
+		       jstr(p, "port"), jstr(p, "interface"), jstr(p, "peer"),
+		       jstr(p, "link"),
+		       json_is_true(json_object_get(p, "owner")) ?
+		       "owner" : "follower", jstr(p, "state"));
 		printf("    sci %s peer_sci %s an %lld key_id %s key_len %lld\n",
-		       str(p, "sci"), str_or_dash(p, "peer_sci"), num(p, "an"),
-		       str_or_dash(p, "key_id"), num(p, "key_len"));
+		       jstr(p, "sci"), str_or_dash(p, "peer_sci"), jnum(p, "an"),
+		       str_or_dash(p, "key_id"), jnum(p, "key_len"));
 		printf("    rotations %lld failures %lld every %lld s, last %lld ms ago, tx_pn %lld\n",
-		       num(p, "rotations"), num(p, "failures"), num(p, "rotate_s"),
-		       num(p, "last_rotation_age_ms"), num(p, "tx_pn"));
-		if (*str(p, "last_error"))
-			printf("    last error: %s\n", str(p, "last_error"));
+		       jnum(p, "rotations"), jnum(p, "failures"),
+		       jnum(p, "rotate_s"), jnum(p, "last_rotation_age_ms"),
+		       jnum(p, "tx_pn"));
+		if (*jstr(p, "last_error"))
+			printf("    last error: %s\n", jstr(p, "last_error"));
 	}
 }
 
@@ -405,19 +434,19 @@ static void show_keys(json_t *d)
 
 	json_array_foreach(keys, i, k) {
 		printf("%s: link %s block %lld offset %lld size %lld master %s slaves",
-		       str(k, "key_id"), str(k, "link"), num(k, "block"),
-		       num(k, "offset"), num(k, "size"), str(k, "master"));
+		       jstr(k, "key_id"), jstr(k, "link"), jnum(k, "block"),
+		       jnum(k, "offset"), jnum(k, "size"), jstr(k, "master"));
 		json_array_foreach(json_object_get(k, "slaves"), j, s)
-			printf("%s%s%s", j ? "," : " ", str(s, "sae"),
+			printf("%s%s%s", j ? "," : " ", jstr(s, "sae"),
 			       json_is_true(json_object_get(s, "delivered")) ?
 			       "(delivered)" : "");
-		printf(" state %s created ", str(k, "state"));
-		print_time_ns(num(k, "created_ns"));
+		printf(" state %s created ", jstr(k, "state"));
+		print_time_ns(jnum(k, "created_ns"));
 		putchar('\n');
 	}
-	if ((long long)json_array_size(keys) < num(d, "total"))
+	if ((long long)json_array_size(keys) < jnum(d, "total"))
 		printf("(%zu newest of %lld shown; --limit N for more)\n",
-		       json_array_size(keys), num(d, "total"));
+		       json_array_size(keys), jnum(d, "total"));
 }
 
 static void show_topology(json_t *d)
@@ -426,20 +455,20 @@ static void show_topology(json_t *d)
 	size_t i, j;
 
 	printf("node %s  routing %s%s%s  key relay %s  lsa received %lld sent %lld aged out %lld\n",
-	       str(d, "node"), str(d, "mode"),
-	       *str(d, "controller") ? "  controller " : "",
-	       str(d, "controller"), str(d, "key_relay"),
-	       num(d, "lsa_received"), num(d, "lsa_sent"),
-	       num(d, "aged_out"));
+	       jstr(d, "node"), jstr(d, "mode"),
+	       *jstr(d, "controller") ? "  controller " : "",
+	       jstr(d, "controller"), jstr(d, "key_relay"),
+	       jnum(d, "lsa_received"), jnum(d, "lsa_sent"),
+	       jnum(d, "aged_out"));
 	json_array_foreach(json_object_get(d, "nodes"), i, n) {
-		printf("%s (%s): seq %lld age %lld ms\n", str(n, "node"),
-		       str(n, "role"), num(n, "seq"), num(n, "age_ms"));
+		printf("%s (%s): seq %lld age %lld ms\n", jstr(n, "node"),
+		       jstr(n, "role"), jnum(n, "seq"), jnum(n, "age_ms"));
 		json_array_foreach(json_object_get(n, "links"), j, l)
 			printf("    -> %s %s level %s avail %lld bits\n",
-			       str(l, "peer"),
+			       jstr(l, "peer"),
 			       json_is_true(json_object_get(l, "up")) ?
-			       "up" : "down", str(l, "level"),
-			       num(l, "avail_bits"));
+			       "up" : "down", jstr(l, "level"),
+			       jnum(l, "avail_bits"));
 	}
 }
 
@@ -448,18 +477,18 @@ static void print_path(json_t *p)
 	json_t *hop;
 	size_t i;
 
-	printf("%s -> %s: ", str(p, "from"), str(p, "to"));
+	printf("%s -> %s: ", jstr(p, "from"), jstr(p, "to"));
 	if (json_object_get(p, "error")) {
-		printf("%s\n", str(p, "error"));
+		printf("%s\n", jstr(p, "error"));
 		return;
 	}
 	json_array_foreach(json_object_get(p, "path"), i, hop)
 		printf("%s%s", i ? " - " : "", json_string_value(hop));
-	printf("  (%lld hops", num(p, "hops"));
+	printf("  (%lld hops", jnum(p, "hops"));
 	if (json_object_get(p, "cost"))
-		printf(", cost %lld", num(p, "cost"));
+		printf(", cost %lld", jnum(p, "cost"));
 	if (json_object_get(p, "source"))
-		printf(", from the %s", str(p, "source"));
+		printf(", from the %s", jstr(p, "source"));
 	printf(")\n");
 }
 
@@ -479,14 +508,14 @@ static void show_admission(json_t *a)
 
 	if (!a)
 		return;
-	printf("sessions open %lld of %lld\n", num(a, "open"),
-	       num(a, "max_sessions"));
+	printf("sessions open %lld of %lld\n", jnum(a, "open"),
+	       jnum(a, "max_sessions"));
 	for (size_t i = 0; i < 3; i++) {
 		json_t *p = json_object_get(a, prios[i]);
 
 		printf("    %-6s admitted %lld refused: busy %lld, pools low %lld\n",
-		       prios[i], num(p, "admitted"), num(p, "refused_busy"),
-		       num(p, "refused_pool"));
+		       prios[i], jnum(p, "admitted"), jnum(p, "refused_busy"),
+		       jnum(p, "refused_pool"));
 	}
 }
 
@@ -496,29 +525,29 @@ static void show_relay(json_t *d)
 	size_t i;
 
 	printf("started %lld forwarded %lld delivered %lld acked %lld refused %lld auth_alarms %lld\n",
-	       num(d, "started"), num(d, "forwarded"), num(d, "delivered"),
-	       num(d, "acked"), num(d, "refused"), num(d, "auth_alarms"));
+	       jnum(d, "started"), jnum(d, "forwarded"), jnum(d, "delivered"),
+	       jnum(d, "acked"), jnum(d, "refused"), jnum(d, "auth_alarms"));
 	show_admission(json_object_get(d, "admission"));
 	if (json_object_get(d, "central_forwarded"))
 		printf("central KM: forwarded %lld refused %lld\n",
-		       num(d, "central_forwarded"), num(d, "central_refused"));
+		       jnum(d, "central_forwarded"), jnum(d, "central_refused"));
 	json_array_foreach(json_object_get(d, "sessions"), i, s)
 		printf("%s: %s route %s state %s age %lld ms\n",
-		       str(s, "key_ID"), str(s, "role"), str(s, "route"),
-		       str(s, "state"), num(s, "age_ms"));
+		       jstr(s, "key_ID"), jstr(s, "role"), jstr(s, "route"),
+		       jstr(s, "state"), jnum(s, "age_ms"));
 }
 
 static void print_acct(const char *dir, json_t *a)
 {
 	printf("    %s: pad taken %lld consumed %lld = relayed %lld + mac key %lld + discarded %lld bits  %s\n",
-	       dir, num(a, "pad_bits_taken"), num(a, "pad_bits_consumed"),
-	       num(a, "relayed_bits"), num(a, "mac_key_bits"),
-	       num(a, "discarded_bits"),
+	       dir, jnum(a, "pad_bits_taken"), jnum(a, "pad_bits_consumed"),
+	       jnum(a, "relayed_bits"), jnum(a, "mac_key_bits"),
+	       jnum(a, "discarded_bits"),
 	       json_is_true(json_object_get(a, "balanced")) ?
 	       "balanced" : "NOT BALANCED");
 	printf("        messages %lld rejected %lld auth_failures %lld\n",
-	       num(a, "messages"), num(a, "rejected"),
-	       num(a, "auth_failures"));
+	       jnum(a, "messages"), jnum(a, "rejected"),
+	       jnum(a, "auth_failures"));
 }
 
 static void show_audit(json_t *d)
@@ -527,7 +556,7 @@ static void show_audit(json_t *d)
 	size_t i;
 
 	json_array_foreach(d, i, l) {
-		printf("%s (peer %s):\n", str(l, "link"), str(l, "peer"));
+		printf("%s (peer %s):\n", jstr(l, "link"), jstr(l, "peer"));
 		print_acct("tx", json_object_get(l, "tx"));
 		print_acct("rx", json_object_get(l, "rx"));
 	}
@@ -535,7 +564,7 @@ static void show_audit(json_t *d)
 
 static void show_routing_admin(json_t *d)
 {
-	printf("link to %s: routing %s\n", str(d, "peer"), str(d, "routing"));
+	printf("link to %s: routing %s\n", jstr(d, "peer"), jstr(d, "routing"));
 }
 
 /* ---- command line ------------------------------------------------------ */
@@ -544,7 +573,7 @@ static void show_routing_admin(json_t *d)
 static void path_args(int argc, char **argv, json_t *req)
 {
 	if (argc < 1 || argc > 2)
-		die(2, "path: expected [FROM] TO");
+		die(EXIT_USAGE, "path: expected [FROM] TO");
 	json_object_set_new(req, "to", json_string(argv[argc - 1]));
 	if (argc == 2)
 		json_object_set_new(req, "from", json_string(argv[0]));
@@ -554,73 +583,8 @@ static void path_args(int argc, char **argv, json_t *req)
 static void peer_arg(int argc, char **argv, json_t *req)
 {
 	if (argc != 1)
-		die(2, "link down|up: expected PEER");
+		die(EXIT_USAGE, "link down|up: expected PEER");
 	json_object_set_new(req, "peer", json_string(argv[0]));
-}
-
-static void key_options(int argc, char **argv, json_t *req);
-
-struct command {
-	const char *object;	/* "status", "link", ... */
-	const char *verb;	/* NULL: none; "show" may also be left out */
-	const char *cmd;	/* as the daemon names it */
-	void (*show)(json_t *data);
-	void (*args)(int argc, char **argv, json_t *req); /* NULL: none */
-};
-
-static const struct command commands[] = {
-	{ "status", NULL, "status", show_status, NULL },
-	{ "link", "show", "link show", show_links, NULL },
-	{ "link", "down", "link down", show_routing_admin, peer_arg },
-	{ "link", "up", "link up", show_routing_admin, peer_arg },
-	{ "pool", "show", "pool show", show_pools, NULL },
-	{ "sae", "show", "sae show", show_saes, NULL },
-	{ "peer", "show", "peer show", show_peers, NULL },
-	{ "alarm", "show", "alarm show", show_alarms, NULL },
-	{ "key", "show", "key show", show_keys, key_options },
-	{ "topology", "show", "topology show", show_topology, NULL },
-	{ "route", "show", "route show", show_routes, NULL },
-	{ "path", NULL, "path", print_path, path_args },
-	{ "relay", "show", "relay show", show_relay, NULL },
-	{ "relay", "audit", "relay audit", show_audit, NULL },
-	{ "macsec", "show", "macsec show", show_macsec, NULL },
-	{ "sa", "show", "sa show", show_sas, NULL },
-};
-
-/*
- * The command for "OBJECT [VERB]": an exact verb match, else the object's
- * "show" when no verb follows ("link" alone means "link show", as in ip(8)).
- * Sets *used to the words taken.
- */
-static const struct command *find_command(int argc, char **argv, int *used)
-{
-	const char *verb = argc > 1 ? argv[1] : NULL;
-	const struct command *c, *fallback = NULL;
-	bool known = false;
-
-	for (c = commands; c < commands + ARRAY_LEN(commands); c++) {
-		if (strcmp(argv[0], c->object))
-			continue;
-		known = true;
-		if (!c->verb) {
-			*used = 1;
-			return c;
-		}
-		if (verb && !strcmp(verb, c->verb)) {
-			*used = 2;
-			return c;
-		}
-		if (!strcmp(c->verb, "show"))
-			fallback = c;
-	}
-	if (!known)
-		die(2, "unknown command '%s' (see --help)", argv[0]);
-	if (fallback && (!verb || verb[0] == '-')) {
-		*used = 1;
-		return fallback;
-	}
-	die(2, "%s: unknown verb '%s' (see --help)", argv[0],
-	    verb ? verb : "");
 }
 
 /* "key show --sae ID --limit N": options after the verb. */
@@ -636,66 +600,361 @@ static void key_options(int argc, char **argv, json_t *req)
 			errno = 0;
 			n = strtoll(argv[++i], &end, 10);
 			if (errno || *end || n <= 0)
-				die(2, "--limit: '%s' is not a positive number",
+				die(EXIT_USAGE, "--limit: '%s' is not a positive number",
 				    argv[i]);
 			json_object_set_new(req, "limit", json_integer(n));
 		} else {
-			die(2, "key show: unknown option '%s' (--sae ID, --limit N)",
+			die(EXIT_USAGE, "key show: unknown option '%s' (--sae ID, --limit N)",
 			    argv[i]);
 		}
 	}
 }
 
+struct command {
+	const char *object;	/* "status", "link", ... */
+	const char *verb;	/* NULL: none; "show" may also be left out */
+	const char *synopsis;	/* its arguments for --help, or "" */
+	const char *help;	/* what it does: lines for --help */
+	const char *cmd;	/* as the daemon names it */
+	void (*show)(json_t *data);
+	void (*args)(int argc, char **argv, json_t *req); /* NULL: none */
+};
+
+/* In --help's order; also the words that prefixes are matched against. */
+static const struct command commands[] = {
+	{ "status", NULL, "",
+	  "node name, uptime, listeners, link and peer counts",
+	  "status", show_status, NULL },
+	{ "link", "show", "",
+	  "QKD links: peer, source (sim/kernel), role, state of the\n"
+	  "key source (up/down), admin state (up, or down after\n"
+	  "'link down'), block size, level",
+	  "link show", show_links, NULL },
+	{ "link", "down", "PEER",
+	  "take the link to PEER out of routing, e.g. before\n"
+	  "maintenance; keys already relayed stay, and the key\n"
+	  "source keeps running (link show: state up, admin down)",
+	  "link down", show_routing_admin, peer_arg },
+	{ "link", "up", "PEER",
+	  "put the link to PEER back into routing",
+	  "link up", show_routing_admin, peer_arg },
+	{ "pool", "show", "",
+	  "key pools per link: bytes available, level, counters",
+	  "pool show", show_pools, NULL },
+	{ "sae", "show", "",
+	  "the SAE table and the master/slave pairs served: the\n"
+	  "link their keys come from, or for SAEs on nodes without\n"
+	  "a link of their own, the relay path a key would take now",
+	  "sae show", show_saes, NULL },
+	{ "peer", "show", "",
+	  "Kx channels to peer daemons: state, messages, errors",
+	  "peer show", show_peers, NULL },
+	{ "alarm", "show", "",
+	  "active alarms (fault management): source, since when,\n"
+	  "how often raised, and what is wrong",
+	  "alarm show", show_alarms, NULL },
+	{ "key", "show", "[--sae ID] [--limit N]",
+	  "application key records (newest N, default 1000),\n"
+	  "optionally only those of SAE ID (one the daemon knows:\n"
+	  "see sae show): key_ID, link position, size, master,\n"
+	  "slaves, state, times",
+	  "key show", show_keys, key_options },
+	{ "topology", "show", "",
+	  "the QKD network as this node knows it from link-state\n"
+	  "advertisements: nodes, links, pool levels, ages",
+	  "topology show", show_topology, NULL },
+	{ "route", "show", "",
+	  "the relay route to every known node, with its cost",
+	  "route show", show_routes, NULL },
+	{ "path", NULL, "[FROM] TO",
+	  "which path a key from FROM (default: this node) to TO\n"
+	  "would take now",
+	  "path", print_path, path_args },
+	{ "relay", "show", "",
+	  "relay sessions this node took part in, and counters",
+	  "relay show", show_relay, NULL },
+	{ "relay", "audit", "",
+	  "pad accounting per link and direction: pad bits taken\n"
+	  "= relayed bits + MAC key bits + discarded bits",
+	  "relay audit", show_audit, NULL },
+	{ "macsec", "show", "",
+	  "MACsec ports keyed from QKD links: interface, peer,\n"
+	  "SCIs, state, current AN and QKD key ID, rotations,\n"
+	  "failures, age of the last rotation, TX PN",
+	  "macsec show", show_macsec, NULL },
+	{ "sa", "show", "",
+	  "QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"
+	  "peer, mode, role (owner rekeys), state, SPIs and QKD\n"
+	  "key IDs in/out, age, next rekey, lifetime in force,\n"
+	  "rekey count, and whether its budget alarm is active",
+	  "sa show", show_sas, NULL },
+};
+
+/* "  link down PEER       take the link ...", continuation lines indented. */
+static void print_command_help(FILE *out, const struct command *c)
+{
+	const char *line = c->help, *nl;
+	int n;
+
+	n = fprintf(out, "  %s%s%s%s%s", c->object, c->verb ? " " : "",
+		    c->verb ? c->verb : "", *c->synopsis ? " " : "",
+		    c->synopsis);
+	if (n > HELP_COLUMN - 2) {
+		fputc('\n', out);	/* too long: the text starts below */
+		n = 0;
+	}
+	for (; (nl = strchr(line, '\n')); line = nl + 1) {
+		fprintf(out, "%*s%.*s\n", HELP_COLUMN - n, "", (int)(nl - line),
+			line);
+		n = 0;
+	}
+	fprintf(out, "%*s%s\n", HELP_COLUMN - n, "", line);
+}
+
+static void usage(FILE *out)
+{
+	fputs(
+"Usage: qkdctl [OPTIONS] OBJECT [COMMAND [ARGUMENTS]]\n"
+"       qkdctl [OPTIONS] kernel OBJECT [COMMAND [ARGUMENTS]]\n"
+"       qkdctl OBJECT help\n"
+"\n"
+"Shows and steers a running qkdkmd through its control socket, or reads\n"
+"and sets qkd.ko's link ends (\"kernel\", see below).  Only metadata is\n"
+"shown (names, key IDs, sizes, states, counters, times): neither has a\n"
+"command that returns key bytes.\n"
+"\n"
+"Every OBJECT and COMMAND may be shortened to a prefix that names only\n"
+"one of them: \"qkdctl l sh\" is \"qkdctl link show\"; an ambiguous prefix\n"
+"is an error that lists the candidates.  An OBJECT alone means\n"
+"\"OBJECT show\", as in ip(8).\n"
+"\n"
+"Objects and commands:\n", out);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		print_command_help(out, &commands[i]);
+	fputs(
+"  OBJECT help          the commands of OBJECT only\n"
+"\n"
+"Options (before OBJECT):\n"
+"      --socket PATH    the daemon's control socket (the [node] control key\n"
+"                       of its config).  Default: $QKDCTL_SOCKET, else the\n"
+"                       only *.sock in " CTL_SOCKET_DIR ".  The old spelling\n"
+"                       -s PATH fails with a hint: -s is --stats now.\n"
+"  -s, --stats          statistics: kernel link show adds the link end's\n"
+"                       QKD_STAT counters; the daemon's views carry their\n"
+"                       counters anyway\n"
+"  -n, --netns NETNS    run in network namespace NETNS, like ip -n: the\n"
+"                       name of an \"ip netns add\" namespace (" NETNS_RUN_DIR "/\n"
+"                       NETNS), or a path to any nsfs file such as\n"
+"                       /proc/PID/ns/net.  Kernel commands then see that\n"
+"                       namespace's link ends.  Needs CAP_SYS_ADMIN.\n"
+"  -j, --json           print the answer as JSON\n"
+"  -p, --pretty         with -j: indented JSON\n"
+"  -h, --help           this text\n"
+"\n"
+"Exit status:\n"
+"  0  success, also for a view with nothing to show: sa show without\n"
+"     [ipsec] gateways and macsec show without [macsec] ports print\n"
+"     nothing (with -j, no entries)\n"
+"  1  the daemon could not be reached or refused the request, e.g.\n"
+"     key show --sae with an SAE it does not know, or link down with\n"
+"     a PEER it has no link to\n"
+"  2  bad usage (unknown or ambiguous word, bad option); nothing was sent\n"
+"Errors are one line on stderr.\n"
+"\n"
+"Examples:\n"
+"  qkdctl --socket /run/qkdkmd/A.sock link show\n"
+"  qkdctl -j key show --sae app1 --limit 10\n"
+"  qkdctl path A F\n"
+"  qkdctl -n alice -s kernel l sh\n", out);
+	qkdctl_kernel_usage(out);
+}
+
+/* "qkdctl OBJECT help": the lines of --help about @object. */
+static void object_usage(const char *object)
+{
+	const char *lead = "Usage:";
+
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcmp(c->object, object))
+			continue;
+		printf("%-6s qkdctl [OPTIONS] %s%s%s%s%s\n", lead, object,
+		       c->verb ? " " : "", c->verb ? c->verb : "",
+		       *c->synopsis ? " " : "", c->synopsis);
+		lead = "";
+	}
+	printf("       qkdctl %s help\n\n", object);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].object, object))
+			print_command_help(stdout, &commands[i]);
+	printf("\nOptions and exit status: qkdctl --help.\n");
+}
+
+/* The object @word names (a prefix will do), or exit 2. */
+static const char *find_object(const char *word)
+{
+	const char *words[ARRAY_SIZE(commands) + 2];
+	size_t n = 0;
+	int i;
+
+	for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
+		words[n++] = commands[k].object;
+	words[n++] = "kernel";
+	words[n++] = "help";
+	i = match_word("command", word, words, n);
+	if (i < 0)
+		die(EXIT_USAGE, "unknown command '%s' (see --help)", word);
+	return words[i];
+}
+
+/*
+ * The command for "@object [VERB]", VERB at @argv[1]: one of the object's
+ * verbs or "help" (a prefix will do), else the object's "show" when no
+ * verb follows ("link" alone means "link show", as in ip(8)).  NULL for
+ * "help".  Sets *used to the words taken.
+ */
+static const struct command *find_command(const char *object, int argc,
+					  char **argv, int *used)
+{
+	const struct command *cmds[ARRAY_SIZE(commands)];
+	const char *verbs[ARRAY_SIZE(commands) + 1];
+	const char *verb = argc > 1 ? argv[1] : NULL;
+	char what[64];
+	size_t n = 0;
+	int i;
+
+	for (size_t k = 0; k < ARRAY_SIZE(commands); k++) {
+		if (strcmp(commands[k].object, object))
+			continue;
+		cmds[n] = &commands[k];
+		verbs[n++] = commands[k].verb;
+	}
+	*used = 1;
+	if (!cmds[0]->verb) {
+		/* status, path: arguments follow at once; "help" alone. */
+		if (argc == 2 && !strcmp(verb, "help")) {
+			*used = 2;
+			return NULL;
+		}
+		return cmds[0];
+	}
+	if (!verb || verb[0] == '-') {
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(cmds[k]->verb, "show"))
+				return cmds[k];
+	}
+	if (!verb)
+		die(EXIT_USAGE, "%s: which command? (see qkdctl %s help)",
+		    object, object);
+	verbs[n] = "help";
+	snprintf(what, sizeof(what), "%s command", object);
+	i = match_word(what, verb, verbs, n + 1);
+	if (i < 0)
+		die(EXIT_USAGE, "%s: unknown command '%s' (see qkdctl %s help)",
+		    object, verb, object);
+	*used = 2;
+	return (size_t)i == n ? NULL : cmds[i];
+}
+
+/*
+ * Until -s came to mean --stats as in ip(8), "-s PATH" named the control
+ * socket.  Scripts with the old spelling get told, not "unknown command".
+ */
+static void old_socket_option(void)
+{
+	die(EXIT_USAGE, "-s means --stats now: name the control socket with --socket PATH");
+}
+
+static bool looks_like_path(const char *s)
+{
+	size_t len = strlen(s);
+
+	return strchr(s, '/') || (len > 5 && !strcmp(s + len - 5, ".sock"));
+}
+
 int main(int argc, char **argv)
 {
+	enum { OPT_SOCKET = 256 };	/* long only: -s is --stats */
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "stats", no_argument, NULL, 's' },
+		{ "netns", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct qkdctl_opts o = { 0 };
+	const char *sock = NULL, *netns = NULL, *object;
 	const struct command *c;
-	const char *sock = NULL;
-	bool json = false, pretty = false;
 	json_t *req, *data;
 	int opt, rest, used;
 
-	/* '+': options end at the command, so "key show --sae X" works. */
-	while ((opt = getopt_long(argc, argv, "+s:jph", opts, NULL)) != -1) {
+	/*
+	 * '+': options end at the object, so "key show --sae X" works;
+	 * ':' and opterr 0: our own one-line messages.
+	 */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:sn:jph", opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': sock = optarg; break;
-		case 'j': json = true; break;
-		case 'p': pretty = true; break;
+		case OPT_SOCKET: sock = optarg; break;
+		case 's': o.stats = true; break;
+		case 'n': netns = optarg; break;
+		case 'j': o.json = true; break;
+		case 'p': o.pretty = true; break;
 		case 'h': usage(stdout); return 0;
+		case ':':
+			die(EXIT_USAGE, "option '%s' needs a value (see --help)",
+			    argv[optind - 1]);
 		default:
-			fprintf(stderr, "Try '%s --help'.\n", prog);
-			return 2;
+			if (optopt == '/')	/* "-s/run/qkdkmd/A.sock" */
+				old_socket_option();
+			if (optopt)
+				die(EXIT_USAGE, "unknown option '-%c' (see --help)",
+				    optopt);
+			die(EXIT_USAGE, "unknown option '%s' (see --help)",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		die(2, "no command (status, link, pool, sae, peer, key, topology, route, path, relay, macsec, kernel; see --help)");
-	if (!strcmp(argv[optind], "kernel"))
+		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, sa, kernel; see --help)");
+	if (o.stats && looks_like_path(argv[optind]))
+		old_socket_option();
+	object = find_object(argv[optind]);
+	if (!strcmp(object, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (netns)
+		enter_netns(netns);
+	if (!strcmp(object, "kernel"))
 		return qkdctl_kernel_main(argc - optind - 1, argv + optind + 1,
-					  json, pretty);
-	c = find_command(argc - optind, argv + optind, &used);
+					  &o);
+	c = find_command(object, argc - optind, argv + optind, &used);
+	if (!c) {
+		object_usage(object);
+		return fflush(stdout) ? EXIT_REFUSED : 0;
+	}
 	rest = optind + used;
 	req = json_pack("{s:s}", "cmd", c->cmd);
 	if (!req)
-		die(1, "out of memory");
+		die(EXIT_REFUSED, "out of memory");
 	if (c->args)
 		c->args(argc - rest, argv + rest, req);
 	else if (rest < argc)
-		die(2, "%s: unexpected argument '%s'", c->cmd, argv[rest]);
+		die(EXIT_USAGE, "%s: unexpected argument '%s'", c->cmd,
+		    argv[rest]);
 
 	data = request(sock ? sock : default_socket(), req);
 	json_decref(req);
-	if (json) {
-		json_dumpf(data, stdout, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+	if (o.json) {
+		json_dumpf(data, stdout,
+			   o.pretty ? JSON_INDENT(2) : JSON_COMPACT);
 		putchar('\n');
 	} else {
 		c->show(data);
 	}
 	json_decref(data);
-	return fflush(stdout) ? 1 : 0;
+	return fflush(stdout) ? EXIT_REFUSED : 0;
 }

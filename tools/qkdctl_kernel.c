@@ -4,9 +4,12 @@
  * "qkd" generic netlink family (uapi/linux/qkd.h), for gateway hosts where
  * qkdkmd is not running or is the thing being debugged.
  *
- *   qkdctl kernel [-s] link show [INDEX]      QKD_CMD_LINK_GET dump or do
+ *   qkdctl [-s] kernel link show [INDEX]      QKD_CMD_LINK_GET dump or do
  *   qkdctl kernel link set INDEX ...          QKD_CMD_LINK_SET
  *   qkdctl kernel monitor [link] [pool]       the multicast groups
+ *
+ * The netlink plumbing (socket, family, requests, extack) is the client
+ * the kernel selftests use too, tools/lib/qkd_genl.c.
  *
  * Every reply is decoded once into a JSON object (field names as in
  * /sys/class/qkd/qkdN/); "-j" prints that object, the text printers read it.
@@ -18,45 +21,32 @@
  * kernel's extack message and the errno name.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
 #include <linux/genetlink.h>
-#include <linux/netlink.h>
 #include <linux/qkd.h>
 #include <libmnl/libmnl.h>
 #include <jansson.h>
 
-#include "qkdctl_kernel.h"
+#include "qkd_genl.h"
+#include "qkdctl.h"
 
-#define EXIT_REFUSED	1
-#define EXIT_USAGE	2
-#define RECV_BUF_SIZE	32768	/* a dump skb is at most this big */
-#define NETNS_RUN_DIR	"/run/netns"	/* where "ip netns add" puts them */
-
-static const char *prog = "qkdctl";
-
-struct kernel_opts {
-	bool json;
-	bool pretty;
-	bool stats;
-};
 
 void qkdctl_kernel_usage(FILE *out)
 {
 	fputs(
 "\n"
 "Kernel commands (qkd.ko over generic netlink; no daemon needed):\n"
-"  qkdctl [-j [-p]] kernel [-s] link show [INDEX]\n"
-"  qkdctl kernel link set INDEX [up|down] [qber-max PPM] [pool-warn BYTES]\n"
-"                         [pool-ready BYTES] [netns NAME|PATH]\n"
-"  qkdctl [-j] kernel monitor [link] [pool]\n"
+"  qkdctl [-s] [-j [-p]] [-n NETNS] kernel link show [INDEX]\n"
+"  qkdctl [-n NETNS] kernel link set INDEX [up|down] [qber-max PPM]\n"
+"                         [pool-warn BYTES] [pool-ready BYTES]\n"
+"                         [netns NAME|PATH]\n"
+"  qkdctl [-j] [-n NETNS] kernel monitor [link] [pool]\n"
+"  qkdctl kernel help\n"
 "\n"
 "  link show [INDEX]    every link end in this network namespace (or the\n"
 "                       one whose QKD_A_LINK_INDEX is INDEX, the N of\n"
@@ -66,8 +56,8 @@ void qkdctl_kernel_usage(FILE *out)
 "                       rate, block size, and the key pool: capacity and\n"
 "                       blocks held, bytes this end may allocate, level\n"
 "                       (empty, warning, low, ready) and its thresholds.\n"
-"                       -s (after 'kernel' or 'show'; before 'kernel', -s\n"
-"                       is the daemon socket) adds the QKD_STAT counters.\n"
+"                       -s adds the QKD_STAT counters (also accepted after\n"
+"                       'kernel' or 'show', as before).\n"
 "                       -j: an array of objects whose keys are the file\n"
 "                       names of /sys/class/qkd/qkdN/ (index, link_id,\n"
 "                       state, pool_avail_bytes, ..., stats.<counter>).\n"
@@ -102,25 +92,9 @@ void qkdctl_kernel_usage(FILE *out)
 "\n"
 "  Examples:\n"
 "    qkdctl kernel link set 1 up netns alice\n"
-"    ip netns exec alice qkdctl -j kernel -s link show 1\n"
+"    qkdctl -n alice -s -j kernel link show 1\n"
 "    qkdctl kernel link set 2 qber-max 50000 pool-warn 4096 pool-ready 65536\n"
 "    qkdctl -j kernel monitor link\n", out);
-}
-
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
 }
 
 static void *must(void *p)
@@ -168,143 +142,8 @@ static const char *value_of(int argc, char **argv, int *i, const char *key)
 
 /* ---- generic netlink ------------------------------------------------ */
 
-struct genl {
-	struct mnl_socket *nl;
-	unsigned int portid;
-	unsigned int seq;
-	uint16_t family;
-	uint32_t grp_link;	/* multicast group IDs, 0: not offered */
-	uint32_t grp_pool;
-	char ext_msg[256];	/* extack message of the last error, or "" */
-};
-
-/* A request in flight: its data callback and the socket for errors. */
-struct transaction {
-	struct genl *g;
-	mnl_cb_t cb;
-	void *data;
-};
-
-static void genl_open(struct genl *g)
-{
-	int one = 1;
-
-	memset(g, 0, sizeof(*g));
-	g->nl = mnl_socket_open(NETLINK_GENERIC);
-	if (!g->nl || mnl_socket_bind(g->nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		die(EXIT_REFUSED, "netlink socket: %s", strerror(errno));
-	g->portid = mnl_socket_get_portid(g->nl);
-	/* Error messages from the kernel, without our request echoed back. */
-	mnl_socket_setsockopt(g->nl, NETLINK_EXT_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(g->nl, NETLINK_CAP_ACK, &one, sizeof(one));
-}
-
-static struct nlmsghdr *genl_msg(struct genl *g, char *buf, uint16_t type,
-				 uint8_t cmd, uint8_t version, uint16_t flags)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct genlmsghdr *gh;
-
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = ++g->seq;
-	gh = mnl_nlmsg_put_extra_header(nlh, sizeof(*gh));
-	gh->cmd = cmd;
-	gh->version = version;
-	return nlh;
-}
-
-/* Keeps the NLMSGERR_ATTR_MSG that follows @offset bytes of payload. */
-static void save_extack(struct genl *g, const struct nlmsghdr *nlh,
-			size_t offset)
-{
-	const struct nlattr *attr;
-
-	g->ext_msg[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) ||
-	    mnl_nlmsg_get_payload_len(nlh) < offset)
-		return;
-	mnl_attr_for_each(attr, nlh, offset) {
-		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
-			snprintf(g->ext_msg, sizeof(g->ext_msg), "%s",
-				 mnl_attr_get_str(attr));
-			return;
-		}
-	}
-}
-
-static int on_error_msg(const struct nlmsghdr *nlh, void *data)
-{
-	struct transaction *t = data;
-	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-	size_t offset = sizeof(*err);
-
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*err)) {
-		errno = EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	if (err->error == 0)
-		return MNL_CB_STOP;	/* the ack */
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		offset += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	save_extack(t->g, nlh, offset);
-	errno = -err->error;
-	return MNL_CB_ERROR;
-}
-
-/* The end of a dump; a dump that failed midway says so here. */
-static int on_done_msg(const struct nlmsghdr *nlh, void *data)
-{
-	struct transaction *t = data;
-	int error = 0;
-
-	if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(error))
-		memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
-	if (error >= 0)
-		return MNL_CB_STOP;
-	save_extack(t->g, nlh, sizeof(error));
-	errno = -error;
-	return MNL_CB_ERROR;
-}
-
-static int on_data_msg(const struct nlmsghdr *nlh, void *data)
-{
-	struct transaction *t = data;
-
-	return t->cb ? t->cb(nlh, t->data) : MNL_CB_OK;
-}
-
-/* Sends @nlh and reads replies up to the ack; 0 or -errno (ext_msg set). */
-static int genl_transact(struct genl *g, struct nlmsghdr *nlh, mnl_cb_t cb,
-			 void *data)
-{
-	static char buf[RECV_BUF_SIZE];
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_ERROR] = on_error_msg,
-		[NLMSG_DONE] = on_done_msg,
-	};
-	struct transaction t = { .g = g, .cb = cb, .data = data };
-	ssize_t n;
-	int ret = MNL_CB_OK;	/* "continue" below tests it */
-
-	g->ext_msg[0] = '\0';
-	if (mnl_socket_sendto(g->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(g->nl, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run2(buf, (size_t)n, nlh->nlmsg_seq, g->portid,
-				  on_data_msg, &t, ctl, NLMSG_MIN_TYPE);
-	} while (ret > MNL_CB_STOP);
-	return ret < 0 ? -errno : 0;
-}
-
 /* "CONTEXT: the kernel's reason (ENAME)", exit 1. */
-static void die_kernel(struct genl *g, const char *context, int err)
+static void die_kernel(const struct qkd_sock *s, const char *context, int err)
 {
 	const char *name = strerrorname_np(-err);
 	const char *hint = "";
@@ -312,114 +151,29 @@ static void die_kernel(struct genl *g, const char *context, int err)
 	if (err == -EPERM)
 		hint = "; this needs CAP_NET_ADMIN";
 	die(EXIT_REFUSED, "%s: %s (%s)%s", context,
-	    g->ext_msg[0] ? g->ext_msg : strerror(-err),
+	    s->ext_msg[0] ? s->ext_msg : strerror(-err),
 	    name ? name : "?", hint);
 }
 
-static void parse_mcast_groups(const struct nlattr *groups, struct genl *g)
+/* A socket with the "qkd" family resolved, or exit 1 saying why not. */
+static void open_qkd(struct qkd_sock *s)
 {
-	const struct nlattr *grp, *a;
+	int err = qkd_open(s, NULL);
 
-	mnl_attr_for_each_nested(grp, groups) {
-		const char *name = NULL;
-		uint32_t id = 0;
-
-		mnl_attr_for_each_nested(a, grp) {
-			if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GRP_NAME &&
-			    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-				name = mnl_attr_get_str(a);
-			else if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GRP_ID &&
-				 mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-				id = mnl_attr_get_u32(a);
-		}
-		if (name && !strcmp(name, QKD_MCGRP_LINK))
-			g->grp_link = id;
-		else if (name && !strcmp(name, QKD_MCGRP_POOL))
-			g->grp_pool = id;
-	}
-}
-
-static int family_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct genl *g = data;
-	const struct nlattr *a;
-
-	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr)) {
-		if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
-		    mnl_attr_validate(a, MNL_TYPE_U16) == 0)
-			g->family = mnl_attr_get_u16(a);
-		else if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GROUPS)
-			parse_mcast_groups(a, g);
-	}
-	return MNL_CB_OK;
-}
-
-/* Opens a socket and looks up the "qkd" family and its groups. */
-static void qkd_open(struct genl *g)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	int err;
-
-	genl_open(g);
-	nlh = genl_msg(g, buf, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0);
-	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, QKD_GENL_NAME);
-	err = genl_transact(g, nlh, family_cb, g);
 	if (err == -ENOENT)
 		die(EXIT_REFUSED, "no \"%s\" generic netlink family: is qkd.ko loaded?",
 		    QKD_GENL_NAME);
 	if (err)
-		die_kernel(g, "resolving the qkd family", err);
-	if (!g->family)
-		die(EXIT_REFUSED, "bad answer from the genetlink controller");
-}
-
-static struct nlmsghdr *qkd_msg(struct genl *g, char *buf, uint8_t cmd,
-				uint16_t flags)
-{
-	return genl_msg(g, buf, g->family, cmd, QKD_GENL_VERSION, flags);
+		die_kernel(s, "resolving the qkd family", err);
 }
 
 /* ---- decoding: attributes -> JSON ----------------------------------- */
 
-static const char *const role_names[] = {
-	[QKD_ROLE_TX] = "tx",
-	[QKD_ROLE_RX] = "rx",
-};
+static const char *const role_names[] = { QKD_ROLE_NAMES };
+static const char *const state_names[] = { QKD_LINK_STATE_NAMES };
+static const char *const level_names[] = { QKD_POOL_LEVEL_NAMES };
 
-static const char *const state_names[] = {
-	[QKD_LINK_DOWN] = "down",
-	[QKD_LINK_UP] = "up",
-	[QKD_LINK_NO_CARRIER] = "no-carrier",
-	[QKD_LINK_ALARM] = "alarm",
-	[QKD_LINK_ERROR] = "error",
-};
-
-static const char *const level_names[] = {
-	[QKD_POOL_EMPTY] = "empty",
-	[QKD_POOL_WARNING] = "warning",
-	[QKD_POOL_LOW] = "low",
-	[QKD_POOL_READY] = "ready",
-};
-
-/* As the files in /sys/class/qkd/qkdN/statistics/. */
-static const char *const stat_names[QKD_STAT_MAX + 1] = {
-	[QKD_STAT_BLOCKS_RECEIVED] = "blocks_received",
-	[QKD_STAT_BYTES_RECEIVED] = "bytes_received",
-	[QKD_STAT_BLOCKS_EVICTED] = "blocks_evicted",
-	[QKD_STAT_BLOCKS_BAD] = "blocks_bad",
-	[QKD_STAT_BLOCKS_QBER] = "blocks_qber",
-	[QKD_STAT_BLOCKS_MISSED] = "blocks_missed",
-	[QKD_STAT_DMA_ERRORS] = "dma_errors",
-	[QKD_STAT_BYTES_ALLOCATED] = "bytes_allocated",
-	[QKD_STAT_BYTES_FETCHED] = "bytes_fetched",
-	[QKD_STAT_BYTES_DISCARDED] = "bytes_discarded",
-	[QKD_STAT_BYTES_WASTED] = "bytes_wasted",
-	[QKD_STAT_QBER_ALARMS] = "qber_alarms",
-	[QKD_STAT_INGEST_NS] = "ingest_ns",
-};
-
-#define NAME_OF(names, v) name_of(names, sizeof(names) / sizeof(names[0]), v)
+#define NAME_OF(names, v) name_of(names, ARRAY_SIZE(names), v)
 
 /* A name for enum value @v; a newer kernel's value shows as its number. */
 static json_t *name_of(const char *const *names, size_t n, unsigned int v)
@@ -475,13 +229,14 @@ static json_t *stats_to_json(const struct nlattr *nest)
 {
 	json_t *o = must(json_object());
 	const struct nlattr *a;
+	const char *name;
 	uint16_t type;
 
 	mnl_attr_for_each_nested(a, nest) {
 		type = mnl_attr_get_type(a);
-		if (type <= QKD_STAT_MAX && stat_names[type] &&
-		    mnl_attr_validate(a, MNL_TYPE_U64) == 0)
-			json_object_set_new(o, stat_names[type],
+		name = qkd_stat_name(type);
+		if (name && mnl_attr_validate(a, MNL_TYPE_U64) == 0)
+			json_object_set_new(o, name,
 					    json_u64(mnl_attr_get_u64(a)));
 	}
 	return o;
@@ -541,18 +296,6 @@ static json_t *link_to_json(const struct nlmsghdr *nlh, bool stats)
 
 /* ---- text output ---------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "?";
-}
-
-static long long jnum(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 /* Parts per million as a percentage: 10030 -> "1.003%". */
 static const char *ppm_percent(long long ppm, char *buf, size_t size)
 {
@@ -593,7 +336,7 @@ static void print_link(json_t *l)
 	}
 }
 
-static void print_json(json_t *v, const struct kernel_opts *o)
+static void print_json(json_t *v, const struct qkdctl_opts *o)
 {
 	json_dumpf(v, stdout, o->pretty ? JSON_INDENT(2) : JSON_COMPACT);
 	putchar('\n');
@@ -614,14 +357,14 @@ static int link_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int link_show(int argc, char **argv, struct kernel_opts *o)
+static int link_show(int argc, char **argv, struct qkdctl_opts *o)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct link_list list = { .stats = false };
 	bool have_index = false;
 	uint32_t index = 0;
 	struct nlmsghdr *nlh;
-	struct genl g;
+	struct qkd_sock g;
 	size_t i;
 	json_t *l;
 	int err;
@@ -639,12 +382,12 @@ static int link_show(int argc, char **argv, struct kernel_opts *o)
 	}
 	list.stats = o->stats;
 	list.links = must(json_array());
-	qkd_open(&g);
+	open_qkd(&g);
 	nlh = qkd_msg(&g, buf, QKD_CMD_LINK_GET, have_index ? 0 : NLM_F_DUMP);
 	if (have_index)
 		mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
-	err = genl_transact(&g, nlh, link_get_cb, &list);
-	mnl_socket_close(g.nl);
+	err = qkd_request(&g, nlh, link_get_cb, &list);
+	qkd_close(&g);
 	if (err)
 		die_kernel(&g, "link show", err);
 	if (o->json)
@@ -729,36 +472,18 @@ static void parse_link_set(int argc, char **argv, struct link_change *c)
 		die(EXIT_USAGE, "link set: nothing to change");
 }
 
-/* NAME as "ip netns" names it, or a path to any namespace file. */
-static int open_netns(const char *netns)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (strchr(netns, '/'))
-		snprintf(path, sizeof(path), "%s", netns);
-	else if (snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", netns) >=
-		 (int)sizeof(path))
-		die(EXIT_USAGE, "link set: netns: name too long");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		die(EXIT_REFUSED, "link set: netns %s: %s: %s", netns, path,
-		    strerror(errno));
-	return fd;
-}
-
 static int link_set(int argc, char **argv)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct link_change c = { 0 };
 	struct nlmsghdr *nlh;
-	struct genl g;
+	struct qkd_sock g;
 	int err, ns_fd = -1;
 
 	parse_link_set(argc, argv, &c);
 	if (c.netns)
-		ns_fd = open_netns(c.netns);
-	qkd_open(&g);
+		ns_fd = open_netns("link set", c.netns);
+	open_qkd(&g);
 	nlh = qkd_msg(&g, buf, QKD_CMD_LINK_SET, 0);
 	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, c.index);
 	if (c.state >= 0)
@@ -771,8 +496,8 @@ static int link_set(int argc, char **argv)
 		mnl_attr_put_u64(nlh, QKD_A_POOL_READY, c.ready);
 	if (ns_fd >= 0)
 		mnl_attr_put_u32(nlh, QKD_A_NETNS_FD, (uint32_t)ns_fd);
-	err = genl_transact(&g, nlh, NULL, NULL);
-	mnl_socket_close(g.nl);
+	err = qkd_request(&g, nlh, NULL, NULL);
+	qkd_close(&g);
 	if (ns_fd >= 0)
 		close(ns_fd);
 	if (err)
@@ -822,7 +547,7 @@ static void print_event(json_t *e)
 
 static int event_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct kernel_opts *o = data;
+	const struct qkdctl_opts *o = data;
 	const struct genlmsghdr *gh = mnl_nlmsg_get_payload(nlh);
 	json_t *e;
 
@@ -840,35 +565,38 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static bool join_group(struct genl *g, uint32_t group)
+/*
+ * Without CAP_NET_ADMIN the "pool" group is closed: if it was not asked for
+ * by name, go on with "link" alone.
+ */
+static void join_groups(struct qkd_sock *g, bool link, bool pool, bool asked)
 {
-	return mnl_socket_setsockopt(g->nl, NETLINK_ADD_MEMBERSHIP, &group,
-				     sizeof(group)) == 0;
-}
+	int err;
 
-static void join_groups(struct genl *g, bool link, bool pool, bool asked)
-{
-	if (link && (!g->grp_link || !join_group(g, g->grp_link)))
-		die(EXIT_REFUSED, "monitor: cannot join the \"%s\" group: %s",
-		    QKD_MCGRP_LINK, g->grp_link ? strerror(errno) : "not offered");
+	if (link) {
+		err = qkd_join(g, g->grp_link);
+		if (err)
+			die(EXIT_REFUSED, "monitor: cannot join the \"%s\" group: %s",
+			    QKD_MCGRP_LINK, err == -ENOENT ? "not offered" :
+			    strerror(-err));
+	}
 	if (!pool)
 		return;
-	if (g->grp_pool && join_group(g, g->grp_pool))
+	err = qkd_join(g, g->grp_pool);
+	if (!err)
 		return;
 	if (asked || !link)
 		die(EXIT_REFUSED, "monitor: cannot join the \"%s\" group: %s%s",
-		    QKD_MCGRP_POOL, g->grp_pool ? strerror(errno) : "not offered",
-		    errno == EPERM ? " (needs CAP_NET_ADMIN)" : "");
-	fprintf(stderr, "%s: monitor: pool events need CAP_NET_ADMIN; showing link events only\n",
-		prog);
+		    QKD_MCGRP_POOL, err == -ENOENT ? "not offered" :
+		    strerror(-err), err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+	fprintf(stderr, "qkdctl: monitor: pool events need CAP_NET_ADMIN; showing link events only\n");
 }
 
-static int monitor(int argc, char **argv, const struct kernel_opts *o)
+static int monitor(int argc, char **argv, const struct qkdctl_opts *o)
 {
-	static char buf[RECV_BUF_SIZE];
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	bool link = false, pool = false, asked;
-	struct genl g;
+	struct qkd_sock g;
 	ssize_t n;
 
 	for (int i = 0; i < argc; i++) {
@@ -883,36 +611,35 @@ static int monitor(int argc, char **argv, const struct kernel_opts *o)
 	asked = pool;
 	if (!link && !pool)
 		link = pool = true;
-	qkd_open(&g);
+	open_qkd(&g);
 	join_groups(&g, link, pool, asked);
 	/* No SA_RESTART: SIGINT must end the blocking recv. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	while (!monitor_stop) {
-		n = mnl_socket_recvfrom(g.nl, buf, sizeof(buf));
+		n = mnl_socket_recvfrom(g.nl, g.buf, g.buf_size);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
-			fprintf(stderr, "%s: monitor: events lost (receive buffer overrun)\n",
-				prog);
+			fprintf(stderr, "qkdctl: monitor: events lost (receive buffer overrun)\n");
 			continue;
 		}
 		if (n < 0)
 			die(EXIT_REFUSED, "monitor: %s", strerror(errno));
 		/* Notifications have sequence number 0 and port ID 0. */
-		if (mnl_cb_run(buf, (size_t)n, 0, 0, event_cb, (void *)o) < 0 &&
-		    errno != ENOENT)
-			fprintf(stderr, "%s: monitor: bad message: %s\n", prog,
+		if (mnl_cb_run(g.buf, (size_t)n, 0, 0, event_cb,
+			       (void *)o) < 0 && errno != ENOENT)
+			fprintf(stderr, "qkdctl: monitor: bad message: %s\n",
 				strerror(errno));
 	}
-	mnl_socket_close(g.nl);
+	qkd_close(&g);
 	return 0;
 }
 
 /* ---- dispatch ------------------------------------------------------- */
 
 /* Options between "kernel" and the object; returns the words consumed. */
-static int kernel_options(int argc, char **argv, struct kernel_opts *o)
+static int kernel_options(int argc, char **argv, struct qkdctl_opts *o)
 {
 	int i;
 
@@ -934,27 +661,40 @@ static int kernel_options(int argc, char **argv, struct kernel_opts *o)
 	return i;
 }
 
-int qkdctl_kernel_main(int argc, char **argv, bool json, bool pretty)
+int qkdctl_kernel_main(int argc, char **argv, struct qkdctl_opts *o)
 {
-	struct kernel_opts o = { .json = json, .pretty = pretty };
-	int i = kernel_options(argc, argv, &o);
+	static const char *const objects[] = { "link", "monitor", "help" };
+	static const char *const verbs[] = { "show", "set", "help" };
+	int i = kernel_options(argc, argv, o), w;
 
 	if (i >= argc)
 		die(EXIT_USAGE, "kernel: no command (link show, link set, monitor; see --help)");
-	if (!strcmp(argv[i], "help")) {
+	w = match_word("kernel object", argv[i], objects, ARRAY_SIZE(objects));
+	if (w < 0)
+		die(EXIT_USAGE, "kernel: unknown command '%s' (link, monitor, help)",
+		    argv[i]);
+	i++;
+	if (!strcmp(objects[w], "help") ||
+	    (!strcmp(objects[w], "monitor") && i < argc &&
+	     !strcmp(argv[i], "help"))) {
 		qkdctl_kernel_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[i], "monitor"))
-		return monitor(argc - i - 1, argv + i + 1, &o);
-	if (strcmp(argv[i], "link"))
-		die(EXIT_USAGE, "kernel: unknown command '%s' (link, monitor)",
+	if (!strcmp(objects[w], "monitor"))
+		return monitor(argc - i, argv + i, o);
+	/* "link" alone, or before an option, means "link show", as in ip(8). */
+	if (i >= argc || argv[i][0] == '-')
+		return link_show(argc - i, argv + i, o);
+	w = match_word("kernel link command", argv[i], verbs, ARRAY_SIZE(verbs));
+	if (w < 0)
+		die(EXIT_USAGE, "kernel link: unknown verb '%s' (show, set, help)",
 		    argv[i]);
 	i++;
-	/* "link" alone means "link show", as in ip(8). */
-	if (i >= argc || !strcmp(argv[i], "show"))
-		return link_show(argc - i - (i < argc), argv + i + (i < argc), &o);
-	if (!strcmp(argv[i], "set"))
-		return link_set(argc - i - 1, argv + i + 1);
-	die(EXIT_USAGE, "kernel link: unknown verb '%s' (show, set)", argv[i]);
+	if (!strcmp(verbs[w], "set"))
+		return link_set(argc - i, argv + i);
+	if (!strcmp(verbs[w], "help")) {
+		qkdctl_kernel_usage(stdout);
+		return 0;
+	}
+	return link_show(argc - i, argv + i, o);
 }

@@ -49,9 +49,18 @@ struct ctl {
 	unsigned int n_conns;
 	uint64_t started_ms;
 	time_t started;
+	char why[192];		/* a refusal that names what was asked */
 };
 
 /* ---- requests ---------------------------------------------------------- */
+
+static bool sae_known(const struct qkd_config *cfg, const char *sae)
+{
+	for (size_t i = 0; i < cfg->n_saes; i++)
+		if (!strcmp(cfg->saes[i].name, sae))
+			return true;
+	return false;
+}
 
 static json_t *error_reply(const char *fmt, const char *arg)
 {
@@ -125,28 +134,32 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 				   (loop_now_ms() - ctl->started_ms) / 1000,
 				   ctl->started);
 	if (!strcmp(cmd, "link show"))
-		return view_links(s->kma, false);
+		return view_links(s->kma, s->lsa, false);
 	if (!strcmp(cmd, "pool show"))
-		return view_links(s->kma, true);
+		return view_links(s->kma, s->lsa, true);
 	if (!strcmp(cmd, "sae show"))
-		return view_saes(s->cfg, s->ksa);
+		return view_saes(s->cfg, s->ksa, s->lsa);
 	if (!strcmp(cmd, "peer show"))
 		return view_peers(s->peers);
 	if (!strcmp(cmd, "alarm show"))
 		return view_alarms();
 	if (!strcmp(cmd, "macsec show"))
 		return view_macsec(s->macsec);
-	if (!strcmp(cmd, "sa show")) {
-		if (s->ipsec)
-			return view_ipsec(s->ipsec);
-		*why = "no [ipsec] gateways configured";
-		return NULL;
-	}
+	if (!strcmp(cmd, "sa show"))
+		return view_ipsec(s->ipsec);
 	if (!strcmp(cmd, "key show")) {
-		if (limit > 0)
-			return view_keys(s->ksa, sae, (size_t)limit);
-		*why = "key show: limit must be positive";
-		return NULL;
+		if (limit <= 0) {
+			*why = "key show: limit must be positive";
+			return NULL;
+		}
+		if (sae && !sae_known(s->cfg, sae)) {
+			snprintf(ctl->why, sizeof(ctl->why),
+				 "key show: no SAE '%.*s' (see sae show)",
+				 KSA_SAE_ID_MAX, sae);
+			*why = ctl->why;
+			return NULL;
+		}
+		return view_keys(s->ksa, sae, (size_t)limit);
 	}
 	return relay_command(ctl, cmd, args, why);
 }

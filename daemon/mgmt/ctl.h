@@ -6,11 +6,13 @@
  *
  *	{"cmd": "status"}
  *	{"cmd": "link show"} / "pool show" / "sae show" / "peer show"
- *	{"cmd": "key show", "sae": "app1", "limit": 1000}   (both optional)
+ *	{"cmd": "key show", "sae": "app1", "limit": 1000}   (both optional;
+ *	    an SAE the config does not name is refused)
  *	{"cmd": "topology show"} / "route show" / "relay show" / "relay audit"
  *	{"cmd": "path", "to": "F", "from": "A"}   ("from" optional)
  *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
- *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs)
+ *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs; without [ipsec]
+ *	    {"pairs": []}, as "macsec show" answers [] without [macsec])
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is

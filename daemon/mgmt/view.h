@@ -25,6 +25,7 @@ struct qkd_config;
 struct kma;
 struct ksa;
 struct peers;
+struct lsa;
 struct relay;
 struct ipsec;
 struct macsec;
@@ -48,10 +49,14 @@ json_t *view_peers(const struct peers *peers);
 json_t *view_peer_json(const struct peer_info *p);
 
 /* view_keys.c: "link show", "pool show", "sae show", "key show" */
-json_t *view_links(const struct kma *kma, bool pools);
-json_t *view_link_json(const struct kma_link_info *l, bool pools);
-json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa);
-json_t *view_pair_json(const struct ksa_pair_info *p);
+json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools);
+/* @admin_down: taken out of routing by "link down PEER". */
+json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
+		       bool pools);
+json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa,
+		  struct lsa *lsa);
+/* @route: for a relayed pair, the nodes its keys pass now (taken over). */
+json_t *view_pair_json(const struct ksa_pair_info *p, json_t *route);
 /* The newest @limit key records (of SAE @sae, or all if NULL). */
 json_t *view_keys(const struct ksa *ksa, const char *sae, size_t limit);
 json_t *view_key_json(const struct ksa_key_info *k);

@@ -81,10 +81,11 @@ json_t *view_ipsec(const struct ipsec *ips)
 
 	if (!pairs)
 		return NULL;
-	if (ips) {
-		ipsec_info(ips, &info);
-		ipsec_foreach_pair(ips, pair_one, pairs);
-	}
+	/* No [ipsec] gateways: an empty view, as "macsec show" has. */
+	if (!ips)
+		return json_pack("{s:o}", "pairs", pairs);
+	ipsec_info(ips, &info);
+	ipsec_foreach_pair(ips, pair_one, pairs);
 	return view_ipsec_json(&info, pairs);
 }
 

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "kma/kma.h"
 #include "ksa/ksa.h"
+#include "routing/lsa.h"
 #include "mgmt/view.h"
 
 static const char *level_name(enum qkd_pool_level l)
@@ -29,7 +30,8 @@ static const char *source_name(enum km_source s)
 
 /* ---- links and pools ---------------------------------------------------- */
 
-json_t *view_link_json(const struct kma_link_info *l, bool pools)
+json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
+		       bool pools)
 {
 	if (pools)
 		return json_pack("{s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:I}",
@@ -42,16 +44,21 @@ json_t *view_link_json(const struct kma_link_info *l, bool pools)
 				 "fetched", (json_int_t)l->bytes_fetched,
 				 "discarded", (json_int_t)l->bytes_discarded,
 				 "fetch_failures", (json_int_t)l->fetch_failures);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+	/*
+	 * "state" is the key source's; "link down PEER" only takes the link
+	 * out of routing, shown as "admin".
+	 */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
 			 "link", l->name, "peer", l->peer,
 			 "source", source_name(l->source),
 			 "role", l->role == QKD_ROLE_TX ? "tx" : "rx",
 			 "state", l->up ? "up" : "down",
+			 "admin", admin_down ? "down" : "up",
 			 "block_size", (json_int_t)l->block_size,
 			 "level", level_name(l->level));
 }
 
-json_t *view_links(const struct kma *kma, bool pools)
+json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools)
 {
 	size_t n = kma ? kma_link_count(kma) : 0;
 	json_t *arr = json_array();
@@ -59,24 +66,44 @@ json_t *view_links(const struct kma *kma, bool pools)
 
 	for (size_t i = 0; arr && i < n; i++)
 		if (!kma_link_info(kma, i, &li))
-			json_array_append_new(arr, view_link_json(&li, pools));
+			json_array_append_new(arr, view_link_json(&li,
+				lsa && lsa_admin_down(lsa, li.peer), pools));
 	return arr;
 }
 
 /* ---- SAEs and SAE pairs ------------------------------------------------- */
 
-json_t *view_pair_json(const struct ksa_pair_info *p)
+json_t *view_pair_json(const struct ksa_pair_info *p, json_t *route)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o*, s:I, s:I, s:I}",
 			 "master", p->master, "slave", p->slave,
 			 "master_node", p->master_node,
-			 "slave_node", p->slave_node, "link", p->link,
+			 "slave_node", p->slave_node,
+			 "link", *p->link ? p->link : NULL,
+			 "route", route,
 			 "stored", (json_int_t)p->keys_stored,
 			 "supplied", (json_int_t)p->keys_supplied,
 			 "pending", (json_int_t)p->keys_pending);
 }
 
-json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa)
+/*
+ * A pair whose SAEs' nodes share no link gets its keys by relay: the
+ * nodes a key would pass now, or NULL without a route (or key relay).
+ */
+static json_t *pair_route(struct lsa *lsa, const struct ksa_pair_info *p)
+{
+	json_t *v, *path;
+
+	if (*p->link || !lsa)
+		return NULL;
+	v = lsa_view_path(lsa, p->master_node, p->slave_node);
+	path = json_incref(json_object_get(v, "path"));
+	json_decref(v);
+	return path;
+}
+
+json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa,
+		  struct lsa *lsa)
 {
 	json_t *root = json_object(), *saes = json_array(), *pairs = json_array();
 	struct ksa_pair_info pi;
@@ -99,7 +126,8 @@ json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa)
 	n = ksa ? ksa_pair_count(ksa) : 0;
 	for (i = 0; i < n; i++)
 		if (!ksa_pair_info(ksa, i, &pi))
-			json_array_append_new(pairs, view_pair_json(&pi));
+			json_array_append_new(pairs,
+				view_pair_json(&pi, pair_route(lsa, &pi)));
 	json_object_set_new(root, "saes", saes);
 	json_object_set_new(root, "pairs", pairs);
 	return root;

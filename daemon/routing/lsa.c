@@ -103,7 +103,7 @@ static struct lsa_entry *entry_add(struct lsa *lsa, const char *origin)
 	return e;
 }
 
-static bool is_admin_down(const struct lsa *lsa, const char *peer)
+bool lsa_admin_down(const struct lsa *lsa, const char *peer)
 {
 	for (size_t i = 0; i < lsa->n_admin_down; i++)
 		if (!strcmp(lsa->admin_down[i], peer))
@@ -170,7 +170,7 @@ static uint32_t local_links(struct lsa *lsa, struct kxmsg_lsa_link *out)
 		memset(l, 0, sizeof(*l));
 		snprintf(l->peer, sizeof(l->peer), "%s", li.peer);
 		l->up = li.up && lsa->tr->is_up(lsa->tr_arg, li.peer) &&
-			!is_admin_down(lsa, li.peer);
+			!lsa_admin_down(lsa, li.peer);
 		l->level = (uint8_t)li.level;
 		l->avail_bits = li.avail * 8;
 		l->rate_bps = li.rate_bps;	/* the metric's "one second" */

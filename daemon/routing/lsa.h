@@ -78,6 +78,8 @@ void lsa_set_central_relay(struct lsa *lsa, bool central);
 
 /* Operator/test override: advertise the link to @peer as down. */
 int lsa_set_admin_down(struct lsa *lsa, const char *peer, bool down);
+/* Whether an operator took the link to @peer out of routing. */
+bool lsa_admin_down(const struct lsa *lsa, const char *peer);
 
 /*
  * Least-cost relay route from this node to @dst for @need_bits of pad per

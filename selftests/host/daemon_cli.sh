@@ -50,8 +50,8 @@ locked=$(awk '/^VmLck:/ {print $2}' "$st")
 [ "$(stat -c %a "$QKD_DIR/A.sock")" = 660 ]; ok $? "control socket mode 0660"
 qkd_ctl A -j status | "$QKD_PY" -c 'import json,sys; d=json.load(sys.stdin); assert d["node"]=="A" and d["links"]==1, d'
 ok $? "qkdctl -j status is JSON naming node A and its link"
-qkd_ctl A link show | grep -q '^AB: peer B source sim role tx state up'
-ok $? "qkdctl link show: AB up, tx, sim"
+qkd_ctl A link show | grep -q '^AB: peer B source sim role tx state up admin up'
+ok $? "qkdctl link show: AB up, tx, sim, admin up"
 qkd_ctl A sae show | grep -q '^app1: cert_cn app1 node A (local)'
 ok $? "qkdctl sae show lists the local SAE"
 qkd_ctl A alarm show | grep -q '^0 active, 0 raised since start$'
@@ -64,7 +64,7 @@ done
 err=$(qkd_ctl A frobnicate 2>&1); rc=$?
 [ $rc = 2 ] && [ "$(echo "$err" | wc -l)" = 1 ]
 ok $? "qkdctl: unknown command is one line, exit 2 ($err)"
-err=$("$QKDCTL" -s "$QKD_DIR/nobody.sock" status 2>&1); rc=$?
+err=$("$QKDCTL" --socket "$QKD_DIR/nobody.sock" status 2>&1); rc=$?
 [ $rc = 1 ] && [ "$(echo "$err" | wc -l)" = 1 ]
 ok $? "qkdctl: no daemon is one line, exit 1 ($err)"
 "$QKDCTL" --help | grep -q 'key show'; ok $? "qkdctl --help lists the commands"

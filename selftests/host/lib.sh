@@ -207,7 +207,7 @@ qkd_peer_link() {
 
 qkd_ctl() {
 	local node=$1; shift
-	"$QKDCTL" -s "$QKD_DIR/$node.sock" "$@"
+	"$QKDCTL" --socket "$QKD_DIR/$node.sock" "$@"
 }
 
 # qkd_start NODE: run the daemon in the background (log in NODE.log,

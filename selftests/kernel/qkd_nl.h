@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Small client for the "qkd" generic netlink family, for the kernel
- * selftests and the benchmark: resolve the family, send one request, collect
- * the replies, return -errno together with the kernel's extack message.
+ * Link and key commands of the "qkd" generic netlink family for the kernel
+ * selftests and the benchmark, over the shared client in tools/lib/qkd_genl.h
+ * (socket, family, requests, extack).
  */
 #ifndef QKD_NL_H
 #define QKD_NL_H
@@ -12,18 +12,9 @@
 #include <stdint.h>
 #include <linux/qkd.h>
 
-struct mnl_socket;
-struct nlmsghdr;
+#include "qkd_genl.h"
 
-struct qkd_sock {
-	struct mnl_socket *nl;
-	uint16_t family;
-	uint32_t grp_link, grp_pool;
-	uint32_t portid, seq;
-	char ext_msg[256];	/* extack message of the last error, or "" */
-	char *buf;		/* receive buffer */
-	size_t buf_size;
-};
+struct nlmsghdr;
 
 struct qkd_link {
 	uint32_t index, id, qber, qber_max, block_size, capacity, blocks;
@@ -46,16 +37,6 @@ struct qkd_event {
 	uint8_t cmd;
 	struct qkd_link link;	/* the attributes it carried */
 };
-
-/* Opens a socket in the netns of @netns_path (NULL: the current one). */
-int qkd_open(struct qkd_sock *s, const char *netns_path);
-void qkd_close(struct qkd_sock *s);
-int qkd_join(struct qkd_sock *s, uint32_t group);
-
-/* Raw request: @nlh built with qkd_msg(); @cb gets each reply message. */
-struct nlmsghdr *qkd_msg(struct qkd_sock *s, void *buf, uint8_t cmd, uint16_t flags);
-int qkd_request(struct qkd_sock *s, struct nlmsghdr *nlh,
-		int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);
 
 int qkd_link_get(struct qkd_sock *s, uint32_t index, struct qkd_link *out);
 /* Fills up to @max links, returns how many (or -errno). */
@@ -80,7 +61,5 @@ void qkd_parse_link(const struct nlmsghdr *nlh, struct qkd_link *out);
 
 /* Appends @len key bytes in hex to $QKD_KEY_LOG (for the leak scan). */
 void qkd_record_key(const uint8_t *key, size_t len);
-
-const char *qkd_stat_name(int stat);
 
 #endif /* QKD_NL_H */

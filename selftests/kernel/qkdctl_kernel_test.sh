@@ -42,9 +42,10 @@ as_nobody() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
 
-# end_json INDEX: "link show -s -j INDEX" as one object (empty if absent).
+# end_json INDEX: "-s -j kernel link show INDEX" as one object (empty if
+# absent).  -s before "kernel" is --stats, as after it.
 end_json() {
-	"$tool" -j kernel -s link show "$1" 2>/dev/null | jq -c '.[0] // empty'
+	"$tool" -s -j kernel link show "$1" 2>/dev/null | jq -c '.[0] // empty'
 }
 
 # What a refused request must not change: every end in this namespace.
@@ -93,6 +94,9 @@ ip netns exec $ns "$tool" -j kernel link show >$out/ns.json
 jq -e --argjson rx "$rx" 'length == 1 and .[0].index == $rx and .[0].state == "up"' \
 	$out/ns.json >/dev/null
 ktap_ok $? "in $ns, link show -j lists only end $rx, state up"
+"$tool" -n $ns -j kernel li sh | jq -e --argjson rx "$rx" \
+	'length == 1 and .[0].index == $rx and .[0].state == "up"' >/dev/null
+ktap_ok $? "qkdctl -n $ns kernel li sh: the same, like ip -n, by prefixes"
 
 # --- the pool fills ---
 sleep 1

@@ -293,6 +293,35 @@ enum qkd_pool_level {
 	QKD_POOL_READY,		/* at or above QKD_A_POOL_READY */
 };
 
+/*
+ * The names of the enum qkd_role, qkd_link_state and qkd_pool_level values,
+ * as /sys/class/qkd/qkdN/{role,state,pool_level} and qkdctl print them:
+ * the kernel and userspace build their tables from these lists, so the
+ * names cannot drift apart.  Each is a list of designated initializers for
+ * an array of strings indexed by the value, e.g.
+ *
+ *	static const char *const names[] = { QKD_LINK_STATE_NAMES };
+ *
+ * A value beyond the end of such an array (from a newer kernel) or without
+ * an entry has no name: print its number.
+ */
+#define QKD_ROLE_NAMES					\
+	[QKD_ROLE_TX] = "tx",				\
+	[QKD_ROLE_RX] = "rx"
+
+#define QKD_LINK_STATE_NAMES				\
+	[QKD_LINK_DOWN] = "down",			\
+	[QKD_LINK_UP] = "up",				\
+	[QKD_LINK_NO_CARRIER] = "no-carrier",		\
+	[QKD_LINK_ALARM] = "alarm",			\
+	[QKD_LINK_ERROR] = "error"
+
+#define QKD_POOL_LEVEL_NAMES				\
+	[QKD_POOL_EMPTY] = "empty",			\
+	[QKD_POOL_WARNING] = "warning",			\
+	[QKD_POOL_LOW] = "low",				\
+	[QKD_POOL_READY] = "ready"
+
 /* QKD_A_KEY_FLAGS */
 #define QKD_KEY_F_RESERVE	(1U << 0)	/* allocate IDs, keep the bytes */
 #define QKD_KEY_F_ALL		QKD_KEY_F_RESERVE

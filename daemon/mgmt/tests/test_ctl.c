@@ -24,6 +24,10 @@
 #include "mgmt/ctl.h"
 #include "core/loop.h"
 
+/* The one SAE the fixture's config names: "key show --sae" knows it. */
+static struct ksa_sae_cfg app1 = { .name = "app1", .cert_cn = "app1",
+				   .node = "A" };
+
 struct fixture {
 	char dir[64];
 	char path[128];
@@ -52,6 +56,8 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir);
 	strcpy(f->cfg.node.name, "A");
 	strcpy(f->cfg.etsi_listen, "127.0.0.1:8443");
+	f->cfg.saes = &app1;
+	f->cfg.n_saes = 1;
 	f->src.cfg = &f->cfg;
 	f->loop = loop_new();
 	assert_non_null(f->loop);
@@ -169,6 +175,33 @@ static void test_empty_views(void **state)
 	assert_int_equal(json_integer_value(json_object_get(
 		json_object_get(j, "data"), "total")), 0);
 	json_decref(j);
+	/* Nothing configured is an empty view, for sa show as for macsec. */
+	exchange(f, "{\"cmd\": \"sa show\"}\n", 1, &c);
+	j = parse_line(c.buf);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(json_array_size(json_object_get(
+		json_object_get(j, "data"), "pairs")), 0);
+	json_decref(j);
+	exchange(f, "{\"cmd\": \"macsec show\"}\n", 1, &c);
+	j = parse_line(c.buf);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(json_array_size(json_object_get(j, "data")), 0);
+	json_decref(j);
+}
+
+/* "key show" for an SAE the config does not name is refused, by name. */
+static void test_unknown_sae(void **state)
+{
+	struct fixture *f = *state;
+	struct client c;
+	json_t *j;
+
+	exchange(f, "{\"cmd\": \"key show\", \"sae\": \"nosuch\"}\n", 1, &c);
+	j = parse_line(c.buf);
+	assert_false(json_is_true(json_object_get(j, "ok")));
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+			    "key show: no SAE 'nosuch' (see sae show)");
+	json_decref(j);
 }
 
 /* Several requests on one connection, bad ones answered with errors. */
@@ -229,6 +262,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_sae, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_errors_and_pipelining,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),

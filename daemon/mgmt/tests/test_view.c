@@ -80,16 +80,16 @@ static void test_links_and_pools(void **state)
 	};
 
 	(void)state;
-	assert_json(view_link_json(&l, false),
+	assert_json(view_link_json(&l, true, false),
 		    "{\"link\":\"AB\",\"peer\":\"B\",\"source\":\"kernel\","
-		    "\"role\":\"rx\",\"state\":\"up\",\"block_size\":4096,"
-		    "\"level\":\"warning\"}");
-	assert_json(view_link_json(&l, true),
+		    "\"role\":\"rx\",\"state\":\"up\",\"admin\":\"down\","
+		    "\"block_size\":4096,\"level\":\"warning\"}");
+	assert_json(view_link_json(&l, false, true),
 		    "{\"link\":\"AB\",\"avail\":123456,\"level\":\"warning\","
 		    "\"block_size\":4096,\"keys_held\":7,\"allocated\":10,"
 		    "\"fetched\":20,\"discarded\":30,\"fetch_failures\":1}");
 	/* Nothing running: empty lists, not errors. */
-	assert_json(view_links(NULL, false), "[]");
+	assert_json(view_links(NULL, NULL, false), "[]");
 	assert_json(view_keys(NULL, NULL, 10), "{\"total\":0,\"keys\":[]}");
 	assert_json(view_peers(NULL), "[]");
 }
@@ -120,10 +120,16 @@ static void test_pair_peer_key(void **state)
 	};
 
 	(void)state;
-	assert_json(view_pair_json(&p),
+	assert_json(view_pair_json(&p, NULL),
 		    "{\"master\":\"app1\",\"slave\":\"app2\",\"master_node\":\"A\","
 		    "\"slave_node\":\"B\",\"link\":\"AB\",\"stored\":4,"
 		    "\"supplied\":5,\"pending\":6}");
+	/* A relayed pair: no link, the route its keys take now. */
+	p.link[0] = '\0';
+	assert_json(view_pair_json(&p, json_pack("[s,s,s]", "A", "R", "B")),
+		    "{\"master\":\"app1\",\"slave\":\"app2\",\"master_node\":\"A\","
+		    "\"slave_node\":\"B\",\"link\":null,\"route\":[\"A\",\"R\",\"B\"],"
+		    "\"stored\":4,\"supplied\":5,\"pending\":6}");
 	assert_json(view_peer_json(&pe),
 		    "{\"peer\":\"B\",\"address\":\"127.0.0.1:9000\","
 		    "\"cert_cn\":\"node-b\",\"state\":\"up\",\"epoch\":77,"
@@ -148,7 +154,7 @@ static void test_saes(void **state)
 
 	(void)state;
 	strcpy(cfg.node.name, "A");
-	assert_json(view_saes(&cfg, NULL),
+	assert_json(view_saes(&cfg, NULL, NULL),
 		    "{\"saes\":[{\"sae\":\"app1\",\"cert_cn\":\"cn1\",\"node\":\"A\","
 		    "\"local\":true},{\"sae\":\"app2\",\"cert_cn\":\"cn2\","
 		    "\"node\":\"B\",\"local\":false}],\"pairs\":[]}");
