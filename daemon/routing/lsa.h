@@ -97,6 +97,22 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 int lsa_path_level(struct lsa *lsa, const char hops[][KM_NAME_MAX],
 		   uint32_t n);
 
+/* ---- Plain state for the operator views (mgmt/), metadata only ---- */
+
+struct lsa_info {
+	char node[KM_NAME_MAX];		/* this node */
+	char controller[KM_NAME_MAX];	/* "": distributed (configuration 1) */
+	bool central_relay;		/* configuration 4 */
+	uint64_t received;		/* LSAs received */
+	uint64_t flooded;		/* LSA and ROUTES messages sent */
+	uint64_t aged_out;		/* origins dropped for silence */
+	uint64_t topo_builds;		/* topology rebuilt after a change */
+	uint64_t route_recomputes;	/* shortest-path trees computed */
+};
+
+/* Drops the LSAs past LSA_MAX_AGE_MS first: the figures are as of now. */
+void lsa_info(struct lsa *lsa, struct lsa_info *out);
+
 /* Control socket views (metadata only). */
 json_t *lsa_view_topology(struct lsa *lsa);
 json_t *lsa_view_routes(struct lsa *lsa);

@@ -4,6 +4,8 @@
  * (no links of its own) fed with hand-made LSAs of a line A - B - C:
  * routes follow the newest LSA per origin, a link needs both ends to call
  * it up, old sequence numbers are ignored, silent origins age out.
+ * Routes are computed once per change of the graph and served from the
+ * cache until the next one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -29,8 +31,16 @@ struct fixture {
 	struct kxmsg m;
 };
 
+/* ROUTES messages a controller sent, and the last one. */
+static unsigned int routes_sent;
+static struct kxmsg last_routes;
+
 static int no_send(void *arg, const char *node, const struct kxmsg *m)
 {
+	if (m->type == KXMSG_ROUTES) {
+		routes_sent++;
+		last_routes = *m;
+	}
 	return -1;
 }
 
@@ -91,6 +101,9 @@ static void feed(struct fixture *f, const char *origin, uint64_t seq, ...)
 		k->level = strstr(l, ":drained") ? QKD_POOL_WARNING :
 			   QKD_POOL_READY;
 		k->avail_bits = strstr(l, ":drained") ? 4096 : 1 << 24;
+		/* "peer:up:scarce": still READY, with less key */
+		if (strstr(l, ":scarce"))
+			k->avail_bits = 1 << 16;
 	}
 	va_end(ap);
 	lsa_receive(f->lsa, origin, m);
@@ -245,6 +258,100 @@ static void test_age_out(void **state)
 	assert_non_null(strstr(path(f, "A", "C"), "not in the topology"));
 }
 
+static struct lsa_info info(struct fixture *f)
+{
+	struct lsa_info in;
+
+	lsa_info(f->lsa, &in);
+	return in;
+}
+
+/* Lookups between changes are served from the trees computed after one. */
+static void test_routes_cached_until_change(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "A", 1, "B:up", "C:up", NULL);	/* square A-B-D, A-C-D */
+	feed(f, "B", 1, "A:up", "D:up", NULL);
+	feed(f, "C", 1, "A:up", "D:up:scarce", NULL);
+	feed(f, "D", 1, "B:up", "C:up:scarce", NULL);
+	for (int i = 0; i < 5; i++) {
+		assert_string_equal(path(f, "A", "D"), "A-B-D");
+		assert_string_equal(path(f, "A", "C"), "A-C");
+		assert_string_equal(path(f, "D", "A"), "D-B-A");
+	}
+	assert_int_equal(info(f).topo_builds, 1);
+	assert_int_equal(info(f).route_recomputes, 2);	/* from A, from D */
+	/* refreshed LSAs with the same figures change nothing */
+	feed(f, "A", 2, "B:up", "C:up", NULL);
+	feed(f, "D", 2, "B:up", "C:up:scarce", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-B-D");
+	assert_int_equal(info(f).topo_builds, 1);
+	assert_int_equal(info(f).route_recomputes, 2);
+	/* less key on B-D, same pool level: the next lookup goes round */
+	feed(f, "B", 2, "A:up", "D:up:scarce", NULL);
+	feed(f, "D", 3, "B:up:scarce", "C:up", NULL);
+	feed(f, "C", 2, "A:up", "D:up", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-C-D");
+	assert_int_equal(info(f).topo_builds, 2);
+	assert_int_equal(info(f).route_recomputes, 3);
+	/* a link down */
+	feed(f, "A", 3, "B:up", "C:down", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-B-D");
+	assert_int_equal(info(f).route_recomputes, 4);
+	/* expiry: silent origins go, and their links with them */
+	usleep((LSA_MAX_AGE_MS + 200) * 1000);
+	feed(f, "A", 4, "B:up", "C:down", NULL);	/* A refreshes */
+	assert_non_null(strstr(path(f, "A", "D"), "not in the topology"));
+	assert_int_equal(info(f).topo_builds, 4);
+	assert_string_equal(path(f, "A", "X"), "error: no route from A to X: not connected");
+	assert_int_equal(info(f).route_recomputes, 5);
+}
+
+/* Line A - B - ... - F, more origins than the route cache holds trees. */
+static void feed_line6(struct fixture *f, uint64_t seq)
+{
+	feed(f, "A", seq, "B:up", NULL);
+	feed(f, "B", seq, "A:up", "C:up", NULL);
+	feed(f, "C", seq, "B:up", "D:up", NULL);
+	feed(f, "D", seq, "C:up", "E:up", NULL);
+	feed(f, "E", seq, "D:up", "F:up", NULL);
+	feed(f, "F", seq, "E:up", NULL);
+}
+
+/* Configuration 2: the controller computes after a change, not per push. */
+static void test_controller_pushes_once_per_change(void **state)
+{
+	struct fixture *f = *state;
+
+	lsa_set_controller(f->lsa, "X");
+	lsa_set_central_relay(f->lsa, true);	/* ROUTES go to the target */
+	routes_sent = 0;
+	feed_line6(f, 10);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 6);	/* A to F */
+	assert_string_equal(last_routes.dest, "F");
+	assert_int_equal(last_routes.n_routes, 5);
+	assert_string_equal(last_routes.routes[0], "F,E,D,C,B,A");
+	assert_string_equal(last_routes.routes[4], "F,E");
+	assert_int_equal(info(f).route_recomputes, 6);
+	/* the refresh a second later sends the same tables, computed before */
+	usleep((LSA_REFRESH_MS + 100) * 1000);
+	feed_line6(f, 11);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 12);
+	assert_int_equal(last_routes.n_routes, 5);
+	assert_string_equal(last_routes.routes[0], "F,E,D,C,B,A");
+	assert_int_equal(info(f).route_recomputes, 6);
+	/* E-F down: new tables at once */
+	feed(f, "E", 12, "D:up", "F:down", NULL);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 18);
+	assert_string_equal(last_routes.dest, "F");
+	assert_int_equal(last_routes.n_routes, 0);
+	assert_int_equal(info(f).route_recomputes, 12);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +368,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_own_lsa_ignored, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_cached_until_change,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_controller_pushes_once_per_change, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests_name("lsa", tests, NULL, NULL);
