@@ -456,7 +456,7 @@ fail:
 	return NULL;
 }
 
-/* The topology as of the last change, built now if it is newer; NULL: ENOMEM. */
+/* The topology as of the last change (built now if need be); NULL: ENOMEM. */
 static struct route_topo *current_topo(struct lsa *lsa)
 {
 	struct route_topo *topo = route_cache_topo(lsa->routes);
@@ -813,131 +813,110 @@ void lsa_info(struct lsa *lsa, struct lsa_info *out)
 	out->route_recomputes = route_cache_recomputes(lsa->routes);
 }
 
-/* ---- views ---- */
-
-static const char *level_name(uint8_t level)
+size_t lsa_node_count(const struct lsa *lsa)
 {
-	static const char *const names[] = { "empty", "warning", "low",
-					     "ready" };
-
-	return level < 4 ? names[level] : "?";
+	return lsa->n_db;
 }
 
-static const char *role_name(uint8_t role)
+int lsa_node_info(const struct lsa *lsa, size_t i, struct lsa_node_info *out)
 {
-	static const char *const names[] = { "node", "user", "access",
-					     "relay" };
+	const struct lsa_entry *e;
 
-	return role <= NODE_ROLE_RELAY ? names[role] : "?";
+	if (i >= lsa->n_db)
+		return -1;
+	e = &lsa->db[i];
+	memset(out, 0, sizeof(*out));
+	snprintf(out->node, sizeof(out->node), "%s", e->origin);
+	out->role = e->role;
+	out->seq = e->seq;
+	out->age_ms = loop_now_ms() - e->rx_ms;
+	out->n_links = e->n_links;
+	memcpy(out->links, e->links, e->n_links * sizeof(e->links[0]));
+	return 0;
 }
 
-json_t *lsa_view_topology(struct lsa *lsa)
-{
-	json_t *nodes = json_array(), *out;
-	uint64_t t = loop_now_ms();
-
-	age_out(lsa);
-	for (size_t i = 0; i < lsa->n_db; i++) {
-		const struct lsa_entry *e = &lsa->db[i];
-		json_t *links = json_array();
-
-		for (uint32_t j = 0; j < e->n_links; j++) {
-			const struct kxmsg_lsa_link *l = &e->links[j];
-
-			json_array_append_new(links, json_pack(
-				"{s:s, s:b, s:s, s:I}", "peer", l->peer,
-				"up", l->up, "level", level_name(l->level),
-				"avail_bits", (json_int_t)l->avail_bits));
-		}
-		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:I, s:I, s:o}", "node", e->origin,
-			"role", role_name(e->role), "seq", (json_int_t)e->seq,
-			"age_ms", (json_int_t)(t - e->rx_ms), "links", links));
-	}
-	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "node",
-			lsa->node, "mode",
-			lsa->controller[0] ? "centralized" : "distributed",
-			"key_relay", lsa->central_relay ? "central" : "direct",
-			"controller", lsa->controller, "lsa_received",
-			(json_int_t)lsa->received, "lsa_sent",
-			(json_int_t)lsa->flooded, "aged_out",
-			(json_int_t)lsa->aged_out, "nodes", nodes);
-	return out;
-}
-
-static json_t *path_json(struct route_topo *topo,
-			 const struct route_path *p)
-{
-	json_t *hops = json_array();
-
-	for (uint32_t i = 0; i <= p->hops; i++)
-		json_array_append_new(hops, json_string(
-			route_node_name(topo, p->nodes[i])));
-	return json_pack("{s:o, s:I, s:I}", "path", hops, "hops",
-			 (json_int_t)p->hops, "cost", (json_int_t)p->cost);
-}
-
-/* Default pad need for views: one 256-bit key plus its MAC key. */
+/* Pad need of the views: one 256-bit key plus its MAC key. */
 #define VIEW_NEED_BITS	(256 + 256)
 
-static json_t *one_path(struct lsa *lsa, const char *src, const char *dst)
+static int computed_path(struct lsa *lsa, const char *src, const char *dst,
+			 lsa_path_fn fn, void *arg)
 {
-	struct route_path path = { 0 };
+	struct lsa_path_info pi = { .from = src, .to = dst };
+	struct route_path path;
+	const char **names = NULL;
 	char why[160];
-	json_t *j;
+	int rc;
 
-	if (route_from(lsa, src, dst, VIEW_NEED_BITS, &path, why,
-		       sizeof(why)))
-		return json_pack("{s:s, s:s, s:s}", "from", src, "to", dst,
-				 "error", why);
-	j = path_json(route_cache_topo(lsa->routes), &path);
-	json_object_set_new(j, "from", json_string(src));
-	json_object_set_new(j, "to", json_string(dst));
+	pi.err = route_from(lsa, src, dst, VIEW_NEED_BITS, &path, why,
+			    sizeof(why));
+	if (pi.err) {
+		pi.why = why;
+	} else {
+		names = calloc((size_t)path.hops + 1, sizeof(*names));
+		if (!names) {
+			route_path_release(&path);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i <= path.hops; i++)
+			names[i] = route_node_name(route_cache_topo(lsa->routes),
+						   path.nodes[i]);
+		pi.n_nodes = path.hops + 1;
+		pi.nodes = names;
+		pi.cost = path.cost;
+	}
+	rc = fn(arg, &pi);
+	free(names);
 	route_path_release(&path);
-	return j;
-}
-
-json_t *lsa_view_routes(struct lsa *lsa)
-{
-	json_t *routes;
-
-	age_out(lsa);
-	if (!current_topo(lsa))
-		return NULL;
-	routes = json_array();
-	for (size_t i = 1; i < lsa->n_db; i++)
-		json_array_append_new(routes, one_path(lsa, lsa->node,
-						       lsa->db[i].origin));
-	return routes;
+	return rc;
 }
 
 /* Our own path in configuration 2: the pushed route. */
-static json_t *pushed_path_json(struct lsa *lsa, const char *dst)
+static int pushed_path(struct lsa *lsa, const char *dst, lsa_path_fn fn,
+		       void *arg)
 {
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX], why[160];
+	const char *names[KXMSG_MAX_HOPS];
+	struct lsa_path_info pi = { .from = lsa->node, .to = dst,
+				    .pushed = true };
 	uint32_t n = 0;
-	json_t *arr;
 
-	if (route_pushed(lsa, dst, hops, KXMSG_MAX_HOPS, &n, why,
-			 sizeof(why)))
-		return json_pack("{s:s, s:s, s:s}", "from", lsa->node, "to",
-				 dst, "error", why);
-	arr = json_array();
-	for (uint32_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_string(hops[i]));
-	return json_pack("{s:s, s:s, s:o, s:I, s:s}", "from", lsa->node,
-			 "to", dst, "path", arr, "hops", (json_int_t)(n - 1),
-			 "source", "controller");
+	pi.err = route_pushed(lsa, dst, hops, KXMSG_MAX_HOPS, &n, why,
+			      sizeof(why));
+	if (pi.err) {
+		pi.why = why;
+	} else {
+		for (uint32_t i = 0; i < n; i++)
+			names[i] = hops[i];
+		pi.n_nodes = n;
+		pi.nodes = names;
+	}
+	return fn(arg, &pi);
 }
 
-json_t *lsa_view_path(struct lsa *lsa, const char *src, const char *dst)
+int lsa_path(struct lsa *lsa, const char *src, const char *dst,
+	     lsa_path_fn fn, void *arg)
 {
 	if (uses_pushed_routes(lsa) && (!src || !strcmp(src, lsa->node)))
-		return pushed_path_json(lsa, dst);
+		return pushed_path(lsa, dst, fn, arg);
 	age_out(lsa);
 	if (!current_topo(lsa))
-		return NULL;
-	return one_path(lsa, src ? src : lsa->node, dst);
+		return -ENOMEM;
+	return computed_path(lsa, src ? src : lsa->node, dst, fn, arg);
+}
+
+int lsa_foreach_route(struct lsa *lsa, lsa_path_fn fn, void *arg)
+{
+	age_out(lsa);
+	if (!current_topo(lsa))
+		return -ENOMEM;
+	for (size_t i = 1; i < lsa->n_db; i++) {
+		int rc = computed_path(lsa, lsa->node, lsa->db[i].origin, fn,
+				       arg);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* ---- lifetime ---- */

@@ -109,26 +109,36 @@ static void feed(struct fixture *f, const char *origin, uint64_t seq, ...)
 	lsa_receive(f->lsa, origin, m);
 }
 
-/* "A-B-C" or the error text of the path view from @src to @dst. */
+#define PATH_TEXT_MAX	256
+
+static int path_text(void *arg, const struct lsa_path_info *p)
+{
+	char *out = arg;
+
+	out[0] = '\0';
+	if (p->err)
+		snprintf(out, PATH_TEXT_MAX, "error: %s", p->why);
+	for (uint32_t i = 0; !p->err && i < p->n_nodes; i++)
+		snprintf(out + strlen(out), PATH_TEXT_MAX - strlen(out),
+			 "%s%s", i ? "-" : "", p->nodes[i]);
+	return 0;
+}
+
+/* "A-B-C" or the error text of the path from @src to @dst. */
 static char *path(struct fixture *f, const char *src, const char *dst)
 {
-	static char out[256];
-	json_t *j = lsa_view_path(f->lsa, src, dst), *p;
+	static char out[PATH_TEXT_MAX];
 
-	assert_non_null(j);
-	p = json_object_get(j, "path");
-	out[0] = '\0';
-	if (!p) {
-		snprintf(out, sizeof(out), "error: %s",
-			 json_string_value(json_object_get(j, "error")));
-	} else {
-		for (size_t i = 0; i < json_array_size(p); i++)
-			snprintf(out + strlen(out), sizeof(out) - strlen(out),
-				 "%s%s", i ? "-" : "",
-				 json_string_value(json_array_get(p, i)));
-	}
-	json_decref(j);
+	assert_int_equal(lsa_path(f->lsa, src, dst, path_text, out), 0);
 	return out;
+}
+
+static struct lsa_info info(struct fixture *f)
+{
+	struct lsa_info in;
+
+	lsa_info(f->lsa, &in);
+	return in;
 }
 
 static void feed_line(struct fixture *f, uint64_t seq)
@@ -233,37 +243,30 @@ static void test_pushed_routes(void **state)
 static void test_own_lsa_ignored(void **state)
 {
 	struct fixture *f = *state;
-	json_t *t;
 
 	feed(f, "X", 1ull << 62, "A:up", NULL);	/* ours, flooded back */
-	t = lsa_view_topology(f->lsa);
-	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 1);
-	json_decref(t);
+	assert_int_equal(info(f).received, 0);
+	assert_int_equal(lsa_node_count(f->lsa), 1);
 }
 
 static void test_age_out(void **state)
 {
 	struct fixture *f = *state;
-	json_t *t;
+	struct lsa_node_info n;
 
 	feed_line(f, 10);
 	usleep((LSA_MAX_AGE_MS + 200) * 1000);
 	feed(f, "A", 11, "B:up", NULL);		/* A still talks */
-	t = lsa_view_topology(f->lsa);
 	/* X (ourselves) and A remain; B and C aged out. */
-	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 2);
-	assert_int_equal(json_integer_value(json_object_get(t, "aged_out")),
-			 2);
-	json_decref(t);
+	assert_int_equal(info(f).aged_out, 2);
+	assert_int_equal(lsa_node_count(f->lsa), 2);
+	assert_int_equal(lsa_node_info(f->lsa, 1, &n), 0);
+	assert_string_equal(n.node, "A");
+	assert_int_equal(n.seq, 11);
+	assert_int_equal(n.n_links, 1);
+	assert_string_equal(n.links[0].peer, "B");
+	assert_int_equal(lsa_node_info(f->lsa, 2, &n), -1);
 	assert_non_null(strstr(path(f, "A", "C"), "not in the topology"));
-}
-
-static struct lsa_info info(struct fixture *f)
-{
-	struct lsa_info in;
-
-	lsa_info(f->lsa, &in);
-	return in;
 }
 
 /* Lookups between changes are served from the trees computed after one. */
