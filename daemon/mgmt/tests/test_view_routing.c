@@ -15,81 +15,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
 #include "mgmt/view.h"
-#include "routing/lsa.h"
-
-struct fixture {
-	struct kma *kma;
-	struct lsa *lsa;
-	struct kxmsg m;
-};
-
-static int no_send(void *arg, const char *node, const struct kxmsg *m)
-{
-	return -1;
-}
-
-static bool never_up(void *arg, const char *node)
-{
-	return false;
-}
-
-static const struct lsa_transport tr = { no_send, never_up };
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct km_node_cfg node = { .name = "X", .state_dir = "/tmp" };
-	char err[128];
-
-	assert_non_null(f);
-	f->kma = kma_new_with_sources(&node, NULL, NULL, 0, err, sizeof(err));
-	assert_non_null(f->kma);
-	f->lsa = lsa_new(NULL, f->kma, "X", &tr, NULL);
-	assert_non_null(f->lsa);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	lsa_free(f->lsa);
-	kma_free(f->kma);
-	free(f);
-	return 0;
-}
-
-/* LSA @origin/@seq/@role with links "peer:up" or "peer:down" ... */
-static void feed(struct fixture *f, const char *origin, uint64_t seq,
-		 uint8_t role, ...)
-{
-	struct kxmsg *m = &f->m;
-	va_list ap;
-	const char *l;
-
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_LSA;
-	snprintf(m->node, sizeof(m->node), "%s", origin);
-	m->seq = seq;
-	m->role = role;
-	va_start(ap, role);
-	while ((l = va_arg(ap, const char *))) {
-		struct kxmsg_lsa_link *k = &m->lsa[m->n_lsa++];
-
-		snprintf(k->peer, sizeof(k->peer), "%.*s",
-			 (int)strcspn(l, ":"), l);
-		k->up = !strncmp(strchr(l, ':') + 1, "up", 2);
-		k->level = (uint8_t)(m->n_lsa % 4);
-		k->avail_bits = 1000000 * m->n_lsa;
-		k->rate_bps = 1000;
-	}
-	va_end(ap);
-	lsa_receive(f->lsa, origin, m);
-}
+#include "routing/tests/lsa_fixture.h"
 
 /* Compact text of @j with every node's age_ms 0; frees @j. */
 static char *text(json_t *j)
@@ -117,10 +44,11 @@ static void expect(json_t *j, const char *want)
 
 static void feed_net(struct fixture *f)
 {
-	feed(f, "A", 10, NODE_ROLE_NONE, "B:up", NULL);
-	feed(f, "B", 10, NODE_ROLE_ACCESS, "A:up", "C:down", "U:up", NULL);
-	feed(f, "C", 10, NODE_ROLE_NONE, "B:up", NULL);
-	feed(f, "U", 10, NODE_ROLE_USER, "B:up", NULL);
+	feed(f, "A", 10, "B:up:drained", NULL);
+	feed_role(f, "B", 10, NODE_ROLE_ACCESS, "A:up:drained", "C:down:low",
+		  "U:up", NULL);
+	feed(f, "C", 10, "B:up:low", NULL);
+	feed_role(f, "U", 10, NODE_ROLE_USER, "B:up", NULL);
 }
 
 static void test_topology(void **state)
@@ -141,15 +69,15 @@ static void test_topology(void **state)
 	       "\"aged_out\":0,\"nodes\":["
 	       "{\"node\":\"X\",\"role\":\"node\",\"seq\":0,\"age_ms\":0,\"links\":[]},"
 	       "{\"node\":\"A\",\"role\":\"node\",\"seq\":10,\"age_ms\":0,\"links\":["
-	       "{\"peer\":\"B\",\"up\":true,\"level\":\"warning\",\"avail_bits\":1000000}]},"
+	       "{\"peer\":\"B\",\"up\":true,\"level\":\"warning\",\"avail_bits\":4096}]},"
 	       "{\"node\":\"B\",\"role\":\"access\",\"seq\":10,\"age_ms\":0,\"links\":["
-	       "{\"peer\":\"A\",\"up\":true,\"level\":\"warning\",\"avail_bits\":1000000},"
-	       "{\"peer\":\"C\",\"up\":false,\"level\":\"low\",\"avail_bits\":2000000},"
-	       "{\"peer\":\"U\",\"up\":true,\"level\":\"ready\",\"avail_bits\":3000000}]},"
+	       "{\"peer\":\"A\",\"up\":true,\"level\":\"warning\",\"avail_bits\":4096},"
+	       "{\"peer\":\"C\",\"up\":false,\"level\":\"low\",\"avail_bits\":1048576},"
+	       "{\"peer\":\"U\",\"up\":true,\"level\":\"ready\",\"avail_bits\":16777216}]},"
 	       "{\"node\":\"C\",\"role\":\"node\",\"seq\":10,\"age_ms\":0,\"links\":["
-	       "{\"peer\":\"B\",\"up\":true,\"level\":\"warning\",\"avail_bits\":1000000}]},"
+	       "{\"peer\":\"B\",\"up\":true,\"level\":\"low\",\"avail_bits\":1048576}]},"
 	       "{\"node\":\"U\",\"role\":\"user\",\"seq\":10,\"age_ms\":0,\"links\":["
-	       "{\"peer\":\"B\",\"up\":true,\"level\":\"warning\",\"avail_bits\":1000000}]}]}");
+	       "{\"peer\":\"B\",\"up\":true,\"level\":\"ready\",\"avail_bits\":16777216}]}]}");
 }
 
 static void test_routes_and_paths(void **state)
@@ -164,7 +92,7 @@ static void test_routes_and_paths(void **state)
 	       "{\"from\":\"X\",\"to\":\"C\",\"error\":\"no route from X to C: not connected\"},"
 	       "{\"from\":\"X\",\"to\":\"U\",\"error\":\"no route from X to U: not connected\"}]");
 	expect(view_routing_path(f->lsa, "U", "A"),
-	       "{\"path\":[\"U\",\"B\",\"A\"],\"hops\":2,\"cost\":13022,"
+	       "{\"path\":[\"U\",\"B\",\"A\"],\"hops\":2,\"cost\":8054,"
 	       "\"from\":\"U\",\"to\":\"A\"}");
 	expect(view_routing_path(f->lsa, "A", "C"),
 	       "{\"from\":\"A\",\"to\":\"C\",\"error\":\"no route from A to C: "
@@ -187,13 +115,7 @@ static void test_pushed_path(void **state)
 	lsa_set_controller(f->lsa, "K");
 	expect(view_routing_path(f->lsa, NULL, "B"),
 	       "{\"from\":\"X\",\"to\":\"B\",\"error\":\"no current route table from controller K\"}");
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_ROUTES;
-	strcpy(m->node, "K");
-	strcpy(m->dest, "X");
-	m->seq = 5;
-	strcpy(m->routes[0], "X,A,B");
-	m->n_routes = 1;
+	routes_msg(m, "K", "X", 5, "X,A,B", NULL);
 	lsa_receive(f->lsa, "A", m);
 	expect(view_routing_path(f->lsa, "X", "B"),
 	       "{\"from\":\"X\",\"to\":\"B\",\"path\":[\"X\",\"A\",\"B\"],"
@@ -202,7 +124,7 @@ static void test_pushed_path(void **state)
 	       "{\"from\":\"X\",\"to\":\"C\",\"error\":\"controller K gives no route to KME C\"}");
 	/* another node's path is computed here */
 	expect(view_routing_path(f->lsa, "U", "A"),
-	       "{\"path\":[\"U\",\"B\",\"A\"],\"hops\":2,\"cost\":13022,"
+	       "{\"path\":[\"U\",\"B\",\"A\"],\"hops\":2,\"cost\":8054,"
 	       "\"from\":\"U\",\"to\":\"A\"}");
 }
 

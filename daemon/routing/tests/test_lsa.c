@@ -18,96 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "kma/kma.h"
-#include "ksa/ksa.h"
-#include "kx/peer.h"
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
-#include "routing/lsa.h"
-
-struct fixture {
-	struct kma *kma;
-	struct lsa *lsa;
-	struct kxmsg m;
-};
-
-/* ROUTES messages a controller sent, and the last one. */
-static unsigned int routes_sent;
-static struct kxmsg last_routes;
-
-static int no_send(void *arg, const char *node, const struct kxmsg *m)
-{
-	if (m->type == KXMSG_ROUTES) {
-		routes_sent++;
-		last_routes = *m;
-	}
-	return -1;
-}
-
-static bool never_up(void *arg, const char *node)
-{
-	return false;
-}
-
-static const struct lsa_transport tr = { no_send, never_up };
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct km_node_cfg node = { .name = "X", .state_dir = "/tmp" };
-	char err[128];
-
-	assert_non_null(f);
-	f->kma = kma_new_with_sources(&node, NULL, NULL, 0, err, sizeof(err));
-	assert_non_null(f->kma);
-	f->lsa = lsa_new(NULL, f->kma, "X", &tr, NULL);
-	assert_non_null(f->lsa);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	lsa_free(f->lsa);
-	kma_free(f->kma);
-	free(f);
-	return 0;
-}
-
-/*
- * Feed LSA @origin/@seq with links "peer:up", "peer:down" or
- * "peer:up:drained" ... (NULL-terminated).
- */
-static void feed(struct fixture *f, const char *origin, uint64_t seq, ...)
-{
-	struct kxmsg *m = &f->m;
-	va_list ap;
-	const char *l;
-
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_LSA;
-	snprintf(m->node, sizeof(m->node), "%s", origin);
-	m->seq = seq;
-	va_start(ap, seq);
-	while ((l = va_arg(ap, const char *))) {
-		struct kxmsg_lsa_link *k = &m->lsa[m->n_lsa++];
-
-		snprintf(k->peer, sizeof(k->peer), "%.*s",
-			 (int)strcspn(l, ":"), l);
-		k->up = !strncmp(strchr(l, ':') + 1, "up", 2);
-		/* "peer:up:drained": a pool in WARNING with little key */
-		k->level = strstr(l, ":drained") ? QKD_POOL_WARNING :
-			   QKD_POOL_READY;
-		k->avail_bits = strstr(l, ":drained") ? 4096 : 1 << 24;
-		/* "peer:up:scarce": still READY, with less key */
-		if (strstr(l, ":scarce"))
-			k->avail_bits = 1 << 16;
-	}
-	va_end(ap);
-	lsa_receive(f->lsa, origin, m);
-}
+#include "routing/tests/lsa_fixture.h"
 
 #define PATH_TEXT_MAX	256
 
@@ -212,14 +123,7 @@ static void test_pushed_routes(void **state)
 	assert_non_null(back);
 	lsa_set_controller(f->lsa, "K");
 	assert_non_null(strstr(path(f, "X", "B"), "no current route table"));
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_ROUTES;
-	strcpy(m->node, "K");
-	strcpy(m->dest, "X");
-	m->seq = 5;
-	strcpy(m->routes[0], "X,A,B");
-	strcpy(m->routes[1], "X,A");
-	m->n_routes = 2;
+	routes_msg(m, "K", "X", 5, "X,A,B", "X,A", NULL);
 	/* Through the codec, as on the wire. */
 	n = kxmsg_encode(m, buf, sizeof(buf));
 	assert_true(n > 0);
@@ -269,6 +173,16 @@ static void test_age_out(void **state)
 	assert_non_null(strstr(path(f, "A", "C"), "not in the topology"));
 }
 
+/* Topologies built and trees computed so far. */
+static void assert_work(struct fixture *f, uint64_t builds,
+			uint64_t recomputes)
+{
+	struct lsa_info in = info(f);
+
+	assert_int_equal(in.topo_builds, builds);
+	assert_int_equal(in.route_recomputes, recomputes);
+}
+
 /* Lookups between changes are served from the trees computed after one. */
 static void test_routes_cached_until_change(void **state)
 {
@@ -283,32 +197,29 @@ static void test_routes_cached_until_change(void **state)
 		assert_string_equal(path(f, "A", "C"), "A-C");
 		assert_string_equal(path(f, "D", "A"), "D-B-A");
 	}
-	assert_int_equal(info(f).topo_builds, 1);
-	assert_int_equal(info(f).route_recomputes, 2);	/* from A, from D */
+	assert_work(f, 1, 2);			/* trees from A and D */
 	/* refreshed LSAs with the same figures change nothing */
 	feed(f, "A", 2, "B:up", "C:up", NULL);
 	feed(f, "D", 2, "B:up", "C:up:scarce", NULL);
 	assert_string_equal(path(f, "A", "D"), "A-B-D");
-	assert_int_equal(info(f).topo_builds, 1);
-	assert_int_equal(info(f).route_recomputes, 2);
+	assert_work(f, 1, 2);
 	/* less key on B-D, same pool level: the next lookup goes round */
 	feed(f, "B", 2, "A:up", "D:up:scarce", NULL);
 	feed(f, "D", 3, "B:up:scarce", "C:up", NULL);
 	feed(f, "C", 2, "A:up", "D:up", NULL);
 	assert_string_equal(path(f, "A", "D"), "A-C-D");
-	assert_int_equal(info(f).topo_builds, 2);
-	assert_int_equal(info(f).route_recomputes, 3);
+	assert_work(f, 2, 3);
 	/* a link down */
 	feed(f, "A", 3, "B:up", "C:down", NULL);
 	assert_string_equal(path(f, "A", "D"), "A-B-D");
-	assert_int_equal(info(f).route_recomputes, 4);
+	assert_work(f, 3, 4);
 	/* expiry: silent origins go, and their links with them */
 	usleep((LSA_MAX_AGE_MS + 200) * 1000);
 	feed(f, "A", 4, "B:up", "C:down", NULL);	/* A refreshes */
 	assert_non_null(strstr(path(f, "A", "D"), "not in the topology"));
-	assert_int_equal(info(f).topo_builds, 4);
-	assert_string_equal(path(f, "A", "X"), "error: no route from A to X: not connected");
-	assert_int_equal(info(f).route_recomputes, 5);
+	assert_string_equal(path(f, "A", "X"),
+			    "error: no route from A to X: not connected");
+	assert_work(f, 4, 5);
 }
 
 /* Line A - B - ... - F, more origins than the route cache holds trees. */
