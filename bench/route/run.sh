@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Route computation on synthetic 100-, 1000- and 10000-node topologies,
-# next to one BFS over the same graph.  Builds bench_route from the
-# daemon's route.c into build/ here, runs it once, prints its table.
+# Route computation as the daemon runs it (recompute after a topology
+# change, lookup from the cached tree) on synthetic 100-, 1000- and
+# 10000-node topologies, next to a memcpy of the graph and the old
+# rebuild-per-lookup path.  Builds bench_route from the daemon's route.c
+# into build/ here, runs it once, prints its table.
 
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

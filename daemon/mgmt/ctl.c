@@ -87,16 +87,16 @@ static json_t *relay_command(struct ctl *ctl, const char *cmd,
 		return NULL;
 	}
 	if (!strcmp(cmd, "topology show"))
-		return lsa_view_topology(lsa);
+		return view_routing_topology(lsa);
 	if (!strcmp(cmd, "route show"))
-		return lsa_view_routes(lsa);
+		return view_routing_routes(lsa);
 	if (!strcmp(cmd, "relay show"))
 		return view_relay_sessions(relay, ctl->src->peers);
 	if (!strcmp(cmd, "relay audit"))
 		return view_relay_audit(relay);
 	if (!strcmp(cmd, "path")) {
 		if (a->to)
-			return lsa_view_path(lsa, a->from, a->to);
+			return view_routing_path(lsa, a->from, a->to);
 		*why = "path: \"to\" is required";
 		return NULL;
 	}

@@ -8,7 +8,7 @@
  *
  * A view_X() gathers and renders a whole view, and returns NULL only when
  * out of memory; an element it is given (kma, ksa, peers, relay, ipsec,
- * macsec) may be NULL, not running, which shows as an empty view; the
+ * macsec; not lsa) may be NULL, not running, which shows as an empty view; the
  * config may not.  A view_X_json() renders one info struct, for the views
  * and for the unit tests.
  */
@@ -40,6 +40,9 @@ struct relay_link_info;
 struct ipsec_info;
 struct ipsec_pair_info;
 struct macsec_port_info;
+struct lsa;
+struct lsa_node_info;
+struct lsa_path_info;
 
 /* view_node.c: "status", "peer show" */
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
@@ -80,5 +83,12 @@ json_t *view_ipsec_json(const struct ipsec_info *i, json_t *pairs);
 json_t *view_ipsec_pair_json(const struct ipsec_pair_info *p);
 json_t *view_macsec(const struct macsec *ms);
 json_t *view_macsec_port_json(const struct macsec_port_info *p);
+
+/* view_routing.c: "topology show", "route show", "path" */
+json_t *view_routing_topology(struct lsa *lsa);
+json_t *view_routing_node_json(const struct lsa_node_info *n);
+json_t *view_routing_routes(struct lsa *lsa);
+json_t *view_routing_path(struct lsa *lsa, const char *from, const char *to);
+json_t *view_routing_path_json(const struct lsa_path_info *p);
 
 #endif /* QKD_VIEW_H */

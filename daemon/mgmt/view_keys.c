@@ -90,16 +90,25 @@ json_t *view_pair_json(const struct ksa_pair_info *p, json_t *route)
  * A pair whose SAEs' nodes share no link gets its keys by relay: the
  * nodes a key would pass now, or NULL without a route (or key relay).
  */
+static int route_nodes(void *arg, const struct lsa_path_info *p)
+{
+	json_t **nodes = arg;
+
+	if (p->err)
+		return 0;
+	*nodes = json_array();
+	for (uint32_t i = 0; *nodes && i < p->n_nodes; i++)
+		json_array_append_new(*nodes, json_string(p->nodes[i]));
+	return 0;
+}
+
 static json_t *pair_route(struct lsa *lsa, const struct ksa_pair_info *p)
 {
-	json_t *v, *path;
+	json_t *nodes = NULL;
 
-	if (*p->link || !lsa)
-		return NULL;
-	v = lsa_view_path(lsa, p->master_node, p->slave_node);
-	path = json_incref(json_object_get(v, "path"));
-	json_decref(v);
-	return path;
+	if (!*p->link && lsa)
+		lsa_path(lsa, p->master_node, p->slave_node, route_nodes, &nodes);
+	return nodes;
 }
 
 json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa,

@@ -2,6 +2,11 @@
 /*
  * Link-state advertisements and route computation for key relay
  * (configuration 1, distributed).  See lsa.h.
+ *
+ * Routes are computed once per change of the graph the database
+ * describes: every change bumps topo_gen; the next lookup rebuilds the
+ * topology and hands it to the route cache (route.h), whose trees then
+ * serve every lookup until the next change.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +38,12 @@ struct pushed {
 	uint64_t seq, rx_ms;
 };
 
+/* Configuration 2, controller: what it pushes to one target. */
+struct push_table {
+	size_t off;			/* first route in push_buf */
+	uint32_t n;			/* routes, each NUL-terminated */
+};
+
 /* Newest ROUTES sequence number seen per target (stops the flood). */
 struct routes_seen {
 	char target[KM_NAME_MAX];
@@ -62,6 +73,17 @@ struct lsa {
 	struct routes_seen *seen;
 	size_t n_seen;
 	struct kxmsg msg;		/* scratch */
+	/* routes: once per topology change */
+	struct route_cache *routes;
+	uint64_t topo_gen;		/* bumped by every change of the graph */
+	uint64_t built_gen;		/* topo_gen the cached topology shows */
+	uint64_t topo_builds;
+	/* configuration 2, controller: tables of db order, as of push_gen */
+	struct push_table *push_tab;
+	size_t n_push_tab;
+	char *push_buf;
+	size_t push_len, push_cap;
+	uint64_t push_gen;
 };
 
 static bool is_controller(const struct lsa *lsa)
@@ -101,6 +123,27 @@ static struct lsa_entry *entry_add(struct lsa *lsa, const char *origin)
 	memset(e, 0, sizeof(*e));
 	snprintf(e->origin, sizeof(e->origin), "%s", origin);
 	return e;
+}
+
+/* The graph may have changed: routes are recomputed at the next lookup. */
+static void topo_changed(struct lsa *lsa)
+{
+	lsa->topo_gen++;
+}
+
+/* Same links with the same figures: the same graph, the same costs. */
+static bool same_links(const struct kxmsg_lsa_link *a, uint32_t na,
+		       const struct kxmsg_lsa_link *b, uint32_t nb)
+{
+	if (na != nb)
+		return false;
+	for (uint32_t i = 0; i < na; i++)
+		if (strcmp(a[i].peer, b[i].peer) || a[i].up != b[i].up ||
+		    a[i].level != b[i].level ||
+		    a[i].avail_bits != b[i].avail_bits ||
+		    a[i].rate_bps != b[i].rate_bps)
+			return false;
+	return true;
 }
 
 bool lsa_admin_down(const struct lsa *lsa, const char *peer)
@@ -229,6 +272,8 @@ static void originate(struct lsa *lsa, bool force)
 		return;
 	if (changed || force)
 		lsa->dirty = true;
+	if (!same_links(now, n, me->links, me->n_links))
+		topo_changed(lsa);
 	me->n_links = n;
 	memcpy(me->links, now, n * sizeof(now[0]));
 	me->seq = ++lsa->seq;
@@ -248,6 +293,7 @@ static void age_out(struct lsa *lsa)
 			lsa->db[i] = lsa->db[--lsa->n_db];
 			lsa->aged_out++;
 			lsa->dirty = true;
+			topo_changed(lsa);
 		} else {
 			i++;
 		}
@@ -289,6 +335,9 @@ void lsa_receive(struct lsa *lsa, const char *from, const struct kxmsg *m)
 		return;		/* old or already known: stop the flood */
 	if (!e || links_or_pool_changed(m->lsa, m->n_lsa, e->links, e->n_links))
 		lsa->dirty = true;
+	if (!e || e->role != m->role ||
+	    !same_links(m->lsa, m->n_lsa, e->links, e->n_links))
+		topo_changed(lsa);
 	if (!e)
 		e = entry_add(lsa, m->node);
 	if (!e) {
@@ -407,19 +456,44 @@ fail:
 	return NULL;
 }
 
-static int route_from(struct lsa *lsa, struct route_topo *topo,
-		      const char *src, const char *dst, uint64_t need_bits,
-		      struct route_path *path, char *why, size_t whylen)
+/* The topology as of the last change (built now if need be); NULL: ENOMEM. */
+static struct route_topo *current_topo(struct lsa *lsa)
 {
-	int s = route_node_find(topo, src), d = route_node_find(topo, dst);
-	int rc;
+	struct route_topo *topo = route_cache_topo(lsa->routes);
 
+	if (topo && lsa->built_gen == lsa->topo_gen)
+		return topo;
+	topo = build_topo(lsa);
+	route_cache_set_topo(lsa->routes, topo);
+	if (topo) {
+		lsa->built_gen = lsa->topo_gen;
+		lsa->topo_builds++;
+	}
+	return topo;
+}
+
+/* Least-cost path from @src to @dst over the current topology's cache. */
+static int route_from(struct lsa *lsa, const char *src, const char *dst,
+		      uint64_t need_bits, struct route_path *path, char *why,
+		      size_t whylen)
+{
+	struct route_topo *topo = current_topo(lsa);
+	int s, d, rc;
+
+	memset(path, 0, sizeof(*path));
+	if (!topo) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	s = route_node_find(topo, src);
+	d = route_node_find(topo, dst);
 	if (s < 0 || d < 0) {
 		snprintf(why, whylen, "KME %s is not in the topology",
 			 s < 0 ? src : dst);
 		return -ENOENT;
 	}
-	rc = route_compute(topo, (uint32_t)s, (uint32_t)d, need_bits, path);
+	rc = route_cache_path(lsa->routes, (uint32_t)s, (uint32_t)d,
+			      need_bits, path);
 	if (rc == -EHOSTUNREACH)
 		route_explain(topo, (uint32_t)s, (uint32_t)d, need_bits, why,
 			      whylen);
@@ -450,49 +524,97 @@ static int path_string(struct route_topo *topo, const struct route_path *p,
 	return 0;
 }
 
-/* Routes from @src to every other known node into @m. */
-static void table_for(struct lsa *lsa, struct route_topo *topo,
-		      const char *src, struct kxmsg *m)
+static int push_append(struct lsa *lsa, const char *route)
 {
-	char why[160];
+	size_t len = strlen(route) + 1;
 
-	for (size_t j = 0; j < lsa->n_db && m->n_routes < KXMSG_MAX_ROUTES;
-	     j++) {
-		struct route_path path = { 0 };
+	if (lsa->push_len + len > lsa->push_cap) {
+		size_t cap = 2 * lsa->push_cap + len + 4096;
+		char *p = realloc(lsa->push_buf, cap);
 
-		if (!strcmp(lsa->db[j].origin, src))
-			continue;
-		if (route_from(lsa, topo, src, lsa->db[j].origin,
-			       PUSH_NEED_BITS, &path, why, sizeof(why)) == 0 &&
-		    path_string(topo, &path, m->routes[m->n_routes],
-				sizeof(m->routes[0])) == 0)
-			m->n_routes++;
-		route_path_release(&path);
+		if (!p)
+			return -ENOMEM;
+		lsa->push_buf = p;
+		lsa->push_cap = cap;
 	}
+	memcpy(lsa->push_buf + lsa->push_len, route, len);
+	lsa->push_len += len;
+	return 0;
+}
+
+/*
+ * Every node's routes to every other known node, in database order, as
+ * the controller pushes them; computed again only after a change.
+ */
+static int push_tables(struct lsa *lsa)
+{
+	char why[160], route[KXMSG_ROUTE_MAX];
+
+	if (lsa->push_tab && lsa->push_gen == lsa->topo_gen &&
+	    lsa->n_push_tab == lsa->n_db)
+		return 0;
+	free(lsa->push_tab);
+	lsa->push_tab = calloc(lsa->n_db, sizeof(*lsa->push_tab));
+	lsa->n_push_tab = 0;
+	lsa->push_len = 0;
+	if (!lsa->push_tab)
+		return -ENOMEM;
+	/* db[0], the controller, routes for itself. */
+	for (size_t i = 1; i < lsa->n_db; i++) {
+		struct push_table *t = &lsa->push_tab[i];
+
+		t->off = lsa->push_len;
+		for (size_t j = 0; j < lsa->n_db && t->n < KXMSG_MAX_ROUTES;
+		     j++) {
+			struct route_path path;
+			int rc;
+
+			if (j == i)
+				continue;
+			rc = route_from(lsa, lsa->db[i].origin,
+					lsa->db[j].origin, PUSH_NEED_BITS,
+					&path, why, sizeof(why));
+			if (rc == 0 &&
+			    path_string(route_cache_topo(lsa->routes), &path,
+					route, sizeof(route)) == 0) {
+				rc = push_append(lsa, route);
+				t->n += rc == 0;
+			}
+			route_path_release(&path);
+			if (rc == -ENOMEM) {
+				free(lsa->push_tab);
+				lsa->push_tab = NULL;
+				return rc;
+			}
+		}
+	}
+	lsa->n_push_tab = lsa->n_db;
+	lsa->push_gen = lsa->topo_gen;
+	return 0;
 }
 
 static void push_routes(struct lsa *lsa)
 {
-	struct route_topo *topo = build_topo(lsa);
 	struct kxmsg *m = &lsa->msg;
 
-	if (!topo)
+	if (push_tables(lsa))
 		return;
 	lsa->push_seq++;
-	for (size_t i = 0; i < lsa->n_db; i++) {
+	for (size_t i = 1; i < lsa->n_db; i++) {
+		const char *r = lsa->push_buf + lsa->push_tab[i].off;
+
 		kxmsg_clear(m, KXMSG_ROUTES);
 		snprintf(m->node, sizeof(m->node), "%s", lsa->node);
 		snprintf(m->dest, sizeof(m->dest), "%s", lsa->db[i].origin);
 		m->seq = lsa->push_seq;
-		table_for(lsa, topo, lsa->db[i].origin, m);
-		if (i == 0)
-			continue;	/* the controller routes for itself */
+		for (; m->n_routes < lsa->push_tab[i].n; r += strlen(r) + 1)
+			snprintf(m->routes[m->n_routes++],
+				 sizeof(m->routes[0]), "%s", r);
 		if (lsa->central_relay)
 			lsa->tr->send(lsa->tr_arg, m->dest, m);	/* Kx' */
 		else
 			flood_msg(lsa, m, NULL);
 	}
-	route_topo_free(topo);
 	lsa->dirty = false;
 	lsa->pushed_ms = loop_now_ms();
 	lsa->pushes++;
@@ -607,6 +729,7 @@ void lsa_set_role(struct lsa *lsa, uint8_t role)
 {
 	lsa->db[0].role = role;
 	lsa->dirty = true;
+	topo_changed(lsa);
 }
 
 uint8_t lsa_role(const struct lsa *lsa)
@@ -631,8 +754,7 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 	      char hops[][KM_NAME_MAX], uint32_t max_hops, uint32_t *n_hops,
 	      char *why, size_t whylen)
 {
-	struct route_topo *topo;
-	struct route_path path = { 0 };
+	struct route_path path;
 	int rc;
 
 	age_out(lsa);
@@ -640,13 +762,7 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 	if (uses_pushed_routes(lsa))
 		return route_pushed(lsa, dst, hops, max_hops, n_hops, why,
 				    whylen);
-	topo = build_topo(lsa);
-	if (!topo) {
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
-	rc = route_from(lsa, topo, lsa->node, dst, need_bits, &path, why,
-			whylen);
+	rc = route_from(lsa, lsa->node, dst, need_bits, &path, why, whylen);
 	if (rc == 0 && path.hops + 1 > max_hops) {
 		snprintf(why, whylen, "route to KME %s has %u hops, over %u",
 			 dst, path.hops, max_hops - 1);
@@ -656,10 +772,10 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 		*n_hops = path.hops + 1;
 		for (uint32_t i = 0; i <= path.hops; i++)
 			snprintf(hops[i], KM_NAME_MAX, "%s",
-				 route_node_name(topo, path.nodes[i]));
+				 route_node_name(route_cache_topo(lsa->routes),
+						 path.nodes[i]));
 	}
 	route_path_release(&path);
-	route_topo_free(topo);
 	return rc;
 }
 
@@ -682,140 +798,125 @@ int lsa_path_level(struct lsa *lsa, const char hops[][KM_NAME_MAX],
 	return worst;
 }
 
-/* ---- views ---- */
-
-static const char *level_name(uint8_t level)
+void lsa_info(struct lsa *lsa, struct lsa_info *out)
 {
-	static const char *const names[] = { "empty", "warning", "low",
-					     "ready" };
-
-	return level < 4 ? names[level] : "?";
-}
-
-static const char *role_name(uint8_t role)
-{
-	static const char *const names[] = { "node", "user", "access",
-					     "relay" };
-
-	return role <= NODE_ROLE_RELAY ? names[role] : "?";
-}
-
-json_t *lsa_view_topology(struct lsa *lsa)
-{
-	json_t *nodes = json_array(), *out;
-	uint64_t t = loop_now_ms();
-
 	age_out(lsa);
-	for (size_t i = 0; i < lsa->n_db; i++) {
-		const struct lsa_entry *e = &lsa->db[i];
-		json_t *links = json_array();
-
-		for (uint32_t j = 0; j < e->n_links; j++) {
-			const struct kxmsg_lsa_link *l = &e->links[j];
-
-			json_array_append_new(links, json_pack(
-				"{s:s, s:b, s:s, s:I}", "peer", l->peer,
-				"up", l->up, "level", level_name(l->level),
-				"avail_bits", (json_int_t)l->avail_bits));
-		}
-		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:I, s:I, s:o}", "node", e->origin,
-			"role", role_name(e->role), "seq", (json_int_t)e->seq,
-			"age_ms", (json_int_t)(t - e->rx_ms), "links", links));
-	}
-	out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "node",
-			lsa->node, "mode",
-			lsa->controller[0] ? "centralized" : "distributed",
-			"key_relay", lsa->central_relay ? "central" : "direct",
-			"controller", lsa->controller, "lsa_received",
-			(json_int_t)lsa->received, "lsa_sent",
-			(json_int_t)lsa->flooded, "aged_out",
-			(json_int_t)lsa->aged_out, "nodes", nodes);
-	return out;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->node, sizeof(out->node), "%s", lsa->node);
+	snprintf(out->controller, sizeof(out->controller), "%s",
+		 lsa->controller);
+	out->central_relay = lsa->central_relay;
+	out->received = lsa->received;
+	out->flooded = lsa->flooded;
+	out->aged_out = lsa->aged_out;
+	out->topo_builds = lsa->topo_builds;
+	out->route_recomputes = route_cache_recomputes(lsa->routes);
 }
 
-static json_t *path_json(struct route_topo *topo,
-			 const struct route_path *p)
+size_t lsa_node_count(const struct lsa *lsa)
 {
-	json_t *hops = json_array();
-
-	for (uint32_t i = 0; i <= p->hops; i++)
-		json_array_append_new(hops, json_string(
-			route_node_name(topo, p->nodes[i])));
-	return json_pack("{s:o, s:I, s:I}", "path", hops, "hops",
-			 (json_int_t)p->hops, "cost", (json_int_t)p->cost);
+	return lsa->n_db;
 }
 
-/* Default pad need for views: one 256-bit key plus its MAC key. */
+int lsa_node_info(const struct lsa *lsa, size_t i, struct lsa_node_info *out)
+{
+	const struct lsa_entry *e;
+
+	if (i >= lsa->n_db)
+		return -1;
+	e = &lsa->db[i];
+	memset(out, 0, sizeof(*out));
+	snprintf(out->node, sizeof(out->node), "%s", e->origin);
+	out->role = e->role;
+	out->seq = e->seq;
+	out->age_ms = loop_now_ms() - e->rx_ms;
+	out->n_links = e->n_links;
+	memcpy(out->links, e->links, e->n_links * sizeof(e->links[0]));
+	return 0;
+}
+
+/* Pad need of the views: one 256-bit key plus its MAC key. */
 #define VIEW_NEED_BITS	(256 + 256)
 
-static json_t *one_path(struct lsa *lsa, struct route_topo *topo,
-			const char *src, const char *dst)
+static int computed_path(struct lsa *lsa, const char *src, const char *dst,
+			 lsa_path_fn fn, void *arg)
 {
-	struct route_path path = { 0 };
+	struct lsa_path_info pi = { .from = src, .to = dst };
+	struct route_path path;
+	const char **names = NULL;
 	char why[160];
-	json_t *j;
+	int rc;
 
-	if (route_from(lsa, topo, src, dst, VIEW_NEED_BITS, &path, why,
-		       sizeof(why)))
-		return json_pack("{s:s, s:s, s:s}", "from", src, "to", dst,
-				 "error", why);
-	j = path_json(topo, &path);
-	json_object_set_new(j, "from", json_string(src));
-	json_object_set_new(j, "to", json_string(dst));
+	pi.err = route_from(lsa, src, dst, VIEW_NEED_BITS, &path, why,
+			    sizeof(why));
+	if (pi.err) {
+		pi.why = why;
+	} else {
+		names = calloc((size_t)path.hops + 1, sizeof(*names));
+		if (!names) {
+			route_path_release(&path);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i <= path.hops; i++)
+			names[i] = route_node_name(route_cache_topo(lsa->routes),
+						   path.nodes[i]);
+		pi.n_nodes = path.hops + 1;
+		pi.nodes = names;
+		pi.cost = path.cost;
+	}
+	rc = fn(arg, &pi);
+	free(names);
 	route_path_release(&path);
-	return j;
-}
-
-json_t *lsa_view_routes(struct lsa *lsa)
-{
-	struct route_topo *topo;
-	json_t *routes = json_array();
-
-	age_out(lsa);
-	topo = build_topo(lsa);
-	if (!topo)
-		return NULL;
-	for (size_t i = 1; i < lsa->n_db; i++)
-		json_array_append_new(routes, one_path(lsa, topo, lsa->node,
-						       lsa->db[i].origin));
-	route_topo_free(topo);
-	return routes;
+	return rc;
 }
 
 /* Our own path in configuration 2: the pushed route. */
-static json_t *pushed_path_json(struct lsa *lsa, const char *dst)
+static int pushed_path(struct lsa *lsa, const char *dst, lsa_path_fn fn,
+		       void *arg)
 {
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX], why[160];
+	const char *names[KXMSG_MAX_HOPS];
+	struct lsa_path_info pi = { .from = lsa->node, .to = dst,
+				    .pushed = true };
 	uint32_t n = 0;
-	json_t *arr;
 
-	if (route_pushed(lsa, dst, hops, KXMSG_MAX_HOPS, &n, why,
-			 sizeof(why)))
-		return json_pack("{s:s, s:s, s:s}", "from", lsa->node, "to",
-				 dst, "error", why);
-	arr = json_array();
-	for (uint32_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_string(hops[i]));
-	return json_pack("{s:s, s:s, s:o, s:I, s:s}", "from", lsa->node,
-			 "to", dst, "path", arr, "hops", (json_int_t)(n - 1),
-			 "source", "controller");
+	pi.err = route_pushed(lsa, dst, hops, KXMSG_MAX_HOPS, &n, why,
+			      sizeof(why));
+	if (pi.err) {
+		pi.why = why;
+	} else {
+		for (uint32_t i = 0; i < n; i++)
+			names[i] = hops[i];
+		pi.n_nodes = n;
+		pi.nodes = names;
+	}
+	return fn(arg, &pi);
 }
 
-json_t *lsa_view_path(struct lsa *lsa, const char *src, const char *dst)
+int lsa_path(struct lsa *lsa, const char *src, const char *dst,
+	     lsa_path_fn fn, void *arg)
 {
-	struct route_topo *topo;
-	json_t *j;
-
 	if (uses_pushed_routes(lsa) && (!src || !strcmp(src, lsa->node)))
-		return pushed_path_json(lsa, dst);
+		return pushed_path(lsa, dst, fn, arg);
 	age_out(lsa);
-	topo = build_topo(lsa);
-	if (!topo)
-		return NULL;
-	j = one_path(lsa, topo, src ? src : lsa->node, dst);
-	route_topo_free(topo);
-	return j;
+	if (!current_topo(lsa))
+		return -ENOMEM;
+	return computed_path(lsa, src ? src : lsa->node, dst, fn, arg);
+}
+
+int lsa_foreach_route(struct lsa *lsa, lsa_path_fn fn, void *arg)
+{
+	age_out(lsa);
+	if (!current_topo(lsa))
+		return -ENOMEM;
+	for (size_t i = 1; i < lsa->n_db; i++) {
+		int rc = computed_path(lsa, lsa->node, lsa->db[i].origin, fn,
+				       arg);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* ---- lifetime ---- */
@@ -842,7 +943,9 @@ struct lsa *lsa_new(struct loop *loop, struct kma *kma, const char *node,
 	snprintf(lsa->node, sizeof(lsa->node), "%s", node);
 	/* A restarted node's numbers start above its old ones. */
 	lsa->seq = realtime_ns();
-	if (!entry_add(lsa, node))
+	lsa->topo_gen = 1;		/* nothing built yet */
+	lsa->routes = route_cache_new();
+	if (!lsa->routes || !entry_add(lsa, node))
 		goto fail;
 	lsa->db[0].rx_ms = loop_now_ms();
 	if (loop) {
@@ -863,6 +966,9 @@ void lsa_free(struct lsa *lsa)
 		return;
 	if (lsa->timer)
 		loop_timer_del(lsa->timer);
+	route_cache_free(lsa->routes);
+	free(lsa->push_tab);
+	free(lsa->push_buf);
 	free(lsa->seen);
 	free(lsa->db);
 	free(lsa);

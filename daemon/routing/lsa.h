@@ -30,7 +30,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 
 #include "kx/kxmsg.h"
 
@@ -99,10 +98,61 @@ int lsa_route(struct lsa *lsa, const char *dst, uint64_t need_bits,
 int lsa_path_level(struct lsa *lsa, const char hops[][KM_NAME_MAX],
 		   uint32_t n);
 
-/* Control socket views (metadata only). */
-json_t *lsa_view_topology(struct lsa *lsa);
-json_t *lsa_view_routes(struct lsa *lsa);
-/* "which path would a key from @src to @dst take" (src NULL: this node). */
-json_t *lsa_view_path(struct lsa *lsa, const char *src, const char *dst);
+/* ---- Plain state for the operator views (mgmt/), metadata only ---- */
+
+struct lsa_info {
+	char node[KM_NAME_MAX];		/* this node */
+	char controller[KM_NAME_MAX];	/* "": distributed (configuration 1) */
+	bool central_relay;		/* configuration 4 */
+	uint64_t received;		/* LSAs received */
+	uint64_t flooded;		/* LSA and ROUTES messages sent */
+	uint64_t aged_out;		/* origins dropped for silence */
+	uint64_t topo_builds;		/* topology rebuilt after a change */
+	uint64_t route_recomputes;	/* shortest-path trees computed */
+};
+
+/* Drops the LSAs past LSA_MAX_AGE_MS first: the figures are as of now. */
+void lsa_info(struct lsa *lsa, struct lsa_info *out);
+
+struct lsa_node_info {
+	char node[KM_NAME_MAX];		/* origin */
+	uint8_t role;			/* enum node_role */
+	uint64_t seq;
+	uint64_t age_ms;		/* since its newest LSA was stored */
+	uint32_t n_links;
+	struct kxmsg_lsa_link links[KXMSG_MAX_LSA_LINKS];
+};
+
+/* The database, this node first (call lsa_info() first to age it). */
+size_t lsa_node_count(const struct lsa *lsa);
+/* 0, or -1 if @i is out of range. */
+int lsa_node_info(const struct lsa *lsa, size_t i, struct lsa_node_info *out);
+
+/* A relay path as the views show it; the pointers live during the call. */
+struct lsa_path_info {
+	const char *from, *to;
+	int err;			/* 0, or a negative errno ... */
+	const char *why;		/* ... and why, in one sentence */
+	bool pushed;			/* configuration 2: the controller's */
+	uint32_t n_nodes;		/* from ... to (err == 0) */
+	const char *const *nodes;
+	uint64_t cost;			/* not for pushed routes */
+};
+
+typedef int (*lsa_path_fn)(void *arg, const struct lsa_path_info *p);
+
+/*
+ * Calls @fn with the path a key from @src (NULL: this node) to @dst would
+ * take, for one 256-bit key and its MAC key; this node's own is the pushed
+ * route in configuration 2.  Returns what @fn returned, or -ENOMEM.
+ */
+int lsa_path(struct lsa *lsa, const char *src, const char *dst,
+	     lsa_path_fn fn, void *arg);
+/*
+ * Calls @fn with the computed path from this node to every other node of
+ * the database, in its order; stops when @fn returns non-zero and returns
+ * that, or -ENOMEM.
+ */
+int lsa_foreach_route(struct lsa *lsa, lsa_path_fn fn, void *arg);
 
 #endif /* QKD_LSA_H */

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Key relay routing: topology in adjacency arrays (CSR, rebuilt only when
- * nodes or links are added), Dijkstra on an indexed binary heap, greedy
- * edge-disjoint alternatives, and a shortest-path tree that is repaired
- * incrementally after a change (only the subtree hanging off a link whose
- * cost went up, or the region a cheaper link improves, is searched again).
- * The metric is documented in route.h.
+ * nodes or links are added) with a hash index of node names, Dijkstra on
+ * an indexed binary heap into a full shortest-path tree per source, and a
+ * small cache of such trees that lives as long as its topology.  The
+ * metric is documented in route.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +39,8 @@ struct route_topo {
 	uint32_t *adj_off;		/* node v's entries: [off[v], off[v+1]) */
 	struct route_adj *adj;
 	bool adj_stale;
-	uint64_t shape_gen;		/* bumped when nodes or links are added */
+	uint32_t *name_idx;		/* open addressing: node ids, or NONE */
+	uint32_t name_mask;		/* slots - 1; slots >= 2 * nodes */
 };
 
 /* ---- topology ---- */
@@ -58,6 +58,7 @@ void route_topo_free(struct route_topo *topo)
 	free(topo->links);
 	free(topo->adj_off);
 	free(topo->adj);
+	free(topo->name_idx);
 	free(topo);
 }
 
@@ -78,12 +79,54 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 	return 0;
 }
 
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	while (*name)
+		h = (h ^ (uint8_t)*name++) * 16777619u;
+	return h;
+}
+
+/* The slot of @name, or the empty slot where it would go. */
+static uint32_t name_slot(const struct route_topo *topo, const char *name)
+{
+	uint32_t i = name_hash(name) & topo->name_mask;
+
+	while (topo->name_idx[i] != NONE &&
+	       strcmp(topo->nodes[topo->name_idx[i]].name, name))
+		i = (i + 1) & topo->name_mask;
+	return i;
+}
+
+/* Room in the name index for @n nodes: 0 or -ENOMEM. */
+static int name_index_fit(struct route_topo *topo, uint32_t n)
+{
+	uint32_t slots = topo->name_idx ? topo->name_mask + 1 : 0, *idx;
+
+	if ((uint64_t)n * 2 <= slots)
+		return 0;
+	slots = slots ? slots * 2 : 64;
+	idx = malloc((size_t)slots * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	memset(idx, 0xff, (size_t)slots * sizeof(*idx));	/* NONE */
+	free(topo->name_idx);
+	topo->name_idx = idx;
+	topo->name_mask = slots - 1;
+	for (uint32_t v = 0; v < topo->n_nodes; v++)
+		idx[name_slot(topo, topo->nodes[v].name)] = v;
+	return 0;
+}
+
 int route_node_find(const struct route_topo *topo, const char *name)
 {
-	for (uint32_t i = 0; i < topo->n_nodes; i++)
-		if (!strcmp(topo->nodes[i].name, name))
-			return (int)i;
-	return -ENOENT;
+	uint32_t v;
+
+	if (!topo->name_idx)
+		return -ENOENT;
+	v = topo->name_idx[name_slot(topo, name)];
+	return v == NONE ? -ENOENT : (int)v;
 }
 
 int route_node_add(struct route_topo *topo, const char *name)
@@ -96,14 +139,15 @@ int route_node_add(struct route_topo *topo, const char *name)
 	if (route_node_find(topo, name) >= 0)
 		return -EEXIST;
 	if (grow((void **)&topo->nodes, &topo->cap_nodes, topo->n_nodes + 1,
-		 sizeof(*topo->nodes)))
+		 sizeof(*topo->nodes)) ||
+	    name_index_fit(topo, topo->n_nodes + 1))
 		return -ENOMEM;
 	n = &topo->nodes[topo->n_nodes];
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->up = true;
 	n->no_transit = false;
+	topo->name_idx[name_slot(topo, name)] = topo->n_nodes;
 	topo->adj_stale = true;
-	topo->shape_gen++;
 	return (int)topo->n_nodes++;
 }
 
@@ -156,7 +200,6 @@ int route_link_add(struct route_topo *topo, uint32_t a, uint32_t b,
 	l->b = b;
 	l->st = *st;
 	topo->adj_stale = true;
-	topo->shape_gen++;
 	return (int)topo->n_links++;
 }
 
@@ -186,6 +229,13 @@ uint32_t route_link_count(const struct route_topo *topo)
 	return topo->n_links;
 }
 
+/* Up, both ends up, pool not EMPTY: usable if it holds enough. */
+static bool link_open(const struct route_topo *topo, const struct route_link *l)
+{
+	return l->st.state == QKD_LINK_UP && l->st.level != QKD_POOL_EMPTY &&
+	       topo->nodes[l->a].up && topo->nodes[l->b].up;
+}
+
 uint64_t route_link_cost(const struct route_topo *topo, uint32_t link,
 			 uint64_t need_bits)
 {
@@ -195,9 +245,7 @@ uint64_t route_link_cost(const struct route_topo *topo, uint32_t link,
 	if (link >= topo->n_links)
 		return ROUTE_COST_INF;
 	l = &topo->links[link];
-	if (l->st.state != QKD_LINK_UP || l->st.level == QKD_POOL_EMPTY ||
-	    l->st.avail_bits < need_bits || !topo->nodes[l->a].up ||
-	    !topo->nodes[l->b].up)
+	if (!link_open(topo, l) || l->st.avail_bits < need_bits)
 		return ROUTE_COST_INF;
 	if (l->st.level == QKD_POOL_LOW)
 		cost += ROUTE_COST_LOW;
@@ -387,25 +435,19 @@ static void spt_relax(struct spt *s, uint32_t u, uint32_t v, uint32_t link,
 	}
 }
 
-/* Dijkstra from whatever is queued; stops early once @stop is settled. */
-static uint32_t spt_run(struct spt *s, const struct route_topo *topo,
-			const uint64_t *link_cost, uint32_t stop)
+/* Dijkstra until every reachable node is settled. */
+static void spt_run(struct spt *s, const struct route_topo *topo,
+		    const uint64_t *link_cost)
 {
-	uint32_t settled = 0;
-
 	while (s->heap.n) {
 		uint32_t u = heap_pop(&s->heap);
 
-		settled++;
-		if (u == stop)
-			break;
 		if (topo->nodes[u].no_transit && s->dist[u] != 0)
 			continue;	/* only the source leaves through it */
 		for (uint32_t i = topo->adj_off[u]; i < topo->adj_off[u + 1]; i++)
 			spt_relax(s, u, topo->adj[i].node, topo->adj[i].link,
 				  link_cost[topo->adj[i].link]);
 	}
-	return settled;
 }
 
 static int spt_path(const struct spt *s, uint32_t src, uint32_t dst,
@@ -413,7 +455,6 @@ static int spt_path(const struct spt *s, uint32_t src, uint32_t dst,
 {
 	uint32_t hops = 0, v;
 
-	memset(path, 0, sizeof(*path));
 	if (s->dist[dst] == ROUTE_COST_INF)
 		return -EHOSTUNREACH;
 	for (v = dst; v != src; v = s->pred_node[v])
@@ -443,101 +484,7 @@ void route_path_release(struct route_path *path)
 	memset(path, 0, sizeof(*path));
 }
 
-/* Costs of every link for @need_bits; links in @excluded cost infinity. */
-static uint64_t *link_costs(const struct route_topo *topo, uint64_t need_bits,
-			    const uint8_t *excluded)
-{
-	uint64_t *cost = malloc(((size_t)topo->n_links + 1) * sizeof(*cost));
-
-	if (!cost)
-		return NULL;
-	for (uint32_t i = 0; i < topo->n_links; i++)
-		cost[i] = excluded && excluded[i] ? ROUTE_COST_INF :
-			  route_link_cost(topo, i, need_bits);
-	return cost;
-}
-
-static int check_ends(const struct route_topo *topo, uint32_t src,
-		      uint32_t dst)
-{
-	if (src >= topo->n_nodes || dst >= topo->n_nodes)
-		return -ENOENT;
-	if (src == dst)
-		return -EINVAL;
-	if (!topo->nodes[src].up || !topo->nodes[dst].up)
-		return -EHOSTUNREACH;
-	return 0;
-}
-
-static int shortest_path(struct route_topo *topo, uint32_t src, uint32_t dst,
-			 uint64_t need_bits, const uint8_t *excluded,
-			 struct route_path *path)
-{
-	uint64_t *cost;
-	struct spt s;
-	int err;
-
-	memset(path, 0, sizeof(*path));
-	err = check_ends(topo, src, dst);
-	if (!err)
-		err = topo_prepare(topo);
-	if (err)
-		return err;
-	cost = link_costs(topo, need_bits, excluded);
-	if (!cost)
-		return -ENOMEM;
-	err = spt_alloc(&s, topo->n_nodes);
-	if (!err) {
-		spt_reset(&s, src);
-		spt_run(&s, topo, cost, dst);
-		err = spt_path(&s, src, dst, path);
-		spt_free(&s);
-	}
-	free(cost);
-	return err;
-}
-
-int route_compute(struct route_topo *topo, uint32_t src, uint32_t dst,
-		  uint64_t need_bits, struct route_path *path)
-{
-	return shortest_path(topo, src, dst, need_bits, NULL, path);
-}
-
-int route_alternatives(struct route_topo *topo, uint32_t src, uint32_t dst,
-		       uint64_t need_bits, unsigned int k,
-		       struct route_path *paths, unsigned int *n_found)
-{
-	uint8_t *excluded;
-	int err = 0;
-
-	*n_found = 0;
-	if (!k)
-		return -EINVAL;
-	excluded = calloc((size_t)topo->n_links + 1, 1);
-	if (!excluded)
-		return -ENOMEM;
-	while (*n_found < k) {
-		struct route_path *p = &paths[*n_found];
-
-		err = shortest_path(topo, src, dst, need_bits, excluded, p);
-		if (err)
-			break;
-		for (uint32_t i = 0; i < p->hops; i++)
-			excluded[p->links[i]] = 1;
-		(*n_found)++;
-	}
-	free(excluded);
-	if (*n_found && err == -EHOSTUNREACH)
-		return 0;
-	if (err) {
-		for (unsigned int i = 0; i < *n_found; i++)
-			route_path_release(&paths[i]);
-		*n_found = 0;
-	}
-	return err;
-}
-
-/* ---- plain reachability, for explanations and the benchmark baseline ---- */
+/* ---- plain reachability, for explanations ---- */
 
 enum reach { REACH_ANY, REACH_UP, REACH_USABLE };
 
@@ -554,72 +501,42 @@ static bool link_passes(const struct route_topo *topo, uint32_t link,
 	return route_link_cost(topo, link, need_bits) != ROUTE_COST_INF;
 }
 
-/*
- * Hop count from @src to @dst over links that pass @mode, or -1; with
- * @dst == NONE the whole component is searched and *reached counts it.
- */
-static int bfs(struct route_topo *topo, uint32_t src, uint32_t dst,
-	       enum reach mode, uint64_t need_bits, uint32_t *reached)
+/* True if @dst can be reached from @src over links that pass @mode. */
+static bool reachable(struct route_topo *topo, uint32_t src, uint32_t dst,
+		      enum reach mode, uint64_t need_bits)
 {
-	uint32_t *queue, *depth, head = 0, tail = 0;
-	int hops = -1;
+	uint32_t *queue, head = 0, tail = 0;
+	uint8_t *seen;
+	bool found = false;
 
 	if (topo_prepare(topo))
-		return -ENOMEM;
+		return false;
 	queue = malloc(((size_t)topo->n_nodes + 1) * sizeof(*queue));
-	depth = malloc(((size_t)topo->n_nodes + 1) * sizeof(*depth));
-	if (!queue || !depth) {
+	seen = calloc((size_t)topo->n_nodes + 1, 1);
+	if (!queue || !seen) {
 		free(queue);
-		free(depth);
-		return -ENOMEM;
+		free(seen);
+		return false;
 	}
-	for (uint32_t v = 0; v < topo->n_nodes; v++)
-		depth[v] = NONE;
-	depth[src] = 0;
+	seen[src] = 1;
 	queue[tail++] = src;
-	while (head < tail) {
+	while (head < tail && !found) {
 		uint32_t u = queue[head++];
 
-		if (u == dst) {
-			hops = (int)depth[u];
-			break;
-		}
+		found = u == dst;
 		for (uint32_t i = topo->adj_off[u]; i < topo->adj_off[u + 1]; i++) {
 			uint32_t v = topo->adj[i].node;
 
-			if (depth[v] == NONE &&
+			if (!seen[v] &&
 			    link_passes(topo, topo->adj[i].link, mode, need_bits)) {
-				depth[v] = depth[u] + 1;
+				seen[v] = 1;
 				queue[tail++] = v;
 			}
 		}
 	}
-	if (reached)
-		*reached = tail;
 	free(queue);
-	free(depth);
-	return hops;
-}
-
-int route_bfs_hops(struct route_topo *topo, uint32_t src, uint32_t dst)
-{
-	int hops;
-
-	if (src >= topo->n_nodes || dst >= topo->n_nodes)
-		return -ENOENT;
-	hops = bfs(topo, src, dst, REACH_ANY, 0, NULL);
-	return hops == -1 ? -EHOSTUNREACH : hops;
-}
-
-int route_bfs_reach(struct route_topo *topo, uint32_t src)
-{
-	uint32_t reached = 0;
-
-	if (src >= topo->n_nodes)
-		return -ENOENT;
-	if (bfs(topo, src, NONE, REACH_ANY, 0, &reached) == -ENOMEM)
-		return -ENOMEM;
-	return (int)reached;
+	free(seen);
+	return found;
 }
 
 void route_explain(struct route_topo *topo, uint32_t src, uint32_t dst,
@@ -635,14 +552,14 @@ void route_explain(struct route_topo *topo, uint32_t src, uint32_t dst,
 	else if (!topo->nodes[src].up || !topo->nodes[dst].up)
 		snprintf(buf, len, "node %s is down",
 			 topo->nodes[src].up ? d : s);
-	else if (bfs(topo, src, dst, REACH_ANY, 0, NULL) < 0)
+	else if (!reachable(topo, src, dst, REACH_ANY, 0))
 		snprintf(buf, len, "no route from %s to %s: not connected", s,
 			 d);
-	else if (bfs(topo, src, dst, REACH_UP, 0, NULL) < 0)
+	else if (!reachable(topo, src, dst, REACH_UP, 0))
 		snprintf(buf, len,
 			 "no route from %s to %s: every path has a link or node down",
 			 s, d);
-	else if (bfs(topo, src, dst, REACH_USABLE, need_bits, NULL) < 0)
+	else if (!reachable(topo, src, dst, REACH_USABLE, need_bits))
 		snprintf(buf, len,
 			 "no route from %s to %s: every path has a key pool with less than %llu bits",
 			 s, d, (unsigned long long)need_bits);
@@ -652,192 +569,71 @@ void route_explain(struct route_topo *topo, uint32_t src, uint32_t dst,
 			 s, d);
 }
 
-/* ---- route table: an incrementally maintained shortest-path tree ---- */
+/* ---- route table: the shortest-path tree from one source ---- */
 
 struct route_table {
-	struct route_topo *topo;
+	const struct route_topo *topo;
 	uint32_t src;
-	uint64_t need_bits;
-	uint64_t shape_gen;		/* of topo when the arrays were sized */
+	/*
+	 * The tree holds for any need in [need_lo, need_hi]: no link that is
+	 * otherwise usable has a pool size in between, so the same links
+	 * are usable and cost the same.
+	 */
+	uint64_t need_lo, need_hi;
 	struct spt s;
-	uint64_t *cost;			/* link costs the tree was built with */
-	uint8_t *in_subtree;
-	uint32_t *stack;		/* DFS over the tree */
-	uint32_t *subtree;		/* nodes found below a changed link */
-	uint32_t last_work;
 };
 
-static void table_arrays_free(struct route_table *t)
+void route_table_free(struct route_table *t)
 {
+	if (!t)
+		return;
 	spt_free(&t->s);
-	free(t->cost);
-	free(t->in_subtree);
-	free(t->stack);
-	free(t->subtree);
-	t->cost = NULL;
-	t->in_subtree = NULL;
-	t->stack = NULL;
-	t->subtree = NULL;
-}
-
-int route_table_recompute(struct route_table *t)
-{
-	struct route_topo *topo = t->topo;
-	int err = topo_prepare(topo);
-
-	if (err)
-		return err;
-	if (t->shape_gen != topo->shape_gen || !t->cost) {
-		table_arrays_free(t);
-		err = spt_alloc(&t->s, topo->n_nodes);
-		if (err)
-			return err;
-		t->in_subtree = calloc((size_t)topo->n_nodes + 1, 1);
-		t->stack = malloc(((size_t)topo->n_nodes + 1) *
-				  sizeof(*t->stack));
-		t->subtree = malloc(((size_t)topo->n_nodes + 1) *
-				    sizeof(*t->subtree));
-		t->cost = link_costs(topo, t->need_bits, NULL);
-		if (!t->in_subtree || !t->stack || !t->subtree || !t->cost) {
-			table_arrays_free(t);
-			return -ENOMEM;
-		}
-		t->shape_gen = topo->shape_gen;
-	} else {
-		for (uint32_t i = 0; i < topo->n_links; i++)
-			t->cost[i] = route_link_cost(topo, i, t->need_bits);
-	}
-	spt_reset(&t->s, t->src);
-	t->last_work = spt_run(&t->s, topo, t->cost, NONE);
-	return 0;
+	free(t);
 }
 
 struct route_table *route_table_new(struct route_topo *topo, uint32_t src,
 				    uint64_t need_bits)
 {
 	struct route_table *t;
+	uint64_t *cost;
 
-	if (src >= topo->n_nodes)
+	if (src >= topo->n_nodes || topo_prepare(topo))
 		return NULL;
 	t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	t->topo = topo;
-	t->src = src;
-	t->need_bits = need_bits;
-	if (route_table_recompute(t)) {
-		route_table_free(t);
+	cost = malloc(((size_t)topo->n_links + 1) * sizeof(*cost));
+	if (!t || !cost || spt_alloc(&t->s, topo->n_nodes)) {
+		free(t);
+		free(cost);
 		return NULL;
 	}
+	t->topo = topo;
+	t->src = src;
+	t->need_lo = 0;
+	t->need_hi = UINT64_MAX;
+	for (uint32_t i = 0; i < topo->n_links; i++) {
+		const struct route_link *l = &topo->links[i];
+
+		cost[i] = route_link_cost(topo, i, need_bits);
+		if (!link_open(topo, l))
+			continue;
+		if (l->st.avail_bits < need_bits &&
+		    l->st.avail_bits + 1 > t->need_lo)
+			t->need_lo = l->st.avail_bits + 1;
+		else if (l->st.avail_bits >= need_bits &&
+			 l->st.avail_bits < t->need_hi)
+			t->need_hi = l->st.avail_bits;
+	}
+	spt_reset(&t->s, src);
+	spt_run(&t->s, topo, cost);
+	free(cost);
 	return t;
 }
 
-void route_table_free(struct route_table *t)
+bool route_table_serves(const struct route_table *t, uint32_t src,
+			uint64_t need_bits)
 {
-	if (!t)
-		return;
-	table_arrays_free(t);
-	free(t);
-}
-
-/*
- * A tree link got dearer (or unusable): every node below @child loses its
- * distance; each is re-seeded from its best neighbour outside the subtree
- * and Dijkstra settles the subtree again.  Nodes outside keep theirs,
- * which cannot have changed.
- */
-static uint32_t repair_subtree(struct route_table *t, uint32_t child)
-{
-	const struct route_topo *topo = t->topo;
-	struct spt *s = &t->s;
-	uint32_t top = 0, n_sub = 0;
-
-	t->stack[top++] = child;
-	t->in_subtree[child] = 1;
-	while (top) {
-		uint32_t w = t->stack[--top];
-
-		t->subtree[n_sub++] = w;
-		for (uint32_t i = topo->adj_off[w]; i < topo->adj_off[w + 1]; i++) {
-			uint32_t z = topo->adj[i].node;
-
-			if (!t->in_subtree[z] && s->pred_node[z] == w &&
-			    s->pred_link[z] == topo->adj[i].link) {
-				t->in_subtree[z] = 1;
-				t->stack[top++] = z;
-			}
-		}
-	}
-	for (uint32_t j = 0; j < n_sub; j++) {
-		uint32_t w = t->subtree[j];
-
-		s->dist[w] = ROUTE_COST_INF;
-		s->pred_node[w] = NONE;
-		s->pred_link[w] = NONE;
-	}
-	for (uint32_t j = 0; j < n_sub; j++) {
-		uint32_t w = t->subtree[j];
-
-		for (uint32_t i = topo->adj_off[w]; i < topo->adj_off[w + 1]; i++) {
-			uint32_t z = topo->adj[i].node;
-
-			if (!t->in_subtree[z])
-				spt_relax(s, z, w, topo->adj[i].link,
-					  t->cost[topo->adj[i].link]);
-		}
-	}
-	for (uint32_t j = 0; j < n_sub; j++)
-		t->in_subtree[t->subtree[j]] = 0;
-	return spt_run(s, topo, t->cost, NONE);
-}
-
-int route_table_link_changed(struct route_table *t, uint32_t link)
-{
-	struct route_topo *topo = t->topo;
-	uint64_t old_cost, new_cost;
-	uint32_t a, b;
-
-	if (link >= topo->n_links)
-		return -ENOENT;
-	if (t->shape_gen != topo->shape_gen)
-		return route_table_recompute(t);
-	a = topo->links[link].a;
-	b = topo->links[link].b;
-	old_cost = t->cost[link];
-	new_cost = route_link_cost(topo, link, t->need_bits);
-	t->cost[link] = new_cost;
-	t->last_work = 0;
-	if (new_cost < old_cost) {
-		spt_relax(&t->s, a, b, link, new_cost);
-		spt_relax(&t->s, b, a, link, new_cost);
-		t->last_work = spt_run(&t->s, topo, t->cost, NONE);
-	} else if (new_cost > old_cost) {
-		if (t->s.pred_link[b] == link && t->s.pred_node[b] == a)
-			t->last_work = repair_subtree(t, b);
-		else if (t->s.pred_link[a] == link && t->s.pred_node[a] == b)
-			t->last_work = repair_subtree(t, a);
-	}
-	return 0;
-}
-
-int route_table_node_changed(struct route_table *t, uint32_t node)
-{
-	struct route_topo *topo = t->topo;
-	uint32_t work = 0;
-	int err;
-
-	if (node >= topo->n_nodes)
-		return -ENOENT;
-	if (t->shape_gen != topo->shape_gen)
-		return route_table_recompute(t);
-	for (uint32_t i = topo->adj_off[node]; i < topo->adj_off[node + 1]; i++) {
-		err = route_table_link_changed(t, topo->adj[i].link);
-		if (err)
-			return err;
-		work += t->last_work;
-	}
-	t->last_work = work;
-	return 0;
+	return t->src == src && need_bits >= t->need_lo &&
+	       need_bits <= t->need_hi;
 }
 
 uint64_t route_table_cost(const struct route_table *t, uint32_t dst)
@@ -858,7 +654,89 @@ int route_table_path(const struct route_table *t, uint32_t dst,
 	return spt_path(&t->s, t->src, dst, path);
 }
 
-uint32_t route_table_last_work(const struct route_table *t)
+/* ---- route cache: the trees of one topology, until it changes ---- */
+
+struct route_cache {
+	struct route_topo *topo;
+	struct route_table *tab[ROUTE_CACHE_TREES];
+	uint64_t used[ROUTE_CACHE_TREES];	/* at this tick; 0: free */
+	uint64_t tick;
+	uint64_t recomputes;
+};
+
+struct route_cache *route_cache_new(void)
 {
-	return t->last_work;
+	return calloc(1, sizeof(struct route_cache));
+}
+
+static void cache_drop_trees(struct route_cache *c)
+{
+	for (unsigned int i = 0; i < ROUTE_CACHE_TREES; i++) {
+		route_table_free(c->tab[i]);
+		c->tab[i] = NULL;
+		c->used[i] = 0;
+	}
+}
+
+void route_cache_free(struct route_cache *c)
+{
+	if (!c)
+		return;
+	cache_drop_trees(c);
+	route_topo_free(c->topo);
+	free(c);
+}
+
+void route_cache_set_topo(struct route_cache *c, struct route_topo *topo)
+{
+	cache_drop_trees(c);
+	route_topo_free(c->topo);
+	c->topo = topo;
+}
+
+struct route_topo *route_cache_topo(const struct route_cache *c)
+{
+	return c->topo;
+}
+
+const struct route_table *route_cache_table(struct route_cache *c,
+					    uint32_t src, uint64_t need_bits)
+{
+	unsigned int lru = 0;
+
+	if (!c->topo)
+		return NULL;
+	c->tick++;
+	for (unsigned int i = 0; i < ROUTE_CACHE_TREES; i++) {
+		if (c->tab[i] && route_table_serves(c->tab[i], src, need_bits)) {
+			c->used[i] = c->tick;
+			return c->tab[i];
+		}
+		if (c->used[i] < c->used[lru])
+			lru = i;
+	}
+	route_table_free(c->tab[lru]);
+	c->tab[lru] = route_table_new(c->topo, src, need_bits);
+	c->used[lru] = c->tab[lru] ? c->tick : 0;
+	c->recomputes++;
+	return c->tab[lru];
+}
+
+int route_cache_path(struct route_cache *c, uint32_t src, uint32_t dst,
+		     uint64_t need_bits, struct route_path *path)
+{
+	const struct route_table *t;
+
+	memset(path, 0, sizeof(*path));
+	if (!c->topo || src >= c->topo->n_nodes || dst >= c->topo->n_nodes)
+		return -ENOENT;
+	if (src == dst)
+		return -EINVAL;
+	t = route_cache_table(c, src, need_bits);
+	return t ? route_table_path(t, dst, path) : -ENOMEM;
+}
+
+uint64_t route_cache_recomputes(const struct route_cache *c)
+{
+	return c->recomputes;
 }

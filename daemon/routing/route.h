@@ -2,8 +2,8 @@
 /*
  * Key relay routing (Y.3802 7.3 routing control, 10.4-10.5): the QKDN
  * topology with per-link state and key-pool status, least-cost relay
- * paths, edge-disjoint alternatives and incremental recompute after a
- * link or node changes.
+ * paths as shortest-path trees, and a cache of those trees that lasts
+ * until the topology changes.
  *
  * Nodes and links are numbered from 0 in the order they are added and are
  * never removed (a link that goes away is set down).  Links are
@@ -71,8 +71,6 @@ int route_node_set_up(struct route_topo *topo, uint32_t node, bool up);
 /*
  * A node that is not a transit node (a configuration 3 user node) may
  * start or end a path but never lies inside one.  Default: transit.
- * route_compute() and route_alternatives() honour it; route_table does
- * not (the daemon does not use it for such networks).
  */
 int route_node_set_transit(struct route_topo *topo, uint32_t node,
 			   bool transit);
@@ -90,52 +88,56 @@ uint32_t route_link_count(const struct route_topo *topo);
 uint64_t route_link_cost(const struct route_topo *topo, uint32_t link,
 			 uint64_t need_bits);
 
-/* Least-cost path; release it with route_path_release(). */
-int route_compute(struct route_topo *topo, uint32_t src, uint32_t dst,
-		  uint64_t need_bits, struct route_path *path);
 void route_path_release(struct route_path *path);
-
-/*
- * Up to @k pairwise edge-disjoint paths, best first (greedy: each is the
- * least-cost path avoiding the links of those before it).  *n_found may be
- * less than @k; 0 paths is -EHOSTUNREACH.
- */
-int route_alternatives(struct route_topo *topo, uint32_t src, uint32_t dst,
-		       uint64_t need_bits, unsigned int k,
-		       struct route_path *paths, unsigned int *n_found);
 
 /* Why there is no usable path from @src to @dst, as one sentence. */
 void route_explain(struct route_topo *topo, uint32_t src, uint32_t dst,
 		   uint64_t need_bits, char *buf, size_t len);
 
 /*
- * Route table: the shortest-path tree from one source, kept current
- * after changes with route_table_link_changed() / _node_changed(), which
- * redo only the part of the tree the change can affect.  Adding nodes or
- * links makes the next call recompute in full.
+ * Route table: the least-cost paths from one source for @need_bits of pad
+ * per hop (a shortest-path tree over the whole topology, computed by
+ * route_table_new()).  It reads @topo, which must not change while the
+ * table is used; it serves any need for which the same links are usable
+ * (route_table_serves()).  NULL: @src unknown, or out of memory.
  */
 struct route_table;
 
 struct route_table *route_table_new(struct route_topo *topo, uint32_t src,
 				    uint64_t need_bits);
 void route_table_free(struct route_table *table);
-int route_table_recompute(struct route_table *table);
-/* Call after route_link_update() of @link. */
-int route_table_link_changed(struct route_table *table, uint32_t link);
-/* Call after route_node_set_up() of @node. */
-int route_table_node_changed(struct route_table *table, uint32_t node);
+bool route_table_serves(const struct route_table *table, uint32_t src,
+			uint64_t need_bits);
 uint64_t route_table_cost(const struct route_table *table, uint32_t dst);
+/* Least-cost path to @dst; release it with route_path_release(). */
 int route_table_path(const struct route_table *table, uint32_t dst,
 		     struct route_path *path);
-/* Nodes whose distance was (re)settled by the last update: the work done. */
-uint32_t route_table_last_work(const struct route_table *table);
 
 /*
- * Graph search without the metric or link state (benchmark baselines):
- * BFS hop count from @src to @dst, and the number of nodes BFS reaches
- * from @src over the whole graph.
+ * Route cache: one topology and the last ROUTE_CACHE_TREES route tables
+ * computed over it.  A lookup that a cached table serves computes nothing;
+ * otherwise it computes a table (least recently used one out).  On any
+ * change, build the new topology and hand it over: every table goes.
  */
-int route_bfs_hops(struct route_topo *topo, uint32_t src, uint32_t dst);
-int route_bfs_reach(struct route_topo *topo, uint32_t src);
+#define ROUTE_CACHE_TREES	4
+
+struct route_cache;
+
+struct route_cache *route_cache_new(void);
+void route_cache_free(struct route_cache *cache);
+/* Take @topo (NULL: none), dropping the old topology and its tables. */
+void route_cache_set_topo(struct route_cache *cache, struct route_topo *topo);
+struct route_topo *route_cache_topo(const struct route_cache *cache);
+/* The table for @src and @need_bits, cached or computed now; NULL: ENOMEM. */
+const struct route_table *route_cache_table(struct route_cache *cache,
+					    uint32_t src, uint64_t need_bits);
+/*
+ * Least-cost path from @src to @dst: 0, -ENOENT (no topology or unknown
+ * node), -EINVAL (@src == @dst), -EHOSTUNREACH, -ENOMEM.
+ */
+int route_cache_path(struct route_cache *cache, uint32_t src, uint32_t dst,
+		     uint64_t need_bits, struct route_path *path);
+/* Route tables computed so far: the work done. */
+uint64_t route_cache_recomputes(const struct route_cache *cache);
 
 #endif /* QKD_ROUTE_H */

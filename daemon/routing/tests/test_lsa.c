@@ -4,6 +4,8 @@
  * (no links of its own) fed with hand-made LSAs of a line A - B - C:
  * routes follow the newest LSA per origin, a link needs both ends to call
  * it up, old sequence numbers are ignored, silent origins age out.
+ * Routes are computed once per change of the graph and served from the
+ * cache until the next one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,106 +18,38 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "kma/kma.h"
-#include "ksa/ksa.h"
-#include "kx/peer.h"
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
-#include "routing/lsa.h"
+#include "routing/tests/lsa_fixture.h"
 
-struct fixture {
-	struct kma *kma;
-	struct lsa *lsa;
-	struct kxmsg m;
-};
+#define PATH_TEXT_MAX	256
 
-static int no_send(void *arg, const char *node, const struct kxmsg *m)
+static int path_text(void *arg, const struct lsa_path_info *p)
 {
-	return -1;
-}
+	char *out = arg;
 
-static bool never_up(void *arg, const char *node)
-{
-	return false;
-}
-
-static const struct lsa_transport tr = { no_send, never_up };
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct km_node_cfg node = { .name = "X", .state_dir = "/tmp" };
-	char err[128];
-
-	assert_non_null(f);
-	f->kma = kma_new_with_sources(&node, NULL, NULL, 0, err, sizeof(err));
-	assert_non_null(f->kma);
-	f->lsa = lsa_new(NULL, f->kma, "X", &tr, NULL);
-	assert_non_null(f->lsa);
-	*state = f;
+	out[0] = '\0';
+	if (p->err)
+		snprintf(out, PATH_TEXT_MAX, "error: %s", p->why);
+	for (uint32_t i = 0; !p->err && i < p->n_nodes; i++)
+		snprintf(out + strlen(out), PATH_TEXT_MAX - strlen(out),
+			 "%s%s", i ? "-" : "", p->nodes[i]);
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	lsa_free(f->lsa);
-	kma_free(f->kma);
-	free(f);
-	return 0;
-}
-
-/*
- * Feed LSA @origin/@seq with links "peer:up", "peer:down" or
- * "peer:up:drained" ... (NULL-terminated).
- */
-static void feed(struct fixture *f, const char *origin, uint64_t seq, ...)
-{
-	struct kxmsg *m = &f->m;
-	va_list ap;
-	const char *l;
-
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_LSA;
-	snprintf(m->node, sizeof(m->node), "%s", origin);
-	m->seq = seq;
-	va_start(ap, seq);
-	while ((l = va_arg(ap, const char *))) {
-		struct kxmsg_lsa_link *k = &m->lsa[m->n_lsa++];
-
-		snprintf(k->peer, sizeof(k->peer), "%.*s",
-			 (int)strcspn(l, ":"), l);
-		k->up = !strncmp(strchr(l, ':') + 1, "up", 2);
-		/* "peer:up:drained": a pool in WARNING with little key */
-		k->level = strstr(l, ":drained") ? QKD_POOL_WARNING :
-			   QKD_POOL_READY;
-		k->avail_bits = strstr(l, ":drained") ? 4096 : 1 << 24;
-	}
-	va_end(ap);
-	lsa_receive(f->lsa, origin, m);
-}
-
-/* "A-B-C" or the error text of the path view from @src to @dst. */
+/* "A-B-C" or the error text of the path from @src to @dst. */
 static char *path(struct fixture *f, const char *src, const char *dst)
 {
-	static char out[256];
-	json_t *j = lsa_view_path(f->lsa, src, dst), *p;
+	static char out[PATH_TEXT_MAX];
 
-	assert_non_null(j);
-	p = json_object_get(j, "path");
-	out[0] = '\0';
-	if (!p) {
-		snprintf(out, sizeof(out), "error: %s",
-			 json_string_value(json_object_get(j, "error")));
-	} else {
-		for (size_t i = 0; i < json_array_size(p); i++)
-			snprintf(out + strlen(out), sizeof(out) - strlen(out),
-				 "%s%s", i ? "-" : "",
-				 json_string_value(json_array_get(p, i)));
-	}
-	json_decref(j);
+	assert_int_equal(lsa_path(f->lsa, src, dst, path_text, out), 0);
 	return out;
+}
+
+static struct lsa_info info(struct fixture *f)
+{
+	struct lsa_info in;
+
+	lsa_info(f->lsa, &in);
+	return in;
 }
 
 static void feed_line(struct fixture *f, uint64_t seq)
@@ -189,14 +123,7 @@ static void test_pushed_routes(void **state)
 	assert_non_null(back);
 	lsa_set_controller(f->lsa, "K");
 	assert_non_null(strstr(path(f, "X", "B"), "no current route table"));
-	memset(m, 0, sizeof(*m));
-	m->type = KXMSG_ROUTES;
-	strcpy(m->node, "K");
-	strcpy(m->dest, "X");
-	m->seq = 5;
-	strcpy(m->routes[0], "X,A,B");
-	strcpy(m->routes[1], "X,A");
-	m->n_routes = 2;
+	routes_msg(m, "K", "X", 5, "X,A,B", "X,A", NULL);
 	/* Through the codec, as on the wire. */
 	n = kxmsg_encode(m, buf, sizeof(buf));
 	assert_true(n > 0);
@@ -220,29 +147,123 @@ static void test_pushed_routes(void **state)
 static void test_own_lsa_ignored(void **state)
 {
 	struct fixture *f = *state;
-	json_t *t;
 
 	feed(f, "X", 1ull << 62, "A:up", NULL);	/* ours, flooded back */
-	t = lsa_view_topology(f->lsa);
-	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 1);
-	json_decref(t);
+	assert_int_equal(info(f).received, 0);
+	assert_int_equal(lsa_node_count(f->lsa), 1);
 }
 
 static void test_age_out(void **state)
 {
 	struct fixture *f = *state;
-	json_t *t;
+	struct lsa_node_info n;
 
 	feed_line(f, 10);
 	usleep((LSA_MAX_AGE_MS + 200) * 1000);
 	feed(f, "A", 11, "B:up", NULL);		/* A still talks */
-	t = lsa_view_topology(f->lsa);
 	/* X (ourselves) and A remain; B and C aged out. */
-	assert_int_equal(json_array_size(json_object_get(t, "nodes")), 2);
-	assert_int_equal(json_integer_value(json_object_get(t, "aged_out")),
-			 2);
-	json_decref(t);
+	assert_int_equal(info(f).aged_out, 2);
+	assert_int_equal(lsa_node_count(f->lsa), 2);
+	assert_int_equal(lsa_node_info(f->lsa, 1, &n), 0);
+	assert_string_equal(n.node, "A");
+	assert_int_equal(n.seq, 11);
+	assert_int_equal(n.n_links, 1);
+	assert_string_equal(n.links[0].peer, "B");
+	assert_int_equal(lsa_node_info(f->lsa, 2, &n), -1);
 	assert_non_null(strstr(path(f, "A", "C"), "not in the topology"));
+}
+
+/* Topologies built and trees computed so far. */
+static void assert_work(struct fixture *f, uint64_t builds,
+			uint64_t recomputes)
+{
+	struct lsa_info in = info(f);
+
+	assert_int_equal(in.topo_builds, builds);
+	assert_int_equal(in.route_recomputes, recomputes);
+}
+
+/* Lookups between changes are served from the trees computed after one. */
+static void test_routes_cached_until_change(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "A", 1, "B:up", "C:up", NULL);	/* square A-B-D, A-C-D */
+	feed(f, "B", 1, "A:up", "D:up", NULL);
+	feed(f, "C", 1, "A:up", "D:up:scarce", NULL);
+	feed(f, "D", 1, "B:up", "C:up:scarce", NULL);
+	for (int i = 0; i < 5; i++) {
+		assert_string_equal(path(f, "A", "D"), "A-B-D");
+		assert_string_equal(path(f, "A", "C"), "A-C");
+		assert_string_equal(path(f, "D", "A"), "D-B-A");
+	}
+	assert_work(f, 1, 2);			/* trees from A and D */
+	/* refreshed LSAs with the same figures change nothing */
+	feed(f, "A", 2, "B:up", "C:up", NULL);
+	feed(f, "D", 2, "B:up", "C:up:scarce", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-B-D");
+	assert_work(f, 1, 2);
+	/* less key on B-D, same pool level: the next lookup goes round */
+	feed(f, "B", 2, "A:up", "D:up:scarce", NULL);
+	feed(f, "D", 3, "B:up:scarce", "C:up", NULL);
+	feed(f, "C", 2, "A:up", "D:up", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-C-D");
+	assert_work(f, 2, 3);
+	/* a link down */
+	feed(f, "A", 3, "B:up", "C:down", NULL);
+	assert_string_equal(path(f, "A", "D"), "A-B-D");
+	assert_work(f, 3, 4);
+	/* expiry: silent origins go, and their links with them */
+	usleep((LSA_MAX_AGE_MS + 200) * 1000);
+	feed(f, "A", 4, "B:up", "C:down", NULL);	/* A refreshes */
+	assert_non_null(strstr(path(f, "A", "D"), "not in the topology"));
+	assert_string_equal(path(f, "A", "X"),
+			    "error: no route from A to X: not connected");
+	assert_work(f, 4, 5);
+}
+
+/* Line A - B - ... - F, more origins than the route cache holds trees. */
+static void feed_line6(struct fixture *f, uint64_t seq)
+{
+	feed(f, "A", seq, "B:up", NULL);
+	feed(f, "B", seq, "A:up", "C:up", NULL);
+	feed(f, "C", seq, "B:up", "D:up", NULL);
+	feed(f, "D", seq, "C:up", "E:up", NULL);
+	feed(f, "E", seq, "D:up", "F:up", NULL);
+	feed(f, "F", seq, "E:up", NULL);
+}
+
+/* Configuration 2: the controller computes after a change, not per push. */
+static void test_controller_pushes_once_per_change(void **state)
+{
+	struct fixture *f = *state;
+
+	lsa_set_controller(f->lsa, "X");
+	lsa_set_central_relay(f->lsa, true);	/* ROUTES go to the target */
+	routes_sent = 0;
+	feed_line6(f, 10);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 6);	/* A to F */
+	assert_string_equal(last_routes.dest, "F");
+	assert_int_equal(last_routes.n_routes, 5);
+	assert_string_equal(last_routes.routes[0], "F,E,D,C,B,A");
+	assert_string_equal(last_routes.routes[4], "F,E");
+	assert_int_equal(info(f).route_recomputes, 6);
+	/* the refresh a second later sends the same tables, computed before */
+	usleep((LSA_REFRESH_MS + 100) * 1000);
+	feed_line6(f, 11);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 12);
+	assert_int_equal(last_routes.n_routes, 5);
+	assert_string_equal(last_routes.routes[0], "F,E,D,C,B,A");
+	assert_int_equal(info(f).route_recomputes, 6);
+	/* E-F down: new tables at once */
+	feed(f, "E", 12, "D:up", "F:down", NULL);
+	lsa_tick(f->lsa);
+	assert_int_equal(routes_sent, 18);
+	assert_string_equal(last_routes.dest, "F");
+	assert_int_equal(last_routes.n_routes, 0);
+	assert_int_equal(info(f).route_recomputes, 12);
 }
 
 int main(void)
@@ -261,6 +282,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_own_lsa_ignored, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_cached_until_change,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_controller_pushes_once_per_change, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests_name("lsa", tests, NULL, NULL);

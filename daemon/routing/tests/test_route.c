@@ -3,7 +3,9 @@
  * Unit tests for route.c on a 5-node line, a ring, a 12-node mesh and
  * random graphs.  Expected routes are checked against references written
  * here: exhaustive search over simple paths (small graphs) and an O(V^2)
- * array Dijkstra (random graphs), both using only route_link_cost().
+ * array Dijkstra (random graphs), both using only route_link_cost().  The
+ * route cache computes a tree once and serves lookups from it until the
+ * topology is replaced.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -87,6 +89,19 @@ static void assert_valid_path(struct route_topo *t, const struct route_path *p,
 	assert_int_equal(sum, p->cost);
 }
 
+/* Least-cost path from a fresh route table, as route_cache_path() does. */
+static int compute(struct route_topo *t, uint32_t src, uint32_t dst,
+		   uint64_t need, struct route_path *p)
+{
+	struct route_table *tab = route_table_new(t, src, need);
+	int err;
+
+	assert_non_null(tab);
+	err = route_table_path(tab, dst, p);
+	route_table_free(tab);
+	return err;
+}
+
 /* "A-B-C" for messages and comparisons. */
 static void path_str(struct route_topo *t, const struct route_path *p,
 		     char *buf, size_t len)
@@ -106,7 +121,7 @@ static void assert_route(struct route_topo *t, const char *src,
 	struct route_path p;
 	char got[256];
 
-	assert_int_equal(route_compute(t, node(t, src), node(t, dst), NEED,
+	assert_int_equal(compute(t, node(t, src), node(t, dst), NEED,
 				       &p), 0);
 	assert_valid_path(t, &p, node(t, src), node(t, dst), NEED);
 	path_str(t, &p, got, sizeof(got));
@@ -120,7 +135,7 @@ static void assert_no_route(struct route_topo *t, const char *src,
 	struct route_path p;
 	char msg[256];
 
-	assert_int_equal(route_compute(t, node(t, src), node(t, dst), NEED,
+	assert_int_equal(compute(t, node(t, src), node(t, dst), NEED,
 				       &p), -EHOSTUNREACH);
 	route_explain(t, node(t, src), node(t, dst), NEED, msg, sizeof(msg));
 	assert_non_null(strstr(msg, why));
@@ -168,7 +183,7 @@ static void assert_optimal_everywhere(struct route_topo *t)
 			if (s == d)
 				continue;
 			best = brute_best(t, s, d, seen);
-			err = route_compute(t, s, d, NEED, &p);
+			err = compute(t, s, d, NEED, &p);
 			if (best == ROUTE_COST_INF) {
 				assert_int_equal(err, -EHOSTUNREACH);
 				continue;
@@ -245,8 +260,6 @@ static void test_ring(void **state)
 					      QKD_POOL_READY, 1ULL << 30);
 	struct route_link_status lower = full;
 	struct route_topo *t = make_nodes(6);	/* A-B-C-D-E-F-A */
-	struct route_path alt[4];
-	unsigned int n;
 	int l[6];
 
 	for (uint32_t i = 0; i < 6; i++)
@@ -264,15 +277,6 @@ static void test_ring(void **state)
 	/* cut the active path: rerouted the long way round */
 	assert_int_equal(route_link_update(t, (uint32_t)l[0], &cut), 0);
 	assert_route(t, "A", "C", "A-F-E-D-C");
-	assert_int_equal(route_link_update(t, (uint32_t)l[0], &full), 0);
-	/* two edge-disjoint paths exist around a ring, never three */
-	assert_int_equal(route_alternatives(t, 0, 2, NEED, 4, alt, &n), 0);
-	assert_int_equal(n, 2);
-	assert_true(alt[0].cost <= alt[1].cost);
-	for (unsigned int i = 0; i < n; i++) {
-		assert_valid_path(t, &alt[i], 0, 2, NEED);
-		route_path_release(&alt[i]);
-	}
 	route_topo_free(t);
 }
 
@@ -328,7 +332,7 @@ static void test_mesh_of_twelve(void **state)
 	{
 		struct route_path p;
 
-		assert_int_equal(route_compute(t, 0, 11, NEED, &p), 0);
+		assert_int_equal(compute(t, 0, 11, NEED, &p), 0);
 		assert_int_equal(p.hops, 4);
 		for (uint32_t i = 0; i < p.hops; i++)
 			assert_int_not_equal(p.links[i], find_link(t, "F", "G"));
@@ -342,27 +346,6 @@ static void test_mesh_of_twelve(void **state)
 	route_node_set_up(t, node(t, "G"), false);
 	assert_optimal_everywhere(t);
 	assert_route(t, "C", "L", "C-D-H-L");
-	route_topo_free(t);
-}
-
-static void test_mesh_alternatives_edge_disjoint(void **state)
-{
-	struct route_topo *t = make_mesh();
-	struct route_path alt[5];
-	uint8_t used[64] = { 0 };
-	unsigned int n;
-
-	assert_int_equal(route_alternatives(t, node(t, "E"), node(t, "H"),
-					    NEED, 5, alt, &n), 0);
-	assert_int_equal(n, 3);	/* E has degree 3 */
-	for (unsigned int i = 0; i < n; i++) {
-		assert_valid_path(t, &alt[i], node(t, "E"), node(t, "H"), NEED);
-		if (i)
-			assert_true(alt[i - 1].cost <= alt[i].cost);
-		for (uint32_t h = 0; h < alt[i].hops; h++)
-			assert_int_equal(used[alt[i].links[h]]++, 0);
-		route_path_release(&alt[i]);
-	}
 	route_topo_free(t);
 }
 
@@ -427,25 +410,20 @@ static void test_bad_input(void **state)
 	bad.level = (enum qkd_pool_level)9;
 	assert_int_equal(route_link_add(t, 0, 1, &bad), -EINVAL);
 	assert_int_equal(route_link_update(t, 0, &full), -ENOENT);
-	assert_int_equal(route_compute(t, 0, 7, NEED, &p), -ENOENT);
-	assert_int_equal(route_compute(t, 1, 1, NEED, &p), -EINVAL);
+	assert_int_equal(compute(t, 0, 7, NEED, &p), -ENOENT);
+	assert_int_equal(compute(t, 1, 1, NEED, &p), -EINVAL);
 	/* no links at all */
-	assert_int_equal(route_compute(t, 0, 2, NEED, &p), -EHOSTUNREACH);
+	assert_int_equal(compute(t, 0, 2, NEED, &p), -EHOSTUNREACH);
 	route_explain(t, 0, 2, NEED, msg, sizeof(msg));
 	assert_string_equal(msg, "no route from A to C: not connected");
-	assert_int_equal(route_bfs_hops(t, 0, 2), -EHOSTUNREACH);
-	link(t, 0, 1);
-	link(t, 1, 2);
-	assert_int_equal(route_bfs_hops(t, 0, 2), 2);
-	assert_int_equal(route_bfs_reach(t, 0), 3);
-	assert_int_equal(route_bfs_reach(t, 3), -ENOENT);
 	assert_null(route_table_new(t, 5, NEED));
 	route_topo_free(t);
 }
 
-/* ---- incremental recompute against an independent O(V^2) Dijkstra ---- */
+/* ---- route tables against an independent O(V^2) Dijkstra ---- */
 
-static void reference_dist(struct route_topo *t, uint32_t src, uint64_t *dist)
+static void reference_dist(struct route_topo *t, uint32_t src, uint64_t need,
+			   uint64_t *dist)
 {
 	uint32_t n = route_node_count(t), a, b;
 	uint8_t *done = calloc(n, 1);
@@ -465,7 +443,7 @@ static void reference_dist(struct route_topo *t, uint32_t src, uint64_t *dist)
 			break;
 		done[u] = 1;
 		for (uint32_t l = 0; l < route_link_count(t); l++) {
-			uint64_t c = route_link_cost(t, l, NEED);
+			uint64_t c = route_link_cost(t, l, need);
 			uint32_t v;
 
 			route_link_ends(t, l, &a, &b);
@@ -499,13 +477,33 @@ static struct route_link_status random_status(uint64_t *seed)
 	return st;
 }
 
-static void test_incremental_matches_full(void **state)
+/* A table for one need serves another only if it routes alike. */
+static void assert_table_serves_right(struct route_topo *t,
+				      const struct route_table *tab,
+				      uint32_t src, uint64_t need,
+				      uint64_t *want)
+{
+	uint32_t n = route_node_count(t);
+
+	reference_dist(t, src, need, want);
+	for (uint32_t v = 0; v < n; v++) {
+		struct route_path p;
+
+		assert_int_equal(route_table_cost(tab, v), want[v]);
+		if (v == src || want[v] == ROUTE_COST_INF)
+			continue;
+		assert_int_equal(route_table_path(tab, v, &p), 0);
+		assert_valid_path(t, &p, src, v, need);
+		route_path_release(&p);
+	}
+}
+
+static void test_tables_match_reference(void **state)
 {
 	const uint32_t n = 120, m = 300;
 	uint64_t seed = 0x9e3779b97f4a7c15ULL, *want = calloc(n, 8);
 	struct route_topo *t = make_nodes(n);
-	struct route_table *tab;
-	uint64_t work = 0, changes = 0;
+	unsigned int served = 0;
 
 	assert_non_null(want);
 	for (uint32_t i = 1; i < n; i++) {	/* a random spanning tree */
@@ -520,84 +518,94 @@ static void test_incremental_matches_full(void **state)
 		if (a != b)
 			assert_true(route_link_add(t, a, b, &st) >= 0);
 	}
-	tab = route_table_new(t, 3, NEED);
-	assert_non_null(tab);
-	for (int step = 0; step < 600; step++) {
-		if (step % 50 == 49) {
-			uint32_t v = rnd(&seed) % n;
-			bool up = rnd(&seed) % 2;
+	for (int step = 0; step < 200; step++) {
+		uint32_t src = rnd(&seed) % n;
+		struct route_table *tab;
 
-			route_node_set_up(t, v, up);
-			assert_int_equal(route_table_node_changed(tab, v), 0);
+		if (step % 50 == 49) {
+			route_node_set_up(t, rnd(&seed) % n, rnd(&seed) % 2);
 		} else {
-			uint32_t l = rnd(&seed) % route_link_count(t);
 			struct route_link_status st = random_status(&seed);
 
-			route_link_update(t, l, &st);
-			assert_int_equal(route_table_link_changed(tab, l), 0);
+			route_link_update(t, rnd(&seed) % route_link_count(t),
+					  &st);
 		}
-		work += route_table_last_work(tab);
-		changes++;
-		reference_dist(t, 3, want);
-		for (uint32_t v = 0; v < n; v++) {
-			struct route_path p;
+		tab = route_table_new(t, src, NEED);
+		assert_non_null(tab);
+		assert_true(route_table_serves(tab, src, NEED));
+		assert_false(route_table_serves(tab, (src + 1) % n, NEED));
+		assert_table_serves_right(t, tab, src, NEED, want);
+		/* other needs it claims to serve route the same */
+		for (int k = 0; k < 8; k++) {
+			uint64_t need = rnd(&seed) % 4096;
 
-			assert_int_equal(route_table_cost(tab, v), want[v]);
-			if (v == 3 || want[v] == ROUTE_COST_INF)
+			if (!route_table_serves(tab, src, need))
 				continue;
-			assert_int_equal(route_table_path(tab, v, &p), 0);
-			assert_valid_path(t, &p, 3, v, NEED);
-			route_path_release(&p);
+			served++;
+			assert_table_serves_right(t, tab, src, need, want);
 		}
+		route_table_free(tab);
 	}
-	/* incremental must on average do far less than a full recompute */
-	print_message("# incremental: %.1f nodes settled per change (full: %u)\n",
-		      (double)work / (double)changes, n);
-	assert_true(work < changes * n / 2);
-	/* adding a node and a link: the next change recomputes in full */
-	assert_true(route_node_add(t, "late") >= 0);
-	assert_true(route_link_add(t, n, 3, &full) >= 0);
-	assert_int_equal(route_table_link_changed(tab, 0), 0);
-	assert_true(route_table_cost(tab, n) != ROUTE_COST_INF);
-	route_table_free(tab);
+	assert_true(served > 0);
 	route_topo_free(t);
 	free(want);
 }
 
-/* The daemon's loop: a table kept current while a ring path is cut. */
-static void test_table_reroutes_ring(void **state)
+/* The daemon's way: one tree per source and need, until the next change. */
+static void test_cache_computes_once_per_change(void **state)
 {
 	struct route_topo *t = make_nodes(8);
 	struct route_link_status down = status(QKD_LINK_DOWN, QKD_POOL_READY,
 					       1ULL << 30);
-	struct route_table *tab;
+	struct route_cache *c = route_cache_new();
 	struct route_path p;
 	int l[8];
 
+	assert_non_null(c);
+	assert_int_equal(route_cache_path(c, 0, 2, NEED, &p), -ENOENT);
+	for (uint32_t i = 0; i < 8; i++)	/* ring A-B-...-H-A */
+		l[i] = link(t, i, (i + 1) % 8);
+	route_cache_set_topo(c, t);
+	for (int round = 0; round < 3; round++)
+		for (uint32_t d = 1; d < 8; d++) {
+			assert_int_equal(route_cache_path(c, 0, d, NEED, &p), 0);
+			assert_int_equal(p.hops, d <= 4 ? d : 8 - d);
+			route_path_release(&p);
+		}
+	assert_int_equal(route_cache_recomputes(c), 1);
+	/* another need every pool covers: the same tree */
+	assert_int_equal(route_cache_path(c, 0, 2, 8 * NEED, &p), 0);
+	route_path_release(&p);
+	assert_int_equal(route_cache_recomputes(c), 1);
+	/* a need no pool covers is another tree (and no route) */
+	assert_int_equal(route_cache_path(c, 0, 2, 1ULL << 31, &p),
+			 -EHOSTUNREACH);
+	assert_int_equal(route_cache_recomputes(c), 2);
+	assert_int_equal(route_cache_path(c, 0, 0, NEED, &p), -EINVAL);
+	assert_int_equal(route_cache_path(c, 0, 9, NEED, &p), -ENOENT);
+	/* other sources: a tree each, the oldest out past ROUTE_CACHE_TREES */
+	for (uint32_t s = 1; s <= ROUTE_CACHE_TREES; s++) {
+		assert_int_equal(route_cache_path(c, s, 0, NEED, &p), 0);
+		route_path_release(&p);
+	}
+	assert_int_equal(route_cache_recomputes(c), 2 + ROUTE_CACHE_TREES);
+	assert_int_equal(route_cache_path(c, 0, 2, NEED, &p), 0);
+	route_path_release(&p);
+	assert_int_equal(route_cache_recomputes(c), 3 + ROUTE_CACHE_TREES);
+
+	/* a change: the next lookup sees the new topology's route */
+	t = make_nodes(8);
 	for (uint32_t i = 0; i < 8; i++)
 		l[i] = link(t, i, (i + 1) % 8);
-	tab = route_table_new(t, 0, NEED);
-	assert_non_null(tab);
-	assert_int_equal(route_table_path(tab, 2, &p), 0);
-	assert_int_equal(p.hops, 2);
-	route_path_release(&p);
 	route_link_update(t, (uint32_t)l[1], &down);	/* B-C */
-	assert_int_equal(route_table_link_changed(tab, (uint32_t)l[1]), 0);
-	assert_int_equal(route_table_path(tab, 2, &p), 0);
+	route_cache_set_topo(c, t);
+	assert_ptr_equal(route_cache_topo(c), t);
+	assert_int_equal(route_cache_path(c, 0, 2, NEED, &p), 0);
 	assert_int_equal(p.hops, 6);
 	assert_valid_path(t, &p, 0, 2, NEED);
 	route_path_release(&p);
-	route_link_update(t, (uint32_t)l[5], &down);	/* F-G */
-	assert_int_equal(route_table_link_changed(tab, (uint32_t)l[5]), 0);
-	assert_int_equal(route_table_path(tab, 2, &p), -EHOSTUNREACH);
-	assert_int_equal(route_table_cost(tab, 2), ROUTE_COST_INF);
-	route_link_update(t, (uint32_t)l[1], &full);
-	assert_int_equal(route_table_link_changed(tab, (uint32_t)l[1]), 0);
-	assert_int_equal(route_table_path(tab, 2, &p), 0);
-	assert_int_equal(p.hops, 2);
-	route_path_release(&p);
-	route_table_free(tab);
-	route_topo_free(t);
+	assert_int_equal(route_cache_recomputes(c), 4 + ROUTE_CACHE_TREES);
+	route_cache_free(c);
 }
 
 int main(void)
@@ -607,11 +615,10 @@ int main(void)
 		cmocka_unit_test(test_user_nodes_do_not_transit),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_mesh_of_twelve),
-		cmocka_unit_test(test_mesh_alternatives_edge_disjoint),
 		cmocka_unit_test(test_metric),
 		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_incremental_matches_full),
-		cmocka_unit_test(test_table_reroutes_ring),
+		cmocka_unit_test(test_tables_match_reference),
+		cmocka_unit_test(test_cache_computes_once_per_change),
 	};
 
 	return cmocka_run_group_tests_name("route", tests, NULL, NULL);
