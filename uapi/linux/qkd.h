@@ -152,7 +152,8 @@
  *				Transport mode without a selector: the SA's
  *				own addresses (/32, /128); tunnel mode: any.
  *	Reply: an ack only (nothing secret).  The SA is announced to
- *	NETLINK_XFRM listeners (XFRM_MSG_NEWSA, "ip xfrm monitor").
+ *	NETLINK_XFRM listeners (XFRM_MSG_NEWSA, "ip xfrm monitor") if
+ *	there are any: xfrm_user puts the key into that message.
  *	Errors, each with extack, nothing installed: -ENODEV (no such link),
  *	-ENOENT/-EALREADY/-EINVAL as QKD_CMD_KEY_GET (key missing, already
  *	taken, or not fetchable here), -EEXIST (an SA with this daddr/SPI
@@ -164,8 +165,11 @@
  *	QKD_A_SA_FAMILY u16, QKD_A_SA_DADDR binary, QKD_A_SA_SPI u32, all
  *	required.  Deletes an SA installed by QKD_CMD_SA_ADD in the caller's
  *	namespace (-ENOENT otherwise: SAs of an IKE daemon are never
- *	touched).  SAs still installed when the namespace goes away or
- *	qkd.ko is unloaded are deleted.
+ *	touched; also for an SA that already died, whose reference qkd.ko
+ *	then drops).  An SA that dies (hard expiry, "ip xfrm state
+ *	delete/flush") is released by qkd.ko at once, its key zeroised.
+ *	SAs still installed when the namespace goes away or qkd.ko is
+ *	unloaded are deleted.
  *
  * Both need CAP_NET_ADMIN in the user namespace owning the caller's netns.
  */
