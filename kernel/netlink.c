@@ -168,19 +168,25 @@ static bool attr_missing(struct genl_info *info, int attr)
 	return true;
 }
 
-/* Look up the link end a request names; extack says why not. */
+/*
+ * Look up the link end a request names; extack says why not.  ERR_PTR:
+ * -EINVAL without QKD_A_LINK_INDEX, -ENODEV for an index that names no
+ * end in the caller's namespace (as SA_ADD and the key type).
+ */
 static struct qkd_dev *request_dev(struct genl_info *info)
 {
 	struct qkd_dev *qdev;
 
 	if (attr_missing(info, QKD_A_LINK_INDEX))
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	qdev = qkd_dev_get(genl_info_net(info),
 			   nla_get_u32(info->attrs[QKD_A_LINK_INDEX]));
-	if (!qdev)
+	if (!qdev) {
 		NL_SET_ERR_MSG_ATTR(info->extack,
 				    info->attrs[QKD_A_LINK_INDEX],
 				    "no such link in this network namespace");
+		return ERR_PTR(-ENODEV);
+	}
 	return qdev;
 }
 
@@ -196,18 +202,21 @@ static bool key_len_ok(struct qkd_dev *qdev, struct genl_info *info)
 	return false;
 }
 
-/* KEY_GET and KEY_DISCARD: the link end a well-formed key reference names. */
+/*
+ * KEY_GET and KEY_DISCARD: the link end a well-formed key reference names;
+ * ERR_PTR as request_dev().
+ */
 static struct qkd_dev *key_ref_dev(struct genl_info *info)
 {
 	struct qkd_dev *qdev;
 
 	if (attr_missing(info, QKD_A_KEY_ID) ||
 	    attr_missing(info, QKD_A_KEY_LEN))
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	qdev = request_dev(info);
-	if (qdev && !key_len_ok(qdev, info)) {
+	if (!IS_ERR(qdev) && !key_len_ok(qdev, info)) {
 		qkd_dev_put(qdev);
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	}
 	return qdev;
 }
@@ -220,8 +229,8 @@ static int link_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	int err;
 
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg) {
 		err = -ENOMEM;
@@ -348,8 +357,8 @@ static int link_set_doit(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_dev *qdev = request_dev(info);
 	int err;
 
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	err = link_set_validate(qdev, skb, info, &chg);
 	if (err)
 		goto out;
@@ -460,8 +469,8 @@ static int key_alloc_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	qdev = request_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	if (!key_len_ok(qdev, info)) {
 		err = -EINVAL;
 		goto out;
@@ -496,8 +505,8 @@ static int key_get_doit(struct sk_buff *skb, struct genl_info *info)
 	int err;
 
 	qdev = key_ref_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	key_id = nla_get_u64(info->attrs[QKD_A_KEY_ID]);
 	len = nla_get_u32(info->attrs[QKD_A_KEY_LEN]);
 	msg = key_reply_new(info, QKD_CMD_KEY_GET, len, 1, true, &hdr);
@@ -525,8 +534,8 @@ static int key_discard_doit(struct sk_buff *skb, struct genl_info *info)
 	int err;
 
 	qdev = key_ref_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	err = qkd_keys_discard(qdev, nla_get_u64(info->attrs[QKD_A_KEY_ID]),
 			       nla_get_u32(info->attrs[QKD_A_KEY_LEN]), &why);
 	if (err)

@@ -35,6 +35,7 @@
 #include <net/netns/generic.h>
 #include <net/xfrm.h>
 
+#include "device.h"
 #include "qkd_keys.h"
 #include "xfrm_sa.h"
 
@@ -624,6 +625,15 @@ static int insert_state(struct qkd_sa_net *sn, struct qkd_sa *sa,
 	return 0;
 }
 
+static bool link_exists(struct net *net, u32 index)
+{
+	struct qkd_dev *qdev = qkd_dev_get(net, index);
+
+	if (qdev)
+		qkd_dev_put(qdev);
+	return qdev;
+}
+
 int qkd_sa_add_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
@@ -636,6 +646,12 @@ int qkd_sa_add_doit(struct sk_buff *skb, struct genl_info *info)
 	err = parse_sa_request(info, &req);
 	if (err)
 		return err;
+	/* An unknown link is -ENODEV before anything else can fail. */
+	if (!link_exists(net, req.link_index)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_LINK_INDEX],
+				    "no such link in this network namespace");
+		return -ENODEV;
+	}
 	sa = kzalloc(sizeof(*sa), GFP_KERNEL);
 	if (!sa)
 		return -ENOMEM;

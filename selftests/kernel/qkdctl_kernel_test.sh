@@ -86,7 +86,7 @@ ktap_ok $? "link set $tx up"
 ktap_ok $? "link set $rx up netns $ns"
 
 "$tool" kernel link show "$rx" >/dev/null 2>$out/gone.err
-[ $? -eq 1 ] && grep -q "no such link in this network namespace (EINVAL)" $out/gone.err
+[ $? -eq 1 ] && grep -q "no such link in this network namespace (ENODEV)" $out/gone.err
 ktap_ok $? "the moved end is gone from the initial namespace (exit 1, extack)"
 
 ip netns exec $ns "$tool" -j kernel link show >$out/ns.json
@@ -175,7 +175,7 @@ refused 2 "monitor: unknown group 'keys'" kernel monitor keys
 # Refused by the kernel: exit 1 with its extack message; all or nothing.
 refused 1 "link set: pool WARN threshold above READY (EINVAL)" \
 	kernel link set "$tx" down pool-warn 9000 pool-ready 100
-refused 1 "link set: no such link in this network namespace (EINVAL)" \
+refused 1 "link set: no such link in this network namespace (ENODEV)" \
 	kernel link set "$rx" down
 refused 1 "link set: netns qkdctl_nope: /run/netns/qkdctl_nope: No such file" \
 	kernel link set "$tx" down netns qkdctl_nope

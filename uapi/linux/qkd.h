@@ -35,8 +35,10 @@
  *
  * Errors carry an extack message.  Unknown attributes are rejected.  A value
  * outside an attribute's documented range fails with -ERANGE from the
- * netlink policy (the extack names the attribute); every other malformed
- * request fails with -EINVAL.
+ * netlink policy (the extack names the attribute); a QKD_A_LINK_INDEX that
+ * names no link end in the caller's namespace fails with -ENODEV on every
+ * command (as does the "qkd" key type); every other malformed request
+ * fails with -EINVAL.
  *
  * Commands and their attributes
  * -----------------------------
