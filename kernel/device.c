@@ -32,8 +32,11 @@
 
 struct workqueue_struct *qkd_wq;
 
-/* Index -> struct qkd_dev.  xa_lock guards taking a reference. */
-static DEFINE_XARRAY_ALLOC1(qkd_devs);
+/*
+ * Index -> struct qkd_dev.  xa_lock guards taking a reference; lookups come
+ * from softirq too (qkd_keys.h), so every user of the lock disables BH.
+ */
+static DEFINE_XARRAY_FLAGS(qkd_devs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
 /* Serialises namespace moves against namespace teardown. */
 static DEFINE_MUTEX(qkd_devs_lock);
 
@@ -338,7 +341,7 @@ int qkd_dev_register(struct qkd_dev *qdev)
 	if (err)
 		goto err_pool;
 	/* Reserve the index; lookups see nothing until the device is live. */
-	err = xa_alloc(&qkd_devs, &index, NULL, xa_limit_31b, GFP_KERNEL);
+	err = xa_alloc_bh(&qkd_devs, &index, NULL, xa_limit_31b, GFP_KERNEL);
 	if (err)
 		goto err_ring;
 	qdev->index = index;
@@ -356,13 +359,13 @@ int qkd_dev_register(struct qkd_dev *qdev)
 	qdev->registered = true;
 	WRITE_ONCE(qdev->live, true);
 	mutex_unlock(&qdev->lock);
-	xa_store(&qkd_devs, index, qdev, GFP_KERNEL);
+	xa_store_bh(&qkd_devs, index, qdev, GFP_KERNEL);
 	qkd_nl_link_ntf(qdev, qkd_dev_net(qdev), true);
 	trace_qkd_link_state(index, qdev->state, qdev->state);
 	return 0;
 
 err_index:
-	xa_erase(&qkd_devs, index);
+	xa_erase_bh(&qkd_devs, index);
 err_ring:
 	qkd_ring_free(&qdev->ring);
 err_pool:
@@ -386,7 +389,7 @@ void qkd_dev_unregister(struct qkd_dev *qdev)
 
 	device_del(&qdev->dev);
 	mutex_lock(&qkd_devs_lock);
-	xa_erase(&qkd_devs, qdev->index);
+	xa_erase_bh(&qkd_devs, qdev->index);
 	qkd_nl_link_ntf(qdev, qkd_dev_net(qdev), false);
 	mutex_unlock(&qkd_devs_lock);
 	put_device(&qdev->dev);
@@ -399,13 +402,13 @@ struct qkd_dev *qkd_dev_get(struct net *net, u32 index)
 {
 	struct qkd_dev *qdev;
 
-	xa_lock(&qkd_devs);
+	xa_lock_bh(&qkd_devs);
 	qdev = xa_load(&qkd_devs, index);
 	if (qdev && net_eq(qkd_dev_net(qdev), net))
 		get_device(&qdev->dev);
 	else
 		qdev = NULL;
-	xa_unlock(&qkd_devs);
+	xa_unlock_bh(&qkd_devs);
 	return qdev;
 }
 
@@ -415,16 +418,16 @@ struct qkd_dev *qkd_dev_get_next(struct net *net, u32 *index)
 	unsigned long i = *index;
 	struct qkd_dev *qdev;
 
-	xa_lock(&qkd_devs);
+	xa_lock_bh(&qkd_devs);
 	xa_for_each_start(&qkd_devs, i, qdev, *index) {
 		if (net_eq(qkd_dev_net(qdev), net)) {
 			get_device(&qdev->dev);
 			*index = i;
-			xa_unlock(&qkd_devs);
+			xa_unlock_bh(&qkd_devs);
 			return qdev;
 		}
 	}
-	xa_unlock(&qkd_devs);
+	xa_unlock_bh(&qkd_devs);
 	return NULL;
 }
 
@@ -550,7 +553,8 @@ void qkd_dev_report_skr(struct qkd_dev *qdev, u64 bits_per_sec)
 EXPORT_SYMBOL_GPL(qkd_dev_report_skr);
 
 /* Counters, traces and events for what a pool operation did. */
-void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
+void qkd_dev_pool_event_gfp(struct qkd_dev *qdev,
+			    const struct qkd_pool_event *ev, gfp_t gfp)
 {
 	if (ev->evicted) {
 		qkd_stat_add(qdev, QKD_STAT_BLOCKS_EVICTED, ev->evicted);
@@ -560,7 +564,13 @@ void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
 	if (ev->wasted)
 		qkd_stat_add(qdev, QKD_STAT_BYTES_WASTED, ev->wasted);
 	if (ev->level_changed)
-		qkd_nl_pool_ntf(qdev, ev->level, ev->avail);
+		qkd_nl_pool_ntf(qdev, ev->level, ev->avail, gfp);
+}
+
+/* The same, from process context (the ring's work item, LINK_SET). */
+void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
+{
+	qkd_dev_pool_event_gfp(qdev, ev, GFP_KERNEL);
 }
 
 /* ---- namespaces ----------------------------------------------------- */

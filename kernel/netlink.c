@@ -481,7 +481,8 @@ static int key_alloc_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOMEM;
 		goto out;
 	}
-	err = qkd_keys_alloc(qdev, len, count, reserve, put_key, msg, &why);
+	err = qkd_keys_alloc(qdev, len, count, reserve, put_key, msg, &why,
+			     GFP_KERNEL);
 	if (err) {
 		set_err(info->extack, NULL, why);
 		key_reply_free(msg);
@@ -514,7 +515,8 @@ static int key_get_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOMEM;
 		goto out;
 	}
-	err = qkd_keys_fetch(qdev, key_id, len, put_key, msg, &why);
+	err = qkd_keys_fetch(qdev, key_id, len, put_key, msg, &why,
+			     GFP_KERNEL);
 	if (err) {
 		set_err(info->extack, info->attrs[QKD_A_KEY_ID], why);
 		key_reply_free(msg);
@@ -537,7 +539,8 @@ static int key_discard_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(qdev))
 		return PTR_ERR(qdev);
 	err = qkd_keys_discard(qdev, nla_get_u64(info->attrs[QKD_A_KEY_ID]),
-			       nla_get_u32(info->attrs[QKD_A_KEY_LEN]), &why);
+			       nla_get_u32(info->attrs[QKD_A_KEY_LEN]), &why,
+			       GFP_KERNEL);
 	if (err)
 		set_err(info->extack, info->attrs[QKD_A_KEY_ID], why);
 	qkd_dev_put(qdev);
@@ -614,20 +617,15 @@ static struct genl_family qkd_family __ro_after_init = {
 
 /* ---- notifications -------------------------------------------------- */
 
-static gfp_t ntf_gfp(void)
-{
-	return in_task() && !irqs_disabled() ? GFP_KERNEL : GFP_ATOMIC;
-}
-
 /* A new multicast message on @grp of @net, or NULL if nobody listens. */
 static struct sk_buff *ntf_new(struct net *net, int grp, u8 cmd,
-			       struct qkd_dev *qdev, void **hdr)
+			       struct qkd_dev *qdev, gfp_t gfp, void **hdr)
 {
 	struct sk_buff *skb;
 
 	if (!genl_has_listeners(&qkd_family, net, grp))
 		return NULL;
-	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, ntf_gfp());
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, gfp);
 	if (!skb)
 		return NULL;
 	*hdr = genlmsg_put(skb, 0, 0, &qkd_family, 0, cmd);
@@ -641,10 +639,10 @@ static struct sk_buff *ntf_new(struct net *net, int grp, u8 cmd,
 }
 
 static void ntf_send(struct net *net, int grp, struct sk_buff *skb,
-		     void *hdr)
+		     void *hdr, gfp_t gfp)
 {
 	genlmsg_end(skb, hdr);
-	genlmsg_multicast_netns(&qkd_family, net, skb, 0, grp, ntf_gfp());
+	genlmsg_multicast_netns(&qkd_family, net, skb, 0, grp, gfp);
 }
 
 /* @present false: the end left @net (unregistered or moved away). */
@@ -653,7 +651,8 @@ void qkd_nl_link_ntf(struct qkd_dev *qdev, struct net *net, bool present)
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_LINK_NTF, qdev, &hdr);
+	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_LINK_NTF, qdev,
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	if (present &&
@@ -661,7 +660,7 @@ void qkd_nl_link_ntf(struct qkd_dev *qdev, struct net *net, bool present)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr, GFP_KERNEL);
 }
 
 void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
@@ -671,7 +670,7 @@ void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
 	void *hdr;
 
 	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_QBER_ALARM_NTF, qdev,
-		      &hdr);
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	if (nla_put_u32(skb, QKD_A_LINK_QBER, READ_ONCE(qdev->qber_ppm)) ||
@@ -679,16 +678,16 @@ void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr, GFP_KERNEL);
 }
 
-void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail)
+void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail, gfp_t gfp)
 {
 	struct net *net = qkd_dev_net(qdev);
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_POOL_NTF, qdev, &hdr);
+	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_POOL_NTF, qdev, gfp, &hdr);
 	if (!skb)
 		return;
 	if (nla_put_u8(skb, QKD_A_POOL_LEVEL, level) ||
@@ -696,7 +695,7 @@ void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr, gfp);
 }
 
 void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
@@ -707,7 +706,7 @@ void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
 	void *hdr;
 
 	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_KEYS_AVAIL_NTF, qdev,
-		      &hdr);
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	qkd_pool_figures(&qdev->pool, &fig);
@@ -715,7 +714,7 @@ void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr, GFP_KERNEL);
 }
 
 int __init qkd_nl_init(void)

@@ -519,7 +519,7 @@ static int attach_qkd_aead(struct net *net, struct xfrm_state *x,
 	if (!aead)
 		return -ENOMEM;
 	err = qkd_key_take(net, req->link_index, req->key_id, req->key_len,
-			   aead->alg_key);
+			   aead->alg_key, GFP_KERNEL);
 	if (err) {
 		kfree_sensitive(aead);
 		set_msg(extack, take_error(err));
