@@ -129,7 +129,12 @@ static ssize_t ring_size_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(ring_size);
 
-/* Pool figures: one consistent snapshot per read. */
+/*
+ * Pool figures: one consistent snapshot per read.  Like the statistics
+ * below they tell how much key a link has, and the "qkd" class is not
+ * network-namespace aware, so only root reads them (0400); netlink's
+ * LINK_GET gives them to CAP_NET_ADMIN over the end's own namespace.
+ */
 #define QKD_POOL_ATTR(_name, _fmt, _field)				\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
@@ -139,7 +144,7 @@ static ssize_t _name##_show(struct device *dev,				\
 	qkd_pool_figures(&to_qkd_dev(dev)->pool, &fig);			\
 	return sysfs_emit(buf, _fmt "\n", fig._field);			\
 }									\
-static DEVICE_ATTR_RO(_name)
+static DEVICE_ATTR_ADMIN_RO(_name)
 
 QKD_POOL_ATTR(pool_capacity, "%u", capacity);
 QKD_POOL_ATTR(pool_blocks, "%u", blocks);
@@ -155,7 +160,7 @@ static ssize_t pool_level_show(struct device *dev,
 	qkd_pool_figures(&to_qkd_dev(dev)->pool, &fig);
 	return sysfs_emit(buf, "%s\n", level_names[fig.level]);
 }
-static DEVICE_ATTR_RO(pool_level);
+static DEVICE_ATTR_ADMIN_RO(pool_level);
 
 static struct attribute *qkd_dev_attrs[] = {
 	&dev_attr_role.attr,
@@ -181,7 +186,7 @@ static const struct attribute_group qkd_dev_group = {
 	.attrs = qkd_dev_attrs,
 };
 
-/* statistics/<counter>: one file per QKD_STAT_* counter. */
+/* statistics/<counter>: one file per QKD_STAT_* counter, root only. */
 struct qkd_stat_attr {
 	struct device_attribute attr;
 	enum qkd_stat stat;
@@ -198,7 +203,7 @@ static ssize_t stat_show(struct device *dev, struct device_attribute *attr,
 
 #define QKD_STAT_ATTR(_name, _stat)					\
 	static struct qkd_stat_attr stat_attr_##_name = {		\
-		.attr = __ATTR(_name, 0444, stat_show, NULL),		\
+		.attr = __ATTR(_name, 0400, stat_show, NULL),		\
 		.stat = _stat,						\
 	}
 

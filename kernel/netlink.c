@@ -25,14 +25,26 @@ enum qkd_mcgrp_id {
 	QKD_MCGRP_POOL_ID,
 };
 
+/*
+ * Pool figures tell how much key a link has: operators only.  genl_bind()
+ * enforces GENL_MCAST_CAP_NET_ADMIN (CAP_NET_ADMIN over the socket's netns)
+ * from its stable backport on (6.1.192 has it).  Earlier 6.1 kernels have
+ * neither the flag nor a family bind hook to check it in, so there the
+ * pool group stays silent: nothing is ever sent on it (QKD_POOL_GROUP_OPEN).
+ */
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+#define QKD_POOL_GROUP_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#define QKD_POOL_GROUP_OPEN	false
+#else
+#define QKD_POOL_GROUP_FLAGS	0
+#define QKD_POOL_GROUP_OPEN	true
+#endif
+
 static const struct genl_multicast_group qkd_mcgrps[] = {
 	[QKD_MCGRP_LINK_ID] = { .name = QKD_MCGRP_LINK },
-	/* Pool figures tell how much key a link has: operators only. */
 	[QKD_MCGRP_POOL_ID] = {
 		.name = QKD_MCGRP_POOL,
-#ifdef GENL_MCAST_CAP_NET_ADMIN
-		.flags = GENL_MCAST_CAP_NET_ADMIN,
-#endif
+		.flags = QKD_POOL_GROUP_FLAGS,
 	},
 };
 
@@ -557,6 +569,8 @@ static const struct genl_ops qkd_ops[] = {
 		.dumpit = link_dumpit,
 		.policy = link_get_policy,
 		.maxattr = ARRAY_SIZE(link_get_policy) - 1,
+		/* Pool figures and counters tell how much key a link has. */
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd = QKD_CMD_LINK_SET,
@@ -623,6 +637,8 @@ static struct sk_buff *ntf_new(struct net *net, int grp, u8 cmd,
 {
 	struct sk_buff *skb;
 
+	if (grp == QKD_MCGRP_POOL_ID && QKD_POOL_GROUP_OPEN)
+		return NULL;	/* anyone could listen: see qkd_mcgrps */
 	if (!genl_has_listeners(&qkd_family, net, grp))
 		return NULL;
 	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, gfp);

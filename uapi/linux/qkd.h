@@ -28,9 +28,11 @@
  * When the pool is full, the oldest block is evicted (zeroised, counted in
  * QKD_STAT_BLOCKS_EVICTED); a later KEY_GET for it fails with -ENOENT.
  *
- * Permissions: every QKD_CMD_KEY_* command and QKD_CMD_LINK_SET need
- * CAP_NET_ADMIN in the user namespace owning the caller's network namespace.
- * QKD_CMD_LINK_GET is open to all (it returns metadata only).  No key byte is
+ * Permissions: every command needs CAP_NET_ADMIN in the user namespace owning
+ * the caller's network namespace (GENL_UNS_ADMIN_PERM), else -EPERM;
+ * QKD_CMD_LINK_GET too, as pool figures tell how much key a link has.  So
+ * does joining the "pool" group (GENL_MCAST_CAP_NET_ADMIN; built against a
+ * kernel without it, qkd.ko sends nothing on that group).  No key byte is
  * ever multicast.
  *
  * Errors carry an extack message.  Unknown attributes are rejected.  A value
