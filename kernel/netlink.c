@@ -8,6 +8,8 @@
  * is changed, again with an extack message.
  */
 #include <linux/capability.h>
+#include <linux/module.h>
+#include <linux/skbuff.h>
 #include <linux/netlink.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
@@ -431,16 +433,54 @@ static int put_key(void *ctx, u64 key_id, u32 len, u64 gen_time,
 	return 0;
 }
 
+/*
+ * Key-bearing replies are wiped by whoever frees their data last.  After
+ * genlmsg_reply() the skb belongs to netlink: it sits in the receiver's
+ * queue, is copied out by recvmsg() and freed there (or dropped on a full
+ * queue, or cloned for an nlmon tap), and netlink owns skb->destructor.
+ * skb_release_data() however calls the skb's ubuf_info callback when the
+ * last reference to the data goes, just before it frees the head, so the
+ * reply carries one: its callback zeroises the head.  SKBFL_DONT_ORPHAN
+ * keeps skb_clone() from copying the data away from the callback; a head
+ * copied for a tap takes a reference on the ubuf_info and is wiped the
+ * same way.  Each ubuf_info holds a module reference until its last head
+ * is wiped, so qkd.ko stays while a reply is unread.
+ */
+static void key_reply_wipe(struct sk_buff *skb, struct ubuf_info *uarg,
+			   bool zerocopy_success)
+{
+	memzero_explicit(skb->head, skb_end_offset(skb));
+	if (refcount_dec_and_test(&uarg->refcnt)) {
+		kfree(uarg);
+		module_put(THIS_MODULE);
+	}
+}
+
 /* A reply sized for @count keys; *hdr is its genetlink header. */
 static struct sk_buff *key_reply_new(struct genl_info *info, u8 cmd,
 				     u32 len, u32 count, bool material,
 				     void **hdr)
 {
+	struct ubuf_info *uarg;
 	struct sk_buff *msg;
 
+	/*
+	 * Exactly the room the keys need: netlink_trim() would move a reply
+	 * with much unused room to a smaller head, freeing the old one as is.
+	 */
 	msg = genlmsg_new(count * key_msg_size(len, material), GFP_KERNEL);
 	if (!msg)
 		return NULL;
+	uarg = kmalloc(sizeof(*uarg), GFP_KERNEL);
+	if (!uarg) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	uarg->callback = key_reply_wipe;
+	refcount_set(&uarg->refcnt, 1);
+	uarg->flags = SKBFL_ZEROCOPY_ENABLE | SKBFL_DONT_ORPHAN;
+	__module_get(THIS_MODULE);
+	skb_zcopy_init(msg, uarg);
 	*hdr = genlmsg_put_reply(msg, info, &qkd_family, 0, cmd);
 	if (!*hdr) {
 		nlmsg_free(msg);
@@ -449,10 +489,9 @@ static struct sk_buff *key_reply_new(struct genl_info *info, u8 cmd,
 	return msg;
 }
 
-/* The reply carries key bytes: zeroise it if it is not sent. */
+/* Frees a reply that is not sent; its data is wiped (key_reply_wipe()). */
 static void key_reply_free(struct sk_buff *msg)
 {
-	memzero_explicit(msg->data, msg->len);
 	nlmsg_free(msg);
 }
 

@@ -26,6 +26,11 @@
  *   qkd_sa_util probe NETNS COUNT SPI_BASE
  *	COUNT SA_ADDs of existing SPIs (duplicate check = xfrm state lookup,
  *	no key used); prints "probe COUNT MS"
+ *   qkd_sa_util fetch NETNS TX RX LEN COUNT
+ *	KEY_ALLOC COUNT keys of LEN bytes at TX in one reply, then KEY_GET
+ *	each at RX: the kernel built a reply with their bytes at each end.
+ *	Prints the key IDs only, and wipes every copy it received before it
+ *	exits, so a scan of RAM afterwards finds only what the kernel kept.
  *   qkd_sa_util rekey NETNS TX RX COUNT HARD_S SPI_BASE
  *	one generation a second, COUNT times: reserve a 20-byte key at TX,
  *	SA_ADD 198.51.100.1 -> .2 at TX and .2 -> .1 at RX with it (SPI
@@ -355,6 +360,43 @@ static int cmd_probe(char **argv)
 	return 0;
 }
 
+static int cmd_fetch(char **argv)
+{
+	uint32_t tx = atoi(argv[1]), rx = atoi(argv[2]), len = atoi(argv[3]);
+	uint32_t count = atoi(argv[4]), i;
+	static struct qkd_key keys[64], peer;
+	struct qkd_sock s;
+	int n = -EINVAL, err = 0, j;
+
+	if (count > 64 || open_ns(&s, argv[0]))
+		return 1;
+	for (j = 0; j < 100; j++) {	/* the link may be starting */
+		n = qkd_key_alloc(&s, tx, len, count, 0, keys);
+		if (n != -ENOSPC)
+			break;
+		sleep_ms(50);
+	}
+	for (i = 0; n == (int)count && !err && i < count; i++) {
+		for (j = 0; j < 60; j++) {	/* the peer's block in flight */
+			err = qkd_key_get(&s, rx, keys[i].id, len, &peer);
+			if (err != -ENOENT)
+				break;
+			sleep_ms(50);
+		}
+		if (!err && memcmp(peer.material, keys[i].material, len))
+			err = -EBADMSG;
+	}
+	for (i = 0; n == (int)count && i < count; i++)
+		printf("%016llx\n", (unsigned long long)keys[i].id);
+	explicit_bzero(keys, sizeof(keys));
+	explicit_bzero(&peer, sizeof(peer));
+	explicit_bzero(s.buf, s.buf_size);
+	if (n != (int)count || err)
+		return fail(&s, n != (int)count ? (n < 0 ? n : -EIO) : err);
+	qkd_close(&s);
+	return 0;
+}
+
 /* One SA of a rekey generation: @fwd 198.51.100.1 -> .2, else back. */
 static int rekey_sa_add(struct qkd_sock *s, uint32_t index, uint64_t key_id,
 			uint32_t spi, bool fwd, uint64_t hard_s)
@@ -433,6 +475,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argv + 2);
 	if (argc == 5 && !strcmp(argv[1], "probe"))
 		return cmd_probe(argv + 2);
+	if (argc == 7 && !strcmp(argv[1], "fetch"))
+		return cmd_fetch(argv + 2);
 	if (argc == 8 && !strcmp(argv[1], "rekey"))
 		return cmd_rekey(argv + 2);
 	fprintf(stderr, "usage: see the comment at the top of qkd_sa_util.c\n");

@@ -33,7 +33,7 @@
  * QKD_CMD_LINK_GET too, as pool figures tell how much key a link has.  So
  * does joining the "pool" group (GENL_MCAST_CAP_NET_ADMIN; built against a
  * kernel without it, qkd.ko sends nothing on that group).  No key byte is
- * ever multicast.
+ * ever multicast.  Replies with key bytes are zeroised when freed.
  *
  * Errors carry an extack message.  Unknown attributes are rejected.  A value
  * outside an attribute's documented range fails with -ERANGE from the
