@@ -72,7 +72,7 @@ struct sa_request {
 	xfrm_address_t saddr, daddr;
 	__be32 spi;
 	u32 reqid;
-	u8 replay_window;
+	u32 replay_window;
 	struct xfrm_lifetime_cfg lft;
 	struct xfrm_mark mark;
 	u32 if_id;
@@ -299,7 +299,7 @@ static int parse_sa_request(struct genl_info *info, struct sa_request *req)
 	req->reqid = a[QKD_A_SA_REQID] ? nla_get_u32(a[QKD_A_SA_REQID]) : 0;
 	req->replay_window = a[QKD_A_SA_REPLAY_WINDOW] ?
 		nla_get_u32(a[QKD_A_SA_REPLAY_WINDOW]) :
-		QKD_SA_REPLAY_WINDOW_MAX;
+		QKD_SA_REPLAY_WINDOW_DEFAULT;
 	if (a[QKD_A_SA_MARK]) {
 		req->mark.v = nla_get_u32(a[QKD_A_SA_MARK]);
 		req->mark.m = a[QKD_A_SA_MARK_MASK] ?
@@ -546,7 +546,6 @@ static void fill_state(struct net *net, struct xfrm_state *x,
 	x->props.mode = req->mode == QKD_SA_MODE_TUNNEL ? XFRM_MODE_TUNNEL :
 							  XFRM_MODE_TRANSPORT;
 	x->props.reqid = req->reqid;
-	x->props.replay_window = req->replay_window;
 	if (req->mode == QKD_SA_MODE_TUNNEL && !req->sel.family)
 		x->props.flags |= XFRM_STATE_AF_UNSPEC;
 	x->sel = req->sel;
@@ -555,6 +554,33 @@ static void fill_state(struct net *net, struct xfrm_state *x,
 	x->if_id = req->if_id;
 	x->replay_maxdiff = net->xfrm.sysctl_aevent_rseqth;
 	x->replay_maxage = (net->xfrm.sysctl_aevent_etime * HZ) / XFRM_AE_ETH_M;
+}
+
+/*
+ * The replay window: xfrm's legacy one (a u32 bitmap) up to 32 packets,
+ * a replay_esn bitmap of the window's size above that, which
+ * xfrm_init_replay() turns into XFRM_REPLAY_MODE_BMP (no ESN flag: 32-bit
+ * sequence numbers, as for a legacy SA).  The state frees both copies.
+ */
+static int attach_replay(struct xfrm_state *x, u32 window)
+{
+	struct xfrm_replay_state_esn *rs;
+	u32 bmp_len;
+
+	if (window <= sizeof(x->replay.bitmap) * 8) {
+		x->props.replay_window = window;
+		return 0;
+	}
+	bmp_len = DIV_ROUND_UP(window, sizeof(rs->bmp[0]) * 8);
+	rs = kzalloc(struct_size(rs, bmp, bmp_len), GFP_KERNEL);
+	if (!rs)
+		return -ENOMEM;
+	rs->bmp_len = bmp_len;
+	rs->replay_window = window;
+	x->replay_esn = rs;
+	x->preplay_esn = kmemdup(rs, struct_size(rs, bmp, bmp_len),
+				 GFP_KERNEL);
+	return x->preplay_esn ? 0 : -ENOMEM;
 }
 
 /* A ready, not yet inserted state keyed from the pool; ERR_PTR on error. */
@@ -568,7 +594,10 @@ static struct xfrm_state *build_state(struct net *net,
 	if (!x)
 		return ERR_PTR(-ENOMEM);
 	fill_state(net, x, req);
-	err = attach_qkd_aead(net, x, req, extack);
+	/* Before the key is taken: a failure here wastes no key. */
+	err = attach_replay(x, req->replay_window);
+	if (!err)
+		err = attach_qkd_aead(net, x, req, extack);
 	if (!err)
 		err = __xfrm_init_state(x, true, false, extack);
 	if (err) {

@@ -140,7 +140,13 @@
  *	QKD_A_SA_MODE		u8, optional, enum qkd_sa_mode (default
  *				transport)
  *	QKD_A_SA_REQID		u32, optional (default 0)
- *	QKD_A_SA_REPLAY_WINDOW	u32, optional, 0..32 packets (default 32)
+ *	QKD_A_SA_REPLAY_WINDOW	u32, optional, 0..QKD_SA_REPLAY_WINDOW_MAX
+ *				packets (default QKD_SA_REPLAY_WINDOW_DEFAULT);
+ *				0 turns replay protection off.  Up to 32 the
+ *				SA uses xfrm's legacy window, above that a
+ *				replay_esn bitmap (XFRM_REPLAY_MODE_BMP: 32-bit
+ *				sequence numbers, no ESN); "ip xfrm state"
+ *				shows it as "replay_window N".
  *	QKD_A_SA_SOFT_SECONDS, QKD_A_SA_HARD_SECONDS  u64, optional:
  *				lifetime since the SA was added; absent: none.
  *				soft >= 1 and, with both, soft < hard
@@ -314,6 +320,7 @@ enum qkd_sa_mode {
 /* QKD_A_KEY_LEN of QKD_CMD_SA_ADD: AES key + 4-byte GCM salt */
 #define QKD_SA_KEY_LEN_AES128	20
 #define QKD_SA_KEY_LEN_AES256	36
-#define QKD_SA_REPLAY_WINDOW_MAX 32
+#define QKD_SA_REPLAY_WINDOW_MAX 4096	/* xfrm's XFRMA_REPLAY_ESN_MAX */
+#define QKD_SA_REPLAY_WINDOW_DEFAULT 1024
 
 #endif /* _UAPI_LINUX_QKD_H */

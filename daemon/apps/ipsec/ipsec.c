@@ -206,6 +206,7 @@ static void sa_params(struct qkd_sa_params *sp, const struct sa_pair *p,
 	sp->spi = spi;
 	sp->mode = p->mode;
 	sp->reqid = p->reqid;
+	sp->replay_window = p->ips->cfg->replay_window;
 	sp->soft_s = life->soft_s;
 	sp->hard_s = life->hard_s;
 	sp->soft_bytes = life->soft_bytes;
