@@ -142,6 +142,17 @@ static struct nlmsghdr *alloc_req(void *buf, uint32_t len, uint32_t count)
 	return nlh;
 }
 
+/* KEY_GET or KEY_DISCARD of 32 bytes at key ID 0 of link end @index. */
+static struct nlmsghdr *key_ref_req(void *buf, uint8_t cmd, uint32_t index)
+{
+	struct nlmsghdr *nlh = req(buf, cmd);
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, 0);
+	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
+	return nlh;
+}
+
 /* Every command naming a link end that is not in this namespace. */
 static void test_unknown_link(char *buf)
 {
@@ -162,17 +173,10 @@ static void test_unknown_link(char *buf)
 	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
 	expect_reject(nlh, OK_ENODEV, "KEY_ALLOC on an unknown link index");
 
-	nlh = req(buf, QKD_CMD_KEY_GET);
-	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
-	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, 0);
-	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
-	expect_reject(nlh, OK_ENODEV, "KEY_GET on an unknown link index");
-
-	nlh = req(buf, QKD_CMD_KEY_DISCARD);
-	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
-	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, 0);
-	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
-	expect_reject(nlh, OK_ENODEV, "KEY_DISCARD on an unknown link index");
+	expect_reject(key_ref_req(buf, QKD_CMD_KEY_GET, 0x7ffffff0), OK_ENODEV,
+		      "KEY_GET on an unknown link index");
+	expect_reject(key_ref_req(buf, QKD_CMD_KEY_DISCARD, 0x7ffffff0), OK_ENODEV,
+		      "KEY_DISCARD on an unknown link index");
 
 	nlh = req(buf, QKD_CMD_SA_ADD);
 	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);

@@ -29,21 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -r /proc/kcore ]; then
-	ktap_skip "no /proc/kcore" "netlink reply wipe"
-	ktap_finish
-	exit 4
-fi
+qkd_need_kcore "netlink reply wipe"
 
 seed=0x$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
-qkd_load && echo "$sim $link_id 1024 256 0 $seed" >$bus/new_device &&
-	echo 2000000 >$bus/devices/qkd_sim$sim/rate_bps
-ktap_ok $? "seeded qkd_sim pair $sim (1 KiB blocks)"
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index)
-"$QKD_TOP/tools/build/qkdctl" kernel link set "$tx" up &&
-	"$QKD_TOP/tools/build/qkdctl" kernel link set "$rx" up
-ktap_ok $? "link ends $tx and $rx up"
+qkd_sim_up $sim $link_id 1024 2000000 "$seed"
+ktap_ok $? "seeded qkd_sim pair $sim (1 KiB blocks) up, ends $tx and $rx"
 
 "$util" fetch - "$tx" "$rx" 1024 16 >$tmp/keys
 ktap_ok $? "16 keys of 1 KiB: one KEY_ALLOC at $tx, a KEY_GET each at $rx, equal"

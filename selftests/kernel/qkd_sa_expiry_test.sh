@@ -38,14 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -r /proc/kcore ]; then
-	ktap_skip "no /proc/kcore" "SA release on expiry"
-	ktap_finish
-	exit 4
-fi
-for m in xfrm_user esp4 gcm ghash_generic seqiv ctr sha512_generic drbg; do
-	modprobe "$m" 2>/dev/null || echo "# modprobe $m failed"
-done
+qkd_need_kcore "SA release on expiry"
+qkd_esp_modules
 
 # refcnt: the crypto API's reference count of the ESP AEAD (0: none yet).
 refcnt() {
@@ -59,14 +53,8 @@ sas() {
 }
 
 seed=0x$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
-qkd_load && echo "$sim $link_id 1024 256 0 $seed" >$bus/new_device &&
-	echo 400000 >$bus/devices/qkd_sim$sim/rate_bps
-ktap_ok $? "seeded qkd_sim pair $sim, both ends in this namespace"
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index)
-"$QKD_TOP/tools/build/qkdctl" kernel link set "$tx" up &&
-	"$QKD_TOP/tools/build/qkdctl" kernel link set "$rx" up
-ktap_ok $? "link ends $tx and $rx up"
+qkd_sim_up $sim $link_id 1024 400000 "$seed"
+ktap_ok $? "seeded qkd_sim pair $sim up, both ends ($tx, $rx) in this namespace"
 sas0=$(sas)
 
 # --- 1. rekeying every second ---

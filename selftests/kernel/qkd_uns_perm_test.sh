@@ -43,15 +43,9 @@ if ! uns_root true 2>/dev/null; then
 	exit 4
 fi
 
-for m in xfrm_user esp4 gcm ghash_generic seqiv ctr sha512_generic drbg; do
-	modprobe "$m" 2>/dev/null || echo "# modprobe $m failed"
-done
-qkd_load && echo "$sim $link_id 1024 64 0" >$bus/new_device
-ktap_ok $? "qkd_sim pair $sim in the initial namespace"
-tx=$(cat $bus/devices/qkd_sim$sim/tx_index)
-rx=$(cat $bus/devices/qkd_sim$sim/rx_index)
-"$qkdctl" kernel link set "$tx" up && "$qkdctl" kernel link set "$rx" up
-ktap_ok $? "link ends $tx and $rx up"
+qkd_esp_modules
+qkd_sim_up $sim $link_id 1024 2000000
+ktap_ok $? "qkd_sim pair $sim up in the initial namespace, ends $tx and $rx"
 # Some key in the pools, so that a refusal is not just an empty pool.
 for i in $(seq 1 50); do
 	"$util" alloc - "$tx" 32 reserve >/dev/null 2>&1 && break
@@ -101,8 +95,9 @@ refused nobody "CAP_NET_ADMIN" "join the pool multicast group" \
 cat /sys/class/qkd/qkd$tx/pool_avail_bytes >/dev/null &&
 	[ "$(stat -c %a /sys/class/qkd/qkd$tx/pool_avail_bytes)" = 400 ]
 ktap_ok $? "root reads pool_avail_bytes (mode 0400)"
-"$util" sa-add - $sa_args >$tmp/out 2>&1
-ktap_ok $? "and root may use the key the others could not ($(cat $tmp/out))"
+id=$("$util" alloc - "$tx" 20 reserve) &&
+	"$util" sa-add - link=$tx id=0x$id len=20 family=4 src=192.0.2.1 dst=192.0.2.2 spi=0x7100 >$tmp/out 2>&1
+ktap_ok $? "and root may install the SA the others could not ($(cat $tmp/out))"
 "$util" sa-del - 4 192.0.2.2 0x7100 >/dev/null
 
 echo "$sim" >$bus/del_device

@@ -26,9 +26,8 @@ echo "KTAP version 1"
 
 # Request_module cannot reach modprobe from the VM's chroot: load up front
 # (seqiv seeds from the default RNG: drbg).
-for m in xfrm_user esp4 esp6 veth gcm ghash_generic seqiv ctr sha512_generic drbg; do
-	modprobe "$m" 2>/dev/null || echo "# modprobe $m failed"
-done
+qkd_esp_modules
+modprobe veth 2>/dev/null || echo "# modprobe veth failed"
 
 in_a() { ip netns exec $A "$@"; }
 in_b() { ip netns exec $B "$@"; }
