@@ -32,8 +32,11 @@
 
 struct workqueue_struct *qkd_wq;
 
-/* Index -> struct qkd_dev.  xa_lock guards taking a reference. */
-static DEFINE_XARRAY_ALLOC1(qkd_devs);
+/*
+ * Index -> struct qkd_dev.  xa_lock guards taking a reference; lookups come
+ * from softirq too (qkd_keys.h), so every user of the lock disables BH.
+ */
+static DEFINE_XARRAY_FLAGS(qkd_devs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
 /* Serialises namespace moves against namespace teardown. */
 static DEFINE_MUTEX(qkd_devs_lock);
 
@@ -114,7 +117,12 @@ static ssize_t ring_size_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(ring_size);
 
-/* Pool figures: one consistent snapshot per read. */
+/*
+ * Pool figures: one consistent snapshot per read.  Like the statistics
+ * below they tell how much key a link has, and the "qkd" class is not
+ * network-namespace aware, so only root reads them (0400); netlink's
+ * LINK_GET gives them to CAP_NET_ADMIN over the end's own namespace.
+ */
 #define QKD_POOL_ATTR(_name, _fmt, _field)				\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
@@ -124,7 +132,7 @@ static ssize_t _name##_show(struct device *dev,				\
 	qkd_pool_figures(&to_qkd_dev(dev)->pool, &fig);			\
 	return sysfs_emit(buf, _fmt "\n", fig._field);			\
 }									\
-static DEVICE_ATTR_RO(_name)
+static DEVICE_ATTR_ADMIN_RO(_name)
 
 QKD_POOL_ATTR(pool_capacity, "%u", capacity);
 QKD_POOL_ATTR(pool_blocks, "%u", blocks);
@@ -140,7 +148,7 @@ static ssize_t pool_level_show(struct device *dev,
 	qkd_pool_figures(&to_qkd_dev(dev)->pool, &fig);
 	return sysfs_emit(buf, "%s\n", level_names[fig.level]);
 }
-static DEVICE_ATTR_RO(pool_level);
+static DEVICE_ATTR_ADMIN_RO(pool_level);
 
 static struct attribute *qkd_dev_attrs[] = {
 	&dev_attr_role.attr,
@@ -166,7 +174,7 @@ static const struct attribute_group qkd_dev_group = {
 	.attrs = qkd_dev_attrs,
 };
 
-/* statistics/<counter>: one file per QKD_STAT_* counter. */
+/* statistics/<counter>: one file per QKD_STAT_* counter, root only. */
 struct qkd_stat_attr {
 	struct device_attribute attr;
 	enum qkd_stat stat;
@@ -183,7 +191,7 @@ static ssize_t stat_show(struct device *dev, struct device_attribute *attr,
 
 #define QKD_STAT_ATTR(_name, _stat)					\
 	static struct qkd_stat_attr stat_attr_##_name = {		\
-		.attr = __ATTR(_name, 0444, stat_show, NULL),		\
+		.attr = __ATTR(_name, 0400, stat_show, NULL),		\
 		.stat = _stat,						\
 	}
 
@@ -326,7 +334,7 @@ int qkd_dev_register(struct qkd_dev *qdev)
 	if (err)
 		goto err_pool;
 	/* Reserve the index; lookups see nothing until the device is live. */
-	err = xa_alloc(&qkd_devs, &index, NULL, xa_limit_31b, GFP_KERNEL);
+	err = xa_alloc_bh(&qkd_devs, &index, NULL, xa_limit_31b, GFP_KERNEL);
 	if (err)
 		goto err_ring;
 	qdev->index = index;
@@ -344,13 +352,13 @@ int qkd_dev_register(struct qkd_dev *qdev)
 	qdev->registered = true;
 	WRITE_ONCE(qdev->live, true);
 	mutex_unlock(&qdev->lock);
-	xa_store(&qkd_devs, index, qdev, GFP_KERNEL);
+	xa_store_bh(&qkd_devs, index, qdev, GFP_KERNEL);
 	qkd_nl_link_ntf(qdev, qkd_dev_net(qdev), true);
 	trace_qkd_link_state(index, qdev->state, qdev->state);
 	return 0;
 
 err_index:
-	xa_erase(&qkd_devs, index);
+	xa_erase_bh(&qkd_devs, index);
 err_ring:
 	qkd_ring_free(&qdev->ring);
 err_pool:
@@ -374,7 +382,7 @@ void qkd_dev_unregister(struct qkd_dev *qdev)
 
 	device_del(&qdev->dev);
 	mutex_lock(&qkd_devs_lock);
-	xa_erase(&qkd_devs, qdev->index);
+	xa_erase_bh(&qkd_devs, qdev->index);
 	qkd_nl_link_ntf(qdev, qkd_dev_net(qdev), false);
 	mutex_unlock(&qkd_devs_lock);
 	put_device(&qdev->dev);
@@ -387,13 +395,13 @@ struct qkd_dev *qkd_dev_get(struct net *net, u32 index)
 {
 	struct qkd_dev *qdev;
 
-	xa_lock(&qkd_devs);
+	xa_lock_bh(&qkd_devs);
 	qdev = xa_load(&qkd_devs, index);
 	if (qdev && net_eq(qkd_dev_net(qdev), net))
 		get_device(&qdev->dev);
 	else
 		qdev = NULL;
-	xa_unlock(&qkd_devs);
+	xa_unlock_bh(&qkd_devs);
 	return qdev;
 }
 
@@ -403,16 +411,16 @@ struct qkd_dev *qkd_dev_get_next(struct net *net, u32 *index)
 	unsigned long i = *index;
 	struct qkd_dev *qdev;
 
-	xa_lock(&qkd_devs);
+	xa_lock_bh(&qkd_devs);
 	xa_for_each_start(&qkd_devs, i, qdev, *index) {
 		if (net_eq(qkd_dev_net(qdev), net)) {
 			get_device(&qdev->dev);
 			*index = i;
-			xa_unlock(&qkd_devs);
+			xa_unlock_bh(&qkd_devs);
 			return qdev;
 		}
 	}
-	xa_unlock(&qkd_devs);
+	xa_unlock_bh(&qkd_devs);
 	return NULL;
 }
 
@@ -538,7 +546,8 @@ void qkd_dev_report_skr(struct qkd_dev *qdev, u64 bits_per_sec)
 EXPORT_SYMBOL_GPL(qkd_dev_report_skr);
 
 /* Counters, traces and events for what a pool operation did. */
-void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
+void qkd_dev_pool_event_gfp(struct qkd_dev *qdev,
+			    const struct qkd_pool_event *ev, gfp_t gfp)
 {
 	if (ev->evicted) {
 		qkd_stat_add(qdev, QKD_STAT_BLOCKS_EVICTED, ev->evicted);
@@ -548,7 +557,13 @@ void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
 	if (ev->wasted)
 		qkd_stat_add(qdev, QKD_STAT_BYTES_WASTED, ev->wasted);
 	if (ev->level_changed)
-		qkd_nl_pool_ntf(qdev, ev->level, ev->avail);
+		qkd_nl_pool_ntf(qdev, ev->level, ev->avail, gfp);
+}
+
+/* The same, from process context (the ring's work item, LINK_SET). */
+void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev)
+{
+	qkd_dev_pool_event_gfp(qdev, ev, GFP_KERNEL);
 }
 
 /* ---- namespaces ----------------------------------------------------- */

@@ -100,6 +100,8 @@ void qkd_dev_set_qber_max(struct qkd_dev *qdev, u32 qber_max);
 void qkd_dev_move_net(struct qkd_dev *qdev, struct net *net);
 void qkd_dev_update_state(struct qkd_dev *qdev);
 void qkd_dev_pool_event(struct qkd_dev *qdev, const struct qkd_pool_event *ev);
+void qkd_dev_pool_event_gfp(struct qkd_dev *qdev,
+			    const struct qkd_pool_event *ev, gfp_t gfp);
 
 /* Ring ingest (ring.c): the device work item, and ring (re)start. */
 void qkd_dev_work(struct work_struct *work);

@@ -33,7 +33,8 @@ static int traced_emit(void *ctx, u64 key_id, u32 len, u64 gen_time,
 }
 
 int qkd_keys_alloc(struct qkd_dev *qdev, u32 len, u32 count, bool reserve,
-		   qkd_pool_emit_t emit, void *ctx, const char **why)
+		   qkd_pool_emit_t emit, void *ctx, const char **why,
+		   gfp_t gfp)
 {
 	struct traced_emit te = { qdev, emit, ctx, true };
 	struct qkd_pool_event ev = {};
@@ -51,12 +52,13 @@ int qkd_keys_alloc(struct qkd_dev *qdev, u32 len, u32 count, bool reserve,
 		*why = "no room for the keys in the reply";
 	else
 		qkd_stat_add(qdev, QKD_STAT_BYTES_ALLOCATED, (u64)len * count);
-	qkd_dev_pool_event(qdev, &ev);
+	qkd_dev_pool_event_gfp(qdev, &ev, gfp);
 	return err;
 }
 
 int qkd_keys_fetch(struct qkd_dev *qdev, u64 key_id, u32 len,
-		   qkd_pool_emit_t emit, void *ctx, const char **why)
+		   qkd_pool_emit_t emit, void *ctx, const char **why,
+		   gfp_t gfp)
 {
 	struct traced_emit te = { qdev, emit, ctx, false };
 	struct qkd_pool_event ev = {};
@@ -66,12 +68,12 @@ int qkd_keys_fetch(struct qkd_dev *qdev, u64 key_id, u32 len,
 			     why);
 	if (ev.consumed)
 		qkd_stat_add(qdev, QKD_STAT_BYTES_FETCHED, ev.consumed);
-	qkd_dev_pool_event(qdev, &ev);
+	qkd_dev_pool_event_gfp(qdev, &ev, gfp);
 	return err;
 }
 
 int qkd_keys_discard(struct qkd_dev *qdev, u64 key_id, u32 len,
-		     const char **why)
+		     const char **why, gfp_t gfp)
 {
 	struct qkd_pool_event ev = {};
 	int err;
@@ -81,7 +83,7 @@ int qkd_keys_discard(struct qkd_dev *qdev, u64 key_id, u32 len,
 		return err;
 	trace_qkd_key_discard(qdev->index, key_id, len);
 	qkd_stat_add(qdev, QKD_STAT_BYTES_DISCARDED, ev.consumed);
-	qkd_dev_pool_event(qdev, &ev);
+	qkd_dev_pool_event_gfp(qdev, &ev, gfp);
 	return 0;
 }
 
@@ -104,7 +106,8 @@ static int copy_to_kernel_buf(void *ctx, u64 key_id, u32 len, u64 gen_time,
 	return 0;
 }
 
-int qkd_key_take(struct net *net, u32 index, u64 key_id, u32 len, u8 *buf)
+int qkd_key_take(struct net *net, u32 index, u64 key_id, u32 len, u8 *buf,
+		 gfp_t gfp)
 {
 	struct kernel_key key = { .buf = buf };
 	struct qkd_dev *qdev = qkd_dev_get(net, index);
@@ -114,14 +117,14 @@ int qkd_key_take(struct net *net, u32 index, u64 key_id, u32 len, u8 *buf)
 	if (!qdev)
 		return -ENODEV;
 	err = qkd_keys_fetch(qdev, key_id, len, copy_to_kernel_buf, &key,
-			     &why);
+			     &why, gfp);
 	qkd_dev_put(qdev);
 	return err;
 }
 EXPORT_SYMBOL_GPL(qkd_key_take);
 
 int qkd_key_alloc_kernel(struct net *net, u32 index, u32 len, u64 *key_id,
-			 u8 *buf, u64 *gen_time_ns)
+			 u8 *buf, u64 *gen_time_ns, gfp_t gfp)
 {
 	struct kernel_key key = { .buf = buf };
 	struct qkd_dev *qdev = qkd_dev_get(net, index);
@@ -131,7 +134,7 @@ int qkd_key_alloc_kernel(struct net *net, u32 index, u32 len, u64 *key_id,
 	if (!qdev)
 		return -ENODEV;
 	err = qkd_keys_alloc(qdev, len, 1, false, copy_to_kernel_buf, &key,
-			     &why);
+			     &why, gfp);
 	qkd_dev_put(qdev);
 	if (err)
 		return err;
@@ -142,7 +145,8 @@ int qkd_key_alloc_kernel(struct net *net, u32 index, u32 len, u64 *key_id,
 }
 EXPORT_SYMBOL_GPL(qkd_key_alloc_kernel);
 
-int qkd_key_discard(struct net *net, u32 index, u64 key_id, u32 len)
+int qkd_key_discard(struct net *net, u32 index, u64 key_id, u32 len,
+		    gfp_t gfp)
 {
 	struct qkd_dev *qdev = qkd_dev_get(net, index);
 	const char *why;
@@ -150,7 +154,7 @@ int qkd_key_discard(struct net *net, u32 index, u64 key_id, u32 len)
 
 	if (!qdev)
 		return -ENODEV;
-	err = qkd_keys_discard(qdev, key_id, len, &why);
+	err = qkd_keys_discard(qdev, key_id, len, &why, gfp);
 	qkd_dev_put(qdev);
 	return err;
 }

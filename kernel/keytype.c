@@ -165,10 +165,11 @@ static struct qkd_key_payload *fetch_payload(const struct key *key,
 	p->key_id = spec->key_id;
 	if (spec->alloc)
 		err = qkd_key_alloc_kernel(net, spec->link_index, spec->len,
-					   &p->key_id, p->material, NULL);
+					   &p->key_id, p->material, NULL,
+					   GFP_KERNEL);
 	else
 		err = qkd_key_take(net, spec->link_index, spec->key_id,
-				   spec->len, p->material);
+				   spec->len, p->material, GFP_KERNEL);
 	if (err) {
 		kfree_sensitive(p);
 		return ERR_PTR(err);

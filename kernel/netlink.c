@@ -8,6 +8,8 @@
  * is changed, again with an extack message.
  */
 #include <linux/capability.h>
+#include <linux/module.h>
+#include <linux/skbuff.h>
 #include <linux/netlink.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
@@ -25,14 +27,26 @@ enum qkd_mcgrp_id {
 	QKD_MCGRP_POOL_ID,
 };
 
+/*
+ * Pool figures tell how much key a link has: operators only.  genl_bind()
+ * enforces GENL_MCAST_CAP_NET_ADMIN (CAP_NET_ADMIN over the socket's netns)
+ * from its stable backport on (6.1.192 has it).  Earlier 6.1 kernels have
+ * neither the flag nor a family bind hook to check it in, so there the
+ * pool group stays silent: nothing is ever sent on it (QKD_POOL_GROUP_OPEN).
+ */
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+#define QKD_POOL_GROUP_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#define QKD_POOL_GROUP_OPEN	false
+#else
+#define QKD_POOL_GROUP_FLAGS	0
+#define QKD_POOL_GROUP_OPEN	true
+#endif
+
 static const struct genl_multicast_group qkd_mcgrps[] = {
 	[QKD_MCGRP_LINK_ID] = { .name = QKD_MCGRP_LINK },
-	/* Pool figures tell how much key a link has: operators only. */
 	[QKD_MCGRP_POOL_ID] = {
 		.name = QKD_MCGRP_POOL,
-#ifdef GENL_MCAST_CAP_NET_ADMIN
-		.flags = GENL_MCAST_CAP_NET_ADMIN,
-#endif
+		.flags = QKD_POOL_GROUP_FLAGS,
 	},
 };
 
@@ -168,19 +182,25 @@ static bool attr_missing(struct genl_info *info, int attr)
 	return true;
 }
 
-/* Look up the link end a request names; extack says why not. */
+/*
+ * Look up the link end a request names; extack says why not.  ERR_PTR:
+ * -EINVAL without QKD_A_LINK_INDEX, -ENODEV for an index that names no
+ * end in the caller's namespace (as SA_ADD and the key type).
+ */
 static struct qkd_dev *request_dev(struct genl_info *info)
 {
 	struct qkd_dev *qdev;
 
 	if (attr_missing(info, QKD_A_LINK_INDEX))
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	qdev = qkd_dev_get(genl_info_net(info),
 			   nla_get_u32(info->attrs[QKD_A_LINK_INDEX]));
-	if (!qdev)
+	if (!qdev) {
 		NL_SET_ERR_MSG_ATTR(info->extack,
 				    info->attrs[QKD_A_LINK_INDEX],
 				    "no such link in this network namespace");
+		return ERR_PTR(-ENODEV);
+	}
 	return qdev;
 }
 
@@ -196,18 +216,21 @@ static bool key_len_ok(struct qkd_dev *qdev, struct genl_info *info)
 	return false;
 }
 
-/* KEY_GET and KEY_DISCARD: the link end a well-formed key reference names. */
+/*
+ * KEY_GET and KEY_DISCARD: the link end a well-formed key reference names;
+ * ERR_PTR as request_dev().
+ */
 static struct qkd_dev *key_ref_dev(struct genl_info *info)
 {
 	struct qkd_dev *qdev;
 
 	if (attr_missing(info, QKD_A_KEY_ID) ||
 	    attr_missing(info, QKD_A_KEY_LEN))
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	qdev = request_dev(info);
-	if (qdev && !key_len_ok(qdev, info)) {
+	if (!IS_ERR(qdev) && !key_len_ok(qdev, info)) {
 		qkd_dev_put(qdev);
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	}
 	return qdev;
 }
@@ -220,8 +243,8 @@ static int link_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	int err;
 
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg) {
 		err = -ENOMEM;
@@ -348,8 +371,8 @@ static int link_set_doit(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_dev *qdev = request_dev(info);
 	int err;
 
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	err = link_set_validate(qdev, skb, info, &chg);
 	if (err)
 		goto out;
@@ -410,16 +433,54 @@ static int put_key(void *ctx, u64 key_id, u32 len, u64 gen_time,
 	return 0;
 }
 
+/*
+ * Key-bearing replies are wiped by whoever frees their data last.  After
+ * genlmsg_reply() the skb belongs to netlink: it sits in the receiver's
+ * queue, is copied out by recvmsg() and freed there (or dropped on a full
+ * queue, or cloned for an nlmon tap), and netlink owns skb->destructor.
+ * skb_release_data() however calls the skb's ubuf_info callback when the
+ * last reference to the data goes, just before it frees the head, so the
+ * reply carries one: its callback zeroises the head.  SKBFL_DONT_ORPHAN
+ * keeps skb_clone() from copying the data away from the callback; a head
+ * copied for a tap takes a reference on the ubuf_info and is wiped the
+ * same way.  Each ubuf_info holds a module reference until its last head
+ * is wiped, so qkd.ko stays while a reply is unread.
+ */
+static void key_reply_wipe(struct sk_buff *skb, struct ubuf_info *uarg,
+			   bool zerocopy_success)
+{
+	memzero_explicit(skb->head, skb_end_offset(skb));
+	if (refcount_dec_and_test(&uarg->refcnt)) {
+		kfree(uarg);
+		module_put(THIS_MODULE);
+	}
+}
+
 /* A reply sized for @count keys; *hdr is its genetlink header. */
 static struct sk_buff *key_reply_new(struct genl_info *info, u8 cmd,
 				     u32 len, u32 count, bool material,
 				     void **hdr)
 {
+	struct ubuf_info *uarg;
 	struct sk_buff *msg;
 
+	/*
+	 * Exactly the room the keys need: netlink_trim() would move a reply
+	 * with much unused room to a smaller head, freeing the old one as is.
+	 */
 	msg = genlmsg_new(count * key_msg_size(len, material), GFP_KERNEL);
 	if (!msg)
 		return NULL;
+	uarg = kmalloc(sizeof(*uarg), GFP_KERNEL);
+	if (!uarg) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	uarg->callback = key_reply_wipe;
+	refcount_set(&uarg->refcnt, 1);
+	uarg->flags = SKBFL_ZEROCOPY_ENABLE | SKBFL_DONT_ORPHAN;
+	__module_get(THIS_MODULE);
+	skb_zcopy_init(msg, uarg);
 	*hdr = genlmsg_put_reply(msg, info, &qkd_family, 0, cmd);
 	if (!*hdr) {
 		nlmsg_free(msg);
@@ -428,10 +489,9 @@ static struct sk_buff *key_reply_new(struct genl_info *info, u8 cmd,
 	return msg;
 }
 
-/* The reply carries key bytes: zeroise it if it is not sent. */
+/* Frees a reply that is not sent; its data is wiped (key_reply_wipe()). */
 static void key_reply_free(struct sk_buff *msg)
 {
-	memzero_explicit(msg->data, msg->len);
 	nlmsg_free(msg);
 }
 
@@ -460,8 +520,8 @@ static int key_alloc_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	qdev = request_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	if (!key_len_ok(qdev, info)) {
 		err = -EINVAL;
 		goto out;
@@ -472,7 +532,8 @@ static int key_alloc_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOMEM;
 		goto out;
 	}
-	err = qkd_keys_alloc(qdev, len, count, reserve, put_key, msg, &why);
+	err = qkd_keys_alloc(qdev, len, count, reserve, put_key, msg, &why,
+			     GFP_KERNEL);
 	if (err) {
 		set_err(info->extack, NULL, why);
 		key_reply_free(msg);
@@ -496,8 +557,8 @@ static int key_get_doit(struct sk_buff *skb, struct genl_info *info)
 	int err;
 
 	qdev = key_ref_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	key_id = nla_get_u64(info->attrs[QKD_A_KEY_ID]);
 	len = nla_get_u32(info->attrs[QKD_A_KEY_LEN]);
 	msg = key_reply_new(info, QKD_CMD_KEY_GET, len, 1, true, &hdr);
@@ -505,7 +566,8 @@ static int key_get_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOMEM;
 		goto out;
 	}
-	err = qkd_keys_fetch(qdev, key_id, len, put_key, msg, &why);
+	err = qkd_keys_fetch(qdev, key_id, len, put_key, msg, &why,
+			     GFP_KERNEL);
 	if (err) {
 		set_err(info->extack, info->attrs[QKD_A_KEY_ID], why);
 		key_reply_free(msg);
@@ -525,10 +587,11 @@ static int key_discard_doit(struct sk_buff *skb, struct genl_info *info)
 	int err;
 
 	qdev = key_ref_dev(info);
-	if (!qdev)
-		return -EINVAL;
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
 	err = qkd_keys_discard(qdev, nla_get_u64(info->attrs[QKD_A_KEY_ID]),
-			       nla_get_u32(info->attrs[QKD_A_KEY_LEN]), &why);
+			       nla_get_u32(info->attrs[QKD_A_KEY_LEN]), &why,
+			       GFP_KERNEL);
 	if (err)
 		set_err(info->extack, info->attrs[QKD_A_KEY_ID], why);
 	qkd_dev_put(qdev);
@@ -545,6 +608,8 @@ static const struct genl_ops qkd_ops[] = {
 		.dumpit = link_dumpit,
 		.policy = link_get_policy,
 		.maxattr = ARRAY_SIZE(link_get_policy) - 1,
+		/* Pool figures and counters tell how much key a link has. */
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd = QKD_CMD_LINK_SET,
@@ -605,20 +670,17 @@ static struct genl_family qkd_family __ro_after_init = {
 
 /* ---- notifications -------------------------------------------------- */
 
-static gfp_t ntf_gfp(void)
-{
-	return in_task() && !irqs_disabled() ? GFP_KERNEL : GFP_ATOMIC;
-}
-
 /* A new multicast message on @grp of @net, or NULL if nobody listens. */
 static struct sk_buff *ntf_new(struct net *net, int grp, u8 cmd,
-			       struct qkd_dev *qdev, void **hdr)
+			       struct qkd_dev *qdev, gfp_t gfp, void **hdr)
 {
 	struct sk_buff *skb;
 
+	if (grp == QKD_MCGRP_POOL_ID && QKD_POOL_GROUP_OPEN)
+		return NULL;	/* anyone could listen: see qkd_mcgrps */
 	if (!genl_has_listeners(&qkd_family, net, grp))
 		return NULL;
-	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, ntf_gfp());
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, gfp);
 	if (!skb)
 		return NULL;
 	*hdr = genlmsg_put(skb, 0, 0, &qkd_family, 0, cmd);
@@ -632,10 +694,10 @@ static struct sk_buff *ntf_new(struct net *net, int grp, u8 cmd,
 }
 
 static void ntf_send(struct net *net, int grp, struct sk_buff *skb,
-		     void *hdr)
+		     void *hdr, gfp_t gfp)
 {
 	genlmsg_end(skb, hdr);
-	genlmsg_multicast_netns(&qkd_family, net, skb, 0, grp, ntf_gfp());
+	genlmsg_multicast_netns(&qkd_family, net, skb, 0, grp, gfp);
 }
 
 /* @present false: the end left @net (unregistered or moved away). */
@@ -644,7 +706,8 @@ void qkd_nl_link_ntf(struct qkd_dev *qdev, struct net *net, bool present)
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_LINK_NTF, qdev, &hdr);
+	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_LINK_NTF, qdev,
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	if (present &&
@@ -652,7 +715,7 @@ void qkd_nl_link_ntf(struct qkd_dev *qdev, struct net *net, bool present)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr, GFP_KERNEL);
 }
 
 void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
@@ -662,7 +725,7 @@ void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
 	void *hdr;
 
 	skb = ntf_new(net, QKD_MCGRP_LINK_ID, QKD_CMD_QBER_ALARM_NTF, qdev,
-		      &hdr);
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	if (nla_put_u32(skb, QKD_A_LINK_QBER, READ_ONCE(qdev->qber_ppm)) ||
@@ -670,16 +733,16 @@ void qkd_nl_qber_alarm_ntf(struct qkd_dev *qdev)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_LINK_ID, skb, hdr, GFP_KERNEL);
 }
 
-void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail)
+void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail, gfp_t gfp)
 {
 	struct net *net = qkd_dev_net(qdev);
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_POOL_NTF, qdev, &hdr);
+	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_POOL_NTF, qdev, gfp, &hdr);
 	if (!skb)
 		return;
 	if (nla_put_u8(skb, QKD_A_POOL_LEVEL, level) ||
@@ -687,7 +750,7 @@ void qkd_nl_pool_ntf(struct qkd_dev *qdev, u8 level, u64 avail)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr, gfp);
 }
 
 void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
@@ -698,7 +761,7 @@ void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
 	void *hdr;
 
 	skb = ntf_new(net, QKD_MCGRP_POOL_ID, QKD_CMD_KEYS_AVAIL_NTF, qdev,
-		      &hdr);
+		      GFP_KERNEL, &hdr);
 	if (!skb)
 		return;
 	qkd_pool_figures(&qdev->pool, &fig);
@@ -706,7 +769,7 @@ void qkd_nl_keys_avail_ntf(struct qkd_dev *qdev)
 		nlmsg_free(skb);
 		return;
 	}
-	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr);
+	ntf_send(net, QKD_MCGRP_POOL_ID, skb, hdr, GFP_KERNEL);
 }
 
 int __init qkd_nl_init(void)

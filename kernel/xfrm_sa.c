@@ -7,24 +7,35 @@
  * exists in userspace.  net/xfrm/xfrm_user.c's construct step is static, so
  * the few steps it takes for an AEAD ESP SA are repeated here.
  *
- * There is no xfrm_mgr: ACQUIREs and EXPIREs reach the daemon over
- * NETLINK_XFRM like any IKE daemon's, and the daemon decides when to call
- * SA_ADD.  That keeps the packet path free of our code.
+ * ACQUIREs and EXPIREs reach the daemon over NETLINK_XFRM like any IKE
+ * daemon's, and the daemon decides when to call SA_ADD.  The xfrm_mgr
+ * registered here only listens: it acquires nothing and compiles no
+ * policy, so the packet path meets none of our code.
  *
  * Every SA installed here is remembered, per netns, with a reference, so
  * that SA_DEL can refuse to touch SAs of others (an IKE daemon) and so that
- * netns exit and module unload delete what we installed.  SAs flushed or
- * expired behind our back stay in the table as dead states until SA_DEL,
- * an SA_ADD in the same hash bucket, or exit drops them.
+ * netns exit and module unload delete what we installed.  An SA that dies
+ * behind our back (hard expiry, "ip xfrm state del/flush") is released at
+ * once: the xfrm_mgr's notify marks its hash bucket, and a work item (and
+ * every SA_ADD) drops the dead entries of marked buckets, zeroising the
+ * state's key first.  xfrm frees x->aead with plain kfree(), so without
+ * that the key would outlive the SA in freed memory.
+ *
+ * NEWSA/DELSA announcements carry the key (xfrm_user copies the AEAD into
+ * them), so they are sent only while someone listens to XFRMNLGRP_SA:
+ * otherwise each would leave a copy of the key in a freed skb.
  */
+#include <linux/bitmap.h>
 #include <linux/hash.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/xfrm.h>
 
+#include "device.h"
 #include "qkd_keys.h"
 #include "xfrm_sa.h"
 
@@ -40,8 +51,13 @@ struct qkd_sa {
 };
 
 struct qkd_sa_net {
-	struct mutex lock;		/* serialises SA_ADD/SA_DEL/exit */
+	struct mutex lock;		/* serialises SA_ADD/SA_DEL/prune/exit */
 	struct hlist_head *table;	/* by SPI */
+	/* Buckets that may hold a dead SA; set from any context. */
+	spinlock_t dirty_lock;
+	bool dying;			/* under dirty_lock: queue no work */
+	DECLARE_BITMAP(dirty, 1U << SA_HASH_BITS);
+	struct work_struct prune_work;
 };
 
 static unsigned int qkd_sa_net_id __read_mostly;
@@ -56,7 +72,7 @@ struct sa_request {
 	xfrm_address_t saddr, daddr;
 	__be32 spi;
 	u32 reqid;
-	u8 replay_window;
+	u32 replay_window;
 	struct xfrm_lifetime_cfg lft;
 	struct xfrm_mark mark;
 	u32 if_id;
@@ -283,7 +299,7 @@ static int parse_sa_request(struct genl_info *info, struct sa_request *req)
 	req->reqid = a[QKD_A_SA_REQID] ? nla_get_u32(a[QKD_A_SA_REQID]) : 0;
 	req->replay_window = a[QKD_A_SA_REPLAY_WINDOW] ?
 		nla_get_u32(a[QKD_A_SA_REPLAY_WINDOW]) :
-		QKD_SA_REPLAY_WINDOW_MAX;
+		QKD_SA_REPLAY_WINDOW_DEFAULT;
 	if (a[QKD_A_SA_MARK]) {
 		req->mark.v = nla_get_u32(a[QKD_A_SA_MARK]);
 		req->mark.m = a[QKD_A_SA_MARK_MASK] ?
@@ -302,9 +318,43 @@ static int parse_sa_request(struct genl_info *info, struct sa_request *req)
 
 /* ---- the SA table --------------------------------------------------- */
 
+static u32 sa_hash(__be32 spi)
+{
+	return hash_32((__force u32)spi, SA_HASH_BITS);
+}
+
 static struct hlist_head *sa_bucket(struct qkd_sa_net *sn, __be32 spi)
 {
-	return &sn->table[hash_32((__force u32)spi, SA_HASH_BITS)];
+	return &sn->table[sa_hash(spi)];
+}
+
+/*
+ * Announces @x to NETLINK_XFRM (and PF_KEY) listeners.  xfrm_user puts the
+ * key into the message and frees it unzeroised when nobody listens, so
+ * only do it for a listener.
+ */
+static void sa_announce(struct xfrm_state *x, const struct km_event *c)
+{
+	struct net *net = xs_net(x);
+	struct sock *nlsk;
+	bool listening;
+
+	rcu_read_lock();
+	nlsk = rcu_dereference(net->xfrm.nlsk);
+	listening = nlsk && netlink_has_listeners(nlsk, XFRMNLGRP_SA);
+	rcu_read_unlock();
+	if (listening)
+		km_state_notify(x, c);
+}
+
+/* Zeroises the key of a dead state: xfrm frees x->aead without doing so. */
+static void sa_wipe_key(struct xfrm_state *x)
+{
+	spin_lock_bh(&x->lock);
+	if (x->aead)
+		memzero_explicit(x->aead->alg_key,
+				 DIV_ROUND_UP(x->aead->alg_key_len, 8));
+	spin_unlock_bh(&x->lock);
 }
 
 static bool sa_matches(struct xfrm_state *x, u16 family,
@@ -329,8 +379,10 @@ static int sa_forget(struct qkd_sa *sa)
 	err = xfrm_state_delete(x);
 	if (!err) {
 		xfrm_audit_state_delete(x, 1, true);
-		km_state_notify(x, &c);
+		sa_announce(x, &c);
 	}
+	/* Dead now: nothing reads the key any more. */
+	sa_wipe_key(x);
 	xfrm_state_put(x);
 	kfree(sa);
 	return err;
@@ -346,6 +398,92 @@ static void sa_prune_bucket(struct hlist_head *bucket)
 		if (READ_ONCE(sa->x->km.state) == XFRM_STATE_DEAD)
 			sa_forget(sa);
 }
+
+/* Prunes every bucket marked since the last call.  Under sn->lock. */
+static void sa_prune_dirty(struct qkd_sa_net *sn)
+{
+	DECLARE_BITMAP(dirty, 1U << SA_HASH_BITS);
+	unsigned int i;
+
+	lockdep_assert_held(&sn->lock);
+	spin_lock_bh(&sn->dirty_lock);
+	bitmap_copy(dirty, sn->dirty, 1U << SA_HASH_BITS);
+	bitmap_zero(sn->dirty, 1U << SA_HASH_BITS);
+	spin_unlock_bh(&sn->dirty_lock);
+	for_each_set_bit(i, dirty, 1U << SA_HASH_BITS)
+		sa_prune_bucket(&sn->table[i]);
+}
+
+static void sa_prune_work(struct work_struct *work)
+{
+	struct qkd_sa_net *sn = container_of(work, struct qkd_sa_net,
+					     prune_work);
+
+	mutex_lock(&sn->lock);
+	sa_prune_dirty(sn);
+	mutex_unlock(&sn->lock);
+}
+
+/* Marks @bucket (-1: all) of @net for pruning.  Any context. */
+static void sa_mark_dirty(struct net *net, int bucket)
+{
+	struct qkd_sa_net *sn = net_generic(net, qkd_sa_net_id);
+	unsigned long flags;
+
+	spin_lock_irqsave(&sn->dirty_lock, flags);
+	if (!sn->dying) {
+		if (bucket < 0)
+			bitmap_fill(sn->dirty, 1U << SA_HASH_BITS);
+		else
+			__set_bit(bucket, sn->dirty);
+		schedule_work(&sn->prune_work);
+	}
+	spin_unlock_irqrestore(&sn->dirty_lock, flags);
+}
+
+/*
+ * xfrm_mgr.notify, from process or softirq context: an SA may have died.
+ * Hard expiry deletes the state before it notifies; a byte-limit hard
+ * expiry notifies first and again once its timer deleted it.
+ */
+static int sa_km_notify(struct xfrm_state *x, const struct km_event *c)
+{
+	switch (c->event) {
+	case XFRM_MSG_EXPIRE:
+		if (!c->data.hard)
+			break;
+		fallthrough;
+	case XFRM_MSG_DELSA:
+		if (x && x->id.proto == IPPROTO_ESP)
+			sa_mark_dirty(xs_net(x), sa_hash(x->id.spi));
+		break;
+	case XFRM_MSG_FLUSHSA:
+		if (c->net)
+			sa_mark_dirty(c->net, -1);
+		break;
+	}
+	return 0;
+}
+
+/* Not a key manager: km_query() and xfrm_user_policy() call these. */
+static int sa_km_acquire(struct xfrm_state *x, struct xfrm_tmpl *t,
+			 struct xfrm_policy *xp)
+{
+	return -EINVAL;
+}
+
+static struct xfrm_policy *sa_km_compile_policy(struct sock *sk, int opt,
+						u8 *data, int len, int *dir)
+{
+	*dir = -EOPNOTSUPP;
+	return NULL;
+}
+
+static struct xfrm_mgr qkd_sa_km = {
+	.notify = sa_km_notify,
+	.acquire = sa_km_acquire,
+	.compile_policy = sa_km_compile_policy,
+};
 
 /* ---- building the SA ------------------------------------------------ */
 
@@ -381,7 +519,7 @@ static int attach_qkd_aead(struct net *net, struct xfrm_state *x,
 	if (!aead)
 		return -ENOMEM;
 	err = qkd_key_take(net, req->link_index, req->key_id, req->key_len,
-			   aead->alg_key);
+			   aead->alg_key, GFP_KERNEL);
 	if (err) {
 		kfree_sensitive(aead);
 		set_msg(extack, take_error(err));
@@ -408,7 +546,6 @@ static void fill_state(struct net *net, struct xfrm_state *x,
 	x->props.mode = req->mode == QKD_SA_MODE_TUNNEL ? XFRM_MODE_TUNNEL :
 							  XFRM_MODE_TRANSPORT;
 	x->props.reqid = req->reqid;
-	x->props.replay_window = req->replay_window;
 	if (req->mode == QKD_SA_MODE_TUNNEL && !req->sel.family)
 		x->props.flags |= XFRM_STATE_AF_UNSPEC;
 	x->sel = req->sel;
@@ -417,6 +554,33 @@ static void fill_state(struct net *net, struct xfrm_state *x,
 	x->if_id = req->if_id;
 	x->replay_maxdiff = net->xfrm.sysctl_aevent_rseqth;
 	x->replay_maxage = (net->xfrm.sysctl_aevent_etime * HZ) / XFRM_AE_ETH_M;
+}
+
+/*
+ * The replay window: xfrm's legacy one (a u32 bitmap) up to 32 packets,
+ * a replay_esn bitmap of the window's size above that, which
+ * xfrm_init_replay() turns into XFRM_REPLAY_MODE_BMP (no ESN flag: 32-bit
+ * sequence numbers, as for a legacy SA).  The state frees both copies.
+ */
+static int attach_replay(struct xfrm_state *x, u32 window)
+{
+	struct xfrm_replay_state_esn *rs;
+	u32 bmp_len;
+
+	if (window <= sizeof(x->replay.bitmap) * 8) {
+		x->props.replay_window = window;
+		return 0;
+	}
+	bmp_len = DIV_ROUND_UP(window, sizeof(rs->bmp[0]) * 8);
+	rs = kzalloc(struct_size(rs, bmp, bmp_len), GFP_KERNEL);
+	if (!rs)
+		return -ENOMEM;
+	rs->bmp_len = bmp_len;
+	rs->replay_window = window;
+	x->replay_esn = rs;
+	x->preplay_esn = kmemdup(rs, struct_size(rs, bmp, bmp_len),
+				 GFP_KERNEL);
+	return x->preplay_esn ? 0 : -ENOMEM;
 }
 
 /* A ready, not yet inserted state keyed from the pool; ERR_PTR on error. */
@@ -430,11 +594,15 @@ static struct xfrm_state *build_state(struct net *net,
 	if (!x)
 		return ERR_PTR(-ENOMEM);
 	fill_state(net, x, req);
-	err = attach_qkd_aead(net, x, req, extack);
+	/* Before the key is taken: a failure here wastes no key. */
+	err = attach_replay(x, req->replay_window);
+	if (!err)
+		err = attach_qkd_aead(net, x, req, extack);
 	if (!err)
 		err = __xfrm_init_state(x, true, false, extack);
 	if (err) {
 		x->km.state = XFRM_STATE_DEAD;
+		sa_wipe_key(x);
 		xfrm_state_put(x);
 		return ERR_PTR(err);
 	}
@@ -469,6 +637,7 @@ static int insert_state(struct qkd_sa_net *sn, struct qkd_sa *sa,
 	xfrm_audit_state_add(x, err ? 0 : 1, true);
 	if (err) {
 		x->km.state = XFRM_STATE_DEAD;
+		sa_wipe_key(x);
 		__xfrm_state_put(x);
 		xfrm_state_put(x);
 		if (err == -EEXIST)
@@ -481,8 +650,17 @@ static int insert_state(struct qkd_sa_net *sn, struct qkd_sa *sa,
 		x->km.state = XFRM_STATE_VALID;
 	sa->x = x;
 	hlist_add_head(&sa->node, sa_bucket(sn, x->id.spi));
-	km_state_notify(x, &c);
+	sa_announce(x, &c);
 	return 0;
+}
+
+static bool link_exists(struct net *net, u32 index)
+{
+	struct qkd_dev *qdev = qkd_dev_get(net, index);
+
+	if (qdev)
+		qkd_dev_put(qdev);
+	return qdev;
 }
 
 int qkd_sa_add_doit(struct sk_buff *skb, struct genl_info *info)
@@ -497,10 +675,17 @@ int qkd_sa_add_doit(struct sk_buff *skb, struct genl_info *info)
 	err = parse_sa_request(info, &req);
 	if (err)
 		return err;
+	/* An unknown link is -ENODEV before anything else can fail. */
+	if (!link_exists(net, req.link_index)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_LINK_INDEX],
+				    "no such link in this network namespace");
+		return -ENODEV;
+	}
 	sa = kzalloc(sizeof(*sa), GFP_KERNEL);
 	if (!sa)
 		return -ENOMEM;
 	mutex_lock(&sn->lock);
+	sa_prune_dirty(sn);
 	sa_prune_bucket(sa_bucket(sn, req.spi));
 	/* Checked before the key is taken, so a duplicate wastes no key. */
 	if (sa_exists(net, &req)) {
@@ -558,6 +743,8 @@ static int __net_init qkd_sa_net_init(struct net *net)
 	struct qkd_sa_net *sn = net_generic(net, qkd_sa_net_id);
 
 	mutex_init(&sn->lock);
+	spin_lock_init(&sn->dirty_lock);
+	INIT_WORK(&sn->prune_work, sa_prune_work);
 	sn->table = kvcalloc(1U << SA_HASH_BITS, sizeof(*sn->table),
 			     GFP_KERNEL);
 	return sn->table ? 0 : -ENOMEM;
@@ -570,6 +757,10 @@ static void __net_exit qkd_sa_net_exit(struct net *net)
 	struct qkd_sa *sa;
 	unsigned int i;
 
+	spin_lock_bh(&sn->dirty_lock);
+	sn->dying = true;
+	spin_unlock_bh(&sn->dirty_lock);
+	cancel_work_sync(&sn->prune_work);
 	mutex_lock(&sn->lock);
 	for (i = 0; i < (1U << SA_HASH_BITS); i++) {
 		hlist_for_each_entry_safe(sa, tmp, &sn->table[i], node)
@@ -589,11 +780,16 @@ static struct pernet_operations qkd_sa_net_ops = {
 
 int qkd_xfrm_sa_init(void)
 {
-	return register_pernet_subsys(&qkd_sa_net_ops);
+	int err = register_pernet_subsys(&qkd_sa_net_ops);
+
+	if (!err)
+		xfrm_register_km(&qkd_sa_km);
+	return err;
 }
 
 /* Deletes every SA installed here, in every netns. */
 void qkd_xfrm_sa_exit(void)
 {
+	xfrm_unregister_km(&qkd_sa_km);	/* waits for notifiers in flight */
 	unregister_pernet_subsys(&qkd_sa_net_ops);
 }

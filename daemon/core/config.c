@@ -366,7 +366,9 @@ static const char *const macsec_keys[] = {
 	"interface", "peer", "link", "rotate_interval", "cipher",
 	"pn_threshold", NULL
 };
-static const char *const ipsec_keys[] = { "reqid_min", "reqid_max", NULL };
+static const char *const ipsec_keys[] = {
+	"reqid_min", "reqid_max", "replay_window", NULL
+};
 static const char *const ipsec_gw_keys[] = {
 	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
 	"soft_bytes", "hard_bytes", NULL
@@ -816,7 +818,12 @@ static int on_key(void *user, const char *section, const char *key,
 			link_key(p, &c->links[c->n_links - 1], key, val);
 		break;
 	case SEC_IPSEC:
-		if (mark_seen(p, key, ipsec_keys))
+		if (!mark_seen(p, key, ipsec_keys))
+			break;
+		if (!strcmp(key, "replay_window"))
+			set_u32(p, key, val, 0, QKD_SA_REPLAY_WINDOW_MAX,
+				&c->ipsec.replay_window);
+		else
 			set_u32(p, key, val, 1, UINT32_MAX,
 				!strcmp(key, "reqid_min") ?
 				&c->ipsec.reqid_min : &c->ipsec.reqid_max);
@@ -1251,6 +1258,7 @@ static void set_defaults(struct qkd_config *c)
 	c->max_body = 65536;
 	c->idle_timeout_ms = 10000;
 	c->max_conns = 1024;
+	c->ipsec.replay_window = QKD_SA_REPLAY_WINDOW_DEFAULT;
 }
 
 static int parse(struct parser *p)

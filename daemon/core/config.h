@@ -132,6 +132,7 @@ struct ipsec_gw_cfg {
 /* [ipsec]: the reqids reserved for QKD SAs, and the gateways. */
 struct ipsec_cfg {
 	uint32_t reqid_min, reqid_max;
+	uint32_t replay_window;		/* packets, 0..4096, default 1024 */
 	struct ipsec_gw_cfg *gws;
 	size_t n_gws;
 };

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Acceptance 4: an unprivileged caller gets -EPERM on every KEY_* command
- * and LINK_SET; malformed requests are rejected with -EINVAL (or -ERANGE
+ * Acceptance 4: an unprivileged caller gets -EPERM on every command (LINK_GET
+ * too: pool figures tell how much key a link has, issue 20); malformed requests are rejected with -EINVAL (or -ERANGE
  * where a policy range check is the natural place) and an extack message,
- * and leave the link unchanged.
+ * and leave the link unchanged.  A link index that names no end in the
+ * caller's namespace is -ENODEV on every command that takes one, as for
+ * QKD_CMD_SA_ADD and the "qkd" key type (issue 20).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,6 +25,7 @@
 #define UNPRIV_UID	65534	/* nobody */
 #define OK_EINVAL	(1 << 0)
 #define OK_ERANGE	(1 << 1)
+#define OK_ENODEV	(1 << 2)
 
 static struct pair p;
 static struct qkd_sock *s;
@@ -30,7 +34,7 @@ static struct qkd_sock *s;
 
 enum { U_ALLOC, U_GET, U_DISCARD, U_SET, U_LINK_GET, U_COUNT };
 static const char *const unpriv_names[U_COUNT] = {
-	"KEY_ALLOC", "KEY_GET", "KEY_DISCARD", "LINK_SET", "LINK_GET (open to all) works",
+	"KEY_ALLOC", "KEY_GET", "KEY_DISCARD", "LINK_SET", "LINK_GET",
 };
 
 /* Runs as nobody; returns a bit mask of the checks that failed. */
@@ -52,7 +56,7 @@ static int unprivileged_child(void)
 		bad |= 1 << U_DISCARD;
 	if (qkd_link_set_state(&u, p.tx, QKD_LINK_UP) != -EPERM)
 		bad |= 1 << U_SET;
-	if (qkd_link_get(&u, p.tx, &l) || l.index != p.tx)
+	if (qkd_link_get(&u, p.tx, &l) != -EPERM || qkd_link_dump(&u, &l, 1) != -EPERM)
 		bad |= 1 << U_LINK_GET;
 	qkd_close(&u);
 	return bad;
@@ -74,9 +78,8 @@ static void test_unprivileged(void)
 		ktap_ok(false, "drop to uid %d and open a qkd socket", UNPRIV_UID);
 		return;
 	}
-	for (i = 0; i < U_LINK_GET; i++)
+	for (i = 0; i < U_COUNT; i++)
 		ktap_ok(!(bad & (1 << i)), "unprivileged %s -> -EPERM", unpriv_names[i]);
-	ktap_ok(!(bad & (1 << U_LINK_GET)), "unprivileged %s", unpriv_names[U_LINK_GET]);
 }
 
 /* ---- malformed requests ---- */
@@ -115,8 +118,10 @@ static void expect_reject(struct nlmsghdr *nlh, int ok_mask, const char *what)
 	take(&before);
 	err = qkd_request(s, nlh, NULL, NULL);
 	errno_ok = ((ok_mask & OK_EINVAL) && err == -EINVAL) ||
-		   ((ok_mask & OK_ERANGE) && err == -ERANGE);
+		   ((ok_mask & OK_ERANGE) && err == -ERANGE) ||
+		   ((ok_mask & OK_ENODEV) && err == -ENODEV);
 	ktap_ok(errno_ok && s->ext_msg[0], "%s -> %s with extack (got %s, \"%s\")", what,
+		ok_mask & OK_ENODEV ? "-ENODEV" :
 		ok_mask & OK_ERANGE ? "-EINVAL/-ERANGE" : "-EINVAL", strerr(err), s->ext_msg);
 	take(&after);
 	ktap_ok(same(&before, &after), "%s: link state unchanged", what);
@@ -135,6 +140,53 @@ static struct nlmsghdr *alloc_req(void *buf, uint32_t len, uint32_t count)
 	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, len);
 	mnl_attr_put_u32(nlh, QKD_A_KEY_COUNT, count);
 	return nlh;
+}
+
+/* KEY_GET or KEY_DISCARD of 32 bytes at key ID 0 of link end @index. */
+static struct nlmsghdr *key_ref_req(void *buf, uint8_t cmd, uint32_t index)
+{
+	struct nlmsghdr *nlh = req(buf, cmd);
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, 0);
+	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
+	return nlh;
+}
+
+/* Every command naming a link end that is not in this namespace. */
+static void test_unknown_link(char *buf)
+{
+	static const uint8_t dst[4] = { 192, 0, 2, 99 };
+	struct nlmsghdr *nlh;
+
+	nlh = req(buf, QKD_CMD_LINK_GET);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
+	expect_reject(nlh, OK_ENODEV, "LINK_GET on an unknown link index");
+
+	nlh = req(buf, QKD_CMD_LINK_SET);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
+	mnl_attr_put_u8(nlh, QKD_A_LINK_STATE, QKD_LINK_UP);
+	expect_reject(nlh, OK_ENODEV, "LINK_SET on an unknown link index");
+
+	nlh = req(buf, QKD_CMD_KEY_ALLOC);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
+	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
+	expect_reject(nlh, OK_ENODEV, "KEY_ALLOC on an unknown link index");
+
+	expect_reject(key_ref_req(buf, QKD_CMD_KEY_GET, 0x7ffffff0), OK_ENODEV,
+		      "KEY_GET on an unknown link index");
+	expect_reject(key_ref_req(buf, QKD_CMD_KEY_DISCARD, 0x7ffffff0), OK_ENODEV,
+		      "KEY_DISCARD on an unknown link index");
+
+	nlh = req(buf, QKD_CMD_SA_ADD);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
+	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, 0);
+	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, QKD_SA_KEY_LEN_AES128);
+	mnl_attr_put_u16(nlh, QKD_A_SA_FAMILY, AF_INET);
+	mnl_attr_put(nlh, QKD_A_SA_SADDR, 4, dst);
+	mnl_attr_put(nlh, QKD_A_SA_DADDR, 4, dst);
+	mnl_attr_put_u32(nlh, QKD_A_SA_SPI, 0x7001);
+	expect_reject(nlh, OK_ENODEV, "SA_ADD on an unknown link index");
 }
 
 static void test_malformed(void)
@@ -176,15 +228,7 @@ static void test_malformed(void)
 	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
 	expect_reject(nlh, OK_EINVAL, "KEY_GET without KEY_ID");
 
-	nlh = req(buf, QKD_CMD_KEY_ALLOC);
-	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
-	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, 32);
-	expect_reject(nlh, OK_EINVAL, "KEY_ALLOC on an unknown link index");
-
-	nlh = req(buf, QKD_CMD_LINK_SET);
-	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 0x7ffffff0);
-	mnl_attr_put_u8(nlh, QKD_A_LINK_STATE, QKD_LINK_UP);
-	expect_reject(nlh, OK_EINVAL, "LINK_SET on an unknown link index");
+	test_unknown_link(buf);
 
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	nlh = req(buf, QKD_CMD_LINK_SET);

@@ -93,6 +93,7 @@ write_conf() {
 	[ipsec]
 	reqid_min = 100
 	reqid_max = 199
+	replay_window = 512
 
 	[ipsec gw4]
 	peer = $2
@@ -178,8 +179,10 @@ sa_lines() { ip -n $1 xfrm state | grep -c '^src'; }
 na=$(sa_lines $A) nb=$(sa_lines $B)
 [ "$na" -ge 6 ] && [ "$nb" -ge 6 ] &&
 	ip -n $A xfrm state | grep -q "aead rfc4106(gcm(aes)) 0x[0-9a-f]\{72\} 128" &&
-	ip -n $A xfrm state | grep -q "aead rfc4106(gcm(aes)) 0x[0-9a-f]\{40\} 128"
-ktap_ok $? "ip xfrm state: AES-256-GCM (IPv4) and AES-128-GCM (IPv6) SAs at both ends (A $na, B $nb)"
+	ip -n $A xfrm state | grep -q "aead rfc4106(gcm(aes)) 0x[0-9a-f]\{40\} 128" &&
+	ip -n $A xfrm state | awk '/^src/ { n++ } /replay_window 512,/ { r++ }
+		END { exit !(n > 0 && r == n) }'
+ktap_ok $? "ip xfrm state: AES-256-GCM (IPv4) and AES-128-GCM (IPv6) SAs at both ends (A $na, B $nb), each with [ipsec] replay_window = 512"
 
 # sa_table NS: "SRC DST SPI KEY" for every keyed SA (key in hex; the
 # output stays in shell variables, never printed).

@@ -26,6 +26,16 @@
  *   qkd_sa_util probe NETNS COUNT SPI_BASE
  *	COUNT SA_ADDs of existing SPIs (duplicate check = xfrm state lookup,
  *	no key used); prints "probe COUNT MS"
+ *   qkd_sa_util fetch NETNS TX RX LEN COUNT
+ *	KEY_ALLOC COUNT keys of LEN bytes at TX in one reply, then KEY_GET
+ *	each at RX: the kernel built a reply with their bytes at each end.
+ *	Prints the key IDs only, and wipes every copy it received before it
+ *	exits, so a scan of RAM afterwards finds only what the kernel kept.
+ *   qkd_sa_util rekey NETNS TX RX COUNT HARD_S SPI_BASE
+ *	one generation a second, COUNT times: reserve a 20-byte key at TX,
+ *	SA_ADD 198.51.100.1 -> .2 at TX and .2 -> .1 at RX with it (SPI
+ *	SPI_BASE + generation, hard lifetime HARD_S, no soft one), as a
+ *	daemon rekeying every second would; prints each key ID
  *
  * Key material is printed only by "alloc" (the test compares it with the
  * SA's key and never echoes it) and recorded for the leak scan.
@@ -350,6 +360,105 @@ static int cmd_probe(char **argv)
 	return 0;
 }
 
+static int cmd_fetch(char **argv)
+{
+	uint32_t tx = atoi(argv[1]), rx = atoi(argv[2]), len = atoi(argv[3]);
+	uint32_t count = atoi(argv[4]), i;
+	static struct qkd_key keys[64], peer;
+	struct qkd_sock s;
+	int n = -EINVAL, err = 0, j;
+
+	if (count > 64 || open_ns(&s, argv[0]))
+		return 1;
+	for (j = 0; j < 100; j++) {	/* the link may be starting */
+		n = qkd_key_alloc(&s, tx, len, count, 0, keys);
+		if (n != -ENOSPC)
+			break;
+		sleep_ms(50);
+	}
+	for (i = 0; n == (int)count && !err && i < count; i++) {
+		for (j = 0; j < 60; j++) {	/* the peer's block in flight */
+			err = qkd_key_get(&s, rx, keys[i].id, len, &peer);
+			if (err != -ENOENT)
+				break;
+			sleep_ms(50);
+		}
+		if (!err && memcmp(peer.material, keys[i].material, len))
+			err = -EBADMSG;
+	}
+	for (i = 0; n == (int)count && i < count; i++)
+		printf("%016llx\n", (unsigned long long)keys[i].id);
+	explicit_bzero(keys, sizeof(keys));
+	explicit_bzero(&peer, sizeof(peer));
+	explicit_bzero(s.buf, s.buf_size);
+	if (n != (int)count || err)
+		return fail(&s, n != (int)count ? (n < 0 ? n : -EIO) : err);
+	qkd_close(&s);
+	return 0;
+}
+
+/* One SA of a rekey generation: @fwd 198.51.100.1 -> .2, else back. */
+static int rekey_sa_add(struct qkd_sock *s, uint32_t index, uint64_t key_id,
+			uint32_t spi, bool fwd, uint64_t hard_s)
+{
+	char buf[1024];
+	struct nlmsghdr *nlh = qkd_msg(s, buf, QKD_CMD_SA_ADD, 0);
+	uint32_t a = htonl(0xc6336401), b = htonl(0xc6336402);
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	mnl_attr_put_u64(nlh, QKD_A_KEY_ID, key_id);
+	mnl_attr_put_u32(nlh, QKD_A_KEY_LEN, QKD_SA_KEY_LEN_AES128);
+	mnl_attr_put_u16(nlh, QKD_A_SA_FAMILY, AF_INET);
+	mnl_attr_put(nlh, QKD_A_SA_SADDR, 4, fwd ? &a : &b);
+	mnl_attr_put(nlh, QKD_A_SA_DADDR, 4, fwd ? &b : &a);
+	mnl_attr_put_u32(nlh, QKD_A_SA_SPI, spi);
+	mnl_attr_put_u32(nlh, QKD_A_SA_REQID, 7);
+	mnl_attr_put_u64(nlh, QKD_A_SA_HARD_SECONDS, hard_s);
+	return qkd_request(s, nlh, NULL, NULL);
+}
+
+static int cmd_rekey(char **argv)
+{
+	uint32_t tx = atoi(argv[1]), rx = atoi(argv[2]), count = atoi(argv[3]);
+	uint64_t hard_s = strtoull(argv[4], NULL, 0), t0;
+	uint32_t spi = strtoul(argv[5], NULL, 0), gen;
+	static struct qkd_key key;
+	struct qkd_sock s;
+	int n, err, i;
+
+	if (open_ns(&s, argv[0]))
+		return 1;
+	for (gen = 0; gen < count; gen++) {
+		t0 = now_ms();
+		for (i = 0; i < 100; i++) {	/* the link may be starting */
+			n = qkd_key_alloc(&s, tx, QKD_SA_KEY_LEN_AES128, 1,
+					  QKD_KEY_F_RESERVE, &key);
+			if (n != -ENOSPC)
+				break;
+			sleep_ms(50);
+		}
+		if (n != 1)
+			return fail(&s, n < 0 ? n : -EIO);
+		err = rekey_sa_add(&s, tx, key.id, spi + gen, true, hard_s);
+		/* The peer's copy of the block may still be on its way. */
+		for (i = 0; !err && i < 60; i++) {
+			err = rekey_sa_add(&s, rx, key.id, spi + gen, false,
+					   hard_s);
+			if (err != -ENOENT)
+				break;
+			sleep_ms(50);
+		}
+		if (err)
+			return fail(&s, err);
+		printf("%016llx\n", (unsigned long long)key.id);
+		fflush(stdout);
+		if (now_ms() - t0 < 1000)
+			sleep_ms(1000 - (now_ms() - t0));
+	}
+	qkd_close(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 8 && !strcmp(argv[1], "pair"))
@@ -366,6 +475,10 @@ int main(int argc, char **argv)
 		return cmd_bench(argv + 2);
 	if (argc == 5 && !strcmp(argv[1], "probe"))
 		return cmd_probe(argv + 2);
+	if (argc == 7 && !strcmp(argv[1], "fetch"))
+		return cmd_fetch(argv + 2);
+	if (argc == 8 && !strcmp(argv[1], "rekey"))
+		return cmd_rekey(argv + 2);
 	fprintf(stderr, "usage: see the comment at the top of qkd_sa_util.c\n");
 	return 2;
 }

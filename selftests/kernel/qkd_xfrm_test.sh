@@ -26,9 +26,8 @@ echo "KTAP version 1"
 
 # Request_module cannot reach modprobe from the VM's chroot: load up front
 # (seqiv seeds from the default RNG: drbg).
-for m in xfrm_user esp4 esp6 veth gcm ghash_generic seqiv ctr sha512_generic drbg; do
-	modprobe "$m" 2>/dev/null || echo "# modprobe $m failed"
-done
+qkd_esp_modules
+modprobe veth 2>/dev/null || echo "# modprobe veth failed"
 
 in_a() { ip netns exec $A "$@"; }
 in_b() { ip netns exec $B "$@"; }
@@ -250,8 +249,31 @@ expect_err -EALREADY "consumed key ID" "$util" sa-add $A link=$TX id=0x$id len=2
 expect_err -EPERM "unprivileged caller" ip netns exec $A setpriv --reuid=65534 --regid=65534 \
 	--clear-groups --inh-caps=-all "$util" sa-add - link=$TX id=0x$id len=20 $base spi=0x3004
 expect_err -ENOENT "key ID not in the pool" "$util" sa-add $A link=$TX id=0xfffff0000 len=20 $base spi=0x3005
+expect_err -ERANGE "replay window 4097 (QKD_SA_REPLAY_WINDOW_MAX 4096)" "$util" sa-add $A link=$TX id=0x$id len=20 $base spi=0x3006 replay=4097
 [ "$(sad_count $A)" -eq $((before_a + 1)) ] && [ "$(sad_count $B)" -eq "$before_b" ]
 ktap_ok $? "rejected requests installed nothing (SAD: A $before_a -> $(sad_count $A), B $before_b -> $(sad_count $B))"
+
+# --- replay window: legacy up to 32, a replay_esn bitmap above ----------
+# replay_shown SPI: the window "ip xfrm state get" reports for SA 0xSPI at A.
+replay_shown() {
+	in_a ip xfrm state get src $A4 dst $B4 proto esp spi "$1" |
+		sed -n -e 's/.*replay_window \([0-9]*\),.*/\1/p' \
+			-e 's/.*replay-window \([1-9][0-9]*\).*/\1/p' | head -1
+}
+ok=0 shown= spi=$((0x3100))
+for w in default 16 2048 4096; do
+	spi=$((spi + 1))
+	id=$("$util" alloc $A $TX 20 reserve) || ok=1
+	arg="replay=$w"
+	[ $w = default ] && arg=
+	"$util" sa-add $A link=$TX id=0x$id len=20 $base spi=$spi $arg >/dev/null || ok=1
+	got=$(replay_shown $spi)
+	[ $w = default ] && w=1024
+	[ "$got" = "$w" ] || ok=1
+	shown="$shown $w:$got"
+	"$util" sa-del $A 4 $B4 $spi >/dev/null || ok=1
+done
+ktap_ok $ok "ip xfrm state shows the configured replay window (want:got$shown)"
 
 # --- (b) the qkd key type ------------------------------------------------
 echo 1 >/proc/sys/kernel/keys/gc_delay 2>/dev/null

@@ -28,15 +28,19 @@
  * When the pool is full, the oldest block is evicted (zeroised, counted in
  * QKD_STAT_BLOCKS_EVICTED); a later KEY_GET for it fails with -ENOENT.
  *
- * Permissions: every QKD_CMD_KEY_* command and QKD_CMD_LINK_SET need
- * CAP_NET_ADMIN in the user namespace owning the caller's network namespace.
- * QKD_CMD_LINK_GET is open to all (it returns metadata only).  No key byte is
- * ever multicast.
+ * Permissions: every command needs CAP_NET_ADMIN in the user namespace owning
+ * the caller's network namespace (GENL_UNS_ADMIN_PERM), else -EPERM;
+ * QKD_CMD_LINK_GET too, as pool figures tell how much key a link has.  So
+ * does joining the "pool" group (GENL_MCAST_CAP_NET_ADMIN; built against a
+ * kernel without it, qkd.ko sends nothing on that group).  No key byte is
+ * ever multicast.  Replies with key bytes are zeroised when freed.
  *
  * Errors carry an extack message.  Unknown attributes are rejected.  A value
  * outside an attribute's documented range fails with -ERANGE from the
- * netlink policy (the extack names the attribute); every other malformed
- * request fails with -EINVAL.
+ * netlink policy (the extack names the attribute); a QKD_A_LINK_INDEX that
+ * names no link end in the caller's namespace fails with -ENODEV on every
+ * command (as does the "qkd" key type); every other malformed request
+ * fails with -EINVAL.
  *
  * Commands and their attributes
  * -----------------------------
@@ -136,7 +140,13 @@
  *	QKD_A_SA_MODE		u8, optional, enum qkd_sa_mode (default
  *				transport)
  *	QKD_A_SA_REQID		u32, optional (default 0)
- *	QKD_A_SA_REPLAY_WINDOW	u32, optional, 0..32 packets (default 32)
+ *	QKD_A_SA_REPLAY_WINDOW	u32, optional, 0..QKD_SA_REPLAY_WINDOW_MAX
+ *				packets (default QKD_SA_REPLAY_WINDOW_DEFAULT);
+ *				0 turns replay protection off.  Up to 32 the
+ *				SA uses xfrm's legacy window, above that a
+ *				replay_esn bitmap (XFRM_REPLAY_MODE_BMP: 32-bit
+ *				sequence numbers, no ESN); "ip xfrm state"
+ *				shows it as "replay_window N".
  *	QKD_A_SA_SOFT_SECONDS, QKD_A_SA_HARD_SECONDS  u64, optional:
  *				lifetime since the SA was added; absent: none.
  *				soft >= 1 and, with both, soft < hard
@@ -152,7 +162,8 @@
  *				Transport mode without a selector: the SA's
  *				own addresses (/32, /128); tunnel mode: any.
  *	Reply: an ack only (nothing secret).  The SA is announced to
- *	NETLINK_XFRM listeners (XFRM_MSG_NEWSA, "ip xfrm monitor").
+ *	NETLINK_XFRM listeners (XFRM_MSG_NEWSA, "ip xfrm monitor") if
+ *	there are any: xfrm_user puts the key into that message.
  *	Errors, each with extack, nothing installed: -ENODEV (no such link),
  *	-ENOENT/-EALREADY/-EINVAL as QKD_CMD_KEY_GET (key missing, already
  *	taken, or not fetchable here), -EEXIST (an SA with this daddr/SPI
@@ -164,8 +175,11 @@
  *	QKD_A_SA_FAMILY u16, QKD_A_SA_DADDR binary, QKD_A_SA_SPI u32, all
  *	required.  Deletes an SA installed by QKD_CMD_SA_ADD in the caller's
  *	namespace (-ENOENT otherwise: SAs of an IKE daemon are never
- *	touched).  SAs still installed when the namespace goes away or
- *	qkd.ko is unloaded are deleted.
+ *	touched; also for an SA that already died, whose reference qkd.ko
+ *	then drops).  An SA that dies (hard expiry, "ip xfrm state
+ *	delete/flush") is released by qkd.ko at once, its key zeroised.
+ *	SAs still installed when the namespace goes away or qkd.ko is
+ *	unloaded are deleted.
  *
  * Both need CAP_NET_ADMIN in the user namespace owning the caller's netns.
  */
@@ -335,6 +349,7 @@ enum qkd_sa_mode {
 /* QKD_A_KEY_LEN of QKD_CMD_SA_ADD: AES key + 4-byte GCM salt */
 #define QKD_SA_KEY_LEN_AES128	20
 #define QKD_SA_KEY_LEN_AES256	36
-#define QKD_SA_REPLAY_WINDOW_MAX 32
+#define QKD_SA_REPLAY_WINDOW_MAX 4096	/* xfrm's XFRMA_REPLAY_ESN_MAX */
+#define QKD_SA_REPLAY_WINDOW_DEFAULT 1024
 
 #endif /* _UAPI_LINUX_QKD_H */

@@ -201,6 +201,7 @@ static void sa_params(struct qkd_sa_params *sp, const struct sa_pair *p,
 	sp->spi = spi;
 	sp->mode = p->mode;
 	sp->reqid = p->reqid;
+	sp->replay_window = p->ips->cfg->replay_window;
 	sp->soft_s = life->soft_s;
 	sp->hard_s = life->hard_s;
 	sp->soft_bytes = life->soft_bytes;
@@ -610,12 +611,30 @@ static bool is_current(const struct sa_pair *p, const struct xfrm_nl_expire *e)
 		!memcmp(e->daddr.b, gw->local, alen(gw->family)));
 }
 
+/*
+ * A hard expiry killed one of our SAs, of any generation (an old one at
+ * the end of its grace): SA_DEL makes qkd.ko drop its reference at once,
+ * so the state and its key are freed now.  -ENOENT: qkd.ko had already
+ * released it.
+ */
+static void release_expired(struct ipsec *ips, const struct xfrm_nl_expire *e)
+{
+	int rc = qkd_sa_del(ips->qs, e->family, e->daddr.b, e->spi);
+
+	if (rc && rc != -ENOENT)
+		log_warn("ipsec: SA_DEL of expired SA 0x%08x: %s%s%s", e->spi,
+			 strerror(-rc), qkd_sa_extack(ips->qs)[0] ? ": " : "",
+			 qkd_sa_extack(ips->qs));
+}
+
 static void on_expire(struct ipsec *ips, const struct xfrm_nl_expire *e)
 {
 	struct sa_pair *p;
 
 	if (e->proto != IPPROTO_ESP || !reqid_ours(ips, e->reqid))
 		return;
+	if (e->hard)
+		release_expired(ips, e);
 	for (p = ips->pairs; p && !is_current(p, e); p = p->next)
 		;
 	if (!p)

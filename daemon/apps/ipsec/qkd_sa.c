@@ -251,6 +251,7 @@ int qkd_sa_add(struct qkd_sa_sock *s, const struct qkd_sa_params *p)
 	mnl_attr_put_u32(nlh, QKD_A_SA_SPI, p->spi);
 	mnl_attr_put_u8(nlh, QKD_A_SA_MODE, p->mode);
 	mnl_attr_put_u32(nlh, QKD_A_SA_REQID, p->reqid);
+	mnl_attr_put_u32(nlh, QKD_A_SA_REPLAY_WINDOW, p->replay_window);
 	mnl_attr_put_u64(nlh, QKD_A_SA_SOFT_SECONDS, p->soft_s);
 	mnl_attr_put_u64(nlh, QKD_A_SA_HARD_SECONDS, p->hard_s);
 	if (p->soft_bytes)

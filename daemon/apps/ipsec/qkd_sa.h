@@ -33,6 +33,7 @@ struct qkd_sa_params {
 	uint32_t spi;			/* host order, >= 256 */
 	uint8_t mode;			/* enum qkd_sa_mode */
 	uint32_t reqid;
+	uint32_t replay_window;		/* packets, 0..QKD_SA_REPLAY_WINDOW_MAX */
 	uint64_t soft_s, hard_s;	/* lifetimes since added */
 	uint64_t soft_bytes, hard_bytes;	/* 0: none */
 };

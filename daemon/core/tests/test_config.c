@@ -332,6 +332,8 @@ static void test_ipsec(void **state)
 		{ 35, "remote = 192.0.2.2",
 		  "t.conf:35: local and remote are not of one address family" },
 		{ 31, "[ipsec gw4]", "t.conf:31: duplicate section [ipsec gw4]" },
+		{ 21, "reqid_max = 199\nreplay_window = 4097",
+		  "t.conf:22: replay_window: bad number '4097' (expected 0..4096)" },
 	};
 	char err[CONFIG_ERR_MAX] = "";
 	struct qkd_config c;
@@ -356,6 +358,13 @@ static void test_ipsec(void **state)
 	assert_int_equal(c.ipsec.gws[1].lifetime_s, 3600);	/* defaults */
 	assert_int_equal(c.ipsec.gws[1].grace_s, 30);
 	assert_true(c.ipsec.gws[1].soft_bytes == 0);
+	assert_int_equal(c.ipsec.replay_window, QKD_SA_REPLAY_WINDOW_DEFAULT);
+	config_free(&c);
+	text = ipsec_file_with(21, "reqid_max = 199\nreplay_window = 64");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	free(text);
+	assert_int_equal(c.ipsec.replay_window, 64);
 	config_free(&c);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
