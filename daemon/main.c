@@ -134,6 +134,12 @@ static int harden_process(const struct qkd_config *cfg)
 		log_err("cannot disable core dumps: %s", strerror(errno));
 		return -1;
 	}
+	/*
+	 * Every connection costs a descriptor: take what the hard limit
+	 * allows (systemd's default soft limit is 1024); the listeners keep
+	 * a reserve of it free for the rest (kx/tls.h).
+	 */
+	log_info("descriptors: RLIMIT_NOFILE %lu", tls_fd_budget_init());
 	/* Keys are allocated from here: mlock'd and MADV_DONTDUMP. */
 	ret = CRYPTO_secure_malloc_init((size_t)cfg->secure_heap, 32);
 	if (ret == 0) {
