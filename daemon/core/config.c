@@ -352,7 +352,7 @@ static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
 static const char *const etsi_keys[] = {
 	"listen", "key_size", "min_key_size", "max_key_size",
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
-	"max_body", "idle_timeout_ms", "max_connections", NULL
+	"max_body", "idle_timeout_ms", "max_connections", "min_tls", NULL
 };
 static const char *const kx_keys[] = { "listen", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
@@ -480,7 +480,14 @@ static void etsi_key(struct parser *p, const char *key, const char *val)
 		set_u32(p, key, val, 1024, 16 << 20, &c->max_body);
 	else if (!strcmp(key, "idle_timeout_ms"))
 		set_u32(p, key, val, 100, 3600000, &c->idle_timeout_ms);
-	else
+	else if (!strcmp(key, "min_tls")) {
+		if (!strcmp(val, "1.2"))
+			c->etsi_min_tls = 12;
+		else if (!strcmp(val, "1.3"))
+			c->etsi_min_tls = 13;
+		else
+			fail(p, "%s: expected 1.2 or 1.3, not '%s'", key, val);
+	} else
 		set_u32(p, key, val, 1, 65536, &c->max_conns);
 }
 
@@ -1251,6 +1258,7 @@ static void set_defaults(struct qkd_config *c)
 	c->max_body = 65536;
 	c->idle_timeout_ms = 10000;
 	c->max_conns = 1024;
+	c->etsi_min_tls = 12;
 }
 
 static int parse(struct parser *p)

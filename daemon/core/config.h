@@ -165,6 +165,7 @@ struct qkd_config {
 	uint32_t max_body;		/* request body limit, bytes */
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
+	uint8_t etsi_min_tls;		/* 12 (TLS 1.2, default) or 13 */
 
 	/* [kx] */
 	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */

@@ -528,14 +528,19 @@ static void client_send(struct client *c, int status, const char *allow,
 {
 	char allow_hdr[64] = "";
 	uint8_t *resp;
-	size_t len = 0;
+	size_t len = 0, sent;
 
 	if (allow)
 		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", allow);
 	resp = http_response(status, "application/json", allow ? allow_hdr : NULL,
 			     body, body_len, keep_alive, &len);
 	etsi014_body_free(body, body_len);
-	if (!resp || tls_conn_write(c->tls, resp, len) < 0)
+	/* An answer to HEAD has its header only (RFC 9110 9.3.2). */
+	if (resp && c->http.headers_done && c->http.req.method == HTTP_HEAD)
+		sent = len - body_len;
+	else
+		sent = len;
+	if (!resp || tls_conn_write(c->tls, resp, sent) < 0)
 		keep_alive = false;
 	http_response_free(resp, len);
 	c->last_active_ms = loop_now_ms();
@@ -1011,6 +1016,8 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	}
 	srv->ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
 	if (!srv->ctx)
+		goto fail;
+	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
 		goto fail;
 	fd = listen_on(cfg->listen, err, errlen);
 	if (fd < 0)

@@ -81,6 +81,7 @@ struct tls_conn {
 	bool connected;			/* the socket is connected: recv */
 	bool opened;			/* on_open was called */
 	bool notified;			/* our close_notify is in net_out */
+	bool alerting;			/* handshake refused: sending the alert */
 	bool net_eof;			/* the socket's stream ended */
 	bool read_eof;			/* peer gone; deliver what came, then close */
 	size_t max_input;
@@ -198,6 +199,26 @@ fail:
 	snprintf(err, errlen, "%s: %s", what ? what : "(null)", why);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* ECDHE for forward secrecy, AEAD only; OpenSSL's TLS 1.2 names. */
+#define TLS12_CIPHERS	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+			"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+			"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
+int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen)
+{
+	char why[128];
+
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS)) {
+		/* The server's order: AES-256-GCM first, then ChaCha20. */
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+		return 0;
+	}
+	openssl_reason(why, sizeof(why));
+	snprintf(err, errlen, "TLS 1.2: %s", why);
+	return -1;
 }
 
 /* ---- buffers ----------------------------------------------------------- */
@@ -349,6 +370,30 @@ static void conn_fail_ssl(struct tls_conn *c, const char *stage, int ret)
 	conn_kill(c, why[0] ? why : NULL);
 }
 
+/*
+ * A refused handshake: OpenSSL has written its alert (certificate
+ * required, unknown CA, protocol version...) into net_out.  Send it
+ * before closing, so that the peer learns why instead of seeing the
+ * connection drop: closing state, with nothing opened, ends once net_out
+ * is sent, then lingers as after a close_notify (conn_finish_close()),
+ * so that a reset does not destroy the alert before the peer reads it.
+ */
+static void conn_fail_handshake(struct tls_conn *c, int ret)
+{
+	char why[120];
+
+	conn_ssl_reason(c, "handshake", ret, why, sizeof(why));
+	if (!BIO_ctrl_pending(c->net_out) || c->net_eof) {
+		conn_kill(c, why[0] ? why : NULL);
+		return;
+	}
+	if (why[0] && !c->error[0])
+		snprintf(c->error, sizeof(c->error), "%s", why);
+	buf_consume(&c->out, c->out.len);	/* never to be sent */
+	c->alerting = true;
+	c->state = TLS_CLOSING;
+}
+
 /* A socket error: "stage: strerror". */
 static void conn_fail_errno(struct tls_conn *c, const char *stage, int err)
 {
@@ -390,7 +435,7 @@ static void conn_handshake(struct tls_conn *c)
 	ret = SSL_do_handshake(c->ssl);
 	if (ret != 1) {
 		if (SSL_get_error(c->ssl, ret) != SSL_ERROR_WANT_READ)
-			conn_fail_ssl(c, "handshake", ret);
+			conn_fail_handshake(c, ret);
 		return;
 	}
 	/* SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes these hold; belt and braces. */
@@ -532,11 +577,11 @@ static void conn_finish_close(struct tls_conn *c)
 {
 	if (c->out.len)
 		return;
-	if (!c->opened) {
+	if (!c->opened && !c->alerting) {
 		conn_kill(c, NULL);
 		return;
 	}
-	if (!c->notified) {
+	if (c->opened && !c->notified) {
 		clear_ssl_errors();
 		SSL_shutdown(c->ssl);
 		c->notified = true;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Mutually authenticated TLS 1.3 connections on the event loop (OpenSSL).
+ * Mutually authenticated TLS 1.3 connections on the event loop (OpenSSL);
+ * TLS 1.2 on request for the application plane (tls_ctx_allow_tls12()).
  *
  * One piece of code for every TLS link the daemon has: ETSI 014 clients (Ak)
  * and peer daemons (Kx).  Both ends always present certificates chained to
@@ -32,6 +33,13 @@ struct tls_files {
  */
 SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 		     char *err, size_t errlen);
+
+/*
+ * A server context that also accepts TLS 1.2 (the application plane:
+ * ETSI GS QKD 014 asks for TLS 1.2 or later), with ECDHE key exchange and
+ * AEAD ciphers only, renegotiation off.  0, or -1 with the reason in @err.
+ */
+int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */

@@ -330,6 +330,7 @@ static void test_untrusted_client_refused(void **state)
 	assert_int_equal(p.srv.received, 0);
 	assert_int_equal(p.srv.closed, 1);
 	assert_non_null(strstr(p.srv.error, "certificate"));
+	assert_non_null(strstr(p.cli.error, "alert unknown ca"));
 }
 
 static void test_no_client_cert_refused(void **state)
@@ -343,6 +344,8 @@ static void test_no_client_cert_refused(void **state)
 	assert_int_equal(p.srv.received, 0);
 	assert_int_equal(p.srv.closed, 1);
 	assert_string_not_equal(p.srv.error, "");
+	/* The client learns why: the alert was sent before the close. */
+	assert_non_null(strstr(p.cli.error, "alert certificate required"));
 }
 
 static void test_untrusted_server_refused(void **state)
