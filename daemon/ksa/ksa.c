@@ -326,6 +326,12 @@ static uint64_t relay_first_hop_avail(struct ksa *ksa, const char *node)
 	return l ? keysrc_avail(kma_link_src(l)) : 0;
 }
 
+/*
+ * Get status answers as enc_keys would for the same pair: the same 401
+ * and 400 refusals, and as stored_key_count the keys of the default size
+ * enc_keys could hand out now, so 0 while the slave's KME is unreachable
+ * or has no room (where enc_keys answers 503).
+ */
 enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 			   const char *slave_sae, struct ksa_status *out,
 			   struct ksa_err *err)
@@ -335,17 +341,20 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 	struct ksa_pair *p;
 	uint64_t count;
 
-	if (m < 0 || s < 0)
-		return fail(err, KSA_BAD_REQUEST, "SAE %s is not known",
-			    m < 0 ? master_sae : slave_sae);
+	if (m < 0 || !ksa->saes[m].local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "SAE %s is not served by this KME", master_sae);
+	if (s < 0)
+		return fail(err, KSA_BAD_REQUEST, "slave SAE %s is not known",
+			    slave_sae);
+	if (s == m)
+		return fail(err, KSA_BAD_REQUEST,
+			    "slave SAE %s is the master", slave_sae);
 	ms = &ksa->saes[m];
 	ss = &ksa->saes[s];
-	if (!ms->local && !ss->local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "neither SAE is served by this KME");
-	if (!(ms->local ? ss->link : ms->link) && !ksa->relay)
+	if (ss->local || (!ss->link && !ksa->relay))
 		return fail(err, KSA_BAD_REQUEST,
-			    "no QKD link between KME %s and KME %s",
+			    "no QKD link from KME %s to KME %s",
 			    ms->node, ss->node);
 	p = pair_get(ksa, m, s);
 	if (!p)
@@ -359,14 +368,16 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 		 ms->name);
 	snprintf(out->slave_sae_id, sizeof(out->slave_sae_id), "%s",
 		 ss->name);
-	if (ms->local && p->link)
-		count = keysrc_avail(kma_link_src(p->link)) /
-			(ksa->lim.key_size / 8);
-	else if (ms->local)	/* relayed: the first hop's pool decides */
+	if (p->link)
+		count = ksa->kx && ksa->kx->is_up(ksa->kx_arg,
+						  kma_link_peer(p->link)) ?
+			keysrc_avail(kma_link_src(p->link)) /
+			(ksa->lim.key_size / 8) : 0;
+	else	/* relayed: the first hop's pool decides */
 		count = relay_first_hop_avail(ksa, ss->node) /
 			(ksa->lim.key_size / 8);
-	else
-		count = p->stored;
+	if (p->peer_full_until_ms > loop_now_ms())
+		count = 0;
 	out->stored_key_count = count > ksa->lim.max_key_count ?
 				ksa->lim.max_key_count : (uint32_t)count;
 	out->key_size = ksa->lim.key_size;

@@ -456,6 +456,7 @@ static void test_unavailable(void **state)
 
 static void test_status(void **state)
 {
+	struct ksa_pair_info info;
 	struct ksa_status st;
 	struct ksa_key k[5];
 	struct ksa_err err;
@@ -469,9 +470,11 @@ static void test_status(void **state)
 	assert_int_equal(st.stored_key_count, 1000);	/* capped */
 	assert_int_equal(enc("app1", "app2", 5, 256, k, &err), KSA_OK);
 	pump();
+	/* B does not serve app1: 401, as enc_keys there would answer. */
 	assert_int_equal(ksa_status(W->b.ksa, "app1", "app2", &st, &err),
-			 KSA_OK);
-	assert_int_equal(st.stored_key_count, 5);
+			 KSA_UNAUTHORIZED);
+	assert_int_equal(ksa_pair_info(W->b.ksa, 0, &info), 0);
+	assert_int_equal(info.keys_stored, 5);
 	assert_int_equal(ksa_status(W->a.ksa, "app2", "app3", &st, &err),
 			 KSA_UNAUTHORIZED);
 	assert_int_equal(ksa_status(W->a.ksa, "app1", "zzz", &st, &err),
