@@ -55,6 +55,12 @@ struct ksa_pair {
 	uint64_t supplied;
 	uint64_t pending;
 	uint64_t peer_full_until_ms;	/* the slave's KME had no room */
+	/*
+	 * Master side: 1 + the keys of the pair the slave's KME said it had
+	 * room for, in its last ACK or FETCHED (0: not heard yet).  Keys
+	 * reserved since, still unacked, are in @pending.
+	 */
+	uint64_t peer_room;
 };
 
 /*
@@ -212,6 +218,32 @@ static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 
 /* ---- record lifecycle ---- */
 
+static void send_fetched(struct ksa *ksa, const struct ksa_pair *p);
+
+/*
+ * Slave side: the room for more keys of @p, as told to the master's KME
+ * (KXA_SEQ: 1 + room).
+ */
+static uint64_t pair_room_seq(const struct ksa *ksa, const struct ksa_pair *p)
+{
+	uint32_t max = ksa->lim.max_key_count;
+
+	return 1 + (p && p->stored < max ? max - p->stored : 0);
+}
+
+/*
+ * Master side: could the slave's KME store @n more keys of @p?  Until it
+ * said, it is taken to have our own max_key_count of room.
+ */
+static bool pair_has_room(const struct ksa *ksa, const struct ksa_pair *p,
+			  uint64_t n)
+{
+	uint64_t room = p->peer_room ? p->peer_room - 1 :
+			ksa->lim.max_key_count;
+
+	return p->pending + n <= room;
+}
+
 /* Leave the live states: update the pair's counters, zeroise bytes. */
 static void record_finish(struct ksa *ksa, struct kma_key *k,
 			  enum kma_key_state state)
@@ -221,8 +253,10 @@ static void record_finish(struct ksa *ksa, struct kma_key *k,
 
 	if (was == KMA_KEY_RESERVED && p->pending)
 		p->pending--;
-	if ((was == KMA_KEY_STORED || was == KMA_KEY_SUPPLIED) && p->stored)
+	if ((was == KMA_KEY_STORED || was == KMA_KEY_SUPPLIED) && p->stored) {
 		p->stored--;
+		send_fetched(ksa, p);	/* room again at this KME */
+	}
 	kma_key_set_state(ksa->kma, k, state);
 }
 
@@ -378,6 +412,10 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 			(ksa->lim.key_size / 8);
 	if (p->peer_full_until_ms > loop_now_ms())
 		count = 0;
+	if (p->link && p->peer_room)
+		count = p->pending + 1 >= p->peer_room ? 0 :
+			(count < p->peer_room - 1 - p->pending ? count :
+			 p->peer_room - 1 - p->pending);
 	out->stored_key_count = count > ksa->lim.max_key_count ?
 				ksa->lim.max_key_count : (uint32_t)count;
 	out->key_size = ksa->lim.key_size;
@@ -617,7 +655,9 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	if (r)
 		return r;
 	p = pair_get(ksa, rq.master, rq.slaves[0]);
-	if (p && p->peer_full_until_ms > loop_now_ms())
+	/* Never a key the slave could not fetch: the slave's KME full. */
+	if (p && (p->peer_full_until_ms > loop_now_ms() ||
+		  (!rq.relayed && !pair_has_room(ksa, p, number))))
 		return fail(err, KSA_UNAVAILABLE,
 			    "KME %s has no room for more keys of %s -> %s; retry later",
 			    kma_link_peer(rq.link), master,
@@ -777,13 +817,14 @@ void ksa_keys_free(struct ksa_key *keys, size_t n)
 /* ---- Kx-2: reservations from peers ---- */
 
 static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
-		     uint32_t code, const char *text)
+		     uint32_t code, const char *text, uint64_t room_seq)
 {
 	struct kxmsg *m = &ksa->msg;
 
 	kxmsg_clear(m, KXMSG_ACK);
 	memcpy(m->uuid, uuid, KSA_KEY_ID_LEN);
 	m->code = code;
+	m->seq = room_seq;
 	snprintf(m->text, sizeof(m->text), "%s", text ? text : "");
 	if (ksa->kx && ksa->kx->send(ksa->kx_arg, to, m))
 		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
@@ -897,7 +938,49 @@ static void on_reserve(struct ksa *ksa, const char *from,
 		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
 				"key %s from node %s refused: %s (%s)", m->uuid,
 				from, kxmsg_code_name(code), why);
-	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
+	/* With the room left for the pair, if the pair is known here. */
+	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why,
+		 code == KXC_OK || code == KXC_STORE_FULL ?
+		 pair_room_seq(ksa, pair_get(ksa, rq.master, rq.slaves[0])) :
+		 0);
+}
+
+/*
+ * Slave side: a key of @p left the store here.  Tell the master's KME,
+ * when it is a neighbour, how much room the pair has now, so that its
+ * enc_keys hands out only keys this KME can store.
+ */
+static void send_fetched(struct ksa *ksa, const struct ksa_pair *p)
+{
+	const struct ksa_sae *ms = &ksa->saes[p->master];
+	struct kxmsg *m = &ksa->msg;
+
+	if (ms->local || !ms->link || !ksa->kx ||
+	    !ksa->kx->is_up(ksa->kx_arg, ms->node))
+		return;
+	kxmsg_clear(m, KXMSG_FETCHED);
+	snprintf(m->master, sizeof(m->master), "%s", ms->name);
+	snprintf(m->slaves[0], sizeof(m->slaves[0]), "%s",
+		 ksa->saes[p->slave].name);
+	m->n_slaves = 1;
+	m->seq = pair_room_seq(ksa, p);
+	ksa->kx->send(ksa->kx_arg, ms->node, m);
+}
+
+/* Master side: the slave's KME has room again (or less). */
+static void on_fetched(struct ksa *ksa, const char *from,
+		       const struct kxmsg *m)
+{
+	int mi = sae_find(ksa, m->master);
+	int si = m->n_slaves == 1 ? sae_find(ksa, m->slaves[0]) : -1;
+	struct ksa_pair *p;
+
+	if (mi < 0 || si < 0 || !ksa->saes[mi].local ||
+	    strcmp(ksa->saes[si].node, from))
+		return;		/* not a pair of ours with that node */
+	p = pair_get(ksa, mi, si);
+	if (p)
+		p->peer_room = m->seq;
 }
 
 static void pair_peer_full(struct ksa *ksa, struct kma_key *k,
@@ -928,6 +1011,8 @@ static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 				from, m->uuid);
 		return;
 	}
+	if (m->seq && !strcmp(kma_link_peer(kma_key_link(k)), from))
+		ksa->pairs[kma_key_use(k)->pair].peer_room = m->seq;
 	if (m->code == KXC_OK) {
 		record_finish(ksa, k, KMA_KEY_CONSUMED);
 		return;
@@ -947,6 +1032,8 @@ void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m)
 		on_reserve(ksa, from, m);
 	else if (m->type == KXMSG_ACK)
 		on_ack(ksa, from, m);
+	else if (m->type == KXMSG_FETCHED)
+		on_fetched(ksa, from, m);
 }
 
 /* ---- relayed keys (relay.h) ---- */
@@ -1044,11 +1131,13 @@ void ksa_use_peers(struct ksa *ksa, struct peers *peers)
 	if (ksa->kx_arg && ksa->kx == &peers_kx) {
 		peers_on_message(ksa->kx_arg, KXMSG_RESERVE, NULL, NULL);
 		peers_on_message(ksa->kx_arg, KXMSG_ACK, NULL, NULL);
+		peers_on_message(ksa->kx_arg, KXMSG_FETCHED, NULL, NULL);
 	}
 	ksa_set_kx(ksa, peers ? &peers_kx : NULL, peers);
 	if (peers) {
 		peers_on_message(peers, KXMSG_RESERVE, peers_rx, ksa);
 		peers_on_message(peers, KXMSG_ACK, peers_rx, ksa);
+		peers_on_message(peers, KXMSG_FETCHED, peers_rx, ksa);
 	}
 }
 

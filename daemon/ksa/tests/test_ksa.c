@@ -442,6 +442,11 @@ static void test_unavailable(void **state)
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err),
 			 KSA_UNAVAILABLE);
 	W->a.peer_up = true;
+	/* Room at B for all that follows (B never hears of it). */
+	node_close(&W->a);
+	W->max_key_count = 1000000;
+	node_open(&W->a);
+	W->now += 3 * SEC;	/* past A's persisted mark */
 	/* Drain the pool: 20000 own blocks of 1000 bytes in the window. */
 	for (int i = 0; i < 1000; i++) {
 		if (enc("app1", "app2", 128, 4096, k, &err) != KSA_OK)
@@ -531,12 +536,50 @@ static void test_store_full_backoff(void **state)
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
 	ksa_keys_free(d, 2);
 	ksa_keys_free(k, 3);
+	pump();		/* B's FETCHED notices: room again */
 	usleep(1100 * 1000);
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
 	ksa_keys_free(d, 1);
 	ksa_keys_free(k, 1);
+}
+
+/*
+ * Once B said how much room the pair has (in its ACKs), A refuses with
+ * 503 before handing out a key B could not store, never after; B's
+ * FETCHED notices give the room back as app2 fetches.
+ */
+static void test_store_room_known(void **state)
+{
+	struct ksa_key k[2], d[2];
+	struct ksa_err err;
+
+	node_close(&W->b);
+	W->max_key_count = 2;
+	node_open(&W->b);
+	W->now += 3 * SEC;	/* past B's persisted mark, as above */
+	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(enc("app1", "app2", 2, 256, d, &err),
+			 KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "no room"));
+	assert_int_equal(enc("app1", "app2", 1, 256, k + 1, &err), KSA_OK);
+	pump();
+	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
+			 KSA_UNAVAILABLE);
+	/* Both keys decode: none was refused at B. */
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+	ksa_keys_free(d, 2);
+	ksa_keys_free(k, 2);
+	assert_int_equal(enc("app1", "app2", 1, 256, k, &err),
+			 KSA_UNAVAILABLE);	/* A has not heard yet */
+	pump();
+	assert_int_equal(enc("app1", "app2", 2, 256, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+	ksa_keys_free(d, 2);
+	ksa_keys_free(k, 2);
 }
 
 static void test_forged_reservations(void **state)
@@ -593,6 +636,7 @@ static void test_restart_never_redelivers(void **state)
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
 	ksa_keys_free(d, 1);
+	pump();		/* B's FETCHED notice */
 	/* B is killed and restarts at once; the reservation comes again. */
 	node_close(&W->b);
 	node_open(&W->b);
@@ -689,6 +733,7 @@ int main(void)
 		T(test_unavailable),
 		T(test_status),
 		T(test_store_full),
+		T(test_store_room_known),
 		T(test_store_full_backoff),
 		T(test_forged_reservations),
 		T(test_restart_never_redelivers),
