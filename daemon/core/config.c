@@ -346,7 +346,8 @@ static bool was_seen(const struct seen *s, const char *key)
 
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
-	"controller", "role", "key_relay", "relay_sessions", NULL
+	"controller", "role", "key_relay", "relay_sessions",
+	"control_admin_group", NULL
 };
 static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
 static const char *const etsi_keys[] = {
@@ -426,6 +427,9 @@ static void node_key(struct parser *p, const char *key, const char *val)
 			 sizeof(c->node.state_dir));
 	else if (!strcmp(key, "control"))
 		set_path(p, key, val, c->control, sizeof(c->control));
+	else if (!strcmp(key, "control_admin_group"))
+		set_str(p, key, val, c->control_admin_group,
+			sizeof(c->control_admin_group));
 	else if (!strcmp(key, "secure_heap"))
 		set_secure_heap(p, val, &c->secure_heap);
 	else if (!strcmp(key, "controller"))

@@ -142,6 +142,8 @@ struct qkd_config {
 	/* [node] */
 	struct km_node_cfg node;	/* name, state_dir (absolute) */
 	char control[KM_PATH_MAX];	/* control socket path, absolute */
+	/* Group (name or number) whose members may change state over it. */
+	char control_admin_group[64];
 	enum log_level log_level;
 	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
 	/* Key relay routing: "" distributed (configuration 1), else the
