@@ -216,6 +216,17 @@ static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 	return r;
 }
 
+/* @name is an SAE this KME serves: KSA_OK with its index in *@i, or 401. */
+static enum ksa_result sae_served(const struct ksa *ksa, const char *name,
+				  int *i, struct ksa_err *err)
+{
+	*i = sae_find(ksa, name);
+	if (*i < 0 || !ksa->saes[*i].local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "SAE %s is not served by this KME", name);
+	return KSA_OK;
+}
+
 /* ---- record lifecycle ---- */
 
 static void send_fetched(struct ksa *ksa, const struct ksa_pair *p);
@@ -375,9 +386,8 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 	struct ksa_pair *p;
 	uint64_t count;
 
-	if (m < 0 || !ksa->saes[m].local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "SAE %s is not served by this KME", master_sae);
+	if (sae_served(ksa, master_sae, &m, err))
+		return KSA_UNAUTHORIZED;
 	if (s < 0)
 		return fail(err, KSA_BAD_REQUEST, "slave SAE %s is not known",
 			    slave_sae);
@@ -475,10 +485,8 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 {
 	const struct ksa_sae *first;
 
-	rq->master = sae_find(ksa, master);
-	if (rq->master < 0 || !ksa->saes[rq->master].local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "SAE %s is not served by this KME", master);
+	if (sae_served(ksa, master, &rq->master, err))
+		return KSA_UNAUTHORIZED;
 	if (number == 0 || number > ksa->lim.max_key_per_request)
 		return fail(err, KSA_BAD_REQUEST,
 			    "number must be 1..%u (max_key_per_request)",
@@ -758,9 +766,8 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 	size_t i, j;
 
 	expire(ksa);
-	if (s < 0 || !ksa->saes[s].local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "SAE %s is not served by this KME", slave);
+	if (sae_served(ksa, slave, &s, err))
+		return KSA_UNAUTHORIZED;
 	if (m < 0)
 		return fail(err, KSA_BAD_REQUEST, "master SAE %s is not known",
 			    master);

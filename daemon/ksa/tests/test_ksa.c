@@ -433,6 +433,18 @@ static void test_bad_requests(void **state)
 	assert_int_equal(W->n_wire, 0);
 }
 
+/*
+ * Restart @n with room for @max keys per pair; a restarted end starts
+ * above its persisted mark (2 s ahead), so the clock moves past it.
+ */
+static void node_restart_max(struct node *n, uint32_t max)
+{
+	node_close(n);
+	W->max_key_count = max;
+	node_open(n);
+	W->now += 3 * SEC;
+}
+
 static void test_unavailable(void **state)
 {
 	struct ksa_key k[128];
@@ -443,10 +455,7 @@ static void test_unavailable(void **state)
 			 KSA_UNAVAILABLE);
 	W->a.peer_up = true;
 	/* Room at B for all that follows (B never hears of it). */
-	node_close(&W->a);
-	W->max_key_count = 1000000;
-	node_open(&W->a);
-	W->now += 3 * SEC;	/* past A's persisted mark */
+	node_restart_max(&W->a, 1000000);
 	/* Drain the pool: 20000 own blocks of 1000 bytes in the window. */
 	for (int i = 0; i < 1000; i++) {
 		if (enc("app1", "app2", 128, 4096, k, &err) != KSA_OK)
@@ -493,11 +502,7 @@ static void test_store_full(void **state)
 	struct ksa_err err;
 	struct ksa_pair_info pi;
 
-	node_close(&W->b);
-	W->max_key_count = 2;
-	node_open(&W->b);
-	/* A restarted end starts above its persisted mark (2 s ahead). */
-	W->now += 3 * SEC;
+	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
@@ -521,10 +526,7 @@ static void test_store_full_backoff(void **state)
 	struct ksa_key k[3], d[2], other;
 	struct ksa_err err;
 
-	node_close(&W->b);
-	W->max_key_count = 2;
-	node_open(&W->b);
-	W->now += 3 * SEC;	/* past B's persisted mark, as above */
+	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
@@ -555,10 +557,7 @@ static void test_store_room_known(void **state)
 	struct ksa_key k[2], d[2];
 	struct ksa_err err;
 
-	node_close(&W->b);
-	W->max_key_count = 2;
-	node_open(&W->b);
-	W->now += 3 * SEC;	/* past B's persisted mark, as above */
+	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(enc("app1", "app2", 2, 256, d, &err),
