@@ -516,6 +516,17 @@ static void test_store_full(void **state)
 	ksa_keys_free(k, 3);
 }
 
+/* enc_keys of @n keys app1 -> app2 at A: 503, B has no room. */
+static void assert_no_room(uint32_t n)
+{
+	struct ksa_key k[4];
+	struct ksa_err err;
+
+	assert_int_equal(enc("app1", "app2", n, 256, k, &err),
+			 KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "no room"));
+}
+
 /*
  * After B refused a key for want of room, A answers 503 for that pair
  * for a second instead of handing out keys app2 could never get; other
@@ -529,9 +540,7 @@ static void test_store_full_backoff(void **state)
 	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
 	pump();
-	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
-			 KSA_UNAVAILABLE);
-	assert_non_null(strstr(err.message, "no room"));
+	assert_no_room(1);
 	assert_int_equal(enc("app1", "app3", 1, 256, &other, &err), KSA_OK);
 	ksa_keys_free(&other, 1);
 
@@ -560,19 +569,15 @@ static void test_store_room_known(void **state)
 	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
 	pump();
-	assert_int_equal(enc("app1", "app2", 2, 256, d, &err),
-			 KSA_UNAVAILABLE);
-	assert_non_null(strstr(err.message, "no room"));
+	assert_no_room(2);
 	assert_int_equal(enc("app1", "app2", 1, 256, k + 1, &err), KSA_OK);
 	pump();
-	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
-			 KSA_UNAVAILABLE);
+	assert_no_room(1);
 	/* Both keys decode: none was refused at B. */
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
 	ksa_keys_free(d, 2);
 	ksa_keys_free(k, 2);
-	assert_int_equal(enc("app1", "app2", 1, 256, k, &err),
-			 KSA_UNAVAILABLE);	/* A has not heard yet */
+	assert_no_room(1);	/* A has not heard yet */
 	pump();
 	assert_int_equal(enc("app1", "app2", 2, 256, k, &err), KSA_OK);
 	pump();
