@@ -483,6 +483,9 @@ struct etsi014_server {
 	uint32_t n_conns;		/* authenticated ones (opened) */
 	struct client *clients;
 	struct etsi014_request scratch;	/* one request parsed at a time */
+	/* Refused handshakes, one line each up to a burst: a flood of them
+	 * must not flood the log (the listener logs their counts). */
+	struct log_ratelimit refused_log;
 };
 
 struct client {
@@ -832,7 +835,9 @@ static void on_close(struct tls_conn *tls, void *arg)
 	struct etsi014_server *srv = c->srv;
 
 	if (!c->opened && tls_conn_error(tls)[0] && srv)
-		log_info("etsi014: connection refused: %s", tls_conn_error(tls));
+		log_ratelimited(&srv->refused_log, LOG_LVL_INFO,
+				"etsi014: connection refused: %s",
+				tls_conn_error(tls));
 	if (c->retry)
 		loop_timer_del(c->retry);
 	free(c->waiting);
@@ -1005,6 +1010,7 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	}
 	srv->loop = loop;
 	srv->ksa = ksa;
+	srv->refused_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
 	srv->limits.max_url = MAX_URL;
 	srv->limits.max_header_bytes = MAX_HEADER_BYTES;
 	srv->limits.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
