@@ -134,6 +134,12 @@ static int harden_process(const struct qkd_config *cfg)
 		log_err("cannot disable core dumps: %s", strerror(errno));
 		return -1;
 	}
+	/*
+	 * Every connection costs a descriptor: take what the hard limit
+	 * allows (systemd's default soft limit is 1024); the listeners keep
+	 * a reserve of it free for the rest (kx/tls.h).
+	 */
+	log_info("descriptors: RLIMIT_NOFILE %lu", tls_fd_budget_init());
 	/* Keys are allocated from here: mlock'd and MADV_DONTDUMP. */
 	ret = CRYPTO_secure_malloc_init((size_t)cfg->secure_heap, 32);
 	if (ret == 0) {
@@ -300,6 +306,7 @@ static int start_etsi014(struct daemon *d, char *err, size_t errlen)
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
 		.max_conns = c->max_conns,
+		.tls12 = c->etsi_min_tls == 12,
 	};
 
 	/* Every SAE of the network: the KSA decides who may use which pair. */
@@ -515,7 +522,8 @@ static void report_unapplied(const struct qkd_config *old,
 	    memcmp(&old->limits, &new->limits, sizeof(old->limits)) ||
 	    old->max_body != new->max_body ||
 	    old->idle_timeout_ms != new->idle_timeout_ms ||
-	    old->max_conns != new->max_conns)
+	    old->max_conns != new->max_conns ||
+	    old->etsi_min_tls != new->etsi_min_tls)
 		log_warn("reload: [etsi014] changes need a restart");
 	if (strcmp(old->kx_listen, new->kx_listen))
 		log_warn("reload: [kx] changes need a restart");

@@ -346,13 +346,14 @@ static bool was_seen(const struct seen *s, const char *key)
 
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
-	"controller", "role", "key_relay", "relay_sessions", NULL
+	"controller", "role", "key_relay", "relay_sessions",
+	"control_admin_group", NULL
 };
 static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
 static const char *const etsi_keys[] = {
 	"listen", "key_size", "min_key_size", "max_key_size",
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
-	"max_body", "idle_timeout_ms", "max_connections", NULL
+	"max_body", "idle_timeout_ms", "max_connections", "min_tls", NULL
 };
 static const char *const kx_keys[] = { "listen", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
@@ -428,6 +429,9 @@ static void node_key(struct parser *p, const char *key, const char *val)
 			 sizeof(c->node.state_dir));
 	else if (!strcmp(key, "control"))
 		set_path(p, key, val, c->control, sizeof(c->control));
+	else if (!strcmp(key, "control_admin_group"))
+		set_str(p, key, val, c->control_admin_group,
+			sizeof(c->control_admin_group));
 	else if (!strcmp(key, "secure_heap"))
 		set_secure_heap(p, val, &c->secure_heap);
 	else if (!strcmp(key, "controller"))
@@ -482,7 +486,14 @@ static void etsi_key(struct parser *p, const char *key, const char *val)
 		set_u32(p, key, val, 1024, 16 << 20, &c->max_body);
 	else if (!strcmp(key, "idle_timeout_ms"))
 		set_u32(p, key, val, 100, 3600000, &c->idle_timeout_ms);
-	else
+	else if (!strcmp(key, "min_tls")) {
+		if (!strcmp(val, "1.2"))
+			c->etsi_min_tls = 12;
+		else if (!strcmp(val, "1.3"))
+			c->etsi_min_tls = 13;
+		else
+			fail(p, "%s: expected 1.2 or 1.3, not '%s'", key, val);
+	} else
 		set_u32(p, key, val, 1, 65536, &c->max_conns);
 }
 
@@ -1259,6 +1270,7 @@ static void set_defaults(struct qkd_config *c)
 	c->idle_timeout_ms = 10000;
 	c->max_conns = 1024;
 	c->ipsec.replay_window = QKD_SA_REPLAY_WINDOW_DEFAULT;
+	c->etsi_min_tls = 12;
 }
 
 static int parse(struct parser *p)

@@ -143,6 +143,8 @@ struct qkd_config {
 	/* [node] */
 	struct km_node_cfg node;	/* name, state_dir (absolute) */
 	char control[KM_PATH_MAX];	/* control socket path, absolute */
+	/* Group (name or number) whose members may change state over it. */
+	char control_admin_group[64];
 	enum log_level log_level;
 	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
 	/* Key relay routing: "" distributed (configuration 1), else the
@@ -166,6 +168,7 @@ struct qkd_config {
 	uint32_t max_body;		/* request body limit, bytes */
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
+	uint8_t etsi_min_tls;		/* 12 (TLS 1.2, default) or 13 */
 
 	/* [kx] */
 	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */

@@ -473,17 +473,19 @@ struct etsi014_server {
 	struct loop *loop;
 	struct ksa *ksa;
 	SSL_CTX *ctx;
-	int listen_fd;
-	struct loop_watch *listen_watch;
+	struct tls_listener *listener;
 	struct loop_timer *sweep;
 	struct etsi014_sae *saes;	/* own copy */
 	size_t n_saes;
 	struct http_limits limits;
 	uint32_t idle_ms;
 	uint32_t max_conns;
-	uint32_t n_conns;
+	uint32_t n_conns;		/* authenticated ones (opened) */
 	struct client *clients;
 	struct etsi014_request scratch;	/* one request parsed at a time */
+	/* Refused handshakes, one line each up to a burst: a flood of them
+	 * must not flood the log (the listener logs their counts). */
+	struct log_ratelimit refused_log;
 };
 
 struct client {
@@ -493,6 +495,7 @@ struct client {
 	struct client *prev, *next;
 	const char *sae_id;		/* caller; NULL until known */
 	bool opened;
+	bool counted;			/* in srv->n_conns */
 	bool closing;
 	uint64_t last_active_ms;	/* bytes in or out */
 	uint64_t request_start_ms;	/* first byte of the current request */
@@ -528,14 +531,19 @@ static void client_send(struct client *c, int status, const char *allow,
 {
 	char allow_hdr[64] = "";
 	uint8_t *resp;
-	size_t len = 0;
+	size_t len = 0, sent;
 
 	if (allow)
 		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", allow);
 	resp = http_response(status, "application/json", allow ? allow_hdr : NULL,
 			     body, body_len, keep_alive, &len);
 	etsi014_body_free(body, body_len);
-	if (!resp || tls_conn_write(c->tls, resp, len) < 0)
+	/* An answer to HEAD has its header only (RFC 9110 9.3.2). */
+	if (resp && c->http.headers_done && c->http.req.method == HTTP_HEAD)
+		sent = len - body_len;
+	else
+		sent = len;
+	if (!resp || tls_conn_write(c->tls, resp, sent) < 0)
 		keep_alive = false;
 	http_response_free(resp, len);
 	c->last_active_ms = loop_now_ms();
@@ -795,6 +803,17 @@ static void on_open(struct tls_conn *tls, void *arg)
 	struct client *c = arg;
 
 	c->opened = true;
+	tls_conn_admit(tls);
+	if (!c->srv)
+		return;
+	if (c->srv->n_conns >= c->srv->max_conns) {
+		log_info("etsi014: connection from CN \"%s\" closed: max_connections (%u) reached",
+			 tls_conn_peer_name(tls), c->srv->max_conns);
+		client_close(c);
+		return;
+	}
+	c->srv->n_conns++;
+	c->counted = true;
 	c->sae_id = sae_by_cn(c->srv, tls_conn_peer_name(tls));
 	if (!c->sae_id)
 		log_notice("etsi014: client certificate CN \"%s\" is not a configured SAE",
@@ -816,7 +835,9 @@ static void on_close(struct tls_conn *tls, void *arg)
 	struct etsi014_server *srv = c->srv;
 
 	if (!c->opened && tls_conn_error(tls)[0] && srv)
-		log_info("etsi014: connection refused: %s", tls_conn_error(tls));
+		log_ratelimited(&srv->refused_log, LOG_LVL_INFO,
+				"etsi014: connection refused: %s",
+				tls_conn_error(tls));
 	if (c->retry)
 		loop_timer_del(c->retry);
 	free(c->waiting);
@@ -828,7 +849,8 @@ static void on_close(struct tls_conn *tls, void *arg)
 			srv->clients = c->next;
 		if (c->next)
 			c->next->prev = c->prev;
-		srv->n_conns--;
+		if (c->counted)
+			srv->n_conns--;
 	}
 	free(c);
 }
@@ -837,21 +859,18 @@ static const struct tls_conn_ops client_ops = {
 	.on_open = on_open, .on_data = on_data, .on_close = on_close,
 };
 
-static void accept_one(struct etsi014_server *srv, int fd)
+/* The listener's accept callback; it bounds connections until on_open. */
+static struct tls_conn *accept_one(void *arg, int fd)
 {
+	struct etsi014_server *srv = arg;
 	struct client *c;
 	int one = 1;
 
-	if (srv->n_conns >= srv->max_conns) {
-		close(fd);
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = calloc(1, sizeof(*c));
 	if (!c || http_reader_init(&c->http, &srv->limits)) {
 		free(c);
-		close(fd);
-		return;
+		return NULL;
 	}
 	c->srv = srv;
 	c->last_active_ms = loop_now_ms();
@@ -861,34 +880,13 @@ static void accept_one(struct etsi014_server *srv, int fd)
 	if (!c->tls) {
 		http_reader_free(&c->http);
 		free(c);
-		close(fd);
-		return;
+		return NULL;
 	}
 	c->next = srv->clients;
 	if (c->next)
 		c->next->prev = c;
 	srv->clients = c;
-	srv->n_conns++;
-}
-
-static void on_listen(void *arg, uint32_t revents)
-{
-	struct etsi014_server *srv = arg;
-	int i;
-
-	/* Bounded, so that a flood of connects cannot starve the loop. */
-	for (i = 0; i < 64; i++) {
-		int fd = accept4(srv->listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("etsi014: accept: %s", strerror(errno));
-			return;
-		}
-		accept_one(srv, fd);
-	}
+	return c->tls;
 }
 
 /*
@@ -1004,6 +1002,7 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 {
 	struct etsi014_server *srv = calloc(1, sizeof(*srv));
 	uint32_t tick;
+	int fd;
 
 	if (!srv) {
 		snprintf(err, errlen, "etsi014: out of memory");
@@ -1011,7 +1010,7 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	}
 	srv->loop = loop;
 	srv->ksa = ksa;
-	srv->listen_fd = -1;
+	srv->refused_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
 	srv->limits.max_url = MAX_URL;
 	srv->limits.max_header_bytes = MAX_HEADER_BYTES;
 	srv->limits.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
@@ -1024,14 +1023,18 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	srv->ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
 	if (!srv->ctx)
 		goto fail;
-	srv->listen_fd = listen_on(cfg->listen, err, errlen);
-	if (srv->listen_fd < 0)
+	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
 		goto fail;
-	srv->listen_watch = loop_watch_add(loop, srv->listen_fd, POLLIN,
-					   on_listen, srv);
+	fd = listen_on(cfg->listen, err, errlen);
+	if (fd < 0)
+		goto fail;
+	srv->listener = tls_listener_new(loop, fd, "etsi014", NULL,
+					 accept_one, srv);
+	if (!srv->listener)
+		close(fd);
 	tick = srv->idle_ms / 4 > 50 ? srv->idle_ms / 4 : 50;
 	srv->sweep = loop_timer_add(loop, tick, true, on_sweep, srv);
-	if (!srv->listen_watch || !srv->sweep) {
+	if (!srv->listener || !srv->sweep) {
 		snprintf(err, errlen, "etsi014: event loop: %s", strerror(errno));
 		goto fail;
 	}
@@ -1047,10 +1050,8 @@ void etsi014_stop(struct etsi014_server *srv)
 
 	if (!srv)
 		return;
-	loop_watch_del(srv->listen_watch);
+	tls_listener_free(srv->listener);
 	loop_timer_del(srv->sweep);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
 	/*
 	 * Abort every client; their on_close runs from the loop later and
 	 * must not touch @srv, so detach them first.

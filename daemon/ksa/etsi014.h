@@ -8,6 +8,7 @@
 #ifndef QKD_ETSI014_H
 #define QKD_ETSI014_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "ksa/ksa.h"
@@ -30,6 +31,7 @@ struct etsi014_config {
 	uint32_t max_body;		/* request body limit, bytes */
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
+	bool tls12;			/* also TLS 1.2 (tls_ctx_allow_tls12()) */
 };
 
 /* Listen and serve on @loop.  NULL on failure, reason in @err. */

@@ -55,6 +55,12 @@ struct ksa_pair {
 	uint64_t supplied;
 	uint64_t pending;
 	uint64_t peer_full_until_ms;	/* the slave's KME had no room */
+	/*
+	 * Master side: 1 + the keys of the pair the slave's KME said it had
+	 * room for, in its last ACK or FETCHED (0: not heard yet).  Keys
+	 * reserved since, still unacked, are in @pending.
+	 */
+	uint64_t peer_room;
 };
 
 /*
@@ -210,7 +216,44 @@ static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 	return r;
 }
 
+/* @name is an SAE this KME serves: KSA_OK with its index in *@i, or 401. */
+static enum ksa_result sae_served(const struct ksa *ksa, const char *name,
+				  int *i, struct ksa_err *err)
+{
+	*i = sae_find(ksa, name);
+	if (*i < 0 || !ksa->saes[*i].local)
+		return fail(err, KSA_UNAUTHORIZED,
+			    "SAE %s is not served by this KME", name);
+	return KSA_OK;
+}
+
 /* ---- record lifecycle ---- */
+
+static void send_fetched(struct ksa *ksa, const struct ksa_pair *p);
+
+/*
+ * Slave side: the room for more keys of @p, as told to the master's KME
+ * (KXA_SEQ: 1 + room).
+ */
+static uint64_t pair_room_seq(const struct ksa *ksa, const struct ksa_pair *p)
+{
+	uint32_t max = ksa->lim.max_key_count;
+
+	return 1 + (p && p->stored < max ? max - p->stored : 0);
+}
+
+/*
+ * Master side: could the slave's KME store @n more keys of @p?  Until it
+ * said, it is taken to have our own max_key_count of room.
+ */
+static bool pair_has_room(const struct ksa *ksa, const struct ksa_pair *p,
+			  uint64_t n)
+{
+	uint64_t room = p->peer_room ? p->peer_room - 1 :
+			ksa->lim.max_key_count;
+
+	return p->pending + n <= room;
+}
 
 /* Leave the live states: update the pair's counters, zeroise bytes. */
 static void record_finish(struct ksa *ksa, struct kma_key *k,
@@ -221,8 +264,10 @@ static void record_finish(struct ksa *ksa, struct kma_key *k,
 
 	if (was == KMA_KEY_RESERVED && p->pending)
 		p->pending--;
-	if ((was == KMA_KEY_STORED || was == KMA_KEY_SUPPLIED) && p->stored)
+	if ((was == KMA_KEY_STORED || was == KMA_KEY_SUPPLIED) && p->stored) {
 		p->stored--;
+		send_fetched(ksa, p);	/* room again at this KME */
+	}
 	kma_key_set_state(ksa->kma, k, state);
 }
 
@@ -326,6 +371,12 @@ static uint64_t relay_first_hop_avail(struct ksa *ksa, const char *node)
 	return l ? keysrc_avail(kma_link_src(l)) : 0;
 }
 
+/*
+ * Get status answers as enc_keys would for the same pair: the same 401
+ * and 400 refusals, and as stored_key_count the keys of the default size
+ * enc_keys could hand out now, so 0 while the slave's KME is unreachable
+ * or has no room (where enc_keys answers 503).
+ */
 enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 			   const char *slave_sae, struct ksa_status *out,
 			   struct ksa_err *err)
@@ -335,17 +386,19 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 	struct ksa_pair *p;
 	uint64_t count;
 
-	if (m < 0 || s < 0)
-		return fail(err, KSA_BAD_REQUEST, "SAE %s is not known",
-			    m < 0 ? master_sae : slave_sae);
+	if (sae_served(ksa, master_sae, &m, err))
+		return KSA_UNAUTHORIZED;
+	if (s < 0)
+		return fail(err, KSA_BAD_REQUEST, "slave SAE %s is not known",
+			    slave_sae);
+	if (s == m)
+		return fail(err, KSA_BAD_REQUEST,
+			    "slave SAE %s is the master", slave_sae);
 	ms = &ksa->saes[m];
 	ss = &ksa->saes[s];
-	if (!ms->local && !ss->local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "neither SAE is served by this KME");
-	if (!(ms->local ? ss->link : ms->link) && !ksa->relay)
+	if (ss->local || (!ss->link && !ksa->relay))
 		return fail(err, KSA_BAD_REQUEST,
-			    "no QKD link between KME %s and KME %s",
+			    "no QKD link from KME %s to KME %s",
 			    ms->node, ss->node);
 	p = pair_get(ksa, m, s);
 	if (!p)
@@ -359,14 +412,20 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 		 ms->name);
 	snprintf(out->slave_sae_id, sizeof(out->slave_sae_id), "%s",
 		 ss->name);
-	if (ms->local && p->link)
-		count = keysrc_avail(kma_link_src(p->link)) /
-			(ksa->lim.key_size / 8);
-	else if (ms->local)	/* relayed: the first hop's pool decides */
+	if (p->link)
+		count = ksa->kx && ksa->kx->is_up(ksa->kx_arg,
+						  kma_link_peer(p->link)) ?
+			keysrc_avail(kma_link_src(p->link)) /
+			(ksa->lim.key_size / 8) : 0;
+	else	/* relayed: the first hop's pool decides */
 		count = relay_first_hop_avail(ksa, ss->node) /
 			(ksa->lim.key_size / 8);
-	else
-		count = p->stored;
+	if (p->peer_full_until_ms > loop_now_ms())
+		count = 0;
+	if (p->link && p->peer_room)
+		count = p->pending + 1 >= p->peer_room ? 0 :
+			(count < p->peer_room - 1 - p->pending ? count :
+			 p->peer_room - 1 - p->pending);
 	out->stored_key_count = count > ksa->lim.max_key_count ?
 				ksa->lim.max_key_count : (uint32_t)count;
 	out->key_size = ksa->lim.key_size;
@@ -426,10 +485,8 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 {
 	const struct ksa_sae *first;
 
-	rq->master = sae_find(ksa, master);
-	if (rq->master < 0 || !ksa->saes[rq->master].local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "SAE %s is not served by this KME", master);
+	if (sae_served(ksa, master, &rq->master, err))
+		return KSA_UNAUTHORIZED;
 	if (number == 0 || number > ksa->lim.max_key_per_request)
 		return fail(err, KSA_BAD_REQUEST,
 			    "number must be 1..%u (max_key_per_request)",
@@ -606,7 +663,9 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	if (r)
 		return r;
 	p = pair_get(ksa, rq.master, rq.slaves[0]);
-	if (p && p->peer_full_until_ms > loop_now_ms())
+	/* Never a key the slave could not fetch: the slave's KME full. */
+	if (p && (p->peer_full_until_ms > loop_now_ms() ||
+		  (!rq.relayed && !pair_has_room(ksa, p, number))))
 		return fail(err, KSA_UNAVAILABLE,
 			    "KME %s has no room for more keys of %s -> %s; retry later",
 			    kma_link_peer(rq.link), master,
@@ -707,9 +766,8 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 	size_t i, j;
 
 	expire(ksa);
-	if (s < 0 || !ksa->saes[s].local)
-		return fail(err, KSA_UNAUTHORIZED,
-			    "SAE %s is not served by this KME", slave);
+	if (sae_served(ksa, slave, &s, err))
+		return KSA_UNAUTHORIZED;
 	if (m < 0)
 		return fail(err, KSA_BAD_REQUEST, "master SAE %s is not known",
 			    master);
@@ -766,13 +824,14 @@ void ksa_keys_free(struct ksa_key *keys, size_t n)
 /* ---- Kx-2: reservations from peers ---- */
 
 static void send_ack(struct ksa *ksa, const char *to, const char *uuid,
-		     uint32_t code, const char *text)
+		     uint32_t code, const char *text, uint64_t room_seq)
 {
 	struct kxmsg *m = &ksa->msg;
 
 	kxmsg_clear(m, KXMSG_ACK);
 	memcpy(m->uuid, uuid, KSA_KEY_ID_LEN);
 	m->code = code;
+	m->seq = room_seq;
 	snprintf(m->text, sizeof(m->text), "%s", text ? text : "");
 	if (ksa->kx && ksa->kx->send(ksa->kx_arg, to, m))
 		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
@@ -886,7 +945,49 @@ static void on_reserve(struct ksa *ksa, const char *from,
 		log_ratelimited(&ksa->key_warn, LOG_LVL_WARN,
 				"key %s from node %s refused: %s (%s)", m->uuid,
 				from, kxmsg_code_name(code), why);
-	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why);
+	/* With the room left for the pair, if the pair is known here. */
+	send_ack(ksa, from, m->uuid, code, code == KXC_OK ? NULL : why,
+		 code == KXC_OK || code == KXC_STORE_FULL ?
+		 pair_room_seq(ksa, pair_get(ksa, rq.master, rq.slaves[0])) :
+		 0);
+}
+
+/*
+ * Slave side: a key of @p left the store here.  Tell the master's KME,
+ * when it is a neighbour, how much room the pair has now, so that its
+ * enc_keys hands out only keys this KME can store.
+ */
+static void send_fetched(struct ksa *ksa, const struct ksa_pair *p)
+{
+	const struct ksa_sae *ms = &ksa->saes[p->master];
+	struct kxmsg *m = &ksa->msg;
+
+	if (ms->local || !ms->link || !ksa->kx ||
+	    !ksa->kx->is_up(ksa->kx_arg, ms->node))
+		return;
+	kxmsg_clear(m, KXMSG_FETCHED);
+	snprintf(m->master, sizeof(m->master), "%s", ms->name);
+	snprintf(m->slaves[0], sizeof(m->slaves[0]), "%s",
+		 ksa->saes[p->slave].name);
+	m->n_slaves = 1;
+	m->seq = pair_room_seq(ksa, p);
+	ksa->kx->send(ksa->kx_arg, ms->node, m);
+}
+
+/* Master side: the slave's KME has room again (or less). */
+static void on_fetched(struct ksa *ksa, const char *from,
+		       const struct kxmsg *m)
+{
+	int mi = sae_find(ksa, m->master);
+	int si = m->n_slaves == 1 ? sae_find(ksa, m->slaves[0]) : -1;
+	struct ksa_pair *p;
+
+	if (mi < 0 || si < 0 || !ksa->saes[mi].local ||
+	    strcmp(ksa->saes[si].node, from))
+		return;		/* not a pair of ours with that node */
+	p = pair_get(ksa, mi, si);
+	if (p)
+		p->peer_room = m->seq;
 }
 
 static void pair_peer_full(struct ksa *ksa, struct kma_key *k,
@@ -917,6 +1018,8 @@ static void on_ack(struct ksa *ksa, const char *from, const struct kxmsg *m)
 				from, m->uuid);
 		return;
 	}
+	if (m->seq && !strcmp(kma_link_peer(kma_key_link(k)), from))
+		ksa->pairs[kma_key_use(k)->pair].peer_room = m->seq;
 	if (m->code == KXC_OK) {
 		record_finish(ksa, k, KMA_KEY_CONSUMED);
 		return;
@@ -936,6 +1039,8 @@ void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m)
 		on_reserve(ksa, from, m);
 	else if (m->type == KXMSG_ACK)
 		on_ack(ksa, from, m);
+	else if (m->type == KXMSG_FETCHED)
+		on_fetched(ksa, from, m);
 }
 
 /* ---- relayed keys (relay.h) ---- */
@@ -1033,11 +1138,13 @@ void ksa_use_peers(struct ksa *ksa, struct peers *peers)
 	if (ksa->kx_arg && ksa->kx == &peers_kx) {
 		peers_on_message(ksa->kx_arg, KXMSG_RESERVE, NULL, NULL);
 		peers_on_message(ksa->kx_arg, KXMSG_ACK, NULL, NULL);
+		peers_on_message(ksa->kx_arg, KXMSG_FETCHED, NULL, NULL);
 	}
 	ksa_set_kx(ksa, peers ? &peers_kx : NULL, peers);
 	if (peers) {
 		peers_on_message(peers, KXMSG_RESERVE, peers_rx, ksa);
 		peers_on_message(peers, KXMSG_ACK, peers_rx, ksa);
+		peers_on_message(peers, KXMSG_FETCHED, peers_rx, ksa);
 	}
 }
 

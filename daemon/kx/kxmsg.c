@@ -24,7 +24,7 @@ static const struct type_rule rules[] = {
 	[KXMSG_HELLO] = { A(KXA_NODE) | A(KXA_EPOCH), 0 },
 	[KXMSG_RESERVE] = { A(KXA_UUID) | A(KXA_MASTER) | A(KXA_SLAVE) |
 			    A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_KEY_LEN), 0 },
-	[KXMSG_ACK] = { A(KXA_UUID) | A(KXA_CODE), A(KXA_TEXT) },
+	[KXMSG_ACK] = { A(KXA_UUID) | A(KXA_CODE), A(KXA_TEXT) | A(KXA_SEQ) },
 	[KXMSG_ERROR] = { A(KXA_CODE) | A(KXA_TEXT), 0 },
 	[KXMSG_RELAY_START] = { A(KXA_UUID) | A(KXA_MASTER) | A(KXA_SLAVE) |
 				A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_DEST) |
@@ -54,6 +54,7 @@ static const struct type_rule rules[] = {
 	[KXMSG_IPSEC_ACCEPT] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_GW_LOCAL) |
 				 A(KXA_GW_REMOTE) | A(KXA_REQID),
 				 A(KXA_TEXT) | A(KXA_SPI) },
+	[KXMSG_FETCHED] = { A(KXA_MASTER) | A(KXA_SLAVE) | A(KXA_SEQ), 0 },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -93,6 +94,7 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_IPSEC_REQUEST: return "ipsec-request";
 	case KXMSG_IPSEC_OFFER:	return "ipsec-offer";
 	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
+	case KXMSG_FETCHED:	return "fetched";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -403,6 +405,16 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 		put_int(w, KXA_CODE, m->code, 4);
 		if (m->text[0])
 			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		if (m->seq)
+			put_int(w, KXA_SEQ, m->seq, 8);
+		break;
+	case KXMSG_FETCHED:
+		if (m->n_slaves != 1 || !m->seq)
+			w->fail = true;
+		put_str(w, KXA_MASTER, m->master, sizeof(m->master), false);
+		put_str(w, KXA_SLAVE, m->slaves[0], sizeof(m->slaves[0]),
+			false);
+		put_int(w, KXA_SEQ, m->seq, 8);
 		break;
 	case KXMSG_ERROR:
 		put_int(w, KXA_CODE, m->code, 4);

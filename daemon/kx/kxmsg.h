@@ -122,6 +122,12 @@ enum kxmsg_type {
 	KXMSG_IPSEC_REQUEST,
 	KXMSG_IPSEC_OFFER,
 	KXMSG_IPSEC_ACCEPT,
+	/*
+	 * Slave's KME -> master's KME: a key of the pair MASTER -> SLAVE
+	 * left the store here (fetched, or expired); SEQ = 1 + the keys
+	 * of the pair there is room for now (ksa.c).
+	 */
+	KXMSG_FETCHED,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -147,7 +153,8 @@ enum kxmsg_attr {
 	KXA_HOP,		/* string, node; repeats (route order) */
 	KXA_PAD,		/* u64 key ID + u32 length; repeats */
 	KXA_SEALED,		/* bytes, relay_otp message */
-	KXA_SEQ,		/* u64 */
+	KXA_SEQ,		/* u64; in ACK and FETCHED, 1 + the room
+				 * for keys of the pair (0: not said) */
 	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
 				 * rate bit/s, peer name; repeats */
 	KXA_ROUTE,		/* string "A,B,C"; repeats */

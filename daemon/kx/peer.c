@@ -57,8 +57,7 @@ struct peers {
 	uint64_t epoch;
 	struct peer *peers;
 	size_t n_peers;
-	int listen_fd;
-	struct loop_watch *listen_watch;
+	struct tls_listener *listener;
 	struct kx_conn *conns;		/* every live connection */
 	struct {			/* peers_on_message() */
 		peers_rx_fn fn;
@@ -286,6 +285,7 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 	struct kx_conn *old = p->conn;
 
 	kc->hello_rx = true;
+	tls_conn_admit(kc->tls);
 	p->conn = kc;
 	if (p->dialing == kc) {
 		p->dialing = NULL;
@@ -545,30 +545,27 @@ fail:
 	schedule_retry(p);
 }
 
-static void on_accept(void *arg, uint32_t revents)
+/*
+ * The listener's accept callback.  It bounds the connection until the
+ * peer's hello (peer_up() admits it): a connection that proves nothing
+ * within TLS_HANDSHAKE_MS, TLS and hello both, is cut.
+ */
+static struct tls_conn *on_accept(void *arg, int fd)
 {
 	struct peers *ps = arg;
+	struct kx_conn *kc = conn_new(ps, NULL, false);
 
-	for (;;) {
-		int fd = accept4(ps->listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct kx_conn *kc;
-
-		if (fd < 0)
-			return;
-		no_delay(fd);
-		kc = conn_new(ps, NULL, false);
-		if (kc) {
-			kc->tls = tls_conn_accept(ps->loop, ps->server_ctx, fd,
-						  PEER_MAX_INPUT, &kx_ops, kc);
-		}
-		if (!kc || !kc->tls) {
-			if (kc)
-				conn_unlink(kc);
-			free(kc);
-			close(fd);
-		}
+	if (!kc)
+		return NULL;
+	no_delay(fd);
+	kc->tls = tls_conn_accept(ps->loop, ps->server_ctx, fd,
+				  PEER_MAX_INPUT, &kx_ops, kc);
+	if (!kc->tls) {
+		conn_unlink(kc);
+		free(kc);
+		return NULL;
 	}
+	return kc->tls;
 }
 
 static int listen_on(struct peers *ps, const char *addr, char *err,
@@ -576,27 +573,28 @@ static int listen_on(struct peers *ps, const char *addr, char *err,
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	int one = 1;
+	int fd, one = 1;
 
 	if (peer_parse_addr(addr, &ss, &slen)) {
 		snprintf(err, errlen, "kx listen %s: bad address", addr);
 		return -1;
 	}
-	ps->listen_fd = socket(ss.ss_family,
-			       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ps->listen_fd < 0 ||
-	    setsockopt(ps->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		       sizeof(one)) < 0 ||
-	    bind(ps->listen_fd, (struct sockaddr *)&ss, slen) < 0 ||
-	    listen(ps->listen_fd, 64) < 0) {
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, slen) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
 		snprintf(err, errlen, "kx listen %s: %s", addr,
 			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
-	ps->listen_watch = loop_watch_add(ps->loop, ps->listen_fd, POLLIN,
-					  on_accept, ps);
-	if (!ps->listen_watch) {
+	ps->listener = tls_listener_new(ps->loop, fd, "Kx", NULL, on_accept,
+					ps);
+	if (!ps->listener) {
 		snprintf(err, errlen, "kx listen: %s", strerror(errno));
+		close(fd);
 		return -1;
 	}
 	return 0;
@@ -698,7 +696,6 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 	ps->loop = loop;
 	ps->server_ctx = server_ctx;
 	ps->client_ctx = client_ctx;
-	ps->listen_fd = -1;
 	ps->epoch = new_epoch();
 	snprintf(ps->node, sizeof(ps->node), "%s", node->name);
 	ps->n_peers = n_peers;
@@ -746,10 +743,7 @@ void peers_stop(struct peers *ps)
 		kc->peer = NULL;
 		tls_conn_abort(kc->tls);	/* no goodbyes on the way out */
 	}
-	if (ps->listen_watch)
-		loop_watch_del(ps->listen_watch);
-	if (ps->listen_fd >= 0)
-		close(ps->listen_fd);
+	tls_listener_free(ps->listener);
 	free(ps->peers);
 	free(ps);
 }

@@ -27,12 +27,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "core/log.h"
 #include "core/loop.h"
 #include "kx/tls.h"
 
@@ -77,6 +81,7 @@ struct tls_conn {
 	bool connected;			/* the socket is connected: recv */
 	bool opened;			/* on_open was called */
 	bool notified;			/* our close_notify is in net_out */
+	bool alerting;			/* handshake refused: sending the alert */
 	bool net_eof;			/* the socket's stream ended */
 	bool read_eof;			/* peer gone; deliver what came, then close */
 	size_t max_input;
@@ -85,7 +90,16 @@ struct tls_conn {
 	void *arg;
 	char peer_name[TLS_PEER_NAME_MAX];
 	char error[160];
+	/* Accepted and not yet admitted: on its listener's pending list. */
+	struct tls_listener *gate;
+	struct tls_src *src;
+	TAILQ_ENTRY(tls_conn) gate_link;
+	uint64_t accepted_ms;
 };
+
+/* Live connections of the process, for the descriptor budget. */
+static unsigned long tls_live_conns;
+static void gate_release(struct tls_conn *c);
 
 /* ---- SSL_CTX ----------------------------------------------------------- */
 
@@ -187,6 +201,26 @@ fail:
 	return NULL;
 }
 
+/* ECDHE for forward secrecy, AEAD only; OpenSSL's TLS 1.2 names. */
+#define TLS12_CIPHERS	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+			"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+			"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
+int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen)
+{
+	char why[128];
+
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS)) {
+		/* The server's order: AES-256-GCM first, then ChaCha20. */
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+		return 0;
+	}
+	openssl_reason(why, sizeof(why));
+	snprintf(err, errlen, "TLS 1.2: %s", why);
+	return -1;
+}
+
 /* ---- buffers ----------------------------------------------------------- */
 
 static void buf_free(struct tls_buf *b)
@@ -255,6 +289,8 @@ static size_t buf_room(struct tls_buf *b, size_t want, size_t limit)
 
 static void conn_free(struct tls_conn *c)
 {
+	gate_release(c);
+	tls_live_conns--;
 	if (c->reaper)
 		loop_timer_del(c->reaper);
 	loop_task_cancel(c->loop, &c->reap);
@@ -289,6 +325,7 @@ static void conn_kill(struct tls_conn *c, const char *why)
 	if (c->state == TLS_DEAD)
 		return;
 	c->state = TLS_DEAD;
+	gate_release(c);
 	if (why && !c->error[0])
 		snprintf(c->error, sizeof(c->error), "%s", why);
 	loop_io_del(c->rx);
@@ -333,6 +370,30 @@ static void conn_fail_ssl(struct tls_conn *c, const char *stage, int ret)
 	conn_kill(c, why[0] ? why : NULL);
 }
 
+/*
+ * A refused handshake: OpenSSL has written its alert (certificate
+ * required, unknown CA, protocol version...) into net_out.  Send it
+ * before closing, so that the peer learns why instead of seeing the
+ * connection drop: closing state, with nothing opened, ends once net_out
+ * is sent, then lingers as after a close_notify (conn_finish_close()),
+ * so that a reset does not destroy the alert before the peer reads it.
+ */
+static void conn_fail_handshake(struct tls_conn *c, int ret)
+{
+	char why[120];
+
+	conn_ssl_reason(c, "handshake", ret, why, sizeof(why));
+	if (!BIO_ctrl_pending(c->net_out) || c->net_eof) {
+		conn_kill(c, why[0] ? why : NULL);
+		return;
+	}
+	if (why[0] && !c->error[0])
+		snprintf(c->error, sizeof(c->error), "%s", why);
+	buf_consume(&c->out, c->out.len);	/* never to be sent */
+	c->alerting = true;
+	c->state = TLS_CLOSING;
+}
+
 /* A socket error: "stage: strerror". */
 static void conn_fail_errno(struct tls_conn *c, const char *stage, int err)
 {
@@ -374,7 +435,7 @@ static void conn_handshake(struct tls_conn *c)
 	ret = SSL_do_handshake(c->ssl);
 	if (ret != 1) {
 		if (SSL_get_error(c->ssl, ret) != SSL_ERROR_WANT_READ)
-			conn_fail_ssl(c, "handshake", ret);
+			conn_fail_handshake(c, ret);
 		return;
 	}
 	/* SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes these hold; belt and braces. */
@@ -516,11 +577,11 @@ static void conn_finish_close(struct tls_conn *c)
 {
 	if (c->out.len)
 		return;
-	if (!c->opened) {
+	if (!c->opened && !c->alerting) {
 		conn_kill(c, NULL);
 		return;
 	}
-	if (!c->notified) {
+	if (c->opened && !c->notified) {
 		clear_ssl_errors();
 		SSL_shutdown(c->ssl);
 		c->notified = true;
@@ -709,6 +770,7 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->state = TLS_HANDSHAKE;
 	loop_task_init(&c->reap, conn_reap, c);
 	loop_task_init(&c->kick, conn_kicked, c);
+	tls_live_conns++;
 	return c;
 }
 
@@ -823,4 +885,353 @@ void tls_conn_close(struct tls_conn *c)
 void tls_conn_abort(struct tls_conn *c)
 {
 	conn_kill(c, NULL);
+}
+
+/* ---- listeners: admission before authentication -------------------- */
+
+#define TLS_SRC_BUCKETS		256
+#define TLS_ACCEPT_BATCH	64	/* per loop pass, then a task goes on */
+#define TLS_EMFILE_PAUSE_MS	100
+#define TLS_GATE_TICK_MS	100
+#define TLS_GATE_LOG_MS		10000
+
+/* The pending connections of one source address (IPv6: its /64). */
+struct tls_src {
+	struct tls_src *next;
+	uint8_t addr[16];
+	unsigned int n;
+};
+
+struct tls_listener {
+	struct loop *loop;
+	int fd;
+	char name[16];
+	struct tls_listen_limits lim;
+	tls_accept_fn fn;
+	void *arg;
+	struct loop_watch *watch;
+	struct loop_task more;		/* the backlog beyond one batch */
+	struct loop_timer *tick;	/* deadlines, log, EMFILE pause */
+	bool paused;			/* out of descriptors: wait a tick */
+	uint64_t paused_ms;
+	TAILQ_HEAD(, tls_conn) pending;	/* oldest first */
+	struct tls_src *src[TLS_SRC_BUCKETS];
+	struct tls_listener_stats st, logged;
+	uint64_t logged_ms;
+};
+
+static unsigned long fd_limit, fd_reserve;
+
+unsigned long tls_fd_budget_init(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 :
+			   (unsigned long)rl.rlim_cur;
+	} else {
+		fd_limit = 1024;
+	}
+	fd_reserve = fd_limit / 8;
+	if (fd_reserve < 32)
+		fd_reserve = 32;
+	if (fd_reserve > 1024)
+		fd_reserve = 1024;
+	return fd_limit;
+}
+
+/*
+ * Would @fd, just accepted, leave less than the reserve free?  The new
+ * descriptor is the lowest free one, so all below it are in use; and the
+ * process holds at least one per live connection.
+ */
+static bool fd_over_budget(int fd)
+{
+	unsigned long line;
+
+	if (!fd_limit) {
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return false;
+		fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 :
+			   (unsigned long)rl.rlim_cur;
+		fd_reserve = fd_limit / 8 < 32 ? 32 : fd_limit / 8;
+		if (fd_reserve > 1024)
+			fd_reserve = 1024;
+	}
+	line = fd_limit > fd_reserve ? fd_limit - fd_reserve : 0;
+	return (unsigned long)fd >= line || tls_live_conns >= line;
+}
+
+/* An IPv4 address (also v4-mapped) as ::ffff:a.b.c.d; IPv6 cut to /64. */
+static void src_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const uint8_t *a =
+			((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a))
+			memcpy(key, a, 16);
+		else
+			memcpy(key, a, 8);
+	}
+}
+
+static struct tls_src **src_slot(struct tls_listener *l, const uint8_t key[16])
+{
+	uint32_t h = 2166136261u;
+	struct tls_src **pp;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (pp = &l->src[h % TLS_SRC_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (!memcmp((*pp)->addr, key, 16))
+			break;
+	return pp;
+}
+
+/* @c leaves its listener's pending list: admitted, dead or detached. */
+static void gate_release(struct tls_conn *c)
+{
+	struct tls_listener *l = c->gate;
+	struct tls_src *s = c->src;
+
+	if (!l)
+		return;
+	TAILQ_REMOVE(&l->pending, c, gate_link);
+	l->st.pending--;
+	c->gate = NULL;
+	c->src = NULL;
+	if (s && --s->n == 0) {
+		struct tls_src **pp = src_slot(l, s->addr);
+
+		*pp = s->next;
+		free(s);
+	}
+}
+
+void tls_conn_admit(struct tls_conn *c)
+{
+	gate_release(c);
+}
+
+/* The connection to drop for a new one: see tls.h. */
+static struct tls_conn *gate_victim(struct tls_listener *l)
+{
+	struct tls_conn *c;
+
+	TAILQ_FOREACH(c, &l->pending, gate_link)
+		if (c->src && c->src->n > 1)
+			return c;
+	return TAILQ_FIRST(&l->pending);
+}
+
+static void gate_log(struct tls_listener *l, uint64_t now)
+{
+	struct tls_listener_stats *s = &l->st, *o = &l->logged;
+
+	if (now - l->logged_ms < TLS_GATE_LOG_MS)
+		return;
+	if (s->refused_source != o->refused_source ||
+	    s->refused_fds != o->refused_fds || s->dropped != o->dropped ||
+	    s->timed_out != o->timed_out)
+		log_notice("%s: unauthenticated connections: %llu refused (source over %u pending), %llu refused (descriptors), %llu dropped (over %u pending), %llu timed out (%u ms)",
+			   l->name,
+			   (unsigned long long)(s->refused_source - o->refused_source),
+			   l->lim.max_per_source,
+			   (unsigned long long)(s->refused_fds - o->refused_fds),
+			   (unsigned long long)(s->dropped - o->dropped),
+			   l->lim.max_pending,
+			   (unsigned long long)(s->timed_out - o->timed_out),
+			   l->lim.handshake_ms);
+	*o = *s;
+	l->logged_ms = now;
+}
+
+/* Take @fd into the pending list, or refuse it: 0, or -1 (closed). */
+static int gate_take(struct tls_listener *l, int fd,
+		     const struct sockaddr_storage *ss)
+{
+	uint8_t key[16];
+	struct tls_src **pp, *s;
+	struct tls_conn *c;
+
+	if (fd_over_budget(fd)) {
+		l->st.refused_fds++;
+		close(fd);
+		return -1;
+	}
+	src_key(ss, key);
+	s = *src_slot(l, key);
+	if (s && s->n >= l->lim.max_per_source) {
+		l->st.refused_source++;
+		close(fd);
+		return -1;
+	}
+	while (l->st.pending >= l->lim.max_pending) {
+		l->st.dropped++;
+		conn_kill(gate_victim(l), "handshake: dropped for a newer connection");
+	}
+	pp = src_slot(l, key);	/* a drop may have freed the source */
+	s = *pp;
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			close(fd);
+			return -1;
+		}
+		memcpy(s->addr, key, 16);
+		s->next = NULL;
+		*pp = s;
+	}
+	s->n++;		/* before fn(): a failure releases it below */
+	c = l->fn(l->arg, fd);
+	if (!c) {
+		if (--s->n == 0) {
+			*src_slot(l, key) = s->next;
+			free(s);
+		}
+		close(fd);
+		return -1;
+	}
+	c->gate = l;
+	c->src = s;
+	c->accepted_ms = loop_now_ms();
+	TAILQ_INSERT_TAIL(&l->pending, c, gate_link);
+	l->st.pending++;
+	l->st.accepted++;
+	return 0;
+}
+
+static void listener_accept(struct tls_listener *l)
+{
+	for (int i = 0; i < TLS_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* The backlog waits; the tick resumes. */
+				if (!l->paused)
+					log_warn("%s: accept: %s", l->name,
+						 strerror(errno));
+				l->paused = true;
+				l->paused_ms = loop_now_ms();
+				l->st.refused_fds++;
+			} else if (errno != EAGAIN && errno != EINTR &&
+				   errno != ECONNABORTED) {
+				log_warn("%s: accept: %s", l->name,
+					 strerror(errno));
+			}
+			return;
+		}
+		gate_take(l, fd, &ss);
+	}
+	/* Readiness is reported once: go on after this pass. */
+	loop_task_queue(l->loop, &l->more);
+}
+
+static void listener_more(void *arg)
+{
+	struct tls_listener *l = arg;
+
+	if (!l->paused)
+		listener_accept(l);
+}
+
+static void listener_ready(void *arg, uint32_t revents)
+{
+	listener_more(arg);
+}
+
+static void listener_tick(void *arg)
+{
+	struct tls_listener *l = arg;
+	uint64_t now = loop_now_ms();
+	struct tls_conn *c;
+
+	while ((c = TAILQ_FIRST(&l->pending)) &&
+	       now - c->accepted_ms >= l->lim.handshake_ms) {
+		l->st.timed_out++;
+		conn_kill(c, "handshake: timed out");
+	}
+	if (l->paused && now - l->paused_ms >= TLS_EMFILE_PAUSE_MS) {
+		l->paused = false;
+		listener_accept(l);
+	}
+	gate_log(l, now);
+}
+
+struct tls_listener *tls_listener_new(struct loop *loop, int fd,
+				      const char *name,
+				      const struct tls_listen_limits *lim,
+				      tls_accept_fn fn, void *arg)
+{
+	struct tls_listener *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->loop = loop;
+	l->fd = fd;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	if (lim)
+		l->lim = *lim;
+	if (!l->lim.handshake_ms)
+		l->lim.handshake_ms = TLS_HANDSHAKE_MS;
+	if (!l->lim.max_pending)
+		l->lim.max_pending = TLS_MAX_PENDING;
+	if (!l->lim.max_per_source)
+		l->lim.max_per_source = TLS_MAX_PER_SOURCE;
+	l->fn = fn;
+	l->arg = arg;
+	TAILQ_INIT(&l->pending);
+	loop_task_init(&l->more, listener_more, l);
+	l->logged_ms = loop_now_ms();
+	l->tick = loop_timer_add(loop, TLS_GATE_TICK_MS, true, listener_tick, l);
+	l->watch = loop_watch_add(loop, fd, POLLIN, listener_ready, l);
+	if (!l->tick || !l->watch) {
+		int e = errno;
+
+		loop_timer_del(l->tick);
+		if (l->watch)
+			loop_watch_del(l->watch);
+		free(l);
+		errno = e;
+		return NULL;
+	}
+	return l;
+}
+
+void tls_listener_free(struct tls_listener *l)
+{
+	struct tls_conn *c;
+
+	if (!l)
+		return;
+	while ((c = TAILQ_FIRST(&l->pending)))
+		gate_release(c);
+	loop_watch_del(l->watch);
+	loop_timer_del(l->tick);
+	loop_task_cancel(l->loop, &l->more);
+	close(l->fd);
+	free(l);
+}
+
+void tls_listener_stats(const struct tls_listener *l,
+			struct tls_listener_stats *st)
+{
+	*st = l->st;
 }

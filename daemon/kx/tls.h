@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Mutually authenticated TLS 1.3 connections on the event loop (OpenSSL).
+ * Mutually authenticated TLS 1.3 connections on the event loop (OpenSSL);
+ * TLS 1.2 on request for the application plane (tls_ctx_allow_tls12()).
  *
  * One piece of code for every TLS link the daemon has: ETSI 014 clients (Ak)
  * and peer daemons (Kx).  Both ends always present certificates chained to
@@ -32,6 +33,13 @@ struct tls_files {
  */
 SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 		     char *err, size_t errlen);
+
+/*
+ * A server context that also accepts TLS 1.2 (the application plane:
+ * ETSI GS QKD 014 asks for TLS 1.2 or later), with ECDHE key exchange and
+ * AEAD ciphers only, renegotiation off.  0, or -1 with the reason in @err.
+ */
+int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */
@@ -99,5 +107,75 @@ void tls_conn_close(struct tls_conn *c);
 void tls_conn_abort(struct tls_conn *c);
 /* Why the connection failed ("" if it did not, or not yet); for logs. */
 const char *tls_conn_error(const struct tls_conn *c);
+
+/*
+ * Listening sockets, with admission before authentication (tls.c).
+ *
+ * Until its owner vouches for it with tls_conn_admit() (ETSI 014: the
+ * handshake verified the client; Kx: the peer's HELLO came), an accepted
+ * connection is "pending": it costs a descriptor and memory and has proved
+ * nothing.  The listener bounds pending connections three ways, so that
+ * connections that never speak, or stall their handshake, cannot use up
+ * the descriptors or the slots every other listener and socket needs:
+ *
+ * - a deadline: a connection still pending @handshake_ms after accept is
+ *   aborted;
+ * - per source (an IPv4 address, an IPv6 /64): a new connection from a
+ *   source that already has @max_per_source pending is closed at once;
+ * - in total: when @max_pending are pending, the oldest pending connection
+ *   of a source with more than one pending (else the oldest of all) is
+ *   dropped for the new one, so that a flood does not lock out a client
+ *   that comes alone.
+ *
+ * And the descriptor budget: a connection that would leave fewer than
+ * the reserve of RLIMIT_NOFILE (tls_fd_budget_init()) free is closed at
+ * once.  Admitted connections are the owner's to bound.  Refusals are
+ * counted and logged at most every 10 s.
+ */
+#define TLS_HANDSHAKE_MS	2000
+#define TLS_MAX_PENDING		256
+#define TLS_MAX_PER_SOURCE	16
+
+struct tls_listen_limits {
+	unsigned int handshake_ms;	/* 0: TLS_HANDSHAKE_MS */
+	unsigned int max_pending;	/* 0: TLS_MAX_PENDING */
+	unsigned int max_per_source;	/* 0: TLS_MAX_PER_SOURCE */
+};
+
+struct tls_listener;
+/*
+ * Set up the owner's side of an accepted connection @fd: return
+ * tls_conn_accept()'s connection, or NULL (the listener closes @fd).
+ */
+typedef struct tls_conn *(*tls_accept_fn)(void *arg, int fd);
+
+/*
+ * Serve the listening socket @fd (non-blocking), which the listener owns
+ * from a successful return on.  @name prefixes the log lines ("Kx",
+ * "etsi014").  NULL with errno on failure (the caller keeps @fd).
+ */
+struct tls_listener *tls_listener_new(struct loop *loop, int fd,
+				      const char *name,
+				      const struct tls_listen_limits *lim,
+				      tls_accept_fn fn, void *arg);
+/* Stop accepting and close the socket; live connections are untouched. */
+void tls_listener_free(struct tls_listener *l);
+/* The owner has authenticated @c: it leaves the pending count. */
+void tls_conn_admit(struct tls_conn *c);
+
+struct tls_listener_stats {
+	unsigned int pending;		/* now */
+	uint64_t accepted, refused_source, refused_fds, dropped, timed_out;
+};
+void tls_listener_stats(const struct tls_listener *l,
+			struct tls_listener_stats *st);
+
+/*
+ * Raise RLIMIT_NOFILE's soft limit to the hard one and fix the reserve
+ * of descriptors that accepts must leave free (1/8 of it, 32 to 1024).
+ * Returns the limit now in force.  Without a call, the limit found at the
+ * first accept is used.
+ */
+unsigned long tls_fd_budget_init(void);
 
 #endif /* QKD_TLS_H */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "relay/relay.h"
 
 #define CTL_MAX_CONNS	16
+#define CTL_MAX_GROUPS	256	/* a client's groups looked at */
 
 struct ctl_conn {
 	struct ctl *ctl;
@@ -36,6 +38,9 @@ struct ctl_conn {
 	size_t in_len;
 	char *out;		/* response being sent */
 	size_t out_len, out_off;
+	bool admin;		/* may change state (ctl.h) */
+	bool refused;		/* neither: its request gets "permission denied" */
+	uint64_t last_active_ms;
 	struct ctl_conn *next;
 };
 
@@ -47,6 +52,10 @@ struct ctl {
 	struct loop_watch *watch;
 	struct ctl_conn *conns;
 	unsigned int n_conns;
+	struct loop_timer *sweep;	/* idle connections */
+	gid_t sock_gid;			/* the socket's group: read-only */
+	gid_t admin_gid;		/* [node] control_admin_group */
+	bool has_admin_gid;
 	uint64_t started_ms;
 	time_t started;
 	char why[192];		/* a refusal that names what was asked */
@@ -73,6 +82,7 @@ static json_t *error_reply(const char *fmt, const char *arg)
 /* The view for @cmd, or NULL with @why set. */
 struct ctl_args {
 	const char *to, *from, *peer;
+	bool admin;		/* the client may change state */
 };
 
 /* Key relay and routing views (lsa.c, relay.c). */
@@ -101,6 +111,10 @@ static json_t *relay_command(struct ctl *ctl, const char *cmd,
 		return NULL;
 	}
 	if (!strcmp(cmd, "link down") || !strcmp(cmd, "link up")) {
+		if (!a->admin) {
+			*why = "link down/up: permission denied (read-only client; see [node] control_admin_group)";
+			return NULL;
+		}
 		if (!a->peer) {
 			*why = "link down/up: \"peer\" is required";
 			return NULL;
@@ -164,12 +178,12 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 	return relay_command(ctl, cmd, args, why);
 }
 
-static json_t *handle(struct ctl *ctl, const char *line)
+static json_t *handle(struct ctl *ctl, const char *line, bool admin)
 {
 	json_error_t jerr;
 	json_t *req, *data, *reply;
 	const char *cmd = NULL, *sae = NULL, *why;
-	struct ctl_args args = { 0 };
+	struct ctl_args args = { .admin = admin };
 	json_int_t limit = CTL_KEY_LIMIT_DEFAULT;
 
 	req = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
@@ -265,7 +279,12 @@ static int conn_process(struct ctl_conn *c)
 		return 0;
 	*nl = '\0';
 	used = (size_t)(nl - c->in) + 1;
-	if (conn_reply(c, handle(c->ctl, c->in)) < 0)
+	c->last_active_ms = loop_now_ms();
+	if (c->refused) {	/* the answer is short: it leaves at once */
+		conn_reply(c, error_reply("%s", "permission denied"));
+		return -1;
+	}
+	if (conn_reply(c, handle(c->ctl, c->in, c->admin)) < 0)
 		return -1;
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
@@ -304,16 +323,46 @@ static void on_conn(void *arg, uint32_t revents)
 		if (n <= 0)
 			goto close;
 		c->in_len += (size_t)n;
+		c->last_active_ms = loop_now_ms();
 	}
 close:
 	conn_close(c);
+}
+
+/*
+ * Who the client is (SO_PEERCRED, SO_PEERGROUPS): 1 admin, 0 read-only,
+ * -1 refused.  Admins: root, the daemon's own user, members of [node]
+ * control_admin_group.  Read-only: other members of the socket's group.
+ */
+static int client_rights(const struct ctl *ctl, int fd, struct ucred *cr)
+{
+	gid_t groups[CTL_MAX_GROUPS];
+	socklen_t len = sizeof(*cr);
+	bool in_sock = false, in_admin = false;
+	int n = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len) < 0)
+		return -1;
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return 1;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		n = (int)(len / sizeof(groups[0]));
+	for (int i = -1; i < n; i++) {
+		gid_t g = i < 0 ? cr->gid : groups[i];
+
+		in_sock |= g == ctl->sock_gid;
+		in_admin |= ctl->has_admin_gid && g == ctl->admin_gid;
+	}
+	return in_admin ? 1 : in_sock ? 0 : -1;
 }
 
 static void on_accept(void *arg, uint32_t revents)
 {
 	struct ctl *ctl = arg;
 	struct ctl_conn *c;
-	int fd;
+	struct ucred cr = { 0 };
+	int fd, rights;
 
 	while ((fd = accept4(ctl->fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
@@ -322,6 +371,10 @@ static void on_accept(void *arg, uint32_t revents)
 			close(fd);
 			continue;
 		}
+		rights = client_rights(ctl, fd, &cr);
+		if (rights < 0)
+			log_notice("control: refused uid %u gid %u: not in the control socket's group",
+				   (unsigned int)cr.uid, (unsigned int)cr.gid);
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -329,6 +382,9 @@ static void on_accept(void *arg, uint32_t revents)
 		}
 		c->ctl = ctl;
 		c->fd = fd;
+		c->admin = rights == 1;
+		c->refused = rights < 0;	/* told so when it asks */
+		c->last_active_ms = loop_now_ms();
 		c->watch = loop_watch_add(ctl->loop, fd, POLLIN, on_conn, c);
 		if (!c->watch) {
 			close(fd);
@@ -390,6 +446,47 @@ fail:
 	return -1;
 }
 
+/* Close connections idle for CTL_IDLE_MS (a client that went away). */
+static void on_sweep(void *arg)
+{
+	struct ctl *ctl = arg;
+	uint64_t now = loop_now_ms();
+	struct ctl_conn *c, *next;
+
+	for (c = ctl->conns; c; c = next) {
+		next = c->next;
+		if (now - c->last_active_ms >= CTL_IDLE_MS)
+			conn_close(c);
+	}
+}
+
+/* [node] control_admin_group: a group name, or a number. */
+static int admin_group(struct ctl *ctl, const char *name, char *err,
+		       size_t errlen)
+{
+	struct group *gr;
+	char *end;
+	unsigned long v;
+
+	if (!name || !*name)
+		return 0;
+	gr = getgrnam(name);
+	if (gr) {
+		ctl->admin_gid = gr->gr_gid;
+	} else {
+		errno = 0;
+		v = strtoul(name, &end, 10);
+		if (errno || *end || end == name) {
+			snprintf(err, errlen, "[node] control_admin_group %s: no such group",
+				 name);
+			return -1;
+		}
+		ctl->admin_gid = (gid_t)v;
+	}
+	ctl->has_admin_gid = true;
+	return 0;
+}
+
 struct ctl *ctl_start(struct loop *loop, const char *path,
 		      const struct ctl_sources *src, char *err, size_t errlen)
 {
@@ -410,13 +507,20 @@ struct ctl *ctl_start(struct loop *loop, const char *path,
 	ctl->started_ms = loop_now_ms();
 	ctl->started = time(NULL);
 	strcpy(ctl->path, path);
-	if (listen_unix(ctl, err, errlen) < 0) {
+	ctl->sock_gid = getegid();	/* bind() gives the file our group */
+	if (admin_group(ctl, src->cfg ? src->cfg->control_admin_group : NULL,
+			err, errlen) < 0 ||
+	    listen_unix(ctl, err, errlen) < 0) {
 		free(ctl);
 		return NULL;
 	}
 	ctl->watch = loop_watch_add(loop, ctl->fd, POLLIN, on_accept, ctl);
-	if (!ctl->watch) {
+	ctl->sweep = loop_timer_add(loop, CTL_IDLE_MS / 4, true, on_sweep, ctl);
+	if (!ctl->watch || !ctl->sweep) {
 		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		if (ctl->watch)
+			loop_watch_del(ctl->watch);
+		loop_timer_del(ctl->sweep);
 		close(ctl->fd);
 		unlink(ctl->path);
 		free(ctl);
@@ -431,6 +535,7 @@ void ctl_stop(struct ctl *ctl)
 		return;
 	while (ctl->conns)
 		conn_close(ctl->conns);
+	loop_timer_del(ctl->sweep);
 	loop_watch_del(ctl->watch);
 	close(ctl->fd);
 	unlink(ctl->path);

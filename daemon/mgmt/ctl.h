@@ -18,8 +18,14 @@
  * A connection may carry several requests in turn.  Everything shown is
  * metadata (names, IDs, sizes, states, counters, times): no request can
  * return key bytes, because none of the functions the socket calls can
- * produce them.  Access control is the socket file's mode (0660) and its
- * directory's.
+ * produce them.
+ *
+ * Access: the socket file's mode (0660) and its directory's, and the
+ * client's credentials (SO_PEERCRED, SO_PEERGROUPS) checked on accept.
+ * Root, the daemon's own user and members of [node] control_admin_group
+ * may change state ("link down", "link up"); other members of the
+ * socket's group (the daemon's) may only read; anyone else is refused
+ * with "permission denied".  A connection idle for CTL_IDLE_MS is closed.
  */
 #ifndef QKD_CTL_H
 #define QKD_CTL_H
@@ -30,6 +36,7 @@
 #define CTL_LINE_MAX		4096	/* longest request line */
 #define CTL_KEY_LIMIT_DEFAULT	1000	/* newest key records shown */
 #define CTL_SOCKET_DIR		"/run/qkdkmd"
+#define CTL_IDLE_MS		30000	/* an idle connection is closed */
 
 struct loop;
 struct kma;

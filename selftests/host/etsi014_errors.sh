@@ -107,8 +107,29 @@ secs=$(sed -n 's/^closed after \([0-9.]*\) s.*/\1/p' "$QKD_DIR/slow.out")
 ok $? "slow client: cut off after the idle timeout ($(cat "$QKD_DIR/slow.out"))"
 still_serving; ok $? "slow client: the daemon still serves"
 
+# status agrees with enc_keys (issue 20).  app2 is served by B, not A.
+st=$(qkd_curl A app2 /api/v1/keys/app1/status | http_code)
+enc=$(qkd_enc A app2 app1 | http_code)
+[ "$st" = 401 ] && [ "$enc" = 401 ]
+ok $? "an SAE this KME does not serve: status and enc_keys both 401 (got $st, $enc)"
+stored_count() {
+	qkd_curl A app1 /api/v1/keys/app2/status | http_body |
+		"$QKD_PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_key_count"])'
+}
+n=$(stored_count)
+[ "$n" -gt 0 ]
+ok $? "status with B up: stored_key_count $n"
+
 kill -0 "${QKD_PID[A]}" && kill -0 "${QKD_PID[B]}"
 ok $? "both daemons alive after all of it"
-qkd_stop A; ok $? "A stops cleanly"
 qkd_stop B; ok $? "B stops cleanly"
+for ((i = 0; i < 50; i++)); do
+	[ "$(qkd_enc A app1 app2 | http_code)" = 503 ] && break
+	sleep 0.1
+done
+enc=$(qkd_enc A app1 app2 | http_code)
+n=$(stored_count)
+[ "$enc" = 503 ] && [ "$n" = 0 ]
+ok $? "B down: enc_keys 503 and status stored_key_count 0 (got $enc, $n)"
+qkd_stop A; ok $? "A stops cleanly"
 tap_done

@@ -212,9 +212,11 @@ qkd_ctl() {
 
 # qkd_start NODE: run the daemon in the background (log in NODE.log,
 # appended across restarts) and wait until its control socket answers.
+# $QKD_WRAP, if set, is a command that execs the daemon (e.g. prlimit).
 qkd_start() {
 	local node=$1 i
-	"$QKDKMD" -c "$QKD_DIR/$node.conf" >>"$QKD_DIR/$node.log" 2>&1 &
+	# shellcheck disable=SC2086
+	${QKD_WRAP:-} "$QKDKMD" -c "$QKD_DIR/$node.conf" >>"$QKD_DIR/$node.log" 2>&1 &
 	QKD_PID[$node]=$!
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "${QKD_PID[$node]}" 2>/dev/null; then

@@ -433,6 +433,18 @@ static void test_bad_requests(void **state)
 	assert_int_equal(W->n_wire, 0);
 }
 
+/*
+ * Restart @n with room for @max keys per pair; a restarted end starts
+ * above its persisted mark (2 s ahead), so the clock moves past it.
+ */
+static void node_restart_max(struct node *n, uint32_t max)
+{
+	node_close(n);
+	W->max_key_count = max;
+	node_open(n);
+	W->now += 3 * SEC;
+}
+
 static void test_unavailable(void **state)
 {
 	struct ksa_key k[128];
@@ -442,6 +454,8 @@ static void test_unavailable(void **state)
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err),
 			 KSA_UNAVAILABLE);
 	W->a.peer_up = true;
+	/* Room at B for all that follows (B never hears of it). */
+	node_restart_max(&W->a, 1000000);
 	/* Drain the pool: 20000 own blocks of 1000 bytes in the window. */
 	for (int i = 0; i < 1000; i++) {
 		if (enc("app1", "app2", 128, 4096, k, &err) != KSA_OK)
@@ -456,6 +470,7 @@ static void test_unavailable(void **state)
 
 static void test_status(void **state)
 {
+	struct ksa_pair_info info;
 	struct ksa_status st;
 	struct ksa_key k[5];
 	struct ksa_err err;
@@ -469,9 +484,11 @@ static void test_status(void **state)
 	assert_int_equal(st.stored_key_count, 1000);	/* capped */
 	assert_int_equal(enc("app1", "app2", 5, 256, k, &err), KSA_OK);
 	pump();
+	/* B does not serve app1: 401, as enc_keys there would answer. */
 	assert_int_equal(ksa_status(W->b.ksa, "app1", "app2", &st, &err),
-			 KSA_OK);
-	assert_int_equal(st.stored_key_count, 5);
+			 KSA_UNAUTHORIZED);
+	assert_int_equal(ksa_pair_info(W->b.ksa, 0, &info), 0);
+	assert_int_equal(info.keys_stored, 5);
 	assert_int_equal(ksa_status(W->a.ksa, "app2", "app3", &st, &err),
 			 KSA_UNAUTHORIZED);
 	assert_int_equal(ksa_status(W->a.ksa, "app1", "zzz", &st, &err),
@@ -485,11 +502,7 @@ static void test_store_full(void **state)
 	struct ksa_err err;
 	struct ksa_pair_info pi;
 
-	node_close(&W->b);
-	W->max_key_count = 2;
-	node_open(&W->b);
-	/* A restarted end starts above its persisted mark (2 s ahead). */
-	W->now += 3 * SEC;
+	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
@@ -503,6 +516,17 @@ static void test_store_full(void **state)
 	ksa_keys_free(k, 3);
 }
 
+/* enc_keys of @n keys app1 -> app2 at A: 503, B has no room. */
+static void assert_no_room(uint32_t n)
+{
+	struct ksa_key k[4];
+	struct ksa_err err;
+
+	assert_int_equal(enc("app1", "app2", n, 256, k, &err),
+			 KSA_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "no room"));
+}
+
 /*
  * After B refused a key for want of room, A answers 503 for that pair
  * for a second instead of handing out keys app2 could never get; other
@@ -513,27 +537,53 @@ static void test_store_full_backoff(void **state)
 	struct ksa_key k[3], d[2], other;
 	struct ksa_err err;
 
-	node_close(&W->b);
-	W->max_key_count = 2;
-	node_open(&W->b);
-	W->now += 3 * SEC;	/* past B's persisted mark, as above */
+	node_restart_max(&W->b, 2);
 	assert_int_equal(enc("app1", "app2", 3, 256, k, &err), KSA_OK);
 	pump();
-	assert_int_equal(enc("app1", "app2", 1, 256, d, &err),
-			 KSA_UNAVAILABLE);
-	assert_non_null(strstr(err.message, "no room"));
+	assert_no_room(1);
 	assert_int_equal(enc("app1", "app3", 1, 256, &other, &err), KSA_OK);
 	ksa_keys_free(&other, 1);
 
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
 	ksa_keys_free(d, 2);
 	ksa_keys_free(k, 3);
+	pump();		/* B's FETCHED notices: room again */
 	usleep(1100 * 1000);
 	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
 	ksa_keys_free(d, 1);
 	ksa_keys_free(k, 1);
+}
+
+/*
+ * Once B said how much room the pair has (in its ACKs), A refuses with
+ * 503 before handing out a key B could not store, never after; B's
+ * FETCHED notices give the room back as app2 fetches.
+ */
+static void test_store_room_known(void **state)
+{
+	struct ksa_key k[2], d[2];
+	struct ksa_err err;
+
+	node_restart_max(&W->b, 2);
+	assert_int_equal(enc("app1", "app2", 1, 256, k, &err), KSA_OK);
+	pump();
+	assert_no_room(2);
+	assert_int_equal(enc("app1", "app2", 1, 256, k + 1, &err), KSA_OK);
+	pump();
+	assert_no_room(1);
+	/* Both keys decode: none was refused at B. */
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+	ksa_keys_free(d, 2);
+	ksa_keys_free(k, 2);
+	assert_no_room(1);	/* A has not heard yet */
+	pump();
+	assert_int_equal(enc("app1", "app2", 2, 256, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+	ksa_keys_free(d, 2);
+	ksa_keys_free(k, 2);
 }
 
 static void test_forged_reservations(void **state)
@@ -590,6 +640,7 @@ static void test_restart_never_redelivers(void **state)
 	pump();
 	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
 	ksa_keys_free(d, 1);
+	pump();		/* B's FETCHED notice */
 	/* B is killed and restarts at once; the reservation comes again. */
 	node_close(&W->b);
 	node_open(&W->b);
@@ -686,6 +737,7 @@ int main(void)
 		T(test_unavailable),
 		T(test_status),
 		T(test_store_full),
+		T(test_store_room_known),
 		T(test_store_full_backoff),
 		T(test_forged_reservations),
 		T(test_restart_never_redelivers),

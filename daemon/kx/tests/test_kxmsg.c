@@ -77,6 +77,19 @@ static void test_round_trips(void **state)
 	round_trip(&a);
 	strcpy(e.text, "hello with the wrong node name");
 	round_trip(&e);
+	a.seq = 4;		/* room for 3 more keys of the pair */
+	round_trip(&a);
+	{
+		struct kxmsg f = { .type = KXMSG_FETCHED, .n_slaves = 1,
+				   .seq = 1 };
+		uint8_t buf[KXMSG_MAX_LEN];
+
+		strcpy(f.master, "app1");
+		strcpy(f.slaves[0], "app2");
+		round_trip(&f);
+		f.seq = 0;	/* the room must be said */
+		assert_int_equal(kxmsg_encode(&f, buf, sizeof(buf)), -1);
+	}
 }
 
 static void test_framing(void **state)

@@ -4,6 +4,8 @@
  * and peer name, data both ways (large enough to need the output queue),
  * close, output coalescing, and the refusals: untrusted client, no client
  * certificate, untrusted server, wrong server name, input over the limit.
+ * A listener on loopback TCP: its handshake deadline, per-source cap and
+ * total cap on connections not yet admitted.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -326,6 +330,7 @@ static void test_untrusted_client_refused(void **state)
 	assert_int_equal(p.srv.received, 0);
 	assert_int_equal(p.srv.closed, 1);
 	assert_non_null(strstr(p.srv.error, "certificate"));
+	assert_non_null(strstr(p.cli.error, "alert unknown ca"));
 }
 
 static void test_no_client_cert_refused(void **state)
@@ -339,6 +344,8 @@ static void test_no_client_cert_refused(void **state)
 	assert_int_equal(p.srv.received, 0);
 	assert_int_equal(p.srv.closed, 1);
 	assert_string_not_equal(p.srv.error, "");
+	/* The client learns why: the alert was sent before the close. */
+	assert_non_null(strstr(p.cli.error, "alert certificate required"));
 }
 
 static void test_untrusted_server_refused(void **state)
@@ -439,6 +446,164 @@ static void test_unreadable_key_says_why(void **state)
 	assert_non_null(strstr(err, "server.key: Permission denied"));
 }
 
+/* ---- listener ----------------------------------------------------------- */
+
+static struct {
+	struct loop *loop;
+	SSL_CTX *sctx;
+	struct tls_listener *l;
+	struct tls_listener_stats early, late;
+	int srv_closed, admitted_closed, opened;
+} gate;
+
+static void gate_on_open(struct tls_conn *c, void *arg)
+{
+	gate.opened++;
+	tls_conn_admit(c);
+}
+
+static int gate_on_data(struct tls_conn *c, void *arg)
+{
+	size_t len;
+
+	tls_conn_input(c, &len);
+	tls_conn_consume(c, len);
+	return 0;
+}
+
+static void gate_on_close(struct tls_conn *c, void *arg)
+{
+	gate.srv_closed++;
+}
+
+static const struct tls_conn_ops gate_ops = {
+	.on_open = gate_on_open, .on_data = gate_on_data,
+	.on_close = gate_on_close,
+};
+
+static struct tls_conn *gate_accept(void *arg, int fd)
+{
+	return tls_conn_accept(gate.loop, gate.sctx, fd, 4096, &gate_ops, NULL);
+}
+
+static void gate_check_early(void *arg)
+{
+	tls_listener_stats(gate.l, &gate.early);
+}
+
+static void gate_check_late(void *arg)
+{
+	tls_listener_stats(gate.l, &gate.late);
+	loop_stop(gate.loop);
+}
+
+/* A blocking TCP connection from @src to @port on 127.0.0.1. */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, src, &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	a.sin_port = htons(port);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* True if the server closed @fd (EOF or reset), waiting up to 100 ms. */
+static bool closed_by_server(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char b;
+
+	if (poll(&pfd, 1, 100) <= 0)
+		return false;
+	return recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+static void on_cli_close(struct tls_conn *c, void *arg)
+{
+	gate.admitted_closed++;
+}
+
+static const struct tls_conn_ops cli_ops = {
+	.on_close = on_cli_close,
+};
+
+/*
+ * handshake 300 ms, 4 pending at most, 2 per source.  Silent connections,
+ * in accept order: .1 .1 .1 .2 .3 .3, then a TLS client from .4 that is
+ * admitted once open.  Expected: the third from .1 is refused; the second
+ * from .3 finds 4 pending and the oldest of a source with two (the first
+ * from .1) is dropped; so is the first from .3 for the client from .4,
+ * which comes alone; the other three time out after 300 ms, not the
+ * admitted client.
+ */
+static void test_listener_limits(void **state)
+{
+	const struct tls_listen_limits lim = {
+		.handshake_ms = 300, .max_pending = 4, .max_per_source = 2,
+	};
+	const char *srcs[] = { "127.0.0.1", "127.0.0.1", "127.0.0.1",
+			       "127.0.0.2", "127.0.0.3", "127.0.0.3" };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int lfd, fds[ARRAY_SIZE(srcs)], cfd;
+	SSL_CTX *cctx = ctx_for("client", 0, NULL);
+	struct tls_conn *cli;
+
+	memset(&gate, 0, sizeof(gate));
+	gate.loop = loop_new();
+	gate.sctx = ctx_for("server", 1, NULL);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 16), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(srcs); i++)
+		fds[i] = connect_from(srcs[i], ntohs(a.sin_port));
+	cfd = connect_from("127.0.0.4", ntohs(a.sin_port));
+	gate.l = tls_listener_new(gate.loop, lfd, "test", &lim, gate_accept,
+				  NULL);
+	assert_non_null(gate.l);
+	cli = tls_conn_connect(gate.loop, cctx, cfd, "server", 4096, &cli_ops,
+			       NULL);
+	assert_non_null(cli);
+	assert_non_null(loop_timer_add(gate.loop, 150, false,
+				       gate_check_early, NULL));
+	assert_non_null(loop_timer_add(gate.loop, 700, false,
+				       gate_check_late, NULL));
+	assert_int_equal(loop_run(gate.loop), 0);
+
+	assert_int_equal(gate.early.accepted, 6);
+	assert_int_equal(gate.early.refused_source, 1);
+	assert_int_equal(gate.early.dropped, 2);
+	assert_int_equal(gate.early.pending, 3);
+	assert_int_equal(gate.opened, 1);	/* the TLS client, admitted */
+	assert_true(closed_by_server(fds[0]));	/* dropped */
+	assert_true(closed_by_server(fds[2]));	/* refused */
+	assert_true(closed_by_server(fds[4]));	/* dropped */
+	assert_int_equal(gate.late.timed_out, 3);
+	assert_int_equal(gate.late.pending, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(srcs); i++) {
+		assert_true(closed_by_server(fds[i]));
+		close(fds[i]);
+	}
+	assert_int_equal(gate.admitted_closed, 0);
+	/* Both ends of the admitted connection go; then free everything. */
+	tls_conn_abort(cli);
+	assert_non_null(loop_timer_add(gate.loop, 200, false,
+				       gate_check_late, NULL));
+	assert_int_equal(loop_run(gate.loop), 0);
+	assert_int_equal(gate.srv_closed, 6);
+	tls_listener_free(gate.l);
+	loop_free(gate.loop);
+	SSL_CTX_free(gate.sctx);
+	SSL_CTX_free(cctx);
+}
+
 static int make_pki(void **state)
 {
 	struct fixture_ca ca, rogue;
@@ -476,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_input_limit),
 		cmocka_unit_test(test_coalesce),
 		cmocka_unit_test(test_unreadable_key_says_why),
+		cmocka_unit_test(test_listener_limits),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, make_pki, remove_pki);
