@@ -639,6 +639,16 @@ static enum ksa_result try_dec_keys(struct client *c,
 
 static void client_process(struct client *c);
 
+/* "Not found" is final (ksa.h): a key that arrives later is refused. */
+static void final_not_found(struct client *c, const struct etsi014_request *rq)
+{
+	const char *ids[ETSI014_MAX_KEY_IDS];
+
+	for (size_t i = 0; i < rq->n_key_ids; i++)
+		ids[i] = rq->key_ids[i];
+	ksa_dec_final(c->srv->ksa, c->sae_id, rq->sae_id, ids, rq->n_key_ids);
+}
+
 /*
  * Ask the KSA once and answer, unless it says "not known yet" and
  * @may_wait: then answer nothing and return true.
@@ -659,6 +669,8 @@ static bool dec_keys_attempt(struct client *c, const struct etsi014_request *rq,
 		free(keys);
 		return true;
 	}
+	if (res == KSA_RETRY || res == KSA_NOT_FOUND)
+		final_not_found(c, rq);
 	reply_keys(c, res, &kerr, keys, res == KSA_OK ? rq->n_key_ids : 0,
 		   &err, keep_alive);
 	free(keys);
