@@ -1051,14 +1051,18 @@ void peers_stop(struct peers *ps)
 	if (ps->beat_timer)
 		loop_timer_del(ps->beat_timer);
 	ps->beat_timer = NULL;
-	/* Connections outlive us until the loop closes them: detach. */
+	/*
+	 * Detach and free every connection now (no goodbyes on the way out):
+	 * the loop may not run again to reap them.  on_close frees each
+	 * kx_conn.
+	 */
 	while (ps->conns) {
 		struct kx_conn *kc = ps->conns;
 
 		conn_unlink(kc);
 		kc->ps = NULL;
 		kc->peer = NULL;
-		tls_conn_abort(kc->tls);	/* no goodbyes on the way out */
+		tls_conn_free(kc->tls);
 	}
 	if (ps->listen_watch)
 		loop_watch_del(ps->listen_watch);

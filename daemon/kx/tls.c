@@ -824,3 +824,8 @@ void tls_conn_abort(struct tls_conn *c)
 {
 	conn_kill(c, NULL);
 }
+
+void tls_conn_free(struct tls_conn *c)
+{
+	conn_free(c);
+}
