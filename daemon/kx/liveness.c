@@ -78,6 +78,13 @@ enum liveness_action liveness_poll(struct liveness *l, uint64_t now)
 	return LV_IDLE;
 }
 
+void liveness_stalled(struct liveness *l, uint64_t ms, uint64_t now)
+{
+	l->last_rx_ms = l->last_rx_ms + ms < now ? l->last_rx_ms + ms : now;
+	if (l->probe_deadline_ms)
+		l->probe_deadline_ms += ms;
+}
+
 bool liveness_probe(struct liveness *l, uint64_t now)
 {
 	if (!l->open || l->probe_deadline_ms)

@@ -63,6 +63,12 @@ void liveness_tx(struct liveness *l, uint64_t now);
 enum liveness_action liveness_poll(struct liveness *l, uint64_t now);
 /* Want an echo within the dead interval (true: send the probe now). */
 bool liveness_probe(struct liveness *l, uint64_t now);
+/*
+ * This process was not running for @ms (its own loop stalled: a busy
+ * host, a debugger): input could not be read meanwhile, so that time does
+ * not count as the peer's silence.
+ */
+void liveness_stalled(struct liveness *l, uint64_t ms, uint64_t now);
 /* The channel was declared dead at @now (by liveness_poll() or otherwise). */
 void liveness_died(struct liveness *l, uint64_t now);
 /* Open and out of its hold time: fit for routing and keys. */

@@ -83,6 +83,8 @@ struct peers {
 	/* Liveness: heartbeat interval, missed beats to death. */
 	uint32_t beat_ms, dead_after;
 	struct loop_timer *beat_timer;
+	uint32_t tick_ms;
+	uint64_t last_tick_ms;		/* when beat_tick() last ran */
 	uint64_t last_probe_ms;
 	/* Outgoing connections leave from the listen address, if specific. */
 	struct sockaddr_storage src;
@@ -541,9 +543,18 @@ static void beat_tick(void *arg)
 	struct peers *ps = arg;
 	uint64_t now = loop_now_ms();
 	bool probe = now - ps->last_probe_ms >= PEER_PROBE_MS;
+	uint64_t late = now - ps->last_tick_ms;
 
 	if (probe)
 		ps->last_probe_ms = now;
+	/* Our own loop did not run for a while: the input that came meanwhile
+	 * is still unread, so that time is not the peers' silence. */
+	late = ps->last_tick_ms && late > 2 * ps->tick_ms ?
+	       late - ps->tick_ms : 0;
+	if (late * 2 >= (uint64_t)ps->beat_ms * ps->dead_after)
+		log_info("Kx: event loop stalled %llu ms: not counted as peer silence",
+			 (unsigned long long)late);
+	ps->last_tick_ms = now;
 	for (size_t i = 0; i < ps->n_peers; i++) {
 		struct peer *p = &ps->peers[i];
 		char src[ALARM_SOURCE_MAX];
@@ -553,6 +564,8 @@ static void beat_tick(void *arg)
 				probe_start(p);
 			continue;
 		}
+		if (late)
+			liveness_stalled(&p->lv, late, now);
 		switch (liveness_poll(&p->lv, now)) {
 		case LV_DEAD:
 			peer_dead(p, p->lv.probe_deadline_ms ?
@@ -962,7 +975,9 @@ int peers_set_liveness(struct peers *ps, uint32_t heartbeat_ms,
 	tick = ps->beat_ms / 4;
 	if (tick > PEER_PROBE_MS / 2)
 		tick = PEER_PROBE_MS / 2;
-	ps->beat_timer = loop_timer_add(ps->loop, tick ? tick : 1, true,
+	ps->tick_ms = tick ? tick : 1;
+	ps->last_tick_ms = 0;
+	ps->beat_timer = loop_timer_add(ps->loop, ps->tick_ms, true,
 					beat_tick, ps);
 	return ps->beat_timer ? 0 : -1;
 }

@@ -37,6 +37,18 @@
 #   relay_pair SRC_NODE MASTER DST_NODE SLAVE [QUERY]
 #                           enc_keys at SRC, dec_keys at DST; true if the
 #                           keys are identical (sets RELAY_LAST_ENC/DEC)
+#   relay_netns ARGS...     re-run this script in a network namespace of
+#                           its own (root and unshare only; false if not)
+#   relay_kx_ips            every node's Kx on an address of its own,
+#                           127.0.9.<i+1> (same port), so that faults can
+#                           pick one pair's traffic
+#   relay_blackhole X Y on|off  silently drop everything between X's and
+#                           Y's Kx addresses (ip rule blackhole, both ways;
+#                           in relay_netns's namespace only)
+#   relay_peer_wait NODE PEER STATES [MS]  poll NODE's peer show every
+#                           5 ms until PEER's state is one of STATES
+#                           ("down|connecting"); prints the wall clock in
+#                           ms, or fails after MS
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "1..0 # SKIP relay_lib.sh is the helper library of the relay tests"
 	exit 0
@@ -256,6 +268,67 @@ while (time.monotonic() - t0) * 1000 < limit:
     if p and p != old:
         print(int(time.time() * 1000))
         sys.exit(0)
+    time.sleep(0.005)
+sys.exit(1)
+PY
+}
+
+relay_netns() {
+	if [ -n "${QKD_NETNS:-}" ]; then
+		ip link set lo up
+		return
+	fi
+	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+		command -v ip >/dev/null || return 1
+	QKD_NETNS=1 exec unshare -n "$BASH" "$0" "$@"
+}
+
+relay_kx_ips() {
+	local i n old new
+	for i in "${!QKD_NODES[@]}"; do
+		n=${QKD_NODES[$i]}
+		old=${QKD_KX[$n]}
+		new=127.0.9.$((i + 1)):${old##*:}
+		sed -i "s/^\(listen\|address\) = $old\$/\1 = $new/" "$QKD_DIR"/*.conf
+		QKD_KX[$n]=$new
+	done
+}
+
+relay_blackhole() {
+	local a=${QKD_KX[$1]%:*} b=${QKD_KX[$2]%:*} op=add
+	[ -n "${QKD_NETNS:-}" ] || return 1
+	[ "$3" = off ] && op=del
+	if ! ip rule show pref 100 | grep -q local; then
+		# Rules before the local table's, so that loopback obeys them.
+		ip rule add pref 100 lookup local && ip rule del pref 0 || return 1
+	fi
+	ip rule $op pref 10 from "$a" to "$b" blackhole &&
+	ip rule $op pref 10 from "$b" to "$a" blackhole
+}
+
+relay_peer_wait() {
+	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}" <<'PY'
+import json, socket, sys, time
+sock, peer, states, limit = sys.argv[1], sys.argv[2], sys.argv[3].split("|"), int(sys.argv[4])
+t0 = time.monotonic()
+while (time.monotonic() - t0) * 1000 < limit:
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        s.sendall(b'{"cmd":"peer show"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            c = s.recv(65536)
+            if not c:
+                break
+            buf += c
+        s.close()
+        for p in json.loads(buf).get("data", []):
+            if p["peer"] == peer and p["state"] in states:
+                print(int(time.time() * 1000))
+                sys.exit(0)
+    except (OSError, ValueError):
+        pass
     time.sleep(0.005)
 sys.exit(1)
 PY

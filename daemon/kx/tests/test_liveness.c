@@ -89,6 +89,28 @@ static void test_probe(void **state)
 	assert_false(liveness_probe(&l, 3200));
 }
 
+/* Time our own process did not run is not the peer's silence. */
+static void test_stalled(void **state)
+{
+	struct liveness l;
+
+	liveness_init(&l, 100, 3);
+	liveness_open(&l, 0);
+	liveness_rx(&l, 100);
+	/* Asleep from 125 to 1125: the peer's input waits unread. */
+	liveness_stalled(&l, 1000, 1125);
+	assert_int_not_equal(liveness_poll(&l, 1125), LV_DEAD);
+	assert_int_not_equal(liveness_poll(&l, 1399), LV_DEAD);
+	assert_int_equal(liveness_poll(&l, 1400), LV_DEAD);
+	/* Never beyond now; a probe's deadline moves too. */
+	liveness_init(&l, 100, 3);
+	liveness_open(&l, 0);
+	assert_true(liveness_probe(&l, 10));
+	liveness_stalled(&l, 5000, 200);
+	assert_int_equal(l.last_rx_ms, 200);
+	assert_int_equal(l.probe_deadline_ms, 5310);
+}
+
 static void test_hysteresis(void **state)
 {
 	struct liveness l;
@@ -141,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_heartbeat_when_idle),
 		cmocka_unit_test(test_dead_after_silence),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_stalled),
 		cmocka_unit_test(test_hysteresis),
 	};
 
