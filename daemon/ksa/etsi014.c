@@ -1064,8 +1064,8 @@ void etsi014_stop(struct etsi014_server *srv)
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	/*
-	 * Abort every client; their on_close runs from the loop later and
-	 * must not touch @srv, so detach them first.
+	 * Close and free every client now: the loop may not run again (daemon
+	 * exit).  Detached first, so that their on_close leaves @srv alone.
 	 */
 	for (c = srv->clients; c; c = next) {
 		next = c->next;
@@ -1074,7 +1074,7 @@ void etsi014_stop(struct etsi014_server *srv)
 			loop_timer_del(c->retry);
 			c->retry = NULL;
 		}
-		tls_conn_abort(c->tls);
+		tls_conn_free(c->tls);
 	}
 	srv->clients = NULL;
 	SSL_CTX_free(srv->ctx);
