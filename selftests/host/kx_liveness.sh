@@ -31,8 +31,13 @@ path_of() {	# NODE DST: the path as "A-B-D"
 }
 # within NAME T0 T1 LIMIT: a TAP line "NAME in N ms" that passes if N <= LIMIT
 within() {
-	local ms=$(($3 - $2))
-	[ -n "$3" ] && [ "$ms" -le "$4" ]
+	local ms
+	if [ -z "$3" ]; then
+		ok 1 "$1: not seen (limit $4 ms)"
+		return
+	fi
+	ms=$(($3 - $2))
+	[ "$ms" -le "$4" ]
 	ok $? "$1 in $ms ms (limit $4 ms)"
 }
 
