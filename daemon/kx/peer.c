@@ -322,6 +322,7 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 		dial_timeout_stop(p);
 	}
 	p->state = PEER_UP;
+	p->probe_dial = false;
 	liveness_open(&p->lv, loop_now_ms());
 	p->epoch = m->epoch;
 	p->connects++;
@@ -480,8 +481,8 @@ static void probe_accepted(struct peer *p)
 	p->backoff_ms = PEER_BACKOFF_MIN_MS;
 	log_info("Kx: peer %s accepts connections again: dialing now",
 		 p->cfg.name);
+	p->probe_dial = true;	/* a failure now waits for the back-off */
 	dial(p);
-	p->probe_dial = true;
 }
 
 static void probe_ready(void *arg, uint32_t revents)
