@@ -20,8 +20,10 @@ found" delivered later, no crash, no key bytes in the logs; and prints
 keys/s, the success ratio and the share of keys lost.  TAP on stdout,
 numbered from TAP_START; exit status 0 if every check passed.
 """
-import base64, http.client, json, os, random, re, signal, socket, ssl
-import subprocess, sys, threading, time
+import base64, json, os, random, re, signal, subprocess, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qkd_host import Client, ctl, ctx
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 QKDKMD = os.environ.get("QKDKMD", os.path.join(TOP, "daemon/build/qkdkmd"))
@@ -44,26 +46,6 @@ def topo(seed, n):
             continue
         edges.add((a, b))
     return ["%s-%s" % (names[a], names[b]) for a, b in sorted(edges)]
-
-
-class Client:
-    def __init__(self, addr, context):
-        self.host, port = addr.rsplit(":", 1)
-        self.port, self.context, self.conn = int(port), context, None
-
-    def request(self, method, path, body=None):
-        for _ in range(2):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPSConnection(
-                        self.host, self.port, context=self.context, timeout=5)
-                hdr = {"Content-Type": "application/json"} if body else {}
-                self.conn.request(method, path, body, hdr)
-                r = self.conn.getresponse()
-                return r.status, r.read()
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-        return 0, b""
 
 
 class Mesh:
@@ -95,11 +77,7 @@ class Mesh:
 
     def context(self, sae):
         if sae not in self.ctx:
-            c = ssl.create_default_context(cafile=os.path.join(self.d, "ca.pem"))
-            c.check_hostname = False
-            c.load_cert_chain(os.path.join(self.d, sae + ".pem"),
-                              os.path.join(self.d, sae + ".key"))
-            self.ctx[sae] = c
+            self.ctx[sae] = ctx(self.d, sae)
         return self.ctx[sae]
 
     # ---- daemons ----
@@ -140,20 +118,7 @@ class Mesh:
         return rc
 
     def ctl(self, n, req):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(3)
-        try:
-            s.connect(os.path.join(self.d, n + ".sock"))
-            s.sendall(json.dumps(req).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                c = s.recv(65536)
-                if not c:
-                    break
-                buf += c
-        finally:
-            s.close()
-        return json.loads(buf)
+        return ctl(os.path.join(self.d, n + ".sock"), req, 3)
 
     def path(self, a, b):
         try:

@@ -41,18 +41,30 @@ within() {
 	ok $? "$1 in $ms ms (limit $4 ms)"
 }
 
+# watch WHAT [both]: A's path to D now ($old) and its first hop ($hop);
+# pollers for the path moving ($pc) and for A marking the hop down ($wa),
+# with "both" also the hop marking A down ($wb); then $t0.  WHAT is a
+# printf format for the hop's name.
+watch() {
+	old=$(path_of A D)
+	hop=$(echo "$old" | cut -d- -f2)
+	# shellcheck disable=SC2059
+	diag "path A->D before: $old; $(printf "$1" "$hop")"
+	relay_path_change A D "$old" 3000 > "$QKD_DIR/conv" & pc=$!
+	relay_peer_wait A "$hop" "down|connecting" 3000 > "$QKD_DIR/ta" & wa=$!
+	wb=
+	if [ "${2:-}" = both ]; then
+		relay_peer_wait "$hop" A "down|connecting" 3000 > "$QKD_DIR/tb" & wb=$!
+	fi
+	sleep 0.2	# the pollers run
+	t0=$(now_ms)
+}
+
 relay_stream_start A app1 D app4
 sleep 1
 
 # ---- 1. silent black hole on A's first hop ---------------------------------
-old=$(path_of A D)
-hop=$(echo "$old" | cut -d- -f2)
-diag "path A->D before: $old; black hole on Kx A-$hop"
-relay_path_change A D "$old" 3000 > "$QKD_DIR/conv" & pc=$!
-relay_peer_wait A "$hop" "down|connecting" 3000 > "$QKD_DIR/ta" & wa=$!
-relay_peer_wait "$hop" A "down|connecting" 3000 > "$QKD_DIR/tb" & wb=$!
-sleep 0.2	# the pollers run
-t0=$(now_ms)
+watch "black hole on Kx A-%s" both
 relay_blackhole A "$hop" on; ok $? "black hole A-$hop in place"
 wait $wa $wb
 ta=$(cat "$QKD_DIR/ta") tb=$(cat "$QKD_DIR/tb")
@@ -72,13 +84,7 @@ alarms=$(relay_ctl A '{"cmd":"alarm show"}' | relay_py "[a['source'] for a in d[
 sleep 1
 
 # ---- 2. transit node SIGSTOPped for 2 s ------------------------------------
-old=$(path_of A D)
-hop=$(echo "$old" | cut -d- -f2)
-diag "path A->D before: $old; SIGSTOP $hop for 2 s"
-relay_path_change A D "$old" 3000 > "$QKD_DIR/conv" & pc=$!
-relay_peer_wait A "$hop" "down|connecting" 3000 > "$QKD_DIR/ta" & wa=$!
-sleep 0.2
-t0=$(now_ms)
+watch "SIGSTOP %s for 2 s"
 kill -STOP "${QKD_PID[$hop]}"
 wait $wa
 ta=$(cat "$QKD_DIR/ta")
@@ -101,37 +107,7 @@ sleep 4		# B and C (the dialers) deep in back-off: 100..3200 ms
 t_spawn=$(now_ms)
 "$QKDKMD" -c "$QKD_DIR/D.conf" >>"$QKD_DIR/D.log" 2>&1 &
 QKD_PID[D]=$!
-rejoin=$("$QKD_PY" - "$QKD_DIR/D.sock" <<'PY'
-import json, socket, sys, time
-def ask(cmd):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sys.argv[1])
-    s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    s.close()
-    return json.loads(buf)
-t0 = time.monotonic()
-while time.monotonic() - t0 < 10:
-    try:
-        ask("status")
-        break
-    except (OSError, ValueError):
-        time.sleep(0.002)
-ready = time.monotonic()
-while time.monotonic() - ready < 10:
-    peers = ask("peer show")["data"]
-    if peers and all(p["state"] == "up" for p in peers):
-        print(int((time.monotonic() - ready) * 1000))
-        sys.exit(0)
-    time.sleep(0.002)
-sys.exit(1)
-PY
-)
+rejoin=$("$QKD_PY" "$QKD_HOST_PY" rejoin "$QKD_DIR/D.sock")
 t_up=$(now_ms)
 diag "D: started to all peers up (start-up included) $((t_up - t_spawn)) ms"
 [ -n "$rejoin" ] && [ "$rejoin" -le 500 ]

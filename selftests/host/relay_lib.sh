@@ -54,6 +54,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	exit 0
 fi
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+QKD_HOST_PY=$(dirname "${BASH_SOURCE[0]}")/qkd_host.py
 
 declare -A RELAY_SAE	# node -> its SAE
 
@@ -159,20 +160,7 @@ relay_start_all() {
 }
 
 relay_ctl() {
-	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    buf += chunk
-sys.stdout.write(buf.decode())
-PY
+	"$QKD_PY" "$QKD_HOST_PY" ctl "$QKD_DIR/$1.sock" "$2"
 }
 
 relay_py() {
@@ -248,29 +236,7 @@ relay_wait_change() {
 }
 
 relay_path_change() {
-	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}" <<'PY'
-import json, socket, sys, time
-sock, dst, old, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-t0 = time.monotonic()
-req = json.dumps({"cmd": "path", "to": dst}).encode() + b"\n"
-while (time.monotonic() - t0) * 1000 < limit:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock)
-    s.sendall(req)
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    s.close()
-    p = "-".join(json.loads(buf).get("data", {}).get("path", []))
-    if p and p != old:
-        print(int(time.time() * 1000))
-        sys.exit(0)
-    time.sleep(0.005)
-sys.exit(1)
-PY
+	"$QKD_PY" "$QKD_HOST_PY" path-change "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}"
 }
 
 relay_netns() {
@@ -307,29 +273,5 @@ relay_blackhole() {
 }
 
 relay_peer_wait() {
-	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}" <<'PY'
-import json, socket, sys, time
-sock, peer, states, limit = sys.argv[1], sys.argv[2], sys.argv[3].split("|"), int(sys.argv[4])
-t0 = time.monotonic()
-while (time.monotonic() - t0) * 1000 < limit:
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(sock)
-        s.sendall(b'{"cmd":"peer show"}\n')
-        buf = b""
-        while not buf.endswith(b"\n"):
-            c = s.recv(65536)
-            if not c:
-                break
-            buf += c
-        s.close()
-        for p in json.loads(buf).get("data", []):
-            if p["peer"] == peer and p["state"] in states:
-                print(int(time.time() * 1000))
-                sys.exit(0)
-    except (OSError, ValueError):
-        pass
-    time.sleep(0.005)
-sys.exit(1)
-PY
+	"$QKD_PY" "$QKD_HOST_PY" peer-wait "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}"
 }
