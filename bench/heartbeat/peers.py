@@ -5,7 +5,7 @@ with mutual TLS 1.3 as node P<i> (certificate DIR/P<i>.pem), says HELLO,
 then behaves as qkdkmd's liveness does: a HEARTBEAT when it sent nothing
 for HB_MS, an echo to a probe.  Runs until killed.
 
-    peers.py DIR ADDR N HB_MS
+    peers.py DIR ADDR FIRST COUNT HB_MS     peers P<FIRST>..P<FIRST+COUNT-1>
 """
 import asyncio, os, ssl, struct, sys, time
 
@@ -73,8 +73,9 @@ async def peer(d, host, port, i, hb_ms):
 
 
 async def main():
-    d, addr, n, hb = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    d, addr, first, n, hb = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     host, port = addr.rsplit(":", 1)
-    await asyncio.gather(*(peer(d, host, int(port), i, hb) for i in range(n)))
+    await asyncio.gather(*(peer(d, host, int(port), i, hb)
+                           for i in range(first, first + n)))
 
 asyncio.run(main())
