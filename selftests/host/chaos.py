@@ -144,8 +144,11 @@ class Mesh:
             self.down[n][-1][1] = now_ms() + 2000	# reconnects settle
 
     def excused(self, n, t):
+        """A request to @n that started while it was down, or in the 1.5 s
+        before (a dec_keys waits up to 1 s for its key; a daemon stopped
+        meanwhile closes the connection without an answer)."""
         with self.lock:
-            return any(a - 500 <= t and (b is None or t <= b)
+            return any(a - 1500 <= t and (b is None or t <= b)
                        for a, b in self.down.get(n, []))
 
 
