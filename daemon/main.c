@@ -340,6 +340,7 @@ static const struct lsa_transport lsa_kx = {
 
 static const struct relay_transport relay_kx = {
 	.send = peers_send, .is_up = peers_is_up,
+	.suspect = peers_link_suspect,
 };
 
 /* Topology flooding and key relay over the Kx channel. */
@@ -423,6 +424,10 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 			       c->peers, c->n_peers, c->kx_listen, err, errlen);
 	if (!d->peers)
 		return -1;
+	if (peers_set_liveness(d->peers, c->kx_heartbeat_ms, c->kx_dead_after)) {
+		snprintf(err, errlen, "kx heartbeat timer: %s", strerror(errno));
+		return -1;
+	}
 	ksa_use_peers(d->ksa, d->peers);
 	return start_relay(d, err, errlen);
 }
@@ -525,7 +530,9 @@ static void report_unapplied(const struct qkd_config *old,
 	    old->max_conns != new->max_conns ||
 	    old->etsi_min_tls != new->etsi_min_tls)
 		log_warn("reload: [etsi014] changes need a restart");
-	if (strcmp(old->kx_listen, new->kx_listen))
+	if (strcmp(old->kx_listen, new->kx_listen) ||
+	    old->kx_heartbeat_ms != new->kx_heartbeat_ms ||
+	    old->kx_dead_after != new->kx_dead_after)
 		log_warn("reload: [kx] changes need a restart");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");

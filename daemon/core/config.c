@@ -355,7 +355,8 @@ static const char *const etsi_keys[] = {
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
 	"max_body", "idle_timeout_ms", "max_connections", "min_tls", NULL
 };
-static const char *const kx_keys[] = { "listen", NULL };
+static const char *const kx_keys[] = { "listen", "heartbeat_ms",
+				       "dead_after", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
 static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
@@ -810,7 +811,13 @@ static int on_key(void *user, const char *section, const char *key,
 			etsi_key(p, key, val);
 		break;
 	case SEC_KX:
-		if (mark_seen(p, key, kx_keys))
+		if (!mark_seen(p, key, kx_keys))
+			break;
+		if (!strcmp(key, "heartbeat_ms"))
+			set_u32(p, key, val, 10, 60000, &c->kx_heartbeat_ms);
+		else if (!strcmp(key, "dead_after"))
+			set_u32(p, key, val, 2, 100, &c->kx_dead_after);
+		else
 			set_addr(p, key, val, c->kx_listen,
 				 sizeof(c->kx_listen));
 		break;

@@ -172,6 +172,8 @@ struct qkd_config {
 
 	/* [kx] */
 	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */
+	uint32_t kx_heartbeat_ms;	/* 0: the default (100) */
+	uint32_t kx_dead_after;		/* missed heartbeats; 0: default (3) */
 
 	struct peer_cfg *peers;
 	size_t n_peers;

@@ -647,6 +647,16 @@ static enum ksa_result try_dec_keys(struct client *c,
 
 static void client_process(struct client *c);
 
+/* "Not found" is final (ksa.h): a key that arrives later is refused. */
+static void final_not_found(struct client *c, const struct etsi014_request *rq)
+{
+	const char *ids[ETSI014_MAX_KEY_IDS];
+
+	for (size_t i = 0; i < rq->n_key_ids; i++)
+		ids[i] = rq->key_ids[i];
+	ksa_dec_final(c->srv->ksa, c->sae_id, rq->sae_id, ids, rq->n_key_ids);
+}
+
 /*
  * Ask the KSA once and answer, unless it says "not known yet" and
  * @may_wait: then answer nothing and return true.
@@ -667,6 +677,8 @@ static bool dec_keys_attempt(struct client *c, const struct etsi014_request *rq,
 		free(keys);
 		return true;
 	}
+	if (res == KSA_RETRY || res == KSA_NOT_FOUND)
+		final_not_found(c, rq);
 	reply_keys(c, res, &kerr, keys, res == KSA_OK ? rq->n_key_ids : 0,
 		   &err, keep_alive);
 	free(keys);
@@ -1053,8 +1065,8 @@ void etsi014_stop(struct etsi014_server *srv)
 	tls_listener_free(srv->listener);
 	loop_timer_del(srv->sweep);
 	/*
-	 * Abort every client; their on_close runs from the loop later and
-	 * must not touch @srv, so detach them first.
+	 * Close and free every client now: the loop may not run again (daemon
+	 * exit).  Detached first, so that their on_close leaves @srv alone.
 	 */
 	for (c = srv->clients; c; c = next) {
 		next = c->next;
@@ -1063,7 +1075,7 @@ void etsi014_stop(struct etsi014_server *srv)
 			loop_timer_del(c->retry);
 			c->retry = NULL;
 		}
-		tls_conn_abort(c->tls);
+		tls_conn_free(c->tls);
 	}
 	srv->clients = NULL;
 	SSL_CTX_free(srv->ctx);

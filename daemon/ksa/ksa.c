@@ -810,6 +810,45 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 	return r;
 }
 
+size_t ksa_dec_final(struct ksa *ksa, const char *slave, const char *master,
+		     const char *const *key_ids, size_t n)
+{
+	int s = sae_find(ksa, slave), m = sae_find(ksa, master);
+	struct kma_link *link;
+	struct kma_key *k;
+	size_t added = 0;
+
+	if (s < 0 || m < 0 || !ksa->saes[s].local)
+		return 0;
+	/* Any link will do: the record only holds the ID (length 0). */
+	link = ksa->saes[m].link ? ksa->saes[m].link :
+	       kma_link_at(ksa->kma, 0);
+	for (size_t i = 0; link && i < n; i++) {
+		if (!kxmsg_uuid_valid(key_ids[i]) ||
+		    kma_key_find(ksa->kma, key_ids[i]))
+			continue;
+		k = kma_key_add(ksa->kma, link, key_ids[i], KMA_KEY_DESTROYED);
+		if (!k)
+			continue;
+		kma_key_use(k)->master = (uint16_t)m;
+		kma_key_use(k)->slaves[0] = (uint16_t)s;
+		kma_key_use(k)->n_slaves = 1;
+		added++;
+		log_ratelimited(&ksa->key_warn, LOG_LVL_INFO,
+				"key %s: answered not found to %s, never deliverable here now",
+				key_ids[i], slave);
+	}
+	return added;
+}
+
+/* Why a known key ID is refused: a tombstone of ksa_dec_final() has no
+ * length. */
+static const char *used_why(const struct kma_key *k)
+{
+	return kma_key_len(k) ? "key ID already used" :
+	       "key ID answered not found to the slave SAE before it arrived";
+}
+
 void ksa_keys_free(struct ksa_key *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -930,11 +969,12 @@ static void on_reserve(struct ksa *ksa, const char *from,
 	const char *why = "";
 	char reason[128];
 	struct enc_req rq = { 0 };
+	struct kma_key *old = kma_key_find(ksa->kma, m->uuid);
 	uint32_t code;
 
-	if (kma_key_find(ksa->kma, m->uuid)) {
+	if (old) {
 		code = KXC_DUPLICATE;
-		why = "key ID already used";
+		why = used_why(old);
 	} else {
 		code = reserve_check(ksa, from, from, m, &rq, &why);
 		if (code == KXC_OK)
@@ -1057,8 +1097,9 @@ static uint32_t relay_deliver(void *arg, const char *origin,
 	uint32_t code;
 
 	expire(ksa);
-	if (kma_key_find(ksa->kma, m->uuid)) {
-		*why = "key ID already used";
+	k = kma_key_find(ksa->kma, m->uuid);
+	if (k) {
+		*why = used_why(k);
 		code = KXC_DUPLICATE;
 		goto refuse;
 	}

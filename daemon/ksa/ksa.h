@@ -18,7 +18,12 @@
  * and returns KSA_RETRY; the front end calls it again every
  * KSA_RETRY_INTERVAL_MS (from a loop timer, not blocking) and, once
  * KSA_RETRY_WAIT_MS have passed since the request arrived, answers
- * KSA_NOT_FOUND's error instead.
+ * KSA_NOT_FOUND's error instead, after ksa_dec_final().
+ *
+ * "Not found" is final: ksa_dec_final() leaves a tombstone for every
+ * requested key ID not known here, so that a reservation or relayed key
+ * for it that arrives later is refused (its source records the key
+ * destroyed, never delivered) instead of being served to a later request.
  */
 #ifndef QKD_KSA_H
 #define QKD_KSA_H
@@ -103,6 +108,14 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 			     size_t n, struct ksa_key *out, struct ksa_err *err);
 
 void ksa_keys_free(struct ksa_key *keys, size_t n);
+
+/*
+ * The front end answers "not found" to this dec_keys: make it final (see
+ * above).  Key IDs known here are left alone; returns how many tombstones
+ * were added.
+ */
+size_t ksa_dec_final(struct ksa *ksa, const char *slave, const char *master,
+		     const char *const *key_ids, size_t n);
 
 /*
  * Build the KSA over @kma.  Checks the SAE table: unique names and cert

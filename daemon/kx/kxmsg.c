@@ -55,6 +55,7 @@ static const struct type_rule rules[] = {
 				 A(KXA_GW_REMOTE) | A(KXA_REQID),
 				 A(KXA_TEXT) | A(KXA_SPI) },
 	[KXMSG_FETCHED] = { A(KXA_MASTER) | A(KXA_SLAVE) | A(KXA_SEQ), 0 },
+	[KXMSG_HEARTBEAT] = { A(KXA_SEQ), A(KXA_CODE) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -95,6 +96,7 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_IPSEC_OFFER:	return "ipsec-offer";
 	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
 	case KXMSG_FETCHED:	return "fetched";
+	case KXMSG_HEARTBEAT:	return "heartbeat";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -440,6 +442,13 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
 		put_hops(w, m);
 		break;
+	case KXMSG_HEARTBEAT:
+		if (m->code > KX_BEAT_ECHO)
+			w->fail = true;
+		if (m->code)
+			put_int(w, KXA_CODE, m->code, 4);
+		put_int(w, KXA_SEQ, m->seq, 8);
+		break;
 	case KXMSG_LSA:
 		put_lsa(w, m);
 		break;
@@ -735,6 +744,9 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	if (m->type == KXMSG_IPSEC_ACCEPT &&
 	    (m->code == KXC_OK) != !!(seen & A(KXA_SPI)))
 		return fail(err, errlen, "SPI must come with code 0 only");
+	if (m->type == KXMSG_HEARTBEAT && (seen & A(KXA_CODE)) &&
+	    (m->code < KX_BEAT_PROBE || m->code > KX_BEAT_ECHO))
+		return fail(err, errlen, "heartbeat code is neither probe nor echo");
 	return 0;
 }
 

@@ -89,6 +89,14 @@
  *	IPSEC_ACCEPT  CODE (+ TEXT), SEQ, GW_LOCAL, GW_REMOTE, REQID (+ SPI)
  *		"both my SAs of generation SEQ are in; my inbound SPI";
  *		SPI is present exactly when CODE is 0
+ *
+ * Liveness of the channel (peer.c, liveness.h); appended.
+ *
+ *	HEARTBEAT     SEQ (+ CODE)	"still here": sent on a channel that
+ *		carried nothing for heartbeat_ms.  CODE KX_BEAT_PROBE asks
+ *		for an echo at once; the echo is a HEARTBEAT with CODE
+ *		KX_BEAT_ECHO and the probe's SEQ.  Inside the TLS channel,
+ *		so authenticated like every Kx message.
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -128,6 +136,7 @@ enum kxmsg_type {
 	 * of the pair there is room for now (ksa.c).
 	 */
 	KXMSG_FETCHED,
+	KXMSG_HEARTBEAT,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -175,6 +184,10 @@ enum kxmsg_attr {
 };
 
 #define KXA_LAST		KXA_SA_LIFE
+
+/* CODE of a HEARTBEAT (absent: a plain heartbeat). */
+#define KX_BEAT_PROBE		1
+#define KX_BEAT_ECHO		2
 
 enum kxmsg_code {
 	KXC_OK = 0,

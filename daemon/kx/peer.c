@@ -17,8 +17,10 @@
 #include <openssl/crypto.h>
 
 #include "kx/kxmsg.h"
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kx/liveness.h"
 #include "kx/peer.h"
 #include "kx/tls.h"
 
@@ -48,6 +50,16 @@ struct peer {
 	uint64_t epoch;
 	uint64_t connects, sent, received;
 	char last_error[128];
+	/* Liveness (liveness.h) of the channel in use. */
+	struct liveness lv;
+	uint64_t beat_seq, probes;
+	bool alarmed;			/* "kx:NAME" raised, not cleared yet */
+	/* Fast rejoin: a TCP connect probe while waiting to retry. */
+	int probe_fd;
+	struct loop_watch *probe_watch;
+	uint64_t probe_started_ms;
+	bool probe_armed;		/* a regular dial failed since */
+	bool probe_dial;		/* the attempt in flight came of a probe */
 };
 
 struct peers {
@@ -67,6 +79,15 @@ struct peers {
 	char hub[KM_NAME_MAX];
 	uint64_t hub_forwarded, hub_refused;
 	struct kxmsg via;		/* scratch for hub traffic */
+	/* Liveness: heartbeat interval, missed beats to death. */
+	uint32_t beat_ms, dead_after;
+	struct loop_timer *beat_timer;
+	uint32_t tick_ms;
+	uint64_t last_tick_ms;		/* when beat_tick() last ran */
+	uint64_t last_probe_ms;
+	/* Outgoing connections leave from the listen address, if specific. */
+	struct sockaddr_storage src;
+	socklen_t src_len;
 };
 
 static void dial(struct peer *p);
@@ -159,6 +180,7 @@ const char *peer_state_name(enum peer_state s)
 	case PEER_DOWN:		return "down";
 	case PEER_CONNECTING:	return "connecting";
 	case PEER_UP:		return "up";
+	case PEER_HELD:		return "held";
 	}
 	return "?";
 }
@@ -193,7 +215,11 @@ static int conn_send(struct kx_conn *kc, const struct kxmsg *m)
 		return -1;
 	if (tls_conn_pending(kc->tls) > PEER_MAX_PENDING)
 		return -1;
-	return tls_conn_write(kc->tls, buf, (size_t)n);
+	if (tls_conn_write(kc->tls, buf, (size_t)n))
+		return -1;
+	if (kc->peer && kc->peer->conn == kc)
+		liveness_tx(&kc->peer->lv, loop_now_ms());
+	return 0;
 }
 
 static void send_error_and_close(struct kx_conn *kc, uint32_t code,
@@ -239,6 +265,10 @@ static void schedule_retry(struct peer *p)
 {
 	if (!peer_dials(p->ps->node, p->cfg.name) || p->retry || p->dialing)
 		return;
+	/* Probe while waiting, unless a probe brought on the failed dial
+	 * (a peer that accepts TCP but not us: the back-off paces it). */
+	p->probe_armed = !p->probe_dial;
+	p->probe_dial = false;
 	p->retry = loop_timer_add(p->ps->loop, p->backoff_ms, false,
 				  retry_fire, p);
 	p->backoff_ms *= 2;
@@ -292,6 +322,8 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 		dial_timeout_stop(p);
 	}
 	p->state = PEER_UP;
+	p->probe_dial = false;
+	liveness_open(&p->lv, loop_now_ms());
 	p->epoch = m->epoch;
 	p->connects++;
 	p->up_since_ms = loop_now_ms();
@@ -361,6 +393,202 @@ static void hub_forward(struct peers *ps, struct peer *p,
 	ps->hub_forwarded++;
 }
 
+/* ---- liveness ---- */
+
+static int send_beat(struct kx_conn *kc, uint32_t code, uint64_t seq)
+{
+	struct kxmsg *m = &kc->ps->via;
+	int rc;
+
+	kxmsg_clear(m, KXMSG_HEARTBEAT);
+	m->code = code;
+	m->seq = seq;
+	rc = conn_send(kc, m);
+	if (!rc)
+		kc->peer->sent++;
+	return rc;
+}
+
+static void on_heartbeat(struct kx_conn *kc, const struct kxmsg *m)
+{
+	struct peer *p = kc->peer;
+
+	if (p->conn != kc)
+		return;
+	if (m->code == KX_BEAT_PROBE)
+		send_beat(kc, KX_BEAT_ECHO, m->seq);
+	else if (m->code == KX_BEAT_ECHO && m->seq == p->beat_seq)
+		liveness_echo(&p->lv, loop_now_ms());
+}
+
+/* "kx:NAME", cut to fit (names longer than the alarm table's are rare). */
+static void alarm_source(const struct peer *p, char *buf, size_t len)
+{
+	size_t n = strlen(p->cfg.name);
+
+	if (n > len - 4)
+		n = len - 4;
+	memcpy(buf, "kx:", 3);
+	memcpy(buf + 3, p->cfg.name, n);
+	buf[3 + n] = '\0';
+}
+
+/*
+ * The channel in use went silent: close it now.  Its link leaves routing
+ * with it (lsa.c sees peers_is_up() false at its next tick, as for
+ * "qkdctl link down"), and the next channel is held (liveness.h).
+ */
+static void peer_dead(struct peer *p, const char *why)
+{
+	char src[ALARM_SOURCE_MAX];
+
+	liveness_died(&p->lv, loop_now_ms());
+	alarm_source(p, src, sizeof(src));
+	alarm_raise(src, "Kx channel to %s dead: %s; link out of routing",
+		    p->cfg.name, why);
+	p->alarmed = true;
+	log_warn("Kx: peer %s dead: %s (held %llu ms when back)", p->cfg.name,
+		 why, (unsigned long long)liveness_hold_ms(&p->lv));
+	p->conn->why_closed = why;
+	tls_conn_abort(p->conn->tls);	/* on_close marks it down */
+}
+
+static void probe_stop(struct peer *p)
+{
+	if (p->probe_watch)
+		loop_watch_del(p->probe_watch);
+	p->probe_watch = NULL;
+	if (p->probe_fd >= 0)
+		close(p->probe_fd);
+	p->probe_fd = -1;
+}
+
+static int bind_src(struct peers *ps, int fd)
+{
+	if (!ps->src_len)
+		return 0;
+	return bind(fd, (struct sockaddr *)&ps->src, ps->src_len);
+}
+
+/* The address accepts connections again: dial now, back-off from the start. */
+static void probe_accepted(struct peer *p)
+{
+	probe_stop(p);
+	if (p->conn || p->dialing || !p->retry)
+		return;
+	loop_timer_del(p->retry);
+	p->retry = NULL;
+	p->backoff_ms = PEER_BACKOFF_MIN_MS;
+	log_info("Kx: peer %s accepts connections again: dialing now",
+		 p->cfg.name);
+	p->probe_dial = true;	/* a failure now waits for the back-off */
+	dial(p);
+}
+
+static void probe_ready(void *arg, uint32_t revents)
+{
+	struct peer *p = arg;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if ((revents & POLLNVAL) ||
+	    getsockopt(p->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = EBADF;
+	if (err) {
+		probe_stop(p);
+		return;
+	}
+	probe_accepted(p);
+}
+
+/*
+ * A cheap TCP connect to a peer we wait to redial: no TLS, closed at
+ * once.  A restarted peer is so found within PEER_PROBE_MS of listening
+ * instead of at the end of a back-off of up to PEER_BACKOFF_MAX_MS.
+ */
+static void probe_start(struct peer *p)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int fd;
+
+	probe_stop(p);		/* one at a time; a silent one is given up */
+	if (peer_parse_addr(p->cfg.address, &ss, &slen))
+		return;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return;
+	if (bind_src(p->ps, fd) < 0) {
+		close(fd);
+		return;
+	}
+	p->probe_fd = fd;
+	p->probe_started_ms = loop_now_ms();
+	if (connect(fd, (struct sockaddr *)&ss, slen) == 0) {
+		probe_accepted(p);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		probe_stop(p);
+		return;
+	}
+	p->probe_watch = loop_watch_add(p->ps->loop, fd, POLLOUT, probe_ready,
+					p);
+	if (!p->probe_watch)
+		probe_stop(p);
+}
+
+static void beat_tick(void *arg)
+{
+	struct peers *ps = arg;
+	uint64_t now = loop_now_ms();
+	bool probe = now - ps->last_probe_ms >= PEER_PROBE_MS;
+	uint64_t late = now - ps->last_tick_ms;
+
+	if (probe)
+		ps->last_probe_ms = now;
+	/* Our own loop did not run for a while: the input that came meanwhile
+	 * is still unread, so that time is not the peers' silence. */
+	late = ps->last_tick_ms && late > 2 * ps->tick_ms ?
+	       late - ps->tick_ms : 0;
+	if (late * 2 >= (uint64_t)ps->beat_ms * ps->dead_after)
+		log_info("Kx: event loop stalled %llu ms: not counted as peer silence",
+			 (unsigned long long)late);
+	ps->last_tick_ms = now;
+	for (size_t i = 0; i < ps->n_peers; i++) {
+		struct peer *p = &ps->peers[i];
+		char src[ALARM_SOURCE_MAX];
+
+		if (!p->conn || p->state != PEER_UP) {
+			if (probe && p->retry && p->probe_armed)
+				probe_start(p);
+			continue;
+		}
+		if (late)
+			liveness_stalled(&p->lv, late, now);
+		switch (liveness_poll(&p->lv, now)) {
+		case LV_DEAD:
+			peer_dead(p, p->lv.probe_deadline_ms ?
+				  "no echo to a liveness probe" :
+				  "no heartbeat within the dead interval");
+			continue;
+		case LV_SEND:
+			send_beat(p->conn, 0, ++p->beat_seq);
+			break;
+		case LV_IDLE:
+			break;
+		}
+		if (p->alarmed && liveness_usable(&p->lv, now)) {
+			p->alarmed = false;
+			alarm_source(p, src, sizeof(src));
+			alarm_clear(src);
+			log_notice("Kx: peer %s live again, link back in routing",
+				   p->cfg.name);
+		}
+	}
+}
+
 static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 {
 	struct peer *p = kc->peer;
@@ -380,6 +608,12 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 		return 0;
 	}
 	p->received++;
+	if (p->conn == kc)
+		liveness_rx(&p->lv, loop_now_ms());
+	if (m->type == KXMSG_HEARTBEAT) {
+		on_heartbeat(kc, m);
+		return 0;
+	}
 	if (m->via_to[0] && is_hub(kc->ps) && !m->via_from[0]) {
 		hub_forward(kc->ps, p, m);
 		return 0;
@@ -464,6 +698,7 @@ static void on_close(struct tls_conn *c, void *arg)
 	if (p && p->conn == kc) {
 		p->conn = NULL;
 		p->state = PEER_DOWN;
+		liveness_closed(&p->lv);
 		/* A peer that keeps failing right after hello is not
 		 * retried at full speed; one that was up a while is. */
 		if (loop_now_ms() - p->up_since_ms > PEER_BACKOFF_MAX_MS)
@@ -501,6 +736,18 @@ static void no_delay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/*
+ * Bytes unacknowledged for the dead interval: the kernel gives up on the
+ * connection too (and on a connect() whose SYNs get no answer), in step
+ * with the heartbeats.
+ */
+static void user_timeout(struct peers *ps, int fd)
+{
+	unsigned int ms = ps->beat_ms * ps->dead_after;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+}
+
 static void dial(struct peer *p)
 {
 	struct peers *ps = p->ps;
@@ -516,9 +763,11 @@ static void dial(struct peer *p)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	kc = conn_new(ps, p, true);
-	if (fd >= 0)
+	if (fd >= 0) {
 		no_delay(fd);
-	if (fd < 0 || !kc ||
+		user_timeout(ps, fd);
+	}
+	if (fd < 0 || !kc || bind_src(ps, fd) < 0 ||
 	    (connect(fd, (struct sockaddr *)&ss, slen) < 0 &&
 	     errno != EINPROGRESS)) {
 		note_error(p, strerror(errno));
@@ -558,6 +807,7 @@ static struct tls_conn *on_accept(void *arg, int fd)
 	if (!kc)
 		return NULL;
 	no_delay(fd);
+	user_timeout(ps, fd);
 	kc->tls = tls_conn_accept(ps->loop, ps->server_ctx, fd,
 				  PEER_MAX_INPUT, &kx_ops, kc);
 	if (!kc->tls) {
@@ -645,6 +895,7 @@ bool peers_is_up(void *arg, const char *node)
 	if (!p)
 		p = peer_by_name(arg, node);
 	return p && p->state == PEER_UP && p->conn &&
+	       liveness_usable(&p->lv, loop_now_ms()) &&
 	       tls_conn_pending(p->conn->tls) <= PEER_MAX_PENDING;
 }
 
@@ -677,6 +928,74 @@ static uint64_t new_epoch(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A specific listen address (not a wildcard) is also the source. */
+static void set_source(struct peers *ps, const char *kx_listen)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+
+	if (peer_parse_addr(kx_listen, &ss, &slen))
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			return;
+		sin->sin_port = 0;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			return;
+		sin6->sin6_port = 0;
+	}
+	ps->src = ss;
+	ps->src_len = slen;
+}
+
+int peers_set_liveness(struct peers *ps, uint32_t heartbeat_ms,
+		       uint32_t dead_after)
+{
+	uint32_t tick;
+
+	ps->beat_ms = heartbeat_ms ? heartbeat_ms : LV_INTERVAL_DEFAULT_MS;
+	ps->dead_after = dead_after ? dead_after : LV_DEAD_AFTER_DEFAULT;
+	for (size_t i = 0; i < ps->n_peers; i++) {
+		struct peer *p = &ps->peers[i];
+		struct liveness was = p->lv;
+
+		liveness_init(&p->lv, ps->beat_ms, ps->dead_after);
+		if (was.open)
+			liveness_open(&p->lv, loop_now_ms());
+	}
+	if (ps->beat_timer)
+		loop_timer_del(ps->beat_timer);
+	/* A quarter beat: death is seen at most this late; probes ride it. */
+	tick = ps->beat_ms / 4;
+	if (tick > PEER_PROBE_MS / 2)
+		tick = PEER_PROBE_MS / 2;
+	ps->tick_ms = tick ? tick : 1;
+	ps->last_tick_ms = 0;
+	ps->beat_timer = loop_timer_add(ps->loop, ps->tick_ms, true,
+					beat_tick, ps);
+	return ps->beat_timer ? 0 : -1;
+}
+
+void peers_link_suspect(void *arg, const char *node)
+{
+	struct peers *ps = arg;
+	struct peer *p = via_hub(ps, node);
+
+	if (!p)
+		p = peer_by_name(ps, node);
+	if (!p || !p->conn || p->state != PEER_UP ||
+	    !liveness_probe(&p->lv, loop_now_ms()))
+		return;
+	p->probes++;
+	if (send_beat(p->conn, KX_BEAT_PROBE, ++p->beat_seq))
+		peer_dead(p, "cannot send a liveness probe");
+}
+
 struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
 			  const struct peer_cfg *cfgs, size_t n_peers,
@@ -705,6 +1024,7 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 		p->ps = ps;
 		p->cfg = cfgs[i];
 		p->backoff_ms = PEER_BACKOFF_MIN_MS;
+		p->probe_fd = -1;
 		if (peer_parse_addr(p->cfg.address, &ss, &slen)) {
 			snprintf(err, errlen, "peer %s: bad address %s",
 				 p->cfg.name, p->cfg.address);
@@ -713,6 +1033,12 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 	}
 	if (kx_listen && *kx_listen && listen_on(ps, kx_listen, err, errlen))
 		goto fail;
+	if (kx_listen && *kx_listen)
+		set_source(ps, kx_listen);
+	if (peers_set_liveness(ps, 0, 0)) {
+		snprintf(err, errlen, "kx heartbeat timer: %s", strerror(errno));
+		goto fail;
+	}
 	for (size_t i = 0; i < n_peers; i++)
 		if (peer_dials(ps->node, ps->peers[i].cfg.name))
 			dial(&ps->peers[i]);
@@ -733,15 +1059,23 @@ void peers_stop(struct peers *ps)
 			loop_timer_del(p->retry);
 		p->retry = NULL;
 		dial_timeout_stop(p);
+		probe_stop(p);
 	}
-	/* Connections outlive us until the loop closes them: detach. */
+	if (ps->beat_timer)
+		loop_timer_del(ps->beat_timer);
+	ps->beat_timer = NULL;
+	/*
+	 * Detach and free every connection now (no goodbyes on the way out):
+	 * the loop may not run again to reap them.  on_close frees each
+	 * kx_conn.
+	 */
 	while (ps->conns) {
 		struct kx_conn *kc = ps->conns;
 
 		conn_unlink(kc);
 		kc->ps = NULL;
 		kc->peer = NULL;
-		tls_conn_abort(kc->tls);	/* no goodbyes on the way out */
+		tls_conn_free(kc->tls);
 	}
 	tls_listener_free(ps->listener);
 	free(ps->peers);
@@ -770,6 +1104,10 @@ int peers_info(const struct peers *ps, size_t i, struct peer_info *out)
 	out->msgs_sent = p->sent;
 	out->msgs_received = p->received;
 	out->queued = p->conn ? (uint32_t)tls_conn_pending(p->conn->tls) : 0;
+	if (p->state == PEER_UP && !liveness_usable(&p->lv, loop_now_ms()))
+		out->state = PEER_HELD;
+	out->deaths = p->lv.deaths;
+	out->probes = p->probes;
 	snprintf(out->last_error, sizeof(out->last_error), "%s",
 		 p->last_error);
 	return 0;

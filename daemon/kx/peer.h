@@ -35,6 +35,12 @@ struct peers;
  * tls_conn_set_coalesce().
  */
 #define PEER_COALESCE_MS	1
+/*
+ * A dialer waiting to redial a peer makes a bare TCP connect to its
+ * address this often (no TLS); when it is accepted the peer is dialed at
+ * once with the back-off reset.  A refused or silent probe costs a SYN.
+ */
+#define PEER_PROBE_MS		100
 
 /* "a.b.c.d:port" or "[v6]:port" -> sockaddr.  0, or -1. */
 int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
@@ -84,12 +90,28 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  const char *kx_listen, char *err, size_t errlen);
 void peers_stop(struct peers *peers);
 
+/*
+ * Liveness of every channel (liveness.h): a HEARTBEAT when nothing else
+ * went out for @heartbeat_ms, death (close, link out of routing, alarm
+ * "kx:NAME") after @dead_after intervals with nothing received, and
+ * TCP_USER_TIMEOUT at the same dead interval.  0: the defaults (100 ms,
+ * 3).  peers_start() sets the defaults.  0, or -1 (no timer).
+ */
+int peers_set_liveness(struct peers *ps, uint32_t heartbeat_ms,
+		       uint32_t dead_after);
+/*
+ * Something sent through @node got no answer (a relay session timed out):
+ * probe the channel; without the echo within the dead interval it is dead.
+ */
+void peers_link_suspect(void *ps, const char *node);
+
 /* ---- Read-only views (metadata, never key bytes) ---- */
 
 enum peer_state {
 	PEER_DOWN,		/* not connected; waiting for a retry */
 	PEER_CONNECTING,	/* TCP/TLS handshake or hello in progress */
 	PEER_UP,		/* hello exchanged, Kx-2 flowing */
+	PEER_HELD,		/* (views) up again after a death, on hold */
 };
 
 const char *peer_state_name(enum peer_state s);
@@ -103,6 +125,8 @@ struct peer_info {
 	uint64_t connects;		/* successful hellos since start */
 	uint64_t msgs_sent, msgs_received;
 	uint32_t queued;		/* bytes waiting to be sent */
+	uint64_t deaths;		/* channels declared dead (liveness) */
+	uint64_t probes;		/* liveness probes after relay timeouts */
 	char last_error[128];		/* never key bytes */
 };
 

@@ -1235,3 +1235,8 @@ void tls_listener_stats(const struct tls_listener *l,
 {
 	*st = l->st;
 }
+
+void tls_conn_free(struct tls_conn *c)
+{
+	conn_free(c);
+}

@@ -105,6 +105,11 @@ const char *tls_conn_peer_name(const struct tls_conn *c);
 void tls_conn_close(struct tls_conn *c);
 /* Close now, dropping queued output (slow or hostile peer); on_close follows. */
 void tls_conn_abort(struct tls_conn *c);
+/*
+ * Close and free now, on_close included, for an owner going away while
+ * the loop will not run again (daemon exit).  Never from @c's callbacks.
+ */
+void tls_conn_free(struct tls_conn *c);
 /* Why the connection failed ("" if it did not, or not yet); for logs. */
 const char *tls_conn_error(const struct tls_conn *c);
 

@@ -43,7 +43,7 @@ json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
 
 json_t *view_peer_json(const struct peer_info *p)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:s, s:I, s:I}",
 			 "peer", p->name, "address", p->address,
 			 "cert_cn", p->cert_cn,
 			 "state", peer_state_name(p->state),
@@ -52,7 +52,9 @@ json_t *view_peer_json(const struct peer_info *p)
 			 "sent", (json_int_t)p->msgs_sent,
 			 "received", (json_int_t)p->msgs_received,
 			 "queued", (int)p->queued,
-			 "last_error", p->last_error);
+			 "last_error", p->last_error,
+			 "deaths", (json_int_t)p->deaths,
+			 "probes", (json_int_t)p->probes);
 }
 
 json_t *view_peers(const struct peers *peers)

@@ -35,6 +35,7 @@ struct relay_session {
 	char state[96];
 	uint64_t started_ms, changed_ms;
 	bool open;			/* source: started, not yet answered */
+	char next[KM_NAME_MAX];		/* the hop after this node */
 };
 
 struct relay_sae_prio {
@@ -131,6 +132,8 @@ static void session_note(struct relay *r, const struct kxmsg *m,
 		memcpy(s->uuid, m->uuid, KSA_KEY_ID_LEN);
 		s->role = role;
 		route_text(m, s->route, sizeof(s->route));
+		if (m->n_hops > 1)
+			snprintf(s->next, sizeof(s->next), "%s", m->hops[1]);
 		s->started_ms = loop_now_ms();
 	}
 	snprintf(s->state, sizeof(s->state), "%s", state);
@@ -644,6 +647,10 @@ static uint32_t sessions_open(struct relay *r)
 		r->timed_out++;
 		log_warn("relay alarm: key %s (route %s): no answer within %d ms, session closed",
 			 s->uuid, s->route, RELAY_SESSION_TIMEOUT_MS);
+		/* Counts against the link to the next hop: its channel must
+		 * prove itself at once (a liveness probe) or go down. */
+		if (r->tr->suspect && s->next[0])
+			r->tr->suspect(r->tr_arg, s->next);
 	}
 	return open;
 }

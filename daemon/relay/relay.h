@@ -75,6 +75,8 @@ struct relay;
 struct relay_transport {
 	int (*send)(void *arg, const char *node, const struct kxmsg *m);
 	bool (*is_up)(void *arg, const char *node);
+	/* Optional: a session through @node got no answer in time. */
+	void (*suspect)(void *arg, const char *node);
 };
 
 struct relay *relay_new(struct kma *kma, struct lsa *lsa,

@@ -37,11 +37,24 @@
 #   relay_pair SRC_NODE MASTER DST_NODE SLAVE [QUERY]
 #                           enc_keys at SRC, dec_keys at DST; true if the
 #                           keys are identical (sets RELAY_LAST_ENC/DEC)
+#   relay_netns ARGS...     re-run this script in a network namespace of
+#                           its own (root and unshare only; false if not)
+#   relay_kx_ips            every node's Kx on an address of its own,
+#                           127.0.9.<i+1> (same port), so that faults can
+#                           pick one pair's traffic
+#   relay_blackhole X Y on|off  silently drop everything between X's and
+#                           Y's Kx addresses (ip rule blackhole, both ways;
+#                           in relay_netns's namespace only)
+#   relay_peer_wait NODE PEER STATES [MS]  poll NODE's peer show every
+#                           5 ms until PEER's state is one of STATES
+#                           ("down|connecting"); prints the wall clock in
+#                           ms, or fails after MS
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "1..0 # SKIP relay_lib.sh is the helper library of the relay tests"
 	exit 0
 fi
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+QKD_HOST_PY=$(dirname "${BASH_SOURCE[0]}")/qkd_host.py
 
 declare -A RELAY_SAE	# node -> its SAE
 
@@ -147,20 +160,7 @@ relay_start_all() {
 }
 
 relay_ctl() {
-	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    buf += chunk
-sys.stdout.write(buf.decode())
-PY
+	"$QKD_PY" "$QKD_HOST_PY" ctl "$QKD_DIR/$1.sock" "$2"
 }
 
 relay_py() {
@@ -236,27 +236,42 @@ relay_wait_change() {
 }
 
 relay_path_change() {
-	"$QKD_PY" - "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}" <<'PY'
-import json, socket, sys, time
-sock, dst, old, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-t0 = time.monotonic()
-req = json.dumps({"cmd": "path", "to": dst}).encode() + b"\n"
-while (time.monotonic() - t0) * 1000 < limit:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock)
-    s.sendall(req)
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    s.close()
-    p = "-".join(json.loads(buf).get("data", {}).get("path", []))
-    if p and p != old:
-        print(int(time.time() * 1000))
-        sys.exit(0)
-    time.sleep(0.005)
-sys.exit(1)
-PY
+	"$QKD_PY" "$QKD_HOST_PY" path-change "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}"
+}
+
+relay_netns() {
+	if [ -n "${QKD_NETNS:-}" ]; then
+		ip link set lo up
+		return
+	fi
+	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+		command -v ip >/dev/null || return 1
+	QKD_NETNS=1 exec unshare -n "$BASH" "$0" "$@"
+}
+
+relay_kx_ips() {
+	local i n old new
+	for i in "${!QKD_NODES[@]}"; do
+		n=${QKD_NODES[$i]}
+		old=${QKD_KX[$n]}
+		new=127.0.9.$((i + 1)):${old##*:}
+		sed -i "s/^\(listen\|address\) = $old\$/\1 = $new/" "$QKD_DIR"/*.conf
+		QKD_KX[$n]=$new
+	done
+}
+
+relay_blackhole() {
+	local a=${QKD_KX[$1]%:*} b=${QKD_KX[$2]%:*} op=add
+	[ -n "${QKD_NETNS:-}" ] || return 1
+	[ "$3" = off ] && op=del
+	if ! ip rule show pref 100 | grep -q local; then
+		# Rules before the local table's, so that loopback obeys them.
+		ip rule add pref 100 lookup local && ip rule del pref 0 || return 1
+	fi
+	ip rule $op pref 10 from "$a" to "$b" blackhole &&
+	ip rule $op pref 10 from "$b" to "$a" blackhole
+}
+
+relay_peer_wait() {
+	"$QKD_PY" "$QKD_HOST_PY" peer-wait "$QKD_DIR/$1.sock" "$2" "$3" "${4:-5000}"
 }

@@ -16,50 +16,17 @@ ms (START is the scheduled start), OK 1 if both ends returned the
 identical key, ROUTE the relay route SRC's daemon recorded for the key
 ("-" if unknown).
 """
-import concurrent.futures, http.client, json, os, socket, ssl, sys, threading, time
+import concurrent.futures, json, os, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qkd_host import Client, ctl, ctx
 
 ROUND_MS = 20
 WORKERS = 32
 
-def ctx(d, sae):
-    c = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
-    c.check_hostname = False
-    c.load_cert_chain(os.path.join(d, sae + ".pem"), os.path.join(d, sae + ".key"))
-    return c
-
-class Client:
-    def __init__(self, addr, context):
-        self.host, port = addr.rsplit(":", 1)
-        self.port, self.context, self.conn = int(port), context, None
-
-    def request(self, method, path, body=None):
-        for _ in range(2):	# one reconnect if the server closed it
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPSConnection(
-                        self.host, self.port, context=self.context, timeout=5)
-                hdr = {"Content-Type": "application/json"} if body else {}
-                self.conn.request(method, path, body, hdr)
-                r = self.conn.getresponse()
-                return r.status, r.read()
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-        return 0, b""
-
 def route_of(sock, key_id):
     try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b'{"cmd":"relay show"}\n')
-        buf = b""
-        while not buf.endswith(b"\n"):
-            c = s.recv(1 << 20)
-            if not c:
-                break
-            buf += c
-        s.close()
-        for x in json.loads(buf)["data"]["sessions"]:
+        for x in ctl(sock, {"cmd": "relay show"}, 2)["data"]["sessions"]:
             if x["key_ID"] == key_id:
                 return x["route"]
     except (OSError, ValueError, KeyError):

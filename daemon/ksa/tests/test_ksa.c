@@ -285,6 +285,44 @@ static void test_retry_until_reserved(void **state)
 	ksa_keys_free(k, 2);
 }
 
+/*
+ * "Not found" is final: once B answered it for a key ID (ksa_dec_final()),
+ * the reservation that arrives later is refused, A records the key
+ * destroyed, and B never serves it.
+ */
+static void test_not_found_is_final(void **state)
+{
+	struct ksa_key k[2], d[2];
+	struct ksa_err err;
+	const char *ids[2];
+
+	assert_int_equal(enc("app1", "app2", 2, 128, k, &err), KSA_OK);
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_RETRY);
+	ids[0] = k[0].key_id;
+	ids[1] = k[1].key_id;
+	/* The wait is over: the front end answers "not found". */
+	assert_int_equal(ksa_dec_final(W->b.ksa, "app2", "app1", ids, 2), 2);
+	assert_int_equal(ksa_dec_final(W->b.ksa, "app2", "app1", ids, 2), 0);
+	pump();			/* the reservation arrives late: refused */
+	pump();			/* A hears the refusal */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kma_key_state(kma_key_find(W->a.kma,
+							    ids[i])),
+				 KMA_KEY_DESTROYED);
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_NOT_FOUND);
+	/* Known IDs are not touched; foreign SAEs add nothing. */
+	ksa_keys_free(k, 2);
+	assert_int_equal(enc("app1", "app2", 1, 128, k, &err), KSA_OK);
+	pump();
+	ids[0] = k[0].key_id;
+	assert_int_equal(ksa_dec_final(W->b.ksa, "app2", "app1", ids, 1), 0);
+	assert_int_equal(ksa_dec_final(W->b.ksa, "app1", "app2", ids, 1), 0);
+	assert_int_equal(dec(&W->b, "app2", "app1", k, 1, d), KSA_OK);
+	assert_memory_equal(d[0].key, k[0].key, 16);
+	ksa_keys_free(d, 1);
+	ksa_keys_free(k, 1);
+}
+
 /* Make @key_id's record at @n look @ms older in its expiry queue. */
 static struct kma_key *age(struct node *n, const char *key_id, uint64_t ms)
 {
@@ -729,6 +767,7 @@ int main(void)
 		T(test_enc_dec_identical),
 		T(test_sizes_and_numbers),
 		T(test_retry_until_reserved),
+		T(test_not_found_is_final),
 		T(test_expiry),
 		T(test_pair_isolation),
 		T(test_all_or_nothing),

@@ -619,6 +619,47 @@ static void test_ipsec_messages(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_IPSEC_REQUEST, body, b)), -1);
 }
 
+/* HEARTBEAT: SEQ, and CODE only as probe or echo. */
+static void test_heartbeat(void **state)
+{
+	uint8_t buf[KXMSG_MAX_LEN], body[64];
+	uint8_t seq[8] = { 0, 0, 0, 0, 0, 0, 0, 7 }, code[4] = { 0, 0, 0, 3 };
+	struct kxmsg m, out;
+	char err[64];
+	size_t b;
+	int n;
+
+	for (uint32_t c = 0; c <= KX_BEAT_ECHO; c++) {
+		kxmsg_clear(&m, KXMSG_HEARTBEAT);
+		m.seq = 42 + c;
+		m.code = c;
+		n = kxmsg_encode(&m, buf, sizeof(buf));
+		assert_true(n > KXMSG_HDR_LEN);
+		assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err,
+					      sizeof(err)), n);
+		assert_int_equal(out.type, KXMSG_HEARTBEAT);
+		assert_int_equal(out.seq, 42 + c);
+		assert_int_equal(out.code, c);
+	}
+	assert_string_equal(kxmsg_type_name(KXMSG_HEARTBEAT), "heartbeat");
+	m.code = 3;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	/* By hand: a code that is neither, no SEQ, a foreign attribute. */
+	b = attr(body, KXA_CODE, code, 4);
+	b += attr(body + b, KXA_SEQ, seq, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, b)), -1);
+	code[3] = 0;
+	b = attr(body, KXA_CODE, code, 4);
+	b += attr(body + b, KXA_SEQ, seq, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, b)), -1);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, 0)), -1);
+	b = attr(body, KXA_NODE, "A", 1);
+	b += attr(body + b, KXA_SEQ, seq, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, b)), -1);
+	b = attr(body, KXA_SEQ, seq, 8);
+	assert_true(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, b)) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_macsec_messages),
 		cmocka_unit_test(test_role_and_via),
 		cmocka_unit_test(test_ipsec_messages),
+		cmocka_unit_test(test_heartbeat),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);

@@ -105,6 +105,7 @@ static void test_pair_peer_key(void **state)
 		.name = "B", .address = "127.0.0.1:9000", .cert_cn = "node-b",
 		.state = PEER_UP, .epoch = 77, .connects = 2, .msgs_sent = 9,
 		.msgs_received = 8, .queued = 100, .last_error = "",
+		.deaths = 3, .probes = 1,
 	};
 	struct ksa_key_info k = {
 		.rec = {
@@ -134,7 +135,7 @@ static void test_pair_peer_key(void **state)
 		    "{\"peer\":\"B\",\"address\":\"127.0.0.1:9000\","
 		    "\"cert_cn\":\"node-b\",\"state\":\"up\",\"epoch\":77,"
 		    "\"connects\":2,\"sent\":9,\"received\":8,\"queued\":100,"
-		    "\"last_error\":\"\"}");
+		    "\"last_error\":\"\",\"deaths\":3,\"probes\":1}");
 	assert_json(view_key_json(&k),
 		    "{\"key_id\":\"0f0e0d0c-0b0a-4988-8776-655443322110\","
 		    "\"link\":\"AB\",\"block\":5,\"offset\":64,\"size\":256,"

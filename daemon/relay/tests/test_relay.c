@@ -115,7 +115,7 @@ static bool wire_is_up(void *arg, const char *node)
 
 static const struct ksa_kx_ops kx_ops = { wire_send, wire_is_up };
 static const struct lsa_transport lsa_ops = { wire_send, wire_is_up };
-static const struct relay_transport relay_ops = { wire_send, wire_is_up };
+static const struct relay_transport relay_ops = { wire_send, wire_is_up, NULL };
 
 static void deliver(struct wire_msg *w)
 {

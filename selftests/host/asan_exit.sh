@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Issue 21, acceptance 5: qkdkmd built with ASan and UBSan
+# (daemon/build/asan/qkdkmd, leak detection on) exits clean after a run
+# with peers, relays and consumers: a line A-B-C with keys served directly
+# (A to B) and relayed (A to C over B), a relay in flight when the
+# daemons are told to stop, ETSI 014 clients still connected, a peer
+# killed and restarted (its dialer in back-off), then SIGTERM to each.
+# Any AddressSanitizer, LeakSanitizer or UBSan report fails the test.
+set -u
+. "$(dirname "$0")/relay_lib.sh"
+QKD_TIMEOUT=240
+qkd_setup asan-exit || exit 1
+asan=$QKD_TOP/daemon/build/asan/qkdkmd
+make -s -C "$QKD_TOP/daemon" build/asan/qkdkmd >/dev/null
+ok $? "ASan/UBSan build of qkdkmd"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export QKDKMD=$asan
+relay_topo A-B B-C || { echo "not ok 2 - configs"; exit 1; }
+QKD_SETTLE=3
+relay_start_all; ok $? "A, B, C (ASan builds) up, every Kx channel up"
+qkd_settle
+relay_wait_route A C
+relay_pair_diag A app1 B app2; ok $? "a key A -> B (direct link)"
+relay_pair_diag A app1 C app3; ok $? "a key A -> C (relayed over B)"
+
+# A peer killed and restarted: its dialer is in back-off, a probe pending.
+qkd_stop C KILL
+sleep 1
+qkd_start C; ok $? "C restarts"
+qkd_wait_peers C
+relay_wait_route A C
+relay_pair_diag A app1 C app3; ok $? "a relayed key after C's restart"
+
+# Stop while consumers are connected and relays run.
+relay_stream_start A app1 C app3
+sleep 2
+for n in A B C; do
+	qkd_stop "$n"; rc=$?
+	[ "$rc" = 0 ]; ok $? "$n exits with status 0 under ASan (got $rc)"
+done
+relay_stream_stop
+for n in A B C; do
+	! grep -E "Sanitizer|runtime error|ERROR: " "$QKD_DIR/$n.log" >/dev/null
+	ok $? "$n: no sanitizer report in its log"
+	grep -E -A12 "Sanitizer|runtime error" "$QKD_DIR/$n.log" | head -20 | sed 's/^/# /'
+done
+tap_done
