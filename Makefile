@@ -5,7 +5,7 @@
 
 KDIR ?= $(lastword $(sort $(wildcard /usr/src/linux-headers-6.1*-amd64)))
 
-.PHONY: all modules userspace demo check unit vm-test host-test bench clean
+.PHONY: all modules userspace demo check unit vm-test host-test bench clean fuzz-long
 
 all: modules userspace
 
@@ -36,6 +36,11 @@ vm-test: all
 
 bench: all
 	bench/run_all.sh
+
+# Every libFuzzer target for FUZZ_SECONDS (default 600) each; the new
+# inputs that add coverage are merged into the in-tree corpora.
+fuzz-long:
+	selftests/fuzz-long.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
