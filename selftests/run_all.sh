@@ -3,7 +3,8 @@
 #
 # Run qkdn's test suites and count their TAP results.
 #
-#   selftests/run_all.sh [unit|fuzz|host|vm]...   (default: all of them)
+#   selftests/run_all.sh [unit|fuzz|host|vm|vm-debug]...
+#                                    (default: unit fuzz host vm vm-debug)
 #
 # Every suite prints TAP/KTAP; top-level "ok N"/"not ok N" lines are counted
 # ("# SKIP" ones as skipped, cmocka's "not ok N # SKIP" too).  A suite that
@@ -12,14 +13,16 @@
 #
 # With CI=true (or QKD_NO_SKIPS=1) a skipped test that
 # selftests/skips-allowed.txt does not list is one more failure: CI runs
-# every test.
+# every test.  vm-debug is the kernel suite on the debug kernel (KASAN,
+# lockdep, kmemleak; selftests/vm/build-debug-kernel.sh), QKD_VM_DEBUG_TESTS
+# the tests it runs (default: selftests/kernel/tests-debug.txt).
 
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit fuzz host vm)
+[ ${#suites[@]} -gt 0 ] || suites=(unit fuzz host vm vm-debug)
 
 passed=0 failed=0 skipped=0
 log_dir=${QKD_TEST_LOGS:-$top/build/test-logs}
@@ -57,7 +60,15 @@ for suite in "${suites[@]}"; do
 			run_suite "host-$(basename "$t" .sh)" "$t"
 		done ;;
 	vm)	run_suite vm selftests/vm/run.sh ;;
-	*)	echo "unknown suite: $suite (unit, fuzz, host, vm)" >&2; exit 2 ;;
+	vm-debug)
+		if [ -n "${QKD_VM_DEBUG_TESTS:-}" ]; then
+			read -ra debug_tests <<<"$QKD_VM_DEBUG_TESTS"
+		else
+			mapfile -t debug_tests < <(grep -vE '^[[:space:]]*(#|$)' selftests/kernel/tests-debug.txt)
+		fi
+		run_suite vm-debug env QKD_VM_DEBUG=1 QKD_UNLOAD_CYCLES="${QKD_UNLOAD_CYCLES:-20}" \
+			selftests/vm/run.sh "${debug_tests[@]}" ;;
+	*)	echo "unknown suite: $suite (unit, fuzz, host, vm, vm-debug)" >&2; exit 2 ;;
 	esac
 done
 
