@@ -27,7 +27,7 @@ MAN8 := Documentation/man/qkdkmd.8 Documentation/man/qkdctl.8 \
 	Documentation/man/qkdtrace.8
 DOCS := README $(wildcard Documentation/qkd/*.rst)
 
-.PHONY: all modules userspace demo check unit vm-test host-test bench chaos clean \
+.PHONY: all modules userspace demo check unit vm-test host-test bench chaos fuzz-long clean \
 	install install-daemon install-tools install-docs uninstall
 
 all: modules userspace
@@ -105,6 +105,11 @@ chaos: userspace
 
 bench: all
 	bench/run_all.sh
+
+# Every libFuzzer target for FUZZ_SECONDS (default 600) each; the new
+# inputs that add coverage are merged into the in-tree corpora.
+fuzz-long:
+	selftests/fuzz-long.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -4,6 +4,9 @@
 
 QKD_TOP=${QKD_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 QKD_BIN=$QKD_TOP/build/selftests/kernel
+# qkd.ko and qkd_sim.ko for the running kernel (run.sh sets it for the
+# debug kernel's build/debug-kernel/kernel).
+QKD_KO_DIR=${QKD_KO_DIR:-$QKD_TOP/kernel}
 QKD_TRACING=/sys/kernel/tracing
 [ -d $QKD_TRACING/events ] || QKD_TRACING=/sys/kernel/debug/tracing
 
@@ -20,7 +23,7 @@ qkd_trace_on() {
 # insmod by path does not load dependencies: modprobe Debian's (e.g.
 # libcrc32c) first; our own (qkd) are loaded in order.
 qkd_insmod() {
-	local name=$1 ko=$QKD_TOP/kernel/$1.ko dep
+	local name=$1 ko=$QKD_KO_DIR/$1.ko dep
 	grep -q "^$name " /proc/modules && return 0
 	for dep in $(modinfo -F depends "$ko" | tr , ' '); do
 		case $dep in qkd|qkd_sim) continue ;; esac

@@ -50,7 +50,7 @@ ktap_ok $? "request loops exit cleanly"
 # --- load/unload cycles with a pair generating (in C: forks are slow) ---
 qkd_unload
 start=$(date +%s)
-"$util" cycles "$cycles" "$QKD_TOP/kernel" >/tmp/cycles.out 2>&1
+"$util" cycles "$cycles" "$QKD_KO_DIR" >/tmp/cycles.out 2>&1
 st=$?
 sed 's/^/# /' /tmp/cycles.out
 ktap_ok $st "$cycles load/create/up/unload cycles ($(( $(date +%s) - start )) s)"

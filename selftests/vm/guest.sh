@@ -33,6 +33,23 @@ fi
 bad_taint_mask=$(( (1 << 9) | (1 << 7) | (1 << 14) | (1 << 5) ))
 taint_seen=0
 
+# Kernel messages that mean the kernel is broken (run.sh greps the console
+# log for the same): oopses, warnings, KASAN, lockdep ("WARNING: possible
+# circular locking dependency detected" and friends), might_sleep() checks
+# ("BUG: sleeping function called from invalid context"), kmemleak.
+bad_kmsg='WARNING:|BUG:|Oops|general protection|UBSAN|KASAN|Call Trace:'
+bad_kmsg+='|possible circular locking|possible recursive locking|inconsistent lock state'
+bad_kmsg+='|suspicious RCU usage|sleeping function called from invalid context'
+bad_kmsg+='|suspected memory leak'
+
+# kmemleak (the debug kernel): what was leaked since the last "clear".
+kmemleak=/sys/kernel/debug/kmemleak
+kmemleak_scan() {
+	[ -w "$kmemleak" ] || return 0
+	echo scan >"$kmemleak"
+	cat "$kmemleak"
+}
+
 # Reports kernel messages since the last call; not ok on a warning or oops.
 check_dmesg() {
 	local name=$1 chunk=/tmp/dmesg.chunk taint new
@@ -41,9 +58,9 @@ check_dmesg() {
 	taint=$(( $(cat /proc/sys/kernel/tainted) & bad_taint_mask ))
 	new=$(( taint & ~taint_seen ))
 	taint_seen=$taint
-	if grep -qE 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN|Call Trace:' "$chunk" || [ "$new" -ne 0 ]; then
+	if grep -qE "$bad_kmsg" "$chunk" || [ "$new" -ne 0 ]; then
 		echo "not ok - $name: no kernel warning/oops (new taint bits $new)"
-		grep -E -A15 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN' "$chunk" | head -n 60 | sed 's/^/# dmesg: /'
+		grep -E -A25 "$bad_kmsg" "$chunk" | head -n 80 | sed 's/^/# dmesg: /'
 	else
 		echo "ok - $name: no kernel warning/oops"
 	fi
@@ -64,7 +81,7 @@ relay() {
 }
 
 run_test() {
-	local name=$1 path out=/tmp/test.out rc
+	local name=$1 path out=/tmp/test.out rc start
 	if [ -x "selftests/kernel/$name" ]; then
 		path=selftests/kernel/$name
 	elif [ -x "$QKD_BIN/$name" ]; then
@@ -74,9 +91,11 @@ run_test() {
 		return
 	fi
 	echo "# running $name"
+	start=$(date +%s)
 	# Relay as it comes, so a hang still shows how far the test got.
 	timeout -k 5 "$test_timeout" "$path" 2>&1 | tee "$out" | relay "$name"
 	rc=${PIPESTATUS[0]}
+	echo "# $name took $(( $(date +%s) - start )) s"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "not ok - $name: finished within ${test_timeout}s"
 	elif [ $rc -ne 0 ] && [ $rc -ne 4 ] && ! grep -q '^not ok' "$out"; then
@@ -87,6 +106,11 @@ run_test() {
 }
 
 dmesg -c >>"$QKD_DMESG_LOG" 2>/dev/null
+# Whatever the boot left unreferenced is not the suite's: forget it.
+if [ -w "$kmemleak" ]; then
+	kmemleak_scan >/dev/null
+	echo clear >"$kmemleak"
+fi
 if ! qkd_load; then
 	echo "not ok - load qkd.ko and qkd_sim.ko"
 	check_dmesg load
@@ -106,4 +130,16 @@ done
 kill "$trace_reader" 2>/dev/null
 wait "$trace_reader" 2>/dev/null
 qkd_unload || echo "# could not unload the modules at the end"
+check_dmesg unload
+if [ -w "$kmemleak" ]; then
+	# Objects younger than 5 s are not reported yet.
+	sleep 6
+	kmemleak_scan >/tmp/kmemleak.out
+	if [ -s /tmp/kmemleak.out ]; then
+		echo "not ok - kmemleak: no unreferenced object after the suite and rmmod ($(grep -c '^unreferenced object' /tmp/kmemleak.out) found)"
+		head -n 80 /tmp/kmemleak.out | sed 's/^/# kmemleak: /'
+	else
+		echo "ok - kmemleak: no unreferenced object after the suite and rmmod"
+	fi
+fi
 exit 0

@@ -58,6 +58,12 @@ if [ "$held_repo" = 1 ]; then
 		fail "moving $QKD_REPO back into view failed"
 fi
 mount -t debugfs debugfs $r/sys/kernel/debug
+# The debug kernel's modules.builtin & co (modprobe of a built-in driver
+# succeeds) hide Debian's modules, which it could not load anyway.
+if [ -n "${QKD_MODULES_DIR:-}" ]; then
+	mount -o bind "$r$QKD_MODULES_DIR" $r/lib/modules ||
+		fail "binding $QKD_MODULES_DIR on /lib/modules failed"
+fi
 mount -t tracefs tracefs $r/sys/kernel/tracing 2>/dev/null ||
 	mount -t tracefs tracefs $r/sys/kernel/debug/tracing
 

@@ -2,23 +2,33 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Run qkdn's kernel selftests (or any repo script) inside a QEMU (TCG) VM
-# booted on Debian's 6.1 kernel, with the host root mounted read-only over
-# 9p.  Prints TAP on stdout and exits non-zero on any failure.
+# booted on Debian's 6.1 kernel (or, with QKD_VM_DEBUG=1, on the debug
+# kernel of build-debug-kernel.sh: KASAN, lockdep, kmemleak), with the host
+# root mounted read-only over 9p.  Prints TAP on stdout and exits non-zero
+# on any failure.
 #
 #   selftests/vm/run.sh [test...]            tests from selftests/kernel/tests.txt
 #   selftests/vm/run.sh --cmd SCRIPT [ARG...] run a repo script in the VM
 #                                             (its stdout is passed through)
 #
-# Environment: QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 1500),
+# Environment: QKD_VM_DEBUG=1 (boot the debug kernel, built first if it is
+# not cached; the modules are built against it in build/debug-kernel/),
+# QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 1500),
 # QKD_VM_STALL (s without test output that mean a hung guest, default
 # QKD_TEST_TIMEOUT + 120), QKD_VM_RETRY=0 (do not boot a hung guest again),
 # QKD_VM_MEM (default 1G), QKD_VM_KEEP=1 (keep the temp dir with the console
-# log), QKD_VM_NO_BUILD=1 (do not run make first).
+# log), QKD_VM_NO_BUILD=1 (do not run make first); QKD_TEST_TIMEOUT and
+# QKD_UNLOAD_CYCLES are passed to the guest.
 # See Documentation/qkd/testing.rst.
 
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# KASAN and lockdep make the debug kernel several times slower.
+if [ "${QKD_VM_DEBUG:-0}" = 1 ]; then
+	export QKD_TEST_TIMEOUT=${QKD_TEST_TIMEOUT:-600}
+	QKD_VM_TIMEOUT=${QKD_VM_TIMEOUT:-2400}
+fi
 vm_timeout=${QKD_VM_TIMEOUT:-1500}
 vm_stall=${QKD_VM_STALL:-$(( ${QKD_TEST_TIMEOUT:-300} + 120 ))}
 done_marker="QKD-VM-DONE"
@@ -33,8 +43,37 @@ die() {
 	exit 1
 }
 
+# The debug kernel: bzImage, its build tree and its (module-less)
+# /lib/modules/<ver> with modules.builtin, for modprobe of built-ins.
+find_debug_kernel() {
+	local dir
+	dir=$("$top/selftests/vm/build-debug-kernel.sh") || die "building the debug kernel failed (selftests/vm/build-debug-kernel.sh)"
+	kernel=$dir/bzImage
+	kver=$(cat "$dir/kernelrelease")
+	moddir=$dir/lib/modules/$kver
+	kdir=$dir/build
+	ko_dir=$top/build/debug-kernel/kernel
+	guest_moddir=$dir/lib/modules
+}
+
+# qkd.ko and qkd_sim.ko for the debug kernel, from a copy of the sources
+# (kernel/*.ko stay the ones for Debian's kernel).
+build_debug_modules() {
+	local dst=$top/build/debug-kernel
+	mkdir -p "$dst"
+	(cd "$top" && find kernel uapi -type f \( -name '*.[ch]' -o -name Kbuild \) -print0 |
+		xargs -0 cp -p --parents -t "$dst") || return 1
+	make -s -C "$kdir" M="$dst/kernel" modules >&2
+}
+
 find_kernel() {
 	local k=${QKD_VM_KERNEL:-}
+	ko_dir=$top/kernel
+	guest_moddir=
+	if [ "${QKD_VM_DEBUG:-0}" = 1 ]; then
+		find_debug_kernel
+		return
+	fi
 	if [ -z "$k" ]; then
 		k=$(ls /boot/vmlinuz-6.1*-amd64 2>/dev/null | sort -V | tail -n 1)
 	fi
@@ -99,10 +138,16 @@ build_initramfs() {
 	{
 		printf 'QKD_REPO=%q\n' "$top"
 		printf 'QKD_DONE_MARKER=%q\n' "$done_marker"
+		printf 'QKD_MODULES_DIR=%q\n' "$guest_moddir"
 	} >"$initramfs/qkd-vm.env"
 	# The guest command, run by bash in the chroot: quoting survives.
 	{
 		printf 'cd %q || exit 1\n' "$top"
+		printf 'export QKD_KO_DIR=%q\n' "$ko_dir"
+		# Knobs of the guest side (guest.sh, the tests) pass through.
+		for v in QKD_TEST_TIMEOUT QKD_UNLOAD_CYCLES; do
+			[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
+		done
 		printf 'exec'
 		printf ' %q' "$guest_cmd" "${guest_args[@]}"
 		printf '\n'
@@ -205,10 +250,15 @@ report() {
 	fi
 }
 
-# Kernel messages that mean the kernel is broken, whatever the tests said.
+# Kernel messages that mean the kernel is broken, whatever the tests said
+# (guest.sh's check_dmesg looks for the same).  Lockdep's and the
+# might_sleep() reports start "WARNING:" and "BUG:"; they are named too.
+bad_kmsg='WARNING:|BUG:|Oops|general protection|UBSAN|KASAN|Kernel panic|Call Trace:'
+bad_kmsg+='|possible circular locking|possible recursive locking|inconsistent lock state'
+bad_kmsg+='|suspicious RCU usage|sleeping function called from invalid context'
+bad_kmsg+='|suspected memory leak'
 kernel_log_clean() {
-	! grep -qE 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN|Kernel panic|Call Trace:' \
-		"$tmp/console.log"
+	! grep -qE "$bad_kmsg" "$tmp/console.log"
 }
 
 passthrough=0
@@ -228,6 +278,9 @@ find_kernel
 
 if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
 	make -s -C "$top" modules >&2 || die "make modules failed"
+	if [ "${QKD_VM_DEBUG:-0}" = 1 ]; then
+		build_debug_modules || die "building the modules against the debug kernel ($kdir) failed"
+	fi
 	make -s -C "$top/selftests/kernel" >&2 || die "building selftests/kernel failed"
 	make -s -C "$top/bench/ingest" >&2 || die "building bench/ingest failed"
 	make -s -C "$top/tools" >&2 || die "building tools/ failed"
@@ -235,7 +288,7 @@ if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
 fi
 if [ "$passthrough" = 0 ]; then
 	for m in qkd qkd_sim; do
-		[ -r "$top/kernel/$m.ko" ] || die "kernel/$m.ko not built (make modules)"
+		[ -r "$ko_dir/$m.ko" ] || die "$ko_dir/$m.ko not built (make modules)"
 	done
 fi
 
@@ -257,7 +310,7 @@ echo "# vm: kernel $kver, qemu exit $qemu_rc, $(( $(date +%s) - start )) s" >&2
 if [ "$passthrough" = 1 ]; then
 	sed -e 's/\r$//' -e "/^$done_marker/d" "$tmp/results.log"
 	grep -q "^$done_marker" "$tmp/results.log" || { echo "vm: no completion marker" >&2; tail -n 40 "$tmp/console.log" >&2; exit 1; }
-	kernel_log_clean || { echo "vm: kernel log has warnings/oopses" >&2; grep -E -A5 'WARNING:|BUG:|Oops' "$tmp/console.log" >&2; exit 1; }
+	kernel_log_clean || { echo "vm: kernel log has warnings/oopses" >&2; grep -E -A5 "$bad_kmsg" "$tmp/console.log" >&2; exit 1; }
 	exit 0
 fi
 
@@ -276,11 +329,11 @@ else
 	tail -n 40 "$tmp/console.log" | sed -e 's/\r$//' -e 's/^/# console: /'
 fi
 if kernel_log_clean; then
-	report 1 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN"
+	report 1 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN/lockdep/kmemleak reports"
 else
-	report 0 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN"
-	grep -E -B2 -A12 'WARNING:|BUG:|Oops|general protection|UBSAN|KASAN' "$tmp/console.log" |
-		head -n 80 | sed -e 's/\r$//' -e 's/^/# console: /'
+	report 0 "vm: console log free of WARNING/BUG/Oops/GPF/UBSAN/KASAN/lockdep/kmemleak reports"
+	grep -E -B2 -A20 "$bad_kmsg" "$tmp/console.log" |
+		head -n 120 | sed -e 's/\r$//' -e 's/^/# console: /'
 fi
 echo "1..$n"
 [ "$failures" -eq 0 ]
