@@ -27,7 +27,7 @@ MAN8 := Documentation/man/qkdkmd.8 Documentation/man/qkdctl.8 \
 	Documentation/man/qkdtrace.8
 DOCS := README $(wildcard Documentation/qkd/*.rst)
 
-.PHONY: all modules userspace demo check unit vm-test host-test bench chaos fuzz-long clean \
+.PHONY: all modules userspace demo check unit vm-test host-test bench chaos fuzz-long vm-test-debug clean \
 	install install-daemon install-tools install-docs uninstall
 
 all: modules userspace
@@ -96,6 +96,11 @@ host-test: userspace
 
 vm-test: all
 	selftests/run_all.sh vm
+
+# The kernel suite on a debug kernel (KASAN, lockdep, kmemleak), built from
+# Debian's linux-source-6.1 on first use and cached.
+vm-test-debug: all
+	selftests/run_all.sh vm-debug
 
 # The long form of the chaos test (issue 21): 16 daemons, 330 s of faults
 # under load; root (a network namespace of its own).  CHAOS_SEED=N picks
