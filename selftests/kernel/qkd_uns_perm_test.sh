@@ -17,13 +17,18 @@
 #                       namespace's group, where no link is)
 
 . "$(dirname "$0")/lib.sh"
-util=$QKD_BIN/qkd_sa_util
-qkdctl=$QKD_TOP/tools/build/qkdctl
 bus=/sys/bus/qkd_sim
 sim=83
 link_id=830
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
+# uid 65534 may not reach into the tree (a checkout under a 0700
+# directory, as CI's may be): every caller runs copies from $tmp, and
+# qkd_uns_exec returns to $tmp as its working directory.
+cp "$QKD_BIN/qkd_sa_util" "$QKD_BIN/qkd_uns_exec" "$QKD_TOP/tools/build/qkdctl" "$tmp/"
+util=$tmp/qkd_sa_util
+qkdctl=$tmp/qkdctl
+cd "$tmp" || exit 1
 
 echo "KTAP version 1"
 
@@ -35,7 +40,7 @@ trap cleanup EXIT
 
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
 # "unshare -Urn" by uid 65534, which the chrooted VM needs a helper for.
-uns_root() { "$QKD_BIN/qkd_uns_exec" 65534 "$@"; }
+uns_root() { "$tmp/qkd_uns_exec" 65534 "$@"; }
 
 if ! uns_root true 2>/dev/null; then
 	ktap_skip "uid 65534 cannot create a user namespace" "namespace permissions"
