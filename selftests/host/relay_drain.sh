@@ -44,12 +44,20 @@ diag "drain: $n requests, $fails refused while draining"
 [ "$moved" = A-D-E-F-C ]; ok $? "the new path avoids both slow links"
 
 # Keys keep flowing, identical at both ends (the slow path refills in a
-# few seconds and may take some of them back).
-fails=0
+# few seconds and may take some of them back).  A request caught while
+# the route moves back may be refused cleanly (503): one of five may be,
+# a disagreement never (relay_pair compares the bytes of every answer).
+fails=0 differ=0
 for _ in 1 2 3 4 5; do
-	relay_pair A app1 C app3 "number=16&size=1024" || fails=$((fails + 1))
+	relay_pair A app1 C app3 "number=16&size=1024" && continue
+	if [ "$(echo "$RELAY_LAST_DEC" | http_code)" = 200 ]; then
+		differ=$((differ + 1))
+	else
+		fails=$((fails + 1))
+	fi
 done
-[ $fails -eq 0 ]; ok $? "5 more requests: all identical ($fails refused)"
+[ $fails -le 1 ] && [ $differ -eq 0 ]
+ok $? "5 more requests: keys flow, identical at both ends ($fails refused, $differ differing)"
 fwd=$(relay_ctl D '{"cmd":"relay show"}' | relay_py "d['data']['forwarded']")
 [ "$fwd" -ge 16 ]; ok $? "transit node D of the long path forwarded keys ($fwd)"
 # No key at C ever differed from A's, and every pad was used once.
