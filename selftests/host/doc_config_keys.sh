@@ -3,7 +3,8 @@
 #
 # Every configuration key the documentation names is one the daemon's
 # config parser accepts, and every key the parser accepts is documented in
-# Documentation/qkd/config.rst.
+# Documentation/qkd/config.rst and in qkdkmd.conf(5) (a ".TP" term, ".B key",
+# under a ".SH [section]" heading).
 #
 # The parser's table is read from its source (daemon/config.c, or
 # daemon/*/config.c): the NULL-terminated "static const char *const
@@ -217,6 +218,44 @@ for rel, found in found_by_file.items():
 missing = sorted("[%s] %s" % (s, k) for s in table for k in table[s] if (s, k) not in documented)
 emit(not missing and table != {},
      "Documentation/qkd/config.rst documents every key the parser accepts",
+     ["not documented: " + m for m in missing])
+
+# ---- the man page: ".SH [section]" headings, ".TP" then ".B key" ----------
+
+def man_terms(path):
+    sec, keys, after_tp = None, [], False
+    for i, line in enumerate(open(path, encoding="utf-8").read().split("\n"), 1):
+        m = re.match(r"^\.SH\s+\"?\[(\w+)(?:\s+(\w+))?\]", line)
+        if m:
+            sec, after_tp = (m.group(1), m.group(2)), False
+            continue
+        if line.startswith(".SH"):
+            sec = None
+        if line.startswith(".TP"):
+            after_tp = True
+            continue
+        if after_tp and sec:
+            m = re.match(r"^\.B[IR]?\s+(.*)$", line)
+            # the unquoted words of ".BR a ", " b " (required)"
+            for word in re.sub(r'"[^"]*"', " ", m.group(1) if m else "").split():
+                if re.fullmatch(KEY, word):
+                    keys.append((i, sec, word))
+        after_tp = False
+    return keys
+
+man = os.path.join(top, "Documentation/man/qkdkmd.conf.5")
+man_keys = man_terms(man) if os.path.exists(man) else []
+bad, man_documented = [], set()
+for line, (typ, name), key in man_keys:
+    s = section_of(typ, name)
+    if s is None or s == "*" or key not in table.get(s, ()):
+        bad.append("Documentation/man/qkdkmd.conf.5:%d: [%s] %s: the parser has no such key" % (line, typ, key))
+    else:
+        man_documented.add((s, key))
+emit(not bad and man_keys != [], "qkdkmd.conf(5): the %d config key(s) it names exist" % len(man_keys), bad)
+missing = sorted("[%s] %s" % (s, k) for s in table for k in table[s] if (s, k) not in man_documented)
+emit(not missing and table != {},
+     "qkdkmd.conf(5) documents every key the parser accepts",
      ["not documented: " + m for m in missing])
 
 for status, name, why in out:
