@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -465,6 +466,80 @@ void etsi014_body_free(char *body, size_t len)
 	free(body);
 }
 
+/* ---- counters for the metrics ------------------------------------------ */
+
+const int etsi014_stat_codes[ETSI014_STAT_CODES] = {
+	200, 400, 401, 404, 405, 408, 413, 414, 431, 500, 503, 0
+};
+
+/* From 1 ms (a status request on loopback) to 5 s (a dec_keys waiting
+ * out its Kx-2 reservation, KSA_RETRY_WAIT_MS). */
+const uint32_t etsi014_lat_bounds_us[ETSI014_LAT_BUCKETS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 5000000
+};
+
+const char *etsi014_stat_endpoint_name(enum etsi014_stat_endpoint ep)
+{
+	switch (ep) {
+	case ETSI014_EP_STATUS:		return "status";
+	case ETSI014_EP_ENC_KEYS:	return "enc_keys";
+	case ETSI014_EP_DEC_KEYS:	return "dec_keys";
+	default:			return "other";
+	}
+}
+
+const char *etsi014_stat_method_name(enum etsi014_stat_method m)
+{
+	switch (m) {
+	case ETSI014_M_GET:	return "GET";
+	case ETSI014_M_POST:	return "POST";
+	case ETSI014_M_HEAD:	return "HEAD";
+	default:		return "other";
+	}
+}
+
+/* The endpoint a request's path names, whether or not it parses. */
+static enum etsi014_stat_endpoint stat_endpoint(const char *path)
+{
+	const char *last;
+
+	if (!path || strncmp(path, API_PREFIX, strlen(API_PREFIX)))
+		return ETSI014_EP_OTHER;
+	last = strrchr(path, '/');
+	if (!strcmp(last, "/status"))
+		return ETSI014_EP_STATUS;
+	if (!strcmp(last, "/enc_keys"))
+		return ETSI014_EP_ENC_KEYS;
+	if (!strcmp(last, "/dec_keys"))
+		return ETSI014_EP_DEC_KEYS;
+	return ETSI014_EP_OTHER;
+}
+
+void etsi014_stats_count(struct etsi014_stats *st, const char *path,
+			 int method, int status, uint64_t latency_us)
+{
+	enum etsi014_stat_endpoint ep = stat_endpoint(path);
+	enum etsi014_stat_method m;
+	size_t code, b;
+
+	switch (method) {
+	case HTTP_GET:	m = ETSI014_M_GET; break;
+	case HTTP_POST:	m = ETSI014_M_POST; break;
+	case HTTP_HEAD:	m = ETSI014_M_HEAD; break;
+	default:	m = ETSI014_M_OTHER; break;
+	}
+	for (code = 0; code < ETSI014_STAT_CODES - 1; code++)
+		if (etsi014_stat_codes[code] == status)
+			break;
+	st->requests[ep][m][code]++;
+	for (b = 0; b < ETSI014_LAT_BUCKETS; b++)
+		if (latency_us <= etsi014_lat_bounds_us[b])
+			break;
+	st->lat_bucket[ep][b]++;
+	st->lat_sum_us[ep] += latency_us;
+}
+
 /* ---- server ------------------------------------------------------------ */
 
 struct client;
@@ -483,6 +558,7 @@ struct etsi014_server {
 	uint32_t n_conns;		/* authenticated ones (opened) */
 	struct client *clients;
 	struct etsi014_request scratch;	/* one request parsed at a time */
+	struct etsi014_stats stats;
 	/* Refused handshakes, one line each up to a burst: a flood of them
 	 * must not flood the log (the listener logs their counts). */
 	struct log_ratelimit refused_log;
@@ -499,6 +575,7 @@ struct client {
 	bool closing;
 	uint64_t last_active_ms;	/* bytes in or out */
 	uint64_t request_start_ms;	/* first byte of the current request */
+	uint64_t request_start_us;	/* the same, finer, for the latency */
 	uint64_t closing_ms;
 	/* dec_keys waiting for its Kx-2 reservation (KSA_RETRY) */
 	struct etsi014_request *waiting;
@@ -525,6 +602,28 @@ static void client_close(struct client *c)
 	tls_conn_close(c->tls);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Every answer passes here once.  Before the headers are in (a reader
+ * error, a timeout) neither path nor method is known: "other".
+ */
+static void count_answer(struct client *c, int status)
+{
+	bool known = c->http.headers_done;
+	uint64_t start = c->request_start_us, now = now_us();
+
+	etsi014_stats_count(&c->srv->stats, known ? c->http.req.path : NULL,
+			    known ? (int)c->http.req.method : -1, status,
+			    start && now > start ? now - start : 0);
+}
+
 /* Send one response; the buffer is wiped right after TLS took it. */
 static void client_send(struct client *c, int status, const char *allow,
 			char *body, size_t body_len, bool keep_alive)
@@ -546,6 +645,8 @@ static void client_send(struct client *c, int status, const char *allow,
 	if (!resp || tls_conn_write(c->tls, resp, sent) < 0)
 		keep_alive = false;
 	http_response_free(resp, len);
+	if (c->srv)
+		count_answer(c, status);
 	c->last_active_ms = loop_now_ms();
 	if (!keep_alive)
 		client_close(c);
@@ -788,8 +889,10 @@ static void client_process(struct client *c)
 			return;
 		ret = http_reader_feed(&c->http, in, len, &used);
 		tls_conn_consume(c->tls, used);
-		if (!was_busy && http_reader_busy(&c->http))
+		if (!was_busy && http_reader_busy(&c->http)) {
 			c->request_start_ms = loop_now_ms();
+			c->request_start_us = now_us();
+		}
 		if (ret == HTTP_NEED_MORE) {
 			if (http_reader_take_expect_continue(&c->http))
 				tls_conn_write(c->tls, http_continue_line,
@@ -943,43 +1046,6 @@ static void on_sweep(void *arg)
 		sweep_client(c, now, srv->idle_ms);
 }
 
-static int listen_on(const char *addr, char *err, size_t errlen)
-{
-	char host[256], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV |
-					      AI_PASSIVE,
-				  .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai;
-	int fd, one = 1, rc;
-
-	snprintf(host, sizeof(host), "%s", addr);
-	port = strrchr(host, ':');
-	if (!port) {
-		snprintf(err, errlen, "listen %s: expected host:port", addr);
-		return -1;
-	}
-	*port++ = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc) {
-		snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
 static int copy_saes(struct etsi014_server *srv, const struct etsi014_config *cfg)
 {
 	size_t i;
@@ -1037,7 +1103,7 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 		goto fail;
 	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
 		goto fail;
-	fd = listen_on(cfg->listen, err, errlen);
+	fd = tls_listen_socket(cfg->listen, err, errlen);
 	if (fd < 0)
 		goto fail;
 	srv->listener = tls_listener_new(loop, fd, "etsi014", NULL,
@@ -1054,6 +1120,12 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 fail:
 	etsi014_stop(srv);
 	return NULL;
+}
+
+const struct etsi014_stats *etsi014_get_stats(struct etsi014_server *srv)
+{
+	srv->stats.connections = srv->n_conns;
+	return &srv->stats;
 }
 
 void etsi014_stop(struct etsi014_server *srv)

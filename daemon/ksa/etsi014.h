@@ -41,6 +41,43 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 void etsi014_stop(struct etsi014_server *srv);
 
 /*
+ * Requests answered, for the metrics (mgmt/metrics.c): counted where the
+ * answer is sent, by endpoint (from the URL; "other" for anything else and
+ * for requests cut off before their headers were read), method and HTTP
+ * status, with the time from the request's first byte to its answer.
+ */
+enum etsi014_stat_endpoint {
+	ETSI014_EP_STATUS, ETSI014_EP_ENC_KEYS, ETSI014_EP_DEC_KEYS,
+	ETSI014_EP_OTHER, ETSI014_EP_COUNT
+};
+enum etsi014_stat_method {
+	ETSI014_M_GET, ETSI014_M_POST, ETSI014_M_HEAD, ETSI014_M_OTHER,
+	ETSI014_M_COUNT
+};
+/* The statuses the server answers with; the last slot counts any other. */
+#define ETSI014_STAT_CODES	12
+extern const int etsi014_stat_codes[ETSI014_STAT_CODES];	/* 0: other */
+/* Latency histogram upper bounds, microseconds (+Inf is implied). */
+#define ETSI014_LAT_BUCKETS	12
+extern const uint32_t etsi014_lat_bounds_us[ETSI014_LAT_BUCKETS];
+
+struct etsi014_stats {
+	uint64_t requests[ETSI014_EP_COUNT][ETSI014_M_COUNT][ETSI014_STAT_CODES];
+	/* Per bucket, not cumulative; [ETSI014_LAT_BUCKETS]: above the last. */
+	uint64_t lat_bucket[ETSI014_EP_COUNT][ETSI014_LAT_BUCKETS + 1];
+	uint64_t lat_sum_us[ETSI014_EP_COUNT];
+	uint32_t connections;		/* authenticated, open now */
+};
+
+const char *etsi014_stat_endpoint_name(enum etsi014_stat_endpoint ep);
+const char *etsi014_stat_method_name(enum etsi014_stat_method m);
+/* The server's counters since start; never NULL for a running server. */
+const struct etsi014_stats *etsi014_get_stats(struct etsi014_server *srv);
+/* Count one answer (the server calls it; exposed for the unit tests). */
+void etsi014_stats_count(struct etsi014_stats *st, const char *path,
+			 int method, int status, uint64_t latency_us);
+
+/*
  * Request parsing and answer building, the pure part of the server,
  * exposed for unit tests and the fuzz target.  Added by D2.
  */

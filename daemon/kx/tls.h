@@ -147,6 +147,13 @@ struct tls_listen_limits {
 	unsigned int max_per_source;	/* 0: TLS_MAX_PER_SOURCE */
 };
 
+/*
+ * A non-blocking listening TCP socket bound to "host:port" (numeric IPv4,
+ * or [IPv6]), SO_REUSEADDR, for tls_listener_new().  The descriptor, or
+ * -1 with "listen ADDR: reason" in @err.
+ */
+int tls_listen_socket(const char *addr, char *err, size_t errlen);
+
 struct tls_listener;
 /*
  * Set up the owner's side of an accepted connection @fd: return
