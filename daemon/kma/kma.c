@@ -177,6 +177,8 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->block_size = src->block_size;
 	out->avail = keysrc_avail(src);
 	out->level = pool_level(l, out->avail);
+	out->pool_warn = l->cfg.pool_warn;
+	out->pool_ready = l->cfg.pool_ready;
 	out->bytes_allocated = src->allocated;
 	out->bytes_fetched = src->fetched;
 	out->bytes_discarded = src->discarded;

@@ -51,6 +51,7 @@ struct kma_link_info {
 	uint32_t block_size;		/* bytes */
 	uint64_t avail;			/* bytes this end may still allocate */
 	enum qkd_pool_level level;
+	uint64_t pool_warn, pool_ready;	/* level thresholds in force, bytes */
 	uint32_t keys_held;		/* application key records in store */
 	uint64_t bytes_allocated;	/* own share handed out */
 	uint64_t bytes_fetched;		/* peer share fetched */
