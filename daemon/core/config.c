@@ -34,7 +34,7 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 #define CFG_LINE_MAX	200	/* libinih's INI_MAX_LINE, incl. NUL */
 
 enum section_kind {
-	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX,
+	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX, SEC_METRICS,
 	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
 	SEC_BAD,
 };
@@ -73,8 +73,8 @@ struct parser {
 	struct seen *cur_seen;
 
 	/* singleton sections: header line, 0 if absent */
-	int node_line, tls_line, etsi_line, kx_line;
-	struct seen node_seen, tls_seen, etsi_seen, kx_seen;
+	int node_line, tls_line, etsi_line, kx_line, metrics_line;
+	struct seen node_seen, tls_seen, etsi_seen, kx_seen, metrics_seen;
 	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
 	/* [ipsec] and [ipsec NAME] */
 	int ipsec_line;
@@ -357,6 +357,7 @@ static const char *const etsi_keys[] = {
 };
 static const char *const kx_keys[] = { "listen", "heartbeat_ms",
 				       "dead_after", NULL };
+static const char *const metrics_keys[] = { "listen", "clients", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
 static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
@@ -408,6 +409,45 @@ static void set_priority(struct parser *p, const char *val, uint8_t *out)
 		*out = RELAY_PRIO_HIGH;
 	else
 		fail(p, "priority: '%s' is not low, normal or high", val);
+}
+
+/*
+ * [metrics] clients: the certificate CNs that may read /metrics,
+ * separated by commas or blanks.
+ */
+static void set_metrics_clients(struct parser *p, const char *val)
+{
+	struct qkd_config *c = p->cfg;
+	char cn[KM_NAME_MAX];
+	size_t n;
+
+	while (*val) {
+		n = strcspn(val, ", \t");
+		if (!n) {
+			val++;
+			continue;
+		}
+		if (n >= sizeof(cn)) {
+			fail(p, "clients: name '%.*s' too long (at most %d)",
+			     (int)n, val, KM_NAME_MAX - 1);
+			return;
+		}
+		memcpy(cn, val, n);
+		cn[n] = '\0';
+		val += n;
+		if (c->n_metrics_clients == CONFIG_METRICS_CLIENTS_MAX) {
+			fail(p, "clients: more than %d names",
+			     CONFIG_METRICS_CLIENTS_MAX);
+			return;
+		}
+		if (!set_name(p, "clients", cn,
+			      c->metrics_clients[c->n_metrics_clients],
+			      KM_NAME_MAX))
+			return;
+		c->n_metrics_clients++;
+	}
+	if (!c->n_metrics_clients)
+		fail(p, "clients: no certificate CN given");
 }
 
 /* Configuration 4: "central" relays through the controller (Kx'). */
@@ -679,6 +719,9 @@ static void begin_section(struct parser *p, const char *hdr)
 	} else if (!strcmp(hdr, "kx")) {
 		p->kind = SEC_KX, line = &p->kx_line;
 		p->cur_seen = &p->kx_seen;
+	} else if (!strcmp(hdr, "metrics")) {
+		p->kind = SEC_METRICS, line = &p->metrics_line;
+		p->cur_seen = &p->metrics_seen;
 	} else if (!strcmp(hdr, "ipsec")) {
 		p->kind = SEC_IPSEC, line = &p->ipsec_line;
 		p->cur_seen = &p->ipsec_seen;
@@ -820,6 +863,15 @@ static int on_key(void *user, const char *section, const char *key,
 		else
 			set_addr(p, key, val, c->kx_listen,
 				 sizeof(c->kx_listen));
+		break;
+	case SEC_METRICS:
+		if (!mark_seen(p, key, metrics_keys))
+			break;
+		if (!strcmp(key, "listen"))
+			set_addr(p, key, val, c->metrics_listen,
+				 sizeof(c->metrics_listen));
+		else
+			set_metrics_clients(p, val);
 		break;
 	case SEC_PEER:
 		if (!mark_seen(p, key, peer_keys))
@@ -986,6 +1038,7 @@ static bool check_required(struct parser *p)
 	static const char *const node_req[] = { "name", "state_dir", NULL };
 	static const char *const tls_req[] = { "ca", "cert", "key", NULL };
 	static const char *const etsi_req[] = { "listen", NULL };
+	static const char *const metrics_req[] = { "listen", "clients", NULL };
 	static const char *const peer_req[] = { "address", "cert_cn", NULL };
 	static const char *const link_req[] = { "peer", "source", NULL };
 	static const char *const sae_req[] = { "cert_cn", "node", NULL };
@@ -1011,6 +1064,9 @@ static bool check_required(struct parser *p)
 			k);
 	if (p->kx_line && !was_seen(&p->kx_seen, "listen"))
 		fail_at(p, p->kx_line, "[kx]: missing required key 'listen'");
+	if (p->metrics_line && (k = missing_key(&p->metrics_seen, metrics_req)))
+		fail_at(p, p->metrics_line,
+			"[metrics]: missing required key '%s'", k);
 	for (i = 0; i < c->n_peers; i++)
 		if ((k = missing_key(&p->peer_meta[i].seen, peer_req)))
 			fail_at(p, p->peer_meta[i].line,
@@ -1240,6 +1296,14 @@ static bool check_all(struct parser *p)
 	}
 	if (c->n_peers && !p->kx_line)
 		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
+	if (c->metrics_listen[0] &&
+	    (!strcmp(c->metrics_listen, c->etsi_listen) ||
+	     !strcmp(c->metrics_listen, c->kx_listen)))
+		fail_at(p, p->metrics_line,
+			"[metrics]: listen %s is also the %s listener; give it a port of its own",
+			c->metrics_listen,
+			strcmp(c->metrics_listen, c->etsi_listen) ? "[kx]" :
+			"[etsi014]");
 	check_central_relay(p);
 	for (i = 0; i < c->n_links; i++)
 		check_link(p, i);

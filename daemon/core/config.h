@@ -115,6 +115,9 @@ enum relay_priority {
 /* [node] relay_sessions: at most this many (relay.h keeps that many). */
 #define CONFIG_RELAY_SESSIONS_MAX	1024
 
+/* [metrics] clients: certificate CNs allowed to scrape /metrics. */
+#define CONFIG_METRICS_CLIENTS_MAX	16
+
 /* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */
 struct ipsec_gw_cfg {
 	char name[KM_NAME_MAX];
@@ -174,6 +177,11 @@ struct qkd_config {
 	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */
 	uint32_t kx_heartbeat_ms;	/* 0: the default (100) */
 	uint32_t kx_dead_after;		/* missed heartbeats; 0: default (3) */
+
+	/* [metrics]: "" listen if there is no such section */
+	char metrics_listen[KM_ADDR_MAX];
+	char metrics_clients[CONFIG_METRICS_CLIENTS_MAX][KM_NAME_MAX];
+	size_t n_metrics_clients;
 
 	struct peer_cfg *peers;
 	size_t n_peers;

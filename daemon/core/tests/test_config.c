@@ -476,6 +476,59 @@ static void test_bad(void **state)
 	}
 }
 
+/* [metrics]: its listener and the CNs that may scrape it. */
+static void test_metrics(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[metrics]\nclients = prom\n",
+		  "t.conf:33: [metrics]: missing required key 'listen'" },
+		{ "[metrics]\nlisten = 127.0.0.1:9100\n",
+		  "t.conf:33: [metrics]: missing required key 'clients'" },
+		{ "[metrics]\nlisten = 127.0.0.1:9100\nclients = , ,\n",
+		  "t.conf:35: clients: no certificate CN given" },
+		{ "[metrics]\nlisten = 127.0.0.1:9100\nclients = prom a/b\n",
+		  "t.conf:35: clients: bad name 'a/b' (1..63 of A-Z a-z 0-9 . _ -)" },
+		{ "[metrics]\nlisten = 127.0.0.1:9001\nclients = prom\n",
+		  "t.conf:33: [metrics]: listen 127.0.0.1:9001 is also the [kx] listener; give it a port of its own" },
+		{ "[metrics]\nlisten = 127.0.0.1:8443\nclients = prom\n",
+		  "t.conf:33: [metrics]: listen 127.0.0.1:8443 is also the [etsi014] listener; give it a port of its own" },
+		{ "[metrics]\nlisten = 127.0.0.1:9100\nclients = p\nport = 1\n",
+		  "t.conf:36: unknown key 'port' in [metrics]" },
+		{ "[metrics]\nlisten = 127.0.0.1:9100\nclients = a b c d e f g h i j k l m n o p q\n",
+		  "t.conf:35: clients: more than 16 names" },
+	};
+	char tail[512], *text, err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	(void)state;
+	text = file_with(32, "node = B\n[metrics]\nlisten = 127.0.0.1:9100\nclients = prom,\tgrafana-agent  prom2");
+	assert_int_equal(parse(text, &c, err), 0);
+	free(text);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9100");
+	assert_int_equal(c.n_metrics_clients, 3);
+	assert_string_equal(c.metrics_clients[0], "prom");
+	assert_string_equal(c.metrics_clients[1], "grafana-agent");
+	assert_string_equal(c.metrics_clients[2], "prom2");
+	config_free(&c);
+	/* No section: no listener. */
+	text = file_with(0, NULL);
+	assert_int_equal(parse(text, &c, err), 0);
+	free(text);
+	assert_string_equal(c.metrics_listen, "");
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(tail, sizeof(tail), "node = B\n%s", bad[i].section);
+		text = file_with(32, tail);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, bad[i].error);
+			fail();
+		}
+		free(text);
+	}
+}
+
 /* [macsec NAME] after the good file's last line (32), from line 33 on. */
 static char *file_with_macsec(const char *section)
 {
@@ -613,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_missing_sections),
 		cmocka_unit_test(test_macsec),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
 	};
