@@ -32,6 +32,7 @@
 
 #include "core/config.h"
 #include "mgmt/ctl.h"
+#include "mgmt/metrics.h"
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
 #include "kma/kma.h"
@@ -65,6 +66,7 @@ struct daemon {
 	struct etsi014_sae *etsi_saes;
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
+	struct metrics_server *metrics;	/* [metrics], or NULL */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
 };
@@ -432,6 +434,24 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	return start_relay(d, err, errlen);
 }
 
+/* [metrics]: the same TLS files as the other planes. */
+static int start_metrics(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+	struct metrics_config mc = {
+		.listen = c->metrics_listen,
+		.tls = { .ca = c->tls_ca, .cert = c->tls_cert,
+			 .key = c->tls_key },
+		.clients = c->metrics_clients,
+		.n_clients = c->n_metrics_clients,
+	};
+
+	if (!c->metrics_listen[0])
+		return 0;
+	d->metrics = metrics_start(d->loop, &mc, &d->ctl_src, err, errlen);
+	return d->metrics ? 0 : -1;
+}
+
 static int start_all(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
@@ -454,11 +474,11 @@ static int start_all(struct daemon *d)
 		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
-		.ipsec = d->ipsec,
+		.ipsec = d->ipsec, .etsi = d->etsi,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
-	if (!d->ctl)
+	if (!d->ctl || start_metrics(d, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -468,6 +488,8 @@ fail:
 
 static void stop_all(struct daemon *d)
 {
+	metrics_stop(d->metrics);
+	d->metrics = NULL;
 	ctl_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->etsi)
@@ -534,6 +556,11 @@ static void report_unapplied(const struct qkd_config *old,
 	    old->kx_heartbeat_ms != new->kx_heartbeat_ms ||
 	    old->kx_dead_after != new->kx_dead_after)
 		log_warn("reload: [kx] changes need a restart");
+	if (strcmp(old->metrics_listen, new->metrics_listen) ||
+	    old->n_metrics_clients != new->n_metrics_clients ||
+	    memcmp(old->metrics_clients, new->metrics_clients,
+		   sizeof(old->metrics_clients)))
+		log_warn("reload: [metrics] changes need a restart");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");
 	if (old->n_macsec != new->n_macsec ||
@@ -650,9 +677,11 @@ static int run(struct daemon *d)
 		ret = 1;
 		goto out;
 	}
-	log_notice("node %s up: etsi014 %s, kx %s, control %s, %zu link(s), %zu peer(s), %zu SAE(s)",
+	log_notice("node %s up: etsi014 %s, kx %s, metrics %s, control %s, %zu link(s), %zu peer(s), %zu SAE(s)",
 		   d->cfg.node.name, d->cfg.etsi_listen,
-		   d->cfg.kx_listen[0] ? d->cfg.kx_listen : "-", d->cfg.control,
+		   d->cfg.kx_listen[0] ? d->cfg.kx_listen : "-",
+		   d->cfg.metrics_listen[0] ? d->cfg.metrics_listen : "-",
+		   d->cfg.control,
 		   d->cfg.n_links, d->cfg.n_peers, d->cfg.n_saes);
 	notify_systemd("READY=1");
 	ret = loop_run(d->loop);

@@ -45,6 +45,7 @@ struct peers;
 struct lsa;
 struct relay;
 struct ipsec;
+struct etsi014_server;
 struct qkd_config;
 struct ctl;
 
@@ -58,6 +59,7 @@ struct ctl_sources {
 	struct relay *relay;
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
+	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
 };
 
 /*
