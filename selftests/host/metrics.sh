@@ -167,6 +167,26 @@ wait_value C 'qkd_peer_up{peer="B"}' 0 &&
 ok $? "B killed: C sees B down and D still up"
 promtool check metrics < "$QKD_DIR/A.now" >/dev/null 2>&1
 ok $? "promtool check metrics passes on A with a peer down"
+# The examples: the scrape config is valid for promtool with the test's
+# certificate files, and every series the dashboard queries exists.
+cp "$QKD_TOP/examples/prometheus/prometheus.yml" "$QKD_DIR/"
+promtool check config "$QKD_DIR/prometheus.yml" >/dev/null 2>&1
+ok $? "promtool check config passes on examples/prometheus/prometheus.yml"
+missing=$("$QKD_PY" - "$QKD_TOP/examples/grafana/qkdn-dashboard.json" "$A" <<'PY'
+import json, re, sys
+dash = json.load(open(sys.argv[1]))
+have = {l.split()[2] for l in open(sys.argv[2]) if l.startswith("# TYPE ")}
+names = set()
+for p in dash["panels"]:
+    for t in p["targets"]:
+        names |= set(re.findall(r"qkd_[a-z0-9_]+", t["expr"]))
+names.add("qkd_node_info")	# the node variable's query
+for n in sorted(names):
+    if re.sub(r"_bucket$", "", n) not in have:
+        print(n)
+PY
+)
+[ -z "$missing" ]; ok $? "examples/grafana/qkdn-dashboard.json is JSON and queries only series A exposes${missing:+ (missing: $missing)}"
 grep -q "metrics: client certificate CN \"intruder\" is not in \[metrics\] clients" "$QKD_DIR/A.log"
 ok $? "A logged the refused CN"
 tap_done
