@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "core/loop.h"
@@ -224,7 +227,11 @@ static struct tls_conn *accept_one(void *arg, int fd)
 {
 	struct metrics_server *srv = arg;
 	struct mclient *c = calloc(1, sizeof(*c));
+	int one = 1;
 
+	/* A scrape's answer is several TLS records: without this, Nagle holds
+	 * the last one for the client's delayed ACK (40 ms). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!c || http_reader_init(&c->http, &srv->limits)) {
 		free(c);
 		return NULL;
