@@ -20,9 +20,8 @@ KEYS=${1:-100000}
 PAIRS=50
 N=${METRICS_BENCH_N:-200}
 QKD_TIMEOUT=${QKD_TIMEOUT:-600}
-QKD_LOG_LEVEL=warning
-QKD_RATE=100000000
-QKD_MAX_KEY_COUNT=$((KEYS + 1000))
+# shellcheck disable=SC2034 # read by lib.sh's qkd_line
+QKD_LOG_LEVEL=warning QKD_RATE=100000000 QKD_MAX_KEY_COUNT=$((KEYS + 1000))
 qkd_setup bench-metrics || exit 1
 extra=
 pairs=app1:app2
