@@ -63,6 +63,7 @@ struct daemon {
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
+	struct etsi014_server *skip;	/* [skip], on the same server code */
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	bool verbose;		/* -v: debug logging survives SIGHUP */
@@ -324,6 +325,40 @@ static int start_etsi014(struct daemon *d, char *err, size_t errlen)
 	return d->etsi ? 0 : -1;
 }
 
+/* [skip]: the SKIP key provider, the KSA's other front end. */
+static int start_skip(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+	const struct skip_cfg *sk = &c->skip;
+	struct skip_remote remotes[CONFIG_SKIP_REMOTES_MAX];
+	struct skip_config scfg = {
+		.local_id = sk->local_id, .local_sae = sk->sae,
+		.client_cn = sk->client_cn, .remotes = remotes,
+		.n_remotes = sk->n_remotes,
+		.default_size = c->limits.key_size,
+		.min_size = c->limits.min_key_size,
+		.max_size = c->limits.max_key_size,
+	};
+	struct etsi014_config ec = {
+		.listen = sk->listen,
+		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_ca,
+			 .cert = sk->cert[0] ? sk->cert : c->tls_cert,
+			 .key = sk->key[0] ? sk->key : c->tls_key },
+		.max_body = c->max_body,
+		.idle_timeout_ms = c->idle_timeout_ms,
+		.max_conns = c->max_conns,
+		.skip = &scfg,
+	};
+
+	if (!sk->listen[0])
+		return 0;
+	for (size_t i = 0; i < sk->n_remotes; i++)
+		remotes[i] = (struct skip_remote){ sk->remotes[i].id,
+						   sk->remotes[i].sae };
+	d->skip = etsi014_start(d->loop, &ec, d->ksa, err, errlen);
+	return d->skip ? 0 : -1;
+}
+
 static void relay_rx(void *arg, const char *from, const struct kxmsg *m)
 {
 	relay_receive(arg, from, m);
@@ -443,7 +478,8 @@ static int start_all(struct daemon *d)
 	if (make_tls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
-	    start_etsi014(d, err, sizeof(err)) < 0)
+	    start_etsi014(d, err, sizeof(err)) < 0 ||
+	    start_skip(d, err, sizeof(err)) < 0)
 		goto fail;
 	/* IPsec gateways: [ipsec NAME] needs a [peer], so d->peers is set. */
 	if (d->cfg.ipsec.n_gws && d->peers &&
@@ -473,6 +509,8 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
+	etsi014_stop(d->skip);
+	d->skip = NULL;
 	ipsec_stop(d->ipsec);
 	d->ipsec = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
@@ -530,6 +568,8 @@ static void report_unapplied(const struct qkd_config *old,
 	    old->max_conns != new->max_conns ||
 	    old->etsi_min_tls != new->etsi_min_tls)
 		log_warn("reload: [etsi014] changes need a restart");
+	if (memcmp(&old->skip, &new->skip, sizeof(old->skip)))
+		log_warn("reload: [skip] changes need a restart");
 	if (strcmp(old->kx_listen, new->kx_listen) ||
 	    old->kx_heartbeat_ms != new->kx_heartbeat_ms ||
 	    old->kx_dead_after != new->kx_dead_after)
