@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Issue 18, SKIP: two daemons on a simulated link, each with a [skip]
+# endpoint for its router (routerA at A acts as SAE app1, routerB at B as
+# app2).  skip_client.py, written from the draft, gets a key at one end and
+# the same key by ID at the other, in both directions and over many
+# requests (no keyId twice); each bad request gets the draft's status; a
+# client whose certificate is not the configured one is refused at TLS or
+# before any answer.  No key byte in either daemon's log (debug level).
+set -u
+. "$(dirname "$0")/lib.sh"
+qkd_setup skip || exit 1
+CLIENT="$QKD_PY $(dirname "$0")/skip_client.py"
+QKD_LOG_LEVEL=debug qkd_line A B || { echo "not ok 1 - certificates and configs"; exit 1; }
+# fakeA: the right CN (routerA) from another CA.
+qkd_cert routerA && qkd_cert routerB && qkd_ca rogue &&
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$QKD_DIR/fakeA.key" -out "$QKD_DIR/fakeA.csr" -subj "/CN=routerA" >/dev/null 2>&1 &&
+openssl x509 -req -in "$QKD_DIR/fakeA.csr" -CA "$QKD_DIR/rogue.pem" -CAkey "$QKD_DIR/rogue.key" \
+	-CAcreateserial -days 2 -out "$QKD_DIR/fakeA.pem" >/dev/null 2>&1 ||
+	{ echo "not ok 1 - router certificates"; exit 1; }
+
+SKIP_A=127.0.0.1:$((QKD_PORT_BASE + 50))
+SKIP_B=127.0.0.1:$((QKD_PORT_BASE + 51))
+printf '[skip]\nlisten = %s\nlocal_system_id = gwA\nsae = app1\nclient_cn = routerA\nremote_systems = gwB:app2\n' \
+	"$SKIP_A" >> "$QKD_DIR/A.conf"
+printf '[skip]\nlisten = %s\nlocal_system_id = gwB\nsae = app2\nclient_cn = routerB\nremote_systems = gwA:app1\n' \
+	"$SKIP_B" >> "$QKD_DIR/B.conf"
+
+qkd_start A; ok $? "daemon A starts with [skip]"
+qkd_start B; ok $? "daemon B starts with [skip]"
+qkd_wait_peers A && qkd_wait_peers B; ok $? "Kx channel A-B up"
+qkd_settle
+
+# skip NODE [--cert NAME] COMMAND...: the client at NODE's SKIP port.
+skip() {
+	local node=$1 who url; shift
+	if [ "$node" = A ]; then who=routerA url=$SKIP_A; else who=routerB url=$SKIP_B; fi
+	if [ "${1:-}" = --as ]; then who=$2; shift 2; fi
+	local cert=()
+	[ "$who" != none ] && cert=(--cert "$QKD_DIR/$who.pem" --key "$QKD_DIR/$who.key")
+	$CLIENT --ca "$QKD_DIR/ca.pem" "${cert[@]}" "https://$url" "$@"
+}
+status_of() { cut -d' ' -f1; }
+json_of() { cut -d' ' -f2-; }
+field() { "$QKD_PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+all_ids=$QKD_DIR/all_ids
+keys_seen=$QKD_DIR/keys_seen
+
+out=$(skip A caps)
+[ "$(echo "$out" | status_of)" = 200 ] && echo "$out" | json_of | "$QKD_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["localSystemID"] == "gwA" and d["remoteSystemID"] == ["gwB"], d
+assert d["key"] is True and d["entropy"] is False, d'
+ok $? "capabilities at A: localSystemID gwA, remoteSystemID [gwB], key true"
+
+# pair NAME NEWNODE GETNODE REMOTE_OF_NEW REMOTE_OF_GET [SIZE] HEXLEN
+pair() {
+	local name=$1 n1=$2 n2=$3 r1=$4 r2=$5 size=$6 hexlen=$7 new got id k1 k2
+	new=$(skip "$n1" new "$r1" $size)
+	id=$(echo "$new" | json_of | field keyId 2>/dev/null)
+	k1=$(echo "$new" | json_of | field key 2>/dev/null)
+	echo "$id" >> "$all_ids"
+	echo "$k1" >> "$keys_seen"
+	got=$(skip "$n2" get "$id" "$r2")
+	k2=$(echo "$got" | json_of | field key 2>/dev/null)
+	[ "$(echo "$new" | status_of)" = 200 ] && [ "$(echo "$got" | status_of)" = 200 ] &&
+	[ ${#id} = 32 ] && [ ${#k1} = "$hexlen" ] && [ "$k1" = "$k2" ] &&
+	[ "$(echo "$got" | json_of | field keyId)" = "$id" ]
+	ok $? "$name: new key at $n1, the same key by ID at $n2"
+	LAST_ID=$id
+}
+pair "default size (256 bits)" A B gwB gwA "" 64
+pair "size=512" A B gwB gwA 512 128
+pair "other direction" B A gwA gwB "" 64
+pair "size=64, the minimum" B A gwA gwB 64 16
+
+got=$(skip B get "$LAST_ID" gwA 2>/dev/null)
+[ "$(echo "$got" | status_of)" = 400 ]
+ok $? "a keyId is served once: asked again, 400 ($(echo "$got" | status_of))"
+
+# Many keys on one connection each way, then all of them by ID.
+skip A many gwB 200 > "$QKD_DIR/newA"; rc=$?
+skip B fetch gwA < "$QKD_DIR/newA" > "$QKD_DIR/getB"; rc2=$?
+[ $rc = 0 ] && [ $rc2 = 0 ] && [ "$(wc -l < "$QKD_DIR/newA")" = 200 ] &&
+	cmp -s "$QKD_DIR/newA" "$QKD_DIR/getB"
+ok $? "200 keys over one keep-alive connection at A, the same 200 by ID at B"
+cut -d' ' -f1 "$QKD_DIR/newA" >> "$all_ids"
+cut -d' ' -f2 "$QKD_DIR/newA" >> "$keys_seen"
+total=$(grep -c . "$all_ids"); uniq=$(sort -u "$all_ids" | grep -c .)
+[ "$total" -ge 204 ] && [ "$total" = "$uniq" ]
+ok $? "no keyId twice ($total keyIds, $uniq distinct)"
+
+# Bad requests, each with the draft's status.
+expect() {	# NAME STATUS NODE COMMAND...
+	local name=$1 want=$2 out; shift 2
+	out=$(skip "$@")
+	[ "$(echo "$out" | head -n1 | status_of)" = "$want" ]
+	ok $? "$name: $want (got: $out)"
+}
+expect "unknown remoteSystemID" 400 A new gwX
+expect "this system's own ID as remoteSystemID" 400 A new gwA
+expect "size not a multiple of 8" 400 A new gwB 100
+expect "size 0" 400 A new gwB 0
+expect "size not a number" 400 A new gwB 12ab
+expect "size above max_key_size" 400 A new gwB 8192
+expect "unknown keyId" 400 B get 0123456789abcdef0123456789abcdef gwA
+expect "malformed keyId" 400 B get not-a-key-id gwA
+expect "keyId one digit short" 400 B get 0123456789abcdef0123456789abcde gwA
+expect "key by ID without remoteSystemID" 400 B raw GET /key/0123456789abcdef0123456789abcdef
+expect "new key without remoteSystemID" 400 A raw GET /key
+expect "unsupported parameter" 400 A raw GET "/key?remoteSystemID=gwB&number=2"
+expect "unknown path" 404 A raw GET /entropy
+expect "POST /key" 405 A raw POST "/key?remoteSystemID=gwB"
+out=$(skip A raw DELETE /capabilities)
+echo "$out" | grep -q '^Allow: GET$'
+ok $? "405 carries Allow: GET"
+
+# TLS: only the configured client gets in.
+out=$(skip A --as fakeA caps)
+[ "$(echo "$out" | cut -d' ' -f1)" = TLS ]
+ok $? "a certificate with CN routerA from another CA is refused at TLS ($out)"
+out=$(skip A --as none caps)
+[ "$(echo "$out" | cut -d' ' -f1)" = TLS ]
+ok $? "no client certificate: refused at TLS ($out)"
+out=$(skip A --as app1 caps)
+[ "$(echo "$out" | cut -d' ' -f1)" = TLS ]
+ok $? "a valid certificate of another CN (app1) gets no answer ($out)"
+out=$(skip A --as routerB caps)
+[ "$(echo "$out" | cut -d' ' -f1)" = TLS ]
+ok $? "B's router at A gets no answer ($out)"
+out=$(skip A caps)
+[ "$(echo "$out" | status_of)" = 200 ]
+ok $? "A still serves its own router after the refusals"
+
+# No key byte reaches a log: look for every key (and its first 16
+# hex digits) in both logs, at debug level.
+leak=0
+while read -r k; do
+	[ -n "$k" ] || continue
+	if grep -qi -e "$k" -e "${k:0:16}" "$QKD_DIR/A.log" "$QKD_DIR/B.log"; then
+		leak=1; break
+	fi
+done < "$keys_seen"
+[ $leak = 0 ] && [ "$(grep -c . "$keys_seen")" -ge 204 ]
+ok $? "no key in the daemons' logs ($(grep -c . "$keys_seen") keys checked)"
+
+qkd_stop A; ok $? "A stops cleanly on SIGTERM"
+qkd_stop B; ok $? "B stops cleanly on SIGTERM"
+tap_done
