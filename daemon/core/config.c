@@ -357,7 +357,7 @@ static const char *const etsi_keys[] = {
 };
 static const char *const skip_keys[] = {
 	"listen", "local_system_id", "sae", "client_cn", "remote_systems",
-	"ca", "cert", "key", NULL
+	"ca", "cert", "key", "psk_identity", "psk_file", "psk_hash", NULL
 };
 static const char *const kx_keys[] = { "listen", "heartbeat_ms",
 				       "dead_after", NULL };
@@ -562,6 +562,16 @@ static void skip_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, sk->ca, sizeof(sk->ca));
 	else if (!strcmp(key, "cert"))
 		set_path(p, key, val, sk->cert, sizeof(sk->cert));
+	else if (!strcmp(key, "psk_identity"))
+		set_str(p, key, val, sk->psk_identity, sizeof(sk->psk_identity));
+	else if (!strcmp(key, "psk_file"))
+		set_path(p, key, val, sk->psk_file, sizeof(sk->psk_file));
+	else if (!strcmp(key, "psk_hash")) {
+		if (!strcmp(val, "sha256") || !strcmp(val, "sha384"))
+			sk->psk_sha384 = !strcmp(val, "sha384");
+		else
+			fail(p, "psk_hash: '%s' is not sha256 or sha384", val);
+	}
 	else
 		set_path(p, key, val, sk->key, sizeof(sk->key));
 }
@@ -1259,6 +1269,8 @@ static void check_skip(struct parser *p)
 	else if (strcmp(s->node, c->node.name))
 		fail_at(p, line, "[skip]: sae '%s' is served by node '%s', not this node",
 			sk->sae, s->node);
+	if (!sk->psk_identity[0] != !sk->psk_file[0])
+		fail_at(p, line, "[skip]: psk_identity and psk_file go together");
 	if (!strcmp(sk->listen, c->etsi_listen))
 		fail_at(p, line, "[skip]: listen is [etsi014]'s address too");
 	for (size_t i = 0; i < sk->n_remotes; i++) {
@@ -1402,6 +1414,7 @@ static void set_defaults(struct qkd_config *c)
 	c->max_conns = 1024;
 	c->ipsec.replay_window = QKD_SA_REPLAY_WINDOW_DEFAULT;
 	c->etsi_min_tls = 12;
+	c->skip.psk_sha384 = true;
 }
 
 static int parse(struct parser *p)

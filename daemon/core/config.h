@@ -87,6 +87,9 @@ struct skip_cfg {
 	char ca[KM_PATH_MAX];		/* absolute; "" = [tls] ca */
 	char cert[KM_PATH_MAX];		/* "" = [tls] cert */
 	char key[KM_PATH_MAX];		/* "" = [tls] key */
+	char psk_identity[KSA_SAE_ID_MAX];	/* "": no TLS PSK */
+	char psk_file[KM_PATH_MAX];	/* absolute; the key, hex */
+	bool psk_sha384;		/* psk_hash = sha384 (default) */
 	struct skip_remote_cfg remotes[CONFIG_SKIP_REMOTES_MAX];
 	size_t n_remotes;
 };

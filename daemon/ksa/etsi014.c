@@ -910,8 +910,10 @@ static void on_open(struct tls_conn *tls, void *arg)
 	c->srv->n_conns++;
 	c->counted = true;
 	if (c->srv->skip) {
-		/* One client: the encryptor this node's SKIP SAE stands for. */
-		if (strcmp(tls_conn_peer_name(tls), c->srv->skip->client_cn)) {
+		/* One client: the encryptor this node's SKIP SAE stands for,
+		 * by its certificate or by the PSK (only one is accepted). */
+		if (!tls_conn_psk(tls) &&
+		    strcmp(tls_conn_peer_name(tls), c->srv->skip->client_cn)) {
 			log_notice("skip: client certificate CN \"%s\" is not the SKIP client, closed",
 				   tls_conn_peer_name(tls));
 			client_close(c);
@@ -1131,6 +1133,10 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	if (!srv->ctx)
 		goto fail;
 	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
+		goto fail;
+	if (cfg->skip && cfg->psk_identity &&
+	    tls_ctx_set_psk(srv->ctx, cfg->psk_identity, cfg->psk, cfg->psk_len,
+			    cfg->psk_sha384, err, errlen))
 		goto fail;
 	fd = listen_on(cfg->listen, err, errlen);
 	if (fd < 0)

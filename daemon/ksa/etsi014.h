@@ -40,6 +40,11 @@ struct etsi014_config {
 	 * skip->client_cn.
 	 */
 	const struct skip_config *skip;
+	/* SKIP: a client may also prove this TLS 1.3 external PSK (tls.h). */
+	const char *psk_identity;	/* NULL: certificates only */
+	const uint8_t *psk;
+	size_t psk_len;
+	bool psk_sha384;		/* its hash; else SHA-256 */
 };
 
 /* Listen and serve on @loop.  NULL on failure, reason in @err. */

@@ -453,6 +453,12 @@ static void test_skip(void **state)
 		  "t.conf:33: [skip]: remote system 'gwB' stands for this node's own sae 'app1'" },
 		{ 37, "client_cn = router-a\nentropy = yes",
 		  "t.conf:38: unknown key 'entropy' in [skip]" },
+		{ 37, "client_cn = router-a\npsk_identity = r1",
+		  "t.conf:33: [skip]: psk_identity and psk_file go together" },
+		{ 37, "client_cn = router-a\npsk_file = r1.psk",
+		  "t.conf:33: [skip]: psk_identity and psk_file go together" },
+		{ 37, "client_cn = router-a\npsk_hash = md5",
+		  "t.conf:38: psk_hash: 'md5' is not sha256 or sha384" },
 	};
 	char err[CONFIG_ERR_MAX] = "";
 	struct qkd_config c;
@@ -470,6 +476,16 @@ static void test_skip(void **state)
 	assert_string_equal(c.skip.remotes[1].id, "gw.C");
 	assert_string_equal(c.skip.remotes[1].sae, "app2");
 	assert_string_equal(c.skip.ca, "");
+	assert_string_equal(c.skip.psk_identity, "");
+	assert_true(c.skip.psk_sha384);
+	config_free(&c);
+	text = skip_file_with(37, "client_cn = router-a\npsk_identity = r1\npsk_file = /etc/r1.psk\npsk_hash = sha256");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	free(text);
+	assert_string_equal(c.skip.psk_identity, "r1");
+	assert_string_equal(c.skip.psk_file, "/etc/r1.psk");
+	assert_false(c.skip.psk_sha384);
 	config_free(&c);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
