@@ -15,6 +15,9 @@ requests of one command.  Commands:
     raw METHOD PATH            any request, as given
     many REMOTE N [SIZE]       N new keys on one connection
     fetch REMOTE               key by ID for each keyId read from stdin
+    batch                      "METHOD TARGET" lines from stdin, one answer
+                               line each (a connection the server closes
+                               is opened again)
 
 Each answer is one line on stdout: the HTTP status, a blank, the JSON
 body (compact).  "many" prints "keyId key" per key, "fetch" likewise;
@@ -123,6 +126,16 @@ def main():
                     print_answer(status, body)
                     return 1
                 print(*key_answer(status, body))
+        elif cmd == "batch":
+            for line in sys.stdin:
+                method, target = line.split()
+                try:
+                    status, body, resp = request(conn, method, target)
+                except (ConnectionError, http.client.HTTPException):
+                    conn.close()
+                    conn = connect(args)
+                    status, body, resp = request(conn, method, target)
+                print_answer(status, body)
         else:
             ap.error("unknown command " + cmd)
         conn.close()
