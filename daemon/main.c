@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct daemon {
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
+	struct etsi014_server *skip;	/* [skip], on the same server code */
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct metrics_server *metrics;	/* [metrics], or NULL */
@@ -326,6 +328,118 @@ static int start_etsi014(struct daemon *d, char *err, size_t errlen)
 	return d->etsi ? 0 : -1;
 }
 
+/*
+ * [skip] psk_file: the PSK as hex digits (blanks and newlines ignored),
+ * readable by the daemon only.  Errors never quote the file's content.
+ */
+static int read_psk(const char *path, uint8_t *key, size_t *len, char *err,
+		    size_t errlen)
+{
+	char text[4 * TLS_PSK_MAX + 2];
+	bool bad = false;
+	struct stat st;
+	size_t n = 0, digits = 0;
+	ssize_t got;
+	int fd, hi = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(err, errlen, "[skip] psk_file %.300s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		snprintf(err, errlen, "[skip] psk_file %.300s: readable by group or others (chmod 600)",
+			 path);
+		return -1;
+	}
+	got = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	bad = got < 0 || (size_t)got >= sizeof(text) - 1;
+	for (ssize_t i = 0; !bad && i < got; i++) {
+		char ch = text[i];
+		int v = ch >= '0' && ch <= '9' ? ch - '0' :
+			ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+			ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+
+		if (strchr(" \t\r\n", ch))
+			continue;
+		if (v < 0 || n == TLS_PSK_MAX) {
+			bad = true;
+		} else if (digits++ % 2) {
+			key[n++] = (uint8_t)(hi << 4 | v);
+		} else {
+			hi = v;
+		}
+	}
+	OPENSSL_cleanse(text, sizeof(text));
+	OPENSSL_cleanse(&hi, sizeof(hi));
+	if (bad || digits % 2 || n < TLS_PSK_MIN) {
+		OPENSSL_cleanse(key, TLS_PSK_MAX);
+		snprintf(err, errlen, "[skip] psk_file %.300s: expected %d to %d bytes as hex digits",
+			 path, TLS_PSK_MIN, TLS_PSK_MAX);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+/* [skip]: the SKIP key provider, the KSA's other front end. */
+static int start_skip(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+	const struct skip_cfg *sk = &c->skip;
+	struct skip_remote remotes[CONFIG_SKIP_REMOTES_MAX];
+	struct skip_config scfg = {
+		.local_id = sk->local_id, .local_sae = sk->sae,
+		.client_cn = sk->client_cn, .remotes = remotes,
+		.n_remotes = sk->n_remotes,
+		.default_size = c->limits.key_size,
+		.min_size = c->limits.min_key_size,
+		.max_size = c->limits.max_key_size,
+	};
+	struct etsi014_config ec = {
+		.listen = sk->listen,
+		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_ca,
+			 .cert = sk->cert[0] ? sk->cert : c->tls_cert,
+			 .key = sk->key[0] ? sk->key : c->tls_key },
+		.max_body = c->max_body,
+		.idle_timeout_ms = c->idle_timeout_ms,
+		.max_conns = c->max_conns,
+		.skip = &scfg,
+	};
+
+	uint8_t *psk = NULL;
+	size_t psk_len = 0;
+
+	if (!sk->listen[0])
+		return 0;
+	for (size_t i = 0; i < sk->n_remotes; i++)
+		remotes[i] = (struct skip_remote){ sk->remotes[i].id,
+						   sk->remotes[i].sae };
+	if (sk->psk_file[0]) {
+		psk = OPENSSL_secure_malloc(TLS_PSK_MAX);
+		if (!psk) {
+			snprintf(err, errlen, "[skip] psk_file: out of secure memory");
+			return -1;
+		}
+		if (read_psk(sk->psk_file, psk, &psk_len, err, errlen)) {
+			OPENSSL_secure_free(psk);
+			return -1;
+		}
+		ec.psk_identity = sk->psk_identity;
+		ec.psk = psk;
+		ec.psk_len = psk_len;
+		ec.psk_sha384 = sk->psk_sha384;
+	}
+	d->skip = etsi014_start(d->loop, &ec, d->ksa, err, errlen);
+	if (psk)
+		OPENSSL_secure_clear_free(psk, TLS_PSK_MAX);
+	return d->skip ? 0 : -1;
+}
+
 static void relay_rx(void *arg, const char *from, const struct kxmsg *m)
 {
 	relay_receive(arg, from, m);
@@ -463,7 +577,8 @@ static int start_all(struct daemon *d)
 	if (make_tls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
-	    start_etsi014(d, err, sizeof(err)) < 0)
+	    start_etsi014(d, err, sizeof(err)) < 0 ||
+	    start_skip(d, err, sizeof(err)) < 0)
 		goto fail;
 	/* IPsec gateways: [ipsec NAME] needs a [peer], so d->peers is set. */
 	if (d->cfg.ipsec.n_gws && d->peers &&
@@ -495,6 +610,8 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
+	etsi014_stop(d->skip);
+	d->skip = NULL;
 	ipsec_stop(d->ipsec);
 	d->ipsec = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
@@ -552,6 +669,8 @@ static void report_unapplied(const struct qkd_config *old,
 	    old->max_conns != new->max_conns ||
 	    old->etsi_min_tls != new->etsi_min_tls)
 		log_warn("reload: [etsi014] changes need a restart");
+	if (memcmp(&old->skip, &new->skip, sizeof(old->skip)))
+		log_warn("reload: [skip] changes need a restart");
 	if (strcmp(old->kx_listen, new->kx_listen) ||
 	    old->kx_heartbeat_ms != new->kx_heartbeat_ms ||
 	    old->kx_dead_after != new->kx_dead_after)

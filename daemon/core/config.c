@@ -34,7 +34,7 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 #define CFG_LINE_MAX	200	/* libinih's INI_MAX_LINE, incl. NUL */
 
 enum section_kind {
-	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_KX, SEC_METRICS,
+	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_SKIP, SEC_KX, SEC_METRICS,
 	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
 	SEC_BAD,
 };
@@ -73,8 +73,9 @@ struct parser {
 	struct seen *cur_seen;
 
 	/* singleton sections: header line, 0 if absent */
-	int node_line, tls_line, etsi_line, kx_line, metrics_line;
-	struct seen node_seen, tls_seen, etsi_seen, kx_seen, metrics_seen;
+	int node_line, tls_line, etsi_line, kx_line, skip_line, metrics_line;
+	struct seen node_seen, tls_seen, etsi_seen, kx_seen, skip_seen;
+	struct seen metrics_seen;
 	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
 	/* [ipsec] and [ipsec NAME] */
 	int ipsec_line;
@@ -355,6 +356,10 @@ static const char *const etsi_keys[] = {
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
 	"max_body", "idle_timeout_ms", "max_connections", "min_tls", NULL
 };
+static const char *const skip_keys[] = {
+	"listen", "local_system_id", "sae", "client_cn", "remote_systems",
+	"ca", "cert", "key", "psk_identity", "psk_file", "psk_hash", NULL
+};
 static const char *const kx_keys[] = { "listen", "heartbeat_ms",
 				       "dead_after", NULL };
 static const char *const metrics_keys[] = { "listen", "clients", NULL };
@@ -538,6 +543,80 @@ static void etsi_key(struct parser *p, const char *key, const char *val)
 		set_u32(p, key, val, 1, 65536, &c->max_conns);
 }
 
+/* "ID:SAE, ID:SAE...": remoteSystemIDs and the [sae] each stands for. */
+static void set_skip_remotes(struct parser *p, const char *val,
+			     struct skip_cfg *sk)
+{
+	char buf[CFG_LINE_MAX], *rest = buf, *item;
+
+	snprintf(buf, sizeof(buf), "%s", val);
+	while ((item = strsep(&rest, ","))) {
+		char *colon, *id, *sae;
+		struct skip_remote_cfg *r;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		item[strcspn(item, " \t")] = '\0';
+		colon = strchr(item, ':');
+		if (!colon) {
+			fail(p, "remote_systems: '%s' is not ID:SAE", item);
+			return;
+		}
+		*colon = '\0';
+		id = item, sae = colon + 1;
+		if (!valid_name(id, KSA_SAE_ID_MAX) ||
+		    !valid_name(sae, KSA_SAE_ID_MAX)) {
+			fail(p, "remote_systems: bad name in '%s:%s' (A-Z a-z 0-9 . _ -)",
+			     id, sae);
+			return;
+		}
+		for (size_t i = 0; i < sk->n_remotes; i++)
+			if (!strcmp(sk->remotes[i].id, id)) {
+				fail(p, "remote_systems: '%s' given twice", id);
+				return;
+			}
+		if (sk->n_remotes == CONFIG_SKIP_REMOTES_MAX) {
+			fail(p, "remote_systems: more than %d", CONFIG_SKIP_REMOTES_MAX);
+			return;
+		}
+		r = &sk->remotes[sk->n_remotes++];
+		strcpy(r->id, id);
+		strcpy(r->sae, sae);
+	}
+}
+
+static void skip_key(struct parser *p, const char *key, const char *val)
+{
+	struct skip_cfg *sk = &p->cfg->skip;
+
+	if (!strcmp(key, "listen"))
+		set_addr(p, key, val, sk->listen, sizeof(sk->listen));
+	else if (!strcmp(key, "local_system_id"))
+		set_name(p, key, val, sk->local_id, sizeof(sk->local_id));
+	else if (!strcmp(key, "sae"))
+		set_name(p, key, val, sk->sae, sizeof(sk->sae));
+	else if (!strcmp(key, "client_cn"))
+		set_str(p, key, val, sk->client_cn, sizeof(sk->client_cn));
+	else if (!strcmp(key, "remote_systems"))
+		set_skip_remotes(p, val, sk);
+	else if (!strcmp(key, "ca"))
+		set_path(p, key, val, sk->ca, sizeof(sk->ca));
+	else if (!strcmp(key, "cert"))
+		set_path(p, key, val, sk->cert, sizeof(sk->cert));
+	else if (!strcmp(key, "psk_identity"))
+		set_str(p, key, val, sk->psk_identity, sizeof(sk->psk_identity));
+	else if (!strcmp(key, "psk_file"))
+		set_path(p, key, val, sk->psk_file, sizeof(sk->psk_file));
+	else if (!strcmp(key, "psk_hash")) {
+		if (!strcmp(val, "sha256") || !strcmp(val, "sha384"))
+			sk->psk_sha384 = !strcmp(val, "sha384");
+		else
+			fail(p, "psk_hash: '%s' is not sha256 or sha384", val);
+	}
+	else
+		set_path(p, key, val, sk->key, sizeof(sk->key));
+}
+
 static void link_key(struct parser *p, struct kma_link_cfg *l,
 		     const char *key, const char *val)
 {
@@ -716,6 +795,9 @@ static void begin_section(struct parser *p, const char *hdr)
 	} else if (!strcmp(hdr, "etsi014")) {
 		p->kind = SEC_ETSI014, line = &p->etsi_line;
 		p->cur_seen = &p->etsi_seen;
+	} else if (!strcmp(hdr, "skip")) {
+		p->kind = SEC_SKIP, line = &p->skip_line;
+		p->cur_seen = &p->skip_seen;
 	} else if (!strcmp(hdr, "kx")) {
 		p->kind = SEC_KX, line = &p->kx_line;
 		p->cur_seen = &p->kx_seen;
@@ -852,6 +934,10 @@ static int on_key(void *user, const char *section, const char *key,
 	case SEC_ETSI014:
 		if (mark_seen(p, key, etsi_keys))
 			etsi_key(p, key, val);
+		break;
+	case SEC_SKIP:
+		if (mark_seen(p, key, skip_keys))
+			skip_key(p, key, val);
 		break;
 	case SEC_KX:
 		if (!mark_seen(p, key, kx_keys))
@@ -1039,6 +1125,10 @@ static bool check_required(struct parser *p)
 	static const char *const tls_req[] = { "ca", "cert", "key", NULL };
 	static const char *const etsi_req[] = { "listen", NULL };
 	static const char *const metrics_req[] = { "listen", "clients", NULL };
+	static const char *const skip_req[] = {
+		"listen", "local_system_id", "sae", "client_cn",
+		"remote_systems", NULL
+	};
 	static const char *const peer_req[] = { "address", "cert_cn", NULL };
 	static const char *const link_req[] = { "peer", "source", NULL };
 	static const char *const sae_req[] = { "cert_cn", "node", NULL };
@@ -1061,6 +1151,9 @@ static bool check_required(struct parser *p)
 		fail_at(p, 0, "missing section [etsi014]");
 	else if ((k = missing_key(&p->etsi_seen, etsi_req)))
 		fail_at(p, p->etsi_line, "[etsi014]: missing required key '%s'",
+			k);
+	if (p->skip_line && (k = missing_key(&p->skip_seen, skip_req)))
+		fail_at(p, p->skip_line, "[skip]: missing required key '%s'",
 			k);
 	if (p->kx_line && !was_seen(&p->kx_seen, "listen"))
 		fail_at(p, p->kx_line, "[kx]: missing required key 'listen'");
@@ -1207,6 +1300,49 @@ static void check_sae(struct parser *p, size_t i)
 				s->name, s->cert_cn, c->saes[j].name);
 }
 
+static const struct ksa_sae_cfg *find_sae(const struct qkd_config *c,
+					   const char *name)
+{
+	for (size_t i = 0; i < c->n_saes; i++)
+		if (!strcmp(c->saes[i].name, name))
+			return &c->saes[i];
+	return NULL;
+}
+
+/* [skip]: its SAE is one of this node's; each remote system's is not. */
+static void check_skip(struct parser *p)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct skip_cfg *sk = &c->skip;
+	const struct ksa_sae_cfg *s;
+	int line = p->skip_line;
+
+	if (!line)
+		return;
+	s = find_sae(c, sk->sae);
+	if (!s)
+		fail_at(p, line, "[skip]: sae '%s' is not a [sae] section",
+			sk->sae);
+	else if (strcmp(s->node, c->node.name))
+		fail_at(p, line, "[skip]: sae '%s' is served by node '%s', not this node",
+			sk->sae, s->node);
+	if (!sk->psk_identity[0] != !sk->psk_file[0])
+		fail_at(p, line, "[skip]: psk_identity and psk_file go together");
+	if (!strcmp(sk->listen, c->etsi_listen))
+		fail_at(p, line, "[skip]: listen is [etsi014]'s address too");
+	for (size_t i = 0; i < sk->n_remotes; i++) {
+		s = find_sae(c, sk->remotes[i].sae);
+		if (!s)
+			fail_at(p, line,
+				"[skip]: remote system '%s': sae '%s' is not a [sae] section",
+				sk->remotes[i].id, sk->remotes[i].sae);
+		else if (!strcmp(s->name, sk->sae))
+			fail_at(p, line,
+				"[skip]: remote system '%s' stands for this node's own sae '%s'",
+				sk->remotes[i].id, s->name);
+	}
+}
+
 /* A port's peer and link must be configured and belong together. */
 static void check_macsec(struct parser *p, size_t i)
 {
@@ -1316,6 +1452,7 @@ static bool check_all(struct parser *p)
 	if (p->ipsec_line && c->ipsec.reqid_min > c->ipsec.reqid_max)
 		fail_at(p, p->ipsec_line, "[ipsec]: reqid_min above reqid_max");
 	check_limits(p);
+	check_skip(p);
 	if (!p->failed && !c->control[0] &&
 	    snprintf(c->control, sizeof(c->control), "/run/qkdkmd/%s.sock",
 		     c->node.name) >= (int)sizeof(c->control))
@@ -1342,6 +1479,7 @@ static void set_defaults(struct qkd_config *c)
 	c->max_conns = 1024;
 	c->ipsec.replay_window = QKD_SA_REPLAY_WINDOW_DEFAULT;
 	c->etsi_min_tls = 12;
+	c->skip.psk_sha384 = true;
 }
 
 static int parse(struct parser *p)

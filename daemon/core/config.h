@@ -71,6 +71,29 @@ struct ksa_sae_cfg {
 	char node[KM_NAME_MAX];		/* node whose KSA serves it */
 };
 
+/* [skip] remote_systems: one remoteSystemID and the [sae] it stands for. */
+#define CONFIG_SKIP_REMOTES_MAX	16
+struct skip_remote_cfg {
+	char id[KSA_SAE_ID_MAX];
+	char sae[KSA_SAE_ID_MAX];
+};
+
+/* [skip]: the SKIP key provider endpoint (Documentation/qkd/skip.rst). */
+struct skip_cfg {
+	char listen[KM_ADDR_MAX];	/* "" without a [skip] section */
+	char local_id[KSA_SAE_ID_MAX];	/* localSystemID */
+	char sae[KSA_SAE_ID_MAX];	/* [sae] of this node the client is */
+	char client_cn[KSA_SAE_ID_MAX];	/* the client certificate's CN */
+	char ca[KM_PATH_MAX];		/* absolute; "" = [tls] ca */
+	char cert[KM_PATH_MAX];		/* "" = [tls] cert */
+	char key[KM_PATH_MAX];		/* "" = [tls] key */
+	char psk_identity[KSA_SAE_ID_MAX];	/* "": no TLS PSK */
+	char psk_file[KM_PATH_MAX];	/* absolute; the key, hex */
+	bool psk_sha384;		/* psk_hash = sha384 (default) */
+	struct skip_remote_cfg remotes[CONFIG_SKIP_REMOTES_MAX];
+	size_t n_remotes;
+};
+
 /* [etsi014] limits. */
 struct ksa_limits {
 	uint32_t key_size;		/* default, bits */
@@ -172,6 +195,8 @@ struct qkd_config {
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
 	uint8_t etsi_min_tls;		/* 12 (TLS 1.2, default) or 13 */
+
+	struct skip_cfg skip;		/* [skip] */
 
 	/* [kx] */
 	char kx_listen[KM_ADDR_MAX];	/* "" if there are no peers */

@@ -13,6 +13,10 @@
  *
  * Key bytes exist here only in the key container body and the response
  * buffer around it; both are cleansed as soon as they are handed to TLS.
+ *
+ * The same server speaks SKIP (skip.h) on a listener of its own when
+ * configured so: skip.c parses and builds, and a SKIP key by ID goes
+ * through the very dec_keys path here, Kx-2 wait included.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,6 +564,7 @@ struct etsi014_server {
 	struct client *clients;
 	struct etsi014_request scratch;	/* one request parsed at a time */
 	struct etsi014_stats stats;
+	struct skip_config *skip;	/* own copy; NULL: ETSI 014 */
 	/* Refused handshakes, one line each up to a burst: a flood of them
 	 * must not flood the log (the listener logs their counts). */
 	struct log_ratelimit refused_log;
@@ -656,10 +662,18 @@ static void client_send_error(struct client *c, struct etsi014_error *err,
 			      bool keep_alive)
 {
 	size_t len = 0;
-	char *body = etsi014_error_json(err, &len);
+	char *body;
 
-	log_debug("etsi014: %s: %d %s", c->sae_id ? c->sae_id : "?",
-		  err->status, err->message);
+	if (c->srv && c->srv->skip) {
+		struct skip_error serr = { .status = err->status };
+
+		snprintf(serr.message, sizeof(serr.message), "%s", err->message);
+		body = skip_error_json(&serr, &len);
+	} else {
+		body = etsi014_error_json(err, &len);
+	}
+	log_debug("%s: %s: %d %s", c->srv && c->srv->skip ? "skip" : "etsi014",
+		  c->sae_id ? c->sae_id : "?", err->status, err->message);
 	client_send(c, err->status, err->allow, body, len,
 		    keep_alive);
 	etsi014_error_clear(err);
@@ -685,6 +699,20 @@ static void reply_status(struct client *c, const struct etsi014_request *rq,
 	client_send(c, body ? 200 : 503, NULL, body, len, keep_alive && body);
 }
 
+/* A ksa.h answer's error, in the protocol this server speaks. */
+static void map_result(struct client *c, enum ksa_result res,
+		       const struct ksa_err *kerr, struct etsi014_error *err)
+{
+	struct skip_error serr = { 0 };
+
+	if (!c->srv->skip) {
+		etsi014_map_result(res, kerr, err);
+		return;
+	}
+	skip_map_result(res, kerr, &serr);
+	fail(err, serr.status, "%s", serr.message);
+}
+
 /* Send keys (or the error), then release them. */
 static void reply_keys(struct client *c, enum ksa_result res,
 		       const struct ksa_err *kerr, struct ksa_key *keys,
@@ -694,11 +722,14 @@ static void reply_keys(struct client *c, enum ksa_result res,
 	char *body;
 
 	if (res != KSA_OK) {
-		etsi014_map_result(res, kerr, err);
+		map_result(c, res, kerr, err);
 		client_send_error(c, err, keep_alive);
 		return;
 	}
-	body = etsi014_keys_json(keys, n, &len);
+	if (c->srv->skip)	/* one key, never more */
+		body = n == 1 ? skip_key_json(&keys[0], &len) : NULL;
+	else
+		body = etsi014_keys_json(keys, n, &len);
 	ksa_keys_free(keys, n);
 	if (!body) {
 		fail(err, 503, "key data access error");
@@ -834,11 +865,63 @@ static void reply_dec_keys(struct client *c, const struct etsi014_request *rq,
 		dec_keys_attempt(c, rq, keep_alive, false);
 }
 
+/* A SKIP request: answered here, or handed to the ETSI 014 key paths. */
+static void handle_skip(struct client *c, bool keep_alive)
+{
+	struct etsi014_request *rq = &c->srv->scratch;
+	struct etsi014_error err = { 0 };
+	struct skip_error serr = { 0 };
+	struct skip_request sr;
+	size_t len = 0;
+	char *body;
+
+	if (skip_parse(&c->http.req, c->srv->skip, &sr, &serr)) {
+		fail(&err, serr.status, "%s", serr.message);
+		err.allow = serr.allow;
+		client_send_error(c, &err, keep_alive);
+		return;
+	}
+	switch (sr.endpoint) {
+	case SKIP_CAPABILITIES:
+		body = skip_capabilities_json(c->srv->skip, &len);
+		client_send(c, body ? 200 : 503, NULL, body, len,
+			    keep_alive && body);
+		break;
+	case SKIP_NEW_KEY:
+		/* enc_keys for the pair: this node's SAE is the master. */
+		memset(rq, 0, offsetof(struct etsi014_request, extra));
+		rq->endpoint = ETSI014_ENC_KEYS;
+		rq->number = 1;
+		rq->size = sr.size;
+		snprintf(rq->sae_id, sizeof(rq->sae_id), "%s", sr.remote_sae);
+		rq->n_extra = rq->n_key_ids = 0;
+		reply_enc_keys(c, rq, &err, keep_alive);
+		break;
+	case SKIP_KEY_BY_ID:
+		/* dec_keys: the remote system's SAE was the master. */
+		memset(rq, 0, offsetof(struct etsi014_request, extra));
+		rq->endpoint = ETSI014_DEC_KEYS;
+		snprintf(rq->sae_id, sizeof(rq->sae_id), "%s", sr.remote_sae);
+		rq->n_extra = 0;
+		memcpy(rq->key_ids[0], sr.key_id, sizeof(sr.key_id));
+		rq->n_key_ids = 1;
+		reply_dec_keys(c, rq, keep_alive);
+		OPENSSL_cleanse(rq->key_ids[0], sizeof(rq->key_ids[0]));
+		break;
+	}
+	OPENSSL_cleanse(&sr, sizeof(sr));
+}
+
 static void handle_request(struct client *c)
 {
 	struct etsi014_request *rq = &c->srv->scratch;
 	struct etsi014_error err = { 0 };
 	bool keep_alive = c->http.req.keep_alive;
+
+	if (c->srv->skip && c->sae_id) {
+		handle_skip(c, keep_alive);
+		return;
+	}
 
 	if (!c->sae_id) {
 		fail(&err, 401, "unauthorized");
@@ -929,6 +1012,19 @@ static void on_open(struct tls_conn *tls, void *arg)
 	}
 	c->srv->n_conns++;
 	c->counted = true;
+	if (c->srv->skip) {
+		/* One client: the encryptor this node's SKIP SAE stands for,
+		 * by its certificate or by the PSK (only one is accepted). */
+		if (!tls_conn_psk(tls) &&
+		    strcmp(tls_conn_peer_name(tls), c->srv->skip->client_cn)) {
+			log_notice("skip: client certificate CN \"%s\" is not the SKIP client, closed",
+				   tls_conn_peer_name(tls));
+			client_close(c);
+			return;
+		}
+		c->sae_id = c->srv->skip->local_sae;
+		return;
+	}
 	c->sae_id = sae_by_cn(c->srv, tls_conn_peer_name(tls));
 	if (!c->sae_id)
 		log_notice("etsi014: client certificate CN \"%s\" is not a configured SAE",
@@ -951,7 +1047,7 @@ static void on_close(struct tls_conn *tls, void *arg)
 
 	if (!c->opened && tls_conn_error(tls)[0] && srv)
 		log_ratelimited(&srv->refused_log, LOG_LVL_INFO,
-				"etsi014: connection refused: %s",
+				"%s: connection refused: %s", srv->skip ? "skip" : "etsi014",
 				tls_conn_error(tls));
 	if (c->retry)
 		loop_timer_del(c->retry);
@@ -1094,7 +1190,8 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 	srv->limits.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
 	srv->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
 	srv->max_conns = cfg->max_conns ? cfg->max_conns : DEFAULT_MAX_CONNS;
-	if (copy_saes(srv, cfg)) {
+	if (copy_saes(srv, cfg) ||
+	    (cfg->skip && !(srv->skip = skip_config_dup(cfg->skip)))) {
 		snprintf(err, errlen, "etsi014: out of memory");
 		goto fail;
 	}
@@ -1103,11 +1200,15 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 		goto fail;
 	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
 		goto fail;
+	if (cfg->skip && cfg->psk_identity &&
+	    tls_ctx_set_psk(srv->ctx, cfg->psk_identity, cfg->psk, cfg->psk_len,
+			    cfg->psk_sha384, err, errlen))
+		goto fail;
 	fd = tls_listen_socket(cfg->listen, err, errlen);
 	if (fd < 0)
 		goto fail;
-	srv->listener = tls_listener_new(loop, fd, "etsi014", NULL,
-					 accept_one, srv);
+	srv->listener = tls_listener_new(loop, fd, cfg->skip ? "skip" : "etsi014",
+					 NULL, accept_one, srv);
 	if (!srv->listener)
 		close(fd);
 	tick = srv->idle_ms / 4 > 50 ? srv->idle_ms / 4 : 50;
@@ -1152,6 +1253,7 @@ void etsi014_stop(struct etsi014_server *srv)
 	srv->clients = NULL;
 	SSL_CTX_free(srv->ctx);
 	free_saes(srv);
+	skip_config_free(srv->skip);
 	OPENSSL_cleanse(&srv->scratch, sizeof(srv->scratch));
 	free(srv);
 }

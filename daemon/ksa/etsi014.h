@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ksa/ksa.h"
+#include "ksa/skip.h"
 #include "kx/tls.h"
 
 struct loop;
@@ -32,6 +33,18 @@ struct etsi014_config {
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
 	bool tls12;			/* also TLS 1.2 (tls_ctx_allow_tls12()) */
+	/*
+	 * Non-NULL: speak SKIP (skip.h) instead of ETSI 014 on this listener,
+	 * with the same connection handling and the same KSA calls; @saes
+	 * is then unused and the client is the one whose certificate CN is
+	 * skip->client_cn.
+	 */
+	const struct skip_config *skip;
+	/* SKIP: a client may also prove this TLS 1.3 external PSK (tls.h). */
+	const char *psk_identity;	/* NULL: certificates only */
+	const uint8_t *psk;
+	size_t psk_len;
+	bool psk_sha384;		/* its hash; else SHA-256 */
 };
 
 /* Listen and serve on @loop.  NULL on failure, reason in @err. */

@@ -90,6 +90,7 @@ struct tls_conn {
 	const struct tls_conn_ops *ops;
 	void *arg;
 	char peer_name[TLS_PEER_NAME_MAX];
+	bool psk;			/* authenticated by the external PSK */
 	char error[160];
 	/* Accepted and not yet admitted: on its listener's pending list. */
 	struct tls_listener *gate;
@@ -200,6 +201,111 @@ fail:
 	snprintf(err, errlen, "%s: %s", what ? what : "(null)", why);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* ---- TLS 1.3 external PSK ---------------------------------------------- */
+
+struct tls_psk {
+	char identity[TLS_PSK_IDENTITY_MAX];
+	uint8_t *key;		/* secure heap */
+	size_t len;
+	bool sha384;		/* the PSK's hash; else SHA-256 */
+};
+
+static int psk_index = -1;
+
+static void psk_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+		     long argl, void *argp)
+{
+	struct tls_psk *p = ptr;
+
+	if (!p)
+		return;
+	OPENSSL_secure_clear_free(p->key, p->len);
+	free(p);
+}
+
+static const struct tls_psk *ctx_psk(SSL_CTX *ctx)
+{
+	return psk_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, psk_index);
+}
+
+/*
+ * ClientHello offers a PSK identity: ours gets a session holding the key
+ * and a suite of the PSK's hash (RFC 8446 4.2.11: the binder is computed
+ * with it); any other identity is ignored, and the handshake goes on to
+ * ask for a certificate.  A wrong key fails the binder check.  The server
+ * prefers the suites of the PSK's hash (tls_ctx_set_psk()), else OpenSSL
+ * skips the PSK for a suite of the other hash.
+ */
+static int psk_find(SSL *ssl, const unsigned char *id, size_t id_len,
+		    SSL_SESSION **sess)
+{
+	static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
+	static const unsigned char aes256gcm_sha384[] = { 0x13, 0x02 };
+	const struct tls_psk *p = ctx_psk(SSL_get_SSL_CTX(ssl));
+	const SSL_CIPHER *cipher;
+	SSL_SESSION *s;
+
+	*sess = NULL;
+	if (!p || id_len != strlen(p->identity) ||
+	    CRYPTO_memcmp(id, p->identity, id_len))
+		return 1;
+	cipher = SSL_CIPHER_find(ssl, p->sha384 ? aes256gcm_sha384 :
+						  aes128gcm_sha256);
+	s = SSL_SESSION_new();
+	if (!s || !cipher || !SSL_SESSION_set1_master_key(s, p->key, p->len) ||
+	    !SSL_SESSION_set_cipher(s, cipher) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		return 0;
+	}
+	*sess = s;
+	return 1;
+}
+
+int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
+		    size_t len, bool sha384, char *err, size_t errlen)
+{
+	struct tls_psk *p;
+	char why[128];
+
+	if (psk_index < 0)
+		psk_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+						     psk_free);
+	if (!*identity || strlen(identity) >= TLS_PSK_IDENTITY_MAX ||
+	    len < TLS_PSK_MIN || len > TLS_PSK_MAX) {
+		snprintf(err, errlen, "PSK: identity 1..%d characters, key %d..%d bytes",
+			 TLS_PSK_IDENTITY_MAX - 1, TLS_PSK_MIN, TLS_PSK_MAX);
+		return -1;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p)
+		p->key = OPENSSL_secure_malloc(len);
+	if (psk_index < 0 || !p || !p->key ||
+	    !SSL_CTX_set_ex_data(ctx, psk_index, p)) {
+		if (p)
+			OPENSSL_secure_free(p->key);
+		free(p);
+		snprintf(err, errlen, "PSK: out of memory");
+		return -1;
+	}
+	snprintf(p->identity, sizeof(p->identity), "%s", identity);
+	memcpy(p->key, key, len);
+	p->len = len;
+	p->sha384 = sha384;
+	SSL_CTX_set_psk_find_session_callback(ctx, psk_find);
+	/* OpenSSL refuses a PSK session under SSL_VERIFY_PEER without one. */
+	if (!SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"psk", 3) ||
+	    !SSL_CTX_set_ciphersuites(ctx, sha384 ?
+			"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256" :
+			"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384")) {
+		openssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "PSK: cipher suites: %s", why);
+		return -1;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return 0;
 }
 
 /* ECDHE for forward secrecy, AEAD only; OpenSSL's TLS 1.2 names. */
@@ -430,6 +536,7 @@ static void peer_cn(struct tls_conn *c)
 /* Go on with the handshake on what has come; on_open once it is done. */
 static void conn_handshake(struct tls_conn *c)
 {
+	const struct tls_psk *psk;
 	int ret;
 
 	clear_ssl_errors();
@@ -439,13 +546,19 @@ static void conn_handshake(struct tls_conn *c)
 			conn_fail_handshake(c, ret);
 		return;
 	}
-	/* SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes these hold; belt and braces. */
-	if (!SSL_get0_peer_certificate(c->ssl) ||
-	    SSL_get_verify_result(c->ssl) != X509_V_OK) {
+	psk = ctx_psk(SSL_get_SSL_CTX(c->ssl));
+	if (psk && SSL_session_reused(c->ssl) && !SSL_get0_peer_certificate(c->ssl)) {
+		/* No resumption here (no tickets, no cache): the external PSK. */
+		c->psk = true;
+		snprintf(c->peer_name, sizeof(c->peer_name), "%s", psk->identity);
+	} else if (!SSL_get0_peer_certificate(c->ssl) ||
+		   SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		/* SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes these hold; belt and braces. */
 		conn_kill(c, "handshake: peer certificate not verified");
 		return;
+	} else {
+		peer_cn(c);
 	}
-	peer_cn(c);
 	c->state = TLS_OPEN;
 	c->opened = true;
 	if (c->ops->on_open)
@@ -863,6 +976,11 @@ size_t tls_conn_pending(const struct tls_conn *c)
 const char *tls_conn_peer_name(const struct tls_conn *c)
 {
 	return c->peer_name;
+}
+
+bool tls_conn_psk(const struct tls_conn *c)
+{
+	return c->psk;
 }
 
 const char *tls_conn_error(const struct tls_conn *c)

@@ -14,6 +14,7 @@
 #ifndef QKD_TLS_H
 #define QKD_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
@@ -40,6 +41,20 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
  * AEAD ciphers only, renegotiation off.  0, or -1 with the reason in @err.
  */
 int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
+
+/*
+ * A server context that also accepts a TLS 1.3 external PSK (RFC 8446,
+ * with (EC)DHE) from one client, by its identity, in place of a client
+ * certificate (SKIP routers).  The PSK's hash is SHA-384 if @sha384, else
+ * SHA-256; the server then prefers the suites of that hash.  @key is
+ * copied to the secure heap and wiped with @ctx.  0, or -1 with the
+ * reason in @err (never the key).
+ */
+#define TLS_PSK_IDENTITY_MAX	128	/* bytes incl. NUL */
+#define TLS_PSK_MIN		16
+#define TLS_PSK_MAX		64
+int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
+		    size_t len, bool sha384, char *err, size_t errlen);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */
@@ -110,6 +125,9 @@ void tls_conn_abort(struct tls_conn *c);
  * the loop will not run again (daemon exit).  Never from @c's callbacks.
  */
 void tls_conn_free(struct tls_conn *c);
+/* The peer proved the external PSK (tls_ctx_set_psk()), not a certificate;
+ * tls_conn_peer_name() is then the PSK identity. */
+bool tls_conn_psk(const struct tls_conn *c);
 /* Why the connection failed ("" if it did not, or not yet); for logs. */
 const char *tls_conn_error(const struct tls_conn *c);
 

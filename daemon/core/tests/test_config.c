@@ -399,6 +399,107 @@ static void test_ipsec(void **state)
 			    "t.conf:19: [ipsec gw4]: needs an [ipsec] section with reqid_min and reqid_max");
 }
 
+/* [skip], after the good file's 32 lines. */
+static const char *const skip_lines[] = {
+	"[skip]",				/* 33 */
+	"listen = 127.0.0.1:9443",		/* 34 */
+	"local_system_id = gwA",		/* 35 */
+	"sae = app1",				/* 36 */
+	"client_cn = router-a",			/* 37 */
+	"remote_systems = gwB:app2, gw.C:app2",	/* 38 */
+	NULL
+};
+
+static char *skip_file_with(int lineno, const char *repl)
+{
+	char *base = file_with(0, NULL), *buf;
+	size_t size = strlen(base) + 1024, used;
+
+	buf = malloc(size);
+	assert_non_null(buf);
+	used = (size_t)snprintf(buf, size, "%s", base);
+	free(base);
+	for (int i = 0; skip_lines[i]; i++) {
+		const char *l = i + 33 == lineno ? repl : skip_lines[i];
+
+		used += (size_t)snprintf(buf + used, size - used, "%s\n",
+					 l ? l : "");
+		assert_true(used < size);
+	}
+	return buf;
+}
+
+static void test_skip(void **state)
+{
+	static const struct { int line; const char *repl, *error; } bad[] = {
+		{ 34, NULL, "t.conf:33: [skip]: missing required key 'listen'" },
+		{ 38, NULL, "t.conf:33: [skip]: missing required key 'remote_systems'" },
+		{ 34, "listen = 127.0.0.1:8443",
+		  "t.conf:33: [skip]: listen is [etsi014]'s address too" },
+		{ 35, "local_system_id = gw A",
+		  "t.conf:35: local_system_id: bad name 'gw A' (1..127 of A-Z a-z 0-9 . _ -)" },
+		{ 36, "sae = app9", "t.conf:33: [skip]: sae 'app9' is not a [sae] section" },
+		{ 36, "sae = app2",
+		  "t.conf:33: [skip]: sae 'app2' is served by node 'B', not this node" },
+		{ 38, "remote_systems = gwB",
+		  "t.conf:38: remote_systems: 'gwB' is not ID:SAE" },
+		{ 38, "remote_systems = gwB:app2,gwB:app2",
+		  "t.conf:38: remote_systems: 'gwB' given twice" },
+		{ 38, "remote_systems = gwB:app/2",
+		  "t.conf:38: remote_systems: bad name in 'gwB:app/2' (A-Z a-z 0-9 . _ -)" },
+		{ 38, "remote_systems = gwB:app7",
+		  "t.conf:33: [skip]: remote system 'gwB': sae 'app7' is not a [sae] section" },
+		{ 38, "remote_systems = gwB:app1",
+		  "t.conf:33: [skip]: remote system 'gwB' stands for this node's own sae 'app1'" },
+		{ 37, "client_cn = router-a\nentropy = yes",
+		  "t.conf:38: unknown key 'entropy' in [skip]" },
+		{ 37, "client_cn = router-a\npsk_identity = r1",
+		  "t.conf:33: [skip]: psk_identity and psk_file go together" },
+		{ 37, "client_cn = router-a\npsk_file = r1.psk",
+		  "t.conf:33: [skip]: psk_identity and psk_file go together" },
+		{ 37, "client_cn = router-a\npsk_hash = md5",
+		  "t.conf:38: psk_hash: 'md5' is not sha256 or sha384" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text = skip_file_with(0, NULL);
+
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	free(text);
+	assert_string_equal(c.skip.listen, "127.0.0.1:9443");
+	assert_string_equal(c.skip.local_id, "gwA");
+	assert_string_equal(c.skip.sae, "app1");
+	assert_string_equal(c.skip.client_cn, "router-a");
+	assert_int_equal(c.skip.n_remotes, 2);
+	assert_string_equal(c.skip.remotes[1].id, "gw.C");
+	assert_string_equal(c.skip.remotes[1].sae, "app2");
+	assert_string_equal(c.skip.ca, "");
+	assert_string_equal(c.skip.psk_identity, "");
+	assert_true(c.skip.psk_sha384);
+	config_free(&c);
+	text = skip_file_with(37, "client_cn = router-a\npsk_identity = r1\npsk_file = /etc/r1.psk\npsk_hash = sha256");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	free(text);
+	assert_string_equal(c.skip.psk_identity, "r1");
+	assert_string_equal(c.skip.psk_file, "/etc/r1.psk");
+	assert_false(c.skip.psk_sha384);
+	config_free(&c);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = skip_file_with(bad[i].line, bad[i].repl);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, bad[i].error);
+			fail();
+		}
+		free(text);
+	}
+}
+
 struct bad_case {
 	int line;		/* line to replace */
 	const char *repl;	/* its new text, NULL to blank it */
@@ -659,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_good_kernel),
 		cmocka_unit_test(test_ipsec),
+		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_sae_at_relay_node),
 		cmocka_unit_test(test_controller),
 		cmocka_unit_test(test_roles_and_central_relay),
