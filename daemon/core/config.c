@@ -349,7 +349,10 @@ static const char *const node_keys[] = {
 	"controller", "role", "key_relay", "relay_sessions",
 	"control_admin_group", NULL
 };
-static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
+static const char *const tls_keys[] = {
+	"ca", "cert", "key", "kx_ca", "sae_ca", "crl", "kx_crl", "sae_crl",
+	NULL
+};
 static const char *const etsi_keys[] = {
 	"listen", "key_size", "min_key_size", "max_key_size",
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
@@ -456,6 +459,22 @@ static void tls_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
 	else if (!strcmp(key, "cert"))
 		set_path(p, key, val, c->tls_cert, sizeof(c->tls_cert));
+	else if (!strcmp(key, "kx_ca"))
+		set_path(p, key, val, c->tls_kx_ca, sizeof(c->tls_kx_ca));
+	else if (!strcmp(key, "sae_ca"))
+		set_path(p, key, val, c->tls_sae_ca, sizeof(c->tls_sae_ca));
+	else if (!strcmp(key, "crl")) {
+		/* Both planes, unless kx_crl / sae_crl says otherwise. */
+		if (!was_seen(&p->tls_seen, "kx_crl"))
+			set_path(p, key, val, c->tls_kx_crl,
+				 sizeof(c->tls_kx_crl));
+		if (!was_seen(&p->tls_seen, "sae_crl"))
+			set_path(p, key, val, c->tls_sae_crl,
+				 sizeof(c->tls_sae_crl));
+	} else if (!strcmp(key, "kx_crl"))
+		set_path(p, key, val, c->tls_kx_crl, sizeof(c->tls_kx_crl));
+	else if (!strcmp(key, "sae_crl"))
+		set_path(p, key, val, c->tls_sae_crl, sizeof(c->tls_sae_crl));
 	else
 		set_path(p, key, val, c->tls_key, sizeof(c->tls_key));
 }
@@ -984,7 +1003,7 @@ static void check_ipsec_required(struct parser *p)
 static bool check_required(struct parser *p)
 {
 	static const char *const node_req[] = { "name", "state_dir", NULL };
-	static const char *const tls_req[] = { "ca", "cert", "key", NULL };
+	static const char *const tls_req[] = { "cert", "key", NULL };
 	static const char *const etsi_req[] = { "listen", NULL };
 	static const char *const peer_req[] = { "address", "cert_cn", NULL };
 	static const char *const link_req[] = { "peer", "source", NULL };
@@ -1004,6 +1023,11 @@ static bool check_required(struct parser *p)
 		fail_at(p, 0, "missing section [tls]");
 	else if ((k = missing_key(&p->tls_seen, tls_req)))
 		fail_at(p, p->tls_line, "[tls]: missing required key '%s'", k);
+	else if (!was_seen(&p->tls_seen, "ca") &&
+		 (!was_seen(&p->tls_seen, "kx_ca") ||
+		  !was_seen(&p->tls_seen, "sae_ca")))
+		fail_at(p, p->tls_line,
+			"[tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')");
 	if (!p->etsi_line)
 		fail_at(p, 0, "missing section [etsi014]");
 	else if ((k = missing_key(&p->etsi_seen, etsi_req)))
@@ -1149,6 +1173,22 @@ static void check_sae(struct parser *p, size_t i)
 			fail_at(p, line,
 				"[sae %s]: cert_cn '%s' already used by [sae %s]",
 				s->name, s->cert_cn, c->saes[j].name);
+	/*
+	 * Identity is the CN: a name that is both an SAE's and a KM's would
+	 * let a certificate issued for one act as the other (an SAE's speak
+	 * Kx when the planes share a CA).  Node certificates carry the node
+	 * name (qkdkmd.conf(5)), so that is refused too.
+	 */
+	if (!strcmp(s->cert_cn, c->node.name))
+		fail_at(p, line,
+			"[sae %s]: cert_cn '%s' is this node's name (a KM's certificate CN)",
+			s->name, s->cert_cn);
+	for (size_t j = 0; j < c->n_peers; j++)
+		if (!strcmp(s->cert_cn, c->peers[j].cert_cn) ||
+		    !strcmp(s->cert_cn, c->peers[j].name))
+			fail_at(p, line,
+				"[sae %s]: cert_cn '%s' is also [peer %s]'s; an SAE and a KM must not share a certificate CN",
+				s->name, s->cert_cn, c->peers[j].name);
 }
 
 /* A port's peer and link must be configured and belong together. */
@@ -1238,6 +1278,10 @@ static bool check_all(struct parser *p)
 				"[peer %s]: that is this node's own name",
 				c->peers[i].name);
 	}
+	if (!c->tls_kx_ca[0])
+		memcpy(c->tls_kx_ca, c->tls_ca, sizeof(c->tls_kx_ca));
+	if (!c->tls_sae_ca[0])
+		memcpy(c->tls_sae_ca, c->tls_ca, sizeof(c->tls_sae_ca));
 	if (c->n_peers && !p->kx_line)
 		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
 	check_central_relay(p);

@@ -158,9 +158,18 @@ struct qkd_config {
 	uint32_t relay_sessions;
 
 	/* [tls]: absolute paths */
-	char tls_ca[KM_PATH_MAX];
+	char tls_ca[KM_PATH_MAX];	/* "ca": both planes' default */
 	char tls_cert[KM_PATH_MAX];
 	char tls_key[KM_PATH_MAX];
+	/*
+	 * The trust anchors and revocation lists each plane checks its peers
+	 * against: Kx (peer KMs) and ETSI 014 (SAEs).  After parsing, the CAs
+	 * are always set ("kx_ca"/"sae_ca", else "ca"); a CRL is "" if none.
+	 */
+	char tls_kx_ca[KM_PATH_MAX];
+	char tls_sae_ca[KM_PATH_MAX];
+	char tls_kx_crl[KM_PATH_MAX];
+	char tls_sae_crl[KM_PATH_MAX];
 
 	/* [etsi014] */
 	char etsi_listen[KM_ADDR_MAX];
@@ -196,6 +205,7 @@ struct qkd_config {
  */
 int config_load(const char *path, struct qkd_config *cfg,
 		char *err, size_t errlen);
+
 
 /*
  * The same from memory: @name is used in error messages, @base_dir to

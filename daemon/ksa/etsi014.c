@@ -1032,10 +1032,8 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 		snprintf(err, errlen, "etsi014: out of memory");
 		goto fail;
 	}
-	srv->ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+	srv->ctx = etsi014_ctx_new(cfg, err, errlen);
 	if (!srv->ctx)
-		goto fail;
-	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
 		goto fail;
 	fd = listen_on(cfg->listen, err, errlen);
 	if (fd < 0)
@@ -1054,6 +1052,26 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 fail:
 	etsi014_stop(srv);
 	return NULL;
+}
+
+SSL_CTX *etsi014_ctx_new(const struct etsi014_config *cfg, char *err,
+			 size_t errlen)
+{
+	SSL_CTX *ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+
+	if (ctx && cfg->tls12 && tls_ctx_allow_tls12(ctx, err, errlen)) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *etsi014_set_ctx(struct etsi014_server *srv, SSL_CTX *ctx)
+{
+	SSL_CTX *old = srv->ctx;
+
+	srv->ctx = ctx;
+	return old;
 }
 
 void etsi014_stop(struct etsi014_server *srv)

@@ -406,6 +406,13 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* An SAE and a KM never share a certificate CN. */
+	{ 28, "cert_cn = B",
+	  "t.conf:27: [sae app1]: cert_cn 'B' is also [peer B]'s; an SAE and a KM must not share a certificate CN" },
+	{ 31, "cert_cn = A",
+	  "t.conf:30: [sae app2]: cert_cn 'A' is this node's name (a KM's certificate CN)" },
+	{ 8, "kx_ca = km.pem",
+	  "t.conf:7: [tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')" },
 	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
 	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
 	{ 13, "key_size = 25x",
@@ -575,6 +582,48 @@ static void test_long_line(void **state)
 	assert_string_equal(err, "t.conf:2: line too long (at most 198 characters)");
 }
 
+/* Two trust anchors and CRLs; each defaults to the shared one. */
+static void test_trust_anchors(void **state)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with(0, NULL);
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_sae_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_kx_crl, "");
+	assert_string_equal(c.tls_sae_crl, "");
+	config_free(&c);
+	free(text);
+
+	text = file_with(8, "kx_ca = km.pem\nsae_ca = sae.pem\ncrl = all.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_ca, "");
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/km.pem");
+	assert_string_equal(c.tls_sae_ca, "/etc/qkd/sae.pem");
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/all.crl");
+	config_free(&c);
+	free(text);
+
+	/* kx_crl wins over crl, in either order. */
+	text = file_with(8, "ca = ca.pem\nkx_crl = km.crl\ncrl = all.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/km.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/all.crl");
+	config_free(&c);
+	free(text);
+	text = file_with(8, "ca = ca.pem\ncrl = all.crl\nsae_crl = sae.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/sae.crl");
+	config_free(&c);
+	free(text);
+}
+
 static void test_file(void **state)
 {
 	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
@@ -615,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_macsec),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_trust_anchors),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
