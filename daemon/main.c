@@ -116,7 +116,9 @@ static void usage(FILE *out)
 "uses the kernel source or a [macsec] port is configured (the qkd and\n"
 "macsec genetlink commands require it), and sets no_new_privs.  Core\n"
 "dumps are disabled (the process is not dumpable) and key material lives\n"
-"in OpenSSL's secure heap (mlock'd, not dumped).\n"
+"in OpenSSL's secure heap (mlock'd, not dumped); if it cannot be locked\n"
+"the daemon does not start.  A config holding seeds must not be readable\n"
+"by other users.\n"
 "\n"
 "Exit status: 0 after a clean stop or a good --check, 1 on a bad\n"
 "configuration or a start-up failure, 2 on bad usage.\n"
@@ -149,8 +151,21 @@ static int harden_process(const struct qkd_config *cfg)
 			(unsigned long long)cfg->secure_heap);
 		return -1;
 	}
+	/*
+	 * 2: the heap exists but mlock (or madvise) failed, so keys could
+	 * reach swap.  Fail closed; the test-only escape is explicit.
+	 */
+	if (ret == 2 && !cfg->allow_unlocked_memory) {
+		struct rlimit ml = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &ml);
+		log_err("cannot lock the secure heap in memory (%llu bytes; RLIMIT_MEMLOCK %llu): keys could be swapped out; raise the limit (LimitMEMLOCK= in the unit, ulimit -l) or lower [node] secure_heap",
+			(unsigned long long)cfg->secure_heap,
+			(unsigned long long)ml.rlim_cur);
+		return -1;
+	}
 	if (ret == 2)
-		log_warn("secure heap: mlock or madvise failed; keys may be swapped (raise RLIMIT_MEMLOCK)");
+		log_warn("secure heap NOT locked in memory: keys may be swapped ([node] allow_unlocked_memory = yes, for tests only)");
 	return 0;
 }
 
@@ -630,6 +645,12 @@ static void reload(struct daemon *d)
 		log_err("reload: %s; keeping the running configuration", err);
 		return;
 	}
+	if (config_check_secrets_mode(d->config_path, &next, err,
+				      sizeof(err)) < 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		return;
+	}
 	report_unapplied(&d->cfg, &next);
 	reload_tls(d, &next);
 	if (!d->verbose && next.log_level != d->cfg.log_level) {
@@ -791,6 +812,12 @@ int main(int argc, char **argv)
 	log_init("qkdkmd", LOG_LVL_INFO);
 	if (config_load(d.config_path, &d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (config_check_secrets_mode(d.config_path, &d.cfg, err,
+				      sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(&d.cfg);
 		return 1;
 	}
 	log_set_level(d.verbose ? LOG_LVL_DEBUG : d.cfg.log_level);

@@ -347,7 +347,7 @@ static bool was_seen(const struct seen *s, const char *key)
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
 	"controller", "role", "key_relay", "relay_sessions",
-	"control_admin_group", NULL
+	"control_admin_group", "allow_unlocked_memory", NULL
 };
 static const char *const tls_keys[] = {
 	"ca", "cert", "key", "kx_ca", "sae_ca", "crl", "kx_crl", "sae_crl",
@@ -422,6 +422,15 @@ static void set_key_relay(struct parser *p, const char *val, bool *out)
 		fail(p, "key_relay: '%s' is not direct or central", val);
 }
 
+static void set_yes_no(struct parser *p, const char *key, const char *val,
+		       bool *out)
+{
+	if (!strcmp(val, "yes") || !strcmp(val, "no"))
+		*out = !strcmp(val, "yes");
+	else
+		fail(p, "%s: '%s' is not yes or no", key, val);
+}
+
 static void node_key(struct parser *p, const char *key, const char *val)
 {
 	struct qkd_config *c = p->cfg;
@@ -438,6 +447,8 @@ static void node_key(struct parser *p, const char *key, const char *val)
 			sizeof(c->control_admin_group));
 	else if (!strcmp(key, "secure_heap"))
 		set_secure_heap(p, val, &c->secure_heap);
+	else if (!strcmp(key, "allow_unlocked_memory"))
+		set_yes_no(p, key, val, &c->allow_unlocked_memory);
 	else if (!strcmp(key, "controller"))
 		set_name(p, key, val, c->controller, sizeof(c->controller));
 	else if (!strcmp(key, "role"))
@@ -1405,6 +1416,42 @@ int config_load(const char *path, struct qkd_config *cfg, char *err,
 	ret = parse(&p);
 	fclose(p.fp);
 	return ret;
+}
+
+int config_check_secrets_mode(const char *path, const struct qkd_config *cfg,
+			      char *err, size_t errlen)
+{
+	bool secrets = false;
+	struct stat st;
+	unsigned int mode;
+
+	for (size_t i = 0; i < cfg->n_links; i++)
+		if (cfg->links[i].source == KM_SOURCE_SIM)
+			secrets = true;
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	mode = st.st_mode & 07777;
+	/* Whoever can write it chooses our peers, CAs and seeds. */
+	if (mode & S_IWOTH) {
+		snprintf(err, errlen,
+			 "%s: mode %04o lets every user change it; run: chmod o-w %s",
+			 path, mode, path);
+		return -1;
+	}
+	if (!secrets)
+		return 0;
+	if (mode & S_IROTH) {
+		snprintf(err, errlen,
+			 "%s: mode %04o lets every user read the simulated links' seeds in it; run: chmod 600 %s",
+			 path, mode, path);
+		return -1;
+	}
+	if ((mode & S_IRGRP) && st.st_gid != 0)
+		log_warn("%s: mode %04o lets group %u read the simulated links' seeds in it (chmod g-r %s, unless that group is trusted)",
+			 path, mode, (unsigned int)st.st_gid, path);
+	return 0;
 }
 
 void config_free(struct qkd_config *cfg)

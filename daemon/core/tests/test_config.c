@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "core/config.h"
 #include "kx/kxmsg.h"
@@ -413,6 +414,8 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:30: [sae app2]: cert_cn 'A' is this node's name (a KM's certificate CN)" },
 	{ 8, "kx_ca = km.pem",
 	  "t.conf:7: [tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')" },
+	{ 5, "allow_unlocked_memory = maybe",
+	  "t.conf:5: allow_unlocked_memory: 'maybe' is not yes or no" },
 	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
 	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
 	{ 13, "key_size = 25x",
@@ -595,6 +598,7 @@ static void test_trust_anchors(void **state)
 	assert_string_equal(c.tls_sae_ca, "/etc/qkd/ca.pem");
 	assert_string_equal(c.tls_kx_crl, "");
 	assert_string_equal(c.tls_sae_crl, "");
+	assert_false(c.allow_unlocked_memory);
 	config_free(&c);
 	free(text);
 
@@ -621,6 +625,47 @@ static void test_trust_anchors(void **state)
 	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
 	assert_string_equal(c.tls_sae_crl, "/etc/qkd/sae.crl");
 	config_free(&c);
+	free(text);
+
+	text = file_with(5, "allow_unlocked_memory = yes");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.allow_unlocked_memory);
+	config_free(&c);
+	free(text);
+}
+
+/* Who may read a file with seeds (config_check_secrets_mode()). */
+static void test_secrets_mode(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
+	char *text = file_with(0, NULL);
+	struct qkd_config c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0604 lets every user read"));
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_int_equal(chmod(path, 0602), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0602 lets every user change it"));
+	/* No seed (no sim link): reading is fine, writing still is not. */
+	c.n_links = 0;
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), 0);
+	c.n_links = 1;
+	config_free(&c);
+	unlink(path);
+	rmdir(dir);
 	free(text);
 }
 
@@ -665,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_trust_anchors),
+		cmocka_unit_test(test_secrets_mode),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
