@@ -105,10 +105,12 @@ static void usage(FILE *out)
 "                     held in memory, remove the control socket, exit 0.\n"
 "  SIGHUP             re-read the configuration file.  It is checked\n"
 "                     completely first; if it is bad, the error is logged\n"
-"                     and nothing changes.  Applied at once: [node] log_level.\n"
-"                     Every other change is logged as needing a restart\n"
-"                     (links, peers, SAEs, listeners and certificates are\n"
-"                     owned by live connections and key stores).\n"
+"                     and nothing changes.  Applied at once: [node] log_level\n"
+"                     and the files of [tls] (certificate, key, CAs, CRLs):\n"
+"                     connections whose peer certificate they now refuse\n"
+"                     are closed, the others stay.  Every other change is\n"
+"                     logged as needing a restart (links, peers, SAEs and\n"
+"                     listeners are owned by live connections and key stores).\n"
 "\n"
 "Logging goes to stderr; under systemd each line carries a <N> priority\n"
 "prefix for journald.  Key bytes are never logged.\n"
@@ -118,7 +120,9 @@ static void usage(FILE *out)
 "uses the kernel source or a [macsec] port is configured (the qkd and\n"
 "macsec genetlink commands require it), and sets no_new_privs.  Core\n"
 "dumps are disabled (the process is not dumpable) and key material lives\n"
-"in OpenSSL's secure heap (mlock'd, not dumped).\n"
+"in OpenSSL's secure heap (mlock'd, not dumped); if it cannot be locked\n"
+"the daemon does not start.  A config holding seeds must not be readable\n"
+"by other users.\n"
 "\n"
 "Exit status: 0 after a clean stop or a good --check, 1 on a bad\n"
 "configuration or a start-up failure, 2 on bad usage.\n"
@@ -151,8 +155,21 @@ static int harden_process(const struct qkd_config *cfg)
 			(unsigned long long)cfg->secure_heap);
 		return -1;
 	}
+	/*
+	 * 2: the heap exists but mlock (or madvise) failed, so keys could
+	 * reach swap.  Fail closed; the test-only escape is explicit.
+	 */
+	if (ret == 2 && !cfg->allow_unlocked_memory) {
+		struct rlimit ml = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &ml);
+		log_err("cannot lock the secure heap in memory (%llu bytes; RLIMIT_MEMLOCK %llu): keys could be swapped out; raise the limit (LimitMEMLOCK= in the unit, ulimit -l) or lower [node] secure_heap",
+			(unsigned long long)cfg->secure_heap,
+			(unsigned long long)ml.rlim_cur);
+		return -1;
+	}
 	if (ret == 2)
-		log_warn("secure heap: mlock or madvise failed; keys may be swapped (raise RLIMIT_MEMLOCK)");
+		log_warn("secure heap NOT locked in memory: keys may be swapped ([node] allow_unlocked_memory = yes, for tests only)");
 	return 0;
 }
 
@@ -285,33 +302,52 @@ static int lock_state_dir(struct daemon *d)
 
 /* ---- building the parts ------------------------------------------------ */
 
-static int make_tls(struct daemon *d, char *err, size_t errlen)
+/* Kx: peers are checked against the KM CA (and its CRL). */
+static int make_kx_tls(const struct qkd_config *c, SSL_CTX **server,
+		       SSL_CTX **client, char *err, size_t errlen)
 {
 	struct tls_files files = {
-		.ca = d->cfg.tls_ca, .cert = d->cfg.tls_cert,
-		.key = d->cfg.tls_key,
+		.ca = c->tls_kx_ca, .cert = c->tls_cert,
+		.key = c->tls_key, .crl = c->tls_kx_crl,
 	};
 
-	d->server_ctx = tls_ctx_new(&files, 1, err, errlen);
-	if (!d->server_ctx)
+	*client = NULL;
+	*server = tls_ctx_new(&files, 1, err, errlen);
+	if (!*server)
 		return -1;
-	d->client_ctx = tls_ctx_new(&files, 0, err, errlen);
-	return d->client_ctx ? 0 : -1;
+	*client = tls_ctx_new(&files, 0, err, errlen);
+	if (*client)
+		return 0;
+	SSL_CTX_free(*server);
+	*server = NULL;
+	return -1;
 }
 
-static int start_etsi014(struct daemon *d, char *err, size_t errlen)
+static int make_tls(struct daemon *d, char *err, size_t errlen)
 {
-	const struct qkd_config *c = &d->cfg;
-	struct etsi014_config ec = {
+	return make_kx_tls(&d->cfg, &d->server_ctx, &d->client_ctx, err,
+			   errlen);
+}
+
+/* ETSI 014: SAEs are checked against the SAE CA (and its CRL). */
+static struct etsi014_config etsi_config(const struct qkd_config *c)
+{
+	return (struct etsi014_config){
 		.listen = c->etsi_listen,
-		.tls = { .ca = c->tls_ca, .cert = c->tls_cert,
-			 .key = c->tls_key },
+		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_cert,
+			 .key = c->tls_key, .crl = c->tls_sae_crl },
 		.n_saes = c->n_saes,
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
 		.max_conns = c->max_conns,
 		.tls12 = c->etsi_min_tls == 12,
 	};
+}
+
+static int start_etsi014(struct daemon *d, char *err, size_t errlen)
+{
+	const struct qkd_config *c = &d->cfg;
+	struct etsi014_config ec = etsi_config(c);
 
 	/* Every SAE of the network: the KSA decides who may use which pair. */
 	d->etsi_saes = calloc(c->n_saes ? c->n_saes : 1, sizeof(*d->etsi_saes));
@@ -402,9 +438,11 @@ static int start_skip(struct daemon *d, char *err, size_t errlen)
 	};
 	struct etsi014_config ec = {
 		.listen = sk->listen,
-		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_ca,
+		/* SKIP clients are applications: the SAE plane's anchors */
+		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_sae_ca,
 			 .cert = sk->cert[0] ? sk->cert : c->tls_cert,
-			 .key = sk->key[0] ? sk->key : c->tls_key },
+			 .key = sk->key[0] ? sk->key : c->tls_key,
+			 .crl = sk->ca[0] ? NULL : c->tls_sae_crl },
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
 		.max_conns = c->max_conns,
@@ -554,8 +592,9 @@ static int start_metrics(struct daemon *d, char *err, size_t errlen)
 	const struct qkd_config *c = &d->cfg;
 	struct metrics_config mc = {
 		.listen = c->metrics_listen,
-		.tls = { .ca = c->tls_ca, .cert = c->tls_cert,
-			 .key = c->tls_key },
+		/* scrapers hold certificates of the SAE CA ([tls] sae_ca) */
+		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_cert,
+			 .key = c->tls_key, .crl = c->tls_sae_crl },
 		.clients = c->metrics_clients,
 		.n_clients = c->n_metrics_clients,
 	};
@@ -659,9 +698,6 @@ static void report_unapplied(const struct qkd_config *old,
 	    strcmp(old->control, new->control) ||
 	    old->secure_heap != new->secure_heap)
 		log_warn("reload: [node] changes other than log_level need a restart");
-	if (strcmp(old->tls_ca, new->tls_ca) || strcmp(old->tls_cert, new->tls_cert) ||
-	    strcmp(old->tls_key, new->tls_key))
-		log_warn("reload: [tls] changes need a restart");
 	if (strcmp(old->etsi_listen, new->etsi_listen) ||
 	    memcmp(&old->limits, &new->limits, sizeof(old->limits)) ||
 	    old->max_body != new->max_body ||
@@ -694,6 +730,61 @@ static void report_unapplied(const struct qkd_config *old,
 		log_warn("reload: [ipsec] changes need a restart");
 }
 
+/*
+ * [tls]: certificate, key, CAs and CRLs are read again (the files may
+ * have changed under the same names).  All three contexts are built
+ * before any is used, so a bad file changes nothing.  Then new
+ * handshakes use them, and open connections whose peer certificate the
+ * new trust store refuses (revoked, expired, another CA) are closed;
+ * the rest, and every key, stay.
+ */
+static void reload_tls(struct daemon *d, const struct qkd_config *next)
+{
+	struct qkd_config tmp = d->cfg;
+	char err[ERR_MAX] = "";
+	SSL_CTX *srv = NULL, *cli = NULL, *etsi = NULL, *old;
+	struct etsi014_config ec;
+	unsigned int closed = 0;
+
+	/* Only [tls] is applied; the rest of etsi_config() stays as running. */
+	memcpy(tmp.tls_cert, next->tls_cert, sizeof(tmp.tls_cert));
+	memcpy(tmp.tls_key, next->tls_key, sizeof(tmp.tls_key));
+	memcpy(tmp.tls_ca, next->tls_ca, sizeof(tmp.tls_ca));
+	memcpy(tmp.tls_kx_ca, next->tls_kx_ca, sizeof(tmp.tls_kx_ca));
+	memcpy(tmp.tls_sae_ca, next->tls_sae_ca, sizeof(tmp.tls_sae_ca));
+	memcpy(tmp.tls_kx_crl, next->tls_kx_crl, sizeof(tmp.tls_kx_crl));
+	memcpy(tmp.tls_sae_crl, next->tls_sae_crl, sizeof(tmp.tls_sae_crl));
+	ec = etsi_config(&tmp);
+	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0 ||
+	    !(etsi = etsi014_ctx_new(&ec, err, sizeof(err)))) {
+		log_err("reload: %s; keeping the running certificates", err);
+		SSL_CTX_free(srv);
+		SSL_CTX_free(cli);
+		return;
+	}
+	if (d->peers)
+		peers_set_ctx(d->peers, srv, cli);
+	closed += tls_conns_recheck(d->server_ctx, srv);
+	closed += tls_conns_recheck(d->client_ctx, cli);
+	/* Connections hold a reference to their context: freeing is safe. */
+	SSL_CTX_free(d->server_ctx);
+	SSL_CTX_free(d->client_ctx);
+	d->server_ctx = srv;
+	d->client_ctx = cli;
+	old = etsi014_set_ctx(d->etsi, etsi);
+	closed += tls_conns_recheck(old, etsi);
+	SSL_CTX_free(old);
+	memcpy(d->cfg.tls_cert, tmp.tls_cert, sizeof(tmp.tls_cert));
+	memcpy(d->cfg.tls_key, tmp.tls_key, sizeof(tmp.tls_key));
+	memcpy(d->cfg.tls_ca, tmp.tls_ca, sizeof(tmp.tls_ca));
+	memcpy(d->cfg.tls_kx_ca, tmp.tls_kx_ca, sizeof(tmp.tls_kx_ca));
+	memcpy(d->cfg.tls_sae_ca, tmp.tls_sae_ca, sizeof(tmp.tls_sae_ca));
+	memcpy(d->cfg.tls_kx_crl, tmp.tls_kx_crl, sizeof(tmp.tls_kx_crl));
+	memcpy(d->cfg.tls_sae_crl, tmp.tls_sae_crl, sizeof(tmp.tls_sae_crl));
+	log_notice("reload: certificate, CAs and CRLs reloaded; %u connection(s) closed",
+		   closed);
+}
+
 static void reload(struct daemon *d)
 {
 	char err[CONFIG_ERR_MAX];
@@ -703,7 +794,14 @@ static void reload(struct daemon *d)
 		log_err("reload: %s; keeping the running configuration", err);
 		return;
 	}
+	if (config_check_secrets_mode(d->config_path, &next, err,
+				      sizeof(err)) < 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		return;
+	}
 	report_unapplied(&d->cfg, &next);
+	reload_tls(d, &next);
 	if (!d->verbose && next.log_level != d->cfg.log_level) {
 		d->cfg.log_level = next.log_level;
 		log_set_level(next.log_level);
@@ -758,11 +856,17 @@ static int check_only(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
 
-	if (make_tls(d, err, sizeof(err)) < 0) {
+	struct etsi014_config ec = etsi_config(&d->cfg);
+	SSL_CTX *etsi = NULL;
+
+	if (make_tls(d, err, sizeof(err)) < 0 ||
+	    !(etsi = etsi014_ctx_new(&ec, err, sizeof(err)))) {
 		fprintf(stderr, "%s: %s\n", d->config_path, err);
 		SSL_CTX_free(d->server_ctx);
+		SSL_CTX_free(d->client_ctx);
 		return 1;
 	}
+	SSL_CTX_free(etsi);
 	SSL_CTX_free(d->server_ctx);
 	SSL_CTX_free(d->client_ctx);
 	printf("%s: ok\n", d->config_path);
@@ -859,6 +963,12 @@ int main(int argc, char **argv)
 	log_init("qkdkmd", LOG_LVL_INFO);
 	if (config_load(d.config_path, &d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (config_check_secrets_mode(d.config_path, &d.cfg, err,
+				      sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(&d.cfg);
 		return 1;
 	}
 	log_set_level(d.verbose ? LOG_LVL_DEBUG : d.cfg.log_level);

@@ -50,6 +50,8 @@ seed_ab=$(openssl rand -hex 32) seed_bc=$(openssl rand -hex 32)
 for n in A B C; do
 	sed -e "s/SEED_AB/$seed_ab/" -e "s/SEED_BC/$seed_bc/" \
 		"examples/line3/$n.conf" > "$QKD_DIR/$n.conf"
+	# It holds the seeds now: qkdkmd refuses it if others may read it.
+	chmod 600 "$QKD_DIR/$n.conf"
 	mkdir -p "$QKD_DIR/state"
 	out=$("$QKDKMD" -c "$QKD_DIR/$n.conf" --check 2>&1) ||
 		die "$out"

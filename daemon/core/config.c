@@ -348,9 +348,12 @@ static bool was_seen(const struct seen *s, const char *key)
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
 	"controller", "role", "key_relay", "relay_sessions",
-	"control_admin_group", NULL
+	"control_admin_group", "allow_unlocked_memory", NULL
 };
-static const char *const tls_keys[] = { "ca", "cert", "key", NULL };
+static const char *const tls_keys[] = {
+	"ca", "cert", "key", "kx_ca", "sae_ca", "crl", "kx_crl", "sae_crl",
+	NULL
+};
 static const char *const etsi_keys[] = {
 	"listen", "key_size", "min_key_size", "max_key_size",
 	"max_key_per_request", "max_key_count", "max_sae_id_count",
@@ -464,6 +467,15 @@ static void set_key_relay(struct parser *p, const char *val, bool *out)
 		fail(p, "key_relay: '%s' is not direct or central", val);
 }
 
+static void set_yes_no(struct parser *p, const char *key, const char *val,
+		       bool *out)
+{
+	if (!strcmp(val, "yes") || !strcmp(val, "no"))
+		*out = !strcmp(val, "yes");
+	else
+		fail(p, "%s: '%s' is not yes or no", key, val);
+}
+
 static void node_key(struct parser *p, const char *key, const char *val)
 {
 	struct qkd_config *c = p->cfg;
@@ -480,6 +492,8 @@ static void node_key(struct parser *p, const char *key, const char *val)
 			sizeof(c->control_admin_group));
 	else if (!strcmp(key, "secure_heap"))
 		set_secure_heap(p, val, &c->secure_heap);
+	else if (!strcmp(key, "allow_unlocked_memory"))
+		set_yes_no(p, key, val, &c->allow_unlocked_memory);
 	else if (!strcmp(key, "controller"))
 		set_name(p, key, val, c->controller, sizeof(c->controller));
 	else if (!strcmp(key, "role"))
@@ -501,6 +515,22 @@ static void tls_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
 	else if (!strcmp(key, "cert"))
 		set_path(p, key, val, c->tls_cert, sizeof(c->tls_cert));
+	else if (!strcmp(key, "kx_ca"))
+		set_path(p, key, val, c->tls_kx_ca, sizeof(c->tls_kx_ca));
+	else if (!strcmp(key, "sae_ca"))
+		set_path(p, key, val, c->tls_sae_ca, sizeof(c->tls_sae_ca));
+	else if (!strcmp(key, "crl")) {
+		/* Both planes, unless kx_crl / sae_crl says otherwise. */
+		if (!was_seen(&p->tls_seen, "kx_crl"))
+			set_path(p, key, val, c->tls_kx_crl,
+				 sizeof(c->tls_kx_crl));
+		if (!was_seen(&p->tls_seen, "sae_crl"))
+			set_path(p, key, val, c->tls_sae_crl,
+				 sizeof(c->tls_sae_crl));
+	} else if (!strcmp(key, "kx_crl"))
+		set_path(p, key, val, c->tls_kx_crl, sizeof(c->tls_kx_crl));
+	else if (!strcmp(key, "sae_crl"))
+		set_path(p, key, val, c->tls_sae_crl, sizeof(c->tls_sae_crl));
 	else
 		set_path(p, key, val, c->tls_key, sizeof(c->tls_key));
 }
@@ -1122,7 +1152,7 @@ static void check_ipsec_required(struct parser *p)
 static bool check_required(struct parser *p)
 {
 	static const char *const node_req[] = { "name", "state_dir", NULL };
-	static const char *const tls_req[] = { "ca", "cert", "key", NULL };
+	static const char *const tls_req[] = { "cert", "key", NULL };
 	static const char *const etsi_req[] = { "listen", NULL };
 	static const char *const metrics_req[] = { "listen", "clients", NULL };
 	static const char *const skip_req[] = {
@@ -1147,6 +1177,11 @@ static bool check_required(struct parser *p)
 		fail_at(p, 0, "missing section [tls]");
 	else if ((k = missing_key(&p->tls_seen, tls_req)))
 		fail_at(p, p->tls_line, "[tls]: missing required key '%s'", k);
+	else if (!was_seen(&p->tls_seen, "ca") &&
+		 (!was_seen(&p->tls_seen, "kx_ca") ||
+		  !was_seen(&p->tls_seen, "sae_ca")))
+		fail_at(p, p->tls_line,
+			"[tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')");
 	if (!p->etsi_line)
 		fail_at(p, 0, "missing section [etsi014]");
 	else if ((k = missing_key(&p->etsi_seen, etsi_req)))
@@ -1298,6 +1333,22 @@ static void check_sae(struct parser *p, size_t i)
 			fail_at(p, line,
 				"[sae %s]: cert_cn '%s' already used by [sae %s]",
 				s->name, s->cert_cn, c->saes[j].name);
+	/*
+	 * Identity is the CN: a name that is both an SAE's and a KM's would
+	 * let a certificate issued for one act as the other (an SAE's speak
+	 * Kx when the planes share a CA).  Node certificates carry the node
+	 * name (qkdkmd.conf(5)), so that is refused too.
+	 */
+	if (!strcmp(s->cert_cn, c->node.name))
+		fail_at(p, line,
+			"[sae %s]: cert_cn '%s' is this node's name (a KM's certificate CN)",
+			s->name, s->cert_cn);
+	for (size_t j = 0; j < c->n_peers; j++)
+		if (!strcmp(s->cert_cn, c->peers[j].cert_cn) ||
+		    !strcmp(s->cert_cn, c->peers[j].name))
+			fail_at(p, line,
+				"[sae %s]: cert_cn '%s' is also [peer %s]'s; an SAE and a KM must not share a certificate CN",
+				s->name, s->cert_cn, c->peers[j].name);
 }
 
 static const struct ksa_sae_cfg *find_sae(const struct qkd_config *c,
@@ -1430,6 +1481,10 @@ static bool check_all(struct parser *p)
 				"[peer %s]: that is this node's own name",
 				c->peers[i].name);
 	}
+	if (!c->tls_kx_ca[0])
+		memcpy(c->tls_kx_ca, c->tls_ca, sizeof(c->tls_kx_ca));
+	if (!c->tls_sae_ca[0])
+		memcpy(c->tls_sae_ca, c->tls_ca, sizeof(c->tls_sae_ca));
 	if (c->n_peers && !p->kx_line)
 		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
 	if (c->metrics_listen[0] &&
@@ -1563,6 +1618,42 @@ int config_load(const char *path, struct qkd_config *cfg, char *err,
 	ret = parse(&p);
 	fclose(p.fp);
 	return ret;
+}
+
+int config_check_secrets_mode(const char *path, const struct qkd_config *cfg,
+			      char *err, size_t errlen)
+{
+	bool secrets = false;
+	struct stat st;
+	unsigned int mode;
+
+	for (size_t i = 0; i < cfg->n_links; i++)
+		if (cfg->links[i].source == KM_SOURCE_SIM)
+			secrets = true;
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	mode = st.st_mode & 07777;
+	/* Whoever can write it chooses our peers, CAs and seeds. */
+	if (mode & S_IWOTH) {
+		snprintf(err, errlen,
+			 "%s: mode %04o lets every user change it; run: chmod o-w %s",
+			 path, mode, path);
+		return -1;
+	}
+	if (!secrets)
+		return 0;
+	if (mode & S_IROTH) {
+		snprintf(err, errlen,
+			 "%s: mode %04o lets every user read the simulated links' seeds in it; run: chmod 600 %s",
+			 path, mode, path);
+		return -1;
+	}
+	if ((mode & S_IRGRP) && st.st_gid != 0)
+		log_warn("%s: mode %04o lets group %u read the simulated links' seeds in it (chmod g-r %s, unless that group is trusted)",
+			 path, mode, (unsigned int)st.st_gid, path);
+	return 0;
 }
 
 void config_free(struct qkd_config *cfg)

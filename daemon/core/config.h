@@ -173,6 +173,8 @@ struct qkd_config {
 	char control_admin_group[64];
 	enum log_level log_level;
 	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
+	/* Test-only: start even if the secure heap cannot be locked. */
+	bool allow_unlocked_memory;
 	/* Key relay routing: "" distributed (configuration 1), else the
 	 * node that computes and pushes routes (configuration 2). */
 	char controller[KM_NAME_MAX];
@@ -184,9 +186,18 @@ struct qkd_config {
 	uint32_t relay_sessions;
 
 	/* [tls]: absolute paths */
-	char tls_ca[KM_PATH_MAX];
+	char tls_ca[KM_PATH_MAX];	/* "ca": both planes' default */
 	char tls_cert[KM_PATH_MAX];
 	char tls_key[KM_PATH_MAX];
+	/*
+	 * The trust anchors and revocation lists each plane checks its peers
+	 * against: Kx (peer KMs) and ETSI 014 (SAEs).  After parsing, the CAs
+	 * are always set ("kx_ca"/"sae_ca", else "ca"); a CRL is "" if none.
+	 */
+	char tls_kx_ca[KM_PATH_MAX];
+	char tls_sae_ca[KM_PATH_MAX];
+	char tls_kx_crl[KM_PATH_MAX];
+	char tls_sae_crl[KM_PATH_MAX];
 
 	/* [etsi014] */
 	char etsi_listen[KM_ADDR_MAX];
@@ -229,6 +240,16 @@ struct qkd_config {
  */
 int config_load(const char *path, struct qkd_config *cfg,
 		char *err, size_t errlen);
+
+/*
+ * Whether @path may hold what @cfg holds.  A file with secrets (a sim
+ * link's seed) that other users can read, or any config that other
+ * users can write, is refused: -1 with the path, its mode and the chmod
+ * to run in @err.  A group-readable file with secrets whose group is not
+ * root gets a warning (logged), 0.
+ */
+int config_check_secrets_mode(const char *path, const struct qkd_config *cfg,
+			      char *err, size_t errlen);
 
 /*
  * The same from memory: @name is used in error messages, @base_dir to

@@ -1195,14 +1195,8 @@ struct etsi014_server *etsi014_start(struct loop *loop,
 		snprintf(err, errlen, "etsi014: out of memory");
 		goto fail;
 	}
-	srv->ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+	srv->ctx = etsi014_ctx_new(cfg, err, errlen);
 	if (!srv->ctx)
-		goto fail;
-	if (cfg->tls12 && tls_ctx_allow_tls12(srv->ctx, err, errlen))
-		goto fail;
-	if (cfg->skip && cfg->psk_identity &&
-	    tls_ctx_set_psk(srv->ctx, cfg->psk_identity, cfg->psk, cfg->psk_len,
-			    cfg->psk_sha384, err, errlen))
 		goto fail;
 	fd = tls_listen_socket(cfg->listen, err, errlen);
 	if (fd < 0)
@@ -1227,6 +1221,31 @@ const struct etsi014_stats *etsi014_get_stats(struct etsi014_server *srv)
 {
 	srv->stats.connections = srv->n_conns;
 	return &srv->stats;
+}
+
+SSL_CTX *etsi014_ctx_new(const struct etsi014_config *cfg, char *err,
+			 size_t errlen)
+{
+	SSL_CTX *ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+
+	if (!ctx)
+		return NULL;
+	if ((cfg->tls12 && tls_ctx_allow_tls12(ctx, err, errlen)) ||
+	    (cfg->skip && cfg->psk_identity &&
+	     tls_ctx_set_psk(ctx, cfg->psk_identity, cfg->psk, cfg->psk_len,
+			     cfg->psk_sha384, err, errlen))) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *etsi014_set_ctx(struct etsi014_server *srv, SSL_CTX *ctx)
+{
+	SSL_CTX *old = srv->ctx;
+
+	srv->ctx = ctx;
+	return old;
 }
 
 void etsi014_stop(struct etsi014_server *srv)

@@ -91,6 +91,19 @@ void etsi014_stats_count(struct etsi014_stats *st, const char *path,
 			 int method, int status, uint64_t latency_us);
 
 /*
+ * The server context etsi014_start() makes from @cfg (tls, tls12), for a
+ * certificate reload.  NULL on failure, reason in @err.
+ */
+SSL_CTX *etsi014_ctx_new(const struct etsi014_config *cfg, char *err,
+			 size_t errlen);
+/*
+ * New handshakes use @ctx (the server takes it over); returns the old
+ * context, which the caller rechecks open connections against
+ * (tls_conns_recheck()) and frees.
+ */
+SSL_CTX *etsi014_set_ctx(struct etsi014_server *srv, SSL_CTX *ctx);
+
+/*
  * Request parsing and answer building, the pure part of the server,
  * exposed for unit tests and the fuzz target.  Added by D2.
  */

@@ -996,6 +996,12 @@ void peers_link_suspect(void *arg, const char *node)
 		peer_dead(p, "cannot send a liveness probe");
 }
 
+void peers_set_ctx(struct peers *ps, SSL_CTX *server_ctx, SSL_CTX *client_ctx)
+{
+	ps->server_ctx = server_ctx;
+	ps->client_ctx = client_ctx;
+}
+
 struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
 			  const struct peer_cfg *cfgs, size_t n_peers,

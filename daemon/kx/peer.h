@@ -88,6 +88,13 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
 			  const struct peer_cfg *peers, size_t n_peers,
 			  const char *kx_listen, char *err, size_t errlen);
+/*
+ * Certificate reload: dials and accepts from now on use these contexts
+ * (still the caller's).  Open channels are the caller's to recheck
+ * (tls_conns_recheck()).
+ */
+void peers_set_ctx(struct peers *ps, SSL_CTX *server_ctx, SSL_CTX *client_ctx);
+
 void peers_stop(struct peers *peers);
 
 /*

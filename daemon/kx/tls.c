@@ -97,10 +97,13 @@ struct tls_conn {
 	struct tls_src *src;
 	TAILQ_ENTRY(tls_conn) gate_link;
 	uint64_t accepted_ms;
+	TAILQ_ENTRY(tls_conn) all_link;	/* on all_conns */
 };
 
 /* Live connections of the process, for the descriptor budget. */
 static unsigned long tls_live_conns;
+/* And the same connections, for tls_conns_recheck(). */
+static TAILQ_HEAD(, tls_conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
 static void gate_release(struct tls_conn *c);
 
 /* ---- SSL_CTX ----------------------------------------------------------- */
@@ -145,16 +148,21 @@ static bool file_readable(const char *path, char *why, size_t len)
 	return true;
 }
 
+/* Contexts made so far: each starts a lineage (tls_conns_recheck()). */
+static unsigned long ctx_lineages;
+
 SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 		     char *err, size_t errlen)
 {
-	const char *paths[] = { files->ca, files->cert, files->key };
+	bool has_crl = files->crl && files->crl[0];
+	const char *paths[] = { files->ca, files->cert, files->key,
+				has_crl ? files->crl : NULL };
 	char why[128];
 	const char *what;
 	SSL_CTX *ctx;
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		if (!file_readable(paths[i], why, sizeof(why))) {
+		if (paths[i] && !file_readable(paths[i], why, sizeof(why))) {
 			snprintf(err, errlen, "%s: %s", paths[i], why);
 			return NULL;
 		}
@@ -171,6 +179,18 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 	what = files->ca;
 	if (!SSL_CTX_load_verify_file(ctx, files->ca))
 		goto fail;
+	if (has_crl) {
+		X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+		X509_LOOKUP *lu = X509_STORE_add_lookup(store,
+							X509_LOOKUP_file());
+
+		what = files->crl;
+		/* Every CRL of the file, each checked when it is used. */
+		if (!lu || X509_load_crl_file(lu, files->crl,
+					      X509_FILETYPE_PEM) <= 0 ||
+		    !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK))
+			goto fail;
+	}
 	what = files->cert;
 	if (SSL_CTX_use_certificate_chain_file(ctx, files->cert) != 1)
 		goto fail;
@@ -194,6 +214,8 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 			   NULL);
+	/* A lineage of its own, for tls_conns_recheck(); never a pointer. */
+	SSL_CTX_set_app_data(ctx, (void *)(uintptr_t)++ctx_lineages);
 	return ctx;
 
 fail:
@@ -398,6 +420,7 @@ static void conn_free(struct tls_conn *c)
 {
 	gate_release(c);
 	tls_live_conns--;
+	TAILQ_REMOVE(&all_conns, c, all_link);
 	if (c->reaper)
 		loop_timer_del(c->reaper);
 	loop_task_cancel(c->loop, &c->reap);
@@ -885,6 +908,7 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	loop_task_init(&c->reap, conn_reap, c);
 	loop_task_init(&c->kick, conn_kicked, c);
 	tls_live_conns++;
+	TAILQ_INSERT_TAIL(&all_conns, c, all_link);
 	return c;
 }
 
@@ -1353,6 +1377,68 @@ void tls_listener_stats(const struct tls_listener *l,
 			struct tls_listener_stats *st)
 {
 	*st = l->st;
+}
+
+/* @c's peer chain against @store as it is now; NULL if it passes. */
+static const char *conn_verify_again(struct tls_conn *c, X509_STORE *store)
+{
+	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+	X509_STORE_CTX *xs;
+	const char *why = NULL;
+
+	if (!leaf)
+		return "no peer certificate";
+	xs = X509_STORE_CTX_new();
+	if (!xs)
+		return "out of memory";
+	/* The chain the peer sent, as untrusted intermediates. */
+	if (!X509_STORE_CTX_init(xs, store, leaf,
+				 SSL_get_peer_cert_chain(c->ssl)))
+		why = "out of memory";
+	else if (X509_verify_cert(xs) != 1)
+		why = X509_verify_cert_error_string(
+			X509_STORE_CTX_get_error(xs));
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return why;
+}
+
+unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(new_ctx);
+	void *lineage = SSL_CTX_get_app_data(old);
+	unsigned int closed = 0;
+	struct tls_conn *c;
+	const char *why;
+
+	/*
+	 * Connections keep the context they were made with, which may be
+	 * older than @old: match them by lineage, which @new_ctx inherits.
+	 */
+	SSL_CTX_set_app_data(new_ctx, lineage);
+	/* tls_conn_abort() frees nothing here: on_close comes from the loop. */
+	TAILQ_FOREACH(c, &all_conns, all_link) {
+		if (c->state == TLS_DEAD ||
+		    SSL_CTX_get_app_data(SSL_get_SSL_CTX(c->ssl)) != lineage)
+			continue;
+		if (!c->opened) {
+			/* Its verification would use the old store. */
+			conn_kill(c, "handshake cut by a certificate reload");
+			closed++;
+			continue;
+		}
+		why = conn_verify_again(c, store);
+		if (!why)
+			continue;
+		log_notice("TLS: closing the connection of \"%s\": its certificate fails the reloaded trust store (%s)",
+			   c->peer_name, why);
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error),
+				 "certificate no longer valid: %s", why);
+		tls_conn_abort(c);
+		closed++;
+	}
+	return closed;
 }
 
 void tls_conn_free(struct tls_conn *c)

@@ -23,9 +23,15 @@ struct loop;
 struct tls_conn;
 
 struct tls_files {
-	const char *ca;		/* PEM CA bundle both sides are checked against */
+	const char *ca;		/* PEM CA bundle the peer is checked against */
 	const char *cert;	/* this side's certificate chain, PEM */
 	const char *key;	/* its private key, PEM */
+	/*
+	 * PEM CRLs, NULL or "" for none.  With CRLs the peer's certificate
+	 * is refused unless a current CRL of its issuer is in the file and
+	 * does not list it (X509_V_FLAG_CRL_CHECK): fail closed.
+	 */
+	const char *crl;
 };
 
 /*
@@ -55,6 +61,17 @@ int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 #define TLS_PSK_MAX		64
 int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
 		    size_t len, bool sha384, char *err, size_t errlen);
+
+/*
+ * Certificate reload: the owner has replaced @old by @new_ctx for new
+ * connections.  Every open connection made with @old, or with a context
+ * @old replaced in an earlier reload, has its peer's
+ * certificate chain verified again against @new_ctx's trust store (CAs,
+ * CRLs, validity dates); one that fails is aborted, as is every
+ * handshake still under way with @old (its client retries against the
+ * new context).  The others are untouched.  Returns how many were closed.
+ */
+unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */

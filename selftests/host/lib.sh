@@ -101,6 +101,10 @@ qkd_port_base() {
 # qkd_setup NAME: temp dir, cleanup on exit, a watchdog, ports of our own.
 qkd_setup() {
 	QKD_DIR=$(mktemp -d "/tmp/qkd-$1.XXXXXX") || exit 1
+	# Configs with simulated links hold seeds: qkdkmd refuses them if
+	# other users may read them.  Every file made here, written or copied
+	# from examples/, is the owner's only (the dir is 0700 anyway).
+	umask 077
 	trap qkd_cleanup EXIT
 	trap 'exit 130' INT TERM
 	# A hard bound on the whole test: kill our process group's daemons.

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "core/config.h"
 #include "kx/kxmsg.h"
@@ -507,6 +508,15 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* An SAE and a KM never share a certificate CN. */
+	{ 28, "cert_cn = B",
+	  "t.conf:27: [sae app1]: cert_cn 'B' is also [peer B]'s; an SAE and a KM must not share a certificate CN" },
+	{ 31, "cert_cn = A",
+	  "t.conf:30: [sae app2]: cert_cn 'A' is this node's name (a KM's certificate CN)" },
+	{ 8, "kx_ca = km.pem",
+	  "t.conf:7: [tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')" },
+	{ 5, "allow_unlocked_memory = maybe",
+	  "t.conf:5: allow_unlocked_memory: 'maybe' is not yes or no" },
 	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
 	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
 	{ 13, "key_size = 25x",
@@ -729,6 +739,90 @@ static void test_long_line(void **state)
 	assert_string_equal(err, "t.conf:2: line too long (at most 198 characters)");
 }
 
+/* Two trust anchors and CRLs; each defaults to the shared one. */
+static void test_trust_anchors(void **state)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with(0, NULL);
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_sae_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_kx_crl, "");
+	assert_string_equal(c.tls_sae_crl, "");
+	assert_false(c.allow_unlocked_memory);
+	config_free(&c);
+	free(text);
+
+	text = file_with(8, "kx_ca = km.pem\nsae_ca = sae.pem\ncrl = all.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_ca, "");
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/km.pem");
+	assert_string_equal(c.tls_sae_ca, "/etc/qkd/sae.pem");
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/all.crl");
+	config_free(&c);
+	free(text);
+
+	/* kx_crl wins over crl, in either order. */
+	text = file_with(8, "ca = ca.pem\nkx_crl = km.crl\ncrl = all.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_ca, "/etc/qkd/ca.pem");
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/km.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/all.crl");
+	config_free(&c);
+	free(text);
+	text = file_with(8, "ca = ca.pem\ncrl = all.crl\nsae_crl = sae.crl");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
+	assert_string_equal(c.tls_sae_crl, "/etc/qkd/sae.crl");
+	config_free(&c);
+	free(text);
+
+	text = file_with(5, "allow_unlocked_memory = yes");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.allow_unlocked_memory);
+	config_free(&c);
+	free(text);
+}
+
+/* Who may read a file with seeds (config_check_secrets_mode()). */
+static void test_secrets_mode(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
+	char *text = file_with(0, NULL);
+	struct qkd_config c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0604 lets every user read"));
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_int_equal(chmod(path, 0602), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0602 lets every user change it"));
+	/* No seed (no sim link): reading is fine, writing still is not. */
+	c.n_links = 0;
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_check_secrets_mode(path, &c, err, sizeof(err)), 0);
+	c.n_links = 1;
+	config_free(&c);
+	unlink(path);
+	rmdir(dir);
+	free(text);
+}
+
 static void test_file(void **state)
 {
 	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[CONFIG_ERR_MAX];
@@ -771,6 +865,8 @@ int main(void)
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_trust_anchors),
+		cmocka_unit_test(test_secrets_mode),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
