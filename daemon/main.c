@@ -44,6 +44,7 @@
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
+#include "mgmt/account.h"
 
 #define ERR_MAX	512
 
@@ -61,6 +62,7 @@ struct daemon {
 	struct relay *relay;		/* key relay sessions */
 	struct macsec *macsec;		/* [macsec] SAK rotation */
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
+	struct account *account;	/* [accounting], may be NULL */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
 	struct ctl *ctl;
@@ -432,6 +434,23 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	return start_relay(d, err, errlen);
 }
 
+/* The KSA reports each answer to management through its hook. */
+static int start_accounting(struct daemon *d, char *err, size_t errlen)
+{
+	struct account_cfg ac = {
+		.state_dir = d->cfg.node.state_dir,
+		.interval_s = d->cfg.acct_interval_s,
+	};
+
+	if (!d->cfg.acct_enabled)
+		return 0;
+	d->account = account_open(d->loop, &ac, err, errlen);
+	if (!d->account)
+		return -1;
+	ksa_set_accounting(d->ksa, account_ksa_event, d->account);
+	return 0;
+}
+
 static int start_all(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
@@ -442,6 +461,7 @@ static int start_all(struct daemon *d)
 		return -1;
 	if (make_tls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
+	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0)
 		goto fail;
@@ -455,6 +475,7 @@ static int start_all(struct daemon *d)
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
 		.ipsec = d->ipsec,
+		.account = d->account,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
@@ -473,6 +494,11 @@ static void stop_all(struct daemon *d)
 	if (d->etsi)
 		etsi014_stop(d->etsi);
 	d->etsi = NULL;
+	/* After the front end: no answer is left to count. */
+	if (d->ksa)
+		ksa_set_accounting(d->ksa, NULL, NULL);
+	account_close(d->account);
+	d->account = NULL;
 	ipsec_stop(d->ipsec);
 	d->ipsec = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
