@@ -179,7 +179,55 @@ sys.exit(1 if bad else 0)
 PY
 ok $? "the CSV exports parse (python3 csv) and their intervals add up to the totals"
 
-# The human view and the man page's command exist.
+# The on-disk format, read by a reader written from accounting.rst: B's
+# log (B was stopped cleanly, so everything is in closed intervals) holds
+# exactly the totals B shows.
+"$QKD_PY" - "$QKD_DIR" <<'PY'
+import json, os, struct, sys, zlib
+d = sys.argv[1]
+data = open(os.path.join(d, "state-B", "accounting.log"), "rb").read()
+names = ["enc_keys", "enc_bits", "dec_keys", "dec_bits", "relayed_keys",
+         "relayed_bits", "requests", "enc_refused", "dec_refused"]
+off, staged, totals, closes = 0, [], {}, 0
+while off < len(data):
+    assert data[off:off + 2] == b"QA", "bad magic at %d" % off
+    plen, crc = struct.unpack_from("<HI", data, off + 2)
+    p = data[off + 8:off + 8 + plen]
+    assert len(p) == plen and zlib.crc32(p) == crc, "bad frame at %d" % off
+    off += 8 + plen
+    ver, typ = p[0], p[1]
+    seq, start, end = struct.unpack_from("<QQQ", p, 2)
+    i = 26
+    m = p[i + 1:i + 1 + p[i]].decode(); i += 1 + p[i]
+    s = p[i + 1:i + 1 + p[i]].decode(); i += 1 + p[i]
+    n = p[i]; i += 1
+    c = struct.unpack_from("<%dQ" % n, p, i)
+    assert ver == 1 and n >= 17 and start <= end
+    if typ == 2:
+        staged.append((m, s, c))
+    elif typ == 3:
+        closes += 1
+        for m2, s2, c2 in staged:
+            t = totals.setdefault((m2, s2), [0] * 17)
+            for k in range(17):
+                t[k] += c2[k]
+        assert [sum(x[2][k] for x in staged) for k in range(17)] == list(c[:17])
+        staged = []
+assert not staged, "records without CLOSE at the end"
+shown = json.load(open(os.path.join(d, "acct_B.json")))
+bad = 0
+for p in shown["pairs"]:
+    t = totals.get((p["master"], p["slave"]), [0] * 17)
+    for k, f in enumerate(names):
+        if t[k] != p["total"][f] - p["open"][f]:
+            print("# %s->%s %s: file %d, shown %d" % (p["master"], p["slave"], f, t[k], p["total"][f]))
+            bad += 1
+print("# B's log: %d bytes, %d closed intervals, %d pairs" % (len(data), closes, len(totals)))
+sys.exit(1 if bad or not totals else 0)
+PY
+ok $? "B's accounting.log, read by a reader written from accounting.rst, holds B's totals"
+
+# The human view.
 qkd_ctl A account show | grep -q '^app1 -> app2: enc_keys'
 ok $? "qkdctl account show prints the pairs"
 tap_done
