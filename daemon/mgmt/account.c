@@ -39,16 +39,29 @@ const char *const acct_reason_names[ACCT_R_N] = {
 
 /* ---- records ------------------------------------------------------------ */
 
-/* CRC-32 (IEEE 802.3, as zlib's crc32()), bitwise: records are short. */
+/* CRC-32 (IEEE 802.3, as zlib's crc32()), a byte at a time: one record
+ * per answer is on the enc_keys path. */
+static uint32_t crc_table[256];
+
+static void crc_table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & -(c & 1));
+		crc_table[i] = c;
+	}
+}
+
 static uint32_t crc32_ieee(const uint8_t *p, size_t n)
 {
 	uint32_t c = 0xffffffffu;
 
-	while (n--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & -(c & 1));
-	}
+	if (!crc_table[1])
+		crc_table_init();
+	while (n--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
 	return ~c;
 }
 
