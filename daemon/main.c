@@ -572,6 +572,9 @@ static void report_unapplied(const struct qkd_config *old,
 	    (old->ipsec.n_gws && memcmp(old->ipsec.gws, new->ipsec.gws,
 					old->ipsec.n_gws * sizeof(*old->ipsec.gws))))
 		log_warn("reload: [ipsec] changes need a restart");
+	if (old->acct_enabled != new->acct_enabled ||
+	    old->acct_interval_s != new->acct_interval_s)
+		log_warn("reload: [accounting] changes need a restart");
 }
 
 static void reload(struct daemon *d)
