@@ -268,9 +268,15 @@ struct acct_hist {
 	struct acct_counts c;
 };
 
+/* Journal frames gathered in one loop pass (a write(2) per pass). */
+#define ACCT_JBUF	(64 * 1024)
+
 struct account {
 	struct loop *loop;
 	struct loop_timer *timer;
+	struct loop_task flush;		/* writes jbuf at the end of the pass */
+	uint8_t *jbuf;
+	size_t jlen;
 	uint32_t interval_s;
 	char log_path[KM_PATH_MAX + 32], journal_path[KM_PATH_MAX + 32];
 	int log_fd, journal_fd;
@@ -393,6 +399,22 @@ static uint8_t *read_all(int fd, size_t *len)
 	return buf;
 }
 
+/*
+ * Write the journal frames of this loop pass.  The loop runs its tasks
+ * before it submits the pass's socket sends, so an answer's event reaches
+ * the kernel before the answer does (Documentation/qkd/accounting.rst).
+ */
+static void journal_flush(void *arg)
+{
+	struct account *a = arg;
+
+	if (a->jlen && write_frame(a->journal_fd, a->jbuf, a->jlen))
+		log_ratelimited(&a->write_warn, LOG_LVL_ERR,
+				"accounting: %s: %s (counted in memory only)",
+				a->journal_path, strerror(errno));
+	a->jlen = 0;
+}
+
 /* The CLOSE record of interval @seq, over @sum. */
 static void close_record(struct acct_record *r, uint64_t seq, uint64_t start,
 			 uint64_t end, const struct acct_counts *sum)
@@ -427,6 +449,8 @@ static int close_interval(struct account *a, uint64_t end)
 		n += a->pairs[i].active;
 	if (!n)
 		return 0;	/* nothing to bill: the interval goes on */
+	/* Its events first: if the log write fails, the journal has them. */
+	journal_flush(a);
 	if (end < a->start)
 		end = a->start;
 	buf = malloc((n + 1) * ACCT_FRAME_MAX);
@@ -540,7 +564,6 @@ static void refused_count(struct acct_counts *c, const struct ksa_acct_event *ev
 void account_ksa_event(void *arg, const struct ksa_acct_event *ev)
 {
 	struct account *a = arg;
-	uint8_t frame[ACCT_FRAME_MAX];
 	struct acct_record r;
 	struct acct_pair *p;
 
@@ -580,10 +603,13 @@ void account_ksa_event(void *arg, const struct ksa_acct_event *ev)
 		r.end = r.start;
 	snprintf(r.master, sizeof(r.master), "%s", p->master);
 	snprintf(r.slave, sizeof(r.slave), "%s", p->slave);
-	if (write_frame(a->journal_fd, frame, acct_record_encode(&r, frame)))
-		log_ratelimited(&a->write_warn, LOG_LVL_ERR,
-				"accounting: %s: %s (counted in memory only)",
-				a->journal_path, strerror(errno));
+	if (a->jlen + ACCT_FRAME_MAX > ACCT_JBUF)
+		journal_flush(a);
+	a->jlen += acct_record_encode(&r, a->jbuf + a->jlen);
+	if (a->loop)
+		loop_task_queue(a->loop, &a->flush);
+	else
+		journal_flush(a);
 	acct_counts_add(&p->open, &r.c);
 	p->active = true;
 }
@@ -699,11 +725,15 @@ struct account *account_open(struct loop *loop, const struct account_cfg *cfg,
 	const char *what = "out of memory";
 	const char *path = "";
 
-	if (!a || !(a->hist = calloc(ACCT_HISTORY, sizeof(*a->hist))))
+	if (!a)
+		goto fail;
+	a->log_fd = a->journal_fd = -1;
+	if (!(a->hist = calloc(ACCT_HISTORY, sizeof(*a->hist))) ||
+	    !(a->jbuf = malloc(ACCT_JBUF)))
 		goto fail;
 	a->loop = loop;
+	loop_task_init(&a->flush, journal_flush, a);
 	a->interval_s = cfg->interval_s ? cfg->interval_s : 60;
-	a->log_fd = a->journal_fd = -1;
 	a->write_warn = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	snprintf(a->log_path, sizeof(a->log_path), "%s/accounting.log",
 		 cfg->state_dir);
@@ -759,8 +789,12 @@ void account_close(struct account *a)
 		return;
 	if (a->timer)
 		loop_timer_del(a->timer);
-	if (a->log_fd >= 0 && a->journal_fd >= 0)
+	if (a->loop)
+		loop_task_cancel(a->loop, &a->flush);
+	if (a->log_fd >= 0 && a->journal_fd >= 0) {
+		journal_flush(a);
 		account_close_interval(a);
+	}
 	if (a->log_fd >= 0)
 		close(a->log_fd);
 	if (a->journal_fd >= 0)
@@ -768,6 +802,7 @@ void account_close(struct account *a)
 	free(a->pairs);
 	free(a->hist);
 	free(a->staged);
+	free(a->jbuf);
 	free(a);
 }
 

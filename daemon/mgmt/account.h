@@ -9,8 +9,9 @@
  * once TLS took it.  Two append-only files of framed records:
  *
  *   accounting.journal  one record per answer of the open interval,
- *                       written (write(2)) before the event returns, so
- *                       a process crash loses none;
+ *                       written (one write(2) per event loop pass) before
+ *                       the loop submits the pass's socket sends, so a
+ *                       process crash loses no answer a client got;
  *   accounting.log      one record per SAE pair per closed interval,
  *                       fsync'd before the interval counts as closed;
  *                       then the journal is emptied.
