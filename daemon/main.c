@@ -46,6 +46,7 @@
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
+#include "mgmt/account.h"
 
 #define ERR_MAX	512
 
@@ -63,6 +64,7 @@ struct daemon {
 	struct relay *relay;		/* key relay sessions */
 	struct macsec *macsec;		/* [macsec] SAK rotation */
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
+	struct account *account;	/* [accounting], may be NULL */
 	struct etsi014_server *etsi;
 	struct etsi014_sae *etsi_saes;
 	struct etsi014_server *skip;	/* [skip], on the same server code */
@@ -605,6 +607,23 @@ static int start_metrics(struct daemon *d, char *err, size_t errlen)
 	return d->metrics ? 0 : -1;
 }
 
+/* The KSA reports each answer to management through its hook. */
+static int start_accounting(struct daemon *d, char *err, size_t errlen)
+{
+	struct account_cfg ac = {
+		.state_dir = d->cfg.node.state_dir,
+		.interval_s = d->cfg.acct_interval_s,
+	};
+
+	if (!d->cfg.acct_enabled)
+		return 0;
+	d->account = account_open(d->loop, &ac, err, errlen);
+	if (!d->account)
+		return -1;
+	ksa_set_accounting(d->ksa, account_ksa_event, d->account);
+	return 0;
+}
+
 static int start_all(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
@@ -615,6 +634,7 @@ static int start_all(struct daemon *d)
 		return -1;
 	if (make_tls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
+	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0 ||
 	    start_skip(d, err, sizeof(err)) < 0)
@@ -629,6 +649,7 @@ static int start_all(struct daemon *d)
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
 		.ipsec = d->ipsec, .etsi = d->etsi,
+		.account = d->account,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
@@ -651,6 +672,11 @@ static void stop_all(struct daemon *d)
 	d->etsi = NULL;
 	etsi014_stop(d->skip);
 	d->skip = NULL;
+	/* After the front end: no answer is left to count. */
+	if (d->ksa)
+		ksa_set_accounting(d->ksa, NULL, NULL);
+	account_close(d->account);
+	d->account = NULL;
 	ipsec_stop(d->ipsec);
 	d->ipsec = NULL;
 	for (int t = KXMSG_HELLO; d->peers && t < KXMSG_TYPE_END; t++)
@@ -728,6 +754,9 @@ static void report_unapplied(const struct qkd_config *old,
 	    (old->ipsec.n_gws && memcmp(old->ipsec.gws, new->ipsec.gws,
 					old->ipsec.n_gws * sizeof(*old->ipsec.gws))))
 		log_warn("reload: [ipsec] changes need a restart");
+	if (old->acct_enabled != new->acct_enabled ||
+	    old->acct_interval_s != new->acct_interval_s)
+		log_warn("reload: [accounting] changes need a restart");
 }
 
 /*

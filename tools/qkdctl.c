@@ -610,6 +610,150 @@ static void key_options(int argc, char **argv, json_t *req)
 	}
 }
 
+/* "account show [--csv|--json] [--limit N]": the format chosen. */
+static enum { ACCOUNT_TEXT, ACCOUNT_CSV, ACCOUNT_JSON } account_format;
+
+static void account_options(int argc, char **argv, json_t *req)
+{
+	char *end;
+	long long n;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--csv")) {
+			account_format = ACCOUNT_CSV;
+		} else if (!strcmp(argv[i], "--json")) {
+			account_format = ACCOUNT_JSON;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--limit")) {
+			errno = 0;
+			n = strtoll(argv[++i], &end, 10);
+			if (errno || *end || n <= 0)
+				die(EXIT_USAGE, "--limit: '%s' is not a positive number",
+				    argv[i]);
+			json_object_set_new(req, "limit", json_integer(n));
+		} else {
+			die(EXIT_USAGE, "account show: unknown option '%s' (--csv, --json, --limit N)",
+			    argv[i]);
+		}
+	}
+}
+
+/* A CSV field (RFC 4180): quoted if it holds a comma, quote or newline. */
+static void csv_field(const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static const char *const account_counters[] = {
+	"enc_keys", "enc_bits", "dec_keys", "dec_bits", "relayed_keys",
+	"relayed_bits", "requests", "enc_refused", "dec_refused",
+};
+
+/* One row: KIND,SEQ,START,END,MASTER,SLAVE,counters...,refused... */
+static void csv_row(const char *kind, long long seq, long long start,
+		    long long end, json_t *pair, json_t *counts,
+		    json_t *reasons)
+{
+	json_t *refused = json_object_get(counts, "refused"), *r;
+	size_t i;
+
+	printf("%s,%lld,%lld,", kind, seq, start);
+	if (end >= 0)
+		printf("%lld", end);
+	putchar(',');
+	csv_field(jstr(pair, "master"));
+	putchar(',');
+	csv_field(jstr(pair, "slave"));
+	for (i = 0; i < ARRAY_SIZE(account_counters); i++)
+		printf(",%lld", jnum(counts, account_counters[i]));
+	json_array_foreach(reasons, i, r)
+		printf(",%lld", jnum(refused, json_string_value(r)));
+	putchar('\n');
+}
+
+/*
+ * For a charging system: the closed intervals (kind "interval"), then per
+ * pair the open interval ("open", no end yet) and the total ("total",
+ * open included, start and end empty of meaning: 0).
+ */
+static void show_account_csv(json_t *d)
+{
+	json_t *reasons = json_object_get(d, "reasons"), *o, *r;
+	json_t *open = json_object_get(d, "open");
+	size_t i;
+
+	fputs("kind,seq,start,end,master,slave", stdout);
+	for (i = 0; i < ARRAY_SIZE(account_counters); i++)
+		printf(",%s", account_counters[i]);
+	json_array_foreach(reasons, i, r)
+		printf(",refused_%s", json_string_value(r));
+	putchar('\n');
+	json_array_foreach(json_object_get(d, "intervals"), i, o)
+		csv_row("interval", jnum(o, "seq"), jnum(o, "start"),
+			jnum(o, "end"), o, o, reasons);
+	json_array_foreach(json_object_get(d, "pairs"), i, o)
+		if (jnum(json_object_get(o, "open"), "requests") ||
+		    jnum(json_object_get(o, "open"), "enc_refused") ||
+		    jnum(json_object_get(o, "open"), "dec_refused"))
+			csv_row("open", jnum(open, "seq"), jnum(open, "start"),
+				-1, o, json_object_get(o, "open"), reasons);
+	json_array_foreach(json_object_get(d, "pairs"), i, o)
+		csv_row("total", 0, 0, -1, o, json_object_get(o, "total"),
+			reasons);
+}
+
+static void show_account(json_t *d)
+{
+	json_t *o, *t, *open = json_object_get(d, "open"), *ref, *v;
+	const char *reason;
+	size_t i;
+
+	if (account_format == ACCOUNT_JSON) {
+		json_dumpf(d, stdout, JSON_COMPACT);
+		putchar('\n');
+		return;
+	}
+	if (account_format == ACCOUNT_CSV) {
+		show_account_csv(d);
+		return;
+	}
+	if (!json_is_true(json_object_get(d, "enabled"))) {
+		printf("accounting is off ([accounting] enabled = no)\n");
+		return;
+	}
+	printf("interval %llds, open interval %lld since %lld, %zu closed shown\n",
+	       jnum(d, "interval_s"), jnum(open, "seq"), jnum(open, "start"),
+	       json_array_size(json_object_get(d, "intervals")));
+	json_array_foreach(json_object_get(d, "pairs"), i, o) {
+		t = json_object_get(o, "total");
+		printf("%s -> %s: enc_keys %lld (%lld bits), dec_keys %lld (%lld bits), relayed %lld, refused %lld",
+		       jstr(o, "master"), jstr(o, "slave"), jnum(t, "enc_keys"),
+		       jnum(t, "enc_bits"), jnum(t, "dec_keys"),
+		       jnum(t, "dec_bits"), jnum(t, "relayed_keys"),
+		       jnum(t, "enc_refused") + jnum(t, "dec_refused"));
+		ref = json_object_get(t, "refused");
+		json_object_foreach(ref, reason, v)
+			if (json_integer_value(v))
+				printf(" %s=%lld", reason,
+				       (long long)json_integer_value(v));
+		putchar('\n');
+	}
+	json_array_foreach(json_object_get(d, "saes"), i, o)
+		printf("SAE %s: supplied %lld keys (%lld bits), relayed %lld, refused %lld\n",
+		       jstr(o, "sae"), jnum(o, "supplied_keys"),
+		       jnum(o, "supplied_bits"), jnum(o, "relayed_keys"),
+		       jnum(o, "refused_keys"));
+}
+
 struct command {
 	const char *object;	/* "status", "link", ... */
 	const char *verb;	/* NULL: none; "show" may also be left out */
@@ -688,6 +832,13 @@ static const struct command commands[] = {
 	  "key IDs in/out, age, next rekey, lifetime in force,\n"
 	  "rekey count, and whether its budget alarm is active",
 	  "sa show", show_sas, NULL },
+	{ "account", "show", "[--csv|--json] [--limit N]",
+	  "accounting (charging): keys and bits supplied, relayed\n"
+	  "and refused (by reason) per SAE pair and per SAE, since\n"
+	  "the accounting log began; --csv and --json export the\n"
+	  "newest N closed intervals (default 1000), the open one\n"
+	  "and the totals (Documentation/qkd/accounting.rst)",
+	  "account show", show_account, account_options },
 };
 
 /* "  link down PEER       take the link ...", continuation lines indented. */
@@ -918,7 +1069,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, sa, kernel; see --help)");
+		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, sa, account, kernel; see --help)");
 	if (o.stats && looks_like_path(argv[optind]))
 		old_socket_option();
 	object = find_object(argv[optind]);

@@ -36,6 +36,7 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_SKIP, SEC_KX, SEC_METRICS,
 	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
+	SEC_ACCOUNTING,
 	SEC_BAD,
 };
 
@@ -80,6 +81,8 @@ struct parser {
 	/* [ipsec] and [ipsec NAME] */
 	int ipsec_line;
 	struct seen ipsec_seen;
+	int acct_line;		/* [accounting] */
+	struct seen acct_seen;
 	struct item_meta *gw_meta;
 	uint16_t gw_local_family, gw_remote_family;	/* of the last gw */
 };
@@ -380,6 +383,7 @@ static const char *const macsec_keys[] = {
 static const char *const ipsec_keys[] = {
 	"reqid_min", "reqid_max", "replay_window", NULL
 };
+static const char *const acct_keys[] = { "enabled", "interval", NULL };
 static const char *const ipsec_gw_keys[] = {
 	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
 	"soft_bytes", "hard_bytes", NULL
@@ -837,6 +841,9 @@ static void begin_section(struct parser *p, const char *hdr)
 	} else if (!strcmp(hdr, "ipsec")) {
 		p->kind = SEC_IPSEC, line = &p->ipsec_line;
 		p->cur_seen = &p->ipsec_seen;
+	} else if (!strcmp(hdr, "accounting")) {
+		p->kind = SEC_ACCOUNTING, line = &p->acct_line;
+		p->cur_seen = &p->acct_seen;
 	}
 	if (line) {
 		if (*line)
@@ -1013,6 +1020,16 @@ static int on_key(void *user, const char *section, const char *key,
 			set_u32(p, key, val, 1, UINT32_MAX,
 				!strcmp(key, "reqid_min") ?
 				&c->ipsec.reqid_min : &c->ipsec.reqid_max);
+		break;
+	case SEC_ACCOUNTING:
+		if (!mark_seen(p, key, acct_keys))
+			break;
+		if (!strcmp(key, "interval"))
+			set_u32(p, key, val, 1, 86400, &c->acct_interval_s);
+		else if (!strcmp(val, "yes") || !strcmp(val, "no"))
+			c->acct_enabled = !strcmp(val, "yes");
+		else
+			fail(p, "enabled: '%s' is not yes or no", val);
 		break;
 	case SEC_IPSEC_GW:
 		if (mark_seen(p, key, ipsec_gw_keys))
@@ -1535,6 +1552,8 @@ static void set_defaults(struct qkd_config *c)
 	c->ipsec.replay_window = QKD_SA_REPLAY_WINDOW_DEFAULT;
 	c->etsi_min_tls = 12;
 	c->skip.psk_sha384 = true;
+	c->acct_enabled = true;
+	c->acct_interval_s = 60;
 }
 
 static int parse(struct parser *p)

@@ -231,6 +231,10 @@ struct qkd_config {
 	uint8_t sae_priority[CONFIG_MAX_SAES];
 
 	struct ipsec_cfg ipsec;		/* [ipsec], [ipsec NAME] */
+
+	/* [accounting] */
+	bool acct_enabled;		/* default yes */
+	uint32_t acct_interval_s;	/* 1..86400, default 60 */
 };
 
 /*

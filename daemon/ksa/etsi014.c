@@ -630,13 +630,17 @@ static void count_answer(struct client *c, int status)
 			    start && now > start ? now - start : 0);
 }
 
-/* Send one response; the buffer is wiped right after TLS took it. */
-static void client_send(struct client *c, int status, const char *allow,
+/*
+ * Send one response; the buffer is wiped right after TLS took it.  True
+ * if TLS took it: the answer is committed to the client.
+ */
+static bool client_send(struct client *c, int status, const char *allow,
 			char *body, size_t body_len, bool keep_alive)
 {
+	bool sent = false;
 	char allow_hdr[64] = "";
 	uint8_t *resp;
-	size_t len = 0, sent;
+	size_t len = 0, sent_len;
 
 	if (allow)
 		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", allow);
@@ -645,24 +649,28 @@ static void client_send(struct client *c, int status, const char *allow,
 	etsi014_body_free(body, body_len);
 	/* An answer to HEAD has its header only (RFC 9110 9.3.2). */
 	if (resp && c->http.headers_done && c->http.req.method == HTTP_HEAD)
-		sent = len - body_len;
+		sent_len = len - body_len;
 	else
-		sent = len;
-	if (!resp || tls_conn_write(c->tls, resp, sent) < 0)
+		sent_len = len;
+	if (!resp || tls_conn_write(c->tls, resp, sent_len) < 0)
 		keep_alive = false;
+	else
+		sent = true;
 	http_response_free(resp, len);
 	if (c->srv)
 		count_answer(c, status);
 	c->last_active_ms = loop_now_ms();
 	if (!keep_alive)
 		client_close(c);
+	return sent;
 }
 
-static void client_send_error(struct client *c, struct etsi014_error *err,
+static bool client_send_error(struct client *c, struct etsi014_error *err,
 			      bool keep_alive)
 {
 	size_t len = 0;
 	char *body;
+	bool sent;
 
 	if (c->srv && c->srv->skip) {
 		struct skip_error serr = { .status = err->status };
@@ -674,16 +682,17 @@ static void client_send_error(struct client *c, struct etsi014_error *err,
 	}
 	log_debug("%s: %s: %d %s", c->srv && c->srv->skip ? "skip" : "etsi014",
 		  c->sae_id ? c->sae_id : "?", err->status, err->message);
-	client_send(c, err->status, err->allow, body, len,
-		    keep_alive);
+	sent = client_send(c, err->status, err->allow, body, len,
+			   keep_alive);
 	etsi014_error_clear(err);
+	return sent;
 }
 
 static void reply_status(struct client *c, const struct etsi014_request *rq,
 			 struct etsi014_error *err, bool keep_alive)
 {
 	struct ksa_status st;
-	struct ksa_err kerr = { "" };
+	struct ksa_err kerr = { "", KSA_WHY_ANY };
 	enum ksa_result res;
 	size_t len = 0;
 	char *body;
@@ -713,18 +722,36 @@ static void map_result(struct client *c, enum ksa_result res,
 	fail(err, serr.status, "%s", serr.message);
 }
 
-/* Send keys (or the error), then release them. */
+/*
+ * Send keys (or the error), then release them, and report the answer to
+ * accounting (ksa.h) once TLS took it: @ev names the pair and the keys
+ * asked for.  Counting after the write, not at reservation, makes the
+ * totals what the client was given (Documentation/qkd/accounting.rst).
+ */
 static void reply_keys(struct client *c, enum ksa_result res,
 		       const struct ksa_err *kerr, struct ksa_key *keys,
-		       size_t n, struct etsi014_error *err, bool keep_alive)
+		       size_t n, struct etsi014_error *err, bool keep_alive,
+		       struct ksa_acct_event *ev)
 {
-	size_t len = 0;
+	size_t len = 0, i;
 	char *body;
+	bool sent;
 
+	ev->result = res;
 	if (res != KSA_OK) {
 		map_result(c, res, kerr, err);
 		client_send_error(c, err, keep_alive);
+		ev->why = kerr ? kerr->why : KSA_WHY_ANY;
+		ksa_account(c->srv->ksa, ev);
 		return;
+	}
+	ev->keys = (uint32_t)n;
+	for (i = 0; i < n; i++) {
+		ev->bits += keys[i].size;
+		if (keys[i].relayed) {
+			ev->relayed++;
+			ev->relayed_bits += keys[i].size;
+		}
 	}
 	if (c->srv->skip)	/* one key, never more */
 		body = n == 1 ? skip_key_json(&keys[0], &len) : NULL;
@@ -734,9 +761,12 @@ static void reply_keys(struct client *c, enum ksa_result res,
 	if (!body) {
 		fail(err, 503, "key data access error");
 		client_send_error(c, err, false);
-		return;
+		sent = false;
+	} else {
+		sent = client_send(c, 200, NULL, body, len, keep_alive);
 	}
-	client_send(c, 200, NULL, body, len, keep_alive);
+	ev->undelivered = !sent;
+	ksa_account(c->srv->ksa, ev);
 }
 
 static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
@@ -744,7 +774,11 @@ static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
 {
 	const char *extra[ETSI014_MAX_EXTRA_SLAVES];
 	uint32_t number = rq->number ? rq->number : 1;
-	struct ksa_err kerr = { "" };
+	struct ksa_err kerr = { "", KSA_WHY_ANY };
+	struct ksa_acct_event ev = {
+		.op = KSA_ACCT_ENC, .master = c->sae_id, .slave = rq->sae_id,
+		.keys = number,
+	};
 	struct ksa_key *keys;
 	enum ksa_result res;
 	size_t i;
@@ -753,13 +787,13 @@ static void reply_enc_keys(struct client *c, const struct etsi014_request *rq,
 		extra[i] = rq->extra[i];
 	keys = calloc(number, sizeof(*keys));
 	if (!keys) {
-		reply_keys(c, KSA_UNAVAILABLE, NULL, NULL, 0, err, false);
+		reply_keys(c, KSA_UNAVAILABLE, NULL, NULL, 0, err, false, &ev);
 		return;
 	}
 	res = ksa_enc_keys(c->srv->ksa, c->sae_id, rq->sae_id, extra,
 			   rq->n_extra, number, rq->size, keys, &kerr);
 	reply_keys(c, res, &kerr, keys, res == KSA_OK ? number : 0, err,
-		   keep_alive);
+		   keep_alive, &ev);
 	free(keys);
 }
 
@@ -797,9 +831,13 @@ static bool dec_keys_attempt(struct client *c, const struct etsi014_request *rq,
 			     bool keep_alive, bool may_wait)
 {
 	struct etsi014_error err = { 0 };
-	struct ksa_err kerr = { "" };
+	struct ksa_err kerr = { "", KSA_WHY_ANY };
 	struct ksa_key *keys = calloc(rq->n_key_ids, sizeof(*keys));
 	enum ksa_result res = KSA_UNAVAILABLE;
+	struct ksa_acct_event ev = {
+		.op = KSA_ACCT_DEC, .master = rq->sae_id, .slave = c->sae_id,
+		.keys = (uint32_t)rq->n_key_ids,
+	};
 
 	if (keys)
 		res = try_dec_keys(c, rq, keys, &kerr);
@@ -812,7 +850,7 @@ static bool dec_keys_attempt(struct client *c, const struct etsi014_request *rq,
 	if (res == KSA_RETRY || res == KSA_NOT_FOUND)
 		final_not_found(c, rq);
 	reply_keys(c, res, &kerr, keys, res == KSA_OK ? rq->n_key_ids : 0,
-		   &err, keep_alive);
+		   &err, keep_alive, &ev);
 	free(keys);
 	return false;
 }

@@ -84,6 +84,8 @@ struct ksa {
 	const struct ksa_kx_ops *kx;
 	void *kx_arg;
 	struct relay *relay;		/* NULL: direct pairs only */
+	ksa_acct_fn acct;		/* accounting hook, may be NULL */
+	void *acct_arg;
 	uint64_t last_expire_ms;
 	struct log_ratelimit key_warn;	/* per-key warnings (log.h) */
 	struct kxmsg msg;		/* scratch for outgoing messages */
@@ -213,6 +215,22 @@ static enum ksa_result fail(struct ksa_err *err, enum ksa_result r,
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	return r;
+}
+
+static enum ksa_result fail_why(struct ksa_err *err, enum ksa_result r,
+				enum ksa_why why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static enum ksa_result fail_why(struct ksa_err *err, enum ksa_result r,
+				enum ksa_why why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	err->why = (uint8_t)why;
 	return r;
 }
 
@@ -389,8 +407,8 @@ enum ksa_result ksa_status(struct ksa *ksa, const char *master_sae,
 	if (sae_served(ksa, master_sae, &m, err))
 		return KSA_UNAUTHORIZED;
 	if (s < 0)
-		return fail(err, KSA_BAD_REQUEST, "slave SAE %s is not known",
-			    slave_sae);
+		return fail_why(err, KSA_BAD_REQUEST, KSA_WHY_UNKNOWN_SAE,
+				"slave SAE %s is not known", slave_sae);
 	if (s == m)
 		return fail(err, KSA_BAD_REQUEST,
 			    "slave SAE %s is the master", slave_sae);
@@ -464,8 +482,8 @@ static enum ksa_result enc_relay_check(struct ksa *ksa,
 	if (rc == -EINVAL)
 		return fail(err, KSA_BAD_REQUEST, "%s", why);
 	if (rc)
-		return fail(err, KSA_UNAVAILABLE,
-			    "no relay route from KME %s to KME %s: %s",
+		return fail_why(err, KSA_UNAVAILABLE, KSA_WHY_UNREACHABLE,
+				"no relay route from KME %s to KME %s: %s",
 			    ksa->node, first->node, why);
 	if (relay_admit(ksa->relay, ksa->saes[rq->master].name, number,
 			&rq->rt, why, sizeof(why)))
@@ -506,8 +524,9 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 		int s = sae_find(ksa, name);
 
 		if (s < 0)
-			return fail(err, KSA_BAD_REQUEST,
-				    "slave SAE %s is not known", name);
+			return fail_why(err, KSA_BAD_REQUEST,
+					KSA_WHY_UNKNOWN_SAE,
+					"slave SAE %s is not known", name);
 		for (uint32_t j = 0; j < rq->n_slaves; j++)
 			if (rq->slaves[j] == s)
 				return fail(err, KSA_BAD_REQUEST,
@@ -544,7 +563,8 @@ static enum ksa_result enc_check(struct ksa *ksa, const char *master,
 			    kma_link_src(rq->link)->block_size * 8);
 	if (!ksa->kx || !ksa->kx->is_up(ksa->kx_arg,
 					 kma_link_peer(rq->link)))
-		return fail(err, KSA_UNAVAILABLE, "KME %s is not reachable",
+		return fail_why(err, KSA_UNAVAILABLE, KSA_WHY_UNREACHABLE,
+				"KME %s is not reachable",
 			    kma_link_peer(rq->link));
 	return KSA_OK;
 }
@@ -637,6 +657,7 @@ static int enc_one(struct ksa *ksa, const struct enc_req *rq,
 	memcpy(out->key, bytes, rq->len);
 	memcpy(out->key_id, uuid, KSA_KEY_ID_LEN);
 	out->size = rq->len * 8;
+	out->relayed = rq->relayed;
 	p->supplied++;
 	return 0;
 }
@@ -666,8 +687,8 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	/* Never a key the slave could not fetch: the slave's KME full. */
 	if (p && (p->peer_full_until_ms > loop_now_ms() ||
 		  (!rq.relayed && !pair_has_room(ksa, p, number))))
-		return fail(err, KSA_UNAVAILABLE,
-			    "KME %s has no room for more keys of %s -> %s; retry later",
+		return fail_why(err, KSA_UNAVAILABLE, KSA_WHY_UNREACHABLE,
+				"KME %s has no room for more keys of %s -> %s; retry later",
 			    kma_link_peer(rq.link), master,
 			    ksa->saes[rq.slaves[0]].name);
 	keys = calloc(number, sizeof(*keys));
@@ -680,8 +701,8 @@ enum ksa_result ksa_enc_keys(struct ksa *ksa, const char *master,
 	rc = cut_keys(kma_link_src(rq.link), rq.len, number, keys, bytes,
 		      why, sizeof(why));
 	if (rc) {
-		r = fail(err, KSA_UNAVAILABLE, "link %s: %s",
-			 kma_link_name(rq.link), why);
+		r = fail_why(err, KSA_UNAVAILABLE, KSA_WHY_OUT_OF_KEYS,
+			     "link %s: %s", kma_link_name(rq.link), why);
 		goto out;
 	}
 	for (i = 0; i < number; i++) {
@@ -748,6 +769,9 @@ static void dec_deliver(struct ksa *ksa, struct kma_key *k, int s,
 	memcpy(out->key, kma_key_bytes(k), kma_key_len(k));
 	memcpy(out->key_id, kma_key_uuid(k), KSA_KEY_ID_LEN);
 	out->size = kma_key_len(k) * 8;
+	/* The master's node is no neighbour: the key came by relay. */
+	out->relayed = !ksa->saes[u->master].local &&
+		       !ksa->saes[u->master].link;
 	u->delivered |= 1u << slot;
 	ksa->pairs[u->pair].supplied++;
 	if (u->delivered == all)
@@ -769,8 +793,8 @@ enum ksa_result ksa_dec_keys(struct ksa *ksa, const char *slave,
 	if (sae_served(ksa, slave, &s, err))
 		return KSA_UNAUTHORIZED;
 	if (m < 0)
-		return fail(err, KSA_BAD_REQUEST, "master SAE %s is not known",
-			    master);
+		return fail_why(err, KSA_BAD_REQUEST, KSA_WHY_UNKNOWN_SAE,
+				"master SAE %s is not known", master);
 	if (n == 0 || n > ksa->lim.max_key_per_request)
 		return fail(err, KSA_BAD_REQUEST,
 			    "1..%u key IDs per request",
@@ -1157,6 +1181,35 @@ void ksa_set_relay(struct ksa *ksa, struct relay *relay)
 	ksa->relay = relay;
 	if (relay)
 		relay_set_delivery(relay, &relay_up, ksa);
+}
+
+void ksa_set_accounting(struct ksa *ksa, ksa_acct_fn fn, void *arg)
+{
+	ksa->acct = fn;
+	ksa->acct_arg = arg;
+}
+
+bool ksa_accounting_on(const struct ksa *ksa)
+{
+	return ksa->acct != NULL;
+}
+
+/*
+ * An SAE ID the table does not hold is reported as "*": a caller making up
+ * names must not make accounting grow a pair per name.
+ */
+void ksa_account(struct ksa *ksa, const struct ksa_acct_event *ev)
+{
+	struct ksa_acct_event e;
+
+	if (!ksa->acct)
+		return;
+	e = *ev;
+	if (sae_find(ksa, e.master) < 0)
+		e.master = "*";
+	if (sae_find(ksa, e.slave) < 0)
+		e.slave = "*";
+	ksa->acct(ksa->acct_arg, &e);
 }
 
 void ksa_set_kx(struct ksa *ksa, const struct ksa_kx_ops *ops, void *arg)

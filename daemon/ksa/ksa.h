@@ -55,8 +55,17 @@ enum ksa_result {
 #define KSA_RETRY_INTERVAL_MS	20
 #define KSA_RETRY_WAIT_MS	1000
 
+/* Why a request was refused, beyond its enum ksa_result (accounting). */
+enum ksa_why {
+	KSA_WHY_ANY = 0,	/* nothing finer than the result */
+	KSA_WHY_UNKNOWN_SAE,	/* the other SAE is not in the SAE table */
+	KSA_WHY_OUT_OF_KEYS,	/* the link's pool (or relay route) had too little */
+	KSA_WHY_UNREACHABLE,	/* the peer KME is down or has no room */
+};
+
 struct ksa_err {
 	char message[160];	/* never contains key bytes */
+	uint8_t why;		/* enum ksa_why */
 };
 
 /* Answer to Get status (ETSI 014 clause 6.1), for one master/slave pair. */
@@ -78,6 +87,7 @@ struct ksa_key {
 	char key_id[KSA_KEY_ID_LEN];
 	uint32_t size;			/* bits */
 	uint8_t *key;			/* size / 8 bytes, in locked memory */
+	bool relayed;			/* the pair's keys cross relay nodes */
 };
 
 /* The caller (an SAE) asks for its own view of the pair. */
@@ -157,6 +167,36 @@ void ksa_kx_receive(struct ksa *ksa, const char *from, const struct kxmsg *m);
  */
 struct relay;
 void ksa_set_relay(struct ksa *ksa, struct relay *relay);
+
+/*
+ * ---- Accounting (Y.3802 management layer) ----
+ * The front end reports each answer to enc_keys or dec_keys once it has
+ * handed the answer to TLS: keys supplied, or keys refused and why.  The
+ * KSA passes the event on to whoever registered (mgmt/account.c, wired by
+ * main.c), so that the key supply layer never depends on management.
+ */
+enum ksa_acct_op { KSA_ACCT_ENC, KSA_ACCT_DEC };
+
+struct ksa_acct_event {
+	enum ksa_acct_op op;
+	const char *master, *slave;	/* the pair (first slave for enc_keys) */
+	uint32_t keys;			/* supplied, or asked for if refused */
+	uint64_t bits;			/* supplied bits (0 if refused) */
+	uint32_t relayed;		/* of @keys, those of a relayed pair */
+	uint64_t relayed_bits;
+	enum ksa_result result;		/* KSA_OK: supplied */
+	uint8_t why;			/* enum ksa_why, if refused */
+	bool undelivered;		/* keys taken but the answer not sent */
+};
+
+typedef void (*ksa_acct_fn)(void *arg, const struct ksa_acct_event *ev);
+
+/* @fn gets every event from now on; NULL detaches. */
+void ksa_set_accounting(struct ksa *ksa, ksa_acct_fn fn, void *arg);
+/* The front end's report; a no-op without a registered @fn.  An SAE ID
+ * not in the SAE table goes on as "*". */
+void ksa_account(struct ksa *ksa, const struct ksa_acct_event *ev);
+bool ksa_accounting_on(const struct ksa *ksa);
 
 /* ---- Read-only views (metadata, never key bytes) ---- */
 

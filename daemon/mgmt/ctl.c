@@ -161,6 +161,13 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_macsec(s->macsec);
 	if (!strcmp(cmd, "sa show"))
 		return view_ipsec(s->ipsec);
+	if (!strcmp(cmd, "account show")) {
+		if (limit <= 0) {
+			*why = "account show: limit must be positive";
+			return NULL;
+		}
+		return view_account(s->account, (size_t)limit);
+	}
 	if (!strcmp(cmd, "key show")) {
 		if (limit <= 0) {
 			*why = "key show: limit must be positive";

@@ -11,6 +11,8 @@
  *	{"cmd": "topology show"} / "route show" / "relay show" / "relay audit"
  *	{"cmd": "path", "to": "F", "from": "A"}   ("from" optional)
  *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
+ *	{"cmd": "account show", "limit": 1000}   (accounting: totals per SAE
+ *	    pair and SAE, the open interval, the newest "limit" closed ones)
  *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs; without [ipsec]
  *	    {"pairs": []}, as "macsec show" answers [] without [macsec])
  *
@@ -47,6 +49,7 @@ struct relay;
 struct ipsec;
 struct etsi014_server;
 struct qkd_config;
+struct account;
 struct ctl;
 
 /* What the control socket shows; any pointer may be NULL (not running). */
@@ -60,6 +63,7 @@ struct ctl_sources {
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
+	const struct account *account;	/* "account show" (may be NULL) */
 };
 
 /*

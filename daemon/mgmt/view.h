@@ -8,7 +8,7 @@
  *
  * A view_X() gathers and renders a whole view, and returns NULL only when
  * out of memory; an element it is given (kma, ksa, peers, relay, ipsec,
- * macsec; not lsa) may be NULL, not running, which shows as an empty view; the
+ * macsec, account; not lsa) may be NULL, not running, which shows as an empty view; the
  * config may not.  A view_X_json() renders one info struct, for the views
  * and for the unit tests.
  */
@@ -43,6 +43,9 @@ struct macsec_port_info;
 struct lsa;
 struct lsa_node_info;
 struct lsa_path_info;
+struct account;
+struct acct_counts;
+struct acct_interval_info;
 
 /* view_node.c: "status", "peer show" */
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
@@ -83,6 +86,11 @@ json_t *view_ipsec_json(const struct ipsec_info *i, json_t *pairs);
 json_t *view_ipsec_pair_json(const struct ipsec_pair_info *p);
 json_t *view_macsec(const struct macsec *ms);
 json_t *view_macsec_port_json(const struct macsec_port_info *p);
+
+/* view_account.c: "account show"; the newest @limit closed intervals. */
+json_t *view_account(const struct account *a, size_t limit);
+json_t *view_account_counts_json(const struct acct_counts *c);
+json_t *view_account_interval_json(const struct acct_interval_info *iv);
 
 /* view_routing.c: "topology show", "route show", "path" */
 json_t *view_routing_topology(struct lsa *lsa);

@@ -135,6 +135,47 @@ static void test_controller(void **state)
 	free(text);
 }
 
+/* [accounting]: on by default; interval and enabled; bad values say why. */
+static void test_accounting(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[accounting]\ninterval = 0", "t.conf:34: interval: " },
+		{ "[accounting]\ninterval = 86401", "t.conf:34: interval: " },
+		{ "[accounting]\nenabled = maybe",
+		  "t.conf:34: enabled: 'maybe' is not yes or no" },
+		{ "[accounting]\nsync = yes",
+		  "t.conf:34: unknown key 'sync' in [accounting]" },
+		{ "[accounting]\n[accounting]",
+		  "t.conf:34: duplicate section [accounting] (first at line 33)" },
+	};
+	char *text = file_with(1, "; defaults"), err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.acct_enabled);
+	assert_int_equal(c.acct_interval_s, 60);
+	config_free(&c);
+	free(text);
+	text = file_with(32, "node = B\n[accounting]\nenabled = no\ninterval = 300");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_false(c.acct_enabled);
+	assert_int_equal(c.acct_interval_s, 300);
+	config_free(&c);
+	free(text);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char tail[256];
+
+		snprintf(tail, sizeof(tail), "node = B\n%s", bad[i].section);
+		text = file_with(32, tail);
+		err[0] = '\0';
+		assert_int_equal(parse(text, &c, err), -1);
+		if (strncmp(err, bad[i].error, strlen(bad[i].error)))
+			print_error("got '%s'\nwant '%s...'\n", err, bad[i].error);
+		assert_memory_equal(err, bad[i].error, strlen(bad[i].error));
+		free(text);
+	}
+}
+
 /* [node] role and key_relay: configurations 3 and 4. */
 static void test_roles_and_central_relay(void **state)
 {
@@ -857,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_sae_at_relay_node),
 		cmocka_unit_test(test_controller),
+		cmocka_unit_test(test_accounting),
 		cmocka_unit_test(test_roles_and_central_relay),
 		cmocka_unit_test(test_session_control),
 		cmocka_unit_test(test_bad),

@@ -206,7 +206,7 @@ static void test_dec_body(void **state)
 
 static void test_result_mapping(void **state)
 {
-	struct ksa_err kerr = { "size out of range" };
+	struct ksa_err kerr = { "size out of range", KSA_WHY_ANY };
 	struct etsi014_error err = { 0 };
 
 	etsi014_map_result(KSA_BAD_REQUEST, &kerr, &err);
@@ -228,8 +228,8 @@ static void test_json_bodies(void **state)
 {
 	uint8_t k1[32], k2[3] = { 0xff, 0x00, 0x10 };
 	struct ksa_key keys[2] = {
-		{ "bc490419-7d60-487f-adc1-4ddcc177c139", 256, k1 },
-		{ "0a782fb5-3434-48fe-aa4d-14f41d46cf92", 24, k2 },
+		{ "bc490419-7d60-487f-adc1-4ddcc177c139", 256, k1, false },
+		{ "0a782fb5-3434-48fe-aa4d-14f41d46cf92", 24, k2, false },
 	};
 	struct ksa_status st = { "A", "B", "app1", "app2", 256, 10, 100000, 128,
 				 4096, 64, 3 };

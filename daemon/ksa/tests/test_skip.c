@@ -118,7 +118,7 @@ static void test_errors(void **state)
 
 static void test_map_result(void **state)
 {
-	struct ksa_err kerr = { "no key on link AB" };
+	struct ksa_err kerr = { .message = "no key on link AB" };
 	struct skip_error err;
 
 	skip_map_result(KSA_NOT_FOUND, NULL, &err);
@@ -135,7 +135,8 @@ static void test_map_result(void **state)
 static void test_json(void **state)
 {
 	uint8_t bytes[4] = { 0x00, 0xab, 0x10, 0xff };
-	struct ksa_key k = { "1726e9ae-7623-4fb1-dd12-83d4dca1911e", 32, bytes };
+	struct ksa_key k = { .key_id = "1726e9ae-7623-4fb1-dd12-83d4dca1911e",
+			     .size = 32, .key = bytes };
 	struct skip_error err = { 400, "unknown remoteSystemID", NULL };
 	size_t len;
 	char *s;

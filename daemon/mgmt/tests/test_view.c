@@ -21,6 +21,7 @@
 #include "kma/kma.h"
 #include "ksa/ksa.h"
 #include "kx/peer.h"
+#include "mgmt/account.h"
 #include "mgmt/view.h"
 #include "relay/relay.h"
 
@@ -265,6 +266,34 @@ static void test_ipsec(void **state)
 	assert_string_equal(ipsec_pair_state_name(IPSEC_PAIR_IDLE), "idle");
 }
 
+/* "account show": the counters of one pair's interval, in export order. */
+static void test_account(void **state)
+{
+	struct acct_interval_info iv = {
+		.seq = 3, .start = 1000, .end = 1060, .master = "app1",
+		.slave = "app2",
+		.c = { .enc_keys = 4, .enc_bits = 1024, .relayed_keys = 1,
+		       .relayed_bits = 256, .requests = 2, .enc_refused = 5,
+		       .refused = { [ACCT_R_UNKNOWN_SAE] = 2,
+				    [ACCT_R_OUT_OF_KEYS] = 3 } },
+	};
+
+	(void)state;
+	assert_json(view_account_interval_json(&iv),
+		    "{\"enc_keys\":4,\"enc_bits\":1024,\"dec_keys\":0,"
+		    "\"dec_bits\":0,\"relayed_keys\":1,\"relayed_bits\":256,"
+		    "\"requests\":2,\"enc_refused\":5,\"dec_refused\":0,"
+		    "\"refused\":{\"unauthorized\":0,\"unknown_sae\":2,"
+		    "\"bad_request\":0,\"not_found\":0,\"out_of_keys\":3,"
+		    "\"unreachable\":0,\"unavailable\":0,\"undelivered\":0},"
+		    "\"seq\":3,\"start\":1000,\"end\":1060,\"master\":\"app1\","
+		    "\"slave\":\"app2\"}");
+	/* Accounting off: said so, with empty lists. */
+	assert_json(view_account(NULL, 10),
+		    "{\"enabled\":false,\"pairs\":[],\"saes\":[],"
+		    "\"intervals\":[],\"reasons\":[]}");
+}
+
 static void test_macsec(void **state)
 {
 	struct macsec_port_info up = {
@@ -318,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_relay),
 		cmocka_unit_test(test_ipsec),
 		cmocka_unit_test(test_macsec),
+		cmocka_unit_test(test_account),
 	};
 
 	return cmocka_run_group_tests_name("view", tests, NULL, NULL);
