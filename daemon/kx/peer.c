@@ -75,6 +75,8 @@ struct peers {
 		peers_rx_fn fn;
 		void *arg;
 	} rx[KXMSG_TYPE_END];
+	peers_up_fn on_up;		/* peers_on_up() */
+	void *on_up_arg;
 	/* Configuration 4: the central KM ("" = none), see peer.h. */
 	char hub[KM_NAME_MAX];
 	uint64_t hub_forwarded, hub_refused;
@@ -334,6 +336,14 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 		old->peer = NULL;	/* replaced: its close changes nothing */
 		tls_conn_close(old->tls);
 	}
+	if (kc->ps->on_up)
+		kc->ps->on_up(kc->ps->on_up_arg, p->cfg.name);
+}
+
+void peers_on_up(struct peers *ps, peers_up_fn fn, void *arg)
+{
+	ps->on_up = fn;
+	ps->on_up_arg = arg;
 }
 
 static bool is_hub(const struct peers *ps)
