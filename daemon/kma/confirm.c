@@ -363,11 +363,25 @@ static void drop_pending(struct confirm *c)
 	ring_trim(c, &c->own);
 }
 
+/*
+ * The far end (re)starts agreeing: it may be a new instance that holds
+ * none of the blocks confirmed with the old one, so neither end may use
+ * them any more.
+ */
+static void drop_all(struct confirm *c)
+{
+	drop_pending(c);
+	while (c->own.n)
+		ring_pop(c, &c->own);
+	while (c->far.n)
+		ring_pop(c, &c->far);
+}
+
 void confirm_peer_up(struct keysrc *src)
 {
 	struct confirm *c = to_c(src);
 
-	drop_pending(c);
+	drop_all(c);
 	if (c->state == CONFIRM_AGREED)
 		c->state = CONFIRM_WAITING;
 	send_params(c, true);
@@ -377,6 +391,8 @@ static void on_params(struct confirm *c, const struct kxmsg *m)
 {
 	char why[CONFIRM_WHY_MAX];
 
+	if (m->code == KX_PARAMS_ASK)
+		drop_all(c);
 	if (confirm_params_check(c->link, c->peer, &c->params, m, why,
 				 sizeof(why))) {
 		if (c->state != CONFIRM_REFUSED || strcmp(why, c->refused))

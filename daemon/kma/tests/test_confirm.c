@@ -295,6 +295,23 @@ static void test_pair_equal(void **state)
 	assert_int_equal(sa.mismatched + sb.mismatched, 0);
 	assert_int_equal(sa.key_bytes_spent, sa.confirmed * CONFIRM_KEY_BYTES);
 	assert_int_equal(alarm_count(), 0);
+
+	/*
+	 * B comes back as a new instance (its blocks confirmed before are
+	 * gone) and asks again: A must not cut keys from what it confirmed
+	 * with the old B.
+	 */
+	confirm_peer_up(b.src);
+	deliver(&a, &b);
+	assert_int_equal(keysrc_alloc(a.src, 100, 1, k, ka, err, sizeof(err)),
+			 -ENOSPC);
+	confirm_tick(a.src);
+	deliver(&a, &b);
+	assert_int_equal(keysrc_alloc(a.src, 100, 1, k, ka, err, sizeof(err)),
+			 0);
+	assert_int_equal(keysrc_get(b.src, k[0].id, 100, kb, NULL, err,
+				    sizeof(err)), 0);
+	assert_memory_equal(ka, kb, 100);
 	pair_close(&a, &b);
 }
 
