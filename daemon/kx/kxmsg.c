@@ -395,6 +395,22 @@ static void put_ipsec(struct writer *w, const struct kxmsg *m)
 		w->fail = true;
 }
 
+static void put_via(struct writer *w, const struct kxmsg *m)
+{
+	if (m->via_to[0])
+		put_str(w, KXA_VIA_TO, m->via_to, sizeof(m->via_to), false);
+	if (m->via_from[0])
+		put_str(w, KXA_VIA_FROM, m->via_from, sizeof(m->via_from),
+			false);
+}
+
+/* The types whose attributes go on past VIA_FROM: they put VIA in place. */
+static bool via_inside(enum kxmsg_type t)
+{
+	return t == KXMSG_LINK_PARAMS || t == KXMSG_CONFIRM ||
+	       t == KXMSG_CONFIRM_ACK;
+}
+
 /* Link agreement and key confirmation (see kxmsg.h). */
 static void put_confirm(struct writer *w, const struct kxmsg *m)
 {
@@ -406,6 +422,7 @@ static void put_confirm(struct writer *w, const struct kxmsg *m)
 			w->fail = true;
 		if (m->code)
 			put_int(w, KXA_CODE, m->code, 4);
+		put_via(w, m);
 		put_str(w, KXA_SOURCE, m->source, sizeof(m->source), false);
 		put_int(w, KXA_LINK_ROLE, m->link_role, 1);
 		put_int(w, KXA_RATE, m->rate, 8);
@@ -419,6 +436,7 @@ static void put_confirm(struct writer *w, const struct kxmsg *m)
 			w->fail = true;
 		put_int(w, KXA_KEY_ID, m->key_id, 8);
 		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+		put_via(w, m);
 		put_attr(w, KXA_NONCE, m->nonce, sizeof(m->nonce));
 		put_attr(w, KXA_TAG, m->tag, sizeof(m->tag));
 		break;
@@ -427,6 +445,7 @@ static void put_confirm(struct writer *w, const struct kxmsg *m)
 		put_int(w, KXA_CODE, m->code, 4);
 		if (m->text[0])
 			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_via(w, m);
 		break;
 	}
 }
@@ -545,11 +564,8 @@ static void encode_tail(const struct kxmsg *m, struct writer *w)
 	}
 	if ((m->via_to[0] || m->via_from[0]) && !(allowed(m->type) & VIA))
 		w->fail = true;
-	if (m->via_to[0])
-		put_str(w, KXA_VIA_TO, m->via_to, sizeof(m->via_to), false);
-	if (m->via_from[0])
-		put_str(w, KXA_VIA_FROM, m->via_from, sizeof(m->via_from),
-			false);
+	if (!via_inside(m->type))
+		put_via(w, m);
 }
 
 int kxmsg_encode(const struct kxmsg *m, uint8_t *buf, size_t len)

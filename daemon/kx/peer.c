@@ -374,6 +374,14 @@ static void hub_forward(struct peers *ps, struct peer *p,
 	bool relay = m->type == KXMSG_RELAY_START ||
 		     m->type == KXMSG_RELAY_KEY ||
 		     m->type == KXMSG_RELAY_ACK;
+	/*
+	 * Link agreement asks again every second until the other node is
+	 * there, and confirmation runs all the time: neither is counted or
+	 * logged as key traffic (kma/confirm.h).
+	 */
+	bool confirm = m->type == KXMSG_LINK_PARAMS ||
+		       m->type == KXMSG_CONFIRM ||
+		       m->type == KXMSG_CONFIRM_ACK;
 	const char *why = NULL;
 
 	if (!to || to == p)
@@ -393,6 +401,12 @@ static void hub_forward(struct peers *ps, struct peer *p,
 			to->sent++;
 		OPENSSL_cleanse(&ps->via, sizeof(ps->via));
 	}
+	if (why && confirm) {
+		log_debug("Kx central KM: %s from %s for %s dropped: %s",
+			  kxmsg_type_name(m->type), p->cfg.name, m->via_to,
+			  why);
+		return;
+	}
 	if (why) {
 		ps->hub_refused++;
 		log_warn("Kx central KM: %s from %s for %s dropped: %s",
@@ -400,7 +414,8 @@ static void hub_forward(struct peers *ps, struct peer *p,
 			 why);
 		return;
 	}
-	ps->hub_forwarded++;
+	if (!confirm)
+		ps->hub_forwarded++;
 }
 
 /* ---- liveness ---- */

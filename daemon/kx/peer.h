@@ -81,6 +81,7 @@ void peers_on_up(struct peers *ps, peers_up_fn fn, void *arg);
  * accepts VIA_FROM only from its hub.  NULL or "": no hub.
  */
 void peers_set_hub(struct peers *ps, const char *hub);
+/* Key traffic only: LINK_PARAMS and CONFIRM* are forwarded uncounted. */
 void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
 		     uint64_t *refused);
 

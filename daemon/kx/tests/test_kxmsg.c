@@ -715,6 +715,16 @@ static void test_confirm_messages(void **state)
 	assert_true(out.key_id == m.key_id);
 	assert_memory_equal(out.nonce, m.nonce, 16);
 	assert_memory_equal(out.tag, m.tag, 16);
+	/* Through a central KM: VIA_TO and VIA_FROM keep the order. */
+	strcpy(m.via_to, "C");
+	strcpy(m.via_from, "B");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_to, "C");
+	assert_string_equal(out.via_from, "B");
+	assert_memory_equal(out.tag, m.tag, 16);
 
 	kxmsg_clear(&m, KXMSG_CONFIRM_ACK);
 	strcpy(m.link, "AB");
@@ -722,6 +732,11 @@ static void test_confirm_messages(void **state)
 	m.code = KXC_MISMATCH;
 	strcpy(m.text, "tags differ");
 	round_trip(&m);
+	strcpy(m.via_to, "C");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_to, "C");
 	assert_string_equal(kxmsg_code_name(KXC_MISMATCH),
 			    "key confirmation mismatch");
 	assert_string_equal(kxmsg_type_name(KXMSG_CONFIRM), "confirm");
