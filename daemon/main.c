@@ -585,6 +585,7 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 		return -1;
 	}
 	ksa_use_peers(d->ksa, d->peers);
+	kma_use_peers(d->kma, d->peers);
 	return start_relay(d, err, errlen);
 }
 
@@ -691,6 +692,8 @@ static void stop_all(struct daemon *d)
 	d->lsa = NULL;
 	if (d->ksa)
 		ksa_use_peers(d->ksa, NULL);
+	if (d->kma)
+		kma_use_peers(d->kma, NULL);
 	if (d->peers)
 		peers_stop(d->peers);
 	d->peers = NULL;

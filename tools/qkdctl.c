@@ -256,11 +256,19 @@ static void show_links(json_t *d)
 	size_t i;
 	json_t *l;
 
-	json_array_foreach(d, i, l)
+	json_array_foreach(d, i, l) {
 		printf("%s: peer %s source %s role %s state %s admin %s block_size %lld level %s\n",
 		       jstr(l, "link"), jstr(l, "peer"), jstr(l, "source"),
 		       jstr(l, "role"), jstr(l, "state"), jstr(l, "admin"),
 		       jnum(l, "block_size"), jstr(l, "level"));
+		if (!json_object_get(l, "agreement"))
+			continue;
+		printf("    agreement %s confirmed %lld mismatched %lld\n",
+		       jstr(l, "agreement"), jnum(l, "confirmed"),
+		       jnum(l, "mismatched"));
+		if (json_object_get(l, "refused"))
+			printf("    refused: %s\n", jstr(l, "refused"));
+	}
 }
 
 static void show_pools(json_t *d)
@@ -275,6 +283,11 @@ static void show_pools(json_t *d)
 		printf("    allocated %lld fetched %lld discarded %lld fetch_failures %lld\n",
 		       jnum(l, "allocated"), jnum(l, "fetched"),
 		       jnum(l, "discarded"), jnum(l, "fetch_failures"));
+		if (json_object_get(l, "confirmed"))
+			printf("    confirmed %lld mismatched %lld unconfirmed %lld confirm_key_bytes %lld\n",
+			       jnum(l, "confirmed"), jnum(l, "mismatched"),
+			       jnum(l, "unconfirmed"),
+			       jnum(l, "confirm_key_bytes"));
 	}
 }
 

@@ -677,7 +677,8 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 	} else if (!strcmp(key, "rate")) {
 		set_u64(p, key, val, 1, 100000000000ULL, &l->rate);
 	} else if (!strcmp(key, "block_size")) {
-		set_u32(p, key, val, 16, QKD_BLOCK_SIZE_MAX, &l->block_size);
+		set_u32(p, key, val, KM_BLOCK_SIZE_MIN, QKD_BLOCK_SIZE_MAX,
+			&l->block_size);
 	} else if (!strcmp(key, "link_id")) {
 		if (set_u64(p, key, val, 1, UINT32_MAX, &v))
 			l->link_id = (uint32_t)v;
@@ -1456,11 +1457,14 @@ static void check_limits(struct parser *p)
 	for (size_t i = 0; i < p->cfg->n_links; i++) {
 		const struct kma_link_cfg *k = &p->cfg->links[i];
 
+		/* A key never spans blocks, nor touches their last
+		 * KM_CONFIRM_KEY_BYTES (key confirmation's). */
 		if (k->source == KM_SOURCE_SIM &&
-		    l->max_key_size > 8 * k->block_size)
+		    l->max_key_size > 8 * (k->block_size - KM_CONFIRM_KEY_BYTES))
 			fail_at(p, line,
-				"[etsi014]: max_key_size %u bits exceeds [link %s] block_size %u bytes",
-				l->max_key_size, k->name, k->block_size);
+				"[etsi014]: max_key_size %u bits exceeds [link %s] block_size %u bytes less %u for key confirmation",
+				l->max_key_size, k->name, k->block_size,
+				KM_CONFIRM_KEY_BYTES);
 	}
 }
 

@@ -23,7 +23,9 @@
 #include <sanitizer/asan_interface.h>
 
 #include "kma/kma.h"
+#include "kma/confirm.h"
 #include "core/loop.h"
+#include "kx/peer.h"
 
 #define KMA_HASH_BUCKETS	KMA_MAX_RECORDS	/* chains of about one */
 
@@ -71,6 +73,7 @@ struct kma {
 	size_t n_records, n_live;
 	struct record_chunk *chunks;	/* where records come from */
 	struct kma_key *free_records;	/* chained by hash_next */
+	struct peers *peers;		/* kma_use_peers() */
 };
 
 uint64_t kma_realtime_ns(void)
@@ -185,7 +188,66 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->fetch_failures = src->fetch_failures;
 	out->rate_bps = l->cfg.source == KM_SOURCE_SIM ? l->cfg.rate : 0;
 	out->keys_held = l->keys_held;
+	if (keysrc_is_confirm(src)) {
+		struct confirm_stats cs;
+
+		confirm_stats(src, &cs);
+		out->confirming = true;
+		snprintf(out->agreement, sizeof(out->agreement), "%s",
+			 confirm_state_name(cs.state));
+		snprintf(out->refused, sizeof(out->refused), "%s", cs.refused);
+		out->blocks_confirmed = cs.confirmed;
+		out->blocks_mismatched = cs.mismatched;
+		out->blocks_unconfirmed = cs.failed;
+		out->confirm_key_bytes = cs.key_bytes_spent;
+	}
 	return 0;
+}
+
+/* ---- key confirmation over Kx ---- */
+
+static const struct confirm_transport peers_confirm = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static void confirm_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	struct kma_link *l = kma_link_by_peer(arg, from);
+
+	if (l && keysrc_is_confirm(l->src))
+		confirm_receive(l->src, m);
+}
+
+static void confirm_up(void *arg, const char *node)
+{
+	struct kma_link *l = kma_link_by_peer(arg, node);
+
+	if (l && keysrc_is_confirm(l->src))
+		confirm_peer_up(l->src);
+}
+
+void kma_use_peers(struct kma *kma, struct peers *peers)
+{
+	static const enum kxmsg_type types[] = {
+		KXMSG_LINK_PARAMS, KXMSG_CONFIRM, KXMSG_CONFIRM_ACK,
+	};
+
+	if (kma->peers) {
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			peers_on_message(kma->peers, types[i], NULL, NULL);
+		peers_on_up(kma->peers, NULL, NULL);
+	}
+	kma->peers = peers;
+	for (size_t i = 0; i < kma->n_links; i++)
+		if (keysrc_is_confirm(kma->links[i].src))
+			confirm_set_transport(kma->links[i].src,
+					      peers ? &peers_confirm : NULL,
+					      peers);
+	if (peers) {
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			peers_on_message(peers, types[i], confirm_rx, kma);
+		peers_on_up(peers, confirm_up, kma);
+	}
 }
 
 /* ---- records ---- */
@@ -562,9 +624,29 @@ static struct keysrc *open_source(struct loop *loop,
 		.block_size = l->block_size,
 	};
 
+	struct confirm_cfg cc = { .link = l->name, .peer = l->peer };
+	struct keysrc *src;
+
 	if (l->source == KM_SOURCE_KERNEL)
-		return keysrc_kernel_new(loop, l->link_id, err, errlen);
-	return keysrc_sim_new(&sim, err, errlen);
+		src = keysrc_kernel_new(loop, l->link_id, err, errlen);
+	else
+		src = keysrc_sim_new(&sim, err, errlen);
+	if (!src)
+		return NULL;
+	/* Every source goes through key confirmation (confirm.h). */
+	snprintf(cc.params.kind, sizeof(cc.params.kind), "%s", src->kind);
+	cc.params.role = src->role;
+	cc.params.block_size = src->block_size;
+	if (l->source == KM_SOURCE_SIM) {
+		cc.params.rate = l->rate;
+		cc.params.has_fp = true;
+		if (confirm_seed_fingerprint(l->seed, cc.params.fp)) {
+			snprintf(err, errlen, "cannot hash the seed");
+			keysrc_free(src);
+			return NULL;
+		}
+	}
+	return confirm_wrap(loop, src, &cc, err, errlen);
 }
 
 struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,

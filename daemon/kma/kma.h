@@ -58,7 +58,23 @@ struct kma_link_info {
 	uint64_t bytes_discarded;
 	uint64_t fetch_failures;
 	uint64_t rate_bps;		/* key generation rate; 0: unknown */
+	/* key confirmation (kma/confirm.h); all 0 without it */
+	bool confirming;
+	char agreement[16];		/* "waiting", "agreed", "refused" */
+	char refused[160];		/* why, if refused */
+	uint64_t blocks_confirmed;
+	uint64_t blocks_mismatched;
+	uint64_t blocks_unconfirmed;	/* unanswered or unreadable */
+	uint64_t confirm_key_bytes;	/* key spent on confirmation */
 };
+
+/*
+ * The Kx channel as the transport of key confirmation and link agreement
+ * (confirm.h): LINK_PARAMS, CONFIRM and CONFIRM_ACK from @peers come here.
+ * NULL detaches: call it before peers_stop().
+ */
+struct peers;
+void kma_use_peers(struct kma *kma, struct peers *peers);
 
 size_t kma_link_count(const struct kma *kma);
 /* 0, or -1 if @i is out of range. */

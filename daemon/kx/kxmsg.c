@@ -14,10 +14,10 @@
 static const uint8_t kx_magic[3] = { 'Q', 'K', 'X' };
 
 /* Which attributes each type carries: bit per attribute. */
-#define A(x)	(1u << (x))
+#define A(x)	(1ull << (x))
 struct type_rule {
-	uint32_t required;
-	uint32_t optional;
+	uint64_t required;
+	uint64_t optional;
 };
 
 static const struct type_rule rules[] = {
@@ -56,15 +56,26 @@ static const struct type_rule rules[] = {
 				 A(KXA_TEXT) | A(KXA_SPI) },
 	[KXMSG_FETCHED] = { A(KXA_MASTER) | A(KXA_SLAVE) | A(KXA_SEQ), 0 },
 	[KXMSG_HEARTBEAT] = { A(KXA_SEQ), A(KXA_CODE) },
+	[KXMSG_LINK_PARAMS] = { A(KXA_LINK) | A(KXA_SOURCE) |
+				A(KXA_LINK_ROLE) | A(KXA_RATE) |
+				A(KXA_BLOCK_SIZE),
+				A(KXA_CODE) | A(KXA_FINGERPRINT) },
+	[KXMSG_CONFIRM] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_KEY_LEN) |
+			    A(KXA_NONCE) | A(KXA_TAG), 0 },
+	[KXMSG_CONFIRM_ACK] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_CODE),
+				A(KXA_TEXT) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
 #define VIA	(A(KXA_VIA_TO) | A(KXA_VIA_FROM))
 static const uint32_t via_types = 1u << KXMSG_RESERVE | 1u << KXMSG_ACK |
 				  1u << KXMSG_RELAY_START |
-				  1u << KXMSG_RELAY_KEY | 1u << KXMSG_RELAY_ACK;
+				  1u << KXMSG_RELAY_KEY | 1u << KXMSG_RELAY_ACK |
+				  1u << KXMSG_LINK_PARAMS |
+				  1u << KXMSG_CONFIRM |
+				  1u << KXMSG_CONFIRM_ACK;
 
-static uint32_t allowed(enum kxmsg_type t)
+static uint64_t allowed(enum kxmsg_type t)
 {
 	return rules[t].required | rules[t].optional |
 	       (via_types & 1u << t ? VIA : 0);
@@ -97,6 +108,9 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
 	case KXMSG_FETCHED:	return "fetched";
 	case KXMSG_HEARTBEAT:	return "heartbeat";
+	case KXMSG_LINK_PARAMS:	return "link-params";
+	case KXMSG_CONFIRM:	return "confirm";
+	case KXMSG_CONFIRM_ACK:	return "confirm-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -117,6 +131,7 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_AUTH_FAILED:	return "authentication failed";
 	case KXC_REPLAY:	return "replayed relay message";
 	case KXC_MACSEC_FAILED:	return "macsec install failed";
+	case KXC_MISMATCH:	return "key confirmation mismatch";
 	}
 	return "unknown code";
 }
@@ -380,6 +395,61 @@ static void put_ipsec(struct writer *w, const struct kxmsg *m)
 		w->fail = true;
 }
 
+static void put_via(struct writer *w, const struct kxmsg *m)
+{
+	if (m->via_to[0])
+		put_str(w, KXA_VIA_TO, m->via_to, sizeof(m->via_to), false);
+	if (m->via_from[0])
+		put_str(w, KXA_VIA_FROM, m->via_from, sizeof(m->via_from),
+			false);
+}
+
+/* The types whose attributes go on past VIA_FROM: they put VIA in place. */
+static bool via_inside(enum kxmsg_type t)
+{
+	return t == KXMSG_LINK_PARAMS || t == KXMSG_CONFIRM ||
+	       t == KXMSG_CONFIRM_ACK;
+}
+
+/* Link agreement and key confirmation (see kxmsg.h). */
+static void put_confirm(struct writer *w, const struct kxmsg *m)
+{
+	put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+	switch (m->type) {
+	case KXMSG_LINK_PARAMS:
+		if (m->link_role > QKD_ROLE_RX || m->block_size == 0 ||
+		    m->has_fingerprint > 1 || m->code > KX_PARAMS_ASK)
+			w->fail = true;
+		if (m->code)
+			put_int(w, KXA_CODE, m->code, 4);
+		put_via(w, m);
+		put_str(w, KXA_SOURCE, m->source, sizeof(m->source), false);
+		put_int(w, KXA_LINK_ROLE, m->link_role, 1);
+		put_int(w, KXA_RATE, m->rate, 8);
+		put_int(w, KXA_BLOCK_SIZE, m->block_size, 4);
+		if (m->has_fingerprint)
+			put_attr(w, KXA_FINGERPRINT, m->fingerprint,
+				 sizeof(m->fingerprint));
+		break;
+	case KXMSG_CONFIRM:
+		if (m->key_len == 0)
+			w->fail = true;
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+		put_via(w, m);
+		put_attr(w, KXA_NONCE, m->nonce, sizeof(m->nonce));
+		put_attr(w, KXA_TAG, m->tag, sizeof(m->tag));
+		break;
+	default:	/* KXMSG_CONFIRM_ACK */
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_via(w, m);
+		break;
+	}
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -474,6 +544,11 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_IPSEC_ACCEPT:
 		put_ipsec(w, m);
 		break;
+	case KXMSG_LINK_PARAMS:
+	case KXMSG_CONFIRM:
+	case KXMSG_CONFIRM_ACK:
+		put_confirm(w, m);
+		break;
 	default:
 		w->fail = true;
 	}
@@ -489,11 +564,8 @@ static void encode_tail(const struct kxmsg *m, struct writer *w)
 	}
 	if ((m->via_to[0] || m->via_from[0]) && !(allowed(m->type) & VIA))
 		w->fail = true;
-	if (m->via_to[0])
-		put_str(w, KXA_VIA_TO, m->via_to, sizeof(m->via_to), false);
-	if (m->via_from[0])
-		put_str(w, KXA_VIA_FROM, m->via_from, sizeof(m->via_from),
-			false);
+	if (!via_inside(m->type))
+		put_via(w, m);
 }
 
 int kxmsg_encode(const struct kxmsg *m, uint8_t *buf, size_t len)
@@ -581,12 +653,53 @@ static int take_gateway(struct kxmsg *m, uint8_t *dst, const uint8_t *v,
 	return 0;
 }
 
+/* A fixed-length byte string. */
+static int take_bytes(uint8_t *dst, size_t want, const uint8_t *v, size_t n)
+{
+	if (n != want)
+		return -1;
+	memcpy(dst, v, n);
+	return 0;
+}
+
+static int decode_confirm_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
+			       size_t n)
+{
+	uint64_t x = 0;
+	int rc;
+
+	switch (a) {
+	case KXA_SOURCE:
+		return take_str(m->source, sizeof(m->source), v, n, false);
+	case KXA_LINK_ROLE:
+		rc = take_int(&x, v, n, 1);
+		m->link_role = (uint8_t)x;
+		return rc || x > QKD_ROLE_RX ? -1 : 0;
+	case KXA_RATE:
+		return take_int(&m->rate, v, n, 8);
+	case KXA_BLOCK_SIZE:
+		rc = take_int(&x, v, n, 4);
+		m->block_size = (uint32_t)x;
+		return rc || x == 0 ? -1 : 0;
+	case KXA_FINGERPRINT:
+		m->has_fingerprint = 1;
+		return take_bytes(m->fingerprint, sizeof(m->fingerprint), v, n);
+	case KXA_NONCE:
+		return take_bytes(m->nonce, sizeof(m->nonce), v, n);
+	case KXA_TAG:
+		return take_bytes(m->tag, sizeof(m->tag), v, n);
+	}
+	return -1;
+}
+
 static int decode_ipsec_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 			     size_t n)
 {
 	uint64_t x = 0;
 	int rc;
 
+	if (a >= KXA_SOURCE)
+		return decode_confirm_attr(m, a, v, n);
 	switch (a) {
 	case KXA_GW_LOCAL:
 		return take_gateway(m, m->gw_local, v, n);
@@ -709,7 +822,7 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 		       char *err, size_t errlen)
 {
 	const struct type_rule *rule = &rules[m->type];
-	uint32_t seen = 0;
+	uint64_t seen = 0;
 	uint16_t last = 0;
 	size_t pos = 0;
 
@@ -744,6 +857,9 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	if (m->type == KXMSG_IPSEC_ACCEPT &&
 	    (m->code == KXC_OK) != !!(seen & A(KXA_SPI)))
 		return fail(err, errlen, "SPI must come with code 0 only");
+	if (m->type == KXMSG_LINK_PARAMS && (seen & A(KXA_CODE)) &&
+	    m->code != KX_PARAMS_ASK)
+		return fail(err, errlen, "link-params code is not ask");
 	if (m->type == KXMSG_HEARTBEAT && (seen & A(KXA_CODE)) &&
 	    (m->code < KX_BEAT_PROBE || m->code > KX_BEAT_ECHO))
 		return fail(err, errlen, "heartbeat code is neither probe nor echo");

@@ -97,6 +97,23 @@
  *		for an echo at once; the echo is a HEARTBEAT with CODE
  *		KX_BEAT_ECHO and the probe's SEQ.  Inside the TLS channel,
  *		so authenticated like every Kx message.
+ *
+ * Link agreement and key confirmation (kma/confirm.h,
+ * Documentation/qkd/confirmation.rst); appended.  LINK is the sender's
+ * link name; KEY_ID names a whole block of the link (offset 0), KEY_LEN
+ * its size.  FINGERPRINT is a one-way hash of a sim seed, never the seed;
+ * TAG a one-time MAC of the block, never key bytes.
+ *
+ *	LINK_PARAMS   LINK (+ CODE), SOURCE, LINK_ROLE, RATE, BLOCK_SIZE
+ *		      (+ FINGERPRINT)
+ *		"this is what I believe about our link": sent by each end
+ *		 when the channel comes up; a disagreement refuses the link.
+ *		 CODE KX_PARAMS_ASK asks the other end for its LINK_PARAMS
+ *	CONFIRM       LINK, KEY_ID, KEY_LEN, NONCE, TAG
+ *		owner of the block -> other end: "my copy of block KEY_ID
+ *		 has this tag under NONCE"
+ *	CONFIRM_ACK   LINK, KEY_ID, CODE (+ TEXT)
+ *		the verdict: CODE 0 = same bytes, block usable at both ends
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -137,6 +154,9 @@ enum kxmsg_type {
 	 */
 	KXMSG_FETCHED,
 	KXMSG_HEARTBEAT,
+	KXMSG_LINK_PARAMS,
+	KXMSG_CONFIRM,
+	KXMSG_CONFIRM_ACK,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -181,13 +201,26 @@ enum kxmsg_attr {
 	KXA_SPI,		/* u32, >= 256 */
 	KXA_KEY_ID_REV,		/* u64, key of the reverse direction */
 	KXA_SA_LIFE,		/* 4 x u64: soft s, hard s, soft B, hard B */
+	KXA_SOURCE,		/* string, key source kind ("sim", ...) */
+	KXA_LINK_ROLE,		/* u8, enum qkd_role of the sender's end */
+	KXA_RATE,		/* u64, bit/s; 0: not known */
+	KXA_BLOCK_SIZE,		/* u32, bytes, not 0 */
+	KXA_FINGERPRINT,	/* bytes, KXMSG_FINGERPRINT_LEN */
+	KXA_NONCE,		/* bytes, KXMSG_NONCE_LEN */
+	KXA_TAG,		/* bytes, KXMSG_TAG_LEN */
 };
 
-#define KXA_LAST		KXA_SA_LIFE
+#define KXA_LAST		KXA_TAG
+#define KXMSG_FINGERPRINT_LEN	32
+#define KXMSG_NONCE_LEN		16
+#define KXMSG_TAG_LEN		16
+#define KXMSG_SOURCE_MAX	16
 
 /* CODE of a HEARTBEAT (absent: a plain heartbeat). */
 #define KX_BEAT_PROBE		1
 #define KX_BEAT_ECHO		2
+/* CODE of a LINK_PARAMS (absent: an answer). */
+#define KX_PARAMS_ASK		1
 
 enum kxmsg_code {
 	KXC_OK = 0,
@@ -202,6 +235,7 @@ enum kxmsg_code {
 	KXC_AUTH_FAILED,	/* relay: ITS MAC did not verify */
 	KXC_REPLAY,		/* relay: pad already used */
 	KXC_MACSEC_FAILED,	/* macsec: the SAs could not be installed */
+	KXC_MISMATCH,		/* confirm: the two ends' blocks differ */
 };
 
 struct kxmsg_pad {
@@ -267,6 +301,15 @@ struct kxmsg {
 	uint32_t spi;
 	uint64_t key_id_rev;
 	struct kxmsg_sa_life life;
+	/* link agreement and key confirmation */
+	char source[KXMSG_SOURCE_MAX];
+	uint8_t link_role;		/* enum qkd_role */
+	uint64_t rate;
+	uint32_t block_size;
+	uint8_t fingerprint[KXMSG_FINGERPRINT_LEN];
+	uint8_t has_fingerprint;	/* 0 or 1 */
+	uint8_t nonce[KXMSG_NONCE_LEN];
+	uint8_t tag[KXMSG_TAG_LEN];
 	/* Repeated attributes: 16 of the 17 KiB.  slaves must come first. */
 	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];

@@ -75,6 +75,8 @@ struct peers {
 		peers_rx_fn fn;
 		void *arg;
 	} rx[KXMSG_TYPE_END];
+	peers_up_fn on_up;		/* peers_on_up() */
+	void *on_up_arg;
 	/* Configuration 4: the central KM ("" = none), see peer.h. */
 	char hub[KM_NAME_MAX];
 	uint64_t hub_forwarded, hub_refused;
@@ -334,6 +336,14 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 		old->peer = NULL;	/* replaced: its close changes nothing */
 		tls_conn_close(old->tls);
 	}
+	if (kc->ps->on_up)
+		kc->ps->on_up(kc->ps->on_up_arg, p->cfg.name);
+}
+
+void peers_on_up(struct peers *ps, peers_up_fn fn, void *arg)
+{
+	ps->on_up = fn;
+	ps->on_up_arg = arg;
 }
 
 static bool is_hub(const struct peers *ps)
@@ -364,6 +374,14 @@ static void hub_forward(struct peers *ps, struct peer *p,
 	bool relay = m->type == KXMSG_RELAY_START ||
 		     m->type == KXMSG_RELAY_KEY ||
 		     m->type == KXMSG_RELAY_ACK;
+	/*
+	 * Link agreement asks again every second until the other node is
+	 * there, and confirmation runs all the time: neither is counted or
+	 * logged as key traffic (kma/confirm.h).
+	 */
+	bool confirm = m->type == KXMSG_LINK_PARAMS ||
+		       m->type == KXMSG_CONFIRM ||
+		       m->type == KXMSG_CONFIRM_ACK;
 	const char *why = NULL;
 
 	if (!to || to == p)
@@ -383,6 +401,12 @@ static void hub_forward(struct peers *ps, struct peer *p,
 			to->sent++;
 		OPENSSL_cleanse(&ps->via, sizeof(ps->via));
 	}
+	if (why && confirm) {
+		log_debug("Kx central KM: %s from %s for %s dropped: %s",
+			  kxmsg_type_name(m->type), p->cfg.name, m->via_to,
+			  why);
+		return;
+	}
 	if (why) {
 		ps->hub_refused++;
 		log_warn("Kx central KM: %s from %s for %s dropped: %s",
@@ -390,7 +414,8 @@ static void hub_forward(struct peers *ps, struct peer *p,
 			 why);
 		return;
 	}
-	ps->hub_forwarded++;
+	if (!confirm)
+		ps->hub_forwarded++;
 }
 
 /* ---- liveness ---- */

@@ -64,6 +64,15 @@ int peers_send(void *ps, const char *node, const struct kxmsg *m);
 bool peers_is_up(void *ps, const char *node);
 
 /*
+ * @fn(@arg, node) each time a channel to @node comes up (hello received),
+ * after which messages sent to @node go over that new channel: what was
+ * agreed on the previous one is to be agreed again (kma/confirm.c).  One
+ * hook; NULL removes it.
+ */
+typedef void (*peers_up_fn)(void *arg, const char *node);
+void peers_on_up(struct peers *ps, peers_up_fn fn, void *arg);
+
+/*
  * Configuration 4 (centralized key relay over Kx'): @hub is the central
  * KM.  On the other nodes, a message for a node that is not a configured
  * peer goes to the hub with VIA_TO, and "is up" means the hub is up.  The
@@ -72,6 +81,7 @@ bool peers_is_up(void *ps, const char *node);
  * accepts VIA_FROM only from its hub.  NULL or "": no hub.
  */
 void peers_set_hub(struct peers *ps, const char *hub);
+/* Key traffic only: LINK_PARAMS and CONFIRM* are forwarded uncounted. */
 void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
 		     uint64_t *refused);
 

@@ -30,8 +30,35 @@ static const char *source_name(enum km_source s)
 
 /* ---- links and pools ---------------------------------------------------- */
 
-json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
-		       bool pools)
+/* Key confirmation (kma/confirm.h): counters, or the agreement. */
+static json_t *add_confirm(json_t *o, const struct kma_link_info *l,
+			   bool pools)
+{
+	if (!o || !l->confirming)
+		return o;
+	if (pools) {
+		json_object_set_new(o, "confirmed",
+				    json_integer((json_int_t)l->blocks_confirmed));
+		json_object_set_new(o, "mismatched",
+				    json_integer((json_int_t)l->blocks_mismatched));
+		json_object_set_new(o, "unconfirmed",
+				    json_integer((json_int_t)l->blocks_unconfirmed));
+		json_object_set_new(o, "confirm_key_bytes",
+				    json_integer((json_int_t)l->confirm_key_bytes));
+		return o;
+	}
+	json_object_set_new(o, "agreement", json_string(l->agreement));
+	if (l->refused[0])
+		json_object_set_new(o, "refused", json_string(l->refused));
+	json_object_set_new(o, "confirmed",
+			    json_integer((json_int_t)l->blocks_confirmed));
+	json_object_set_new(o, "mismatched",
+			    json_integer((json_int_t)l->blocks_mismatched));
+	return o;
+}
+
+static json_t *link_json(const struct kma_link_info *l, bool admin_down,
+			 bool pools)
 {
 	if (pools)
 		return json_pack("{s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:I}",
@@ -56,6 +83,12 @@ json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
 			 "admin", admin_down ? "down" : "up",
 			 "block_size", (json_int_t)l->block_size,
 			 "level", level_name(l->level));
+}
+
+json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
+		       bool pools)
+{
+	return add_confirm(link_json(l, admin_down, pools), l, pools);
 }
 
 json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools)

@@ -660,6 +660,110 @@ static void test_heartbeat(void **state)
 	assert_true(decode(buf, raw(buf, KXMSG_HEARTBEAT, body, b)) > 0);
 }
 
+/* LINK_PARAMS, CONFIRM, CONFIRM_ACK (kma/confirm.h). */
+static void test_confirm_messages(void **state)
+{
+	uint8_t buf[KXMSG_MAX_LEN], body[256];
+	uint8_t role[1] = { 2 }, bs[4] = { 0, 0, 4, 0 }, rate[8] = { 0 };
+	uint8_t tag[15] = { 0 };
+	struct kxmsg m, out;
+	char err[64];
+	size_t b;
+	int n;
+
+	kxmsg_clear(&m, KXMSG_LINK_PARAMS);
+	strcpy(m.link, "AB");
+	strcpy(m.source, "sim");
+	m.link_role = QKD_ROLE_RX;
+	m.rate = 10000000;
+	m.block_size = 1024;
+	m.code = KX_PARAMS_ASK;
+	m.has_fingerprint = 1;
+	memset(m.fingerprint, 0xa5, sizeof(m.fingerprint));
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.source, "sim");
+	assert_int_equal(out.link_role, QKD_ROLE_RX);
+	assert_true(out.rate == 10000000);
+	assert_int_equal(out.block_size, 1024);
+	assert_int_equal(out.code, KX_PARAMS_ASK);
+	assert_int_equal(out.has_fingerprint, 1);
+	assert_memory_equal(out.fingerprint, m.fingerprint, 32);
+	m.has_fingerprint = 0;
+	m.code = 0;
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.has_fingerprint, 0);
+	m.code = 2;		/* only "ask" */
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m.code = 0;
+	m.block_size = 0;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+
+	kxmsg_clear(&m, KXMSG_CONFIRM);
+	strcpy(m.link, "AB");
+	m.key_id = 77ull << 16;
+	m.key_len = 1024;
+	memset(m.nonce, 1, sizeof(m.nonce));
+	memset(m.tag, 2, sizeof(m.tag));
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_true(out.key_id == m.key_id);
+	assert_memory_equal(out.nonce, m.nonce, 16);
+	assert_memory_equal(out.tag, m.tag, 16);
+	/* Through a central KM: VIA_TO and VIA_FROM keep the order. */
+	strcpy(m.via_to, "C");
+	strcpy(m.via_from, "B");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_to, "C");
+	assert_string_equal(out.via_from, "B");
+	assert_memory_equal(out.tag, m.tag, 16);
+
+	kxmsg_clear(&m, KXMSG_CONFIRM_ACK);
+	strcpy(m.link, "AB");
+	m.key_id = 77ull << 16;
+	m.code = KXC_MISMATCH;
+	strcpy(m.text, "tags differ");
+	round_trip(&m);
+	strcpy(m.via_to, "C");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_string_equal(out.via_to, "C");
+	assert_string_equal(kxmsg_code_name(KXC_MISMATCH),
+			    "key confirmation mismatch");
+	assert_string_equal(kxmsg_type_name(KXMSG_CONFIRM), "confirm");
+
+	/* By hand: a role that is neither, a short tag, no BLOCK_SIZE. */
+	b = attr(body, KXA_LINK, "AB", 2);
+	b += attr(body + b, KXA_SOURCE, "sim", 3);
+	b += attr(body + b, KXA_LINK_ROLE, role, 1);
+	b += attr(body + b, KXA_RATE, rate, 8);
+	b += attr(body + b, KXA_BLOCK_SIZE, bs, 4);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_LINK_PARAMS, body, b)), -1);
+	role[0] = 1;
+	b = attr(body, KXA_LINK, "AB", 2);
+	b += attr(body + b, KXA_SOURCE, "sim", 3);
+	b += attr(body + b, KXA_LINK_ROLE, role, 1);
+	b += attr(body + b, KXA_RATE, rate, 8);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_LINK_PARAMS, body, b)), -1);
+	b += attr(body + b, KXA_BLOCK_SIZE, bs, 4);
+	assert_true(decode(buf, raw(buf, KXMSG_LINK_PARAMS, body, b)) > 0);
+	b = attr(body, KXA_LINK, "AB", 2);
+	b += attr(body + b, KXA_KEY_ID, rate, 8);
+	b += attr(body + b, KXA_KEY_LEN, bs, 4);
+	b += attr(body + b, KXA_NONCE, m.nonce, 16);
+	b += attr(body + b, KXA_TAG, tag, sizeof(tag));
+	assert_int_equal(decode(buf, raw(buf, KXMSG_CONFIRM, body, b)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_role_and_via),
 		cmocka_unit_test(test_ipsec_messages),
 		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_confirm_messages),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);

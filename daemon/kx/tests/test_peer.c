@@ -135,11 +135,13 @@ static void node_start(struct node *n, enum qkd_role role)
 		print_error("peers_start: %s\n", err);
 	assert_non_null(n->peers);
 	ksa_use_peers(n->ksa, n->peers);
+	kma_use_peers(n->kma, n->peers);
 }
 
 static void node_stop(struct node *n)
 {
 	ksa_use_peers(n->ksa, NULL);
+	kma_use_peers(n->kma, NULL);
 	peers_stop(n->peers);
 	ksa_free(n->ksa);
 	kma_free(n->kma);
