@@ -23,6 +23,7 @@
 #include <sanitizer/asan_interface.h>
 
 #include "kma/kma.h"
+#include "kma/keysrc_etsi014.h"
 #include "core/loop.h"
 
 #define KMA_HASH_BUCKETS	KMA_MAX_RECORDS	/* chains of about one */
@@ -497,6 +498,8 @@ static void default_thresholds(struct kma_link_cfg *cfg,
 	/* sim: this end holds at most about one second of key (keysrc_sim.c
 	 * allocates from the newer half of a 4 s window, half of it ours). */
 	uint64_t full = cfg->source == KM_SOURCE_SIM ? cfg->rate / 8 :
+			cfg->source == KM_SOURCE_ETSI014 ?
+			(uint64_t)src->block_size * cfg->store_max :
 			(uint64_t)src->block_size * 256;
 
 	/* ... but never less than our quarter of the smallest window (16
@@ -560,8 +563,27 @@ static struct keysrc *open_source(struct loop *loop,
 		.block_size = l->block_size,
 	};
 
+	struct keysrc_etsi014_cfg e14 = {
+		.link_name = l->name,
+		.peer = l->peer,
+		.where = l->where,
+		.role = l->role,
+		.block_size = l->block_size,
+		.url = l->kme_url,
+		.ca = l->kme_ca,
+		.cert = l->kme_cert,
+		.key = l->kme_key,
+		.sae_id = l->sae_id,
+		.peer_sae_id = l->peer_sae_id,
+		.store_min = l->store_min,
+		.store_max = l->store_max,
+		.timeout_ms = l->kme_timeout_ms,
+	};
+
 	if (l->source == KM_SOURCE_KERNEL)
 		return keysrc_kernel_new(loop, l->link_id, err, errlen);
+	if (l->source == KM_SOURCE_ETSI014)
+		return keysrc_etsi014_new(loop, &e14, err, errlen);
 	return keysrc_sim_new(&sim, err, errlen);
 }
 
@@ -602,6 +624,23 @@ fail:
 		keysrc_free(srcs[j]);
 	free(srcs);
 	return NULL;
+}
+
+void kma_etsi014_receive(struct kma *kma, const char *from,
+			 const struct kxmsg *m)
+{
+	struct kma_link *l = kma_link_by_peer(kma, from);
+
+	if (l && l->cfg.source == KM_SOURCE_ETSI014)
+		keysrc_etsi014_receive(l->src, m);
+}
+
+void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
+			void *arg)
+{
+	for (size_t i = 0; i < kma->n_links; i++)
+		if (kma->links[i].cfg.source == KM_SOURCE_ETSI014)
+			keysrc_etsi014_set_kx(kma->links[i].src, kx, arg);
 }
 
 void kma_free(struct kma *kma)

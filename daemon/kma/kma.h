@@ -40,6 +40,17 @@ struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,
 		    char *err, size_t errlen);
 void kma_free(struct kma *kma);
 
+/*
+ * Links with source = etsi014: how they reach their far node over Kx, and
+ * the SRC_KEYS / SRC_ACK messages that node sends (keysrc_etsi014.h).
+ */
+struct kxmsg;
+struct keysrc_etsi014_kx;
+void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
+			void *arg);
+void kma_etsi014_receive(struct kma *kma, const char *from,
+			 const struct kxmsg *m);
+
 /* ---- Read-only views (metadata, never key bytes) ---- */
 
 struct kma_link_info {

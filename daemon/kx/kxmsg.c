@@ -14,10 +14,10 @@
 static const uint8_t kx_magic[3] = { 'Q', 'K', 'X' };
 
 /* Which attributes each type carries: bit per attribute. */
-#define A(x)	(1u << (x))
+#define A(x)	(1ull << (x))
 struct type_rule {
-	uint32_t required;
-	uint32_t optional;
+	uint64_t required;
+	uint64_t optional;
 };
 
 static const struct type_rule rules[] = {
@@ -56,6 +56,10 @@ static const struct type_rule rules[] = {
 				 A(KXA_TEXT) | A(KXA_SPI) },
 	[KXMSG_FETCHED] = { A(KXA_MASTER) | A(KXA_SLAVE) | A(KXA_SEQ), 0 },
 	[KXMSG_HEARTBEAT] = { A(KXA_SEQ), A(KXA_CODE) },
+	[KXMSG_SRC_KEYS] = { A(KXA_LINK),
+			     A(KXA_CODE) | A(KXA_TEXT) | A(KXA_SRC_KEY) },
+	[KXMSG_SRC_ACK] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_CODE) |
+			    A(KXA_SEQ), A(KXA_TEXT) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -64,7 +68,7 @@ static const uint32_t via_types = 1u << KXMSG_RESERVE | 1u << KXMSG_ACK |
 				  1u << KXMSG_RELAY_START |
 				  1u << KXMSG_RELAY_KEY | 1u << KXMSG_RELAY_ACK;
 
-static uint32_t allowed(enum kxmsg_type t)
+static uint64_t allowed(enum kxmsg_type t)
 {
 	return rules[t].required | rules[t].optional |
 	       (via_types & 1u << t ? VIA : 0);
@@ -72,7 +76,7 @@ static uint32_t allowed(enum kxmsg_type t)
 
 /* Attributes that may repeat (consecutively). */
 #define REPEATS	(A(KXA_SLAVE) | A(KXA_HOP) | A(KXA_PAD) | A(KXA_LSA_LINK) | \
-		 A(KXA_ROUTE))
+		 A(KXA_ROUTE) | A(KXA_SRC_KEY))
 #define LSA_LINK_FIXED	18	/* up, level, avail, rate before the name */
 
 const char *kxmsg_type_name(enum kxmsg_type t)
@@ -97,6 +101,8 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
 	case KXMSG_FETCHED:	return "fetched";
 	case KXMSG_HEARTBEAT:	return "heartbeat";
+	case KXMSG_SRC_KEYS:	return "src-keys";
+	case KXMSG_SRC_ACK:	return "src-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -117,6 +123,8 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_AUTH_FAILED:	return "authentication failed";
 	case KXC_REPLAY:	return "replayed relay message";
 	case KXC_MACSEC_FAILED:	return "macsec install failed";
+	case KXC_MODULE_DOWN:	return "QKD module not answering";
+	case KXC_MODULE_MISMATCH: return "QKD module answer mismatch";
 	}
 	return "unknown code";
 }
@@ -380,6 +388,34 @@ static void put_ipsec(struct writer *w, const struct kxmsg *m)
 		w->fail = true;
 }
 
+/* SRC_KEYS: either keys (CODE 0 or absent) or a state notice. */
+static void put_src_keys(struct writer *w, const struct kxmsg *m)
+{
+	put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+	if (m->n_src_keys > KXMSG_MAX_SRC_KEYS ||
+	    (m->code && m->n_src_keys))
+		w->fail = true;
+	if (m->code)
+		put_int(w, KXA_CODE, m->code, 4);
+	if (m->text[0])
+		put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+	for (uint32_t i = 0; i < m->n_src_keys && !w->fail; i++) {
+		const struct kxmsg_src_key *k = &m->src_keys[i];
+		size_t n = strnlen(k->key_id, sizeof(k->key_id));
+
+		if (!string_ok(k->key_id, n, sizeof(k->key_id), false) ||
+		    k->len == 0) {
+			w->fail = true;
+			break;
+		}
+		put_be(w, KXA_SRC_KEY, 2);
+		put_be(w, 12 + n, 2);
+		put_be(w, k->block, 8);
+		put_be(w, k->len, 4);
+		put(w, k->key_id, n);
+	}
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -451,6 +487,17 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 		break;
 	case KXMSG_LSA:
 		put_lsa(w, m);
+		break;
+	case KXMSG_SRC_KEYS:
+		put_src_keys(w, m);
+		break;
+	case KXMSG_SRC_ACK:
+		put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_int(w, KXA_SEQ, m->seq, 8);
 		break;
 	case KXMSG_ROUTES:
 		put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
@@ -570,6 +617,20 @@ static int take_lsa_link(struct kxmsg *m, const uint8_t *v, size_t n)
 			n - LSA_LINK_FIXED, false);
 }
 
+static int take_src_key(struct kxmsg *m, const uint8_t *v, size_t n)
+{
+	struct kxmsg_src_key *k;
+
+	if (m->n_src_keys >= KXMSG_MAX_SRC_KEYS || n <= 12)
+		return -1;
+	k = &m->src_keys[m->n_src_keys++];
+	k->block = get_be(v, 8);
+	k->len = (uint32_t)get_be(v + 8, 4);
+	if (k->len == 0)
+		return -1;
+	return take_str(k->key_id, sizeof(k->key_id), v + 12, n - 12, false);
+}
+
 /* GW_LOCAL fixes the address length; GW_REMOTE must match it. */
 static int take_gateway(struct kxmsg *m, uint8_t *dst, const uint8_t *v,
 			size_t n)
@@ -606,6 +667,8 @@ static int decode_ipsec_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		return rc || x < 256 ? -1 : 0;
 	case KXA_KEY_ID_REV:
 		return take_int(&m->key_id_rev, v, n, 8);
+	case KXA_SRC_KEY:
+		return take_src_key(m, v, n);
 	case KXA_SA_LIFE:
 		if (n != 32)
 			return -1;
@@ -709,7 +772,7 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 		       char *err, size_t errlen)
 {
 	const struct type_rule *rule = &rules[m->type];
-	uint32_t seen = 0;
+	uint64_t seen = 0;
 	uint16_t last = 0;
 	size_t pos = 0;
 
@@ -747,6 +810,8 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	if (m->type == KXMSG_HEARTBEAT && (seen & A(KXA_CODE)) &&
 	    (m->code < KX_BEAT_PROBE || m->code > KX_BEAT_ECHO))
 		return fail(err, errlen, "heartbeat code is neither probe nor echo");
+	if (m->type == KXMSG_SRC_KEYS && m->code && m->n_src_keys)
+		return fail(err, errlen, "keys and an error code together");
 	return 0;
 }
 
@@ -756,7 +821,7 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
  * kxmsg_clear() leaves alone. */
 static_assert(sizeof(struct kxmsg) - offsetof(struct kxmsg, slaves) -
 	      (SIZE_OF(slaves) + SIZE_OF(hops) + SIZE_OF(sealed) +
-	       SIZE_OF(lsa) + SIZE_OF(routes)) < 8,
+	       SIZE_OF(lsa) + SIZE_OF(routes) + SIZE_OF(src_keys)) < 8,
 	      "struct kxmsg: a field after the repeated storage");
 
 void kxmsg_clear(struct kxmsg *m, enum kxmsg_type type)

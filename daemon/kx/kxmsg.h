@@ -97,6 +97,20 @@
  *		for an echo at once; the echo is a HEARTBEAT with CODE
  *		KX_BEAT_ECHO and the probe's SEQ.  Inside the TLS channel,
  *		so authenticated like every Kx message.
+ *
+ * Keys from an ETSI GS QKD 014 module (kma/keysrc_etsi014.c); appended.
+ * The tx end of the link took the keys with enc_keys at its module and
+ * numbered them as blocks; the rx end takes the same keys with dec_keys
+ * at its own module and answers.  SRC_KEY names a module key_ID, never
+ * key bytes.
+ *
+ *	SRC_KEYS  LINK (+ CODE, TEXT), SRC_KEY (0..KXMSG_MAX_SRC_KEYS)
+ *		"blocks SRC_KEY.. are these key_IDs of our modules"; CODE
+ *		 not 0 (and no SRC_KEY): "my module is not answering: TEXT";
+ *		 CODE 0 and no SRC_KEY: "my module answers again"
+ *	SRC_ACK   LINK, KEY_ID, CODE (+ TEXT), SEQ
+ *		answer to SRC_KEYS: the SEQ blocks from block KEY_ID on are
+ *		 stored (CODE 0) or refused, all of them (CODE not 0)
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -137,6 +151,8 @@ enum kxmsg_type {
 	 */
 	KXMSG_FETCHED,
 	KXMSG_HEARTBEAT,
+	KXMSG_SRC_KEYS,
+	KXMSG_SRC_ACK,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -146,6 +162,8 @@ enum kxmsg_type {
 #define KXMSG_MAX_LSA_LINKS	48	/* links in one LSA */
 #define KXMSG_MAX_ROUTES	32	/* routes in one ROUTES message */
 #define KXMSG_ROUTE_MAX		200	/* "A,B,C" incl. NUL */
+#define KXMSG_MAX_SRC_KEYS	48	/* module keys in one SRC_KEYS */
+#define KXMSG_SRC_KEY_ID_MAX	65	/* a module key_ID incl. NUL */
 
 enum kxmsg_attr {
 	KXA_NODE = 1,		/* string */
@@ -181,9 +199,11 @@ enum kxmsg_attr {
 	KXA_SPI,		/* u32, >= 256 */
 	KXA_KEY_ID_REV,		/* u64, key of the reverse direction */
 	KXA_SA_LIFE,		/* 4 x u64: soft s, hard s, soft B, hard B */
+	KXA_SRC_KEY,		/* u64 block ID, u32 length (bytes), module
+				 * key_ID (printable, no blanks); repeats */
 };
 
-#define KXA_LAST		KXA_SA_LIFE
+#define KXA_LAST		KXA_SRC_KEY
 
 /* CODE of a HEARTBEAT (absent: a plain heartbeat). */
 #define KX_BEAT_PROBE		1
@@ -202,11 +222,22 @@ enum kxmsg_code {
 	KXC_AUTH_FAILED,	/* relay: ITS MAC did not verify */
 	KXC_REPLAY,		/* relay: pad already used */
 	KXC_MACSEC_FAILED,	/* macsec: the SAs could not be installed */
+	KXC_MODULE_DOWN,	/* etsi014 source: the QKD module is not
+				 * answering (or refused the request) */
+	KXC_MODULE_MISMATCH,	/* etsi014 source: the module's answer does
+				 * not match what the other end announced */
 };
 
 struct kxmsg_pad {
 	uint64_t key_id;
 	uint32_t len;
+};
+
+/* A block of an etsi014 link and the module key it is. */
+struct kxmsg_src_key {
+	uint64_t block;
+	uint32_t len;			/* bytes, > 0 */
+	char key_id[KXMSG_SRC_KEY_ID_MAX];
 };
 
 struct kxmsg_lsa_link {
@@ -267,12 +298,15 @@ struct kxmsg {
 	uint32_t spi;
 	uint64_t key_id_rev;
 	struct kxmsg_sa_life life;
+	/* etsi014 source */
+	uint32_t n_src_keys;
 	/* Repeated attributes: 16 of the 17 KiB.  slaves must come first. */
 	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];
 	uint8_t sealed[KXMSG_SEALED_MAX];
 	struct kxmsg_lsa_link lsa[KXMSG_MAX_LSA_LINKS];
 	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
+	struct kxmsg_src_key src_keys[KXMSG_MAX_SRC_KEYS];
 };
 
 /*

@@ -25,7 +25,8 @@ static const char *level_name(enum qkd_pool_level l)
 
 static const char *source_name(enum km_source s)
 {
-	return s == KM_SOURCE_KERNEL ? "kernel" : "sim";
+	return s == KM_SOURCE_KERNEL ? "kernel" :
+	       s == KM_SOURCE_ETSI014 ? "etsi014" : "sim";
 }
 
 /* ---- links and pools ---------------------------------------------------- */

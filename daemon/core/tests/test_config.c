@@ -427,7 +427,7 @@ static const struct bad_case bad_cases[] = {
 	{ 21, "peer = C", "t.conf:20: [link AB]: peer 'C' is not a [peer] section" },
 	{ 30, "[sae app1]", "t.conf:30: duplicate section [sae app1]" },
 	{ 15, "[tls]", "t.conf:15: duplicate section [tls] (first at line 7)" },
-	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim or kernel" },
+	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim, kernel or etsi014" },
 	{ 23, "role = both", "t.conf:23: role: 'both' is not tx or rx" },
 	{ 24, "seed = 0011", "t.conf:24: seed: expected 64 hex digits" },
 	{ 24, "seed = zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
