@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -36,7 +37,6 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "kma/kma.h"
 #include "kma/keysrc_etsi014.h"
 
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
@@ -153,6 +153,14 @@ struct keysrc_etsi014 {
 	struct loop_timer *tick;
 	struct keysrc_etsi014_stats st;
 };
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static struct keysrc_etsi014 *to_e14(struct keysrc *src)
 {
@@ -450,7 +458,7 @@ static int store_add(struct keysrc_etsi014 *s, uint64_t id, uint8_t *bytes,
 		return -ENOMEM;
 	b->id = id;
 	b->bytes = bytes;
-	b->gen_ns = kma_realtime_ns();
+	b->gen_ns = realtime_ns();
 	s->count++;
 	if (ready) {
 		b->ready = true;
@@ -1687,7 +1695,7 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 	 * from the wall clock (64 per millisecond, below 2^48 until 2109),
 	 * on an even block.
 	 */
-	s->next_block = (kma_realtime_ns() / 1000000ull) << 6;
+	s->next_block = (realtime_ns() / 1000000ull) << 6;
 	s->cap = 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS;
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->body = malloc(E14_MAX_BODY);
