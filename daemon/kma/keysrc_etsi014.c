@@ -42,7 +42,8 @@
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
 #define E14_BACKOFF_MIN_MS	200
 #define E14_BACKOFF_MAX_MS	10000
-#define E14_STATUS_EVERY_MS	10000	/* re-read the module's status */
+#define E14_STATUS_EVERY_MS	5000	/* re-read the module's status; also
+					 * shows it still answers */
 #define E14_IDLE_PROBE_MS	5000	/* rx: a status call when idle */
 #define E14_TICK_MS		100
 #define E14_KICK_MS		20	/* re-check curl's sockets in flight */
@@ -322,6 +323,7 @@ int keysrc_etsi014_parse_keys(const char *body, size_t len, uint32_t max,
 	*n = 0;
 	if (!o) {
 		json_fail(&je, err, errlen);
+		OPENSSL_cleanse(bytes, (size_t)max * key_len);
 		return -1;
 	}
 	arr = json_object_get(o, "keys");
