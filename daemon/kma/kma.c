@@ -184,6 +184,19 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->fetch_failures = src->fetch_failures;
 	out->rate_bps = l->cfg.source == KM_SOURCE_SIM ? l->cfg.rate : 0;
 	out->keys_held = l->keys_held;
+	if (l->cfg.source == KM_SOURCE_ETSI014) {
+		struct keysrc_etsi014_stats st;
+
+		keysrc_etsi014_stats(src, &st);
+		out->has_module = true;
+		out->module_up = st.module_up;
+		out->peer_module_up = st.peer_module_up;
+		out->module_requests = st.requests;
+		out->module_failures = st.failures;
+		out->module_backoffs = st.backoffs;
+		out->module_keys_taken = st.keys_taken;
+		out->module_keys_refused = st.keys_refused;
+	}
 	return 0;
 }
 

@@ -68,6 +68,11 @@ struct kma_link_info {
 	uint64_t bytes_discarded;
 	uint64_t fetch_failures;
 	uint64_t rate_bps;		/* key generation rate; 0: unknown */
+	/* source = etsi014: the modules' state and the source's counters */
+	bool has_module;
+	bool module_up, peer_module_up;
+	uint64_t module_requests, module_failures, module_backoffs;
+	uint64_t module_keys_taken, module_keys_refused;
 };
 
 size_t kma_link_count(const struct kma *kma);

@@ -31,6 +31,20 @@ static const char *source_name(enum km_source s)
 
 /* ---- links and pools ---------------------------------------------------- */
 
+/* source = etsi014: the QKD modules and the source's counters. */
+static json_t *module_json(const struct kma_link_info *l)
+{
+	if (!l->has_module)
+		return NULL;
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
+			 "up", l->module_up, "peer_up", l->peer_module_up,
+			 "requests", (json_int_t)l->module_requests,
+			 "failures", (json_int_t)l->module_failures,
+			 "backoffs", (json_int_t)l->module_backoffs,
+			 "keys_taken", (json_int_t)l->module_keys_taken,
+			 "keys_refused", (json_int_t)l->module_keys_refused);
+}
+
 json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
 		       bool pools)
 {
@@ -49,14 +63,15 @@ json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
 	 * "state" is the key source's; "link down PEER" only takes the link
 	 * out of routing, shown as "admin".
 	 */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o*}",
 			 "link", l->name, "peer", l->peer,
 			 "source", source_name(l->source),
 			 "role", l->role == QKD_ROLE_TX ? "tx" : "rx",
 			 "state", l->up ? "up" : "down",
 			 "admin", admin_down ? "down" : "up",
 			 "block_size", (json_int_t)l->block_size,
-			 "level", level_name(l->level));
+			 "level", level_name(l->level),
+			 "module", module_json(l));
 }
 
 json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools)

@@ -116,6 +116,10 @@ done
 [ "$n" = 3 ]; ok $? "3 more requests of 8 keys: identical at both ends ($n of 3)"
 link_is A up && link_is B up; ok $? "qkdctl link show: AB up at both ends"
 qkd_ctl A link show | grep -q 'source etsi014'; ok $? "link show names source etsi014"
+qkd_ctl A -j link show | jq -e '[.. | objects | select(.link? == "AB") | .module][0] |
+	.up and .peer_up and .requests > 0 and .keys_taken > 0' >/dev/null
+ok $? "link show -j: the module's state and the source's counters"
+
 
 # ---- faults ---------------------------------------------------------------
 
