@@ -6,10 +6,11 @@
 # spec; nodes A (role tx, calls enc_keys) and B (role rx, dec_keys) are its
 # SAEs.  Applications at A and B (curl over ETSI 014 at the qkdkmd nodes)
 # get identical keys, no key_ID twice.  Then the module's faults, each
-# with a clean outcome: out of keys (503), a dropped connection, a module
-# that stops answering (link down at both ends, back up), malformed JSON,
-# an oversized body, a repeated key_ID, a malformed dec_keys answer at one
-# end, a 401; an alarm names each cause.  Last, bad configurations.
+# with a clean outcome: out of keys (503), dropped connections at A's
+# module (link down at both ends), a slow answer, a module that stops
+# answering (link down at both ends, back up), malformed JSON, an oversized
+# body, a repeated key_ID, a malformed dec_keys answer at one end, a 401;
+# an alarm names each cause.  Last, bad configurations.
 set -u
 . "$(dirname "$0")/lib.sh"
 QKD_TIMEOUT=${QKD_TIMEOUT:-150}
@@ -155,6 +156,16 @@ qkd_ctl B alarm show | grep -q "etsi014:AB.*A: module .* not answering"
 ok $? "B's alarm says it is A's module"
 clear_fault
 wait_for 20 link_is A up && wait_for 10 link_is B up; ok $? "A's module answers again: link up at both ends"
+
+# A slow answer, past kme_timeout_ms: given up, counted as not answering.
+fault slow sae=A method=enc_keys delay=2 count=1
+drain
+wait_for 15 alarm_has A "timed out"; ok $? "slow answer: alarm names the time-out"
+clear_fault
+wait_for 20 link_is A up; ok $? "slow answer: link up again"
+out=$(qkd_enc A app1 app2 "number=4")
+rec "$out"
+pair "after a slow answer" "$out" B app2 app1 4 32
 
 # The module stops answering: both ends go down, and come back.
 kill -STOP "$KME_PID"
