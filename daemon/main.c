@@ -37,6 +37,7 @@
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
 #include "kma/kma.h"
+#include "kma/keysrc_etsi014.h"
 #include "ksa/ksa.h"
 #include "kx/peer.h"
 #include "core/log.h"
@@ -563,6 +564,17 @@ static int start_macsec(struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- etsi014 links: their Kx messages ---- */
+
+static void etsi014_src_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	kma_etsi014_receive(arg, from, m);
+}
+
+static const struct keysrc_etsi014_kx etsi014_src_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
 static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 {
 	const struct qkd_config *c = &d->cfg;
@@ -586,6 +598,9 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	}
 	ksa_use_peers(d->ksa, d->peers);
 	kma_use_peers(d->kma, d->peers);
+	kma_etsi014_use_kx(d->kma, &etsi014_src_kx, d->peers);
+	peers_on_message(d->peers, KXMSG_SRC_KEYS, etsi014_src_rx, d->kma);
+	peers_on_message(d->peers, KXMSG_SRC_ACK, etsi014_src_rx, d->kma);
 	return start_relay(d, err, errlen);
 }
 

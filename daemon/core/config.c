@@ -372,7 +372,9 @@ static const char *const metrics_keys[] = { "listen", "clients", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
 static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
-	"pool_warn", "pool_ready", NULL
+	"pool_warn", "pool_ready", "kme_url", "kme_ca", "kme_cert", "kme_key",
+	"sae_id", "peer_sae_id", "store_min", "store_max", "kme_timeout_ms",
+	NULL
 };
 static const char *const sae_keys[] = { "cert_cn", "node", "priority",
 					 NULL };
@@ -651,6 +653,65 @@ static void skip_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, sk->key, sizeof(sk->key));
 }
 
+/*
+ * A module's KME: "https://" HOST [":" PORT] with nothing after but an
+ * optional "/" (requests go to /api/v1/keys/... under it).  HOST is a name
+ * or an address ("[v6]" for IPv6).
+ */
+static void set_kme_url(struct parser *p, const char *val, char *out)
+{
+	const char *host = val + 8, *end, *colon;
+	uint64_t port;
+
+	if (strncmp(val, "https://", 8)) {
+		fail(p, "kme_url: '%s' does not start with https:// (the module must be reached over TLS)",
+		     val);
+		return;
+	}
+	if (strlen(val) >= KM_URL_MAX) {
+		fail(p, "kme_url: longer than %d characters", KM_URL_MAX - 1);
+		return;
+	}
+	end = host + strcspn(host, "/");
+	if (*end && strcmp(end, "/")) {
+		fail(p, "kme_url: '%s': give the KME's base URL only, without a path",
+		     val);
+		return;
+	}
+	colon = *host == '[' ? strchr(host, ']') : host;
+	colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
+	for (const char *c = host; c < (colon ? colon : end); c++) {
+		if (!isalnum((unsigned char)*c) && !strchr(".-[]:", *c)) {
+			fail(p, "kme_url: '%s': bad host name", val);
+			return;
+		}
+	}
+	if (host == (colon ? colon : end)) {
+		fail(p, "kme_url: '%s': no host", val);
+		return;
+	}
+	if (colon) {
+		char num[8] = "";
+		size_t n = (size_t)(end - colon - 1);
+
+		if (n < sizeof(num))
+			memcpy(num, colon + 1, n), num[n] = '\0';
+		if (!parse_u64(num, 1, 65535, &port)) {
+			fail(p, "kme_url: '%s': bad port", val);
+			return;
+		}
+	}
+	snprintf(out, KM_URL_MAX, "%.*s", (int)(end - val), val);
+}
+
+/* A file the daemon reads at start: it must be there now. */
+static void set_readable(struct parser *p, const char *key, const char *val,
+			 char *out)
+{
+	if (set_path(p, key, val, out, KM_PATH_MAX) && access(out, R_OK))
+		fail(p, "%s: cannot read '%s': %s", key, out, strerror(errno));
+}
+
 static void link_key(struct parser *p, struct kma_link_cfg *l,
 		     const char *key, const char *val)
 {
@@ -663,8 +724,11 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 			l->source = KM_SOURCE_SIM;
 		else if (!strcmp(val, "kernel"))
 			l->source = KM_SOURCE_KERNEL;
+		else if (!strcmp(val, "etsi014"))
+			l->source = KM_SOURCE_ETSI014;
 		else
-			fail(p, "source: '%s' is not sim or kernel", val);
+			fail(p, "source: '%s' is not sim, kernel or etsi014",
+			     val);
 	} else if (!strcmp(key, "role")) {
 		if (!strcmp(val, "tx"))
 			l->role = QKD_ROLE_TX;
@@ -684,6 +748,24 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 			l->link_id = (uint32_t)v;
 	} else if (!strcmp(key, "pool_warn")) {
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_warn);
+	} else if (!strcmp(key, "kme_url")) {
+		set_kme_url(p, val, l->kme_url);
+	} else if (!strcmp(key, "kme_ca")) {
+		set_readable(p, key, val, l->kme_ca);
+	} else if (!strcmp(key, "kme_cert")) {
+		set_readable(p, key, val, l->kme_cert);
+	} else if (!strcmp(key, "kme_key")) {
+		set_readable(p, key, val, l->kme_key);
+	} else if (!strcmp(key, "sae_id")) {
+		set_name(p, key, val, l->sae_id, sizeof(l->sae_id));
+	} else if (!strcmp(key, "peer_sae_id")) {
+		set_name(p, key, val, l->peer_sae_id, sizeof(l->peer_sae_id));
+	} else if (!strcmp(key, "store_min")) {
+		set_u32(p, key, val, 1, 1u << 20, &l->store_min);
+	} else if (!strcmp(key, "store_max")) {
+		set_u32(p, key, val, 2, 1u << 20, &l->store_max);
+	} else if (!strcmp(key, "kme_timeout_ms")) {
+		set_u32(p, key, val, 100, 600000, &l->kme_timeout_ms);
 	} else {
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_ready);
 	}
@@ -886,6 +968,11 @@ static void begin_section(struct parser *p, const char *hdr)
 		strcpy(c->links[idx].name, name);
 		c->links[idx].rate = 10000000;
 		c->links[idx].block_size = 1024;
+		c->links[idx].store_min = 64;
+		c->links[idx].store_max = 256;
+		c->links[idx].kme_timeout_ms = 5000;
+		snprintf(c->links[idx].where, sizeof(c->links[idx].where),
+			 "%s:%d", p->name, p->line);
 		p->kind = SEC_LINK;
 		p->cur_seen = &p->link_meta[idx].seen;
 	} else if (!strcmp(type, "sae")) {
@@ -1246,15 +1333,47 @@ static const struct peer_cfg *find_peer(const struct qkd_config *c,
 	return NULL;
 }
 
-/* A link's keys must fit its source: sim or kernel. */
+/* The keys given that belong to none of @allowed (a NULL-ended list). */
+static void only_keys(struct parser *p, const struct kma_link_cfg *l,
+		      const struct item_meta *m, const char *const *keys,
+		      const char *const *allowed, const char *source)
+{
+	for (const char *const *k = keys; *k; k++) {
+		const char *const *a;
+
+		for (a = allowed; *a && strcmp(*a, *k); a++)
+			;
+		if (!*a && was_seen(&m->seen, *k))
+			fail_at(p, m->line, "[link %s]: '%s' is not for source = %s",
+				l->name, *k, source);
+	}
+}
+
+/* A link's keys must fit its source: sim, kernel or etsi014. */
 static void check_link(struct parser *p, size_t i)
 {
-	static const char *const sim_only[] = {
+	static const char *const specific[] = {
+		"role", "seed", "rate", "block_size", "link_id", "kme_url",
+		"kme_ca", "kme_cert", "kme_key", "sae_id", "peer_sae_id",
+		"store_min", "store_max", "kme_timeout_ms", NULL
+	};
+	static const char *const sim_keys[] = {
 		"role", "seed", "rate", "block_size", NULL
+	};
+	static const char *const kernel_keys[] = { "link_id", NULL };
+	static const char *const e14_link_keys[] = {
+		"role", "block_size", "kme_url", "kme_ca", "kme_cert",
+		"kme_key", "sae_id", "peer_sae_id", "store_min", "store_max",
+		"kme_timeout_ms", NULL
+	};
+	static const char *const etsi_req[] = {
+		"role", "kme_url", "kme_ca", "kme_cert", "kme_key", "sae_id",
+		"peer_sae_id", NULL
 	};
 	const struct kma_link_cfg *l = &p->cfg->links[i];
 	const struct item_meta *m = &p->link_meta[i];
 	int line = m->line;
+	const char *k;
 
 	/* With central key relay the link's peer is reached through the
 	 * controller, not over a Kx channel of its own. */
@@ -1270,20 +1389,27 @@ static void check_link(struct parser *p, size_t i)
 		if (!was_seen(&m->seen, "seed"))
 			fail_at(p, line, "[link %s]: source = sim needs 'seed'",
 				l->name);
-		if (was_seen(&m->seen, "link_id"))
-			fail_at(p, line,
-				"[link %s]: 'link_id' is for source = kernel",
-				l->name);
-	} else {
+		only_keys(p, l, m, specific, sim_keys, "sim");
+	} else if (l->source == KM_SOURCE_KERNEL) {
 		if (!was_seen(&m->seen, "link_id"))
 			fail_at(p, line,
 				"[link %s]: source = kernel needs 'link_id'",
 				l->name);
-		for (const char *const *k = sim_only; *k; k++)
-			if (was_seen(&m->seen, *k))
-				fail_at(p, line,
-					"[link %s]: '%s' is for source = sim",
-					l->name, *k);
+		only_keys(p, l, m, specific, kernel_keys, "kernel");
+	} else {
+		if ((k = missing_key(&m->seen, etsi_req)))
+			fail_at(p, line,
+				"[link %s]: source = etsi014 needs '%s'",
+				l->name, k);
+		if (l->store_min >= l->store_max)
+			fail_at(p, line,
+				"[link %s]: store_min must be below store_max",
+				l->name);
+		if (!strcmp(l->sae_id, l->peer_sae_id))
+			fail_at(p, line,
+				"[link %s]: sae_id and peer_sae_id are the same",
+				l->name);
+		only_keys(p, l, m, specific, e14_link_keys, "etsi014");
 	}
 	if (l->pool_warn && l->pool_ready && l->pool_warn > l->pool_ready)
 		fail_at(p, line, "[link %s]: pool_warn above pool_ready",
@@ -1459,7 +1585,7 @@ static void check_limits(struct parser *p)
 
 		/* A key never spans blocks, nor touches their last
 		 * KM_CONFIRM_KEY_BYTES (key confirmation's). */
-		if (k->source == KM_SOURCE_SIM &&
+		if (k->source != KM_SOURCE_KERNEL &&
 		    l->max_key_size > 8 * (k->block_size - KM_CONFIRM_KEY_BYTES))
 			fail_at(p, line,
 				"[etsi014]: max_key_size %u bits exceeds [link %s] block_size %u bytes less %u for key confirmation",

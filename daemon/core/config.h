@@ -33,7 +33,11 @@ struct km_node_cfg {
 enum km_source {
 	KM_SOURCE_SIM,		/* userspace simulated link (keysrc_sim.c) */
 	KM_SOURCE_KERNEL,	/* qkd.ko over genetlink (keysrc_kernel.c) */
+	KM_SOURCE_ETSI014,	/* a QKD module's ETSI 014 KME
+				 * (keysrc_etsi014.c) */
 };
+
+#define KM_URL_MAX	256	/* kme_url incl. NUL */
 
 /* [link NAME] */
 struct kma_link_cfg {
@@ -47,6 +51,22 @@ struct kma_link_cfg {
 	uint32_t block_size;		/* bytes, 16..QKD_BLOCK_SIZE_MAX */
 	/* kernel only */
 	uint32_t link_id;		/* qkd.ko QKD_A_LINK_ID of the link */
+	/*
+	 * etsi014 only (role and block_size too): the module's KME base URL
+	 * ("https://host[:port]"), the CA that signed its certificate, our
+	 * client certificate and key, our SAE ID at the module and the far
+	 * node's; how many blocks to keep at hand; the request timeout.
+	 */
+	char kme_url[KM_URL_MAX];
+	char kme_ca[KM_PATH_MAX];
+	char kme_cert[KM_PATH_MAX];
+	char kme_key[KM_PATH_MAX];
+	char sae_id[KSA_SAE_ID_MAX];
+	char peer_sae_id[KSA_SAE_ID_MAX];
+	uint32_t store_min, store_max;	/* blocks held (both shares) */
+	uint32_t kme_timeout_ms;
+	/* "FILE:LINE" of the [link] header, for alarms about it */
+	char where[KM_PATH_MAX + 16];
 	/*
 	 * Pool level thresholds in bytes of this end's share; 0: defaults
 	 * (sim: a sim end holds up to about rate/8 bytes, i.e. one second of

@@ -117,6 +117,11 @@ bool keysrc_is_confirm(const struct keysrc *src)
 	return src && src->ops == &confirm_ops;
 }
 
+struct keysrc *confirm_inner(struct keysrc *src)
+{
+	return keysrc_is_confirm(src) ? ((struct confirm *)src)->inner : src;
+}
+
 const char *confirm_state_name(enum confirm_state s)
 {
 	switch (s) {

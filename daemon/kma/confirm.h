@@ -98,6 +98,8 @@ struct keysrc *confirm_wrap(struct loop *loop, struct keysrc *inner,
 			    const struct confirm_cfg *cfg,
 			    char *err, size_t errlen);
 bool keysrc_is_confirm(const struct keysrc *src);
+/* The source @src wraps, for its own calls; @src if it wraps none. */
+struct keysrc *confirm_inner(struct keysrc *src);
 /* NULL detaches. */
 void confirm_set_transport(struct keysrc *src,
 			   const struct confirm_transport *tr, void *arg);

@@ -24,6 +24,7 @@
 
 #include "kma/kma.h"
 #include "kma/confirm.h"
+#include "kma/keysrc_etsi014.h"
 #include "core/loop.h"
 #include "kx/peer.h"
 
@@ -200,6 +201,19 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 		out->blocks_mismatched = cs.mismatched;
 		out->blocks_unconfirmed = cs.failed;
 		out->confirm_key_bytes = cs.key_bytes_spent;
+	}
+	if (l->cfg.source == KM_SOURCE_ETSI014) {
+		struct keysrc_etsi014_stats st;
+
+		keysrc_etsi014_stats(confirm_inner(src), &st);
+		out->has_module = true;
+		out->module_up = st.module_up;
+		out->peer_module_up = st.peer_module_up;
+		out->module_requests = st.requests;
+		out->module_failures = st.failures;
+		out->module_backoffs = st.backoffs;
+		out->module_keys_taken = st.keys_taken;
+		out->module_keys_refused = st.keys_refused;
 	}
 	return 0;
 }
@@ -561,6 +575,8 @@ static void default_thresholds(struct kma_link_cfg *cfg,
 	/* sim: this end holds at most about one second of key (keysrc_sim.c
 	 * allocates from the newer half of a 4 s window, half of it ours). */
 	uint64_t full = cfg->source == KM_SOURCE_SIM ? cfg->rate / 8 :
+			cfg->source == KM_SOURCE_ETSI014 ?
+			(uint64_t)src->block_size * cfg->store_max :
 			(uint64_t)src->block_size * 256;
 
 	/* ... but never less than our quarter of the smallest window (16
@@ -624,11 +640,29 @@ static struct keysrc *open_source(struct loop *loop,
 		.block_size = l->block_size,
 	};
 
+	struct keysrc_etsi014_cfg e14 = {
+		.link_name = l->name,
+		.peer = l->peer,
+		.where = l->where,
+		.role = l->role,
+		.block_size = l->block_size,
+		.url = l->kme_url,
+		.ca = l->kme_ca,
+		.cert = l->kme_cert,
+		.key = l->kme_key,
+		.sae_id = l->sae_id,
+		.peer_sae_id = l->peer_sae_id,
+		.store_min = l->store_min,
+		.store_max = l->store_max,
+		.timeout_ms = l->kme_timeout_ms,
+	};
 	struct confirm_cfg cc = { .link = l->name, .peer = l->peer };
 	struct keysrc *src;
 
 	if (l->source == KM_SOURCE_KERNEL)
 		src = keysrc_kernel_new(loop, l->link_id, err, errlen);
+	else if (l->source == KM_SOURCE_ETSI014)
+		src = keysrc_etsi014_new(loop, &e14, err, errlen);
 	else
 		src = keysrc_sim_new(&sim, err, errlen);
 	if (!src)
@@ -686,6 +720,24 @@ fail:
 		keysrc_free(srcs[j]);
 	free(srcs);
 	return NULL;
+}
+
+void kma_etsi014_receive(struct kma *kma, const char *from,
+			 const struct kxmsg *m)
+{
+	struct kma_link *l = kma_link_by_peer(kma, from);
+
+	if (l && l->cfg.source == KM_SOURCE_ETSI014)
+		keysrc_etsi014_receive(confirm_inner(l->src), m);
+}
+
+void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
+			void *arg)
+{
+	for (size_t i = 0; i < kma->n_links; i++)
+		if (kma->links[i].cfg.source == KM_SOURCE_ETSI014)
+			keysrc_etsi014_set_kx(confirm_inner(kma->links[i].src),
+					      kx, arg);
 }
 
 void kma_free(struct kma *kma)

@@ -40,6 +40,17 @@ struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,
 		    char *err, size_t errlen);
 void kma_free(struct kma *kma);
 
+/*
+ * Links with source = etsi014: how they reach their far node over Kx, and
+ * the SRC_KEYS / SRC_ACK messages that node sends (keysrc_etsi014.h).
+ */
+struct kxmsg;
+struct keysrc_etsi014_kx;
+void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
+			void *arg);
+void kma_etsi014_receive(struct kma *kma, const char *from,
+			 const struct kxmsg *m);
+
 /* ---- Read-only views (metadata, never key bytes) ---- */
 
 struct kma_link_info {
@@ -66,6 +77,11 @@ struct kma_link_info {
 	uint64_t blocks_mismatched;
 	uint64_t blocks_unconfirmed;	/* unanswered or unreadable */
 	uint64_t confirm_key_bytes;	/* key spent on confirmation */
+	/* source = etsi014: the modules' state and the source's counters */
+	bool has_module;
+	bool module_up, peer_module_up;
+	uint64_t module_requests, module_failures, module_backoffs;
+	uint64_t module_keys_taken, module_keys_refused;
 };
 
 /*

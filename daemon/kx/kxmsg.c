@@ -64,26 +64,30 @@ static const struct type_rule rules[] = {
 			    A(KXA_NONCE) | A(KXA_TAG), 0 },
 	[KXMSG_CONFIRM_ACK] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_CODE),
 				A(KXA_TEXT) },
+	[KXMSG_SRC_KEYS] = { A(KXA_LINK),
+			     A(KXA_CODE) | A(KXA_TEXT) | A(KXA_SRC_KEY) },
+	[KXMSG_SRC_ACK] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_CODE) |
+			    A(KXA_SEQ), A(KXA_TEXT) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
 #define VIA	(A(KXA_VIA_TO) | A(KXA_VIA_FROM))
-static const uint32_t via_types = 1u << KXMSG_RESERVE | 1u << KXMSG_ACK |
-				  1u << KXMSG_RELAY_START |
-				  1u << KXMSG_RELAY_KEY | 1u << KXMSG_RELAY_ACK |
-				  1u << KXMSG_LINK_PARAMS |
-				  1u << KXMSG_CONFIRM |
-				  1u << KXMSG_CONFIRM_ACK;
+static const uint64_t via_types = 1ull << KXMSG_RESERVE | 1ull << KXMSG_ACK |
+				  1ull << KXMSG_RELAY_START |
+				  1ull << KXMSG_RELAY_KEY | 1ull << KXMSG_RELAY_ACK |
+				  1ull << KXMSG_LINK_PARAMS |
+				  1ull << KXMSG_CONFIRM |
+				  1ull << KXMSG_CONFIRM_ACK;
 
 static uint64_t allowed(enum kxmsg_type t)
 {
 	return rules[t].required | rules[t].optional |
-	       (via_types & 1u << t ? VIA : 0);
+	       (via_types & 1ull << t ? VIA : 0);
 }
 
 /* Attributes that may repeat (consecutively). */
 #define REPEATS	(A(KXA_SLAVE) | A(KXA_HOP) | A(KXA_PAD) | A(KXA_LSA_LINK) | \
-		 A(KXA_ROUTE))
+		 A(KXA_ROUTE) | A(KXA_SRC_KEY))
 #define LSA_LINK_FIXED	18	/* up, level, avail, rate before the name */
 
 const char *kxmsg_type_name(enum kxmsg_type t)
@@ -111,6 +115,8 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_LINK_PARAMS:	return "link-params";
 	case KXMSG_CONFIRM:	return "confirm";
 	case KXMSG_CONFIRM_ACK:	return "confirm-ack";
+	case KXMSG_SRC_KEYS:	return "src-keys";
+	case KXMSG_SRC_ACK:	return "src-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -132,6 +138,8 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_REPLAY:	return "replayed relay message";
 	case KXC_MACSEC_FAILED:	return "macsec install failed";
 	case KXC_MISMATCH:	return "key confirmation mismatch";
+	case KXC_MODULE_DOWN:	return "QKD module not answering";
+	case KXC_MODULE_MISMATCH: return "QKD module answer mismatch";
 	}
 	return "unknown code";
 }
@@ -450,6 +458,34 @@ static void put_confirm(struct writer *w, const struct kxmsg *m)
 	}
 }
 
+/* SRC_KEYS: either keys (CODE 0 or absent) or a state notice. */
+static void put_src_keys(struct writer *w, const struct kxmsg *m)
+{
+	put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+	if (m->n_src_keys > KXMSG_MAX_SRC_KEYS ||
+	    (m->code && m->n_src_keys))
+		w->fail = true;
+	if (m->code)
+		put_int(w, KXA_CODE, m->code, 4);
+	if (m->text[0])
+		put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+	for (uint32_t i = 0; i < m->n_src_keys && !w->fail; i++) {
+		const struct kxmsg_src_key *k = &m->src_keys[i];
+		size_t n = strnlen(k->key_id, sizeof(k->key_id));
+
+		if (!string_ok(k->key_id, n, sizeof(k->key_id), false) ||
+		    k->len == 0) {
+			w->fail = true;
+			break;
+		}
+		put_be(w, KXA_SRC_KEY, 2);
+		put_be(w, 12 + n, 2);
+		put_be(w, k->block, 8);
+		put_be(w, k->len, 4);
+		put(w, k->key_id, n);
+	}
+}
+
 static void encode_body(const struct kxmsg *m, struct writer *w)
 {
 	switch (m->type) {
@@ -521,6 +557,17 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 		break;
 	case KXMSG_LSA:
 		put_lsa(w, m);
+		break;
+	case KXMSG_SRC_KEYS:
+		put_src_keys(w, m);
+		break;
+	case KXMSG_SRC_ACK:
+		put_str(w, KXA_LINK, m->link, sizeof(m->link), false);
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+		put_int(w, KXA_SEQ, m->seq, 8);
 		break;
 	case KXMSG_ROUTES:
 		put_str(w, KXA_NODE, m->node, sizeof(m->node), false);
@@ -642,6 +689,20 @@ static int take_lsa_link(struct kxmsg *m, const uint8_t *v, size_t n)
 			n - LSA_LINK_FIXED, false);
 }
 
+static int take_src_key(struct kxmsg *m, const uint8_t *v, size_t n)
+{
+	struct kxmsg_src_key *k;
+
+	if (m->n_src_keys >= KXMSG_MAX_SRC_KEYS || n <= 12)
+		return -1;
+	k = &m->src_keys[m->n_src_keys++];
+	k->block = get_be(v, 8);
+	k->len = (uint32_t)get_be(v + 8, 4);
+	if (k->len == 0)
+		return -1;
+	return take_str(k->key_id, sizeof(k->key_id), v + 12, n - 12, false);
+}
+
 /* GW_LOCAL fixes the address length; GW_REMOTE must match it. */
 static int take_gateway(struct kxmsg *m, uint8_t *dst, const uint8_t *v,
 			size_t n)
@@ -698,7 +759,7 @@ static int decode_ipsec_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 	uint64_t x = 0;
 	int rc;
 
-	if (a >= KXA_SOURCE)
+	if (a >= KXA_SOURCE && a <= KXA_TAG)
 		return decode_confirm_attr(m, a, v, n);
 	switch (a) {
 	case KXA_GW_LOCAL:
@@ -719,6 +780,8 @@ static int decode_ipsec_attr(struct kxmsg *m, uint16_t a, const uint8_t *v,
 		return rc || x < 256 ? -1 : 0;
 	case KXA_KEY_ID_REV:
 		return take_int(&m->key_id_rev, v, n, 8);
+	case KXA_SRC_KEY:
+		return take_src_key(m, v, n);
 	case KXA_SA_LIFE:
 		if (n != 32)
 			return -1;
@@ -863,6 +926,8 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
 	if (m->type == KXMSG_HEARTBEAT && (seen & A(KXA_CODE)) &&
 	    (m->code < KX_BEAT_PROBE || m->code > KX_BEAT_ECHO))
 		return fail(err, errlen, "heartbeat code is neither probe nor echo");
+	if (m->type == KXMSG_SRC_KEYS && m->code && m->n_src_keys)
+		return fail(err, errlen, "keys and an error code together");
 	return 0;
 }
 
@@ -872,7 +937,7 @@ static int decode_body(const uint8_t *p, size_t len, struct kxmsg *m,
  * kxmsg_clear() leaves alone. */
 static_assert(sizeof(struct kxmsg) - offsetof(struct kxmsg, slaves) -
 	      (SIZE_OF(slaves) + SIZE_OF(hops) + SIZE_OF(sealed) +
-	       SIZE_OF(lsa) + SIZE_OF(routes)) < 8,
+	       SIZE_OF(lsa) + SIZE_OF(routes) + SIZE_OF(src_keys)) < 8,
 	      "struct kxmsg: a field after the repeated storage");
 
 void kxmsg_clear(struct kxmsg *m, enum kxmsg_type type)

@@ -114,6 +114,20 @@
  *		 has this tag under NONCE"
  *	CONFIRM_ACK   LINK, KEY_ID, CODE (+ TEXT)
  *		the verdict: CODE 0 = same bytes, block usable at both ends
+ *
+ * Keys from an ETSI GS QKD 014 module (kma/keysrc_etsi014.c); appended.
+ * The tx end of the link took the keys with enc_keys at its module and
+ * numbered them as blocks; the rx end takes the same keys with dec_keys
+ * at its own module and answers.  SRC_KEY names a module key_ID, never
+ * key bytes.
+ *
+ *	SRC_KEYS  LINK (+ CODE, TEXT), SRC_KEY (0..KXMSG_MAX_SRC_KEYS)
+ *		"blocks SRC_KEY.. are these key_IDs of our modules"; CODE
+ *		 not 0 (and no SRC_KEY): "my module is not answering: TEXT";
+ *		 CODE 0 and no SRC_KEY: "my module answers again"
+ *	SRC_ACK   LINK, KEY_ID, CODE (+ TEXT), SEQ
+ *		answer to SRC_KEYS: the SEQ blocks from block KEY_ID on are
+ *		 stored (CODE 0) or refused, all of them (CODE not 0)
  */
 #ifndef QKD_KXMSG_H
 #define QKD_KXMSG_H
@@ -157,6 +171,8 @@ enum kxmsg_type {
 	KXMSG_LINK_PARAMS,
 	KXMSG_CONFIRM,
 	KXMSG_CONFIRM_ACK,
+	KXMSG_SRC_KEYS,
+	KXMSG_SRC_ACK,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -166,6 +182,8 @@ enum kxmsg_type {
 #define KXMSG_MAX_LSA_LINKS	48	/* links in one LSA */
 #define KXMSG_MAX_ROUTES	32	/* routes in one ROUTES message */
 #define KXMSG_ROUTE_MAX		200	/* "A,B,C" incl. NUL */
+#define KXMSG_MAX_SRC_KEYS	48	/* module keys in one SRC_KEYS */
+#define KXMSG_SRC_KEY_ID_MAX	65	/* a module key_ID incl. NUL */
 
 enum kxmsg_attr {
 	KXA_NODE = 1,		/* string */
@@ -208,9 +226,11 @@ enum kxmsg_attr {
 	KXA_FINGERPRINT,	/* bytes, KXMSG_FINGERPRINT_LEN */
 	KXA_NONCE,		/* bytes, KXMSG_NONCE_LEN */
 	KXA_TAG,		/* bytes, KXMSG_TAG_LEN */
+	KXA_SRC_KEY,		/* u64 block ID, u32 length (bytes), module
+				 * key_ID (printable, no blanks); repeats */
 };
 
-#define KXA_LAST		KXA_TAG
+#define KXA_LAST		KXA_SRC_KEY
 #define KXMSG_FINGERPRINT_LEN	32
 #define KXMSG_NONCE_LEN		16
 #define KXMSG_TAG_LEN		16
@@ -236,11 +256,22 @@ enum kxmsg_code {
 	KXC_REPLAY,		/* relay: pad already used */
 	KXC_MACSEC_FAILED,	/* macsec: the SAs could not be installed */
 	KXC_MISMATCH,		/* confirm: the two ends' blocks differ */
+	KXC_MODULE_DOWN,	/* etsi014 source: the QKD module is not
+				 * answering (or refused the request) */
+	KXC_MODULE_MISMATCH,	/* etsi014 source: the module's answer does
+				 * not match what the other end announced */
 };
 
 struct kxmsg_pad {
 	uint64_t key_id;
 	uint32_t len;
+};
+
+/* A block of an etsi014 link and the module key it is. */
+struct kxmsg_src_key {
+	uint64_t block;
+	uint32_t len;			/* bytes, > 0 */
+	char key_id[KXMSG_SRC_KEY_ID_MAX];
 };
 
 struct kxmsg_lsa_link {
@@ -310,12 +341,15 @@ struct kxmsg {
 	uint8_t has_fingerprint;	/* 0 or 1 */
 	uint8_t nonce[KXMSG_NONCE_LEN];
 	uint8_t tag[KXMSG_TAG_LEN];
+	/* etsi014 source */
+	uint32_t n_src_keys;
 	/* Repeated attributes: 16 of the 17 KiB.  slaves must come first. */
 	char slaves[KM_MAX_SLAVES][KSA_SAE_ID_MAX];
 	char hops[KXMSG_MAX_HOPS][KM_NAME_MAX];
 	uint8_t sealed[KXMSG_SEALED_MAX];
 	struct kxmsg_lsa_link lsa[KXMSG_MAX_LSA_LINKS];
 	char routes[KXMSG_MAX_ROUTES][KXMSG_ROUTE_MAX];
+	struct kxmsg_src_key src_keys[KXMSG_MAX_SRC_KEYS];
 };
 
 /*

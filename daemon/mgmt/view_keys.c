@@ -25,7 +25,8 @@ static const char *level_name(enum qkd_pool_level l)
 
 static const char *source_name(enum km_source s)
 {
-	return s == KM_SOURCE_KERNEL ? "kernel" : "sim";
+	return s == KM_SOURCE_KERNEL ? "kernel" :
+	       s == KM_SOURCE_ETSI014 ? "etsi014" : "sim";
 }
 
 /* ---- links and pools ---------------------------------------------------- */
@@ -57,6 +58,20 @@ static json_t *add_confirm(json_t *o, const struct kma_link_info *l,
 	return o;
 }
 
+/* source = etsi014: the QKD modules and the source's counters. */
+static json_t *module_json(const struct kma_link_info *l)
+{
+	if (!l->has_module)
+		return NULL;
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
+			 "up", l->module_up, "peer_up", l->peer_module_up,
+			 "requests", (json_int_t)l->module_requests,
+			 "failures", (json_int_t)l->module_failures,
+			 "backoffs", (json_int_t)l->module_backoffs,
+			 "keys_taken", (json_int_t)l->module_keys_taken,
+			 "keys_refused", (json_int_t)l->module_keys_refused);
+}
+
 static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 			 bool pools)
 {
@@ -75,14 +90,15 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 	 * "state" is the key source's; "link down PEER" only takes the link
 	 * out of routing, shown as "admin".
 	 */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o*}",
 			 "link", l->name, "peer", l->peer,
 			 "source", source_name(l->source),
 			 "role", l->role == QKD_ROLE_TX ? "tx" : "rx",
 			 "state", l->up ? "up" : "down",
 			 "admin", admin_down ? "down" : "up",
 			 "block_size", (json_int_t)l->block_size,
-			 "level", level_name(l->level));
+			 "level", level_name(l->level),
+			 "module", module_json(l));
 }
 
 json_t *view_link_json(const struct kma_link_info *l, bool admin_down,

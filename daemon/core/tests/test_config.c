@@ -290,6 +290,61 @@ static void test_good_kernel(void **state)
 	assert_string_equal(err, "t.conf:2: secure_heap: 1000000 is not a power of two");
 }
 
+/* [link] source = etsi014: a good one, then what is refused, with lines. */
+static void test_etsi014_link(void **state)
+{
+	static const char head[] =
+		"[node]\nname = B\nstate_dir = /var/lib/qkdkmd\n"	/* 1-3 */
+		"[tls]\nca = /c\ncert = /p\nkey = /k\n"		/* 4-7 */
+		"[etsi014]\nlisten = [::1]:8443\n"			/* 8-9 */
+		"[kx]\nlisten = [::1]:9002\n"				/* 10-11 */
+		"[peer A]\naddress = [::1]:9001\ncert_cn = A\n"	/* 12-14 */
+		"[sae app1]\ncert_cn = app1\nnode = A\n"		/* 15-17 */
+		"[link AB]\npeer = A\nsource = etsi014\nrole = rx\n"	/* 18-21 */
+		"kme_cert = /dev/null\nkme_key = /dev/null\n"		/* 22-23 */
+		"sae_id = kmB\n";					/* 24 */
+	static const struct { const char *tail, *err; } bad[] = {
+		{ "kme_url = https://kme.example:8443\npeer_sae_id = kmB\nkme_ca = /dev/null\n",
+		  "t.conf:18: [link AB]: sae_id and peer_sae_id are the same" },
+		{ "kme_url = http://10.0.0.1:8443\npeer_sae_id = kmA\n",
+		  "t.conf:25: kme_url: 'http://10.0.0.1:8443' does not start with https:// (the module must be reached over TLS)" },
+		{ "kme_url = https://10.0.0.1:8443/api/v1\npeer_sae_id = kmA\n",
+		  "t.conf:25: kme_url: 'https://10.0.0.1:8443/api/v1': give the KME's base URL only, without a path" },
+		{ "kme_url = https://10.0.0.1:99999\npeer_sae_id = kmA\n",
+		  "t.conf:25: kme_url: 'https://10.0.0.1:99999': bad port" },
+		{ "kme_url = https://10.0.0.1\nkme_ca = /dev/null\n",
+		  "t.conf:18: [link AB]: source = etsi014 needs 'peer_sae_id'" },
+		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /nonexistent/ca.pem\n",
+		  "t.conf:27: kme_ca: cannot read '/nonexistent/ca.pem': No such file or directory" },
+		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nlink_id = 3\n",
+		  "t.conf:18: [link AB]: 'link_id' is not for source = etsi014" },
+		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nstore_min = 9\nstore_max = 9\n",
+		  "t.conf:18: [link AB]: store_min must be below store_max" },
+	};
+	char text[2048], err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	snprintf(text, sizeof(text), "%skme_url = https://[::1]:8443/\n"
+		 "peer_sae_id = kmA\nkme_ca = /dev/null\n", head);
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.links[0].source, KM_SOURCE_ETSI014);
+	assert_string_equal(c.links[0].kme_url, "https://[::1]:8443");
+	assert_string_equal(c.links[0].kme_ca, "/dev/null");
+	assert_string_equal(c.links[0].peer_sae_id, "kmA");
+	assert_int_equal(c.links[0].store_min, 64);
+	assert_int_equal(c.links[0].store_max, 256);
+	assert_int_equal(c.links[0].kme_timeout_ms, 5000);
+	assert_string_equal(c.links[0].where, "t.conf:18");
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", head, bad[i].tail);
+		assert_int_equal(parse(text, &c, err), -1);
+		assert_string_equal(err, bad[i].err);
+	}
+}
+
 /* [ipsec] and [ipsec NAME]: a good file, then one bad line at a time. */
 static const char *const ipsec_lines[] = {
 	"[node]",				/* 1 */
@@ -579,7 +634,7 @@ static const struct bad_case bad_cases[] = {
 	{ 21, "peer = C", "t.conf:20: [link AB]: peer 'C' is not a [peer] section" },
 	{ 30, "[sae app1]", "t.conf:30: duplicate section [sae app1]" },
 	{ 15, "[tls]", "t.conf:15: duplicate section [tls] (first at line 7)" },
-	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim or kernel" },
+	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim, kernel or etsi014" },
 	{ 23, "role = both", "t.conf:23: role: 'both' is not tx or rx" },
 	{ 24, "seed = 0011", "t.conf:24: seed: expected 64 hex digits" },
 	{ 24, "seed = zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
@@ -892,6 +947,7 @@ static void test_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_etsi014_link),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_good_kernel),
 		cmocka_unit_test(test_ipsec),

@@ -764,6 +764,73 @@ static void test_confirm_messages(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_CONFIRM, body, b)), -1);
 }
 
+/* etsi014 source: SRC_KEYS (keys, or a state notice) and SRC_ACK. */
+static void test_src_keys(void **state)
+{
+	static struct kxmsg m, out;
+	uint8_t buf[KXMSG_MAX_LEN];
+	char err[64];
+	int n;
+
+	kxmsg_clear(&m, KXMSG_SRC_KEYS);
+	strcpy(m.link, "AB");
+	m.n_src_keys = KXMSG_MAX_SRC_KEYS;
+	for (uint32_t i = 0; i < m.n_src_keys; i++) {
+		m.src_keys[i].block = (1ull << 40) + i;
+		m.src_keys[i].len = 512;
+		/* The longest key_ID: the worst case must fit one message. */
+		memset(m.src_keys[i].key_id, 'a' + i % 26,
+		       KXMSG_SRC_KEY_ID_MAX - 1);
+	}
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_true(n > KXMSG_HDR_LEN);
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.n_src_keys, KXMSG_MAX_SRC_KEYS);
+	for (uint32_t i = 0; i < out.n_src_keys; i++) {
+		assert_true(out.src_keys[i].block == (1ull << 40) + i);
+		assert_int_equal(out.src_keys[i].len, 512);
+		assert_string_equal(out.src_keys[i].key_id,
+				    m.src_keys[i].key_id);
+	}
+	/* Keys and an error code never go together; no empty key_ID, no
+	 * zero length, no more than KXMSG_MAX_SRC_KEYS. */
+	m.code = KXC_MODULE_DOWN;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m.code = 0;
+	m.n_src_keys = KXMSG_MAX_SRC_KEYS + 1;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m.n_src_keys = 1;
+	m.src_keys[0].len = 0;
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+	m.src_keys[0].len = 32;
+	m.src_keys[0].key_id[0] = '\0';
+	assert_int_equal(kxmsg_encode(&m, buf, sizeof(buf)), -1);
+
+	/* The state notice. */
+	kxmsg_clear(&m, KXMSG_SRC_KEYS);
+	strcpy(m.link, "AB");
+	m.code = KXC_MODULE_DOWN;
+	strcpy(m.text, "module at https://127.0.0.1:9 not answering");
+	n = kxmsg_encode(&m, buf, sizeof(buf));
+	assert_int_equal(kxmsg_decode(buf, (size_t)n, &out, err, sizeof(err)),
+			 n);
+	assert_int_equal(out.code, KXC_MODULE_DOWN);
+	assert_int_equal(out.n_src_keys, 0);
+	assert_string_equal(out.text, m.text);
+
+	kxmsg_clear(&m, KXMSG_SRC_ACK);
+	strcpy(m.link, "AB");
+	m.key_id = 1ull << 40;
+	m.seq = 48;
+	m.code = KXC_MODULE_MISMATCH;
+	strcpy(m.text, "dec_keys answer: malformed JSON");
+	round_trip(&m);
+	assert_string_equal(kxmsg_type_name(KXMSG_SRC_ACK), "src-ack");
+	assert_string_equal(kxmsg_code_name(KXC_MODULE_DOWN),
+			    "QKD module not answering");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_ipsec_messages),
 		cmocka_unit_test(test_heartbeat),
 		cmocka_unit_test(test_confirm_messages),
+		cmocka_unit_test(test_src_keys),
 	};
 
 	return cmocka_run_group_tests_name("kxmsg", tests, NULL, NULL);
