@@ -25,7 +25,7 @@ qkd_peer_link() {
 	local peer=$1 self=$2 role=$3 name
 	if [ "$role" = tx ]; then name=$self$peer; else name=$peer$self; fi
 	printf '[peer %s]\naddress = %s\ncert_cn = %s\n\n' "$peer" "${QKD_KX[$peer]}" "$peer"
-	printf '[link %s]\npeer = %s\nsource = etsi014\nrole = %s\nblock_size = 512\n' \
+	printf '[link %s]\npeer = %s\nsource = etsi014\nrole = %s\nblock_size = 544\n' \
 		"$name" "$peer" "$role"
 	printf 'kme_url = https://%s\nkme_ca = ca.pem\nkme_cert = %s.pem\nkme_key = %s.key\n' \
 		"$KME" "$self" "$self"
@@ -207,8 +207,23 @@ out=$(qkd_enc A app1 app2 "number=4")
 rec "$out"
 pair "after B's refusal" "$out" B app2 app1 4 32
 
-# Wrong bytes at one end are for key confirmation (another layer) to catch.
-skip "wrong bytes at one end refused" "key confirmation layer (issue 17, separate work)"
+# Wrong bytes in one dec_keys answer at B: key confirmation
+# (confirmation.rst) finds those blocks at both ends and discards them,
+# so no application is handed one.
+mismatched() {	# NODE: link AB's blocks found different, per pool show
+	qkd_ctl "$1" -j pool show | jq -e '.[] | select(.link == "AB") | .mismatched > 0' >/dev/null
+}
+confirm_alarm() { qkd_ctl "$1" alarm show | grep -q "key confirmation failed"; }
+fault wrongbytes sae=B method=dec_keys count=1
+drain
+wait_for 20 mismatched A && wait_for 10 mismatched B
+ok $? "wrong bytes at B: the blocks are found different at both ends"
+confirm_alarm A && confirm_alarm B; ok $? "wrong bytes at B: a key confirmation alarm at both ends"
+clear_fault
+drain
+out=$(qkd_enc A app1 app2 "number=16&size=4096")
+rec "$out"
+pair "after wrong bytes at B" "$out" B app2 app1 16 512
 
 total=$(grep -c . "$all_ids")
 uniq=$(sort -u "$all_ids" | grep -c .)
