@@ -56,6 +56,10 @@ static const struct type_rule rules[] = {
 				 A(KXA_TEXT) | A(KXA_SPI) },
 	[KXMSG_FETCHED] = { A(KXA_MASTER) | A(KXA_SLAVE) | A(KXA_SEQ), 0 },
 	[KXMSG_HEARTBEAT] = { A(KXA_SEQ), A(KXA_CODE) },
+	[KXMSG_WG_PSK] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
+			   A(KXA_PORT), 0 },
+	[KXMSG_WG_ACK] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_PORT),
+			   A(KXA_TEXT) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -97,6 +101,8 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_IPSEC_ACCEPT: return "ipsec-accept";
 	case KXMSG_FETCHED:	return "fetched";
 	case KXMSG_HEARTBEAT:	return "heartbeat";
+	case KXMSG_WG_PSK:	return "wg-psk";
+	case KXMSG_WG_ACK:	return "wg-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -117,6 +123,7 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_AUTH_FAILED:	return "authentication failed";
 	case KXC_REPLAY:	return "replayed relay message";
 	case KXC_MACSEC_FAILED:	return "macsec install failed";
+	case KXC_WG_FAILED:	return "wireguard set failed";
 	}
 	return "unknown code";
 }
@@ -320,6 +327,23 @@ static void put_macsec(struct writer *w, const struct kxmsg *m)
 	}
 }
 
+/* The WireGuard types: attributes in ascending order (see kxmsg.h). */
+static void put_wg(struct writer *w, const struct kxmsg *m)
+{
+	if (m->type == KXMSG_WG_PSK) {
+		if (m->key_len == 0)
+			w->fail = true;
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+	} else {
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+	}
+	put_int(w, KXA_SEQ, m->seq, 8);
+	put_str(w, KXA_PORT, m->port, sizeof(m->port), false);
+}
+
 /* ---- IPsec SA pair messages ---- */
 
 static bool sa_life_ok(const struct kxmsg_sa_life *l)
@@ -473,6 +497,10 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_IPSEC_OFFER:
 	case KXMSG_IPSEC_ACCEPT:
 		put_ipsec(w, m);
+		break;
+	case KXMSG_WG_PSK:
+	case KXMSG_WG_ACK:
+		put_wg(w, m);
 		break;
 	default:
 		w->fail = true;
