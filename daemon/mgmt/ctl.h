@@ -57,6 +57,7 @@ struct ctl_sources {
 	struct lsa *lsa;		/* key relay routing (may be NULL) */
 	struct relay *relay;
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
+	struct wireguard *wireguard;	/* may be NULL: no [wireguard] */
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 };
 
