@@ -100,6 +100,13 @@ static uint64_t now_us(const struct wireguard *wg)
 
 /* ---- failures and alarms ------------------------------------------------ */
 
+/* "wireguard:NAME"; a name too long for an alarm source is cut. */
+static void alarm_source(const struct port *p, char src[ALARM_SOURCE_MAX])
+{
+	snprintf(src, ALARM_SOURCE_MAX, "wireguard:%.*s",
+		 ALARM_SOURCE_MAX - 11, p->cfg.name);
+}
+
 static void port_fail(struct port *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -112,9 +119,7 @@ static void port_fail(struct port *p, const char *fmt, ...)
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
 	p->failures++;
-	/* Names are short in practice; a long one is cut, not lost. */
-	snprintf(src, sizeof(src), "wireguard:%.*s",
-		 (int)sizeof(src) - 11, p->cfg.name);
+	alarm_source(p, src);
 	alarm_raise(src, "[wireguard %s] %s; keeping the current PSK, retrying",
 		    p->cfg.name, p->last_error);
 	p->alarmed = true;
@@ -130,9 +135,7 @@ static void port_ok(struct port *p)
 	p->last_error[0] = '\0';
 	if (!p->alarmed)
 		return;
-	/* Names are short in practice; a long one is cut, not lost. */
-	snprintf(src, sizeof(src), "wireguard:%.*s",
-		 (int)sizeof(src) - 11, p->cfg.name);
+	alarm_source(p, src);
 	alarm_clear(src);
 	p->alarmed = false;
 }
