@@ -430,10 +430,9 @@ static void show_wireguard(json_t *d)
 		printf("    psk key_id %s age %lld ms, next rotation in %lld ms (every %lld s)\n",
 		       str_or_dash(p, "key_id"), jnum(p, "age_ms"),
 		       jnum(p, "next_rotation_ms"), jnum(p, "rotate_s"));
-		printf("    rotations %lld failures %lld switch gap %lld us (max %lld us), last handshake %lld\n",
+		printf("    rotations %lld failures %lld switch gap %lld us (max %lld us)\n",
 		       jnum(p, "rotations"), jnum(p, "failures"),
-		       jnum(p, "last_gap_us"), jnum(p, "max_gap_us"),
-		       jnum(p, "last_handshake"));
+		       jnum(p, "last_gap_us"), jnum(p, "max_gap_us"));
 		if (*jstr(p, "last_error"))
 			printf("    last error: %s\n", jstr(p, "last_error"));
 	}
@@ -709,7 +708,7 @@ static const struct command commands[] = {
 	  "WireGuard peers whose preshared key rotates from QKD\n"
 	  "keys: interface, public key, state, QKD key ID in use\n"
 	  "and its age, next rotation, rotations, failures, the\n"
-	  "switch gap, last handshake (seconds since the epoch)",
+	  "switch gap",
 	  "wireguard show", show_wireguard, NULL },
 	{ "sa", "show", "",
 	  "QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"

@@ -14,8 +14,8 @@
  *			last_error}]
  *	"wireguard show": [{name, interface, public_key, peer, link, owner,
  *			state, (key_id), age_ms, next_rotation_ms, rotations,
- *			failures, last_gap_us, max_gap_us, last_handshake,
- *			rotate_s, last_error}]
+ *			failures, last_gap_us, max_gap_us, rotate_s,
+ *			last_error}]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -142,7 +142,7 @@ json_t *view_wireguard_json(const struct wireguard_info *w)
 
 	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->key_id);
 	/* No QKD PSK yet: no key_id, age_ms -1. */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 			 "name", w->name, "interface", w->ifname,
 			 "public_key", w->public_key, "peer", w->peer,
 			 "link", w->link, "owner", w->owner,
@@ -154,7 +154,6 @@ json_t *view_wireguard_json(const struct wireguard_info *w)
 			 "failures", (json_int_t)w->failures,
 			 "last_gap_us", (json_int_t)w->last_gap_us,
 			 "max_gap_us", (json_int_t)w->max_gap_us,
-			 "last_handshake", (json_int_t)w->last_handshake_s,
 			 "rotate_s", (json_int_t)w->rotate_s,
 			 "last_error", w->last_error);
 }

@@ -10,7 +10,6 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
-#include <linux/time_types.h>
 #include <net/if.h>
 #include <openssl/crypto.h>
 
@@ -71,8 +70,6 @@ static int parse_peer(const struct nlattr *peer, struct peer_scan *s)
 {
 	const struct nlattr *a;
 	const uint8_t *pub = NULL, *psk = NULL;
-	struct __kernel_timespec ts = { 0 };
-	uint64_t rx = 0, tx = 0;
 	static const uint8_t zero[WG_KEY_LEN];
 
 	mnl_attr_for_each_nested(a, peer) {
@@ -86,23 +83,6 @@ static int parse_peer(const struct nlattr *peer, struct peer_scan *s)
 			if (mnl_attr_get_payload_len(a) != WG_KEY_LEN)
 				return -1;
 			psk = mnl_attr_get_payload(a);
-			break;
-		case WGPEER_A_LAST_HANDSHAKE_TIME:
-			if (mnl_attr_get_payload_len(a) != sizeof(ts))
-				return -1;
-			memcpy(&ts, mnl_attr_get_payload(a), sizeof(ts));
-			if (ts.tv_sec < 0)
-				return -1;
-			break;
-		case WGPEER_A_RX_BYTES:
-			if (mnl_attr_validate(a, MNL_TYPE_U64) < 0)
-				return -1;
-			rx = mnl_attr_get_u64(a);
-			break;
-		case WGPEER_A_TX_BYTES:
-			if (mnl_attr_validate(a, MNL_TYPE_U64) < 0)
-				return -1;
-			tx = mnl_attr_get_u64(a);
 			break;
 		default:	/* allowed IPs, endpoint, ...: not ours */
 			break;
@@ -118,9 +98,6 @@ static int parse_peer(const struct nlattr *peer, struct peer_scan *s)
 	s->matched = true;
 	s->found.found = true;
 	s->found.has_psk = psk && CRYPTO_memcmp(psk, zero, WG_KEY_LEN) != 0;
-	s->found.last_handshake_s = ts.tv_sec;
-	s->found.rx_bytes = rx;
-	s->found.tx_bytes = tx;
 	if (s->psk && psk)
 		memcpy(s->psk, psk, WG_KEY_LEN);
 	return 0;

@@ -6,8 +6,7 @@
  * qkdkmd only ever changes one thing: a peer's preshared key
  * (WG_CMD_SET_DEVICE with WGPEER_F_UPDATE_ONLY, so that a peer the
  * operator removed is not re-created), and reads, for the operator view
- * and the start-up checks, whether the interface has the peer and when it
- * last shook hands (WG_CMD_GET_DEVICE).  The GET answer carries the
+ * the start-up checks, whether the interface has the peer (WG_CMD_GET_DEVICE).  The GET answer carries the
  * interface's private key and every PSK: the parser reads neither, and
  * nl_request() cleanses the receive buffer.  The SET request is built in
  * a buffer from the OpenSSL secure heap and cleansed once sent.
@@ -35,8 +34,6 @@ struct wg_nl_peer {
 	uint32_t ifindex;		/* 0: not in the answer */
 	bool found;			/* the peer is configured */
 	bool has_psk;			/* its PSK is not all zero */
-	int64_t last_handshake_s;	/* CLOCK_REALTIME; 0: never */
-	uint64_t rx_bytes, tx_bytes;
 };
 
 /* Resolve the family; NULL with a reason (modprobe wireguard?) in @err. */

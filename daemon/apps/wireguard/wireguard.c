@@ -530,8 +530,6 @@ int wireguard_info(const struct wireguard *wg, size_t i,
 		   struct wireguard_info *out)
 {
 	const struct port *p;
-	struct wg_nl_peer peer;
-	char err[ERR_MAX];
 	uint64_t now;
 	uint64_t due;
 
@@ -560,9 +558,6 @@ int wireguard_info(const struct wireguard *wg, size_t i,
 	out->failures = p->failures;
 	out->last_gap_us = p->last_gap_us;
 	out->max_gap_us = p->max_gap_us;
-	if (wg->kops->get_peer(wg->k, p->cfg.ifname, p->cfg.public_key, &peer,
-			       err, sizeof(err)) == 0)
-		out->last_handshake_s = peer.last_handshake_s;
 	out->rotate_s = p->cfg.rotate_s;
 	memcpy(out->last_error, p->last_error, sizeof(out->last_error));
 	return 0;

@@ -106,7 +106,6 @@ struct wireguard_info {
 	int64_t next_rotation_ms;	/* owner: from now (<= 0: due) */
 	uint64_t rotations, failures;
 	uint64_t last_gap_us, max_gap_us;	/* owner: see wireguard.rst */
-	int64_t last_handshake_s;	/* CLOCK_REALTIME; 0: never */
 	uint32_t rotate_s;
 	char last_error[WIREGUARD_ERROR_MAX];
 };

@@ -138,8 +138,6 @@ static void test_get_dump(void **state)
 					    NULL), 0);
 	assert_true(out.found && out.has_psk);
 	assert_int_equal(out.ifindex, 7);
-	assert_int_equal(out.last_handshake_s, 1700000000);
-	assert_int_equal(out.rx_bytes, 1001);
 	/* The same peer again in a later message: malformed. */
 	assert_int_equal(wg_nl_parse_device(answer(b2, false, second, 2,
 						   WG_KEY_LEN), PUB, &out,
@@ -150,13 +148,13 @@ static void test_get_malformed(void **state)
 {
 	uint32_t b[256];
 	const uint8_t *pubs[] = { PUB };
-	struct wg_nl_peer out = { .rx_bytes = 5 };
+	struct wg_nl_peer out = { .ifindex = 5 };
 	struct nlmsghdr *nlh;
 
 	/* A 31-byte public key: refused, @out untouched. */
 	nlh = answer(b, true, pubs, 1, WG_KEY_LEN - 1);
 	assert_int_equal(wg_nl_parse_device(nlh, PUB, &out, NULL), -EPROTO);
-	assert_int_equal(out.rx_bytes, 5);
+	assert_int_equal(out.ifindex, 5);
 	assert_false(out.found);
 	/* No genetlink header at all. */
 	nlh = mnl_nlmsg_put_header(b);
