@@ -13,6 +13,8 @@
  *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
  *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs; without [ipsec]
  *	    {"pairs": []}, as "macsec show" answers [] without [macsec])
+ *	{"cmd": "wireguard show"}   (WireGuard PSK rotation; [] without
+ *	    [wireguard])
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is
