@@ -44,6 +44,7 @@
 #include "core/loop.h"
 #include "routing/lsa.h"
 #include "apps/macsec/macsec.h"
+#include "apps/wireguard/wireguard.h"
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
@@ -64,6 +65,7 @@ struct daemon {
 	struct lsa *lsa;		/* topology (key relay routing) */
 	struct relay *relay;		/* key relay sessions */
 	struct macsec *macsec;		/* [macsec] SAK rotation */
+	struct wireguard *wireguard;	/* [wireguard] PSK rotation */
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct account *account;	/* [accounting], may be NULL */
 	struct etsi014_server *etsi;
@@ -120,8 +122,9 @@ static void usage(FILE *out)
 "\n"
 "Privileges: no root needed for simulated links.  After its sockets are\n"
 "open the daemon drops every capability, except CAP_NET_ADMIN when a link\n"
-"uses the kernel source or a [macsec] port is configured (the qkd and\n"
-"macsec genetlink commands require it), and sets no_new_privs.  Core\n"
+"uses the kernel source or a [macsec] or [wireguard] section is configured\n"
+"(the qkd, macsec and wireguard genetlink commands require it), and sets\n"
+"no_new_privs.  Core\n"
 "dumps are disabled (the process is not dumpable) and key material lives\n"
 "in OpenSSL's secure heap (mlock'd, not dumped); if it cannot be locked\n"
 "the daemon does not start.  A config holding seeds must not be readable\n"
@@ -575,6 +578,31 @@ static const struct keysrc_etsi014_kx etsi014_src_kx = {
 	.send = peers_send, .is_up = peers_is_up,
 };
 
+/* ---- WireGuard PSK rotation ([wireguard NAME]: wireguard.h) ---- */
+
+static void wireguard_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	wireguard_receive(arg, from, m);
+}
+
+static const struct wireguard_transport wireguard_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static int start_wireguard(struct daemon *d, char *err, size_t errlen)
+{
+	if (!d->cfg.n_wireguard)
+		return 0;
+	d->wireguard = wireguard_new(d->loop, d->kma, d->cfg.node.name,
+				     d->cfg.wireguard, d->cfg.n_wireguard,
+				     &wireguard_kx, d->peers, err, errlen);
+	if (!d->wireguard)
+		return -1;
+	peers_on_message(d->peers, KXMSG_WG_PSK, wireguard_rx, d->wireguard);
+	peers_on_message(d->peers, KXMSG_WG_ACK, wireguard_rx, d->wireguard);
+	return 0;
+}
+
 static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 {
 	const struct qkd_config *c = &d->cfg;
@@ -652,6 +680,7 @@ static int start_all(struct daemon *d)
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
 	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
+	    start_wireguard(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0 ||
 	    start_skip(d, err, sizeof(err)) < 0)
 		goto fail;
@@ -664,6 +693,7 @@ static int start_all(struct daemon *d)
 		.cfg = &d->cfg, .kma = d->kma, .ksa = d->ksa,
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
+		.wireguard = d->wireguard,
 		.ipsec = d->ipsec, .etsi = d->etsi,
 		.account = d->account,
 	};
@@ -699,6 +729,8 @@ static void stop_all(struct daemon *d)
 		peers_on_message(d->peers, t, NULL, NULL);
 	macsec_free(d->macsec);
 	d->macsec = NULL;
+	wireguard_free(d->wireguard);
+	d->wireguard = NULL;
 	if (d->ksa)
 		ksa_set_relay(d->ksa, NULL);
 	relay_free(d->relay);
@@ -766,6 +798,11 @@ static void report_unapplied(const struct qkd_config *old,
 	    (old->n_macsec && memcmp(old->macsec, new->macsec,
 				     old->n_macsec * sizeof(*old->macsec))))
 		log_warn("reload: [macsec] changes need a restart");
+	if (old->n_wireguard != new->n_wireguard ||
+	    (old->n_wireguard &&
+	     memcmp(old->wireguard, new->wireguard,
+		    old->n_wireguard * sizeof(*old->wireguard))))
+		log_warn("reload: [wireguard] changes need a restart");
 	if (old->ipsec.reqid_min != new->ipsec.reqid_min ||
 	    old->ipsec.reqid_max != new->ipsec.reqid_max ||
 	    old->ipsec.n_gws != new->ipsec.n_gws ||
@@ -940,9 +977,10 @@ static int run(struct daemon *d)
 		ret = 1;
 		goto out;
 	}
-	/* MACsec SAs are programmed over genetlink: CAP_NET_ADMIN too. */
+	/* MACsec SAs and WireGuard PSKs are set over genetlink:
+	 * CAP_NET_ADMIN too. */
 	if (drop_privileges(uses_kernel_source(&d->cfg) ||
-			    d->cfg.n_macsec) < 0) {
+			    d->cfg.n_macsec || d->cfg.n_wireguard) < 0) {
 		log_err("dropping privileges: %s", strerror(errno));
 		ret = 1;
 		goto out;

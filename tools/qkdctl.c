@@ -429,6 +429,28 @@ static void show_macsec(json_t *d)
 	}
 }
 
+static void show_wireguard(json_t *d)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(d, i, p) {
+		printf("%s: interface %s peer %s (node %s) link %s %s state %s\n",
+		       jstr(p, "name"), jstr(p, "interface"),
+		       jstr(p, "public_key"), jstr(p, "peer"), jstr(p, "link"),
+		       json_is_true(json_object_get(p, "owner")) ?
+		       "owner" : "follower", jstr(p, "state"));
+		printf("    psk key_id %s age %lld ms, next rotation in %lld ms (every %lld s)\n",
+		       str_or_dash(p, "key_id"), jnum(p, "age_ms"),
+		       jnum(p, "next_rotation_ms"), jnum(p, "rotate_s"));
+		printf("    rotations %lld failures %lld switch gap %lld us (max %lld us)\n",
+		       jnum(p, "rotations"), jnum(p, "failures"),
+		       jnum(p, "last_gap_us"), jnum(p, "max_gap_us"));
+		if (*jstr(p, "last_error"))
+			printf("    last error: %s\n", jstr(p, "last_error"));
+	}
+}
+
 static void print_time_ns(long long ns)
 {
 	time_t t = (time_t)(ns / 1000000000);
@@ -839,6 +861,12 @@ static const struct command commands[] = {
 	  "SCIs, state, current AN and QKD key ID, rotations,\n"
 	  "failures, age of the last rotation, TX PN",
 	  "macsec show", show_macsec, NULL },
+	{ "wireguard", "show", "",
+	  "WireGuard peers whose preshared key rotates from QKD\n"
+	  "keys: interface, public key, state, QKD key ID in use\n"
+	  "and its age, next rotation, rotations, failures, the\n"
+	  "switch gap",
+	  "wireguard show", show_wireguard, NULL },
 	{ "sa", "show", "",
 	  "QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"
 	  "peer, mode, role (owner rekeys), state, SPIs and QKD\n"
@@ -917,7 +945,8 @@ static void usage(FILE *out)
 "\n"
 "Exit status:\n"
 "  0  success, also for a view with nothing to show: sa show without\n"
-"     [ipsec] gateways and macsec show without [macsec] ports print\n"
+"     [ipsec] gateways, macsec show without [macsec] ports and\n"
+"     wireguard show without [wireguard] sections print\n"
 "     nothing (with -j, no entries)\n"
 "  1  the daemon could not be reached or refused the request, e.g.\n"
 "     key show --sae with an SAE it does not know, or link down with\n"
@@ -1082,7 +1111,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, sa, account, kernel; see --help)");
+		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, wireguard, sa, account, kernel; see --help)");
 	if (o.stats && looks_like_path(argv[optind]))
 		old_socket_option();
 	object = find_object(argv[optind]);

@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <ini.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "core/config.h"
 
@@ -35,8 +36,8 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_SKIP, SEC_KX, SEC_METRICS,
-	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_IPSEC, SEC_IPSEC_GW,
-	SEC_ACCOUNTING,
+	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_WIREGUARD, SEC_IPSEC,
+	SEC_IPSEC_GW, SEC_ACCOUNTING,
 	SEC_BAD,
 };
 
@@ -78,6 +79,7 @@ struct parser {
 	struct seen node_seen, tls_seen, etsi_seen, kx_seen, skip_seen;
 	struct seen metrics_seen;
 	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
+	struct item_meta *wg_meta;
 	/* [ipsec] and [ipsec NAME] */
 	int ipsec_line;
 	struct seen ipsec_seen;
@@ -381,6 +383,9 @@ static const char *const sae_keys[] = { "cert_cn", "node", "priority",
 static const char *const macsec_keys[] = {
 	"interface", "peer", "link", "rotate_interval", "cipher",
 	"pn_threshold", NULL
+};
+static const char *const wireguard_keys[] = {
+	"interface", "public_key", "peer", "link", "rotate_interval", NULL
 };
 static const char *const ipsec_keys[] = {
 	"reqid_min", "reqid_max", "replay_window", NULL
@@ -809,6 +814,37 @@ static void macsec_key(struct parser *p, struct macsec_port_cfg *m,
 	}
 }
 
+/* A WireGuard key as wg(8) prints it: 32 bytes in base64 (44 characters). */
+static void set_wg_key(struct parser *p, const char *key, const char *val,
+		       uint8_t out[WIREGUARD_KEY_LEN])
+{
+	unsigned char buf[WIREGUARD_KEY_LEN + 3];
+
+	if (strlen(val) != 44 || val[43] != '=' ||
+	    EVP_DecodeBlock(buf, (const unsigned char *)val, 44) != 33) {
+		fail(p, "%s: not a WireGuard key (44 characters of base64, as wg pubkey prints)",
+		     key);
+		return;
+	}
+	memcpy(out, buf, WIREGUARD_KEY_LEN);
+}
+
+static void wireguard_key(struct parser *p, struct wireguard_peer_cfg *w,
+			  const char *key, const char *val)
+{
+	if (!strcmp(key, "interface"))
+		set_ifname(p, val, w->ifname);
+	else if (!strcmp(key, "public_key"))
+		set_wg_key(p, key, val, w->public_key);
+	else if (!strcmp(key, "peer"))
+		set_name(p, key, val, w->peer, sizeof(w->peer));
+	else if (!strcmp(key, "link"))
+		set_name(p, key, val, w->link, sizeof(w->link));
+	else
+		set_u32(p, key, val, WIREGUARD_ROTATE_MIN_S,
+			WIREGUARD_ROTATE_MAX_S, &w->rotate_s);
+}
+
 /* An IPv4 or IPv6 address without port; its family into @family. */
 static void set_ip(struct parser *p, const char *key, const char *val,
 		   uint8_t *out, uint16_t *family)
@@ -1003,6 +1039,20 @@ static void begin_section(struct parser *p, const char *hdr)
 		c->macsec[idx].pn_threshold = MACSEC_PN_THRESHOLD_DEFAULT;
 		p->kind = SEC_MACSEC;
 		p->cur_seen = &p->macsec_meta[idx].seen;
+	} else if (!strcmp(type, "wireguard")) {
+		for (i = 0; i < c->n_wireguard; i++)
+			if (!strcmp(c->wireguard[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->wireguard, &p->wg_meta,
+			   &c->n_wireguard, sizeof(*c->wireguard));
+		if (idx < 0)
+			return;
+		strcpy(c->wireguard[idx].name, name);
+		c->wireguard[idx].rotate_s = 120;
+		p->kind = SEC_WIREGUARD;
+		p->cur_seen = &p->wg_meta[idx].seen;
 	} else if (!strcmp(type, "ipsec")) {
 		struct ipsec_cfg *ic = &c->ipsec;
 
@@ -1140,6 +1190,11 @@ static int on_key(void *user, const char *section, const char *key,
 		if (mark_seen(p, key, macsec_keys))
 			macsec_key(p, &c->macsec[c->n_macsec - 1], key, val);
 		break;
+	case SEC_WIREGUARD:
+		if (mark_seen(p, key, wireguard_keys))
+			wireguard_key(p, &c->wireguard[c->n_wireguard - 1],
+				      key, val);
+		break;
 	}
 	return p->failed ? 0 : 1;
 }
@@ -1270,6 +1325,9 @@ static bool check_required(struct parser *p)
 	static const char *const macsec_req[] = {
 		"interface", "peer", "link", NULL
 	};
+	static const char *const wireguard_req[] = {
+		"interface", "public_key", "peer", "link", NULL
+	};
 	struct qkd_config *c = p->cfg;
 	const char *k;
 	size_t i;
@@ -1320,6 +1378,11 @@ static bool check_required(struct parser *p)
 			fail_at(p, p->macsec_meta[i].line,
 				"[macsec %s]: missing required key '%s'",
 				c->macsec[i].name, k);
+	for (i = 0; i < c->n_wireguard; i++)
+		if ((k = missing_key(&p->wg_meta[i].seen, wireguard_req)))
+			fail_at(p, p->wg_meta[i].line,
+				"[wireguard %s]: missing required key '%s'",
+				c->wireguard[i].name, k);
 	check_ipsec_required(p);
 	return !p->failed;
 }
@@ -1567,6 +1630,37 @@ static void check_macsec(struct parser *p, size_t i)
 				m->name, m->ifname, c->macsec[j].name);
 }
 
+/* As for [macsec]: peer and link belong together; one section per peer. */
+static void check_wireguard(struct parser *p, size_t i)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct wireguard_peer_cfg *w = &c->wireguard[i];
+	const struct kma_link_cfg *l = NULL;
+	int line = p->wg_meta[i].line;
+
+	if (!find_peer(c, w->peer)) {
+		fail_at(p, line, "[wireguard %s]: peer '%s' is not a [peer] section",
+			w->name, w->peer);
+		return;
+	}
+	for (size_t j = 0; j < c->n_links; j++)
+		if (!strcmp(c->links[j].name, w->link))
+			l = &c->links[j];
+	if (!l)
+		fail_at(p, line, "[wireguard %s]: link '%s' is not a [link] section",
+			w->name, w->link);
+	else if (strcmp(l->peer, w->peer))
+		fail_at(p, line, "[wireguard %s]: [link %s] goes to '%s', not to peer '%s'",
+			w->name, w->link, l->peer, w->peer);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->wireguard[j].ifname, w->ifname) &&
+		    !memcmp(c->wireguard[j].public_key, w->public_key,
+			    WIREGUARD_KEY_LEN))
+			fail_at(p, line,
+				"[wireguard %s]: interface '%s' and public_key already used by [wireguard %s]",
+				w->name, w->ifname, c->wireguard[j].name);
+}
+
 static void check_limits(struct parser *p)
 {
 	const struct ksa_limits *l = &p->cfg->limits;
@@ -1649,6 +1743,8 @@ static bool check_all(struct parser *p)
 		check_sae(p, i);
 	for (i = 0; i < c->n_macsec; i++)
 		check_macsec(p, i);
+	for (i = 0; i < c->n_wireguard; i++)
+		check_wireguard(p, i);
 	for (i = 0; i < c->ipsec.n_gws; i++)
 		check_ipsec_gw(p, i);
 	if (p->ipsec_line && c->ipsec.reqid_min > c->ipsec.reqid_max)
@@ -1705,6 +1801,7 @@ static int parse(struct parser *p)
 	free(p->link_meta);
 	free(p->sae_meta);
 	free(p->macsec_meta);
+	free(p->wg_meta);
 	free(p->gw_meta);
 	if (p->failed) {
 		config_free(p->cfg);
@@ -1815,6 +1912,9 @@ void config_free(struct qkd_config *cfg)
 	free(cfg->macsec);
 	cfg->macsec = NULL;
 	cfg->n_macsec = 0;
+	free(cfg->wireguard);
+	cfg->wireguard = NULL;
+	cfg->n_wireguard = 0;
 	free(cfg->ipsec.gws);
 	cfg->ipsec.gws = NULL;
 	cfg->ipsec.n_gws = 0;

@@ -139,6 +139,20 @@ struct macsec_port_cfg {
 	uint64_t pn_threshold;		/* rekey once the TX PN passes it */
 };
 
+#define WIREGUARD_ROTATE_MIN_S	1
+#define WIREGUARD_ROTATE_MAX_S	86400
+#define WIREGUARD_KEY_LEN	32	/* public and preshared keys, bytes */
+
+/* [wireguard NAME]: one WireGuard peer whose preshared key rotates. */
+struct wireguard_peer_cfg {
+	char name[KM_NAME_MAX];		/* same name at both ends */
+	char ifname[IFNAMSIZ];		/* the local wg interface */
+	uint8_t public_key[WIREGUARD_KEY_LEN];	/* the WireGuard peer's */
+	char peer[KM_NAME_MAX];		/* node at the other end */
+	char link[KM_NAME_MAX];		/* [link] to that peer: the PSKs */
+	uint32_t rotate_s;		/* PSK lifetime, seconds */
+};
+
 /* [node] role, configuration 3 (the values travel in LSAs: kxmsg.h). */
 enum node_role {
 	NODE_ROLE_NONE = 0,	/* a general node */
@@ -247,6 +261,8 @@ struct qkd_config {
 	size_t n_saes;
 	struct macsec_port_cfg *macsec;	/* [macsec NAME] */
 	size_t n_macsec;
+	struct wireguard_peer_cfg *wireguard;	/* [wireguard NAME] */
+	size_t n_wireguard;
 	/* [sae] priority, enum relay_priority, per saes[] entry. */
 	uint8_t sae_priority[CONFIG_MAX_SAES];
 

@@ -68,6 +68,10 @@ static const struct type_rule rules[] = {
 			     A(KXA_CODE) | A(KXA_TEXT) | A(KXA_SRC_KEY) },
 	[KXMSG_SRC_ACK] = { A(KXA_LINK) | A(KXA_KEY_ID) | A(KXA_CODE) |
 			    A(KXA_SEQ), A(KXA_TEXT) },
+	[KXMSG_WG_PSK] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
+			   A(KXA_PORT), 0 },
+	[KXMSG_WG_ACK] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_PORT),
+			   A(KXA_TEXT) },
 };
 
 /* Configuration 4: the messages a central KM forwards between nodes. */
@@ -117,6 +121,8 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_CONFIRM_ACK:	return "confirm-ack";
 	case KXMSG_SRC_KEYS:	return "src-keys";
 	case KXMSG_SRC_ACK:	return "src-ack";
+	case KXMSG_WG_PSK:	return "wg-psk";
+	case KXMSG_WG_ACK:	return "wg-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -140,6 +146,7 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_MISMATCH:	return "key confirmation mismatch";
 	case KXC_MODULE_DOWN:	return "QKD module not answering";
 	case KXC_MODULE_MISMATCH: return "QKD module answer mismatch";
+	case KXC_WG_FAILED:	return "wireguard set failed";
 	}
 	return "unknown code";
 }
@@ -341,6 +348,23 @@ static void put_macsec(struct writer *w, const struct kxmsg *m)
 			w->fail = true;
 		put_int(w, KXA_AN, m->an, 1);
 	}
+}
+
+/* The WireGuard types: attributes in ascending order (see kxmsg.h). */
+static void put_wg(struct writer *w, const struct kxmsg *m)
+{
+	if (m->type == KXMSG_WG_PSK) {
+		if (m->key_len == 0)
+			w->fail = true;
+		put_int(w, KXA_KEY_ID, m->key_id, 8);
+		put_int(w, KXA_KEY_LEN, m->key_len, 4);
+	} else {
+		put_int(w, KXA_CODE, m->code, 4);
+		if (m->text[0])
+			put_str(w, KXA_TEXT, m->text, sizeof(m->text), true);
+	}
+	put_int(w, KXA_SEQ, m->seq, 8);
+	put_str(w, KXA_PORT, m->port, sizeof(m->port), false);
 }
 
 /* ---- IPsec SA pair messages ---- */
@@ -595,6 +619,9 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_CONFIRM:
 	case KXMSG_CONFIRM_ACK:
 		put_confirm(w, m);
+	case KXMSG_WG_PSK:
+	case KXMSG_WG_ACK:
+		put_wg(w, m);
 		break;
 	default:
 		w->fail = true;

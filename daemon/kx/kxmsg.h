@@ -90,6 +90,16 @@
  *		"both my SAs of generation SEQ are in; my inbound SPI";
  *		SPI is present exactly when CODE is 0
  *
+ * WireGuard preshared-key rotation (apps/wireguard/wireguard.c,
+ * Documentation/qkd/wireguard.rst); appended.  PORT is the [wireguard NAME]
+ * section name, the same at both ends.
+ *
+ *	WG_PSK	KEY_ID, KEY_LEN, SEQ, PORT
+ *		owner -> other end: "rotation SEQ: fetch the key (KEY_ID,
+ *		 KEY_LEN) of our link and set it as the peer's PSK"
+ *	WG_ACK	CODE (+ TEXT), SEQ, PORT	answer to WG_PSK: CODE 0
+ *		 once the PSK is set; the owner then sets it too
+ *
  * Liveness of the channel (peer.c, liveness.h); appended.
  *
  *	HEARTBEAT     SEQ (+ CODE)	"still here": sent on a channel that
@@ -173,6 +183,8 @@ enum kxmsg_type {
 	KXMSG_CONFIRM_ACK,
 	KXMSG_SRC_KEYS,
 	KXMSG_SRC_ACK,
+	KXMSG_WG_PSK,
+	KXMSG_WG_ACK,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -205,7 +217,7 @@ enum kxmsg_attr {
 	KXA_LSA_LINK,		/* u8 up, u8 level, u64 avail bits, u64
 				 * rate bit/s, peer name; repeats */
 	KXA_ROUTE,		/* string "A,B,C"; repeats */
-	KXA_PORT,		/* string, [macsec NAME] */
+	KXA_PORT,		/* string, [macsec NAME], [wireguard NAME] */
 	KXA_SCI,		/* u64, not 0 */
 	KXA_PEER_SCI,		/* u64, not 0 */
 	KXA_AN,			/* u8, 0..3 */
@@ -260,6 +272,7 @@ enum kxmsg_code {
 				 * answering (or refused the request) */
 	KXC_MODULE_MISMATCH,	/* etsi014 source: the module's answer does
 				 * not match what the other end announced */
+	KXC_WG_FAILED,		/* wireguard: the PSK could not be set */
 };
 
 struct kxmsg_pad {

@@ -15,6 +15,8 @@
  *	    pair and SAE, the open interval, the newest "limit" closed ones)
  *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs; without [ipsec]
  *	    {"pairs": []}, as "macsec show" answers [] without [macsec])
+ *	{"cmd": "wireguard show"}   (WireGuard PSK rotation; [] without
+ *	    [wireguard])
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is
@@ -61,6 +63,7 @@ struct ctl_sources {
 	struct lsa *lsa;		/* key relay routing (may be NULL) */
 	struct relay *relay;
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
+	struct wireguard *wireguard;	/* may be NULL: no [wireguard] */
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
 	const struct account *account;	/* "account show" (may be NULL) */

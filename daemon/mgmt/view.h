@@ -29,6 +29,7 @@ struct lsa;
 struct relay;
 struct ipsec;
 struct macsec;
+struct wireguard;
 struct alarm_info;
 struct kma_link_info;
 struct ksa_key_info;
@@ -40,6 +41,7 @@ struct relay_link_info;
 struct ipsec_info;
 struct ipsec_pair_info;
 struct macsec_port_info;
+struct wireguard_info;
 struct lsa;
 struct lsa_node_info;
 struct lsa_path_info;
@@ -86,6 +88,9 @@ json_t *view_ipsec_json(const struct ipsec_info *i, json_t *pairs);
 json_t *view_ipsec_pair_json(const struct ipsec_pair_info *p);
 json_t *view_macsec(const struct macsec *ms);
 json_t *view_macsec_port_json(const struct macsec_port_info *p);
+/* "wireguard show" */
+json_t *view_wireguard(const struct wireguard *wg);
+json_t *view_wireguard_json(const struct wireguard_info *w);
 
 /* view_account.c: "account show"; the newest @limit closed intervals. */
 json_t *view_account(const struct account *a, size_t limit);

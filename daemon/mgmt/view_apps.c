@@ -12,12 +12,17 @@
  *			state, an, (key_id), rotations, failures,
  *			last_rotation_age_ms, tx_pn, rotate_s, key_len,
  *			last_error}]
+ *	"wireguard show": [{name, interface, public_key, peer, link, owner,
+ *			state, (key_id), age_ms, next_rotation_ms, rotations,
+ *			failures, last_gap_us, max_gap_us, rotate_s,
+ *			last_error}]
  */
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "apps/ipsec/ipsec.h"
 #include "apps/macsec/macsec.h"
+#include "apps/wireguard/wireguard.h"
 #include "mgmt/view.h"
 
 /* ---- IPsec SA pairs ----------------------------------------------------- */
@@ -126,5 +131,41 @@ json_t *view_macsec(const struct macsec *ms)
 	for (size_t i = 0; arr && i < n; i++)
 		if (!macsec_port_info(ms, i, &p))
 			json_array_append_new(arr, view_macsec_port_json(&p));
+	return arr;
+}
+
+/* ---- WireGuard peers ---------------------------------------------------- */
+
+json_t *view_wireguard_json(const struct wireguard_info *w)
+{
+	char key_id[20];
+
+	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->key_id);
+	/* No QKD PSK yet: no key_id, age_ms -1. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "name", w->name, "interface", w->ifname,
+			 "public_key", w->public_key, "peer", w->peer,
+			 "link", w->link, "owner", w->owner,
+			 "state", wireguard_state_name(w->state),
+			 "key_id", w->have_psk ? key_id : NULL,
+			 "age_ms", w->have_psk ? (json_int_t)w->age_ms : -1,
+			 "next_rotation_ms", (json_int_t)w->next_rotation_ms,
+			 "rotations", (json_int_t)w->rotations,
+			 "failures", (json_int_t)w->failures,
+			 "last_gap_us", (json_int_t)w->last_gap_us,
+			 "max_gap_us", (json_int_t)w->max_gap_us,
+			 "rotate_s", (json_int_t)w->rotate_s,
+			 "last_error", w->last_error);
+}
+
+json_t *view_wireguard(const struct wireguard *wg)
+{
+	size_t n = wireguard_count(wg);
+	json_t *arr = json_array();
+	struct wireguard_info w;
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (!wireguard_info(wg, i, &w))
+			json_array_append_new(arr, view_wireguard_json(&w));
 	return arr;
 }

@@ -23,7 +23,7 @@
 #   - a "key = value" line after a "[section]" line in a literal block of
 #     any .rst, and in every examples/*/*.conf.
 # Sections: [node] [tls] [etsi014] [kx] [ipsec] singletons; [peer NAME]
-# [link NAME] [sae NAME] [macsec NAME] [ipsec NAME] named.
+# [link NAME] [sae NAME] [macsec NAME] [wireguard NAME] [ipsec NAME] named.
 set -u
 . "$(dirname "$0")/lib.sh"
 

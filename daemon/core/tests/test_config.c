@@ -813,6 +813,60 @@ static void test_macsec(void **state)
 	}
 }
 
+#define WG_PUB	"vjseyckX0ZaXFlW/3odKe00XMm1m9qnDUol5oXzaICk="
+
+static void test_wireguard(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[wireguard w0]\ninterface = wg0\npeer = B\nlink = AB\n",
+		  "t.conf:33: [wireguard w0]: missing required key 'public_key'" },
+		{ "[wireguard w0]\npublic_key = vjseyckX0ZaXFlW\n",
+		  "t.conf:34: public_key: not a WireGuard key (44 characters of base64, as wg pubkey prints)" },
+		{ "[wireguard w0]\npublic_key = vjseyckX0ZaXFlW/3odKe00XMm1m9qnDUol5oXzaIC!=\n",
+		  "t.conf:34: public_key: not a WireGuard key (44 characters of base64, as wg pubkey prints)" },
+		{ "[wireguard w0]\ninterface = wg0\npublic_key = " WG_PUB
+		  "\npeer = C\nlink = AB\n",
+		  "t.conf:33: [wireguard w0]: peer 'C' is not a [peer] section" },
+		{ "[wireguard w0]\nrotate_interval = 0\n",
+		  "t.conf:34: rotate_interval: bad number '0' (expected 1..86400)" },
+		{ "[wireguard w0]\ninterface = wg0\npublic_key = " WG_PUB
+		  "\npeer = B\nlink = AB\n"
+		  "[wireguard w1]\ninterface = wg0\npublic_key = " WG_PUB
+		  "\npeer = B\nlink = AB\n",
+		  "t.conf:38: [wireguard w1]: interface 'wg0' and public_key already used by [wireguard w0]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with_macsec("[wireguard w0]\ninterface = wg0\n"
+				"public_key = " WG_PUB "\npeer = B\n"
+				"link = AB\nrotate_interval = 5\n");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.n_wireguard, 1);
+	assert_string_equal(c.wireguard[0].ifname, "wg0");
+	assert_int_equal(c.wireguard[0].rotate_s, 5);
+	assert_int_equal(c.wireguard[0].public_key[0], 0xbe);
+	assert_int_equal(c.wireguard[0].public_key[31], 0x29);
+	config_free(&c);
+	assert_null(c.wireguard);
+	free(text);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = file_with_macsec(bad[i].section);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("wireguard case %zu: got '%s'\n   expected '%s'\n",
+				    i, err, bad[i].error);
+			fail();
+		}
+		assert_null(c.wireguard);
+		free(text);
+	}
+}
+
 static void test_missing_sections(void **state)
 {
 	char err[CONFIG_ERR_MAX];
@@ -961,6 +1015,7 @@ int main(void)
 		cmocka_unit_test(test_missing_sections),
 		cmocka_unit_test(test_macsec),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_wireguard),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_trust_anchors),

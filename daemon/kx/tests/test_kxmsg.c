@@ -372,6 +372,34 @@ static void macsec_round_trip(const struct kxmsg *in)
 	assert_string_equal(out.text, in->text);
 }
 
+/* WG_PSK and WG_ACK: key ID and port only; the encoder wants a length. */
+static void test_wireguard_messages(void **state)
+{
+	struct kxmsg k = { .type = KXMSG_WG_PSK, .key_id = 0x42eda3af40000,
+			   .key_len = 32, .seq = 9 };
+	struct kxmsg a = { .type = KXMSG_WG_ACK, .seq = 9 };
+	uint8_t buf[KXMSG_MAX_LEN], body[64];
+	uint8_t seq[8] = { 0, 0, 0, 0, 0, 0, 0, 9 };
+	size_t b;
+
+	strcpy(k.port, "w0");
+	strcpy(a.port, "w0");
+	macsec_round_trip(&k);
+	macsec_round_trip(&a);
+	a.code = KXC_WG_FAILED;
+	strcpy(a.text, "wireguard: set peer: No such device");
+	macsec_round_trip(&a);
+	assert_string_equal(kxmsg_type_name(KXMSG_WG_PSK), "wg-psk");
+	assert_string_equal(kxmsg_code_name(KXC_WG_FAILED),
+			    "wireguard set failed");
+	k.key_len = 0;
+	assert_int_equal(kxmsg_encode(&k, buf, sizeof(buf)), -1);
+	/* By hand: a PSK message without its key ID is refused. */
+	b = attr(body, KXA_SEQ, seq, 8);
+	b += attr(body + b, KXA_PORT, "w0", 2);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_WG_PSK, body, b)), -1);
+}
+
 static void test_macsec_messages(void **state)
 {
 	struct kxmsg h = { .type = KXMSG_MACSEC_HELLO,
@@ -842,6 +870,7 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_reserve_rules),
 		cmocka_unit_test(test_macsec_messages),
+		cmocka_unit_test(test_wireguard_messages),
 		cmocka_unit_test(test_role_and_via),
 		cmocka_unit_test(test_ipsec_messages),
 		cmocka_unit_test(test_heartbeat),
