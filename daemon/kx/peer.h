@@ -41,6 +41,8 @@ struct peers;
  * once with the back-off reset.  A refused or silent probe costs a SYN.
  */
 #define PEER_PROBE_MS		100
+/* A peer not up this long gets an alarm (a refused handshake: at once). */
+#define PEER_ALARM_GRACE_MS	3000
 
 /* "a.b.c.d:port" or "[v6]:port" -> sockaddr.  0, or -1. */
 int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
@@ -127,7 +129,7 @@ struct peer_info {
 	uint32_t queued;		/* bytes waiting to be sent */
 	uint64_t deaths;		/* channels declared dead (liveness) */
 	uint64_t probes;		/* liveness probes after relay timeouts */
-	char last_error[128];		/* never key bytes */
+	char last_error[320];		/* ALARM_TEXT_MAX; never key bytes */
 };
 
 size_t peers_count(const struct peers *peers);
