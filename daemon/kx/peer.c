@@ -226,16 +226,20 @@ static void say(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "kx:NAME", cut to fit (names longer than the alarm table's are rare). */
-static void alarm_source(const struct peer *p, char *buf, size_t len)
+void peers_alarm_source(const char *peer, char *buf, size_t len)
 {
-	size_t n = strlen(p->cfg.name);
+	size_t n = strlen(peer);
 
 	if (n > len - 4)
 		n = len - 4;
 	memcpy(buf, "kx:", 3);
-	memcpy(buf + 3, p->cfg.name, n);
+	memcpy(buf + 3, peer, n);
 	buf[3 + n] = '\0';
+}
+
+static void alarm_source(const struct peer *p, char *buf, size_t len)
+{
+	peers_alarm_source(p->cfg.name, buf, len);
 }
 
 /*
@@ -999,9 +1003,15 @@ static void on_close(struct tls_conn *c, void *arg)
 		log_notice("Kx: peer %s down: %s", p->cfg.name,
 			   p->last_error);
 		if (!p->alarmed) {	/* else its death said more */
+			/* OpenSSL's words for a peer gone without a TLS
+			 * goodbye: killed, crashed, or its host down. */
+			bool abrupt = strstr(p->last_error, "unexpected eof") ||
+				      strstr(p->last_error, "reset by peer");
+
 			say(text, sizeof(text), "Kx channel to %s closed: %s; link out of routing: check that qkdkmd runs on %s (%s)",
-				 p->cfg.name, p->last_error, p->cfg.name,
-				 p->cfg.address);
+			    p->cfg.name, abrupt ?
+			    "the peer went away without closing it (killed, crashed or cut off)" :
+			    p->last_error, p->cfg.name, p->cfg.address);
 			peer_alarm(p, ALARM_COMMUNICATIONS,
 				   "connectionEstablishmentError", ALARM_MAJOR,
 				   text);

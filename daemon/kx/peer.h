@@ -74,6 +74,12 @@ bool peers_is_up(void *ps, const char *node);
  * accepts VIA_FROM only from its hub.  NULL or "": no hub.
  */
 void peers_set_hub(struct peers *ps, const char *hub);
+/*
+ * The source of the alarm of the Kx channel to @peer ("kx:NAME", cut to
+ * @len >= 5), for alarms it explains (core/alarm.h, struct alarm_desc's
+ * root): a relay that fails behind a dead peer.
+ */
+void peers_alarm_source(const char *peer, char *buf, size_t len);
 void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
 		     uint64_t *refused);
 
