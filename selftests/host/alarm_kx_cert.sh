@@ -8,6 +8,7 @@
 # every node's Kx has an address of its own, so that an inbound
 # connection names its peer before any certificate does.
 #
+#  0. B not running: A's alarm names the address that refuses;
 #  1. B's certificate has CN "X" where A has cert_cn = B (A refuses it);
 #     mended by A's cert_cn = X;
 #  2. B's certificate is from a CA A does not know (unknown CA);
@@ -96,8 +97,13 @@ n_active() {
 		'import json,sys; print(len(json.load(sys.stdin)["active"]))'
 }
 
-qkd_start A && qkd_start B && qkd_wait_peers A && qkd_wait_peers B
+# ---- 0. the peer not running: a refused connection, to which address -------
+qkd_start A
+wait_alarm A kx:B "no Kx channel to B: connecting to ${QKD_KX[B]} failed: .*Connection refused: check that qkdkmd runs on B"
+ok $? "B not running: A's alarm names the address that refused"
+qkd_start B && qkd_wait_peers A && qkd_wait_peers B
 ok $? "A and B up, Kx channel up"
+wait_clear A kx:B; ok $? "A's alarm clears once B runs"
 [ "$(n_active A)" = 0 ] && [ "$(n_active B)" = 0 ]
 ok $? "no alarm at either end"
 
