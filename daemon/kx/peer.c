@@ -522,7 +522,10 @@ static void refuse_cn(struct kx_conn *kc, struct tls_conn *c, const char *cn)
 		source_refused(kc->from, text);
 	snprintf(m.text, sizeof(m.text), "%s has no peer with certificate CN \"%s\"",
 		 ps->node, cn);
-	kc->peer = NULL;	/* not to be taken for @p's channel */
+	if (kc->outbound)	/* on_close retries the dial */
+		kc->why_closed = "refused: certificate CN (see alarm)";
+	else			/* not to be taken for @p's channel */
+		kc->peer = NULL;
 	conn_send(kc, &m);
 	tls_conn_close(c);
 }
