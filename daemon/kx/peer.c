@@ -393,7 +393,9 @@ static void peer_refused(struct peer *p, const char *text)
 {
 	snprintf(p->last_error, sizeof(p->last_error), "%s", text);
 	p->cert_fault = true;
-	log_warn("Kx: %s", text);
+	/* Once per mistake: every retry meets it again. */
+	if (!p->alarmed || strcmp(p->alarm_text, text))
+		log_warn("Kx: %s", text);
 	peer_alarm(p, ALARM_SECURITY, "authenticationFailure", ALARM_CRITICAL,
 		   text);
 }
@@ -411,9 +413,10 @@ static void source_refused(const char *from, const char *text)
 		.cause = "authenticationFailure", .severity = ALARM_CRITICAL,
 	};
 
-	log_warn("Kx: %s", text);
 	say(src, sizeof(src), "kx-from:%s", from[0] ? from : "?");
 	say(obj, sizeof(obj), "kx-source=%s", from[0] ? from : "?");
+	if (!alarm_is_active(src))	/* once, not at every retry */
+		log_warn("Kx: %s", text);
 	alarm_raise_desc(src, &d, "%s", text);
 }
 
