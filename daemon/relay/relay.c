@@ -155,11 +155,13 @@ static void dest_ok(struct relay *r, const char *dst, bool routed_only)
 	struct relay_alarm_slot *s = alarm_slot(r->dest, dst, false);
 	char src[ALARM_SOURCE_MAX];
 
-	if (!s || !s->alarmed || (routed_only && !s->no_route))
+	/* No slot (more alarmed destinations than slots): by name. */
+	if (s && (!s->alarmed || (routed_only && !s->no_route)))
 		return;
 	say(src, sizeof(src), "relay:%s", dst);
 	alarm_clear(src);
-	s->alarmed = false;
+	if (s)
+		s->alarmed = false;
 }
 
 static void dest_next_hop(struct relay *r, const char *dst, const char *next)
@@ -197,11 +199,12 @@ static void auth_ok(struct relay *r, const char *from)
 	struct relay_alarm_slot *s = alarm_slot(r->auth, from, false);
 	char src[ALARM_SOURCE_MAX];
 
-	if (!s || !s->alarmed)
+	if (s && !s->alarmed)
 		return;
 	say(src, sizeof(src), "relay-auth:%s", from);
 	alarm_clear(src);
-	s->alarmed = false;
+	if (s)
+		s->alarmed = false;
 }
 
 void relay_note_unroutable(struct relay *r, const char *dst, const char *why)
