@@ -378,24 +378,69 @@ static void show_sas(json_t *d)
 	}
 }
 
+static void utc(json_t *o, const char *key, char *buf, size_t len)
+{
+	time_t t = (time_t)jnum(o, key);
+	struct tm tm;
+
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+/* The X.733 fields of one alarm, on a line of their own. */
+static void print_alarm_fields(json_t *a)
+{
+	char when[32];
+
+	printf("    id %lld, object %s, %s, %s, %s", jnum(a, "id"),
+	       jstr(a, "object"), jstr(a, "event_type"),
+	       jstr(a, "probable_cause"), jstr(a, "severity"));
+	if (json_object_get(a, "root_id"))
+		printf(", caused by alarm %lld (%s)", jnum(a, "root_id"),
+		       jstr(a, "root"));
+	if (json_is_true(json_object_get(a, "acked"))) {
+		utc(a, "acked_at", when, sizeof(when));
+		printf(", acked by %s at %s", jstr(a, "acked_by"), when);
+	}
+	printf("\n");
+}
+
 static void show_alarms(json_t *d)
 {
 	json_t *active = json_object_get(d, "active"), *a;
+	char when[32];
 	size_t i;
 
 	json_array_foreach(active, i, a) {
-		time_t since = (time_t)jnum(a, "since");
-		struct tm tm;
-		char when[32];
-
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
-			 gmtime_r(&since, &tm));
+		utc(a, "since", when, sizeof(when));
 		printf("%s: since %s, raised %lld times: %s\n",
 		       jstr(a, "source"), when, jnum(a, "count"),
 		       jstr(a, "text"));
+		print_alarm_fields(a);
 	}
 	printf("%zu active, %lld raised since start\n", json_array_size(active),
 	       jnum(d, "raised"));
+}
+
+static void show_alarm_history(json_t *d)
+{
+	json_t *hist = json_object_get(d, "history"), *a;
+	char since[32], cleared[32];
+	size_t i;
+
+	json_array_foreach(hist, i, a) {
+		utc(a, "since", since, sizeof(since));
+		utc(a, "cleared", cleared, sizeof(cleared));
+		printf("%s: raised %s, cleared %s: %s\n", jstr(a, "source"),
+		       since, cleared, jstr(a, "text"));
+		print_alarm_fields(a);
+	}
+	printf("%zu cleared alarms (the last %lld are kept)\n",
+	       json_array_size(hist), jnum(d, "kept"));
+}
+
+static void show_alarm_ack(json_t *d)
+{
+	printf("alarm %lld acknowledged\n", jnum(d, "id"));
 }
 
 /* A string field, or "-" where the daemon has none (null or ""). */
@@ -622,6 +667,22 @@ static void peer_arg(int argc, char **argv, json_t *req)
 	json_object_set_new(req, "peer", json_string(argv[0]));
 }
 
+/* "alarm ack ID" */
+static void alarm_id_arg(int argc, char **argv, json_t *req)
+{
+	char *end;
+	long long n;
+
+	if (argc != 1)
+		die(EXIT_USAGE, "alarm ack: expected ID (see alarm show)");
+	errno = 0;
+	n = strtoll(argv[0], &end, 10);
+	if (errno || *end || n <= 0)
+		die(EXIT_USAGE, "alarm ack: '%s' is not an alarm ID (see alarm show)",
+		    argv[0]);
+	json_object_set_new(req, "id", json_integer(n));
+}
+
 /* "key show --sae ID --limit N": options after the verb. */
 static void key_options(int argc, char **argv, json_t *req)
 {
@@ -830,8 +891,20 @@ static const struct command commands[] = {
 	  "peer show", show_peers, NULL },
 	{ "alarm", "show", "",
 	  "active alarms (fault management): source, since when,\n"
-	  "how often raised, and what is wrong",
+	  "how often raised, what is wrong and what to do; then\n"
+	  "the X.733 fields: ID, managed object, event type,\n"
+	  "probable cause, severity, the root alarm that explains\n"
+	  "it, and who acknowledged it",
 	  "alarm show", show_alarms, NULL },
+	{ "alarm", "ack", "ID",
+	  "acknowledge active alarm ID: the operator has seen it;\n"
+	  "it stays active until its cause is gone (needs the\n"
+	  "admin group)",
+	  "alarm ack", show_alarm_ack, alarm_id_arg },
+	{ "alarm", "history", "",
+	  "the last cleared alarms, newest first, with raised and\n"
+	  "cleared times",
+	  "alarm history", show_alarm_history, NULL },
 	{ "key", "show", "[--sae ID] [--limit N]",
 	  "application key records (newest N, default 1000),\n"
 	  "optionally only those of SAE ID (one the daemon knows:\n"

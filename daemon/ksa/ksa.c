@@ -481,10 +481,12 @@ static enum ksa_result enc_relay_check(struct ksa *ksa,
 			 why, sizeof(why));
 	if (rc == -EINVAL)
 		return fail(err, KSA_BAD_REQUEST, "%s", why);
-	if (rc)
+	if (rc) {
+		relay_note_unroutable(ksa->relay, first->node, why);
 		return fail_why(err, KSA_UNAVAILABLE, KSA_WHY_UNREACHABLE,
 				"no relay route from KME %s to KME %s: %s",
 			    ksa->node, first->node, why);
+	}
 	if (relay_admit(ksa->relay, ksa->saes[rq->master].name, number,
 			&rq->rt, why, sizeof(why)))
 		return fail(err, KSA_UNAVAILABLE, "%s", why);

@@ -619,6 +619,7 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 	case KXMSG_CONFIRM:
 	case KXMSG_CONFIRM_ACK:
 		put_confirm(w, m);
+		break;
 	case KXMSG_WG_PSK:
 	case KXMSG_WG_ACK:
 		put_wg(w, m);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct kx_conn {
 	bool outbound;
 	bool hello_rx;
 	const char *why_closed;		/* our reason, if we ended it */
+	char from[INET6_ADDRSTRLEN];	/* inbound: the source address */
 	struct kx_conn *next, **pprev;	/* on peers->conns until closed */
 	struct kxmsg rx;		/* the message being handled */
 };
@@ -49,11 +51,14 @@ struct peer {
 	uint64_t up_since_ms;
 	uint64_t epoch;
 	uint64_t connects, sent, received;
-	char last_error[128];
+	char last_error[ALARM_TEXT_MAX];
 	/* Liveness (liveness.h) of the channel in use. */
 	struct liveness lv;
 	uint64_t beat_seq, probes;
 	bool alarmed;			/* "kx:NAME" raised, not cleared yet */
+	char alarm_text[ALARM_TEXT_MAX];	/* as last raised */
+	uint64_t down_since_ms;		/* not up since (peer_alarm_tick()) */
+	bool cert_fault;		/* last_error is a refused handshake */
 	/* Fast rejoin: a TCP connect probe while waiting to retry. */
 	int probe_fd;
 	struct loop_watch *probe_watch;
@@ -206,6 +211,215 @@ static struct peer *peer_by_cn(struct peers *ps, const char *cn)
 static void note_error(struct peer *p, const char *why)
 {
 	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	p->cert_fault = false;
+}
+
+/* ---- alarms (core/alarm.h) ---- */
+
+/* Operator prose, cut to fit: a long name shortens it, nothing worse. */
+static void say(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void peers_alarm_source(const char *peer, char *buf, size_t len)
+{
+	size_t n = strlen(peer);
+
+	if (n > len - 4)
+		n = len - 4;
+	memcpy(buf, "kx:", 3);
+	memcpy(buf + 3, peer, n);
+	buf[3 + n] = '\0';
+}
+
+static void alarm_source(const struct peer *p, char *buf, size_t len)
+{
+	peers_alarm_source(p->cfg.name, buf, len);
+}
+
+/*
+ * Raise (or update) the alarm of the Kx channel to @p, object
+ * "peer=NAME".  The same words again change nothing, so that a peer
+ * refused at every retry is one alarm, not one per second.
+ */
+static void peer_alarm(struct peer *p, enum alarm_type type,
+		       const char *cause, enum alarm_severity sev,
+		       const char *text)
+{
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = {
+		.object = obj, .type = type, .cause = cause, .severity = sev,
+	};
+
+	if (p->alarmed && !strcmp(p->alarm_text, text))
+		return;
+	alarm_source(p, src, sizeof(src));
+	say(obj, sizeof(obj), "peer=%s", p->cfg.name);
+	alarm_raise_desc(src, &d, "%s", text);
+	snprintf(p->alarm_text, sizeof(p->alarm_text), "%s", text);
+	p->alarmed = true;
+}
+
+static void peer_alarm_clear(struct peer *p)
+{
+	char src[ALARM_SOURCE_MAX];
+
+	if (!p->alarmed)
+		return;
+	p->alarmed = false;
+	p->alarm_text[0] = '\0';
+	alarm_source(p, src, sizeof(src));
+	alarm_clear(src);
+}
+
+/* An inbound connection's source address, as text ("" if unknown). */
+static void source_address(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const void *a;
+
+	buf[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	a = ss.ss_family == AF_INET ?
+	    (const void *)&((struct sockaddr_in *)&ss)->sin_addr :
+	    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (!inet_ntop(ss.ss_family, a, buf, (socklen_t)len))
+		buf[0] = '\0';
+}
+
+/*
+ * The peer whose configured address has host @ip, if exactly one has:
+ * before a certificate names it, that is all an inbound connection tells.
+ * (Peers sharing an address, as on one test host, stay unnamed.)
+ */
+static struct peer *peer_by_ip(struct peers *ps, const char *ip)
+{
+	struct peer *found = NULL;
+	struct sockaddr_storage ss;
+	char host[INET6_ADDRSTRLEN];
+	socklen_t sl;
+	const void *a;
+
+	if (!ip[0])
+		return NULL;
+	for (size_t i = 0; i < ps->n_peers; i++) {
+		if (peer_parse_addr(ps->peers[i].cfg.address, &ss, &sl))
+			continue;
+		a = ss.ss_family == AF_INET ?
+		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+		if (!inet_ntop(ss.ss_family, a, host, sizeof(host)) ||
+		    strcmp(host, ip))
+			continue;
+		if (found)
+			return NULL;
+		found = &ps->peers[i];
+	}
+	return found;
+}
+
+static bool unknown_ca(int e)
+{
+	return e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	       e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+	       e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+	       e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+	       e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+	       e == X509_V_ERR_CERT_UNTRUSTED ||
+	       e == X509_V_ERR_CERT_SIGNATURE_FAILURE;
+}
+
+/*
+ * What to fix when the handshake with @who (a peer name, or "the node at
+ * ADDR") was refused, by us (its certificate) or by it (ours): the words
+ * into @buf, true; false if @r shows no refusal.  @cfg_cn: the CN we
+ * expect of it, if we know; @it_serves: it was the TLS server, so its
+ * certificate needed serverAuth (else clientAuth).
+ */
+static bool describe_refusal(const struct peers *ps,
+			     const struct tls_refusal *r, const char *who,
+			     const char *cfg_cn, bool it_serves,
+			     char *buf, size_t len)
+{
+	int e = r->verify_error, al = r->alert_received;
+	const char *cn = r->cn[0] ? r->cn : "?";
+
+	if (e == X509_V_ERR_HOSTNAME_MISMATCH)
+		say(buf, len, "Kx handshake refused: %s's certificate has CN \"%s\" where \"%s\" was configured (cert_cn): reissue it with CN %s, or correct cert_cn",
+			 who, cn, cfg_cn ? cfg_cn : "?", cfg_cn ? cfg_cn : "?");
+	else if (unknown_ca(e))
+		say(buf, len, "Kx handshake refused: %s's certificate (CN \"%s\", issuer \"%s\") is from an unknown CA (%s): issue it from the CA in our [tls] ca, or add its CA there",
+			 who, cn, r->issuer, X509_verify_cert_error_string(e));
+	else if (e == X509_V_ERR_CERT_HAS_EXPIRED)
+		say(buf, len, "Kx handshake refused: %s's certificate (CN \"%s\") %sexpired on %s: renew it",
+			 who, cn, r->depth ? "chain has a CA that " : "",
+			 r->not_after);
+	else if (e == X509_V_ERR_CERT_NOT_YET_VALID)
+		say(buf, len, "Kx handshake refused: %s's certificate (CN \"%s\") is not valid yet: check the clocks of both nodes",
+			 who, cn);
+	else if (e == X509_V_ERR_INVALID_PURPOSE)
+		say(buf, len, "Kx handshake refused: %s's certificate (CN \"%s\") lacks the extended key usage %s (wrong EKU): Kx certificates need both serverAuth and clientAuth",
+			 who, cn, it_serves ? "serverAuth it needs to accept our connections" :
+			 "clientAuth it needs to dial us");
+	else if (e)
+		say(buf, len, "Kx handshake refused: %s's certificate (CN \"%s\"): %s",
+			 who, cn, X509_verify_cert_error_string(e));
+	else if (al == SSL_AD_UNKNOWN_CA)
+		say(buf, len, "Kx handshake refused by %s (TLS alert \"%s\"): it does not trust the CA of our certificate: have ours issued from the CA in its [tls] ca, or add our CA there",
+			 who, tls_alert_name(al));
+	else if (al == SSL_AD_CERTIFICATE_EXPIRED)
+		say(buf, len, "Kx handshake refused by %s (TLS alert \"%s\"): our certificate has expired: renew our [tls] cert",
+			 who, tls_alert_name(al));
+	else if (al == SSL_AD_UNSUPPORTED_CERTIFICATE)
+		say(buf, len, "Kx handshake refused by %s (TLS alert \"%s\"): our certificate lacks the extended key usage it needs (wrong EKU): give it both serverAuth and clientAuth",
+			 who, tls_alert_name(al));
+	else if (al)
+		say(buf, len, "Kx handshake refused by %s (TLS alert \"%s\"): it does not accept our certificate: check that its CN is what %s has as cert_cn for %s, and see %s's log",
+			 who, tls_alert_name(al), who, ps->node, who);
+	else
+		return false;
+	return true;
+}
+
+/* A refused handshake or identity with @p: note it and raise at once. */
+static void peer_refused(struct peer *p, const char *text)
+{
+	snprintf(p->last_error, sizeof(p->last_error), "%s", text);
+	p->cert_fault = true;
+	/* Once per mistake: every retry meets it again. */
+	if (!p->alarmed || strcmp(p->alarm_text, text))
+		log_warn("Kx: %s", text);
+	peer_alarm(p, ALARM_SECURITY, "authenticationFailure", ALARM_CRITICAL,
+		   text);
+}
+
+/*
+ * The same, for a connection no peer could be named for (several peers
+ * share its address): one alarm per source address, "kx-from:ADDR",
+ * cleared once a peer from there comes up.
+ */
+static void source_refused(const char *from, const char *text)
+{
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = {
+		.object = obj, .type = ALARM_SECURITY,
+		.cause = "authenticationFailure", .severity = ALARM_CRITICAL,
+	};
+
+	say(src, sizeof(src), "kx-from:%s", from[0] ? from : "?");
+	say(obj, sizeof(obj), "kx-source=%s", from[0] ? from : "?");
+	if (!alarm_is_active(src))	/* once, not at every retry */
+		log_warn("Kx: %s", text);
+	alarm_raise_desc(src, &d, "%s", text);
 }
 
 static int conn_send(struct kx_conn *kc, const struct kxmsg *m)
@@ -289,6 +503,38 @@ static void send_hello(struct kx_conn *kc)
 		tls_conn_close(kc->tls);
 }
 
+/*
+ * A verified certificate whose CN is no peer's: say so in the log, in an
+ * alarm, and to the dialer (an error before hello), so that both ends
+ * know what to fix.
+ */
+static void refuse_cn(struct kx_conn *kc, struct tls_conn *c, const char *cn)
+{
+	struct peers *ps = kc->ps;
+	struct peer *p = kc->outbound ? kc->peer : peer_by_ip(ps, kc->from);
+	struct kxmsg m = { .type = KXMSG_ERROR, .code = KXC_NOT_PEER };
+	char text[ALARM_TEXT_MAX];
+
+	if (p)
+		say(text, sizeof(text), "Kx handshake refused: %s's certificate has CN \"%s\" where \"%s\" was configured (cert_cn): reissue it with CN %s, or correct cert_cn",
+			 p->cfg.name, cn, p->cfg.cert_cn, p->cfg.cert_cn);
+	else
+		say(text, sizeof(text), "Kx connection from %s refused: its certificate has CN \"%s\", which is no [peer]'s cert_cn here: correct the cert_cn of that peer, or reissue its certificate",
+			 kc->from[0] ? kc->from : "?", cn);
+	if (p)
+		peer_refused(p, text);
+	else
+		source_refused(kc->from, text);
+	snprintf(m.text, sizeof(m.text), "%s has no peer with certificate CN \"%s\"",
+		 ps->node, cn);
+	if (kc->outbound)	/* on_close retries the dial */
+		kc->why_closed = "refused: certificate CN (see alarm)";
+	else			/* not to be taken for @p's channel */
+		kc->peer = NULL;
+	conn_send(kc, &m);
+	tls_conn_close(c);
+}
+
 static void on_open(struct tls_conn *c, void *arg)
 {
 	struct kx_conn *kc = arg;
@@ -301,9 +547,7 @@ static void on_open(struct tls_conn *c, void *arg)
 	}
 	p = peer_by_cn(kc->ps, cn);
 	if (!p || (kc->outbound && p != kc->peer)) {
-		log_warn("Kx: refused connection from certificate CN \"%s\": not a configured peer",
-			 cn);
-		tls_conn_close(c);
+		refuse_cn(kc, c, cn);
 		return;
 	}
 	kc->peer = p;
@@ -325,6 +569,14 @@ static void peer_up(struct kx_conn *kc, const struct kxmsg *m)
 	}
 	p->state = PEER_UP;
 	p->probe_dial = false;
+	p->down_since_ms = 0;
+	p->cert_fault = false;
+	if (!kc->outbound && kc->from[0]) {
+		char src[ALARM_SOURCE_MAX];
+
+		say(src, sizeof(src), "kx-from:%s", kc->from);
+		alarm_clear(src);
+	}
 	liveness_open(&p->lv, loop_now_ms());
 	p->epoch = m->epoch;
 	p->connects++;
@@ -446,18 +698,6 @@ static void on_heartbeat(struct kx_conn *kc, const struct kxmsg *m)
 		liveness_echo(&p->lv, loop_now_ms());
 }
 
-/* "kx:NAME", cut to fit (names longer than the alarm table's are rare). */
-static void alarm_source(const struct peer *p, char *buf, size_t len)
-{
-	size_t n = strlen(p->cfg.name);
-
-	if (n > len - 4)
-		n = len - 4;
-	memcpy(buf, "kx:", 3);
-	memcpy(buf + 3, p->cfg.name, n);
-	buf[3 + n] = '\0';
-}
-
 /*
  * The channel in use went silent: close it now.  Its link leaves routing
  * with it (lsa.c sees peers_is_up() false at its next tick, as for
@@ -465,13 +705,12 @@ static void alarm_source(const struct peer *p, char *buf, size_t len)
  */
 static void peer_dead(struct peer *p, const char *why)
 {
-	char src[ALARM_SOURCE_MAX];
+	char text[ALARM_TEXT_MAX];
 
 	liveness_died(&p->lv, loop_now_ms());
-	alarm_source(p, src, sizeof(src));
-	alarm_raise(src, "Kx channel to %s dead: %s; link out of routing",
-		    p->cfg.name, why);
-	p->alarmed = true;
+	say(text, sizeof(text), "Kx channel to %s dead: %s; link out of routing: check the network path to %s (%s) and that its qkdkmd runs",
+		 p->cfg.name, why, p->cfg.name, p->cfg.address);
+	peer_alarm(p, ALARM_COMMUNICATIONS, "lossOfSignal", ALARM_MAJOR, text);
 	log_warn("Kx: peer %s dead: %s (held %llu ms when back)", p->cfg.name,
 		 why, (unsigned long long)liveness_hold_ms(&p->lv));
 	p->conn->why_closed = why;
@@ -564,6 +803,36 @@ static void probe_start(struct peer *p)
 		probe_stop(p);
 }
 
+/*
+ * A peer not up for PEER_ALARM_GRACE_MS (a restart, the first connection
+ * of both starting) gets an alarm naming what the last attempt met.
+ */
+static void peer_alarm_tick(struct peer *p, uint64_t now)
+{
+	bool dials = peer_dials(p->ps->node, p->cfg.name);
+	char text[ALARM_TEXT_MAX];
+
+	if (!p->down_since_ms)
+		p->down_since_ms = now;
+	if (p->cert_fault || now - p->down_since_ms < PEER_ALARM_GRACE_MS)
+		return;
+	if (dials && p->last_error[0])
+		say(text, sizeof(text), "no Kx channel to %s: connecting to %s failed: %s: check that qkdkmd runs on %s and listens there ([peer %s] address)",
+			 p->cfg.name, p->cfg.address, p->last_error,
+			 p->cfg.name, p->cfg.name);
+	else if (p->last_error[0])
+		say(text, sizeof(text), "no Kx channel to %s: the last one ended: %s; %s dials this node: check that qkdkmd runs on %s and that its [peer %s] address is our [kx] listen",
+			 p->cfg.name, p->last_error, p->cfg.name,
+			 p->cfg.name, p->ps->node);
+	else
+		say(text, sizeof(text), "no Kx channel to %s yet: %s dials this node: check that qkdkmd runs on %s and that its [peer %s] address is our [kx] listen",
+			 p->cfg.name, p->cfg.name, p->cfg.name, p->ps->node);
+	if (p->alarmed && !strncmp(p->alarm_text, "Kx channel to", 13))
+		return;		/* the death or close said it already */
+	peer_alarm(p, ALARM_COMMUNICATIONS, "connectionEstablishmentError",
+		   ALARM_MAJOR, text);
+}
+
 static void beat_tick(void *arg)
 {
 	struct peers *ps = arg;
@@ -583,11 +852,11 @@ static void beat_tick(void *arg)
 	ps->last_tick_ms = now;
 	for (size_t i = 0; i < ps->n_peers; i++) {
 		struct peer *p = &ps->peers[i];
-		char src[ALARM_SOURCE_MAX];
 
 		if (!p->conn || p->state != PEER_UP) {
 			if (probe && p->retry && p->probe_armed)
 				probe_start(p);
+			peer_alarm_tick(p, now);
 			continue;
 		}
 		if (late)
@@ -605,9 +874,7 @@ static void beat_tick(void *arg)
 			break;
 		}
 		if (p->alarmed && liveness_usable(&p->lv, now)) {
-			p->alarmed = false;
-			alarm_source(p, src, sizeof(src));
-			alarm_clear(src);
+			peer_alarm_clear(p);
 			log_notice("Kx: peer %s live again, link back in routing",
 				   p->cfg.name);
 		}
@@ -620,6 +887,17 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 	const char *from = p->cfg.name;
 
 	if (!kc->hello_rx) {
+		if (m->type == KXMSG_ERROR && m->code == KXC_NOT_PEER) {
+			char text[ALARM_TEXT_MAX];
+
+			say(text, sizeof(text), "Kx handshake refused by %s: \"%s\": our certificate's CN must be what %s has as cert_cn for %s",
+				 p->cfg.name, m->text, p->cfg.name,
+				 kc->ps->node);
+			peer_refused(p, text);
+			kc->why_closed = "refused by the peer (see alarm)";
+			tls_conn_close(kc->tls);
+			return -1;
+		}
 		if (m->type != KXMSG_HELLO || strcmp(m->node, p->cfg.name)) {
 			log_warn("Kx: connection with certificate CN \"%s\" sent %s \"%s\", not hello as node %s",
 				 p->cfg.cert_cn, kxmsg_type_name(m->type),
@@ -711,6 +989,27 @@ static const char *close_reason(struct kx_conn *kc, struct tls_conn *c,
 	return tls_conn_error(c)[0] ? tls_conn_error(c) : fallback;
 }
 
+/* An inbound handshake that failed before any peer was named. */
+static void inbound_refused(struct kx_conn *kc, struct tls_conn *c)
+{
+	struct peer *p = peer_by_ip(kc->ps, kc->from);
+	char who[64], text[ALARM_TEXT_MAX];
+
+	if (p)
+		say(who, sizeof(who), "%s", p->cfg.name);
+	else
+		say(who, sizeof(who), "the node at %s",
+			 kc->from[0] ? kc->from : "?");
+	if (!describe_refusal(kc->ps, tls_conn_refusal(c), who,
+			      p ? p->cfg.cert_cn : NULL, false, text,
+			      sizeof(text)))
+		return;
+	if (p)
+		peer_refused(p, text);
+	else
+		source_refused(kc->from, text);
+}
+
 static void on_close(struct tls_conn *c, void *arg)
 {
 	struct kx_conn *kc = arg;
@@ -721,8 +1020,11 @@ static void on_close(struct tls_conn *c, void *arg)
 		dial_timeout_stop(p);
 	}
 	if (p && p->conn == kc) {
+		char text[ALARM_TEXT_MAX];
+
 		p->conn = NULL;
 		p->state = PEER_DOWN;
+		p->down_since_ms = loop_now_ms();
 		liveness_closed(&p->lv);
 		/* A peer that keeps failing right after hello is not
 		 * retried at full speed; one that was up a while is. */
@@ -731,10 +1033,32 @@ static void on_close(struct tls_conn *c, void *arg)
 		note_error(p, close_reason(kc, c, "connection closed"));
 		log_notice("Kx: peer %s down: %s", p->cfg.name,
 			   p->last_error);
+		if (!p->alarmed) {	/* else its death said more */
+			/* OpenSSL's words for a peer gone without a TLS
+			 * goodbye: killed, crashed, or its host down. */
+			bool abrupt = strstr(p->last_error, "unexpected eof") ||
+				      strstr(p->last_error, "reset by peer");
+
+			say(text, sizeof(text), "Kx channel to %s closed: %s; link out of routing: check that qkdkmd runs on %s (%s)",
+			    p->cfg.name, abrupt ?
+			    "the peer went away without closing it (killed, crashed or cut off)" :
+			    p->last_error, p->cfg.name, p->cfg.address);
+			peer_alarm(p, ALARM_COMMUNICATIONS,
+				   "connectionEstablishmentError", ALARM_MAJOR,
+				   text);
+		}
 	} else if (p && kc->outbound) {
-		note_error(p, close_reason(kc, c, "connection failed"));
+		char text[ALARM_TEXT_MAX];
+
+		if (describe_refusal(kc->ps, tls_conn_refusal(c), p->cfg.name,
+				     p->cfg.cert_cn, true, text, sizeof(text)))
+			peer_refused(p, text);
+		else if (!p->cert_fault || !kc->why_closed)
+			note_error(p, close_reason(kc, c, "connection failed"));
 		if (p->state != PEER_UP)
 			p->state = PEER_DOWN;
+	} else if (!p && !kc->outbound && kc->ps && !kc->hello_rx) {
+		inbound_refused(kc, c);
 	}
 	if (p)
 		schedule_retry(p);
@@ -833,6 +1157,7 @@ static struct tls_conn *on_accept(void *arg, int fd)
 		return NULL;
 	no_delay(fd);
 	user_timeout(ps, fd);
+	source_address(fd, kc->from, sizeof(kc->from));
 	kc->tls = tls_conn_accept(ps->loop, ps->server_ctx, fd,
 				  PEER_MAX_INPUT, &kx_ops, kc);
 	if (!kc->tls) {

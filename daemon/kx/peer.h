@@ -41,6 +41,8 @@ struct peers;
  * once with the back-off reset.  A refused or silent probe costs a SYN.
  */
 #define PEER_PROBE_MS		100
+/* A peer not up this long gets an alarm (a refused handshake: at once). */
+#define PEER_ALARM_GRACE_MS	3000
 
 /* "a.b.c.d:port" or "[v6]:port" -> sockaddr.  0, or -1. */
 int peer_parse_addr(const char *s, struct sockaddr_storage *ss,
@@ -81,6 +83,13 @@ void peers_on_up(struct peers *ps, peers_up_fn fn, void *arg);
  * accepts VIA_FROM only from its hub.  NULL or "": no hub.
  */
 void peers_set_hub(struct peers *ps, const char *hub);
+/*
+ * The source of the alarm of the Kx channel to @peer ("kx:NAME", cut to
+ * @len >= 5), for alarms it explains (core/alarm.h, struct alarm_desc's
+ * root): a relay that fails behind a dead peer.
+ */
+void peers_alarm_source(const char *peer, char *buf, size_t len);
+
 /* Key traffic only: LINK_PARAMS and CONFIRM* are forwarded uncounted. */
 void peers_hub_stats(const struct peers *ps, uint64_t *forwarded,
 		     uint64_t *refused);
@@ -144,7 +153,7 @@ struct peer_info {
 	uint32_t queued;		/* bytes waiting to be sent */
 	uint64_t deaths;		/* channels declared dead (liveness) */
 	uint64_t probes;		/* liveness probes after relay timeouts */
-	char last_error[128];		/* never key bytes */
+	char last_error[320];		/* ALARM_TEXT_MAX; never key bytes */
 };
 
 size_t peers_count(const struct peers *peers);

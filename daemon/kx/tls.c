@@ -45,7 +45,6 @@
 #define TLS_IN_CHUNK	 TLS_RECORD_MAX	/* input buffer grows by this much */
 #define TLS_NET_CHUNK	 (TLS_RECORD_MAX + 512)	/* with its overhead */
 #define TLS_OUT_MAX	 (16u << 20)	/* queued output beyond this fails */
-#define TLS_PEER_NAME_MAX 256
 #define TLS_LINGER_MS	 1000		/* at most, after our close_notify */
 
 enum tls_state {
@@ -92,6 +91,7 @@ struct tls_conn {
 	char peer_name[TLS_PEER_NAME_MAX];
 	bool psk;			/* authenticated by the external PSK */
 	char error[160];
+	struct tls_refusal refusal;	/* why a handshake failed */
 	/* Accepted and not yet admitted: on its listener's pending list. */
 	struct tls_listener *gate;
 	struct tls_src *src;
@@ -150,6 +150,94 @@ static bool file_readable(const char *path, char *why, size_t len)
 
 /* Contexts made so far: each starts a lineage (tls_conns_recheck()). */
 static unsigned long ctx_lineages;
+
+static int conn_ex_index = -1;
+
+static struct tls_conn *ssl_conn(const SSL *ssl)
+{
+	return conn_ex_index < 0 ? NULL : SSL_get_ex_data(ssl, conn_ex_index);
+}
+
+/* A one-line copy of @name (RFC 2253 style), or "". */
+static void name_line(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	buf[0] = '\0';
+	if (!b)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+		n = BIO_read(b, buf, (int)len - 1);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+}
+
+/*
+ * Records, never decides: the first verification error of the peer's
+ * chain, with what an operator needs to fix it (the leaf's CN, issuer
+ * and end of validity).  OpenSSL frees the chain before it tells the
+ * caller why the handshake failed, so this is the moment to look.
+ */
+static int verify_note(int ok, X509_STORE_CTX *st)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(st,
+			SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? ssl_conn(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(st);
+	struct tls_refusal *r;
+	X509_NAME *subj;
+	BIO *b;
+	int i, n;
+
+	if (ok || !c || c->refusal.verify_error)
+		return ok;
+	r = &c->refusal;
+	r->verify_error = X509_STORE_CTX_get_error(st);
+	r->depth = X509_STORE_CTX_get_error_depth(st);
+	if (!leaf)
+		return ok;
+	subj = X509_get_subject_name(leaf);
+	i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (i >= 0) {
+		const ASN1_STRING *s =
+			X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+
+		n = ASN1_STRING_length(s);
+		if (n > 0 && n < (int)sizeof(r->cn)) {
+			memcpy(r->cn, ASN1_STRING_get0_data(s), (size_t)n);
+			r->cn[n] = '\0';
+		}
+	}
+	name_line(X509_get_issuer_name(leaf), r->issuer, sizeof(r->issuer));
+	b = BIO_new(BIO_s_mem());
+	if (b && ASN1_TIME_print(b, X509_get0_notAfter(leaf))) {
+		n = BIO_read(b, r->not_after, sizeof(r->not_after) - 1);
+		r->not_after[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+	for (size_t k = 0; k < sizeof(r->cn) && r->cn[k]; k++)
+		if ((unsigned char)r->cn[k] < 0x20 || r->cn[k] == 0x7f)
+			r->cn[k] = '?';
+	return ok;
+}
+
+/* TLS alerts each way, to tell "we refused" from "they refused us". */
+static void info_note(const SSL *ssl, int where, int ret)
+{
+	struct tls_conn *c;
+
+	if (!(where & SSL_CB_ALERT) || ((ret >> 8) & 0xff) != SSL3_AL_FATAL)
+		return;
+	c = ssl_conn(ssl);
+	if (!c)
+		return;
+	if (where & SSL_CB_READ)
+		c->refusal.alert_received = ret & 0xff;
+	else
+		c->refusal.alert_sent = ret & 0xff;
+}
 
 SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 		     char *err, size_t errlen)
@@ -213,7 +301,10 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-			   NULL);
+			   verify_note);
+	SSL_CTX_set_info_callback(ctx, info_note);
+	if (conn_ex_index < 0)
+		conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	/* A lineage of its own, for tls_conns_recheck(); never a pointer. */
 	SSL_CTX_set_app_data(ctx, (void *)(uintptr_t)++ctx_lineages);
 	return ctx;
@@ -893,6 +984,8 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 		BIO_free(c->net_out);
 		c->net_in = NULL;
 	}
+	if (c->ssl && conn_ex_index >= 0)
+		SSL_set_ex_data(c->ssl, conn_ex_index, c);
 	c->rx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_recv, c);
 	c->tx = loop_io_new(loop, fd, TLS_NET_CHUNK, conn_on_sent, c);
 	if (!c->net_in || !c->rx || !c->tx) {
@@ -995,6 +1088,16 @@ void tls_conn_set_coalesce(struct tls_conn *c, unsigned int ms)
 size_t tls_conn_pending(const struct tls_conn *c)
 {
 	return c->out.len + BIO_ctrl_pending(c->net_out) + c->tx_len;
+}
+
+const struct tls_refusal *tls_conn_refusal(const struct tls_conn *c)
+{
+	return &c->refusal;
+}
+
+const char *tls_alert_name(int alert)
+{
+	return SSL_alert_desc_string_long(SSL3_AL_FATAL << 8 | alert);
 }
 
 const char *tls_conn_peer_name(const struct tls_conn *c)

@@ -145,6 +145,27 @@ void tls_conn_free(struct tls_conn *c);
 /* The peer proved the external PSK (tls_ctx_set_psk()), not a certificate;
  * tls_conn_peer_name() is then the PSK identity. */
 bool tls_conn_psk(const struct tls_conn *c);
+
+/*
+ * Why a handshake was refused, for an operator: the first error found in
+ * the peer's certificate chain by us (X509_V_ERR_*, 0 if none), with the
+ * peer's leaf certificate's CN, issuer and end of validity; and the fatal
+ * TLS alerts each way (0 if none), the peer's telling us it refused ours.
+ */
+#define TLS_PEER_NAME_MAX	256
+
+struct tls_refusal {
+	int verify_error;
+	int depth;
+	char cn[TLS_PEER_NAME_MAX];
+	char issuer[128];
+	char not_after[40];
+	int alert_sent, alert_received;
+};
+const struct tls_refusal *tls_conn_refusal(const struct tls_conn *c);
+/* "unknown CA", "certificate expired"... (OpenSSL's words). */
+const char *tls_alert_name(int alert);
+
 /* Why the connection failed ("" if it did not, or not yet); for logs. */
 const char *tls_conn_error(const struct tls_conn *c);
 

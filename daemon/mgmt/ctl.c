@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <jansson.h>
 
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "mgmt/ctl.h"
@@ -39,6 +40,7 @@ struct ctl_conn {
 	char *out;		/* response being sent */
 	size_t out_len, out_off;
 	bool admin;		/* may change state (ctl.h) */
+	uid_t uid;		/* who, for the alarm acknowledgement */
 	bool refused;		/* neither: its request gets "permission denied" */
 	uint64_t last_active_ms;
 	struct ctl_conn *next;
@@ -82,8 +84,35 @@ static json_t *error_reply(const char *fmt, const char *arg)
 /* The view for @cmd, or NULL with @why set. */
 struct ctl_args {
 	const char *to, *from, *peer;
+	json_int_t id;		/* alarm ack */
 	bool admin;		/* the client may change state */
+	uid_t uid;
 };
+
+/* "alarm ack": the operator has seen alarm @a->id (X.733 acknowledgement). */
+static json_t *alarm_ack_command(struct ctl *ctl, const struct ctl_args *a,
+				 const char **why)
+{
+	char who[32];
+
+	if (!a->admin) {
+		*why = "alarm ack: permission denied (read-only client; see [node] control_admin_group)";
+		return NULL;
+	}
+	if (a->id <= 0) {
+		*why = "alarm ack: \"id\" is required (see alarm show)";
+		return NULL;
+	}
+	snprintf(who, sizeof(who), "uid %u", (unsigned int)a->uid);
+	if (alarm_ack((uint64_t)a->id, who)) {
+		snprintf(ctl->why, sizeof(ctl->why),
+			 "alarm ack: no active alarm %lld (see alarm show)",
+			 (long long)a->id);
+		*why = ctl->why;
+		return NULL;
+	}
+	return json_pack("{s:I, s:b}", "id", a->id, "acked", 1);
+}
 
 /* Key relay and routing views (lsa.c, relay.c). */
 static json_t *relay_command(struct ctl *ctl, const char *cmd,
@@ -157,6 +186,10 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_peers(s->peers);
 	if (!strcmp(cmd, "alarm show"))
 		return view_alarms();
+	if (!strcmp(cmd, "alarm history"))
+		return view_alarm_history();
+	if (!strcmp(cmd, "alarm ack"))
+		return alarm_ack_command(ctl, args, why);
 	if (!strcmp(cmd, "macsec show"))
 		return view_macsec(s->macsec);
 	if (!strcmp(cmd, "wireguard show"))
@@ -187,21 +220,23 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 	return relay_command(ctl, cmd, args, why);
 }
 
-static json_t *handle(struct ctl *ctl, const char *line, bool admin)
+static json_t *handle(struct ctl *ctl, const char *line, bool admin,
+		      uid_t uid)
 {
 	json_error_t jerr;
 	json_t *req, *data, *reply;
 	const char *cmd = NULL, *sae = NULL, *why;
-	struct ctl_args args = { .admin = admin };
+	struct ctl_args args = { .admin = admin, .uid = uid };
 	json_int_t limit = CTL_KEY_LIMIT_DEFAULT;
 
 	req = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req)
 		return error_reply("malformed request: %s", jerr.text);
 	if (json_unpack_ex(req, &jerr, JSON_STRICT,
-			   "{s:s, s?s, s?I, s?s, s?s, s?s}", "cmd", &cmd,
+			   "{s:s, s?s, s?I, s?s, s?s, s?s, s?I}", "cmd", &cmd,
 			   "sae", &sae, "limit", &limit, "to", &args.to,
-			   "from", &args.from, "peer", &args.peer)) {
+			   "from", &args.from, "peer", &args.peer,
+			   "id", &args.id)) {
 		reply = error_reply("bad request: %s", jerr.text);
 		json_decref(req);
 		return reply;
@@ -293,7 +328,7 @@ static int conn_process(struct ctl_conn *c)
 		conn_reply(c, error_reply("%s", "permission denied"));
 		return -1;
 	}
-	if (conn_reply(c, handle(c->ctl, c->in, c->admin)) < 0)
+	if (conn_reply(c, handle(c->ctl, c->in, c->admin, c->uid)) < 0)
 		return -1;
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
@@ -392,6 +427,7 @@ static void on_accept(void *arg, uint32_t revents)
 		c->ctl = ctl;
 		c->fd = fd;
 		c->admin = rights == 1;
+		c->uid = cr.uid;
 		c->refused = rights < 0;	/* told so when it asks */
 		c->last_active_ms = loop_now_ms();
 		c->watch = loop_watch_add(ctl->loop, fd, POLLIN, on_conn, c);

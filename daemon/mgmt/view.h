@@ -69,8 +69,9 @@ json_t *view_pair_json(const struct ksa_pair_info *p, json_t *route);
 json_t *view_keys(const struct ksa *ksa, const char *sae, size_t limit);
 json_t *view_key_json(const struct ksa_key_info *k);
 
-/* view_alarm.c: "alarm show" */
+/* view_alarm.c: "alarm show", "alarm history" */
 json_t *view_alarms(void);
+json_t *view_alarm_history(void);
 json_t *view_alarm_json(const struct alarm_info *a);
 
 /* view_relay.c: "relay show", "relay audit" */

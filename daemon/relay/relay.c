@@ -5,13 +5,16 @@
  * the protocol and why it is safe.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
 #include "kma/kma.h"
+#include "core/alarm.h"
 #include "core/log.h"
+#include "kx/peer.h"
 #include "core/loop.h"
 #include "routing/lsa.h"
 #include "relay/relay.h"
@@ -38,6 +41,19 @@ struct relay_session {
 	char next[KM_NAME_MAX];		/* the hop after this node */
 };
 
+/*
+ * Alarm state per destination this node relays to as the source, and per
+ * neighbour whose relayed keys failed their MAC here (see relay_alarm()).
+ */
+#define RELAY_ALARM_SLOTS	32
+
+struct relay_alarm_slot {
+	char node[KM_NAME_MAX];		/* "" = free */
+	char next[KM_NAME_MAX];		/* destination: last first hop */
+	bool alarmed;
+	bool no_route;			/* raised by relay_note_unroutable() */
+};
+
 struct relay_sae_prio {
 	char sae[KSA_SAE_ID_MAX];
 	enum relay_priority prio;
@@ -62,8 +78,143 @@ struct relay {
 	size_t n_prio;
 	struct relay_admission adm[RELAY_PRIO_COUNT];
 	bool tamper_next;		/* test hook only */
+	struct relay_alarm_slot dest[RELAY_ALARM_SLOTS];
+	struct relay_alarm_slot auth[RELAY_ALARM_SLOTS];
 	struct kxmsg msg;		/* scratch for outgoing messages */
 };
+
+/* ---- alarms ---- */
+
+/* @node's slot in @tab, made if @make (the oldest unalarmed one reused). */
+static struct relay_alarm_slot *alarm_slot(struct relay_alarm_slot *tab,
+					   const char *node, bool make)
+{
+	struct relay_alarm_slot *free_slot = NULL;
+
+	for (size_t i = 0; i < RELAY_ALARM_SLOTS; i++) {
+		if (!strcmp(tab[i].node, node))
+			return &tab[i];
+		if (!free_slot && !tab[i].alarmed)
+			free_slot = &tab[i];
+	}
+	if (!make || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	snprintf(free_slot->node, sizeof(free_slot->node), "%s", node);
+	return free_slot;
+}
+
+/* Operator prose, cut to fit. */
+static void say(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Relays from this node to @dst fail: alarm "relay:DST", object
+ * "relay=SRC>DST", explained by the Kx channel to the first hop of the
+ * last route to @dst when that one is down (its alarm is the root).
+ * Cleared by the next key acknowledged by @dst, or for want of a route,
+ * by a route found again.
+ */
+static void dest_alarm(struct relay *r, const char *dst, bool security,
+		       bool no_route, const char *text)
+{
+	struct relay_alarm_slot *s = alarm_slot(r->dest, dst, true);
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX], root[ALARM_SOURCE_MAX];
+	struct alarm_desc d = {
+		.object = obj,
+		.type = security ? ALARM_SECURITY : ALARM_COMMUNICATIONS,
+		.cause = security ? "integrityViolation" :
+			 no_route ? "routingFailure" :
+			 "remoteNodeTransmissionError",
+		.severity = security ? ALARM_CRITICAL : ALARM_MAJOR,
+	};
+
+	say(src, sizeof(src), "relay:%s", dst);
+	say(obj, sizeof(obj), "relay=%s>%s", r->node, dst);
+	if (s && s->next[0]) {
+		peers_alarm_source(s->next, root, sizeof(root));
+		d.root = root;
+	}
+	alarm_raise_desc(src, &d, "%s", text);
+	if (s) {
+		s->alarmed = true;
+		s->no_route = no_route;
+	}
+}
+
+static void dest_ok(struct relay *r, const char *dst, bool routed_only)
+{
+	struct relay_alarm_slot *s = alarm_slot(r->dest, dst, false);
+	char src[ALARM_SOURCE_MAX];
+
+	/* No slot (more alarmed destinations than slots): by name. */
+	if (s && (!s->alarmed || (routed_only && !s->no_route)))
+		return;
+	say(src, sizeof(src), "relay:%s", dst);
+	alarm_clear(src);
+	if (s)
+		s->alarmed = false;
+}
+
+static void dest_next_hop(struct relay *r, const char *dst, const char *next)
+{
+	struct relay_alarm_slot *s = alarm_slot(r->dest, dst, true);
+
+	if (s)
+		snprintf(s->next, sizeof(s->next), "%s", next);
+}
+
+/*
+ * A relayed key from neighbour @from failed its ITS MAC here: alarm
+ * "relay-auth:FROM", object "relay-hop=FROM>NODE", a security alarm;
+ * cleared by the next key from @from that authenticates.
+ */
+static void auth_alarm(struct relay *r, const char *from, const char *uuid)
+{
+	struct relay_alarm_slot *s = alarm_slot(r->auth, from, true);
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = {
+		.object = obj, .type = ALARM_SECURITY,
+		.cause = "integrityViolation", .severity = ALARM_CRITICAL,
+	};
+
+	say(src, sizeof(src), "relay-auth:%s", from);
+	say(obj, sizeof(obj), "relay-hop=%s>%s", from, r->node);
+	alarm_raise_desc(src, &d, "relayed key %s from %s failed its ITS MAC check: key discarded; the message was altered between %s's relay and here (a compromised node or Kx path), or the pads of link %s-%s are out of step: inspect node %s and the link's key source",
+			 uuid, from, from, from, r->node, from);
+	if (s)
+		s->alarmed = true;
+}
+
+static void auth_ok(struct relay *r, const char *from)
+{
+	struct relay_alarm_slot *s = alarm_slot(r->auth, from, false);
+	char src[ALARM_SOURCE_MAX];
+
+	if (s && !s->alarmed)
+		return;
+	say(src, sizeof(src), "relay-auth:%s", from);
+	alarm_clear(src);
+	if (s)
+		s->alarmed = false;
+}
+
+void relay_note_unroutable(struct relay *r, const char *dst, const char *why)
+{
+	char text[ALARM_TEXT_MAX];
+
+	say(text, sizeof(text), "no relay route from %s to %s: %s: keys for SAEs at %s cannot be supplied; see the alarms of the Kx channels (peer show, topology show)",
+	    r->node, dst, why, dst);
+	dest_alarm(r, dst, false, true, text);
+}
 
 /* ---- bookkeeping ---- */
 
@@ -483,10 +634,13 @@ static void on_key(struct relay *r, const char *from, const struct kxmsg *m)
 		code = rc == -EBADMSG ? KXC_AUTH_FAILED : KXC_BAD_MESSAGE;
 		snprintf(err, sizeof(err), "%s", rc ? relay_strerror(rc) :
 			 "payload length does not match");
-		if (rc == -EBADMSG)
+		if (rc == -EBADMSG) {
 			r->alarms++;
+			auth_alarm(r, from, m->uuid);
+		}
 		goto out;
 	}
+	auth_ok(r, from);
 	acct_stats(&la->rx, rl);
 	relay_link_free(rl);
 	rl = NULL;
@@ -538,9 +692,19 @@ static void on_ack(struct relay *r, const char *from, const struct kxmsg *m)
 	session_find(r, m->uuid)->open = false;
 	if (m->code == KXC_OK) {
 		r->acked++;
+		dest_ok(r, m->hops[m->n_hops - 1], false);
 	} else {
+		char text[ALARM_TEXT_MAX];
+		bool auth = m->code == KXC_AUTH_FAILED;
+
 		log_warn("relay alarm: key %s refused at node %s: %s (%s)",
 			 m->uuid, m->node, kxmsg_code_name(m->code), m->text);
+		say(text, sizeof(text), "key %s relayed to %s was refused at %s: %s (%s)%s",
+		    m->uuid, m->hops[m->n_hops - 1], m->node,
+		    kxmsg_code_name(m->code), m->text,
+		    auth ? ": altered on the way (see the relay-auth alarm at that node): inspect the node before it on the route" :
+		    ": see that node's alarms");
+		dest_alarm(r, m->hops[m->n_hops - 1], auth, false, text);
 	}
 	kxmsg_clear(ack, KXMSG_ACK);
 	memcpy(ack->uuid, m->uuid, KSA_KEY_ID_LEN);
@@ -587,8 +751,13 @@ int relay_route(struct relay *r, const char *dst, uint32_t len,
 		snprintf(why, whylen, "no routing");
 		return -EHOSTUNREACH;
 	}
-	return lsa_route(r->lsa, dst, need, rt->hops, KXMSG_MAX_HOPS,
-			 &rt->n_hops, why, whylen);
+	int rc = lsa_route(r->lsa, dst, need, rt->hops, KXMSG_MAX_HOPS,
+			   &rt->n_hops, why, whylen);
+
+	if (rc)
+		return rc;
+	dest_ok(r, dst, true);
+	return 0;
 }
 
 int relay_start(struct relay *r, const struct relay_route *rt,
@@ -609,6 +778,7 @@ int relay_start(struct relay *r, const struct relay_route *rt,
 	snprintf(m->dest, sizeof(m->dest), "%s", rt->hops[rt->n_hops - 1]);
 	memcpy(m->hops, rt->hops, sizeof(m->hops[0]) * rt->n_hops);
 	m->n_hops = rt->n_hops;
+	dest_next_hop(r, m->dest, rt->hops[1]);
 	if (r->tr->send(r->tr_arg, rt->hops[1], m))
 		return -1;
 	r->started++;
@@ -647,6 +817,15 @@ static uint32_t sessions_open(struct relay *r)
 		r->timed_out++;
 		log_warn("relay alarm: key %s (route %s): no answer within %d ms, session closed",
 			 s->uuid, s->route, RELAY_SESSION_TIMEOUT_MS);
+		{
+			const char *dst = strrchr(s->route, '-');
+			char text[ALARM_TEXT_MAX];
+
+			say(text, sizeof(text), "key %s relayed on route %s: no answer within %d ms: a node on the route is down or cut off: see the alarms of the Kx channels",
+			    s->uuid, s->route, RELAY_SESSION_TIMEOUT_MS);
+			dest_alarm(r, dst ? dst + 1 : s->route, false, false,
+				   text);
+		}
 		/* Counts against the link to the next hop: its channel must
 		 * prove itself at once (a liveness probe) or go down. */
 		if (r->tr->suspect && s->next[0])

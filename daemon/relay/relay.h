@@ -115,6 +115,13 @@ int relay_admit(struct relay *relay, const char *master_sae,
 int relay_set_priority(struct relay *relay, const char *sae,
 		       enum relay_priority prio);
 /*
+ * No route to @dst for a request (relay_route() failed with @why): alarm
+ * "relay:DST", cleared once relay_route() finds one again or a key to
+ * @dst is acknowledged.
+ */
+void relay_note_unroutable(struct relay *r, const char *dst, const char *why);
+
+/*
  * Send RELAY_START for the key @reserve describes (a filled RESERVE: UUID,
  * SAEs, key ID and length on the first hop's link) along @rt.  0, or -1.
  */

@@ -297,7 +297,8 @@ static unsigned int owned_pairs_on_link(const struct ipsec *ips,
 static void gw_alarm_update(struct ipsec *ips, const struct ipsec_gw_cfg *gw)
 {
 	const struct sa_pair *empty = NULL, *thin = NULL;
-	char src[ALARM_SOURCE_MAX];
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = { .object = obj, .type = ALARM_QOS };
 	uint64_t now = loop_now_ms(), left = 0;
 
 	for (const struct sa_pair *q = ips->pairs; q; q = q->next) {
@@ -309,6 +310,7 @@ static void gw_alarm_update(struct ipsec *ips, const struct ipsec_gw_cfg *gw)
 			thin = q;
 	}
 	alarm_source(gw, src, sizeof(src));
+	snprintf(obj, sizeof(obj), "gateway=%.41s", gw->name);
 	if (empty) {
 		if (empty->have_cur) {
 			uint64_t hard = empty->cur.installed_ms +
@@ -316,12 +318,16 @@ static void gw_alarm_update(struct ipsec *ips, const struct ipsec_gw_cfg *gw)
 
 			left = hard > now ? (hard - now + 999) / 1000 : 0;
 		}
-		alarm_raise(src, "no key for reqid %u on link %s (%s): keeping the current SAs (hard limit in %" PRIu64 " s), retrying every second",
+		d.cause = "resourceAtOrNearingCapacity";
+		d.severity = ALARM_MAJOR;
+		alarm_raise_desc(src, &d, "no key for reqid %u on link %s (%s): keeping the current SAs (hard limit in %" PRIu64 " s), retrying every second",
 			    empty->reqid, gw->link,
 			    empty->no_key == -ENOSPC ? "pool empty" :
 			    strerror(-empty->no_key), left);
 	} else if (thin) {
-		alarm_raise(src, "key budget: lifetime stretched from %u s to %u s (link %s: %llu bit/s for %u-byte keys)",
+		d.cause = "thresholdCrossed";
+		d.severity = ALARM_WARNING;
+		alarm_raise_desc(src, &d, "key budget: lifetime stretched from %u s to %u s (link %s: %llu bit/s for %u-byte keys)",
 			    gw->lifetime_s, thin->want_lifetime, gw->link,
 			    thin->skr, gw->key_len);
 	} else {
@@ -582,9 +588,15 @@ static void on_acquire(struct ipsec *ips, const struct xfrm_nl_acquire *a)
 		ips->unknown_acquires++;
 		log_warn("ipsec: ACQUIRE for reqid %u toward %s: no [ipsec] gateway section has that remote address; no SA installed",
 			 a->reqid, dst);
+		static const struct alarm_desc unknown = {
+			.type = ALARM_PROCESSING,
+			.cause = "configurationOrCustomizationError",
+			.severity = ALARM_MAJOR,
+		};
+
 		snprintf(src, sizeof(src), "ipsec:%.41s", dst);
-		alarm_raise(src, "policy with reqid %u toward unknown gateway %s: no SA",
-			    a->reqid, dst);
+		alarm_raise_desc(src, &unknown, "policy with reqid %u toward unknown gateway %s: no SA; add an [ipsec] gateway for it or remove the policy",
+				 a->reqid, dst);
 		return;
 	}
 	p = pair_find(ips, gw, a->reqid, a->mode == 1 ? QKD_SA_MODE_TUNNEL :

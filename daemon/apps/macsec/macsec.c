@@ -136,7 +136,12 @@ static void port_fail(struct port *p, const char *fmt, ...)
 
 static void port_fail(struct port *p, const char *fmt, ...)
 {
-	char src[ALARM_SOURCE_MAX];
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = {
+		.object = obj, .type = ALARM_PROCESSING,
+		.cause = "applicationSubsystemFailure",
+		.severity = ALARM_MAJOR,
+	};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -144,8 +149,9 @@ static void port_fail(struct port *p, const char *fmt, ...)
 	va_end(ap);
 	p->failures++;
 	snprintf(src, sizeof(src), "macsec:%s", p->cfg.ifname);
-	alarm_raise(src, "[macsec %s] %s; keeping the current SAK, retrying",
-		    p->cfg.name, p->last_error);
+	snprintf(obj, sizeof(obj), "macsec=%s", p->cfg.ifname);
+	alarm_raise_desc(src, &d, "[macsec %s] %s; keeping the current SAK, retrying",
+			 p->cfg.name, p->last_error);
 	p->alarmed = true;
 	p->phase = PHASE_IDLE;
 	p->retry_ms = now_ms(p->ms) + RETRY_MS;

@@ -43,27 +43,49 @@ static void assert_json(json_t *j, const char *want)
 static void test_alarm(void **state)
 {
 	struct alarm_info a = {
-		.source = "ipsec:B", .text = "pool \"AB\" empty",
+		.id = 7, .source = "ipsec:B", .object = "gateway=B",
+		.type = ALARM_QOS, .cause = "keyPoolExhausted",
+		.severity = ALARM_MAJOR, .text = "pool \"AB\" empty",
 		.since = 1700000000, .count = 3,
 	};
 
 	(void)state;
 	assert_json(view_alarm_json(&a),
 		    "{\"source\":\"ipsec:B\",\"text\":\"pool \\\"AB\\\" empty\","
-		    "\"since\":1700000000,\"count\":3}");
+		    "\"since\":1700000000,\"count\":3,\"id\":7,"
+		    "\"object\":\"gateway=B\",\"event_type\":\"qualityOfService\","
+		    "\"probable_cause\":\"keyPoolExhausted\",\"severity\":\"major\","
+		    "\"acked\":false,\"root\":\"\"}");
+	a.acked = true;
+	a.acked_at = 1700000100;
+	snprintf(a.acked_by, sizeof(a.acked_by), "uid 0");
+	a.cleared = 1700000200;
+	snprintf(a.root, sizeof(a.root), "kx:B");
+	a.root_id = 2;
+	assert_json(view_alarm_json(&a),
+		    "{\"source\":\"ipsec:B\",\"text\":\"pool \\\"AB\\\" empty\","
+		    "\"since\":1700000000,\"count\":3,\"id\":7,"
+		    "\"object\":\"gateway=B\",\"event_type\":\"qualityOfService\","
+		    "\"probable_cause\":\"keyPoolExhausted\",\"severity\":\"major\","
+		    "\"acked\":true,\"root\":\"kx:B\",\"acked_at\":1700000100,"
+		    "\"acked_by\":\"uid 0\",\"cleared\":1700000200,\"root_id\":2}");
 
 	alarm_reset();
 	assert_json(view_alarms(), "{\"active\":[],\"raised\":0,\"dropped\":0}");
+	assert_json(view_alarm_history(), "{\"history\":[],\"kept\":64}");
 	alarm_raise("macsec:m0", "no key");
 	alarm_raise("macsec:m0", "still no key");
 	a.source[0] = '\0';
 	assert_int_equal(alarm_info(0, &a), 0);
 	{
-		char want[256];
+		char want[512];
 
 		snprintf(want, sizeof(want),
 			 "{\"active\":[{\"source\":\"macsec:m0\",\"text\":\"still no key\","
-			 "\"since\":%lld,\"count\":2}],\"raised\":2,\"dropped\":0}",
+			 "\"since\":%lld,\"count\":2,\"id\":1,\"object\":\"macsec:m0\","
+			 "\"event_type\":\"processingError\",\"probable_cause\":\"unspecified\","
+			 "\"severity\":\"major\",\"acked\":false,\"root\":\"\"}],"
+			 "\"raised\":2,\"dropped\":0}",
 			 (long long)a.since);
 		assert_json(view_alarms(), want);
 	}
