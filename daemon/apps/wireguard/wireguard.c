@@ -112,7 +112,12 @@ static void port_fail(struct port *p, const char *fmt, ...)
 
 static void port_fail(struct port *p, const char *fmt, ...)
 {
-	char src[ALARM_SOURCE_MAX];
+	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
+	struct alarm_desc d = {
+		.object = obj, .type = ALARM_PROCESSING,
+		.cause = "applicationSubsystemFailure",
+		.severity = ALARM_MAJOR,
+	};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -120,8 +125,11 @@ static void port_fail(struct port *p, const char *fmt, ...)
 	va_end(ap);
 	p->failures++;
 	alarm_source(p, src);
-	alarm_raise(src, "[wireguard %s] %s; keeping the current PSK, retrying",
-		    p->cfg.name, p->last_error);
+	snprintf(obj, sizeof(obj), "wireguard=%.*s", ALARM_OBJECT_MAX - 11,
+		 p->cfg.name);
+	alarm_raise_desc(src, &d,
+			 "[wireguard %s] %s; keeping the current PSK, retrying",
+			 p->cfg.name, p->last_error);
 	p->alarmed = true;
 	p->phase = PHASE_IDLE;
 	OPENSSL_cleanse(p->pending, PSK_LEN);
