@@ -386,21 +386,25 @@ static void relay_metrics(FILE *f, const struct ctl_sources *src)
 
 static void alarm_metrics(FILE *f)
 {
-	struct alarm_info a;
+	size_t per_severity[ALARM_CRITICAL + 1] = { 0 };
 	size_t n = alarm_count(), i;
+	struct alarm_info a;
+	int s;
 
-	/*
-	 * The alarm table has no severity (every alarm is for the operator
-	 * to act on): one series per active alarm, named by its source.
-	 */
-	family(f, "qkd_alarms_active", "gauge", "Alarms active now.");
-	fprintf(f, "qkd_alarms_active %zu\n", n);
+	for (i = 0; i < n; i++)
+		if (!alarm_info(i, &a) && a.severity <= ALARM_CRITICAL)
+			per_severity[a.severity]++;
+	family(f, "qkd_alarms_active", "gauge",
+	       "Alarms active now, by perceived severity (X.733).");
+	for (s = ALARM_INDETERMINATE; s <= ALARM_CRITICAL; s++)
+		fprintf(f, "qkd_alarms_active{severity=\"%s\"} %zu\n",
+			alarm_severity_name(s), per_severity[s]);
 	family(f, "qkd_alarm_active", "gauge",
-	       "1 for each active alarm, by its source (qkdctl alarm show).");
+	       "1 for each active alarm, by its source (qkdctl alarm show) and severity.");
 	for (i = 0; i < n; i++)
 		if (!alarm_info(i, &a))
-			fprintf(f, "qkd_alarm_active{source=\"%s\"} 1\n",
-				esc(a.source));
+			fprintf(f, "qkd_alarm_active{source=\"%s\",severity=\"%s\"} 1\n",
+				esc(a.source), alarm_severity_name(a.severity));
 	family(f, "qkd_alarms_raised_total", "counter",
 	       "Alarm raises since start, repeats of an active alarm included.");
 	fprintf(f, "qkd_alarms_raised_total %" PRIu64 "\n",

@@ -163,6 +163,9 @@ qkd_stop B KILL
 wait_value A 'qkd_peer_up{peer="B"}' 0 &&
 [ "$(value "$QKD_DIR/A.now" 'qkd_peer_state{peer="B",state="up"}')" = 0 ]
 ok $? "B killed: A's qkd_peer_up for B is 0, its state no longer up"
+wait_value A 'qkd_alarm_active{source="kx:B",severity="major"}' 1 &&
+[ "$(value "$QKD_DIR/A.now" 'qkd_alarms_active{severity="major"}')" -ge 1 ]
+ok $? "B killed: A has a major alarm kx:B, counted in qkd_alarms_active by severity"
 wait_value C 'qkd_peer_up{peer="B"}' 0 &&
 [ "$(value "$QKD_DIR/C.now" 'qkd_peer_up{peer="D"}')" = 1 ]
 ok $? "B killed: C sees B down and D still up"

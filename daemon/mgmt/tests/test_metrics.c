@@ -92,9 +92,10 @@ static void test_render_format(void **state)
 	text = metrics_render(&src, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
-	assert_non_null(strstr(text, "\nqkd_alarm_active{source=\"peer:\\\"B\\\"\"} 1\n"));
+	assert_non_null(strstr(text, "\nqkd_alarm_active{source=\"peer:\\\"B\\\"\",severity=\"major\"} 1\n"));
 	assert_non_null(strstr(text, "qkd_node_info{node=\"A\"} 1\n"));
-	assert_non_null(strstr(text, "\nqkd_alarms_active 1\n"));
+	assert_non_null(strstr(text, "\nqkd_alarms_active{severity=\"major\"} 1\n"));
+	assert_non_null(strstr(text, "\nqkd_alarms_active{severity=\"critical\"} 0\n"));
 	for (line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		size_t n;
