@@ -19,7 +19,7 @@ set -u
 SECONDS_RUN=${1:-5}
 qkd_setup bench-e14src || exit 1
 KME=127.0.0.1:$((QKD_PORT_BASE + 9))
-BS=512
+BS=544	# 512-byte keys plus the 32 bytes of key confirmation
 
 qkd_peer_link() {
 	local peer=$1 self=$2 role=$3 name

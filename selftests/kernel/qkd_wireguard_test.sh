@@ -6,8 +6,8 @@
 #
 # Two namespaces "wa" and "wb" joined by a veth pair, a wg0 interface in
 # each (wireguard-tools' wg, keys from wg genkey), peered with each other,
-# and a qkdkmd in each with a simulated QKD link (source = sim, 32-byte
-# blocks: one PSK each) and a [wireguard w0] section that rotates wg0's
+# and a qkdkmd in each with a simulated QKD link (source = sim, 64-byte
+# blocks: one PSK each, the other 32 bytes key the block's confirmation) and a [wireguard w0] section that rotates wg0's
 # peer PSK every ROTATE_S (5) seconds.  Checks:
 #   - a section naming a public key wg0 has no peer: qkdkmd exits 1 naming
 #     the section and the interface;
@@ -137,7 +137,7 @@ write_conf() {
 	role = $role
 	seed = $s
 	rate = $rate
-	block_size = 32
+	block_size = 64
 
 	[wireguard w0]
 	interface = wg0
@@ -162,7 +162,7 @@ ktap_ok $? "unknown WireGuard peer: qkdkmd exits 1 (got $rc) naming [wireguard w
 # ---- the daemons ----
 
 write_conf A $addr_a B $addr_b tx "$pub_b" && write_conf B $addr_b A $addr_a rx "$pub_a"
-ktap_ok $? "configs: [wireguard w0] on wg0, sim link AB with 32-byte blocks, rotate_interval $ROTATE_S"
+ktap_ok $? "configs: [wireguard w0] on wg0, sim link AB with 64-byte blocks, rotate_interval $ROTATE_S"
 gw_start $ns_a $ns_b
 
 # wgf NODE FIELD: a field of "qkdctl -j wireguard show" (the one peer).
@@ -173,7 +173,7 @@ psk_of() {	# NS: wg0's peer PSK, base64
 	ip netns exec "$1" wg show wg0 preshared-keys | awk '{print $2}'
 }
 # qkd_key KEY_ID_HEX [SEED]: the 32 bytes the sim link derives for that
-# key ID (block << 16 | offset, offset 0 with 32-byte blocks), base64.
+# key ID (block << 16 | offset, offset 0: one key per 64-byte block), base64.
 qkd_key() {
 	local id=$((16#$1)) s=${2:-$seed}
 	head -c 32 /dev/zero |
@@ -331,7 +331,7 @@ cycle && ! ip netns exec $ns_a ping -q -c 2 -i 0.5 -W 3 $wg_b >/dev/null
 ktap_ok $? "with the ends' PSKs differing, no handshake completes (ping fails)"
 
 # ---- the first rotation repairs it; then key shortage ----
-# A new link (own seed) at 8 bit/s: one 32-byte block every 32 s, every
+# A new link (own seed) at 8 bit/s: one 64-byte block every 64 s, every
 # other one A's; after the few blocks already there, a rotation a second
 # finds none.
 rm -rf "$QKD_DIR/state-A" "$QKD_DIR/state-B"
