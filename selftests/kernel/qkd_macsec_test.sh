@@ -40,11 +40,12 @@ msec_a=10.96.0.1
 msec_b=10.96.0.2
 kx_port=8454
 etsi_port=8453
-# 32-byte blocks (one SAK each), a 32-block pool, 4096 bit/s: 16 blocks/s,
-# eight times what a rotation a second takes from the owner's half.
-block=32
+# 64-byte blocks (one SAK each; the other 32 bytes key the block's
+# confirmation), a 32-block pool, 8192 bit/s: 16 blocks/s, eight times
+# what a rotation a second takes from the owner's half.
+block=64
 pool_blocks=32
-rate=4096
+rate=8192
 run_s=60
 
 echo "KTAP version 1"

@@ -225,23 +225,25 @@ uniq=$(sort -u "$all_ids" | grep -c .)
 ktap_ok $? "no key_ID returned twice ($total key_IDs, $uniq distinct)"
 
 # ---- kernel counters: whole blocks, at least the bytes handed out ----
-# The daemons take whole blocks from qkd.ko ahead of use and confirm them
-# with each other before any key is cut from one (confirmation.rst): each
-# end's allocated (own blocks) and fetched (the peer's blocks) counters
-# grow by whole 1024-byte blocks, and by at least what enc_keys returned.
+# The daemons take whole blocks from qkd.ko ahead of use (from start-up on,
+# so before the first counters above were read) and confirm them with each
+# other before any key is cut from one (confirmation.rst).  Since the pair
+# was made, each end's allocated (own blocks) and fetched (the peer's
+# blocks) counters hold whole 1024-byte blocks, at least what enc_keys
+# returned from that end's share.
 a_alloc=$(kstat $ns_a "$tx" bytes_allocated)
 a_fetch=$(kstat $ns_a "$tx" bytes_fetched)
 b_alloc=$(kstat $ns_b "$rx" bytes_allocated)
 b_fetch=$(kstat $ns_b "$rx" bytes_fetched)
-whole_blocks() {	# GROWTH AT_LEAST
+whole_blocks() {	# BYTES AT_LEAST
 	[ "$1" -ge "$2" ] && [ $(($1 % 1024)) -eq 0 ]
 }
-[ "${enc_bytes[A]}" -gt 0 ] && whole_blocks $((a_alloc - a_alloc0)) "${enc_bytes[A]}" &&
-	whole_blocks $((b_fetch - b_fetch0)) "${enc_bytes[A]}"
-ktap_ok $? "A->B: A allocated and B fetched whole blocks, >= the ${enc_bytes[A]} bytes enc_keys returned at A (grew $((a_alloc - a_alloc0)), $((b_fetch - b_fetch0)))"
-[ "${enc_bytes[B]}" -gt 0 ] && whole_blocks $((b_alloc - b_alloc0)) "${enc_bytes[B]}" &&
-	whole_blocks $((a_fetch - a_fetch0)) "${enc_bytes[B]}"
-ktap_ok $? "B->A: B allocated and A fetched whole blocks, >= the ${enc_bytes[B]} bytes enc_keys returned at B (grew $((b_alloc - b_alloc0)), $((a_fetch - a_fetch0)))"
+[ "${enc_bytes[A]}" -gt 0 ] && whole_blocks "$a_alloc" "${enc_bytes[A]}" &&
+	whole_blocks "$b_fetch" "${enc_bytes[A]}"
+ktap_ok $? "A->B: A allocated and B fetched whole blocks, >= the ${enc_bytes[A]} bytes enc_keys returned at A ($a_alloc, $b_fetch)"
+[ "${enc_bytes[B]}" -gt 0 ] && whole_blocks "$b_alloc" "${enc_bytes[B]}" &&
+	whole_blocks "$a_fetch" "${enc_bytes[B]}"
+ktap_ok $? "B->A: B allocated and A fetched whole blocks, >= the ${enc_bytes[B]} bytes enc_keys returned at B ($b_alloc, $a_fetch)"
 
 # ---- no key byte in the logs ----
 # Keys in hex for the suite's final scan of dmesg and trace output.
