@@ -35,10 +35,10 @@
 static const char tag_label[] = "qkdn key confirmation v1";
 static const char fp_label[] = "qkdn sim seed fingerprint v1";
 
-/* Own blocks taken ahead: about 64 KiB, 8..256 blocks. */
+/* Own blocks taken ahead: about 64 KiB, 8..64 blocks (small blocks, less). */
 #define OWN_BYTES	(64u << 10)
 #define OWN_MIN		8
-#define OWN_MAX		256
+#define OWN_MAX		64
 /* Mismatch alarm cleared after this long with blocks confirmed, none not. */
 #define MISMATCH_CLEAR_MS	60000
 

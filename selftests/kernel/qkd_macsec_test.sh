@@ -240,12 +240,14 @@ ktap_ok $? "each rotation moved to AN (previous + 1) % 4"
 
 # ---- key shortage ----
 
+# A uses up what it holds: the kernel pool's share and up to 64 blocks the
+# daemon took ahead and confirmed (confirmation.rst), one a second.
 echo 1 >$bus/devices/qkd_sim$sim/rate_bps
 alarmed() {
 	qkd_ctl A -j alarm show 2>/dev/null |
 		jq -e '.active | any(.source == "macsec:macsec0")' >/dev/null
 }
-for i in $(seq 1 120); do
+for i in $(seq 1 240); do
 	alarmed && break
 	sleep 0.5
 done
