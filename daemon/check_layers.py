@@ -65,8 +65,13 @@ def include_edges(top, files):
     for f in files:
         with open(os.path.join(top, f)) as fh:
             for inc in INCLUDE.findall(fh.read()):
-                if inc in known:
-                    edges.append((f[:-2], inc[:-2], "includes " + inc))
+                # "kma/kma.h" from the daemon's top, or "../kma/kma.h"
+                # relative to the including file: the same header.
+                rel = os.path.normpath(os.path.join(os.path.dirname(f), inc))
+                for path in (inc, rel):
+                    if path in known:
+                        edges.append((f[:-2], path[:-2], "includes " + inc))
+                        break
     return edges
 
 
