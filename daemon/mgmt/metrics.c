@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/rotate.h"
 #include "core/alarm.h"
 #include "core/config.h"
 #include "kma/kma.h"
@@ -382,6 +383,25 @@ static void relay_metrics(FILE *f, const struct ctl_sources *src)
 	}
 }
 
+/* ---- rotating consumers (apps/rotate.h) --------------------------------- */
+
+static void consumer_metrics(FILE *f)
+{
+	struct rotate_counter c;
+	size_t i;
+
+	family(f, "qkd_consumer_rotations_total", "counter",
+	       "Key rotations completed at this end, by consumer kind (macsec, wireguard) and section name.");
+	for (i = 0; !rotate_counter(i, &c); i++)
+		fprintf(f, "qkd_consumer_rotations_total{kind=\"%s\",name=\"%s\"} %" PRIu64 "\n",
+			esc(c.kind), esc(c.name), c.rotations);
+	family(f, "qkd_consumer_rotation_failures_total", "counter",
+	       "Key rotations that failed at this end (each raised the consumer's alarm), by consumer kind and section name.");
+	for (i = 0; !rotate_counter(i, &c); i++)
+		fprintf(f, "qkd_consumer_rotation_failures_total{kind=\"%s\",name=\"%s\"} %" PRIu64 "\n",
+			esc(c.kind), esc(c.name), c.failures);
+}
+
 /* ---- alarms ------------------------------------------------------------- */
 
 static void alarm_metrics(FILE *f)
@@ -429,6 +449,7 @@ char *metrics_render(const struct ctl_sources *src, size_t *len)
 	pair_metrics(f, src);
 	etsi014_metrics(f, src);
 	relay_metrics(f, src);
+	consumer_metrics(f);
 	alarm_metrics(f);
 	if (ferror(f)) {
 		fclose(f);
