@@ -293,6 +293,22 @@ static struct cblock *ring_push(struct cring *r, uint64_t id)
 
 /* ---- alarms ---- */
 
+/*
+ * Different bytes at the two ends: an error the reconciliation missed, a
+ * module or a key source gone wrong, or tampering; no key is served from
+ * the block, so the link's supply suffers.
+ */
+static const struct alarm_desc mismatch_alarm = {
+	.type = ALARM_SECURITY, .cause = "integrityViolation",
+	.severity = ALARM_MAJOR,
+};
+
+/* The two ends' link parameters differ: one of the configs is wrong. */
+static const struct alarm_desc params_alarm = {
+	.type = ALARM_PROCESSING, .cause = "configurationOrCustomizationError",
+	.severity = ALARM_MAJOR,
+};
+
 static void mismatch(struct confirm *c, uint64_t block, const char *where)
 {
 	uint64_t now = loop_now_ms();
@@ -307,9 +323,9 @@ static void mismatch(struct confirm *c, uint64_t block, const char *where)
 		log_warn("link %s: key confirmation failed for block %llu (%s): the two ends hold different bytes; block discarded",
 			 c->link, (unsigned long long)block, where);
 	}
-	alarm_raise(c->alarm_confirm,
-		    "link %s: key confirmation failed: the two ends hold different key bytes (%llu blocks discarded)",
-		    c->link, (unsigned long long)c->mismatched);
+	alarm_raise_desc(c->alarm_confirm, &mismatch_alarm,
+			 "link %s: key confirmation failed: the two ends hold different key bytes (%llu blocks discarded)",
+			 c->link, (unsigned long long)c->mismatched);
 }
 
 /* ---- talking to the far end ---- */
@@ -405,7 +421,7 @@ static void on_params(struct confirm *c, const struct kxmsg *m)
 		c->state = CONFIRM_REFUSED;
 		snprintf(c->refused, sizeof(c->refused), "%s", why);
 		drop_pending(c);
-		alarm_raise(c->alarm_link, "%s", why);
+		alarm_raise_desc(c->alarm_link, &params_alarm, "%s", why);
 	} else {
 		if (c->state != CONFIRM_AGREED)
 			log_notice("link %s: parameters agreed with %s",

@@ -707,11 +707,36 @@ static void notify(struct keysrc_etsi014 *s)
 		s->src.on_event(s->src.event_arg, &ev);
 }
 
-/* An operator-facing problem with the link: alarm, counted, not repeated. */
-static void problem(struct keysrc_etsi014 *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* What an operator-facing problem is, for its alarm (alarms.rst). */
+enum e14_problem {
+	E14_UNREACHABLE,	/* a module or the peer node not answering */
+	E14_PROTOCOL,		/* an answer or keys that break the protocol */
+	E14_CONFIG,		/* the module and our config disagree */
+	E14_NO_KEYS,		/* the module is out of key */
+};
 
-static void problem(struct keysrc_etsi014 *s, const char *fmt, ...)
+static const struct alarm_desc e14_alarm[] = {
+	[E14_UNREACHABLE] = { .type = ALARM_COMMUNICATIONS,
+			      .cause = "communicationsSubsystemFailure",
+			      .severity = ALARM_MAJOR },
+	[E14_PROTOCOL] = { .type = ALARM_COMMUNICATIONS,
+			   .cause = "communicationsProtocolError",
+			   .severity = ALARM_MAJOR },
+	[E14_CONFIG] = { .type = ALARM_PROCESSING,
+			 .cause = "configurationOrCustomizationError",
+			 .severity = ALARM_MAJOR },
+	[E14_NO_KEYS] = { .type = ALARM_QOS,
+			  .cause = "resourceAtOrNearingCapacity",
+			  .severity = ALARM_MAJOR },
+};
+
+/* An operator-facing problem with the link: alarm, counted, not repeated. */
+static void problem(struct keysrc_etsi014 *s, enum e14_problem kind,
+		    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct keysrc_etsi014 *s, enum e14_problem kind,
+		    const char *fmt, ...)
 {
 	char text[ALARM_TEXT_MAX];
 	va_list ap;
@@ -725,7 +750,7 @@ static void problem(struct keysrc_etsi014 *s, const char *fmt, ...)
 	}
 	s->problem_ms = loop_now_ms();
 	s->clear_pending = false;
-	alarm_raise(s->alarm_src, "%s", text);
+	alarm_raise_desc(s->alarm_src, &e14_alarm[kind], "%s", text);
 }
 
 /* The fault is over: the alarm goes once it has been up for the hold. */
@@ -994,18 +1019,18 @@ static bool status_fits(struct keysrc_etsi014 *s)
 	const struct keysrc_etsi014_status *st = &s->status;
 
 	if (bits < st->min_key_size || bits > st->max_key_size) {
-		problem(s, "%s: block_size %u bits, the module delivers %u..%u bits (kme_url %s)",
+		problem(s, E14_CONFIG, "%s: block_size %u bits, the module delivers %u..%u bits (kme_url %s)",
 			s->where, bits, st->min_key_size, st->max_key_size,
 			s->url);
 		return false;
 	}
 	if (st->master_sae_id[0] && strcmp(st->master_sae_id, s->sae_id)) {
-		problem(s, "%s: the module knows this client as SAE '%s', not sae_id '%s'",
+		problem(s, E14_CONFIG, "%s: the module knows this client as SAE '%s', not sae_id '%s'",
 			s->where, st->master_sae_id, s->sae_id);
 		return false;
 	}
 	if (st->slave_sae_id[0] && strcmp(st->slave_sae_id, s->peer_sae_id)) {
-		problem(s, "%s: status names slave SAE '%s', not peer_sae_id '%s'",
+		problem(s, E14_CONFIG, "%s: status names slave SAE '%s', not peer_sae_id '%s'",
 			s->where, st->slave_sae_id, s->peer_sae_id);
 		return false;
 	}
@@ -1029,7 +1054,7 @@ static void start_tx(struct keysrc_etsi014 *s)
 		return;
 	if (s->status.stored_key_count == 0) {
 		/* Nothing there: look again after a pause, not at once. */
-		problem(s, "module %s has no keys for peer_sae_id '%s' (stored_key_count 0)",
+		problem(s, E14_NO_KEYS, "module %s has no keys for peer_sae_id '%s' (stored_key_count 0)",
 			s->url, s->peer_sae_id);
 		s->have_status = false;
 		backoff(s);
@@ -1047,7 +1072,7 @@ static void start_tx(struct keysrc_etsi014 *s)
 		return;
 	}
 	if (request_start(s, REQ_ENC, "enc_keys", s->peer_sae_id, post))
-		problem(s, "cannot start a request to %s", s->url);
+		problem(s, E14_UNREACHABLE, "cannot start a request to %s", s->url);
 }
 
 static void tx_status_done(struct keysrc_etsi014 *s, long code)
@@ -1055,14 +1080,14 @@ static void tx_status_done(struct keysrc_etsi014 *s, long code)
 	char why[160];
 
 	if (code != 200) {
-		problem(s, "%s: status at %s answers HTTP %ld for peer_sae_id '%s' (unknown SAE ID, or kme_cert not accepted?)",
+		problem(s, E14_CONFIG, "%s: status at %s answers HTTP %ld for peer_sae_id '%s' (unknown SAE ID, or kme_cert not accepted?)",
 			s->where, s->url, code, s->peer_sae_id);
 		backoff(s);
 		return;
 	}
 	if (keysrc_etsi014_parse_status(s->body, s->body_len, &s->status, why,
 					sizeof(why))) {
-		problem(s, "module %s: bad status answer: %s", s->url, why);
+		problem(s, E14_PROTOCOL, "module %s: bad status answer: %s", s->url, why);
 		backoff(s);
 		return;
 	}
@@ -1087,7 +1112,7 @@ static void tx_send_batch(struct keysrc_etsi014 *s,
 		/* A module that repeats a key_ID: none of these keys is
 		 * trusted; they are dropped here and never announced. */
 		if (dup)
-			problem(s, "module %s returned %u key_ID(s) it had returned before: %u keys refused",
+			problem(s, E14_PROTOCOL, "module %s returned %u key_ID(s) it had returned before: %u keys refused",
 				s->url, dup, n);
 		s->st.keys_refused += n;
 		free(m);
@@ -1137,14 +1162,14 @@ static void tx_enc_done(struct keysrc_etsi014 *s, long code)
 
 	if (code == 503 || code == 400) {
 		/* Out of key (or the size refused): read status again. */
-		problem(s, "module %s answers enc_keys with HTTP %ld", s->url,
+		problem(s, E14_NO_KEYS, "module %s answers enc_keys with HTTP %ld", s->url,
 			code);
 		s->have_status = false;
 		backoff(s);
 		return;
 	}
 	if (code != 200) {
-		problem(s, "%s: enc_keys at %s answers HTTP %ld for peer_sae_id '%s'",
+		problem(s, E14_CONFIG, "%s: enc_keys at %s answers HTTP %ld for peer_sae_id '%s'",
 			s->where, s->url, code, s->peer_sae_id);
 		backoff(s);
 		return;
@@ -1159,7 +1184,7 @@ static void tx_enc_done(struct keysrc_etsi014 *s, long code)
 	}
 	if (keysrc_etsi014_parse_keys(s->body, s->body_len, want, bs, keys,
 				      bytes, &n, why, sizeof(why))) {
-		problem(s, "module %s: enc_keys answer refused: %s", s->url,
+		problem(s, E14_PROTOCOL, "module %s: enc_keys answer refused: %s", s->url,
 			why);
 		s->st.failures++;
 		backoff(s);
@@ -1202,7 +1227,7 @@ static void tx_ack(struct keysrc_etsi014 *s, const struct kxmsg *m)
 		store_trim(s);
 	} else {
 		s->st.keys_refused += s->await_n;
-		problem(s, "%s refused %u keys: %s%s%s", s->peer, s->await_n,
+		problem(s, E14_PROTOCOL, "%s refused %u keys: %s%s%s", s->peer, s->await_n,
 			kxmsg_code_name(m->code), m->text[0] ? ": " : "",
 			m->text);
 		backoff(s);
@@ -1221,7 +1246,7 @@ static void tx_give_up(struct keysrc_etsi014 *s)
 	store_gc(s);
 	s->awaiting = false;
 	s->st.keys_refused += s->await_n;
-	problem(s, "no answer from %s for %u keys: discarded", s->peer,
+	problem(s, E14_UNREACHABLE, "no answer from %s for %u keys: discarded", s->peer,
 		s->await_n);
 }
 
@@ -1263,7 +1288,7 @@ static void rx_refuse(struct keysrc_etsi014 *s, uint32_t code,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	problem(s, "%u keys from %s refused: %s", s->rxq[0]->n, s->peer,
+	problem(s, E14_PROTOCOL, "%u keys from %s refused: %s", s->rxq[0]->n, s->peer,
 		text);
 	s->st.keys_refused += s->rxq[0]->n;
 	rx_answer(s, s->rxq[0], code, text);
@@ -1296,7 +1321,7 @@ static void start_rx(struct keysrc_etsi014 *s)
 					bt->keys[i].key_id);
 	snprintf(post + pos, len - pos, "]}");
 	if (request_start(s, REQ_DEC, "dec_keys", s->peer_sae_id, post))
-		problem(s, "cannot start a request to %s", s->url);
+		problem(s, E14_UNREACHABLE, "cannot start a request to %s", s->url);
 }
 
 static void rx_dec_done(struct keysrc_etsi014 *s, long code)
@@ -1416,7 +1441,7 @@ static void rx_batch(struct keysrc_etsi014 *s, const struct kxmsg *m)
 	if (!why && s->rxq_n == E14_RX_QUEUE)
 		why = "too many batches waiting";
 	if (why) {
-		problem(s, "%u keys from %s refused: %s", bt->n, s->peer, why);
+		problem(s, E14_PROTOCOL, "%u keys from %s refused: %s", bt->n, s->peer, why);
 		s->st.keys_refused += bt->n;
 		rx_answer(s, bt, KXC_MODULE_MISMATCH, why);
 		free(bt);
@@ -1445,7 +1470,7 @@ static void rx_status_done(struct keysrc_etsi014 *s, long code)
 			problem_clear(s);
 		return;
 	}
-	problem(s, "%s: status at %s answers HTTP %ld for peer_sae_id '%s' (unknown SAE ID, or kme_cert not accepted?)",
+	problem(s, E14_CONFIG, "%s: status at %s answers HTTP %ld for peer_sae_id '%s' (unknown SAE ID, or kme_cert not accepted?)",
 		s->where, s->url, code, s->peer_sae_id);
 	backoff(s);
 }
@@ -1460,13 +1485,13 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 		if (s->body_over) {
 			/* The module answered, with too much. */
 			set_module_up(s, true);
-			problem(s, "module %s: answer larger than %u bytes refused",
+			problem(s, E14_PROTOCOL, "module %s: answer larger than %u bytes refused",
 				s->url, E14_MAX_BODY);
 			if (req == REQ_DEC && s->rxq_n)
 				rx_refuse(s, KXC_MODULE_MISMATCH,
 					  "dec_keys answer too large");
 		} else {
-			problem(s, "module %s not answering: %s", s->url,
+			problem(s, E14_UNREACHABLE, "module %s not answering: %s", s->url,
 				s->curl_err[0] ? s->curl_err :
 				curl_easy_strerror(rc));
 			set_module_up(s, false);
@@ -1536,7 +1561,7 @@ void keysrc_etsi014_receive(struct keysrc *src, const struct kxmsg *m)
 		if (up != s->peer_module_up) {
 			s->peer_module_up = up;
 			if (!up)
-				problem(s, "%s: %s", s->peer, m->text[0] ?
+				problem(s, E14_UNREACHABLE, "%s: %s", s->peer, m->text[0] ?
 					m->text : "its QKD module is down");
 			else if (s->module_up)
 				problem_clear(s);

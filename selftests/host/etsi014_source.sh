@@ -68,6 +68,17 @@ alarm_has() {	# NODE TEXT
 	qkd_ctl "$1" alarm show | grep -q "etsi014:AB.*$2"
 }
 no_alarm() { ! qkd_ctl "$1" alarm show | grep -q "etsi014:AB"; }
+# x733 NODE TYPE CAUSE: NODE's alarm etsi014:AB has that event type and
+# probable cause, severity major.
+x733() {
+	local got
+	got=$(qkd_ctl "$1" -j alarm show | jq -r '.active[] |
+		select(.source == "etsi014:AB") |
+		"\(.event_type) \(.probable_cause) \(.severity)"')
+	[ "$got" = "$2 $3 major" ] && return 0
+	diag "$1: etsi014:AB is '$got', expected '$2 $3 major'"
+	return 1
+}
 # jq, not python: this test makes a hundred such calls on a loaded machine.
 rec() { echo "$1" | http_body | jq -r '.keys[]? | "\(.key_ID) \(.key)"' >> "$QKD_DIR/keys_seen" 2>/dev/null; }
 # pair NAME ENC_OUTPUT DEC_NODE SLAVE MASTER N BYTES: as qkd_check_pair,
@@ -138,6 +149,8 @@ clear_fault() { : > "$CTRL"; }
 fault empty sae=A
 drain
 wait_for 15 alarm_has A "503\|stored\|HTTP"; ok $? "out of keys (503): an alarm names it"
+x733 A qualityOfService resourceAtOrNearingCapacity
+ok $? "out of keys: the alarm is qualityOfService, resourceAtOrNearingCapacity"
 out=$(qkd_enc A app1 app2 "number=2")
 rec "$out"
 [ "$(echo "$out" | http_code)" = 200 ]; ok $? "out of keys: A still serves from its store"
@@ -154,6 +167,9 @@ wait_for 15 alarm_has A "not answering"; ok $? "A's module drops connections: al
 wait_for 10 link_is B down; ok $? "A's module drops connections: link down at B too (told over Kx)"
 qkd_ctl B alarm show | grep -q "etsi014:AB.*A: module .* not answering"
 ok $? "B's alarm says it is A's module"
+x733 A communications communicationsSubsystemFailure && \
+	x733 B communications communicationsSubsystemFailure
+ok $? "module not answering: the alarms are communications, communicationsSubsystemFailure"
 clear_fault
 wait_for 20 link_is A up && wait_for 10 link_is B up; ok $? "A's module answers again: link up at both ends"
 

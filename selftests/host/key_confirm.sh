@@ -57,6 +57,19 @@ alarms() {
 	return 1
 }
 
+# x733 NODE SOURCE TYPE CAUSE SEVERITY: NODE's active alarm SOURCE has
+# these X.733 fields (qkdctl -j alarm show).
+x733() {
+	qkd_ctl "$1" -j alarm show | "$QKD_PY" -c '
+import json, sys
+src, want = sys.argv[1], sys.argv[2:]
+a = [a for a in json.load(sys.stdin)["active"] if a["source"] == src]
+got = [a[0]["event_type"], a[0]["probable_cause"], a[0]["severity"]] if a else None
+if got != want:
+    print("# %s: %s, expected %s" % (src, got, want))
+    sys.exit(1)' "$2" "$3" "$4" "$5"
+}
+
 # 1. A correct pair.
 up; ok $? "A and B up"
 qkd_settle
@@ -91,6 +104,8 @@ done
 [ $got200 = 0 ]; ok $? "faulty end: no key handed out at all"
 alarms A "key confirmation failed"; ok $? "faulty end: mismatch alarm at A"
 alarms B "key confirmation failed"; ok $? "faulty end: mismatch alarm at B"
+x733 A confirm:AB securityService integrityViolation major
+ok $? "faulty end: the mismatch alarm is securityService, integrityViolation, major"
 qkd_ctl A -j pool show | "$QKD_PY" -c '
 import json, sys
 l = json.load(sys.stdin)[0]
@@ -104,6 +119,8 @@ sed "s/^seed = .*/seed = $seed/" "$QKD_DIR/B.conf.good" > "$QKD_DIR/B.conf"
 up; ok $? "A and B (other seed) up"
 alarms A "link AB: seed fingerprints differ"; ok $? "different seeds: alarm at A"
 alarms B "link AB: seed fingerprints differ"; ok $? "different seeds: alarm at B"
+x733 B link:AB processingError configurationOrCustomizationError major
+ok $? "different seeds: the alarm is processingError, configurationOrCustomizationError, major"
 qkd_ctl A link show | grep -q "state down"; ok $? "different seeds: link down"
 code=$(try); ok $? "different seeds: no 200 with different bytes"
 [ "$code" != 200 ]; ok $? "different seeds: enc_keys refused ($code)"
