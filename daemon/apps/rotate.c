@@ -147,9 +147,15 @@ static void completed(struct rotate_port *rp)
 	rp->rekey_wanted = false;
 	set_phase(rp, PHASE_IDLE);
 	rp->st.last_error[0] = '\0';
-	log_debug("%s %s: slot %u, key %" PRIx64 " (rotation %" PRIu64 ")",
-		  o->kind, rp->name, rp->st.slot, rp->st.key_id,
-		  rp->st.rotations);
+	/* The VM tests read these lines. */
+	if (o->n_slots > 1)
+		log_debug("%s %s: %s %u, key %" PRIx64 " (rotation %" PRIu64 ")",
+			  o->kind, rp->name, o->slot_noun, rp->st.slot,
+			  rp->st.key_id, rp->st.rotations);
+	else
+		log_debug("%s %s: %s key %" PRIx64 " (rotation %" PRIu64 ")",
+			  o->kind, rp->name, o->key_noun, rp->st.key_id,
+			  rp->st.rotations);
 	if (rp->st.alarmed) {
 		alarm_clear(rp->alarm_source);
 		rp->st.alarmed = false;

@@ -85,6 +85,7 @@ struct rotate_ops {
 	enum kxmsg_type offer, ack, sw;	/* sw 0: no switch message */
 	uint32_t install_failed;	/* KXC_* the follower acks a failure with */
 	uint8_t n_slots;	/* > 1: slots rotate, the old one is retired */
+	const char *slot_noun;	/* with n_slots > 1: "AN" */
 	/*
 	 * X.733 fields of the port's alarm; cause NULL: processingError,
 	 * applicationSubsystemFailure, major.

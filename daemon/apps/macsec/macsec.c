@@ -28,11 +28,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "apps/rotate.h"
 #include "core/alarm.h"
@@ -323,7 +321,7 @@ static const struct rotate_ops macsec_rotate_ops = {
 	.both_own = "both ends own the port",
 	.offer = KXMSG_MACSEC_SAK, .ack = KXMSG_MACSEC_ACK,
 	.sw = KXMSG_MACSEC_SWITCH, .install_failed = KXC_MACSEC_FAILED,
-	.n_slots = MACSEC_NL_NUM_AN,	/* the four ANs in turn */
+	.n_slots = MACSEC_NL_NUM_AN, .slot_noun = "AN",	/* in turn */
 	.check_offer = check_offer,
 	.tick = port_tick,
 	.kx_down = kx_down,

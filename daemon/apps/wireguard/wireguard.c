@@ -23,13 +23,10 @@
  * process lives in the secure heap and is cleansed as soon as it is set.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "apps/rotate.h"
