@@ -141,12 +141,15 @@ port() {
 	qkd_ctl "$1" -j macsec show 2>/dev/null | jq -r ".[0].$2 | select(. != null)"
 }
 
+# Read each state once per round: a port between "up" and a rotation's
+# "rotating" must not pass the loop and fail the check.
 for i in $(seq 1 120); do
-	[ "$(port A state)" = up ] && [ "$(port B state)" = up ] && break
+	state_a=$(port A state) state_b=$(port B state)
+	[ "$state_a" = up ] && [ "$state_b" = up ] && break
 	sleep 0.25
 done
-[ "$(port A state)" = up ] && [ "$(port B state)" = up ]
-ktap_ok $? "both ports up: SCIs exchanged, first SAK installed (A $(port A state), B $(port B state))"
+[ "$state_a" = up ] && [ "$state_b" = up ]
+ktap_ok $? "both ports up: SCIs exchanged, first SAK installed (A $state_a, B $state_b)"
 [ "$(port A peer_sci)" = "$(port B sci)" ] && [ "$(port B peer_sci)" = "$(port A sci)" ] &&
 	[ -n "$(port A sci)" ]
 ktap_ok $? "each end knows the other's SCI (A $(port A sci), B $(port B sci))"
