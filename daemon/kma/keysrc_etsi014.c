@@ -21,6 +21,7 @@
  * the link go down together.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kma/blkring.h"
 #include "kma/keysrc_etsi014.h"
 
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
@@ -143,8 +145,7 @@ struct keysrc_etsi014 {
 	uint64_t last_block;		/* highest stored; 0: none yet */
 
 	/* the store */
-	struct e14_block *ring;
-	uint32_t cap, head, count;
+	struct blkring store;		/* of struct e14_block */
 	uint32_t own_held, peer_held;	/* ready blocks not yet used up */
 	uint64_t own_avail;		/* bytes of own ready blocks left */
 
@@ -377,7 +378,7 @@ out:
 
 static struct e14_block *slot(struct keysrc_etsi014 *s, uint32_t i)
 {
-	return &s->ring[(s->head + i) % s->cap];
+	return blkring_at(&s->store, i);
 }
 
 static bool is_own(struct keysrc_etsi014 *s, uint64_t id)
@@ -415,29 +416,13 @@ static void block_finish(struct keysrc_etsi014 *s, struct e14_block *b)
 /* Drop finished blocks from the front. */
 static void store_gc(struct keysrc_etsi014 *s)
 {
-	while (s->count && !slot(s, 0)->bytes) {
-		memset(slot(s, 0), 0, sizeof(struct e14_block));
-		s->head = (s->head + 1) % s->cap;
-		s->count--;
-	}
+	while (s->store.n && !slot(s, 0)->bytes)
+		blkring_pop(&s->store);
 }
 
 static struct e14_block *store_find(struct keysrc_etsi014 *s, uint64_t id)
 {
-	uint32_t lo = 0, hi = s->count;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		struct e14_block *b = slot(s, mid);
-
-		if (b->id == id)
-			return b;
-		if (b->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return blkring_find(&s->store, id);
 }
 
 /* Append block @id (above every held one) with @bytes (taken over). */
@@ -445,23 +430,22 @@ static int store_add(struct keysrc_etsi014 *s, uint64_t id, uint8_t *bytes,
 		     bool ready)
 {
 	struct e14_block *b;
+	uint8_t *used;
 
-	if (s->count == s->cap) {
+	if (s->store.n == s->store.cap) {
 		/* Full: the oldest goes, unused. */
 		block_finish(s, slot(s, 0));
 		store_gc(s);
-		if (s->count == s->cap)
+		if (s->store.n == s->store.cap)
 			return -ENOSPC;
 	}
-	b = slot(s, s->count);
-	memset(b, 0, sizeof(*b));
-	b->used = calloc((s->src.block_size + 7) / 8, 1);
-	if (!b->used)
+	used = calloc((s->src.block_size + 7) / 8, 1);
+	if (!used)
 		return -ENOMEM;
-	b->id = id;
+	b = blkring_push(&s->store, id);
+	b->used = used;
 	b->bytes = bytes;
 	b->gen_ns = realtime_ns();
-	s->count++;
 	if (ready) {
 		b->ready = true;
 		block_counts(s, b, 1);
@@ -502,7 +486,7 @@ static void store_trim(struct keysrc_etsi014 *s)
 	else if (!tx)
 		bound = s->store_max;
 	held = tx ? &s->peer_held : &s->own_held;
-	for (uint32_t i = 0; i < s->count && *held > bound; i++) {
+	for (uint32_t i = 0; i < s->store.n && *held > bound; i++) {
 		struct e14_block *b = slot(s, i);
 
 		if (b->bytes && b->ready && (is_own(s, b->id) != tx))
@@ -586,7 +570,7 @@ static int e14_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		return -ENETDOWN;
 	}
 	/* Plan first: all or none. */
-	for (i = 0; i < s->count && need; i++) {
+	for (i = 0; i < s->store.n && need; i++) {
 		struct e14_block *b = slot(s, i);
 		uint32_t fit;
 
@@ -599,7 +583,7 @@ static int e14_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		snprintf(err, errlen, "not enough key in pool");
 		return -ENOSPC;
 	}
-	for (i = 0; i < s->count && k < count; i++) {
+	for (i = 0; i < s->store.n && k < count; i++) {
 		struct e14_block *b = slot(s, i);
 		uint64_t id;
 		uint32_t off;
@@ -1593,9 +1577,9 @@ static void e14_free(struct keysrc *src)
 		free(s->body);
 	}
 	free(s->post);
-	for (uint32_t i = 0; s->ring && i < s->count; i++)
+	for (uint32_t i = 0; s->store.slots && i < s->store.n; i++)
 		block_finish(s, slot(s, i));
-	free(s->ring);
+	blkring_free(&s->store);
 	while (s->rxq_n)
 		rx_pop(s);
 	if (s->alarm_src[0])
@@ -1698,12 +1682,12 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 	 * on an even block.
 	 */
 	s->next_block = (realtime_ns() / 1000000ull) << 6;
-	s->cap = 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS;
-	s->ring = calloc(s->cap, sizeof(*s->ring));
+	blkring_init(&s->store, 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS,
+		     sizeof(struct e14_block), offsetof(struct e14_block, id));
 	s->body = malloc(E14_MAX_BODY);
 	loop_task_init(&s->curl_task, on_curl_task, s);
 	loop_task_init(&s->step_task, on_tick, s);
-	if (!s->ring || !s->body || setup_curl(s, cfg)) {
+	if (!s->store.slots || !s->body || setup_curl(s, cfg)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
