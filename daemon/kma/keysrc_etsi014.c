@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 
 #include "core/alarm.h"
@@ -1434,6 +1435,36 @@ static void rx_status_done(struct keysrc_etsi014 *s, long code)
 	backoff(s);
 }
 
+/*
+ * The module's certificate failed verification: say why in words that tell
+ * the operator what to fix, not libcurl's.  NULL when the cause is not one
+ * of these (libcurl's text then stands).
+ */
+static const char *cert_fixit(struct keysrc_etsi014 *s, CURLcode rc)
+{
+	long vr = X509_V_OK;
+
+	if (rc != CURLE_PEER_FAILED_VERIFICATION ||
+	    curl_easy_getinfo(s->easy, CURLINFO_SSL_VERIFYRESULT, &vr) !=
+	    CURLE_OK)
+		return NULL;
+	switch (vr) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "its TLS certificate has expired: renew the module's certificate (or check this node's clock)";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "its TLS certificate is not valid yet: check the clocks of this node and the module";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return "its TLS certificate is signed by an unknown CA: put the CA that signed the module's certificate in kme_ca";
+	default:
+		return NULL;
+	}
+}
+
 static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 {
 	enum e14_req req = s->req;
@@ -1449,6 +1480,11 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 			if (req == REQ_DEC && s->rxq_n)
 				rx_refuse(s, KXC_MODULE_MISMATCH,
 					  "dec_keys answer too large");
+		} else if (cert_fixit(s, rc)) {
+			/* Not "not answering": trying again will not help. */
+			problem(s, "%s: module %s refused: %s", s->where,
+				s->url, cert_fixit(s, rc));
+			set_module_up(s, false);
 		} else {
 			problem(s, "module %s not answering: %s", s->url,
 				s->curl_err[0] ? s->curl_err :
