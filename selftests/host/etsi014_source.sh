@@ -14,7 +14,7 @@
 # an alarm names each cause.  Last, bad configurations.
 set -u
 . "$(dirname "$0")/lib.sh"
-QKD_TIMEOUT=${QKD_TIMEOUT:-150}
+QKD_TIMEOUT=${QKD_TIMEOUT:-210}
 qkd_setup e14src || exit 1
 
 KME=127.0.0.1:$((QKD_PORT_BASE + 9))
