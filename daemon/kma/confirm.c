@@ -18,6 +18,7 @@
  * secure heap and are zeroised as they are handed out or dropped.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kma/blkring.h"
 #include "kma/confirm.h"
 
 static const char tag_label[] = "qkdn key confirmation v1";
@@ -58,12 +60,6 @@ struct cblock {
 	uint64_t sent_ms;	/* own: when the CONFIRM left */
 };
 
-/* Blocks in ascending ID order, oldest at head. */
-struct cring {
-	struct cblock *b;
-	uint32_t cap, head, n;
-};
-
 struct confirm {
 	struct keysrc src;
 	struct keysrc *inner;
@@ -79,7 +75,7 @@ struct confirm {
 	char refused[CONFIRM_WHY_MAX];
 	uint64_t last_ask_ms;
 	uint32_t usable;		/* bytes of a block handed out */
-	struct cring own, far;
+	struct blkring own, far;	/* of struct cblock */
 	uint64_t own_avail;		/* READY own bytes not handed out */
 	uint64_t last_far_id;		/* newest far block checked, + 1 */
 	uint64_t confirmed, mismatched, failed, spent;
@@ -227,30 +223,6 @@ int confirm_params_check(const char *link, const char *peer,
 
 /* ---- rings ---- */
 
-static struct cblock *ring_at(struct cring *r, uint32_t i)
-{
-	return &r->b[(r->head + i) % r->cap];
-}
-
-/* The block @id, or NULL (binary search: IDs ascend from head). */
-static struct cblock *ring_find(struct cring *r, uint64_t id)
-{
-	uint32_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		struct cblock *b = ring_at(r, mid);
-
-		if (b->id == id)
-			return b;
-		if (b->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 static void block_wipe(struct confirm *c, struct cblock *b)
 {
 	if (b->bytes)
@@ -262,33 +234,24 @@ static void block_wipe(struct confirm *c, struct cblock *b)
 }
 
 /* Drop the oldest block; its unused bytes count as discarded. */
-static void ring_pop(struct confirm *c, struct cring *r)
+static void ring_pop(struct confirm *c, struct blkring *r)
 {
-	struct cblock *b = ring_at(r, 0);
+	struct cblock *b = blkring_at(r, 0);
 
 	if (b->state == CB_READY && r == &c->own) {
 		c->own_avail -= c->usable - b->off;
 		c->src.discarded += c->usable - b->off;
 	}
 	block_wipe(c, b);
-	r->head = (r->head + 1) % r->cap;
-	r->n--;
+	blkring_pop(r);
 }
 
 /* Pop used-up and dead blocks off the head. */
-static void ring_trim(struct confirm *c, struct cring *r)
+static void ring_trim(struct confirm *c, struct blkring *r)
 {
-	while (r->n && ring_at(r, 0)->state == CB_DEAD)
+	while (r->n &&
+	       ((struct cblock *)blkring_at(r, 0))->state == CB_DEAD)
 		ring_pop(c, r);
-}
-
-static struct cblock *ring_push(struct cring *r, uint64_t id)
-{
-	struct cblock *b = ring_at(r, r->n++);
-
-	memset(b, 0, sizeof(*b));
-	b->id = id;
-	return b;
 }
 
 /* ---- alarms ---- */
@@ -374,7 +337,7 @@ static int send_verdict(struct confirm *c, uint64_t key_id, uint32_t code,
 static void drop_pending(struct confirm *c)
 {
 	for (uint32_t i = 0; i < c->own.n; i++) {
-		struct cblock *b = ring_at(&c->own, i);
+		struct cblock *b = blkring_at(&c->own, i);
 
 		if (b->state == CB_PENDING) {
 			block_wipe(c, b);
@@ -486,7 +449,7 @@ static int on_confirm(struct confirm *c, const struct kxmsg *m)
 	}
 	if (c->far.n == c->far.cap)
 		ring_pop(c, &c->far);
-	b = ring_push(&c->far, blk);
+	b = blkring_push(&c->far, blk);
 	b->bytes = bytes;
 	b->used = calloc((c->usable + 7) / 8, 1);
 	b->gen_time_ns = gen;
@@ -504,7 +467,7 @@ static int on_confirm(struct confirm *c, const struct kxmsg *m)
 static void on_verdict(struct confirm *c, const struct kxmsg *m)
 {
 	uint64_t blk = keysrc_block_of(m->key_id);
-	struct cblock *b = ring_find(&c->own, blk);
+	struct cblock *b = blkring_find(&c->own, blk);
 
 	if (!b || b->state != CB_PENDING || keysrc_offset_of(m->key_id))
 		return;		/* dropped meanwhile: nothing to do */
@@ -557,7 +520,8 @@ static int take_block(struct confirm *c)
 		return -1;
 	rc = keysrc_alloc(c->inner, bs, 1, &k, bytes, err, sizeof(err));
 	if (rc || keysrc_offset_of(k.id) ||
-	    (c->own.n && ring_at(&c->own, c->own.n - 1)->id >=
+	    (c->own.n &&
+	     blkring_id(&c->own, blkring_at(&c->own, c->own.n - 1)) >=
 	     keysrc_block_of(k.id))) {
 		OPENSSL_secure_clear_free(bytes, bs);
 		return -1;
@@ -574,7 +538,7 @@ static int take_block(struct confirm *c)
 		c->failed++;
 		return -1;
 	}
-	b = ring_push(&c->own, keysrc_block_of(k.id));
+	b = blkring_push(&c->own, keysrc_block_of(k.id));
 	b->bytes = bytes;
 	b->gen_time_ns = k.gen_time_ns;
 	b->sent_ms = loop_now_ms();
@@ -596,7 +560,7 @@ void confirm_tick(struct keysrc *src)
 	    now - c->last_ask_ms >= CONFIRM_ASK_MS)
 		send_params(c, true);
 	for (uint32_t i = 0; i < c->own.n; i++) {
-		struct cblock *b = ring_at(&c->own, i);
+		struct cblock *b = blkring_at(&c->own, i);
 
 		if (b->state == CB_PENDING &&
 		    now - b->sent_ms >= CONFIRM_TIMEOUT_MS) {
@@ -641,7 +605,7 @@ void confirm_set_transport(struct keysrc *src,
 static bool plan_fits(struct confirm *c, uint32_t len, uint32_t count)
 {
 	for (uint32_t i = 0; i < c->own.n && count; i++) {
-		struct cblock *b = ring_at(&c->own, i);
+		struct cblock *b = blkring_at(&c->own, i);
 		uint32_t fit;
 
 		if (b->state != CB_READY)
@@ -674,7 +638,7 @@ static int c_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		return -ENOSPC;
 	}
 	for (uint32_t j = 0; j < c->own.n && i < count; j++) {
-		struct cblock *b = ring_at(&c->own, j);
+		struct cblock *b = blkring_at(&c->own, j);
 
 		if (b->state != CB_READY)
 			continue;
@@ -745,7 +709,7 @@ static struct cblock *far_block(struct confirm *c, uint64_t key_id,
 		snprintf(err, errlen, "key of this end's share");
 		return NULL;
 	}
-	b = ring_find(&c->far, blk);
+	b = blkring_find(&c->far, blk);
 	if (!b) {
 		*rc = -ENOENT;
 		snprintf(err, errlen, "block not confirmed here");
@@ -837,8 +801,8 @@ static void c_free(struct keysrc *src)
 		ring_pop(c, &c->own);
 	while (c->far.n)
 		ring_pop(c, &c->far);
-	free(c->own.b);
-	free(c->far.b);
+	blkring_free(&c->own);
+	blkring_free(&c->far);
 	free(c->msg);
 	keysrc_free(c->inner);
 	alarm_clear(c->alarm_link);
@@ -867,15 +831,14 @@ void confirm_stats(const struct keysrc *src, struct confirm_stats *out)
 	out->failed = c->failed;
 	out->key_bytes_spent = c->spent;
 	for (uint32_t i = 0; i < c->own.n; i++) {
-		const struct cblock *b = &c->own.b[(c->own.head + i) %
-						   c->own.cap];
+		const struct cblock *b = blkring_at(&c->own, i);
 
 		out->pending += b->state == CB_PENDING;
 		out->own_blocks += b->state == CB_READY;
 	}
 	for (uint32_t i = 0; i < c->far.n; i++)
-		out->peer_blocks += c->far.b[(c->far.head + i) %
-					     c->far.cap].state == CB_READY;
+		out->peer_blocks += ((const struct cblock *)
+				     blkring_at(&c->far, i))->state == CB_READY;
 	out->inner_allocated = c->inner->allocated;
 	out->inner_fetched = c->inner->fetched;
 }
@@ -898,23 +861,23 @@ struct keysrc *confirm_wrap(struct loop *loop, struct keysrc *inner,
 	own = OWN_BYTES / inner->block_size;
 	own = own < OWN_MIN ? OWN_MIN : own > OWN_MAX ? OWN_MAX : own;
 	if (c) {
-		c->own.b = calloc(own, sizeof(*c->own.b));
-		c->far.b = calloc(2 * own, sizeof(*c->far.b));
+		blkring_init(&c->own, own, sizeof(struct cblock),
+			     offsetof(struct cblock, id));
+		blkring_init(&c->far, 2 * own, sizeof(struct cblock),
+			     offsetof(struct cblock, id));
 		c->msg = calloc(1, sizeof(*c->msg));
 	}
-	if (!c || !c->own.b || !c->far.b || !c->msg) {
+	if (!c || !c->own.slots || !c->far.slots || !c->msg) {
 		snprintf(err, errlen, "out of memory");
 		if (c) {
-			free(c->own.b);
-			free(c->far.b);
+			blkring_free(&c->own);
+			blkring_free(&c->far);
 			free(c->msg);
 		}
 		free(c);
 		keysrc_free(inner);
 		return NULL;
 	}
-	c->own.cap = own;
-	c->far.cap = 2 * own;
 	c->inner = inner;
 	c->src.ops = &confirm_ops;
 	c->src.kind = inner->kind;

@@ -21,6 +21,7 @@
  * the link go down together.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,11 +33,13 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kma/blkring.h"
 #include "kma/keysrc_etsi014.h"
 
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
@@ -143,8 +146,7 @@ struct keysrc_etsi014 {
 	uint64_t last_block;		/* highest stored; 0: none yet */
 
 	/* the store */
-	struct e14_block *ring;
-	uint32_t cap, head, count;
+	struct blkring store;		/* of struct e14_block */
 	uint32_t own_held, peer_held;	/* ready blocks not yet used up */
 	uint64_t own_avail;		/* bytes of own ready blocks left */
 
@@ -377,7 +379,7 @@ out:
 
 static struct e14_block *slot(struct keysrc_etsi014 *s, uint32_t i)
 {
-	return &s->ring[(s->head + i) % s->cap];
+	return blkring_at(&s->store, i);
 }
 
 static bool is_own(struct keysrc_etsi014 *s, uint64_t id)
@@ -415,29 +417,13 @@ static void block_finish(struct keysrc_etsi014 *s, struct e14_block *b)
 /* Drop finished blocks from the front. */
 static void store_gc(struct keysrc_etsi014 *s)
 {
-	while (s->count && !slot(s, 0)->bytes) {
-		memset(slot(s, 0), 0, sizeof(struct e14_block));
-		s->head = (s->head + 1) % s->cap;
-		s->count--;
-	}
+	while (s->store.n && !slot(s, 0)->bytes)
+		blkring_pop(&s->store);
 }
 
 static struct e14_block *store_find(struct keysrc_etsi014 *s, uint64_t id)
 {
-	uint32_t lo = 0, hi = s->count;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		struct e14_block *b = slot(s, mid);
-
-		if (b->id == id)
-			return b;
-		if (b->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return blkring_find(&s->store, id);
 }
 
 /* Append block @id (above every held one) with @bytes (taken over). */
@@ -445,23 +431,22 @@ static int store_add(struct keysrc_etsi014 *s, uint64_t id, uint8_t *bytes,
 		     bool ready)
 {
 	struct e14_block *b;
+	uint8_t *used;
 
-	if (s->count == s->cap) {
+	if (s->store.n == s->store.cap) {
 		/* Full: the oldest goes, unused. */
 		block_finish(s, slot(s, 0));
 		store_gc(s);
-		if (s->count == s->cap)
+		if (s->store.n == s->store.cap)
 			return -ENOSPC;
 	}
-	b = slot(s, s->count);
-	memset(b, 0, sizeof(*b));
-	b->used = calloc((s->src.block_size + 7) / 8, 1);
-	if (!b->used)
+	used = calloc((s->src.block_size + 7) / 8, 1);
+	if (!used)
 		return -ENOMEM;
-	b->id = id;
+	b = blkring_push(&s->store, id);
+	b->used = used;
 	b->bytes = bytes;
 	b->gen_ns = realtime_ns();
-	s->count++;
 	if (ready) {
 		b->ready = true;
 		block_counts(s, b, 1);
@@ -502,7 +487,7 @@ static void store_trim(struct keysrc_etsi014 *s)
 	else if (!tx)
 		bound = s->store_max;
 	held = tx ? &s->peer_held : &s->own_held;
-	for (uint32_t i = 0; i < s->count && *held > bound; i++) {
+	for (uint32_t i = 0; i < s->store.n && *held > bound; i++) {
 		struct e14_block *b = slot(s, i);
 
 		if (b->bytes && b->ready && (is_own(s, b->id) != tx))
@@ -586,7 +571,7 @@ static int e14_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		return -ENETDOWN;
 	}
 	/* Plan first: all or none. */
-	for (i = 0; i < s->count && need; i++) {
+	for (i = 0; i < s->store.n && need; i++) {
 		struct e14_block *b = slot(s, i);
 		uint32_t fit;
 
@@ -599,7 +584,7 @@ static int e14_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		snprintf(err, errlen, "not enough key in pool");
 		return -ENOSPC;
 	}
-	for (i = 0; i < s->count && k < count; i++) {
+	for (i = 0; i < s->store.n && k < count; i++) {
 		struct e14_block *b = slot(s, i);
 		uint64_t id;
 		uint32_t off;
@@ -1475,6 +1460,36 @@ static void rx_status_done(struct keysrc_etsi014 *s, long code)
 	backoff(s);
 }
 
+/*
+ * The module's certificate failed verification: say why in words that tell
+ * the operator what to fix, not libcurl's.  NULL when the cause is not one
+ * of these (libcurl's text then stands).
+ */
+static const char *cert_fixit(struct keysrc_etsi014 *s, CURLcode rc)
+{
+	long vr = X509_V_OK;
+
+	if (rc != CURLE_PEER_FAILED_VERIFICATION ||
+	    curl_easy_getinfo(s->easy, CURLINFO_SSL_VERIFYRESULT, &vr) !=
+	    CURLE_OK)
+		return NULL;
+	switch (vr) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "its TLS certificate has expired: renew the module's certificate (or check this node's clock)";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "its TLS certificate is not valid yet: check the clocks of this node and the module";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return "its TLS certificate is signed by an unknown CA: put the CA that signed the module's certificate in kme_ca";
+	default:
+		return NULL;
+	}
+}
+
 static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 {
 	enum e14_req req = s->req;
@@ -1490,6 +1505,11 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 			if (req == REQ_DEC && s->rxq_n)
 				rx_refuse(s, KXC_MODULE_MISMATCH,
 					  "dec_keys answer too large");
+		} else if (cert_fixit(s, rc)) {
+			/* Not "not answering": trying again will not help. */
+			problem(s, "%s: module %s refused: %s", s->where,
+				s->url, cert_fixit(s, rc));
+			set_module_up(s, false);
 		} else {
 			problem(s, E14_UNREACHABLE, "module %s not answering: %s", s->url,
 				s->curl_err[0] ? s->curl_err :
@@ -1618,9 +1638,9 @@ static void e14_free(struct keysrc *src)
 		free(s->body);
 	}
 	free(s->post);
-	for (uint32_t i = 0; s->ring && i < s->count; i++)
+	for (uint32_t i = 0; s->store.slots && i < s->store.n; i++)
 		block_finish(s, slot(s, i));
-	free(s->ring);
+	blkring_free(&s->store);
 	while (s->rxq_n)
 		rx_pop(s);
 	if (s->alarm_src[0])
@@ -1723,12 +1743,12 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 	 * on an even block.
 	 */
 	s->next_block = (realtime_ns() / 1000000ull) << 6;
-	s->cap = 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS;
-	s->ring = calloc(s->cap, sizeof(*s->ring));
+	blkring_init(&s->store, 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS,
+		     sizeof(struct e14_block), offsetof(struct e14_block, id));
 	s->body = malloc(E14_MAX_BODY);
 	loop_task_init(&s->curl_task, on_curl_task, s);
 	loop_task_init(&s->step_task, on_tick, s);
-	if (!s->ring || !s->body || setup_curl(s, cfg)) {
+	if (!s->store.slots || !s->body || setup_curl(s, cfg)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -9,11 +9,12 @@
 # with a clean outcome: out of keys (503), dropped connections at A's
 # module (link down at both ends), a slow answer, a module that stops
 # answering (link down at both ends, back up), malformed JSON, an oversized
-# body, a repeated key_ID, a malformed dec_keys answer at one end, a 401;
+# body, a repeated key_ID, an expired and an untrusted module certificate,
+# a malformed dec_keys answer at one end, a 401;
 # an alarm names each cause.  Last, bad configurations.
 set -u
 . "$(dirname "$0")/lib.sh"
-QKD_TIMEOUT=${QKD_TIMEOUT:-150}
+QKD_TIMEOUT=${QKD_TIMEOUT:-210}
 qkd_setup e14src || exit 1
 
 KME=127.0.0.1:$((QKD_PORT_BASE + 9))
@@ -35,8 +36,20 @@ qkd_peer_link() {
 
 qkd_line A B || { echo "not ok 1 - certificates and configs"; exit 1; }
 qkd_cert kme || exit 1
+# The module's certificate faults: one past its notAfter (same CA, -days -1
+# puts notAfter a day before notBefore), one from a CA the nodes do not know.
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$QKD_DIR/kme-old.key" -out "$QKD_DIR/kme-old.csr" -subj /CN=kme \
+	>/dev/null 2>&1 &&
+printf 'subjectAltName=DNS:kme,IP:127.0.0.1\n' > "$QKD_DIR/kme-old.ext" &&
+openssl x509 -req -in "$QKD_DIR/kme-old.csr" -CA "$QKD_DIR/ca.pem" \
+	-CAkey "$QKD_DIR/ca.key" -CAcreateserial -days -1 \
+	-extfile "$QKD_DIR/kme-old.ext" -out "$QKD_DIR/kme-old.pem" >/dev/null 2>&1 &&
+qkd_ca rogue && qkd_cert kme-rogue rogue || exit 1
 "$QKD_PY" "$(dirname "$0")/kme_emulator.py" --listen "$KME" \
 	--cert "$QKD_DIR/kme.pem" --key "$QKD_DIR/kme.key" --ca "$QKD_DIR/ca.pem" \
+	--expired-cert "$QKD_DIR/kme-old.pem" --expired-key "$QKD_DIR/kme-old.key" \
+	--untrusted-cert "$QKD_DIR/kme-rogue.pem" --untrusted-key "$QKD_DIR/kme-rogue.key" \
 	--sae A --sae B --max-key-per-request 32 --control "$CTRL" \
 	> "$QKD_DIR/kme.log" 2>&1 &
 KME_PID=$!
@@ -212,6 +225,31 @@ for f in "malformed|malformed JSON" "oversized|larger than" "dupid|returned befo
 	rec "$out"
 	pair "after $mode" "$out" B app2 app1 4 32
 done
+
+# The module's certificate fails verification: the link goes down at both
+# ends, the alarm says what to fix, no application gets a key meanwhile.
+for f in "expired|certificate has expired: renew" "untrusted|unknown CA: put the CA"; do
+	mode=${f%%|*} text=${f#*|}
+	fault "$mode"
+	drain
+	wait_for 20 alarm_has A "A.conf:[0-9]*: module .* refused: .*$text"
+	ok $? "$mode certificate at the module: alarm at A says '$text'"
+	wait_for 10 link_is A down && wait_for 10 link_is B down
+	ok $? "$mode certificate: link down at both ends"
+	got=0
+	for ((i = 0; i < 4; i++)); do
+		code=$(qkd_enc A app1 app2 "number=16&size=4096" | http_code)
+		[ "$code" = 200 ] && got=1
+	done
+	[ "$got" = 0 ]; ok $? "$mode certificate: enc_keys at A hands out nothing (last $code)"
+	clear_fault
+	wait_for 25 link_is A up && wait_for 10 link_is B up
+	ok $? "$mode certificate replaced: link up at both ends"
+	wait_for 20 no_alarm A; ok $? "$mode certificate replaced: the alarm clears"
+done
+out=$(qkd_enc A app1 app2 "number=4")
+rec "$out"
+pair "after the certificate faults" "$out" B app2 app1 4 32
 
 # A malformed dec_keys answer at B: the batch is refused at both ends.
 fault malformed sae=B method=dec_keys count=1

@@ -22,6 +22,11 @@ method to status, enc_keys or dec_keys, count to the next N of them):
   dupid       enc_keys gives the first key the key_ID given last time
   wrongbytes  dec_keys gives other bytes than enc_keys gave
   reject      answers 401 (as for an SAE it does not know)
+  expired     TLS handshakes present --expired-cert (a certificate past
+              its notAfter); a connection made before is closed at its
+              next request, so that the client must shake hands again
+  untrusted   the same with --untrusted-cert (signed by a CA the client
+              does not trust)
 
 --stats FILE: on SIGUSR1 (and at exit) writes "keys_enc=N keys_dec=N
 requests=N" there.  Written for tests: no key byte is ever logged.
@@ -53,8 +58,8 @@ STATE = {
 }
 
 
-def fault_for(args, sae, method):
-    """The fault that applies to this request, or None."""
+def control_line(args):
+    """The fault line in force ("" for none)."""
     line = args.fault or ""
     if args.control:
         try:
@@ -62,6 +67,12 @@ def fault_for(args, sae, method):
                 line = f.read().strip()
         except OSError:
             line = args.fault or ""
+    return line
+
+
+def fault_for(args, sae, method):
+    """The fault that applies to this request, or None."""
+    line = control_line(args)
     if not line:
         return None
     words = line.split()
@@ -145,6 +156,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = fault_for(args, sae, method)
         if fault:
             mode, delay = fault
+            if mode in self.server.alt_ctx:
+                # Made before the fault: make the client connect again.
+                mode = "drop"
             if mode == "slow":
                 time.sleep(delay)
             elif mode == "drop":
@@ -261,9 +275,13 @@ class Server(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         # The handshake in the connection's own thread: a slow client
-        # does not hold up accept().
+        # does not hold up accept().  A certificate fault applies to
+        # every handshake while it is on (the client is not known yet,
+        # so its sae=, method= and count= do not apply).
+        words = control_line(self.args).split()
+        ctx = self.alt_ctx.get(words[0], self.ctx) if words else self.ctx
         try:
-            request = self.ctx.wrap_socket(request, server_side=True)
+            request = ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return
         self.RequestHandlerClass(request, client_address, self)
@@ -297,18 +315,32 @@ def main():
                    help="keys/s that come back per pair (0: always full)")
     p.add_argument("--fault", default="")
     p.add_argument("--control", help="file with a fault line, read per request")
+    p.add_argument("--expired-cert", help="certificate (and key) for the expired fault")
+    p.add_argument("--expired-key")
+    p.add_argument("--untrusted-cert", help="certificate (and key) for the untrusted fault")
+    p.add_argument("--untrusted-key")
     p.add_argument("--stats")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     host, port = args.listen.rsplit(":", 1)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(args.cert, args.key)
-    ctx.load_verify_locations(args.ca)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+
+    def context(cert, key):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(args.ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
     srv = Server((host, int(port)), Handler)
-    srv.ctx = ctx
+    srv.ctx = context(args.cert, args.key)
+    srv.alt_ctx = {}
+    if args.expired_cert:
+        srv.alt_ctx["expired"] = context(args.expired_cert, args.expired_key)
+    if args.untrusted_cert:
+        srv.alt_ctx["untrusted"] = context(args.untrusted_cert,
+                                           args.untrusted_key)
     srv.args = args
     signal.signal(signal.SIGUSR1, lambda *_: write_stats(args.stats))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
