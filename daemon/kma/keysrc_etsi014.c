@@ -698,6 +698,7 @@ enum e14_problem {
 	E14_PROTOCOL,		/* an answer or keys that break the protocol */
 	E14_CONFIG,		/* the module and our config disagree */
 	E14_NO_KEYS,		/* the module is out of key */
+	E14_AUTH,		/* the module's certificate fails verification */
 };
 
 static const struct alarm_desc e14_alarm[] = {
@@ -713,6 +714,9 @@ static const struct alarm_desc e14_alarm[] = {
 	[E14_NO_KEYS] = { .type = ALARM_QOS,
 			  .cause = "resourceAtOrNearingCapacity",
 			  .severity = ALARM_MAJOR },
+	[E14_AUTH] = { .type = ALARM_SECURITY,
+		       .cause = "authenticationFailure",
+		       .severity = ALARM_MAJOR },
 };
 
 /* An operator-facing problem with the link: alarm, counted, not repeated. */
@@ -1507,7 +1511,7 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 					  "dec_keys answer too large");
 		} else if (cert_fixit(s, rc)) {
 			/* Not "not answering": trying again will not help. */
-			problem(s, "%s: module %s refused: %s", s->where,
+			problem(s, E14_AUTH, "%s: module %s refused: %s", s->where,
 				s->url, cert_fixit(s, rc));
 			set_module_up(s, false);
 		} else {
