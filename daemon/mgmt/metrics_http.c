@@ -25,6 +25,8 @@
 #include "ksa/http.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
+#include "mgmt/mx.h"
+#include "mgmt/webview.h"
 
 #define METRICS_MAX_URL		1024
 #define METRICS_MAX_HEADERS	8192
@@ -55,6 +57,7 @@ struct mclient {
 	struct http_reader http;
 	struct mclient *prev, *next;
 	bool opened, counted, allowed, closing;
+	char cn[KM_NAME_MAX];		/* for the [manager] routes (mx.h) */
 	uint64_t last_active_ms;
 };
 
@@ -109,6 +112,17 @@ static void handle_request(struct mclient *c)
 	size_t len = 0;
 	char *text;
 
+	if (mx_owns(req->path) || webview_owns(req->path)) {
+		struct mgmt_reply r;
+
+		(mx_owns(req->path) ? mx_handle : webview_handle)(c->srv->src,
+			c->cn, http_method_str(req->method), req->path,
+			req->body, req->body_len, &r);
+		mclient_send(c, r.status, r.extra, r.type, r.body, r.len,
+			     keep_alive);
+		free(r.body);
+		return;
+	}
 	if (!c->allowed) {
 		mclient_error(c, 403, NULL,
 			      "client certificate CN is not in [metrics] clients",
@@ -180,7 +194,8 @@ static void on_open(struct tls_conn *tls, void *arg)
 	c->srv->n_conns++;
 	c->counted = true;
 	c->allowed = cn_allowed(c->srv, cn);
-	if (!c->allowed)
+	snprintf(c->cn, sizeof(c->cn), "%s", cn);
+	if (!c->allowed && !mx_manager(c->srv->src->cfg, cn))
 		log_ratelimited(&c->srv->refused_log, LOG_LVL_NOTICE,
 				"metrics: client certificate CN \"%s\" is not in [metrics] clients",
 				cn);
