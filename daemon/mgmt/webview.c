@@ -86,6 +86,7 @@ static const char app_js[] =
 "\treturn pos;\n"
 "}\n"
 "function draw(net) {\n"
+"\tnet.nodes.sort((x, y) => x.node < y.node ? -1 : x.node > y.node);\n"
 "\tconst svg = document.getElementById('net'), pos = place(net.nodes);\n"
 "\tdocument.getElementById('title').textContent = 'QKDN seen from ' + net.node;\n"
 "\tsvg.replaceChildren();\n"
