@@ -7,8 +7,10 @@
  * not in [metrics] clients gets 403 to every request; one without a
  * certificate never completes the handshake.
  *
- * GET and HEAD of /metrics only; 404 for other paths, 405 for other
- * methods.  Keep-alive and pipelined requests are answered in order.
+ * GET and HEAD of /metrics; 404 for other paths, 405 for other methods.
+ * /mx/, /mu/ and /view go to mx.h and webview.h, which answer the
+ * [manager] CNs by their roles (and refuse everyone else themselves).
+ * Keep-alive and pipelined requests are answered in order.
  */
 #include <errno.h>
 #include <stdbool.h>
