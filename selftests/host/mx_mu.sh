@@ -207,7 +207,7 @@ bad() {
 	local want=$1 what=$2 r code; shift 2
 	r=$(mreq "$@")
 	code=$(echo "$r" | http_code)
-	[ "$code" = "$want" ] && [ -n "$(echo "$r" | jget 'd["error"]')" ]
+	[ "$code" = "$want" ] && echo "$r" | head -n 1 | grep -q '^{"error":"[^"]'
 	ok $? "bad input, $what: $want with a reason (got $code: $(echo "$r" | head -n 1 | cut -c1-90))"
 }
 bad 403 "another user's SAE" a1 un1 POST /mu/v1/saes '{"saes": ["other"]}'
