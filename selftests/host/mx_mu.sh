@@ -155,6 +155,19 @@ r=$(mreq a2 mgr-c GET /mx/v1/summary)
 [ "$(echo "$r" | jget 'd["alarms"]')" = "{'critical': 0}" ]
 ok $? "Mx: mgr-c's summary does not count the major alarm"
 
+# Domain A narrows its policy for mgr-b at a2, live (SIGHUP).
+sed -i '/^\[manager domain-b\]/,/^$/s/^show = .*/show = summary/' "$QKD_DIR/a2.conf"
+n0=$(grep -c "reload: .* read" "$QKD_DIR/a2.log")
+kill -HUP "${QKD_PID[a2]}"
+for ((i = 0; i < 50; i++)); do
+	[ "$(grep -c "reload: .* read" "$QKD_DIR/a2.log")" -gt "$n0" ] && break
+	sleep 0.1
+done
+r=$(mreq a2 mgr-b GET /mx/v1/alarms)
+[ "$(echo "$r" | http_code)" = 403 ] && echo "$r" | grep -q 'does not show alarms' &&
+[ "$(mreq a2 mgr-b GET /mx/v1/summary | http_code)" = 200 ]
+ok $? "a policy narrowed by reload applies at once: mgr-b's alarms at a2 are 403, the summary stays"
+
 # ---- who is refused ----------------------------------------------------
 r=$(mreq a1 intruder GET /mx/v1/summary)
 [ "$(echo "$r" | http_code)" = 403 ] && echo "$r" | grep -q 'is not the cert_cn of a \[manager\]' &&
