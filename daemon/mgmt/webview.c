@@ -13,7 +13,9 @@
  *	GET /view/v1/network		{node, time, nodes: [{node, role,
  *					 known}], links: [{a, b, state,
  *					 level, avail_bits}], alarms:
- *					 [{severity, source, text, since}]}
+ *					 [{severity, source, text, since}],
+ *					 local: [{link, peer, up, rate_bps,
+ *					 avail_bits}]}
  *
  * A link is "up" only if both ends advertise it up (a link cut or taken
  * down at one end is down); its level is the lower of the two ends'.
@@ -25,6 +27,7 @@
 
 #include "core/alarm.h"
 #include "core/config.h"
+#include "kma/kma.h"
 #include "kx/kxmsg.h"
 #include "routing/lsa.h"
 #include "mgmt/ctl.h"
@@ -49,6 +52,9 @@ static const char page_html[] =
 "<section><h2>Links</h2><p class=\"legend\"><span class=\"k ready\">ready</span> "
 "<span class=\"k low\">low</span> <span class=\"k empty\">empty</span> "
 "<span class=\"k down\">down</span></p>\n"
+"<h2>Key at this node's links (bits available, last 60 s)</h2>\n"
+"<svg id=\"chart\" viewBox=\"0 0 360 120\" role=\"img\" aria-label=\"key available\"></svg>\n"
+"<ul id=\"rates\"></ul>\n"
 "<h2>Active alarms at this node</h2><ul id=\"alarms\"></ul></section></main>\n"
 "</body></html>\n";
 
@@ -57,7 +63,9 @@ static const char app_css[] =
 "header{display:flex;gap:1em;align-items:baseline;padding:.5em 1em;background:#234;color:#fff}\n"
 "h1{font-size:1.2em;margin:0}h2{font-size:1em}\n"
 "main{display:flex;gap:1em;padding:1em}\n"
-"svg{width:800px;height:600px;background:#fff;border:1px solid #ccc}\n"
+"#net{width:800px;height:600px;background:#fff;border:1px solid #ccc}\n"
+"#chart{width:360px;height:120px;background:#fff;border:1px solid #ccc}\n"
+"polyline{fill:none;stroke-width:2}\n"
 "line{stroke-width:4}line.down{stroke-dasharray:8 6}\n"
 "circle{fill:#234;stroke:#fff;stroke-width:2}circle.unknown{fill:#999}\n"
 "text{fill:#fff;font-weight:bold;text-anchor:middle;dominant-baseline:central}\n"
@@ -71,6 +79,9 @@ static const char app_js[] =
 "const NS = 'http://www.w3.org/2000/svg';\n"
 "const COLOUR = { ready: '#2ca02c', low: '#ff7f0e', warning: '#ff7f0e',\n"
 "\t\tempty: '#8c564b', down: '#d62728' };\n"
+"const PALETTE = ['#1f77b4', '#9467bd', '#17becf', '#e377c2', '#bcbd22',\n"
+"\t\t '#7f7f7f'];\n"
+"const history = {};\n"
 "let polls = 0;\n"
 "function el(name, attrs) {\n"
 "\tconst e = document.createElementNS(NS, name);\n"
@@ -123,12 +134,35 @@ static const char app_js[] =
 "\t\tul.appendChild(li);\n"
 "\t}\n"
 "}\n"
+"function chart(local) {\n"
+"\tconst svg = document.getElementById('chart'), ul = document.getElementById('rates');\n"
+"\tsvg.replaceChildren();\n"
+"\tul.replaceChildren();\n"
+"\tlet max = 1;\n"
+"\tfor (const l of local) {\n"
+"\t\tconst h = history[l.link] = (history[l.link] || []).concat([l.avail_bits]).slice(-60);\n"
+"\t\tmax = Math.max(max, ...h);\n"
+"\t}\n"
+"\tlocal.forEach((l, i) => {\n"
+"\t\tconst colour = PALETTE[i % PALETTE.length], h = history[l.link];\n"
+"\t\tconst pts = h.map((v, k) => (k * 6) + ',' + (115 - 110 * v / max).toFixed(1));\n"
+"\t\tsvg.appendChild(el('polyline', { id: 'rate-' + l.link, stroke: colour,\n"
+"\t\t\tpoints: pts.join(' ') }));\n"
+"\t\tconst li = document.createElement('li');\n"
+"\t\tli.style.color = colour;\n"
+"\t\tli.textContent = l.link + ' to ' + l.peer + ': ' + (l.up ? 'up' : 'down') +\n"
+"\t\t\t', ' + l.avail_bits + ' bits, ' + l.rate_bps + ' bit/s';\n"
+"\t\tul.appendChild(li);\n"
+"\t});\n"
+"}\n"
 "async function poll() {\n"
 "\tconst st = document.getElementById('status');\n"
 "\ttry {\n"
 "\t\tconst r = await fetch('/view/v1/network', { cache: 'no-store' });\n"
 "\t\tif (!r.ok) throw new Error('HTTP ' + r.status);\n"
-"\t\tdraw(await r.json());\n"
+"\t\tconst net = await r.json();\n"
+"\t\tdraw(net);\n"
+"\t\tchart(net.local);\n"
 "\t\tpolls++;\n"
 "\t\tst.textContent = 'live';\n"
 "\t\tst.dataset.polls = polls;\n"
@@ -196,6 +230,24 @@ static bool node_listed(json_t *nodes, const char *name)
 	return false;
 }
 
+/* This node's own links, for the chart: the key its pools hold. */
+static json_t *local_json(const struct kma *kma)
+{
+	size_t n = kma ? kma_link_count(kma) : 0;
+	struct kma_link_info *li = malloc(sizeof(*li));
+	json_t *arr = json_array();
+
+	for (size_t i = 0; li && arr && i < n; i++)
+		if (!kma_link_info(kma, i, li))
+			json_array_append_new(arr, json_pack(
+				"{s:s, s:s, s:b, s:I, s:I}", "link", li->name,
+				"peer", li->peer, "up", li->up, "rate_bps",
+				(json_int_t)li->rate_bps, "avail_bits",
+				(json_int_t)(li->avail * 8)));
+	free(li);
+	return arr;
+}
+
 static json_t *network_json(const struct ctl_sources *src)
 {
 	struct lsa_node_info *n = malloc(sizeof(*n));
@@ -253,9 +305,10 @@ static json_t *network_json(const struct ctl_sources *src)
 				alarm_severity_name(a.severity), "source",
 				a.source, "text", a.text, "since",
 				(json_int_t)a.since));
-	return json_pack("{s:s, s:I, s:o*, s:o*, s:o*}", "node",
+	return json_pack("{s:s, s:I, s:o*, s:o*, s:o*, s:o*}", "node",
 			 src->cfg->node.name, "time", (json_int_t)time(NULL),
-			 "nodes", nodes, "links", links, "alarms", alarms);
+			 "nodes", nodes, "links", links, "alarms", alarms,
+			 "local", local_json(src->kma));
 }
 
 static void reply_static(struct mgmt_reply *r, const char *type,

@@ -10,7 +10,8 @@
 # DevTools protocol (webview_cdp.py).  The DOM must show every node and
 # link; a link cut at A ("qkdctl link down B") must turn A-B red in D's
 # page, which learns it from A's link-state advertisement, within a few
-# seconds.  Screenshots before and after are checked as PNG.
+# seconds.  The chart of D's own links is drawn.  Screenshots before and
+# after are checked as PNG.
 #
 #	A - B - C - D
 #	| \ |   |   |
@@ -100,6 +101,8 @@ check "$B" 'set(d["links"]) == want_links and len(want_links) == 19 or sorted(d[
 ok $? "the DOM shows all 19 links"
 check "$B" 'all(l["state"] == "up" for l in d["links"].values()) or d["links"]'
 ok $? "every link is up at first"
+check "$B" 'sorted(d["rates"]) == ["rate-CD", "rate-DH"] or d["rates"]'
+ok $? "the key chart draws D's own links CD and DH"
 check "$B" 'd["links"]["link-A-B"]["stroke"] not in ("#d62728", None) or d["links"]["link-A-B"]'
 ok $? "A-B is drawn in an up colour ($("$QKD_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["links"]["link-A-B"])' "$B"))"
 check "$A" 'd["links"]["link-A-B"]["state"] == "down" and d["links"]["link-A-B"]["stroke"] == "#d62728" or d["links"]["link-A-B"]'

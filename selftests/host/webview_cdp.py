@@ -34,7 +34,8 @@ DOM = """(() => {
              nodes: [...document.querySelectorAll('#net g.node')].map(g => g.id),
              labels: [...document.querySelectorAll('#net g.node text')].map(t => t.textContent),
              links: links,
-             alarms: [...document.querySelectorAll('#alarms li')].map(l => l.textContent) };
+             alarms: [...document.querySelectorAll('#alarms li')].map(l => l.textContent),
+             rates: [...document.querySelectorAll('#chart polyline')].map(p => p.id) };
 })()"""
 
 
