@@ -155,6 +155,22 @@ r=$(mreq a2 mgr-c GET /mx/v1/summary)
 [ "$(echo "$r" | jget 'd["alarms"]')" = "{'critical': 0}" ]
 ok $? "Mx: mgr-c's summary does not count the major alarm"
 
+# Domain B's manager aggregates domain A: examples/manager/mx_poll.py.
+mx_poll() {	# CN: poll a1 and a2 as CN
+	"$QKD_PY" "$QKD_TOP/examples/manager/mx_poll.py" --ca "$QKD_DIR/ca.pem" \
+		--cert "$QKD_DIR/$1.pem" --key "$QKD_DIR/$1.key" \
+		"127.0.0.1:${MPORT[a1]}" "127.0.0.1:${MPORT[a2]}" | tee -a "$OUT/all"
+}
+got=$(mx_poll mgr-b | "$QKD_PY" -c 'import json, sys; d = json.load(sys.stdin)
+print(sorted(d["nodes"]), d["links_up"], d["links_down"], d["alarms"]["major"] >= 1,
+      [(a["node"], a["object"], a["severity"]) for a in d["active"]], d["refused"])')
+[ "$got" = "['a1', 'a2'] 2 1 True [('a2', 'peer=b1', 'major')] {}" ]
+ok $? "mx_poll.py as mgr-b: domain A's two nodes, links 2 up 1 down, a2's major alarm (got $got)"
+got=$(mx_poll mgr-c | "$QKD_PY" -c 'import json, sys; d = json.load(sys.stdin)
+print(sorted(d["nodes"]), d["active"], sorted(d["refused"]), d["alarms"])')
+[ "$got" = "['a1', 'a2'] [] ['127.0.0.1:${MPORT[a1]}/mx/v1/alarms', '127.0.0.1:${MPORT[a2]}/mx/v1/alarms'] {'critical': 0}" ]
+ok $? "mx_poll.py as mgr-c: summaries of both nodes, alarms refused by policy (got $got)"
+
 # Domain A narrows its policy for mgr-b at a2, live (SIGHUP).
 sed -i '/^\[manager domain-b\]/,/^$/s/^show = .*/show = summary/' "$QKD_DIR/a2.conf"
 n0=$(grep -c "reload: .* read" "$QKD_DIR/a2.log")
