@@ -886,6 +886,10 @@ static void reload(struct daemon *d)
 	}
 	report_unapplied(&d->cfg, &next);
 	reload_tls(d, &next);
+	/* [manager] policies are read at each request (mx.h): a manager
+	 * added, narrowed or removed is served so from its next request. */
+	memcpy(d->cfg.managers, next.managers, sizeof(next.managers));
+	d->cfg.n_managers = next.n_managers;
 	if (!d->verbose && next.log_level != d->cfg.log_level) {
 		d->cfg.log_level = next.log_level;
 		log_set_level(next.log_level);

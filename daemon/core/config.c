@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/alarm.h"
 #include "core/config.h"
 
 #define CFG_MAX_ITEMS	1024	/* peers, links or SAEs per file */
@@ -37,7 +38,7 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_SKIP, SEC_KX, SEC_METRICS,
 	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_WIREGUARD, SEC_IPSEC,
-	SEC_IPSEC_GW, SEC_ACCOUNTING,
+	SEC_IPSEC_GW, SEC_ACCOUNTING, SEC_MANAGER,
 	SEC_BAD,
 };
 
@@ -86,6 +87,7 @@ struct parser {
 	int acct_line;		/* [accounting] */
 	struct seen acct_seen;
 	struct item_meta *gw_meta;
+	struct item_meta mgr_meta[CONFIG_MANAGERS_MAX];	/* [manager NAME] */
 	uint16_t gw_local_family, gw_remote_family;	/* of the last gw */
 };
 
@@ -391,6 +393,8 @@ static const char *const ipsec_keys[] = {
 	"reqid_min", "reqid_max", "replay_window", NULL
 };
 static const char *const acct_keys[] = { "enabled", "interval", NULL };
+static const char *const manager_keys[] = { "cert_cn", "role", "show",
+					     "min_severity", "saes", NULL };
 static const char *const ipsec_gw_keys[] = {
 	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
 	"soft_bytes", "hard_bytes", NULL
@@ -467,6 +471,143 @@ static void set_metrics_clients(struct parser *p, const char *val)
 	}
 	if (!c->n_metrics_clients)
 		fail(p, "clients: no certificate CN given");
+}
+
+/* ---- [manager NAME] (Mx, Mu, web view) ---- */
+
+/* Calls @fn for each word of @val (separated by commas or blanks). */
+static void each_word(struct parser *p, const char *key, const char *val,
+		      void (*fn)(struct parser *p, const char *word))
+{
+	char w[CFG_LINE_MAX];
+	size_t n;
+
+	while (*val && !p->failed) {
+		n = strcspn(val, ", \t");
+		if (!n) {
+			val++;
+			continue;
+		}
+		if (n >= sizeof(w)) {
+			fail(p, "%s: word too long", key);
+			return;
+		}
+		memcpy(w, val, n);
+		w[n] = '\0';
+		val += n;
+		fn(p, w);
+	}
+}
+
+static struct manager_cfg *cur_manager(struct parser *p)
+{
+	return &p->cfg->managers[p->cfg->n_managers - 1];
+}
+
+static void manager_show(struct parser *p, const char *w)
+{
+	static const char *const names[] = { "alarms", "summary", "sae_names" };
+
+	for (unsigned int i = 0; i < 3; i++)
+		if (!strcmp(w, names[i])) {
+			cur_manager(p)->show |= 1u << i;
+			return;
+		}
+	fail(p, "show: '%s' is not alarms, summary or sae_names", w);
+}
+
+static void manager_sae(struct parser *p, const char *w)
+{
+	struct manager_cfg *m = cur_manager(p);
+
+	if (m->n_saes == CONFIG_MANAGER_SAES_MAX) {
+		fail(p, "saes: more than %d SAEs", CONFIG_MANAGER_SAES_MAX);
+		return;
+	}
+	if (set_name(p, "saes", w, m->saes[m->n_saes], KSA_SAE_ID_MAX))
+		m->n_saes++;
+}
+
+static void manager_key(struct parser *p, const char *key, const char *val)
+{
+	static const char *const sev[] = { "warning", "minor", "major",
+					   "critical" };
+	struct manager_cfg *m = cur_manager(p);
+
+	if (!strcmp(key, "cert_cn")) {
+		set_name(p, key, val, m->cert_cn, KM_NAME_MAX);
+	} else if (!strcmp(key, "role")) {
+		if (!strcmp(val, "mx"))
+			m->role = MANAGER_MX;
+		else if (!strcmp(val, "mu"))
+			m->role = MANAGER_MU;
+		else if (!strcmp(val, "view"))
+			m->role = MANAGER_VIEW;
+		else
+			fail(p, "role: '%s' is not mx, mu or view", val);
+	} else if (!strcmp(key, "show")) {
+		m->show = 0;
+		each_word(p, key, val, manager_show);
+	} else if (!strcmp(key, "min_severity")) {
+		for (unsigned int i = 0; i < 4; i++)
+			if (!strcmp(val, sev[i])) {
+				m->min_severity = ALARM_WARNING + i;
+				return;
+			}
+		fail(p, "min_severity: '%s' is not warning, minor, major or critical",
+		     val);
+	} else {
+		each_word(p, key, val, manager_sae);
+		if (!m->n_saes && !p->failed)
+			fail(p, "saes: no SAE given");
+	}
+}
+
+/* Each key fits its role; a CN is one manager's; Mu SAEs are [sae]s. */
+static void check_manager(struct parser *p, size_t i)
+{
+	struct qkd_config *c = p->cfg;
+	struct manager_cfg *m = &c->managers[i];
+	const struct seen *s = &p->mgr_meta[i].seen;
+	int line = p->mgr_meta[i].line;
+
+	if (!was_seen(s, "cert_cn") || !was_seen(s, "role")) {
+		fail_at(p, line, "[manager %s]: missing required key '%s'",
+			m->name, was_seen(s, "role") ? "cert_cn" : "role");
+		return;
+	}
+	if (!c->metrics_listen[0])
+		fail_at(p, line,
+			"[manager %s]: needs a [metrics] section: managers are served on its listener",
+			m->name);
+	if (m->role == MANAGER_MU && !m->n_saes)
+		fail_at(p, line,
+			"[manager %s]: role mu needs 'saes', the SAEs of its user network",
+			m->name);
+	if (m->role != MANAGER_MU && m->n_saes)
+		fail_at(p, line, "[manager %s]: 'saes' is for role mu only",
+			m->name);
+	if (m->role != MANAGER_MX &&
+	    (was_seen(s, "show") || was_seen(s, "min_severity")))
+		fail_at(p, line,
+			"[manager %s]: 'show' and 'min_severity' are for role mx only",
+			m->name);
+	for (size_t j = 0; j < m->n_saes; j++) {
+		size_t k;
+
+		for (k = 0; k < c->n_saes; k++)
+			if (!strcmp(c->saes[k].name, m->saes[j]))
+				break;
+		if (k == c->n_saes)
+			fail_at(p, line,
+				"[manager %s]: saes: '%s' is not an [sae] section",
+				m->name, m->saes[j]);
+	}
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->managers[j].cert_cn, m->cert_cn))
+			fail_at(p, line,
+				"[manager %s]: cert_cn %s is also [manager %s]'s; one role per certificate",
+				m->name, m->cert_cn, c->managers[j].name);
 }
 
 /* Configuration 4: "central" relays through the controller (Kx'). */
@@ -1053,6 +1194,27 @@ static void begin_section(struct parser *p, const char *hdr)
 		c->wireguard[idx].rotate_s = 120;
 		p->kind = SEC_WIREGUARD;
 		p->cur_seen = &p->wg_meta[idx].seen;
+	} else if (!strcmp(type, "manager")) {
+		struct manager_cfg *m;
+
+		for (i = 0; i < c->n_managers; i++)
+			if (!strcmp(c->managers[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		if (c->n_managers == CONFIG_MANAGERS_MAX) {
+			fail(p, "more than %d [manager] sections",
+			     CONFIG_MANAGERS_MAX);
+			return;
+		}
+		m = &c->managers[c->n_managers];
+		memset(m, 0, sizeof(*m));
+		strcpy(m->name, name);
+		m->show = MANAGER_SHOW_ALARMS | MANAGER_SHOW_SUMMARY;
+		m->min_severity = ALARM_MAJOR;
+		p->mgr_meta[c->n_managers] = (struct item_meta){ .line = p->line };
+		p->cur_seen = &p->mgr_meta[c->n_managers++].seen;
+		p->kind = SEC_MANAGER;
 	} else if (!strcmp(type, "ipsec")) {
 		struct ipsec_cfg *ic = &c->ipsec;
 
@@ -1168,6 +1330,10 @@ static int on_key(void *user, const char *section, const char *key,
 			c->acct_enabled = !strcmp(val, "yes");
 		else
 			fail(p, "enabled: '%s' is not yes or no", val);
+		break;
+	case SEC_MANAGER:
+		if (mark_seen(p, key, manager_keys))
+			manager_key(p, key, val);
 		break;
 	case SEC_IPSEC_GW:
 		if (mark_seen(p, key, ipsec_gw_keys))
@@ -1747,6 +1913,8 @@ static bool check_all(struct parser *p)
 		check_wireguard(p, i);
 	for (i = 0; i < c->ipsec.n_gws; i++)
 		check_ipsec_gw(p, i);
+	for (i = 0; i < c->n_managers; i++)
+		check_manager(p, i);
 	if (p->ipsec_line && c->ipsec.reqid_min > c->ipsec.reqid_max)
 		fail_at(p, p->ipsec_line, "[ipsec]: reqid_min above reqid_max");
 	check_limits(p);

@@ -175,6 +175,32 @@ enum relay_priority {
 /* [metrics] clients: certificate CNs allowed to scrape /metrics. */
 #define CONFIG_METRICS_CLIENTS_MAX	16
 
+/*
+ * [manager NAME]: a manager outside this node that reads it over the
+ * management listener ([metrics] listen), Documentation/qkd/mx-mu.rst.
+ * Mx: the manager of another QKDN domain, shown what this policy allows;
+ * Mu: a user network manager, shown its own SAEs only; view: the web view.
+ */
+#define CONFIG_MANAGERS_MAX		16
+#define CONFIG_MANAGER_SAES_MAX		16
+
+enum manager_role { MANAGER_MX = 1, MANAGER_MU, MANAGER_VIEW };
+
+/* Mx "show": what the peer domain's manager may read. */
+#define MANAGER_SHOW_ALARMS	0x1	/* active alarms, from min_severity */
+#define MANAGER_SHOW_SUMMARY	0x2	/* links up/down, key rates, counts */
+#define MANAGER_SHOW_SAE_NAMES	0x4	/* SAE names in both */
+
+struct manager_cfg {
+	char name[KM_NAME_MAX];
+	char cert_cn[KM_NAME_MAX];	/* its client certificate's CN */
+	uint8_t role;			/* enum manager_role */
+	uint8_t show;			/* mx: MANAGER_SHOW_* */
+	uint8_t min_severity;		/* mx: enum alarm_severity, 2..5 */
+	char saes[CONFIG_MANAGER_SAES_MAX][KSA_SAE_ID_MAX];	/* mu */
+	size_t n_saes;
+};
+
 /* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */
 struct ipsec_gw_cfg {
 	char name[KM_NAME_MAX];
@@ -252,6 +278,8 @@ struct qkd_config {
 	char metrics_listen[KM_ADDR_MAX];
 	char metrics_clients[CONFIG_METRICS_CLIENTS_MAX][KM_NAME_MAX];
 	size_t n_metrics_clients;
+	struct manager_cfg managers[CONFIG_MANAGERS_MAX];	/* [manager] */
+	size_t n_managers;
 
 	struct peer_cfg *peers;
 	size_t n_peers;

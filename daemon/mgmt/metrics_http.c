@@ -7,8 +7,10 @@
  * not in [metrics] clients gets 403 to every request; one without a
  * certificate never completes the handshake.
  *
- * GET and HEAD of /metrics only; 404 for other paths, 405 for other
- * methods.  Keep-alive and pipelined requests are answered in order.
+ * GET and HEAD of /metrics; 404 for other paths, 405 for other methods.
+ * /mx/, /mu/ and /view go to mx.h and webview.h, which answer the
+ * [manager] CNs by their roles (and refuse everyone else themselves).
+ * Keep-alive and pipelined requests are answered in order.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,6 +27,8 @@
 #include "ksa/http.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
+#include "mgmt/mx.h"
+#include "mgmt/webview.h"
 
 #define METRICS_MAX_URL		1024
 #define METRICS_MAX_HEADERS	8192
@@ -55,6 +59,7 @@ struct mclient {
 	struct http_reader http;
 	struct mclient *prev, *next;
 	bool opened, counted, allowed, closing;
+	char cn[KM_NAME_MAX];		/* for the [manager] routes (mx.h) */
 	uint64_t last_active_ms;
 };
 
@@ -109,6 +114,17 @@ static void handle_request(struct mclient *c)
 	size_t len = 0;
 	char *text;
 
+	if (mx_owns(req->path) || webview_owns(req->path)) {
+		struct mgmt_reply r;
+
+		(mx_owns(req->path) ? mx_handle : webview_handle)(c->srv->src,
+			c->cn, http_method_str(req->method), req->path,
+			req->body, req->body_len, &r);
+		mclient_send(c, r.status, r.extra, r.type, r.body, r.len,
+			     keep_alive);
+		free(r.body);
+		return;
+	}
 	if (!c->allowed) {
 		mclient_error(c, 403, NULL,
 			      "client certificate CN is not in [metrics] clients",
@@ -180,7 +196,8 @@ static void on_open(struct tls_conn *tls, void *arg)
 	c->srv->n_conns++;
 	c->counted = true;
 	c->allowed = cn_allowed(c->srv, cn);
-	if (!c->allowed)
+	snprintf(c->cn, sizeof(c->cn), "%s", cn);
+	if (!c->allowed && !mx_manager(c->srv->src->cfg, cn))
 		log_ratelimited(&c->srv->refused_log, LOG_LVL_NOTICE,
 				"metrics: client certificate CN \"%s\" is not in [metrics] clients",
 				cn);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "core/alarm.h"
 #include "core/config.h"
 #include "kx/kxmsg.h"
 #include "relay/relay.h"
@@ -736,6 +737,80 @@ static void test_metrics(void **state)
 	}
 }
 
+/* [manager NAME]: Mx, Mu and view managers on the [metrics] listener. */
+static void test_managers(void **state)
+{
+#define M "[metrics]\nlisten = 127.0.0.1:9100\nclients = prom\n"
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[manager b]\ncert_cn = mgr-b\nrole = mx\n",
+		  "t.conf:33: [manager b]: needs a [metrics] section: managers are served on its listener" },
+		{ M "[manager b]\nrole = mx\n",
+		  "t.conf:36: [manager b]: missing required key 'cert_cn'" },
+		{ M "[manager b]\ncert_cn = mgr-b\n",
+		  "t.conf:36: [manager b]: missing required key 'role'" },
+		{ M "[manager b]\ncert_cn = mgr-b\nrole = boss\n",
+		  "t.conf:38: role: 'boss' is not mx, mu or view" },
+		{ M "[manager b]\ncert_cn = mgr-b\nrole = mx\nshow = alarms keys\n",
+		  "t.conf:39: show: 'keys' is not alarms, summary or sae_names" },
+		{ M "[manager b]\ncert_cn = mgr-b\nrole = mx\nmin_severity = cleared\n",
+		  "t.conf:39: min_severity: 'cleared' is not warning, minor, major or critical" },
+		{ M "[manager u]\ncert_cn = un1\nrole = mu\n",
+		  "t.conf:36: [manager u]: role mu needs 'saes', the SAEs of its user network" },
+		{ M "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1 app9\n",
+		  "t.conf:36: [manager u]: saes: 'app9' is not an [sae] section" },
+		{ M "[manager u]\ncert_cn = un1\nrole = mu\nsaes = ,\n",
+		  "t.conf:39: saes: no SAE given" },
+		{ M "[manager b]\ncert_cn = mgr-b\nrole = mx\nsaes = app1\n",
+		  "t.conf:36: [manager b]: 'saes' is for role mu only" },
+		{ M "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1\nshow = alarms\n",
+		  "t.conf:36: [manager u]: 'show' and 'min_severity' are for role mx only" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\n[manager c]\ncert_cn = m\nrole = view\n",
+		  "t.conf:39: [manager c]: cert_cn m is also [manager b]'s; one role per certificate" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\n[manager b]\n",
+		  "t.conf:39: duplicate section [manager b]" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\npolicy = all\n",
+		  "t.conf:39: unknown key 'policy' in [manager b]" },
+	};
+	char tail[1024], *text, err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+
+	(void)state;
+	text = file_with(32, "node = B\n" M
+			 "[manager b]\ncert_cn = mgr-b\nrole = mx\n"
+			 "[manager c]\ncert_cn = mgr-c\nrole = mx\nshow = summary, sae_names\nmin_severity = warning\n"
+			 "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1 app2\n"
+			 "[manager v]\ncert_cn = noc\nrole = view");
+	assert_int_equal(parse(text, &c, err), 0);
+	free(text);
+	assert_int_equal(c.n_managers, 4);
+	assert_int_equal(c.managers[0].role, MANAGER_MX);
+	/* The default policy: alarms from major and summaries, no SAE names. */
+	assert_int_equal(c.managers[0].show,
+			 MANAGER_SHOW_ALARMS | MANAGER_SHOW_SUMMARY);
+	assert_int_equal(c.managers[0].min_severity, ALARM_MAJOR);
+	assert_int_equal(c.managers[1].show,
+			 MANAGER_SHOW_SUMMARY | MANAGER_SHOW_SAE_NAMES);
+	assert_int_equal(c.managers[1].min_severity, ALARM_WARNING);
+	assert_int_equal(c.managers[2].role, MANAGER_MU);
+	assert_int_equal(c.managers[2].n_saes, 2);
+	assert_string_equal(c.managers[2].saes[1], "app2");
+	assert_int_equal(c.managers[3].role, MANAGER_VIEW);
+	assert_string_equal(c.managers[3].cert_cn, "noc");
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(tail, sizeof(tail), "node = B\n%s", bad[i].section);
+		text = file_with(32, tail);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("case %zu: got '%s'\n   expected '%s'\n", i,
+				    err, bad[i].error);
+			fail();
+		}
+		free(text);
+	}
+#undef M
+}
+
 /* [macsec NAME] after the good file's last line (32), from line 33 on. */
 static char *file_with_macsec(const char *section)
 {
@@ -1015,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_missing_sections),
 		cmocka_unit_test(test_macsec),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_managers),
 		cmocka_unit_test(test_wireguard),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
