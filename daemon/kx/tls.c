@@ -13,8 +13,13 @@
  * lingering) that conn_step() runs whenever bytes came, a send finished
  * or the owner wrote.  Plaintext input is buffered up to the caller's
  * bound, plaintext output is queued until the step; both may hold key
- * material, so every byte that leaves them is cleansed.  net_in, net_out
- * and the io buffers only ever hold ciphertext.
+ * material, so every byte that leaves them is cleansed.  The output queue
+ * (ETSI 014 and SKIP answers carry key bytes) lives in the secure heap,
+ * locked and kept out of core dumps, and is given back as soon as it is
+ * encrypted.  net_in, net_out and the io buffers only ever hold
+ * ciphertext.  (OpenSSL copies a record's plaintext into its own write
+ * buffer and encrypts it there in place, within SSL_write_ex(): that
+ * buffer is not ours to lock.)
  *
  * Callbacks run only from conn_step(), itself run from an io completion
  * or a loop task, never from inside a tls_conn_*() call, so a caller may
@@ -60,6 +65,7 @@ struct tls_buf {
 	size_t head;	/* first unconsumed byte */
 	size_t len;	/* bytes from head */
 	size_t cap;
+	bool secure;	/* data from the secure heap (locked, not dumped) */
 };
 
 struct tls_conn {
@@ -443,13 +449,25 @@ int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen)
 
 /* ---- buffers ----------------------------------------------------------- */
 
+static void buf_release(struct tls_buf *b, uint8_t *data, size_t cap)
+{
+	if (!data)
+		return;
+	if (b->secure) {
+		OPENSSL_secure_clear_free(data, cap);
+	} else {
+		OPENSSL_cleanse(data, cap);
+		free(data);
+	}
+}
+
 static void buf_free(struct tls_buf *b)
 {
-	if (b->data) {
-		OPENSSL_cleanse(b->data, b->cap);
-		free(b->data);
-	}
+	bool secure = b->secure;
+
+	buf_release(b, b->data, b->cap);
 	memset(b, 0, sizeof(*b));
+	b->secure = secure;
 }
 
 /* Drop @n bytes from the front, wiping them. */
@@ -483,20 +501,20 @@ static size_t buf_room(struct tls_buf *b, size_t want, size_t limit)
 		b->head = 0;
 	}
 	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : TLS_IN_CHUNK;
+		/* Locked memory is scarce: the output starts small. */
+		size_t cap = b->cap ? b->cap : b->secure ? 1024 : TLS_IN_CHUNK;
 		uint8_t *p;
 
 		while (cap < need)
 			cap *= 2;
 		if (cap > limit)
 			cap = limit;
-		p = malloc(cap);
+		p = b->secure ? OPENSSL_secure_malloc(cap) : malloc(cap);
 		if (!p)
 			return b->cap - b->head - b->len;
 		if (b->data) {
 			memcpy(p, b->data + b->head, b->len);
-			OPENSSL_cleanse(b->data, b->cap);
-			free(b->data);
+			buf_release(b, b->data, b->cap);
 		}
 		b->data = p;
 		b->head = 0;
@@ -696,6 +714,11 @@ static void conn_encrypt(struct tls_conn *c)
 		}
 		buf_consume(&c->out, n);
 	}
+	/*
+	 * Drained: give the locked memory back, so that only connections
+	 * with plaintext waiting hold any (an idle client holds none).
+	 */
+	buf_free(&c->out);
 }
 
 /*
@@ -995,6 +1018,8 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->loop = loop;
 	c->fd = fd;
 	c->max_input = max_input ? max_input : TLS_IN_CHUNK;
+	/* Answers carry key bytes (ETSI 014, SKIP): locked memory. */
+	c->out.secure = true;
 	c->ops = ops;
 	c->arg = arg;
 	c->state = TLS_HANDSHAKE;
@@ -1068,9 +1093,13 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	if (c->state != TLS_HANDSHAKE && c->state != TLS_OPEN)
 		return -1;
-	if (tls_conn_pending(c) + len > TLS_OUT_MAX ||
-	    buf_room(&c->out, len, TLS_OUT_MAX) < len) {
+	if (tls_conn_pending(c) + len > TLS_OUT_MAX) {
 		conn_kill(c, "output queue full");
+		return -1;
+	}
+	if (buf_room(&c->out, len, TLS_OUT_MAX) < len) {
+		/* Never an unlocked copy instead: fail closed. */
+		conn_kill(c, "output: secure heap exhausted ([node] secure_heap)");
 		return -1;
 	}
 	memcpy(c->out.data + c->out.head + c->out.len, buf, len);

@@ -8,7 +8,8 @@
  * the configured CA; a connection whose peer did not is closed before any
  * application byte is read.  Buffers that held application data are
  * cleansed (OPENSSL_cleanse) when consumed or freed, since they may carry
- * key material.  The socket's bytes move through io_uring (loop_io), and
+ * key material; the output queue is in the secure heap (locked), held only
+ * while it holds plaintext: a write that does not fit there fails.  The socket's bytes move through io_uring (loop_io), and
  * sends never raise SIGPIPE.
  */
 #ifndef QKD_TLS_H
