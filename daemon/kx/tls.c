@@ -279,10 +279,17 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 							X509_LOOKUP_file());
 
 		what = files->crl;
-		/* Every CRL of the file, each checked when it is used. */
+		/*
+		 * Every CRL of the file, each checked when it is used; for
+		 * every certificate of the chain but the trust anchor
+		 * (CRL_CHECK_ALL), so that a revoked intermediate CA cuts
+		 * what it issued.  A chain with a CA whose CRL is missing is
+		 * refused: fail closed.
+		 */
 		if (!lu || X509_load_crl_file(lu, files->crl,
 					      X509_FILETYPE_PEM) <= 0 ||
-		    !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK))
+		    !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+						 X509_V_FLAG_CRL_CHECK_ALL))
 			goto fail;
 	}
 	what = files->cert;

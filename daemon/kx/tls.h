@@ -28,9 +28,11 @@ struct tls_files {
 	const char *cert;	/* this side's certificate chain, PEM */
 	const char *key;	/* its private key, PEM */
 	/*
-	 * PEM CRLs, NULL or "" for none.  With CRLs the peer's certificate
-	 * is refused unless a current CRL of its issuer is in the file and
-	 * does not list it (X509_V_FLAG_CRL_CHECK): fail closed.
+	 * PEM CRLs, NULL or "" for none.  With CRLs each certificate of the
+	 * peer's chain but the trust anchor (the peer's own and every
+	 * intermediate CA's) is refused unless a current CRL of its issuer
+	 * is in the file and does not list it (X509_V_FLAG_CRL_CHECK_ALL):
+	 * fail closed.
 	 */
 	const char *crl;
 };
