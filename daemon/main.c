@@ -48,6 +48,7 @@
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
+#include "kx/crl_watch.h"
 #include "mgmt/account.h"
 
 #define ERR_MAX	512
@@ -74,6 +75,7 @@ struct daemon {
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct metrics_server *metrics;	/* [metrics], or NULL */
+	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
 };
@@ -333,6 +335,23 @@ static int make_tls(struct daemon *d, char *err, size_t errlen)
 {
 	return make_kx_tls(&d->cfg, &d->server_ctx, &d->client_ctx, err,
 			   errlen);
+}
+
+/* Start, and after each reload: the CRLs whose expiry to watch. */
+static int watch_crls(struct daemon *d, char *err, size_t errlen)
+{
+	const struct crl_watch_file files[] = {
+		{ "kx", d->cfg.tls_kx_crl }, { "sae", d->cfg.tls_sae_crl },
+	};
+
+	if (!d->crl)
+		d->crl = crl_watch_new(d->loop);
+	if (!d->crl) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	crl_watch_set(d->crl, files, sizeof(files) / sizeof(files[0]));
+	return 0;
 }
 
 /* ETSI 014: SAEs are checked against the SAE CA (and its CRL). */
@@ -677,6 +696,7 @@ static int start_all(struct daemon *d)
 	    ensure_parent_dir(d->cfg.control, "control socket directory") < 0)
 		return -1;
 	if (make_tls(d, err, sizeof(err)) < 0 ||
+	    watch_crls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
 	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
@@ -753,6 +773,8 @@ static void stop_all(struct daemon *d)
 	SSL_CTX_free(d->server_ctx);
 	SSL_CTX_free(d->client_ctx);
 	d->server_ctx = d->client_ctx = NULL;
+	crl_watch_free(d->crl);
+	d->crl = NULL;
 	free(d->etsi_saes);
 	d->etsi_saes = NULL;
 }
@@ -875,6 +897,8 @@ static void reload(struct daemon *d)
 	struct qkd_config next;
 
 	if (config_load(d->config_path, &next, err, sizeof(err)) < 0) {
+	if (watch_crls(d, err, sizeof(err)) < 0)
+		log_err("reload: CRL expiry: %s", err);
 		log_err("reload: %s; keeping the running configuration", err);
 		return;
 	}

@@ -39,7 +39,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
@@ -1540,6 +1543,67 @@ static const char *conn_verify_again(struct tls_conn *c, X509_STORE *store)
 	X509_STORE_CTX_free(xs);
 	ERR_clear_error();
 	return why;
+}
+
+/* @c's chain against its own context's store, as it is now: closed? */
+static bool conn_recheck_own(struct tls_conn *c)
+{
+	const char *why = conn_verify_again(c,
+			SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl)));
+
+	if (!why)
+		return false;
+	log_notice("TLS: closing the connection of \"%s\": its certificate no longer verifies (%s)",
+		   c->peer_name, why);
+	if (!c->error[0])
+		snprintf(c->error, sizeof(c->error),
+			 "certificate no longer valid: %s", why);
+	tls_conn_abort(c);
+	return true;
+}
+
+unsigned int tls_conns_recheck_all(void)
+{
+	unsigned int closed = 0;
+	struct tls_conn *c;
+
+	TAILQ_FOREACH(c, &all_conns, all_link)
+		if (c->state != TLS_DEAD && c->opened && !c->psk &&
+		    conn_recheck_own(c))
+			closed++;
+	return closed;
+}
+
+/* ASN1_TIME to time_t (UTC); 0 if it cannot be read. */
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+int tls_crl_next_update(const char *path, time_t *when)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509_CRL *crl;
+	int n = 0;
+
+	*when = 0;
+	if (!b)
+		return -1;
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+		time_t t = asn1_time_t(X509_CRL_get0_nextUpdate(crl));
+
+		if (t && (!*when || t < *when))
+			*when = t;
+		X509_CRL_free(crl);
+		n++;
+	}
+	BIO_free(b);
+	ERR_clear_error();	/* the end of the file reads as an error */
+	return n ? 0 : -1;
 }
 
 unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx)

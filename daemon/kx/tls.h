@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <openssl/ssl.h>
 
 struct loop;
@@ -75,6 +76,20 @@ int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
  * new context).  The others are untouched.  Returns how many were closed.
  */
 unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx);
+
+/*
+ * Verify every open certificate-authenticated connection again against
+ * its own context's trust store as it is now (a CRL past its nextUpdate,
+ * a certificate past its notAfter); abort those that fail.  Returns how
+ * many were closed.
+ */
+unsigned int tls_conns_recheck_all(void);
+
+/*
+ * The earliest nextUpdate of the CRLs in the PEM file @path, into @when
+ * (0 if none has one).  0, or -1 if the file holds no CRL it can read.
+ */
+int tls_crl_next_update(const char *path, time_t *when);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */
