@@ -48,6 +48,7 @@
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
+#include "kx/crl_watch.h"
 #include "mgmt/account.h"
 
 #define ERR_MAX	512
@@ -74,6 +75,7 @@ struct daemon {
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct metrics_server *metrics;	/* [metrics], or NULL */
+	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
 };
@@ -313,8 +315,8 @@ static int make_kx_tls(const struct qkd_config *c, SSL_CTX **server,
 		       SSL_CTX **client, char *err, size_t errlen)
 {
 	struct tls_files files = {
-		.ca = c->tls_kx_ca, .cert = c->tls_cert,
-		.key = c->tls_key, .crl = c->tls_kx_crl,
+		.ca = c->tls_kx_ca, .cert = c->tls_kx_cert,
+		.key = c->tls_kx_key, .crl = c->tls_kx_crl,
 	};
 
 	*client = NULL;
@@ -335,13 +337,30 @@ static int make_tls(struct daemon *d, char *err, size_t errlen)
 			   errlen);
 }
 
+/* Start, and after each reload: the CRLs whose expiry to watch. */
+static int watch_crls(struct daemon *d, char *err, size_t errlen)
+{
+	const struct crl_watch_file files[] = {
+		{ "kx", d->cfg.tls_kx_crl }, { "sae", d->cfg.tls_sae_crl },
+	};
+
+	if (!d->crl)
+		d->crl = crl_watch_new(d->loop);
+	if (!d->crl) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	crl_watch_set(d->crl, files, sizeof(files) / sizeof(files[0]));
+	return 0;
+}
+
 /* ETSI 014: SAEs are checked against the SAE CA (and its CRL). */
 static struct etsi014_config etsi_config(const struct qkd_config *c)
 {
 	return (struct etsi014_config){
 		.listen = c->etsi_listen,
-		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_cert,
-			 .key = c->tls_key, .crl = c->tls_sae_crl },
+		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_sae_cert,
+			 .key = c->tls_sae_key, .crl = c->tls_sae_crl },
 		.n_saes = c->n_saes,
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
@@ -446,8 +465,8 @@ static int start_skip(struct daemon *d, char *err, size_t errlen)
 		.listen = sk->listen,
 		/* SKIP clients are applications: the SAE plane's anchors */
 		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_sae_ca,
-			 .cert = sk->cert[0] ? sk->cert : c->tls_cert,
-			 .key = sk->key[0] ? sk->key : c->tls_key,
+			 .cert = sk->cert[0] ? sk->cert : c->tls_sae_cert,
+			 .key = sk->key[0] ? sk->key : c->tls_sae_key,
 			 .crl = sk->ca[0] ? NULL : c->tls_sae_crl },
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
@@ -639,8 +658,8 @@ static int start_metrics(struct daemon *d, char *err, size_t errlen)
 	struct metrics_config mc = {
 		.listen = c->metrics_listen,
 		/* scrapers hold certificates of the SAE CA ([tls] sae_ca) */
-		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_cert,
-			 .key = c->tls_key, .crl = c->tls_sae_crl },
+		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_sae_cert,
+			 .key = c->tls_sae_key, .crl = c->tls_sae_crl },
 		.clients = c->metrics_clients,
 		.n_clients = c->n_metrics_clients,
 	};
@@ -677,6 +696,7 @@ static int start_all(struct daemon *d)
 	    ensure_parent_dir(d->cfg.control, "control socket directory") < 0)
 		return -1;
 	if (make_tls(d, err, sizeof(err)) < 0 ||
+	    watch_crls(d, err, sizeof(err)) < 0 ||
 	    start_key_manager(d, err, sizeof(err)) < 0 ||
 	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
@@ -753,6 +773,8 @@ static void stop_all(struct daemon *d)
 	SSL_CTX_free(d->server_ctx);
 	SSL_CTX_free(d->client_ctx);
 	d->server_ctx = d->client_ctx = NULL;
+	crl_watch_free(d->crl);
+	d->crl = NULL;
 	free(d->etsi_saes);
 	d->etsi_saes = NULL;
 }
@@ -838,6 +860,10 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	memcpy(tmp.tls_sae_ca, next->tls_sae_ca, sizeof(tmp.tls_sae_ca));
 	memcpy(tmp.tls_kx_crl, next->tls_kx_crl, sizeof(tmp.tls_kx_crl));
 	memcpy(tmp.tls_sae_crl, next->tls_sae_crl, sizeof(tmp.tls_sae_crl));
+	memcpy(tmp.tls_kx_cert, next->tls_kx_cert, sizeof(tmp.tls_kx_cert));
+	memcpy(tmp.tls_kx_key, next->tls_kx_key, sizeof(tmp.tls_kx_key));
+	memcpy(tmp.tls_sae_cert, next->tls_sae_cert, sizeof(tmp.tls_sae_cert));
+	memcpy(tmp.tls_sae_key, next->tls_sae_key, sizeof(tmp.tls_sae_key));
 	ec = etsi_config(&tmp);
 	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0 ||
 	    !(etsi = etsi014_ctx_new(&ec, err, sizeof(err)))) {
@@ -865,8 +891,14 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	memcpy(d->cfg.tls_sae_ca, tmp.tls_sae_ca, sizeof(tmp.tls_sae_ca));
 	memcpy(d->cfg.tls_kx_crl, tmp.tls_kx_crl, sizeof(tmp.tls_kx_crl));
 	memcpy(d->cfg.tls_sae_crl, tmp.tls_sae_crl, sizeof(tmp.tls_sae_crl));
+	memcpy(d->cfg.tls_kx_cert, tmp.tls_kx_cert, sizeof(tmp.tls_kx_cert));
+	memcpy(d->cfg.tls_kx_key, tmp.tls_kx_key, sizeof(tmp.tls_kx_key));
+	memcpy(d->cfg.tls_sae_cert, tmp.tls_sae_cert, sizeof(tmp.tls_sae_cert));
+	memcpy(d->cfg.tls_sae_key, tmp.tls_sae_key, sizeof(tmp.tls_sae_key));
 	log_notice("reload: certificate, CAs and CRLs reloaded; %u connection(s) closed",
 		   closed);
+	if (watch_crls(d, err, sizeof(err)) < 0)
+		log_err("reload: CRL expiry: %s", err);
 }
 
 static void reload(struct daemon *d)

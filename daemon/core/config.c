@@ -359,6 +359,7 @@ static const char *const node_keys[] = {
 };
 static const char *const tls_keys[] = {
 	"ca", "cert", "key", "kx_ca", "sae_ca", "crl", "kx_crl", "sae_crl",
+	"kx_cert", "kx_key", "sae_cert", "sae_key",
 	NULL
 };
 static const char *const etsi_keys[] = {
@@ -683,6 +684,14 @@ static void tls_key(struct parser *p, const char *key, const char *val)
 		set_path(p, key, val, c->tls_kx_crl, sizeof(c->tls_kx_crl));
 	else if (!strcmp(key, "sae_crl"))
 		set_path(p, key, val, c->tls_sae_crl, sizeof(c->tls_sae_crl));
+	else if (!strcmp(key, "kx_cert"))
+		set_path(p, key, val, c->tls_kx_cert, sizeof(c->tls_kx_cert));
+	else if (!strcmp(key, "kx_key"))
+		set_path(p, key, val, c->tls_kx_key, sizeof(c->tls_kx_key));
+	else if (!strcmp(key, "sae_cert"))
+		set_path(p, key, val, c->tls_sae_cert, sizeof(c->tls_sae_cert));
+	else if (!strcmp(key, "sae_key"))
+		set_path(p, key, val, c->tls_sae_key, sizeof(c->tls_sae_key));
 	else
 		set_path(p, key, val, c->tls_key, sizeof(c->tls_key));
 }
@@ -1475,10 +1484,41 @@ static void check_ipsec_required(struct parser *p)
 				ic->gws[i].name, k);
 }
 
+/*
+ * Each plane's certificate and key: its own pair (kx_cert and kx_key,
+ * sae_cert and sae_key: both or neither, a certificate goes with its
+ * key), else cert and key.  What is missing, or NULL.
+ */
+static const char *tls_missing_identity(const struct seen *s)
+{
+	static const char *const plane[2] = { "kx", "sae" };
+	static char why[96];
+	bool own[2];
+
+	for (int i = 0; i < 2; i++) {
+		char cert[16], key[16];
+
+		snprintf(cert, sizeof(cert), "%s_cert", plane[i]);
+		snprintf(key, sizeof(key), "%s_key", plane[i]);
+		if (was_seen(s, cert) != was_seen(s, key)) {
+			snprintf(why, sizeof(why), "'%s' and '%s' go together; one is missing",
+				 cert, key);
+			return why;
+		}
+		own[i] = was_seen(s, cert);
+	}
+	if (own[0] && own[1])
+		return NULL;
+	if (!was_seen(s, "cert"))
+		return "missing required key 'cert' (or both 'kx_cert' and 'sae_cert')";
+	if (!was_seen(s, "key"))
+		return "missing required key 'key' (or both 'kx_key' and 'sae_key')";
+	return NULL;
+}
+
 static bool check_required(struct parser *p)
 {
 	static const char *const node_req[] = { "name", "state_dir", NULL };
-	static const char *const tls_req[] = { "cert", "key", NULL };
 	static const char *const etsi_req[] = { "listen", NULL };
 	static const char *const metrics_req[] = { "listen", "clients", NULL };
 	static const char *const skip_req[] = {
@@ -1504,8 +1544,8 @@ static bool check_required(struct parser *p)
 		fail_at(p, p->node_line, "[node]: missing required key '%s'", k);
 	if (!p->tls_line)
 		fail_at(p, 0, "missing section [tls]");
-	else if ((k = missing_key(&p->tls_seen, tls_req)))
-		fail_at(p, p->tls_line, "[tls]: missing required key '%s'", k);
+	else if ((k = tls_missing_identity(&p->tls_seen)))
+		fail_at(p, p->tls_line, "[tls]: %s", k);
 	else if (!was_seen(&p->tls_seen, "ca") &&
 		 (!was_seen(&p->tls_seen, "kx_ca") ||
 		  !was_seen(&p->tls_seen, "sae_ca")))
@@ -1892,6 +1932,14 @@ static bool check_all(struct parser *p)
 		memcpy(c->tls_kx_ca, c->tls_ca, sizeof(c->tls_kx_ca));
 	if (!c->tls_sae_ca[0])
 		memcpy(c->tls_sae_ca, c->tls_ca, sizeof(c->tls_sae_ca));
+	if (!c->tls_kx_cert[0]) {
+		memcpy(c->tls_kx_cert, c->tls_cert, sizeof(c->tls_kx_cert));
+		memcpy(c->tls_kx_key, c->tls_key, sizeof(c->tls_kx_key));
+	}
+	if (!c->tls_sae_cert[0]) {
+		memcpy(c->tls_sae_cert, c->tls_cert, sizeof(c->tls_sae_cert));
+		memcpy(c->tls_sae_key, c->tls_key, sizeof(c->tls_sae_key));
+	}
 	if (c->n_peers && !p->kx_line)
 		fail_at(p, 0, "missing section [kx] (needed with [peer] sections)");
 	if (c->metrics_listen[0] &&

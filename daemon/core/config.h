@@ -256,6 +256,15 @@ struct qkd_config {
 	 */
 	char tls_kx_ca[KM_PATH_MAX];
 	char tls_sae_ca[KM_PATH_MAX];
+	/*
+	 * The certificate and key each plane presents: Kx (to peer KMs) and
+	 * the SAE-facing listeners (ETSI 014, SKIP, metrics).  After
+	 * parsing, always set ("kx_cert"/"sae_cert", else "cert").
+	 */
+	char tls_kx_cert[KM_PATH_MAX];
+	char tls_kx_key[KM_PATH_MAX];
+	char tls_sae_cert[KM_PATH_MAX];
+	char tls_sae_key[KM_PATH_MAX];
 	char tls_kx_crl[KM_PATH_MAX];
 	char tls_sae_crl[KM_PATH_MAX];
 

@@ -12,7 +12,8 @@
  * requests wait in its input buffer.
  *
  * Key bytes exist here only in the key container body and the response
- * buffer around it; both are cleansed as soon as they are handed to TLS.
+ * buffer around it; both are in the secure heap (locked, not dumped), as
+ * is TLS's output queue, and are wiped as soon as they are handed to TLS.
  *
  * The same server speaks SKIP (skip.h) on a listener of its own when
  * configured so: skip.c parses and builds, and a SKIP key by ID goes
@@ -439,7 +440,7 @@ char *etsi014_keys_json(const struct ksa_key *keys, size_t n, size_t *len)
 
 	for (i = 0; i < n; i++)
 		cap += 32 + KSA_KEY_ID_LEN + 4 * ((keys[i].size / 8 + 2) / 3) + 1;
-	out = malloc(cap);
+	out = OPENSSL_secure_malloc(cap);
 	if (!out)
 		return NULL;
 	memcpy(out, head, sizeof(head) - 1);
@@ -463,12 +464,10 @@ char *etsi014_keys_json(const struct ksa_key *keys, size_t n, size_t *len)
 	return out;
 }
 
+/* Key containers are in the secure heap, other bodies (jansson's) not. */
 void etsi014_body_free(char *body, size_t len)
 {
-	if (!body)
-		return;
-	OPENSSL_cleanse(body, len);
-	free(body);
+	OPENSSL_secure_clear_free(body, len);
 }
 
 /* ---- counters for the metrics ------------------------------------------ */

@@ -146,8 +146,9 @@ void etsi014_map_result(enum ksa_result res, const struct ksa_err *kerr,
 void etsi014_error_clear(struct etsi014_error *err);
 
 /*
- * JSON bodies, NUL-terminated, malloc'd.  The key container holds key
- * bytes: free it with etsi014_body_free(), which wipes it.
+ * JSON bodies, NUL-terminated, malloc'd; the key container, which holds
+ * key bytes, is in the secure heap.  Free any of them with
+ * etsi014_body_free(), which wipes it.
  */
 char *etsi014_error_json(const struct etsi014_error *err, size_t *len);
 char *etsi014_status_json(const struct ksa_status *st, size_t *len);

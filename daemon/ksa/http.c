@@ -428,7 +428,10 @@ uint8_t *http_response(int status, const char *content_type,
 		     keep_alive ? "" : "Connection: close\r\n");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return NULL;
-	buf = malloc((size_t)n + body_len);
+	/* A body in the secure heap (keys) makes a response there too. */
+	buf = body && CRYPTO_secure_allocated(body) ?
+	      OPENSSL_secure_malloc((size_t)n + body_len) :
+	      malloc((size_t)n + body_len);
 	if (!buf)
 		return NULL;
 	memcpy(buf, head, (size_t)n);
@@ -440,8 +443,5 @@ uint8_t *http_response(int status, const char *content_type,
 
 void http_response_free(uint8_t *buf, size_t len)
 {
-	if (!buf)
-		return;
-	OPENSSL_cleanse(buf, len);
-	free(buf);
+	OPENSSL_secure_clear_free(buf, len);
 }

@@ -109,7 +109,8 @@ const char *http_status_text(int status);
 
 /*
  * A complete response (status line, Date-less headers, body) in a fresh
- * buffer; free it with http_response_free(), which wipes it.
+ * buffer, in the secure heap if @body is (key bytes); free it with
+ * http_response_free(), which wipes it.
  * @extra_headers: NULL, or whole "Name: value\r\n" lines to add.  NULL if
  * out of memory.
  */

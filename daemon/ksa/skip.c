@@ -233,7 +233,7 @@ char *skip_key_json(const struct ksa_key *key, size_t *len)
 	const char *p;
 
 	cap = sizeof("{\"keyId\":\"\",\"key\":\"\"}") + SKIP_KEY_ID_HEX + 2 * nbytes;
-	out = malloc(cap);
+	out = OPENSSL_secure_malloc(cap);	/* locked: it holds the key */
 	if (!out)
 		return NULL;
 	start = off = (size_t)sprintf(out, "{\"keyId\":\"");
@@ -305,10 +305,8 @@ void skip_config_free(struct skip_config *c)
 	free(c);
 }
 
+/* The key's body is in the secure heap, the others (jansson's) not. */
 void skip_body_free(char *body, size_t len)
 {
-	if (!body)
-		return;
-	OPENSSL_cleanse(body, len);
-	free(body);
+	OPENSSL_secure_clear_free(body, len);
 }

@@ -77,8 +77,9 @@ void skip_map_result(enum ksa_result res, const struct ksa_err *kerr,
 int skip_key_id_to_uuid(const char *hex, char uuid[KSA_KEY_ID_LEN]);
 
 /*
- * JSON bodies, NUL-terminated, malloc'd.  skip_key_json's holds key bytes:
- * free it with skip_body_free(), which wipes it.
+ * JSON bodies, NUL-terminated, malloc'd; skip_key_json's holds key bytes
+ * and is in the secure heap.  Free any of them with skip_body_free(),
+ * which wipes it.
  */
 char *skip_capabilities_json(const struct skip_config *cfg, size_t *len);
 char *skip_key_json(const struct ksa_key *key, size_t *len);

@@ -13,8 +13,13 @@
  * lingering) that conn_step() runs whenever bytes came, a send finished
  * or the owner wrote.  Plaintext input is buffered up to the caller's
  * bound, plaintext output is queued until the step; both may hold key
- * material, so every byte that leaves them is cleansed.  net_in, net_out
- * and the io buffers only ever hold ciphertext.
+ * material, so every byte that leaves them is cleansed.  The output queue
+ * (ETSI 014 and SKIP answers carry key bytes) lives in the secure heap,
+ * locked and kept out of core dumps, and is given back as soon as it is
+ * encrypted.  net_in, net_out and the io buffers only ever hold
+ * ciphertext.  (OpenSSL copies a record's plaintext into its own write
+ * buffer and encrypts it there in place, within SSL_write_ex(): that
+ * buffer is not ours to lock.)
  *
  * Callbacks run only from conn_step(), itself run from an io completion
  * or a loop task, never from inside a tls_conn_*() call, so a caller may
@@ -34,7 +39,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
@@ -60,6 +68,7 @@ struct tls_buf {
 	size_t head;	/* first unconsumed byte */
 	size_t len;	/* bytes from head */
 	size_t cap;
+	bool secure;	/* data from the secure heap (locked, not dumped) */
 };
 
 struct tls_conn {
@@ -273,10 +282,17 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 							X509_LOOKUP_file());
 
 		what = files->crl;
-		/* Every CRL of the file, each checked when it is used. */
+		/*
+		 * Every CRL of the file, each checked when it is used; for
+		 * every certificate of the chain but the trust anchor
+		 * (CRL_CHECK_ALL), so that a revoked intermediate CA cuts
+		 * what it issued.  A chain with a CA whose CRL is missing is
+		 * refused: fail closed.
+		 */
 		if (!lu || X509_load_crl_file(lu, files->crl,
 					      X509_FILETYPE_PEM) <= 0 ||
-		    !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK))
+		    !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+						 X509_V_FLAG_CRL_CHECK_ALL))
 			goto fail;
 	}
 	what = files->cert;
@@ -443,13 +459,25 @@ int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen)
 
 /* ---- buffers ----------------------------------------------------------- */
 
+static void buf_release(struct tls_buf *b, uint8_t *data, size_t cap)
+{
+	if (!data)
+		return;
+	if (b->secure) {
+		OPENSSL_secure_clear_free(data, cap);
+	} else {
+		OPENSSL_cleanse(data, cap);
+		free(data);
+	}
+}
+
 static void buf_free(struct tls_buf *b)
 {
-	if (b->data) {
-		OPENSSL_cleanse(b->data, b->cap);
-		free(b->data);
-	}
+	bool secure = b->secure;
+
+	buf_release(b, b->data, b->cap);
 	memset(b, 0, sizeof(*b));
+	b->secure = secure;
 }
 
 /* Drop @n bytes from the front, wiping them. */
@@ -483,20 +511,20 @@ static size_t buf_room(struct tls_buf *b, size_t want, size_t limit)
 		b->head = 0;
 	}
 	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : TLS_IN_CHUNK;
+		/* Locked memory is scarce: the output starts small. */
+		size_t cap = b->cap ? b->cap : b->secure ? 1024 : TLS_IN_CHUNK;
 		uint8_t *p;
 
 		while (cap < need)
 			cap *= 2;
 		if (cap > limit)
 			cap = limit;
-		p = malloc(cap);
+		p = b->secure ? OPENSSL_secure_malloc(cap) : malloc(cap);
 		if (!p)
 			return b->cap - b->head - b->len;
 		if (b->data) {
 			memcpy(p, b->data + b->head, b->len);
-			OPENSSL_cleanse(b->data, b->cap);
-			free(b->data);
+			buf_release(b, b->data, b->cap);
 		}
 		b->data = p;
 		b->head = 0;
@@ -696,6 +724,11 @@ static void conn_encrypt(struct tls_conn *c)
 		}
 		buf_consume(&c->out, n);
 	}
+	/*
+	 * Drained: give the locked memory back, so that only connections
+	 * with plaintext waiting hold any (an idle client holds none).
+	 */
+	buf_free(&c->out);
 }
 
 /*
@@ -995,6 +1028,8 @@ static struct tls_conn *conn_new(struct loop *loop, SSL_CTX *ctx, int fd,
 	c->loop = loop;
 	c->fd = fd;
 	c->max_input = max_input ? max_input : TLS_IN_CHUNK;
+	/* Answers carry key bytes (ETSI 014, SKIP): locked memory. */
+	c->out.secure = true;
 	c->ops = ops;
 	c->arg = arg;
 	c->state = TLS_HANDSHAKE;
@@ -1068,9 +1103,13 @@ int tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	if (c->state != TLS_HANDSHAKE && c->state != TLS_OPEN)
 		return -1;
-	if (tls_conn_pending(c) + len > TLS_OUT_MAX ||
-	    buf_room(&c->out, len, TLS_OUT_MAX) < len) {
+	if (tls_conn_pending(c) + len > TLS_OUT_MAX) {
 		conn_kill(c, "output queue full");
+		return -1;
+	}
+	if (buf_room(&c->out, len, TLS_OUT_MAX) < len) {
+		/* Never an unlocked copy instead: fail closed. */
+		conn_kill(c, "output: secure heap exhausted ([node] secure_heap)");
 		return -1;
 	}
 	memcpy(c->out.data + c->out.head + c->out.len, buf, len);
@@ -1504,6 +1543,67 @@ static const char *conn_verify_again(struct tls_conn *c, X509_STORE *store)
 	X509_STORE_CTX_free(xs);
 	ERR_clear_error();
 	return why;
+}
+
+/* @c's chain against its own context's store, as it is now: closed? */
+static bool conn_recheck_own(struct tls_conn *c)
+{
+	const char *why = conn_verify_again(c,
+			SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl)));
+
+	if (!why)
+		return false;
+	log_notice("TLS: closing the connection of \"%s\": its certificate no longer verifies (%s)",
+		   c->peer_name, why);
+	if (!c->error[0])
+		snprintf(c->error, sizeof(c->error),
+			 "certificate no longer valid: %s", why);
+	tls_conn_abort(c);
+	return true;
+}
+
+unsigned int tls_conns_recheck_all(void)
+{
+	unsigned int closed = 0;
+	struct tls_conn *c;
+
+	TAILQ_FOREACH(c, &all_conns, all_link)
+		if (c->state != TLS_DEAD && c->opened && !c->psk &&
+		    conn_recheck_own(c))
+			closed++;
+	return closed;
+}
+
+/* ASN1_TIME to time_t (UTC); 0 if it cannot be read. */
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+int tls_crl_next_update(const char *path, time_t *when)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509_CRL *crl;
+	int n = 0;
+
+	*when = 0;
+	if (!b)
+		return -1;
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+		time_t t = asn1_time_t(X509_CRL_get0_nextUpdate(crl));
+
+		if (t && (!*when || t < *when))
+			*when = t;
+		X509_CRL_free(crl);
+		n++;
+	}
+	BIO_free(b);
+	ERR_clear_error();	/* the end of the file reads as an error */
+	return n ? 0 : -1;
 }
 
 unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx)

@@ -8,7 +8,8 @@
  * the configured CA; a connection whose peer did not is closed before any
  * application byte is read.  Buffers that held application data are
  * cleansed (OPENSSL_cleanse) when consumed or freed, since they may carry
- * key material.  The socket's bytes move through io_uring (loop_io), and
+ * key material; the output queue is in the secure heap (locked), held only
+ * while it holds plaintext: a write that does not fit there fails.  The socket's bytes move through io_uring (loop_io), and
  * sends never raise SIGPIPE.
  */
 #ifndef QKD_TLS_H
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <openssl/ssl.h>
 
 struct loop;
@@ -27,9 +29,11 @@ struct tls_files {
 	const char *cert;	/* this side's certificate chain, PEM */
 	const char *key;	/* its private key, PEM */
 	/*
-	 * PEM CRLs, NULL or "" for none.  With CRLs the peer's certificate
-	 * is refused unless a current CRL of its issuer is in the file and
-	 * does not list it (X509_V_FLAG_CRL_CHECK): fail closed.
+	 * PEM CRLs, NULL or "" for none.  With CRLs each certificate of the
+	 * peer's chain but the trust anchor (the peer's own and every
+	 * intermediate CA's) is refused unless a current CRL of its issuer
+	 * is in the file and does not list it (X509_V_FLAG_CRL_CHECK_ALL):
+	 * fail closed.
 	 */
 	const char *crl;
 };
@@ -72,6 +76,20 @@ int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
  * new context).  The others are untouched.  Returns how many were closed.
  */
 unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx);
+
+/*
+ * Verify every open certificate-authenticated connection again against
+ * its own context's trust store as it is now (a CRL past its nextUpdate,
+ * a certificate past its notAfter); abort those that fail.  Returns how
+ * many were closed.
+ */
+unsigned int tls_conns_recheck_all(void);
+
+/*
+ * The earliest nextUpdate of the CRLs in the PEM file @path, into @when
+ * (0 if none has one).  0, or -1 if the file holds no CRL it can read.
+ */
+int tls_crl_next_update(const char *path, time_t *when);
 
 struct tls_conn_ops {
 	/* Handshake done and peer verified; tls_conn_peer_name() is valid. */

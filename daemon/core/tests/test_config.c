@@ -612,6 +612,13 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:30: [sae app2]: cert_cn 'A' is this node's name (a KM's certificate CN)" },
 	{ 8, "kx_ca = km.pem",
 	  "t.conf:7: [tls]: missing required key 'ca' (or both 'kx_ca' and 'sae_ca')" },
+	/* A plane's certificate goes with its key; cert and key otherwise. */
+	{ 9, "kx_cert = A-kx.pem",
+	  "t.conf:7: [tls]: 'kx_cert' and 'kx_key' go together; one is missing" },
+	{ 10, "sae_key = A-sae.key",
+	  "t.conf:7: [tls]: 'sae_cert' and 'sae_key' go together; one is missing" },
+	{ 9, "kx_cert = A-kx.pem\nkx_key = A-kx.key",
+	  "t.conf:7: [tls]: missing required key 'cert' (or both 'kx_cert' and 'sae_cert')" },
 	{ 5, "allow_unlocked_memory = maybe",
 	  "t.conf:5: allow_unlocked_memory: 'maybe' is not yes or no" },
 	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
@@ -1003,6 +1010,34 @@ static void test_trust_anchors(void **state)
 	assert_int_equal(parse(text, &c, err), 0);
 	assert_string_equal(c.tls_kx_crl, "/etc/qkd/all.crl");
 	assert_string_equal(c.tls_sae_crl, "/etc/qkd/sae.crl");
+	config_free(&c);
+	free(text);
+
+	/* Each plane's certificate and key, falling back to cert and key. */
+	text = file_with(0, NULL);
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_cert, "/etc/qkd/A.pem");
+	assert_string_equal(c.tls_kx_key, "/etc/qkd/A.key");
+	assert_string_equal(c.tls_sae_cert, "/etc/qkd/A.pem");
+	assert_string_equal(c.tls_sae_key, "/etc/qkd/A.key");
+	config_free(&c);
+	free(text);
+	text = file_with(10, "key = A.key\nsae_cert = A-sae.pem\nsae_key = A-sae.key");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_cert, "/etc/qkd/A.pem");
+	assert_string_equal(c.tls_kx_key, "/etc/qkd/A.key");
+	assert_string_equal(c.tls_sae_cert, "/etc/qkd/A-sae.pem");
+	assert_string_equal(c.tls_sae_key, "/etc/qkd/A-sae.key");
+	config_free(&c);
+	free(text);
+	/* Both planes their own: cert and key are not needed. */
+	text = file_with(9, "kx_cert = A-kx.pem\nkx_key = A-kx.key\nsae_cert = A-sae.pem\nsae_key = A-sae.key");
+	memset(strstr(text, "key = A.key"), ' ', strlen("key = A.key"));
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_string_equal(c.tls_kx_cert, "/etc/qkd/A-kx.pem");
+	assert_string_equal(c.tls_kx_key, "/etc/qkd/A-kx.key");
+	assert_string_equal(c.tls_sae_cert, "/etc/qkd/A-sae.pem");
+	assert_string_equal(c.tls_sae_key, "/etc/qkd/A-sae.key");
 	config_free(&c);
 	free(text);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "ksa/etsi014.h"
 #include "ksa/http.h"
@@ -279,6 +280,43 @@ static void test_json_bodies(void **state)
 	free(s);
 }
 
+/*
+ * Runs last: from here on the process has a secure heap, as qkdkmd does.
+ * The key container and the HTTP response around it are in it (locked,
+ * never swapped or dumped); an error body is not, nor its response.
+ */
+static void test_key_bytes_locked(void **state)
+{
+	uint8_t k[32] = { 1, 2, 3 };
+	struct ksa_key key = { "bc490419-7d60-487f-adc1-4ddcc177c139", 256, k,
+			       false };
+	struct etsi014_error err = { .status = 400, .message = "no" };
+	size_t len, rlen;
+	uint8_t *resp;
+	char *s;
+
+	if (!CRYPTO_secure_malloc_initialized() &&
+	    !CRYPTO_secure_malloc_init(1 << 20, 16))
+		skip();
+	s = etsi014_keys_json(&key, 1, &len);
+	assert_non_null(s);
+	assert_true(CRYPTO_secure_allocated(s));
+	resp = http_response(200, NULL, NULL, s, len, true, &rlen);
+	assert_non_null(resp);
+	assert_true(CRYPTO_secure_allocated(resp));
+	http_response_free(resp, rlen);
+	etsi014_body_free(s, len);
+
+	s = etsi014_error_json(&err, &len);
+	assert_non_null(s);
+	assert_false(CRYPTO_secure_allocated(s));
+	resp = http_response(400, NULL, NULL, s, len, true, &rlen);
+	assert_false(CRYPTO_secure_allocated(resp));
+	http_response_free(resp, rlen);
+	etsi014_body_free(s, len);
+	assert_int_equal(CRYPTO_secure_used(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_dec_body),
 		cmocka_unit_test(test_result_mapping),
 		cmocka_unit_test(test_json_bodies),
+		cmocka_unit_test(test_key_bytes_locked),
 	};
 
 	return cmocka_run_group_tests_name("etsi014", tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "ksa/http.h"
 #include "ksa/skip.h"
@@ -174,6 +175,25 @@ static void test_config_dup(void **state)
 	skip_config_free(c);
 }
 
+/* Runs last: with a secure heap, as in qkdkmd, the key's body is in it. */
+static void test_key_body_locked(void **state)
+{
+	uint8_t bytes[4] = { 0x00, 0xab, 0x10, 0xff };
+	struct ksa_key k = { .key_id = "1726e9ae-7623-4fb1-dd12-83d4dca1911e",
+			     .size = 32, .key = bytes };
+	size_t len;
+	char *s;
+
+	if (!CRYPTO_secure_malloc_initialized() &&
+	    !CRYPTO_secure_malloc_init(1 << 20, 16))
+		skip();
+	s = skip_key_json(&k, &len);
+	assert_non_null(s);
+	assert_true(CRYPTO_secure_allocated(s));
+	skip_body_free(s, len);
+	assert_int_equal(CRYPTO_secure_used(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_map_result),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_config_dup),
+		cmocka_unit_test(test_key_body_locked),
 	};
 
 	return cmocka_run_group_tests_name("skip", tests, NULL, NULL);

@@ -43,6 +43,8 @@ struct side {
 	int never_consume;
 	int close_after_send;	/* close right after queueing send_on_open */
 	int coalesce;		/* client: run the coalescing schedule */
+	int check_locked;	/* on open: is the queued output locked? */
+	size_t locked_growth;	/* secure heap bytes taken by that output */
 };
 
 struct pair {
@@ -148,8 +150,13 @@ static void on_open(struct tls_conn *c, void *arg)
 	if (s == &current->srv)
 		current->srv_conn = c;
 	snprintf(s->peer, sizeof(s->peer), "%s", tls_conn_peer_name(c));
-	if (s->send_on_open)
+	if (s->send_on_open) {
+		size_t used = s->check_locked ? CRYPTO_secure_used() : 0;
+
 		send_pattern(c, s->send_on_open);
+		if (s->check_locked)
+			s->locked_growth = CRYPTO_secure_used() - used;
+	}
 	if (s->close_after_send)
 		tls_conn_close(c);
 	if (s->coalesce)
@@ -622,6 +629,30 @@ static int make_pki(void **state)
 	return ret ? -1 : 0;
 }
 
+/*
+ * Runs last: from here on the process has a secure heap, as qkdkmd does.
+ * Output waiting in the queue (ETSI 014 answers: key bytes) is in it, and
+ * the queue gives it back once sent.
+ */
+static void test_output_locked(void **state)
+{
+	struct pair p = { 0 };
+	size_t base;
+
+	if (!CRYPTO_secure_malloc_initialized() &&
+	    !CRYPTO_secure_malloc_init(1 << 20, 16))
+		skip();
+	base = CRYPTO_secure_used();
+	p.srv.send_on_open = 3000;
+	p.srv.check_locked = 1;
+	p.cli.close_after = 3000;
+	run_pair(&p, ctx_for("server", 1, NULL), ctx_for("client", 0, NULL),
+		 "server", 64 * 1024);
+	assert_int_equal(p.cli.received, 3000);
+	assert_true(p.srv.locked_growth >= 3000);
+	assert_int_equal(CRYPTO_secure_used(), base);
+}
+
 static int remove_pki(void **state)
 {
 	fixture_rmdir(pki);
@@ -642,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce),
 		cmocka_unit_test(test_unreadable_key_says_why),
 		cmocka_unit_test(test_listener_limits),
+		cmocka_unit_test(test_output_locked),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, make_pki, remove_pki);
