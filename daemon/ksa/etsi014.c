@@ -38,7 +38,7 @@
 #include <openssl/evp.h>
 
 #include "ksa/etsi014.h"
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "core/log.h"
 #include "core/loop.h"
 

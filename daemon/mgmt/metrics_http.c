@@ -2,7 +2,7 @@
 /*
  * The /metrics listener (metrics.h): the daemon's TLS layer (kx/tls.h:
  * mutual TLS 1.3, the shared listener gate that bounds connections before
- * they authenticate) and HTTP reader (ksa/http.h), as the ETSI 014 server
+ * they authenticate) and HTTP reader (kx/http.h), as the ETSI 014 server
  * uses them.  A client whose certificate chains to the CA but whose CN is
  * not in [metrics] clients gets 403 to every request; one without a
  * certificate never completes the handshake.
@@ -22,7 +22,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
 

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "ksa/skip.h"
 
 static const struct skip_remote remotes[] = {
