@@ -370,7 +370,8 @@ static const char *const skip_keys[] = {
 };
 static const char *const kx_keys[] = { "listen", "heartbeat_ms",
 				       "dead_after", NULL };
-static const char *const metrics_keys[] = { "listen", "clients", NULL };
+static const char *const metrics_keys[] = { "listen", "clients",
+					     "admin_clients", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
 static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
@@ -431,12 +432,14 @@ static void set_priority(struct parser *p, const char *val, uint8_t *out)
 }
 
 /*
- * [metrics] clients: the certificate CNs that may read /metrics,
- * separated by commas or blanks.
+ * [metrics] clients (the monitor role: read) and admin_clients (the admin
+ * role: read and change, mgmt_http.h): certificate CNs separated by
+ * commas or blanks.
  */
-static void set_metrics_clients(struct parser *p, const char *val)
+static void set_metrics_clients(struct parser *p, const char *key,
+				const char *val,
+				char (*out)[KM_NAME_MAX], size_t *count)
 {
-	struct qkd_config *c = p->cfg;
 	char cn[KM_NAME_MAX];
 	size_t n;
 
@@ -447,26 +450,24 @@ static void set_metrics_clients(struct parser *p, const char *val)
 			continue;
 		}
 		if (n >= sizeof(cn)) {
-			fail(p, "clients: name '%.*s' too long (at most %d)",
-			     (int)n, val, KM_NAME_MAX - 1);
+			fail(p, "%s: name '%.*s' too long (at most %d)",
+			     key, (int)n, val, KM_NAME_MAX - 1);
 			return;
 		}
 		memcpy(cn, val, n);
 		cn[n] = '\0';
 		val += n;
-		if (c->n_metrics_clients == CONFIG_METRICS_CLIENTS_MAX) {
-			fail(p, "clients: more than %d names",
+		if (*count == CONFIG_METRICS_CLIENTS_MAX) {
+			fail(p, "%s: more than %d names", key,
 			     CONFIG_METRICS_CLIENTS_MAX);
 			return;
 		}
-		if (!set_name(p, "clients", cn,
-			      c->metrics_clients[c->n_metrics_clients],
-			      KM_NAME_MAX))
+		if (!set_name(p, key, cn, out[*count], KM_NAME_MAX))
 			return;
-		c->n_metrics_clients++;
+		(*count)++;
 	}
-	if (!c->n_metrics_clients)
-		fail(p, "clients: no certificate CN given");
+	if (!*count)
+		fail(p, "%s: no certificate CN given", key);
 }
 
 /* Configuration 4: "central" relays through the controller (Kx'). */
@@ -521,6 +522,7 @@ static void node_key(struct parser *p, const char *key, const char *val)
 static void tls_key(struct parser *p, const char *key, const char *val)
 {
 	struct qkd_config *c = p->cfg;
+
 
 	if (!strcmp(key, "ca"))
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
@@ -1131,8 +1133,12 @@ static int on_key(void *user, const char *section, const char *key,
 		if (!strcmp(key, "listen"))
 			set_addr(p, key, val, c->metrics_listen,
 				 sizeof(c->metrics_listen));
+		else if (!strcmp(key, "clients"))
+			set_metrics_clients(p, key, val, c->metrics_clients,
+					    &c->n_metrics_clients);
 		else
-			set_metrics_clients(p, val);
+			set_metrics_clients(p, key, val, c->metrics_admins,
+					    &c->n_metrics_admins);
 		break;
 	case SEC_PEER:
 		if (!mark_seen(p, key, peer_keys))

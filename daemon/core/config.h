@@ -252,6 +252,9 @@ struct qkd_config {
 	char metrics_listen[KM_ADDR_MAX];
 	char metrics_clients[CONFIG_METRICS_CLIENTS_MAX][KM_NAME_MAX];
 	size_t n_metrics_clients;
+	/* admin_clients: CNs that may also change the node (provisioning) */
+	char metrics_admins[CONFIG_METRICS_CLIENTS_MAX][KM_NAME_MAX];
+	size_t n_metrics_admins;
 
 	struct peer_cfg *peers;
 	size_t n_peers;

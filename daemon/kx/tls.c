@@ -34,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -1103,6 +1104,26 @@ const char *tls_alert_name(int alert)
 const char *tls_conn_peer_name(const struct tls_conn *c)
 {
 	return c->peer_name;
+}
+
+void tls_conn_peer_serial(const struct tls_conn *c, char *out, size_t len)
+{
+	X509 *cert = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+
+	if (!len)
+		return;
+	out[0] = '\0';
+	if (!cert ||
+	    !(bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) ||
+	    !(hex = BN_bn2hex(bn))) {
+		BN_free(bn);
+		return;
+	}
+	snprintf(out, len, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
 }
 
 bool tls_conn_psk(const struct tls_conn *c)

@@ -48,6 +48,7 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
  */
 int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 
+
 /*
  * A server context that also accepts a TLS 1.3 external PSK (RFC 8446,
  * with (EC)DHE) from one client, by its identity, in place of a client
@@ -129,6 +130,8 @@ size_t tls_conn_pending(const struct tls_conn *c);
  * subject has no CN, several, or one with a NUL in it.
  */
 const char *tls_conn_peer_name(const struct tls_conn *c);
+/* The verified peer certificate's serial number in hex; "" if none. */
+void tls_conn_peer_serial(const struct tls_conn *c, char *out, size_t len);
 /*
  * Flush what is queued, send close_notify, then close; on_close follows
  * once the peer has closed too, or at the latest 1 s later (until then its
