@@ -102,7 +102,8 @@ static void usage(FILE *out)
 "  -f, --foreground   stay in the foreground.  This is the only mode (under\n"
 "                     systemd, Type=notify); accepted for familiarity.\n"
 "  -v, --verbose      log at debug level, whatever the file says.\n"
-"      --check        check the configuration and the TLS files, print\n"
+"      --check        check the configuration and the TLS files (the node\n"
+"                     certificate: key, dates, CA, CN, EKU), print\n"
 "                     \"FILE: ok\" and exit; nothing is started.\n"
 "  -h, --help         this text.\n"
 "  -V, --version      the version.\n"
@@ -1043,6 +1044,20 @@ static int setup_signals(struct daemon *d)
 static int check_only(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
+	const struct qkd_config *c = &d->cfg;
+	int bad;
+
+	/* The node certificate first, with the line that names the file. */
+	bad = tls_check_node_cert(c->tls_cert, c->tls_key, c->tls_kx_ca,
+				  c->node.name, err, sizeof(err));
+	if (bad) {
+		fprintf(stderr, "%s:%d: [tls] %s: %s\n", d->config_path,
+			bad == TLS_CHECK_KEY ? c->tls_line.key :
+			bad == TLS_CHECK_CA ? c->tls_line.kx_ca : c->tls_line.cert,
+			bad == TLS_CHECK_KEY ? "key" :
+			bad == TLS_CHECK_CA ? "kx_ca (or ca)" : "cert", err);
+		return 1;
+	}
 
 	struct etsi014_config ec = etsi_config(&d->cfg);
 	SSL_CTX *etsi = NULL;

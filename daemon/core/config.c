@@ -523,6 +523,15 @@ static void tls_key(struct parser *p, const char *key, const char *val)
 {
 	struct qkd_config *c = p->cfg;
 
+	/* Where each file was named, for --check's certificate checks. */
+	if (!strcmp(key, "ca"))
+		c->tls_line.ca = p->line;
+	else if (!strcmp(key, "cert"))
+		c->tls_line.cert = p->line;
+	else if (!strcmp(key, "key"))
+		c->tls_line.key = p->line;
+	else if (!strcmp(key, "kx_ca"))
+		c->tls_line.kx_ca = p->line;
 
 	if (!strcmp(key, "ca"))
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
@@ -1728,8 +1737,10 @@ static bool check_all(struct parser *p)
 				"[peer %s]: that is this node's own name",
 				c->peers[i].name);
 	}
-	if (!c->tls_kx_ca[0])
+	if (!c->tls_kx_ca[0]) {
 		memcpy(c->tls_kx_ca, c->tls_ca, sizeof(c->tls_kx_ca));
+		c->tls_line.kx_ca = c->tls_line.ca;
+	}
 	if (!c->tls_sae_ca[0])
 		memcpy(c->tls_sae_ca, c->tls_ca, sizeof(c->tls_sae_ca));
 	if (c->n_peers && !p->kx_line)

@@ -232,6 +232,8 @@ struct qkd_config {
 	char tls_sae_ca[KM_PATH_MAX];
 	char tls_kx_crl[KM_PATH_MAX];
 	char tls_sae_crl[KM_PATH_MAX];
+	/* The lines that named them (kx_ca: "ca"'s if it is that one). */
+	struct { int ca, cert, key, kx_ca; } tls_line;
 
 	/* [etsi014] */
 	char etsi_listen[KM_ADDR_MAX];

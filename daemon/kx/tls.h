@@ -48,6 +48,17 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
  */
 int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 
+/*
+ * The mistakes that make a node certificate useless, checked offline
+ * (qkdkmd --check): @key not the key of @cert, @cert out of date, not
+ * issued by @ca (with the chain in @cert), its subject CN not @cn, an
+ * extendedKeyUsage without serverAuth or clientAuth (Kx both listens and
+ * dials).  0, or which file is at fault (TLS_CHECK_CERT, _KEY, _CA) with
+ * what to change in @why.
+ */
+enum { TLS_CHECK_OK, TLS_CHECK_CERT, TLS_CHECK_KEY, TLS_CHECK_CA };
+int tls_check_node_cert(const char *cert, const char *key, const char *ca,
+			const char *cn, char *why, size_t whylen);
 
 /*
  * A server context that also accepts a TLS 1.3 external PSK (RFC 8446,
