@@ -33,7 +33,9 @@
 
 #include "core/config.h"
 #include "mgmt/ctl.h"
-#include "mgmt/metrics.h"
+#include "kx/https_server.h"
+#include "mgmt/mgmt_http.h"
+#include "mgmt/provision.h"
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
 #include "kma/kma.h"
@@ -70,11 +72,11 @@ struct daemon {
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct account *account;	/* [accounting], may be NULL */
 	struct etsi014_server *etsi;
-	struct etsi014_sae *etsi_saes;
 	struct etsi014_server *skip;	/* [skip], on the same server code */
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
-	struct metrics_server *metrics;	/* [metrics], or NULL */
+	struct mgmt_http *mgmt;		/* [metrics]: the Mk listener, or NULL */
+	struct provision *prov;		/* SAEs added/removed over Mk */
 	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
@@ -102,7 +104,8 @@ static void usage(FILE *out)
 "  -f, --foreground   stay in the foreground.  This is the only mode (under\n"
 "                     systemd, Type=notify); accepted for familiarity.\n"
 "  -v, --verbose      log at debug level, whatever the file says.\n"
-"      --check        check the configuration and the TLS files, print\n"
+"      --check        check the configuration and the TLS files (the node\n"
+"                     certificate: key, dates, CA, CN, EKU), print\n"
 "                     \"FILE: ok\" and exit; nothing is started.\n"
 "  -h, --help         this text.\n"
 "  -V, --version      the version.\n"
@@ -361,7 +364,6 @@ static struct etsi014_config etsi_config(const struct qkd_config *c)
 		.listen = c->etsi_listen,
 		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_sae_cert,
 			 .key = c->tls_sae_key, .crl = c->tls_sae_crl },
-		.n_saes = c->n_saes,
 		.max_body = c->max_body,
 		.idle_timeout_ms = c->idle_timeout_ms,
 		.max_conns = c->max_conns,
@@ -371,20 +373,9 @@ static struct etsi014_config etsi_config(const struct qkd_config *c)
 
 static int start_etsi014(struct daemon *d, char *err, size_t errlen)
 {
-	const struct qkd_config *c = &d->cfg;
-	struct etsi014_config ec = etsi_config(c);
+	struct etsi014_config ec = etsi_config(&d->cfg);
 
-	/* Every SAE of the network: the KSA decides who may use which pair. */
-	d->etsi_saes = calloc(c->n_saes ? c->n_saes : 1, sizeof(*d->etsi_saes));
-	if (!d->etsi_saes) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < c->n_saes; i++) {
-		d->etsi_saes[i].sae_id = c->saes[i].name;
-		d->etsi_saes[i].cert_cn = c->saes[i].cert_cn;
-	}
-	ec.saes = d->etsi_saes;
+	/* Callers are looked up in the KSA's SAE table by certificate CN. */
 	d->etsi = etsi014_start(d->loop, &ec, d->ksa, err, errlen);
 	return d->etsi ? 0 : -1;
 }
@@ -447,6 +438,69 @@ static int read_psk(const char *path, uint8_t *key, size_t *len, char *err,
 	return 0;
 }
 
+/* [skip]'s TLS files and limits (SKIP clients are applications: the SAE
+ * plane's anchors unless [skip] names its own). */
+static struct etsi014_config skip_tls_config(const struct qkd_config *c)
+{
+	const struct skip_cfg *sk = &c->skip;
+
+	return (struct etsi014_config){
+		.listen = sk->listen,
+		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_sae_ca,
+			 .cert = sk->cert[0] ? sk->cert : c->tls_sae_cert,
+			 .key = sk->key[0] ? sk->key : c->tls_sae_key,
+			 .crl = sk->ca[0] ? NULL : c->tls_sae_crl },
+		.max_body = c->max_body,
+		.idle_timeout_ms = c->idle_timeout_ms,
+		.max_conns = c->max_conns,
+	};
+}
+
+/* [skip] psk_file into @ec (secure memory in *@psk, for the caller to
+ * free with OPENSSL_secure_clear_free(*psk, TLS_PSK_MAX)). */
+static int skip_psk(const struct skip_cfg *sk, struct etsi014_config *ec,
+		    uint8_t **psk, char *err, size_t errlen)
+{
+	size_t psk_len = 0;
+
+	*psk = NULL;
+	if (!sk->psk_file[0])
+		return 0;
+	*psk = OPENSSL_secure_malloc(TLS_PSK_MAX);
+	if (!*psk) {
+		snprintf(err, errlen, "[skip] psk_file: out of secure memory");
+		return -1;
+	}
+	if (read_psk(sk->psk_file, *psk, &psk_len, err, errlen)) {
+		OPENSSL_secure_free(*psk);
+		*psk = NULL;
+		return -1;
+	}
+	ec->psk_identity = sk->psk_identity;
+	ec->psk = *psk;
+	ec->psk_len = psk_len;
+	ec->psk_sha384 = sk->psk_sha384;
+	return 0;
+}
+
+/* The SKIP listener's context, for a certificate reload. */
+static SSL_CTX *skip_ctx_new(const struct qkd_config *c, char *err,
+			     size_t errlen)
+{
+	struct skip_config scfg = { 0 };
+	struct etsi014_config ec = skip_tls_config(c);
+	SSL_CTX *ctx;
+	uint8_t *psk;
+
+	ec.skip = &scfg;
+	if (skip_psk(&c->skip, &ec, &psk, err, errlen))
+		return NULL;
+	ctx = etsi014_ctx_new(&ec, err, errlen);
+	if (psk)
+		OPENSSL_secure_clear_free(psk, TLS_PSK_MAX);
+	return ctx;
+}
+
 /* [skip]: the SKIP key provider, the KSA's other front end. */
 static int start_skip(struct daemon *d, char *err, size_t errlen)
 {
@@ -461,42 +515,17 @@ static int start_skip(struct daemon *d, char *err, size_t errlen)
 		.min_size = c->limits.min_key_size,
 		.max_size = c->limits.max_key_size,
 	};
-	struct etsi014_config ec = {
-		.listen = sk->listen,
-		/* SKIP clients are applications: the SAE plane's anchors */
-		.tls = { .ca = sk->ca[0] ? sk->ca : c->tls_sae_ca,
-			 .cert = sk->cert[0] ? sk->cert : c->tls_sae_cert,
-			 .key = sk->key[0] ? sk->key : c->tls_sae_key,
-			 .crl = sk->ca[0] ? NULL : c->tls_sae_crl },
-		.max_body = c->max_body,
-		.idle_timeout_ms = c->idle_timeout_ms,
-		.max_conns = c->max_conns,
-		.skip = &scfg,
-	};
-
-	uint8_t *psk = NULL;
-	size_t psk_len = 0;
+	struct etsi014_config ec = skip_tls_config(c);
+	uint8_t *psk;
 
 	if (!sk->listen[0])
 		return 0;
+	ec.skip = &scfg;
 	for (size_t i = 0; i < sk->n_remotes; i++)
 		remotes[i] = (struct skip_remote){ sk->remotes[i].id,
 						   sk->remotes[i].sae };
-	if (sk->psk_file[0]) {
-		psk = OPENSSL_secure_malloc(TLS_PSK_MAX);
-		if (!psk) {
-			snprintf(err, errlen, "[skip] psk_file: out of secure memory");
-			return -1;
-		}
-		if (read_psk(sk->psk_file, psk, &psk_len, err, errlen)) {
-			OPENSSL_secure_free(psk);
-			return -1;
-		}
-		ec.psk_identity = sk->psk_identity;
-		ec.psk = psk;
-		ec.psk_len = psk_len;
-		ec.psk_sha384 = sk->psk_sha384;
-	}
+	if (skip_psk(sk, &ec, &psk, err, errlen))
+		return -1;
 	d->skip = etsi014_start(d->loop, &ec, d->ksa, err, errlen);
 	if (psk)
 		OPENSSL_secure_clear_free(psk, TLS_PSK_MAX);
@@ -651,23 +680,81 @@ static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 	return start_relay(d, err, errlen);
 }
 
-/* [metrics]: the same TLS files as the other planes. */
-static int start_metrics(struct daemon *d, char *err, size_t errlen)
+/* [metrics]: the management listener (Mk), the same TLS files as the
+ * other planes; scrapers and managers hold certificates of the SAE CA. */
+static struct mgmt_http_config mgmt_config(const struct qkd_config *c)
 {
-	const struct qkd_config *c = &d->cfg;
-	struct metrics_config mc = {
+	return (struct mgmt_http_config){
 		.listen = c->metrics_listen,
-		/* scrapers hold certificates of the SAE CA ([tls] sae_ca) */
+		/* scrapers and managers hold certificates of the SAE CA */
 		.tls = { .ca = c->tls_sae_ca, .cert = c->tls_sae_cert,
 			 .key = c->tls_sae_key, .crl = c->tls_sae_crl },
 		.clients = c->metrics_clients,
 		.n_clients = c->n_metrics_clients,
+		.admins = c->metrics_admins,
+		.n_admins = c->n_metrics_admins,
+		.routes = mgmt_routes,
+		.n_routes = mgmt_n_routes,
 	};
+}
 
-	if (!c->metrics_listen[0])
+static SSL_CTX *mgmt_ctx_new(const struct qkd_config *c, char *err,
+			     size_t errlen)
+{
+	struct mgmt_http_config mc = mgmt_config(c);
+
+	return mgmt_http_ctx_new(&mc, err, errlen);
+}
+
+static SSL_CTX *etsi_ctx_new(const struct qkd_config *c, char *err,
+			     size_t errlen)
+{
+	struct etsi014_config ec = etsi_config(c);
+
+	return etsi014_ctx_new(&ec, err, errlen);
+}
+
+static int start_mgmt(struct daemon *d, char *err, size_t errlen)
+{
+	struct mgmt_http_config mc = mgmt_config(&d->cfg);
+
+	/* SAEs provisioned before stay, even without the listener now. */
+	d->prov = provision_open(d->ksa, &d->cfg, err, errlen);
+	if (!d->prov)
+		return -1;
+	if (!d->cfg.metrics_listen[0])
 		return 0;
-	d->metrics = metrics_start(d->loop, &mc, &d->ctl_src, err, errlen);
-	return d->metrics ? 0 : -1;
+	d->mgmt = mgmt_http_start(d->loop, &mc, &d->ctl_src, d->prov, err,
+				  errlen);
+	return d->mgmt ? 0 : -1;
+}
+
+/*
+ * Every HTTPS listener, with how its server context is made from the
+ * configuration: SIGHUP reloads each one's certificate, key, CAs and
+ * CRLs (reload_tls()).  A listener added to the daemon goes here.
+ */
+struct https_listener {
+	const char *name;
+	struct https_server *srv;	/* NULL: not running */
+	SSL_CTX *(*ctx_new)(const struct qkd_config *c, char *err,
+			    size_t errlen);
+};
+
+#define HTTPS_LISTENERS	3
+
+static void https_listeners(struct daemon *d,
+			    struct https_listener out[HTTPS_LISTENERS])
+{
+	out[0] = (struct https_listener){
+		"[etsi014]", d->etsi ? etsi014_https(d->etsi) : NULL,
+		etsi_ctx_new };
+	out[1] = (struct https_listener){
+		"[skip]", d->skip ? etsi014_https(d->skip) : NULL,
+		skip_ctx_new };
+	out[2] = (struct https_listener){
+		"[metrics]", d->mgmt ? mgmt_http_server(d->mgmt) : NULL,
+		mgmt_ctx_new };
 }
 
 /* The KSA reports each answer to management through its hook. */
@@ -719,7 +806,7 @@ static int start_all(struct daemon *d)
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));
-	if (!d->ctl || start_metrics(d, err, sizeof(err)) < 0)
+	if (!d->ctl || start_mgmt(d, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -729,8 +816,10 @@ fail:
 
 static void stop_all(struct daemon *d)
 {
-	metrics_stop(d->metrics);
-	d->metrics = NULL;
+	mgmt_http_stop(d->mgmt);
+	d->mgmt = NULL;
+	provision_close(d->prov);
+	d->prov = NULL;
 	ctl_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->etsi)
@@ -775,8 +864,6 @@ static void stop_all(struct daemon *d)
 	d->server_ctx = d->client_ctx = NULL;
 	crl_watch_free(d->crl);
 	d->crl = NULL;
-	free(d->etsi_saes);
-	d->etsi_saes = NULL;
 }
 
 /* ---- signals ----------------------------------------------------------- */
@@ -812,7 +899,10 @@ static void report_unapplied(const struct qkd_config *old,
 	if (strcmp(old->metrics_listen, new->metrics_listen) ||
 	    old->n_metrics_clients != new->n_metrics_clients ||
 	    memcmp(old->metrics_clients, new->metrics_clients,
-		   sizeof(old->metrics_clients)))
+		   sizeof(old->metrics_clients)) ||
+	    old->n_metrics_admins != new->n_metrics_admins ||
+	    memcmp(old->metrics_admins, new->metrics_admins,
+		   sizeof(old->metrics_admins)))
 		log_warn("reload: [metrics] changes need a restart");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");
@@ -838,21 +928,23 @@ static void report_unapplied(const struct qkd_config *old,
 
 /*
  * [tls]: certificate, key, CAs and CRLs are read again (the files may
- * have changed under the same names).  All three contexts are built
- * before any is used, so a bad file changes nothing.  Then new
- * handshakes use them, and open connections whose peer certificate the
- * new trust store refuses (revoked, expired, another CA) are closed;
- * the rest, and every key, stay.
+ * have changed under the same names).  Every context, Kx and each HTTPS
+ * listener's (https_listeners()), is built before any is used, so a bad
+ * file changes nothing.  Then new handshakes use them, and open
+ * connections whose peer certificate the new trust store refuses
+ * (revoked, expired, another CA) are closed; the rest, and every key,
+ * stay.
  */
 static void reload_tls(struct daemon *d, const struct qkd_config *next)
 {
 	struct qkd_config tmp = d->cfg;
 	char err[ERR_MAX] = "";
-	SSL_CTX *srv = NULL, *cli = NULL, *etsi = NULL, *old;
-	struct etsi014_config ec;
+	SSL_CTX *srv = NULL, *cli = NULL, *ctx[HTTPS_LISTENERS] = { 0 }, *old;
+	struct https_listener hl[HTTPS_LISTENERS];
 	unsigned int closed = 0;
+	int i;
 
-	/* Only [tls] is applied; the rest of etsi_config() stays as running. */
+	/* Only [tls] is applied; the rest stays as running. */
 	memcpy(tmp.tls_cert, next->tls_cert, sizeof(tmp.tls_cert));
 	memcpy(tmp.tls_key, next->tls_key, sizeof(tmp.tls_key));
 	memcpy(tmp.tls_ca, next->tls_ca, sizeof(tmp.tls_ca));
@@ -864,13 +956,16 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	memcpy(tmp.tls_kx_key, next->tls_kx_key, sizeof(tmp.tls_kx_key));
 	memcpy(tmp.tls_sae_cert, next->tls_sae_cert, sizeof(tmp.tls_sae_cert));
 	memcpy(tmp.tls_sae_key, next->tls_sae_key, sizeof(tmp.tls_sae_key));
-	ec = etsi_config(&tmp);
-	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0 ||
-	    !(etsi = etsi014_ctx_new(&ec, err, sizeof(err)))) {
-		log_err("reload: %s; keeping the running certificates", err);
-		SSL_CTX_free(srv);
-		SSL_CTX_free(cli);
-		return;
+	https_listeners(d, hl);
+	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0)
+		goto fail;
+	for (i = 0; i < HTTPS_LISTENERS; i++) {
+		char why[ERR_MAX];
+
+		if (hl[i].srv && !(ctx[i] = hl[i].ctx_new(&tmp, why, sizeof(why)))) {
+			snprintf(err, sizeof(err), "%s: %.400s", hl[i].name, why);
+			goto fail;
+		}
 	}
 	if (d->peers)
 		peers_set_ctx(d->peers, srv, cli);
@@ -881,9 +976,13 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	SSL_CTX_free(d->client_ctx);
 	d->server_ctx = srv;
 	d->client_ctx = cli;
-	old = etsi014_set_ctx(d->etsi, etsi);
-	closed += tls_conns_recheck(old, etsi);
-	SSL_CTX_free(old);
+	for (i = 0; i < HTTPS_LISTENERS; i++) {
+		if (!hl[i].srv)
+			continue;
+		old = https_server_set_ctx(hl[i].srv, ctx[i]);
+		closed += tls_conns_recheck(old, ctx[i]);
+		SSL_CTX_free(old);
+	}
 	memcpy(d->cfg.tls_cert, tmp.tls_cert, sizeof(tmp.tls_cert));
 	memcpy(d->cfg.tls_key, tmp.tls_key, sizeof(tmp.tls_key));
 	memcpy(d->cfg.tls_ca, tmp.tls_ca, sizeof(tmp.tls_ca));
@@ -899,6 +998,13 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 		   closed);
 	if (watch_crls(d, err, sizeof(err)) < 0)
 		log_err("reload: CRL expiry: %s", err);
+	return;
+fail:
+	log_err("reload: %s; keeping the running certificates", err);
+	SSL_CTX_free(srv);
+	SSL_CTX_free(cli);
+	for (i = 0; i < HTTPS_LISTENERS; i++)
+		SSL_CTX_free(ctx[i]);
 }
 
 static void reload(struct daemon *d)
@@ -975,6 +1081,28 @@ static int setup_signals(struct daemon *d)
 static int check_only(struct daemon *d)
 {
 	char err[ERR_MAX] = "";
+	const struct qkd_config *c = &d->cfg;
+	int bad;
+
+	/*
+	 * The node certificate (the one Kx presents: kx_cert, else cert)
+	 * first, with the line that names the file.
+	 */
+	bool own = c->tls_line.kx_cert;
+
+	bad = tls_check_node_cert(c->tls_kx_cert, c->tls_kx_key, c->tls_kx_ca,
+				  c->node.name, err, sizeof(err));
+	if (bad) {
+		fprintf(stderr, "%s:%d: [tls] %s: %s\n", d->config_path,
+			bad == TLS_CHECK_KEY ?
+				(own ? c->tls_line.kx_key : c->tls_line.key) :
+			bad == TLS_CHECK_CA ? c->tls_line.kx_ca :
+				(own ? c->tls_line.kx_cert : c->tls_line.cert),
+			bad == TLS_CHECK_KEY ? (own ? "kx_key" : "key") :
+			bad == TLS_CHECK_CA ? "kx_ca (or ca)" :
+				(own ? "kx_cert" : "cert"), err);
+		return 1;
+	}
 
 	struct etsi014_config ec = etsi_config(&d->cfg);
 	SSL_CTX *etsi = NULL;

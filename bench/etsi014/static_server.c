@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "core/loop.h"
 #include "kx/tls.h"
 

@@ -373,7 +373,8 @@ static const char *const skip_keys[] = {
 };
 static const char *const kx_keys[] = { "listen", "heartbeat_ms",
 				       "dead_after", NULL };
-static const char *const metrics_keys[] = { "listen", "clients", NULL };
+static const char *const metrics_keys[] = { "listen", "clients",
+					     "admin_clients", NULL };
 static const char *const peer_keys[] = { "address", "cert_cn", NULL };
 static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
@@ -436,12 +437,14 @@ static void set_priority(struct parser *p, const char *val, uint8_t *out)
 }
 
 /*
- * [metrics] clients: the certificate CNs that may read /metrics,
- * separated by commas or blanks.
+ * [metrics] clients (the monitor role: read) and admin_clients (the admin
+ * role: read and change, mgmt_http.h): certificate CNs separated by
+ * commas or blanks.
  */
-static void set_metrics_clients(struct parser *p, const char *val)
+static void set_metrics_clients(struct parser *p, const char *key,
+				const char *val,
+				char (*out)[KM_NAME_MAX], size_t *count)
 {
-	struct qkd_config *c = p->cfg;
 	char cn[KM_NAME_MAX];
 	size_t n;
 
@@ -452,26 +455,24 @@ static void set_metrics_clients(struct parser *p, const char *val)
 			continue;
 		}
 		if (n >= sizeof(cn)) {
-			fail(p, "clients: name '%.*s' too long (at most %d)",
-			     (int)n, val, KM_NAME_MAX - 1);
+			fail(p, "%s: name '%.*s' too long (at most %d)",
+			     key, (int)n, val, KM_NAME_MAX - 1);
 			return;
 		}
 		memcpy(cn, val, n);
 		cn[n] = '\0';
 		val += n;
-		if (c->n_metrics_clients == CONFIG_METRICS_CLIENTS_MAX) {
-			fail(p, "clients: more than %d names",
+		if (*count == CONFIG_METRICS_CLIENTS_MAX) {
+			fail(p, "%s: more than %d names", key,
 			     CONFIG_METRICS_CLIENTS_MAX);
 			return;
 		}
-		if (!set_name(p, "clients", cn,
-			      c->metrics_clients[c->n_metrics_clients],
-			      KM_NAME_MAX))
+		if (!set_name(p, key, cn, out[*count], KM_NAME_MAX))
 			return;
-		c->n_metrics_clients++;
+		(*count)++;
 	}
-	if (!c->n_metrics_clients)
-		fail(p, "clients: no certificate CN given");
+	if (!*count)
+		fail(p, "%s: no certificate CN given", key);
 }
 
 /* ---- [manager NAME] (Mx, Mu, web view) ---- */
@@ -663,6 +664,20 @@ static void node_key(struct parser *p, const char *key, const char *val)
 static void tls_key(struct parser *p, const char *key, const char *val)
 {
 	struct qkd_config *c = p->cfg;
+
+	/* Where each file was named, for --check's certificate checks. */
+	if (!strcmp(key, "ca"))
+		c->tls_line.ca = p->line;
+	else if (!strcmp(key, "cert"))
+		c->tls_line.cert = p->line;
+	else if (!strcmp(key, "key"))
+		c->tls_line.key = p->line;
+	else if (!strcmp(key, "kx_ca"))
+		c->tls_line.kx_ca = p->line;
+	else if (!strcmp(key, "kx_cert"))
+		c->tls_line.kx_cert = p->line;
+	else if (!strcmp(key, "kx_key"))
+		c->tls_line.kx_key = p->line;
 
 	if (!strcmp(key, "ca"))
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));
@@ -1302,8 +1317,12 @@ static int on_key(void *user, const char *section, const char *key,
 		if (!strcmp(key, "listen"))
 			set_addr(p, key, val, c->metrics_listen,
 				 sizeof(c->metrics_listen));
+		else if (!strcmp(key, "clients"))
+			set_metrics_clients(p, key, val, c->metrics_clients,
+					    &c->n_metrics_clients);
 		else
-			set_metrics_clients(p, val);
+			set_metrics_clients(p, key, val, c->metrics_admins,
+					    &c->n_metrics_admins);
 		break;
 	case SEC_PEER:
 		if (!mark_seen(p, key, peer_keys))
@@ -1928,8 +1947,10 @@ static bool check_all(struct parser *p)
 				"[peer %s]: that is this node's own name",
 				c->peers[i].name);
 	}
-	if (!c->tls_kx_ca[0])
+	if (!c->tls_kx_ca[0]) {
 		memcpy(c->tls_kx_ca, c->tls_ca, sizeof(c->tls_kx_ca));
+		c->tls_line.kx_ca = c->tls_line.ca;
+	}
 	if (!c->tls_sae_ca[0])
 		memcpy(c->tls_sae_ca, c->tls_ca, sizeof(c->tls_sae_ca));
 	if (!c->tls_kx_cert[0]) {

@@ -267,6 +267,8 @@ struct qkd_config {
 	char tls_sae_key[KM_PATH_MAX];
 	char tls_kx_crl[KM_PATH_MAX];
 	char tls_sae_crl[KM_PATH_MAX];
+	/* The lines that named them (kx_ca: "ca"'s if it is that one). */
+	struct { int ca, cert, key, kx_ca, kx_cert, kx_key; } tls_line;
 
 	/* [etsi014] */
 	char etsi_listen[KM_ADDR_MAX];
@@ -289,6 +291,9 @@ struct qkd_config {
 	size_t n_metrics_clients;
 	struct manager_cfg managers[CONFIG_MANAGERS_MAX];	/* [manager] */
 	size_t n_managers;
+	/* admin_clients: CNs that may also change the node (provisioning) */
+	char metrics_admins[CONFIG_METRICS_CLIENTS_MAX][KM_NAME_MAX];
+	size_t n_metrics_admins;
 
 	struct peer_cfg *peers;
 	size_t n_peers;

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "ksa/etsi014.h"
-#include "ksa/http.h"
+#include "kx/http.h"
 
 static struct etsi014_request rq;
 

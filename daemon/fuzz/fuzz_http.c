@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 
 static void touch_request(const struct http_request *req)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "ksa/skip.h"
 
 static const struct skip_remote remotes[] = {

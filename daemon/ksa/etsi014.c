@@ -39,7 +39,8 @@
 #include <openssl/evp.h>
 
 #include "ksa/etsi014.h"
-#include "ksa/http.h"
+#include "kx/http.h"
+#include "kx/https_server.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -546,66 +547,28 @@ void etsi014_stats_count(struct etsi014_stats *st, const char *path,
 
 /* ---- server ------------------------------------------------------------ */
 
-struct client;
-
+/* Connection handling is kx/https_server.c's; this is the protocol. */
 struct etsi014_server {
 	struct loop *loop;
 	struct ksa *ksa;
-	SSL_CTX *ctx;
-	struct tls_listener *listener;
-	struct loop_timer *sweep;
-	struct etsi014_sae *saes;	/* own copy */
-	size_t n_saes;
-	struct http_limits limits;
-	uint32_t idle_ms;
-	uint32_t max_conns;
-	uint32_t n_conns;		/* authenticated ones (opened) */
-	struct client *clients;
+	struct https_server *https;
 	struct etsi014_request scratch;	/* one request parsed at a time */
 	struct etsi014_stats stats;
 	struct skip_config *skip;	/* own copy; NULL: ETSI 014 */
-	/* Refused handshakes, one line each up to a burst: a flood of them
-	 * must not flood the log (the listener logs their counts). */
-	struct log_ratelimit refused_log;
 };
 
+/* One per authenticated connection (https_conn_data()). */
 struct client {
 	struct etsi014_server *srv;
-	struct tls_conn *tls;
-	struct http_reader http;
-	struct client *prev, *next;
-	const char *sae_id;		/* caller; NULL until known */
-	bool opened;
-	bool counted;			/* in srv->n_conns */
-	bool closing;
-	uint64_t last_active_ms;	/* bytes in or out */
-	uint64_t request_start_ms;	/* first byte of the current request */
-	uint64_t request_start_us;	/* the same, finer, for the latency */
-	uint64_t closing_ms;
+	struct https_conn *conn;
+	bool known;			/* sae_id is the caller */
+	char sae_id[KSA_SAE_ID_MAX];
 	/* dec_keys waiting for its Kx-2 reservation (KSA_RETRY) */
 	struct etsi014_request *waiting;
+	bool waiting_keep_alive;
 	struct loop_timer *retry;
 	uint64_t retry_deadline_ms;
 };
-
-static const char *sae_by_cn(const struct etsi014_server *srv, const char *cn)
-{
-	size_t i;
-
-	for (i = 0; i < srv->n_saes; i++)
-		if (!strcmp(srv->saes[i].cert_cn, cn))
-			return srv->saes[i].sae_id;
-	return NULL;
-}
-
-static void client_close(struct client *c)
-{
-	if (c->closing)
-		return;
-	c->closing = true;
-	c->closing_ms = loop_now_ms();
-	tls_conn_close(c->tls);
-}
 
 static uint64_t now_us(void)
 {
@@ -619,59 +582,46 @@ static uint64_t now_us(void)
  * Every answer passes here once.  Before the headers are in (a reader
  * error, a timeout) neither path nor method is known: "other".
  */
-static void count_answer(struct client *c, int status)
+static void count_answer(struct etsi014_server *srv, struct https_conn *conn,
+			 int status)
 {
-	bool known = c->http.headers_done;
-	uint64_t start = c->request_start_us, now = now_us();
+	const struct http_request *req = https_conn_request(conn);
+	uint64_t start = https_conn_request_start_us(conn), now = now_us();
 
-	etsi014_stats_count(&c->srv->stats, known ? c->http.req.path : NULL,
-			    known ? (int)c->http.req.method : -1, status,
+	etsi014_stats_count(&srv->stats, req ? req->path : NULL,
+			    req ? (int)req->method : -1, status,
 			    start && now > start ? now - start : 0);
 }
 
 /*
- * Send one response; the buffer is wiped right after TLS took it.  True
- * if TLS took it: the answer is committed to the client.
+ * Send one response; @body is wiped right after TLS took it.  True if TLS
+ * took it: the answer is committed to the client.
  */
-static bool client_send(struct client *c, int status, const char *allow,
-			char *body, size_t body_len, bool keep_alive)
+static bool conn_send(struct etsi014_server *srv, struct https_conn *conn,
+		      int status, const char *allow, char *body,
+		      size_t body_len, bool keep_alive)
 {
-	bool sent = false;
 	char allow_hdr[64] = "";
-	uint8_t *resp;
-	size_t len = 0, sent_len;
+	bool sent;
 
 	if (allow)
 		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", allow);
-	resp = http_response(status, "application/json", allow ? allow_hdr : NULL,
-			     body, body_len, keep_alive, &len);
+	sent = https_send(conn, status, "application/json",
+			  allow ? allow_hdr : NULL, body, body_len, keep_alive);
 	etsi014_body_free(body, body_len);
-	/* An answer to HEAD has its header only (RFC 9110 9.3.2). */
-	if (resp && c->http.headers_done && c->http.req.method == HTTP_HEAD)
-		sent_len = len - body_len;
-	else
-		sent_len = len;
-	if (!resp || tls_conn_write(c->tls, resp, sent_len) < 0)
-		keep_alive = false;
-	else
-		sent = true;
-	http_response_free(resp, len);
-	if (c->srv)
-		count_answer(c, status);
-	c->last_active_ms = loop_now_ms();
-	if (!keep_alive)
-		client_close(c);
+	count_answer(srv, conn, status);
 	return sent;
 }
 
-static bool client_send_error(struct client *c, struct etsi014_error *err,
-			      bool keep_alive)
+static bool conn_send_error(struct etsi014_server *srv, struct https_conn *conn,
+			    const char *who, struct etsi014_error *err,
+			    bool keep_alive)
 {
 	size_t len = 0;
 	char *body;
 	bool sent;
 
-	if (c->srv && c->srv->skip) {
+	if (srv->skip) {
 		struct skip_error serr = { .status = err->status };
 
 		snprintf(serr.message, sizeof(serr.message), "%s", err->message);
@@ -679,12 +629,26 @@ static bool client_send_error(struct client *c, struct etsi014_error *err,
 	} else {
 		body = etsi014_error_json(err, &len);
 	}
-	log_debug("%s: %s: %d %s", c->srv && c->srv->skip ? "skip" : "etsi014",
-		  c->sae_id ? c->sae_id : "?", err->status, err->message);
-	sent = client_send(c, err->status, err->allow, body, len,
-			   keep_alive);
+	log_debug("%s: %s: %d %s", srv->skip ? "skip" : "etsi014",
+		  who ? who : "?", err->status, err->message);
+	sent = conn_send(srv, conn, err->status, err->allow, body, len,
+			 keep_alive);
 	etsi014_error_clear(err);
 	return sent;
+}
+
+static bool client_send(struct client *c, int status, const char *allow,
+			char *body, size_t body_len, bool keep_alive)
+{
+	return conn_send(c->srv, c->conn, status, allow, body, body_len,
+			 keep_alive);
+}
+
+static bool client_send_error(struct client *c, struct etsi014_error *err,
+			      bool keep_alive)
+{
+	return conn_send_error(c->srv, c->conn, c->known ? c->sae_id : NULL,
+			       err, keep_alive);
 }
 
 static void reply_status(struct client *c, const struct etsi014_request *rq,
@@ -810,8 +774,6 @@ static enum ksa_result try_dec_keys(struct client *c,
 			    rq->n_key_ids, keys, kerr);
 }
 
-static void client_process(struct client *c);
-
 /* "Not found" is final (ksa.h): a key that arrives later is refused. */
 static void final_not_found(struct client *c, const struct etsi014_request *rq)
 {
@@ -868,21 +830,23 @@ static void on_retry(void *arg)
 	struct client *c = arg;
 	bool may_wait = loop_now_ms() < c->retry_deadline_ms;
 
-	if (dec_keys_attempt(c, c->waiting, c->http.req.keep_alive, may_wait))
+	if (dec_keys_attempt(c, c->waiting, c->waiting_keep_alive, may_wait))
 		return;		/* still not known; the timer repeats */
 	stop_waiting(c);
-	http_reader_next(&c->http);
-	client_process(c);	/* pipelined requests held back meanwhile */
+	https_resume(c->conn);	/* then the requests held back meanwhile */
 }
 
 /* Park the request and ask the KSA again from a timer (KSA_RETRY). */
-static int wait_for_reservation(struct client *c, const struct etsi014_request *rq)
+static int wait_for_reservation(struct client *c, const struct etsi014_request *rq,
+				bool keep_alive)
 {
 	c->waiting = malloc(sizeof(*c->waiting));
 	if (!c->waiting)
 		return -1;
 	memcpy(c->waiting, rq, sizeof(*rq));
-	c->retry_deadline_ms = c->request_start_ms + KSA_RETRY_WAIT_MS;
+	c->waiting_keep_alive = keep_alive;
+	c->retry_deadline_ms = https_conn_request_start_ms(c->conn) +
+			       KSA_RETRY_WAIT_MS;
 	c->retry = loop_timer_add(c->srv->loop, KSA_RETRY_INTERVAL_MS, true,
 				  on_retry, c);
 	if (!c->retry) {
@@ -890,6 +854,7 @@ static int wait_for_reservation(struct client *c, const struct etsi014_request *
 		c->waiting = NULL;
 		return -1;
 	}
+	https_hold(c->conn);
 	return 0;
 }
 
@@ -897,13 +862,14 @@ static void reply_dec_keys(struct client *c, const struct etsi014_request *rq,
 			   bool keep_alive)
 {
 	if (dec_keys_attempt(c, rq, keep_alive, true) &&
-	    wait_for_reservation(c, rq))
+	    wait_for_reservation(c, rq, keep_alive))
 		/* Cannot wait (out of memory): answer "not found" now. */
 		dec_keys_attempt(c, rq, keep_alive, false);
 }
 
 /* A SKIP request: answered here, or handed to the ETSI 014 key paths. */
-static void handle_skip(struct client *c, bool keep_alive)
+static void handle_skip(struct client *c, const struct http_request *req,
+			bool keep_alive)
 {
 	struct etsi014_request *rq = &c->srv->scratch;
 	struct etsi014_error err = { 0 };
@@ -912,7 +878,7 @@ static void handle_skip(struct client *c, bool keep_alive)
 	size_t len = 0;
 	char *body;
 
-	if (skip_parse(&c->http.req, c->srv->skip, &sr, &serr)) {
+	if (skip_parse(req, c->srv->skip, &sr, &serr)) {
 		fail(&err, serr.status, "%s", serr.message);
 		err.allow = serr.allow;
 		client_send_error(c, &err, keep_alive);
@@ -949,25 +915,27 @@ static void handle_skip(struct client *c, bool keep_alive)
 	OPENSSL_cleanse(&sr, sizeof(sr));
 }
 
-static void handle_request(struct client *c)
+static void on_request(void *arg, struct https_conn *conn,
+		       const struct http_request *req)
 {
+	struct client *c = https_conn_data(conn);
 	struct etsi014_request *rq = &c->srv->scratch;
 	struct etsi014_error err = { 0 };
-	bool keep_alive = c->http.req.keep_alive;
+	bool keep_alive = req->keep_alive;
 
-	if (c->srv->skip && c->sae_id) {
-		handle_skip(c, keep_alive);
+	if (c->srv->skip && c->known) {
+		handle_skip(c, req, keep_alive);
 		return;
 	}
 
-	if (!c->sae_id) {
+	if (!c->known) {
 		fail(&err, 401, "unauthorized");
 		err.details = json_pack("[{s:s}]", "reason",
 					"client certificate is not registered as an SAE");
 		client_send_error(c, &err, keep_alive);
 		return;
 	}
-	if (etsi014_parse(&c->http.req, rq, &err)) {
+	if (etsi014_parse(req, rq, &err)) {
 		client_send_error(c, &err, keep_alive);
 		return;
 	}
@@ -985,269 +953,103 @@ static void handle_request(struct client *c)
 	OPENSSL_cleanse(rq->key_ids, rq->n_key_ids * sizeof(rq->key_ids[0]));
 }
 
-static const char *reader_error_message(int status)
+static void on_error(void *arg, struct https_conn *conn, int status,
+		     const char *why)
 {
-	switch (status) {
-	case 413: return "request body too large";
-	case 414: return "request URL too long";
-	case 431: return "request header fields too large";
-	case 503: return "out of memory";
-	default: return "malformed HTTP request";
-	}
+	struct etsi014_server *srv = arg;
+	struct client *c = https_conn_data(conn);
+	struct etsi014_error err = { 0 };
+
+	fail(&err, status, "%s", why);
+	conn_send_error(srv, conn, c && c->known ? c->sae_id : NULL, &err,
+			false);
 }
 
-/* Answer every complete request in the input, in order. */
-static void client_process(struct client *c)
+static int on_open(void *arg, struct https_conn *conn)
 {
-	while (!c->waiting && !c->closing) {
-		size_t len, used;
-		const uint8_t *in = tls_conn_input(c->tls, &len);
-		bool was_busy = http_reader_busy(&c->http);
-		int ret;
+	struct etsi014_server *srv = arg;
+	struct client *c = calloc(1, sizeof(*c));
+	const char *cn = https_conn_peer(conn);
 
-		if (!len)
-			return;
-		ret = http_reader_feed(&c->http, in, len, &used);
-		tls_conn_consume(c->tls, used);
-		if (!was_busy && http_reader_busy(&c->http)) {
-			c->request_start_ms = loop_now_ms();
-			c->request_start_us = now_us();
-		}
-		if (ret == HTTP_NEED_MORE) {
-			if (http_reader_take_expect_continue(&c->http))
-				tls_conn_write(c->tls, http_continue_line,
-					       strlen(http_continue_line));
-			return;
-		}
-		if (ret < 0) {
-			struct etsi014_error err = { 0 };
-
-			fail(&err, -ret, "%s", reader_error_message(-ret));
-			client_send_error(c, &err, false);
-			return;
-		}
-		handle_request(c);
-		if (c->waiting)
-			return;
-		http_reader_next(&c->http);
-	}
-}
-
-static void on_open(struct tls_conn *tls, void *arg)
-{
-	struct client *c = arg;
-
-	c->opened = true;
-	tls_conn_admit(tls);
-	if (!c->srv)
-		return;
-	if (c->srv->n_conns >= c->srv->max_conns) {
-		log_info("etsi014: connection from CN \"%s\" closed: max_connections (%u) reached",
-			 tls_conn_peer_name(tls), c->srv->max_conns);
-		client_close(c);
-		return;
-	}
-	c->srv->n_conns++;
-	c->counted = true;
-	if (c->srv->skip) {
+	if (!c)
+		return -1;
+	c->srv = srv;
+	c->conn = conn;
+	https_conn_set_data(conn, c);
+	if (srv->skip) {
 		/* One client: the encryptor this node's SKIP SAE stands for,
 		 * by its certificate or by the PSK (only one is accepted). */
-		if (!tls_conn_psk(tls) &&
-		    strcmp(tls_conn_peer_name(tls), c->srv->skip->client_cn)) {
+		if (!https_conn_psk(conn) && strcmp(cn, srv->skip->client_cn)) {
 			log_notice("skip: client certificate CN \"%s\" is not the SKIP client, closed",
-				   tls_conn_peer_name(tls));
-			client_close(c);
-			return;
+				   cn);
+			return -1;
 		}
-		c->sae_id = c->srv->skip->local_sae;
-		return;
+		snprintf(c->sae_id, sizeof(c->sae_id), "%s",
+			 srv->skip->local_sae);
+		c->known = true;
+		return 0;
 	}
-	c->sae_id = sae_by_cn(c->srv, tls_conn_peer_name(tls));
-	if (!c->sae_id)
+	/* The SAE table is the KSA's: SAEs come and go at run time. */
+	c->known = !ksa_sae_by_cn(srv->ksa, cn, c->sae_id, sizeof(c->sae_id));
+	if (!c->known)
 		log_notice("etsi014: client certificate CN \"%s\" is not a configured SAE",
-			   tls_conn_peer_name(tls));
-}
-
-static int on_data(struct tls_conn *tls, void *arg)
-{
-	struct client *c = arg;
-
-	c->last_active_ms = loop_now_ms();
-	client_process(c);
+			   cn);
 	return 0;
 }
 
-static void on_close(struct tls_conn *tls, void *arg)
+static void on_close(void *arg, struct https_conn *conn)
 {
-	struct client *c = arg;
-	struct etsi014_server *srv = c->srv;
+	struct client *c = https_conn_data(conn);
 
-	if (!c->opened && tls_conn_error(tls)[0] && srv)
-		log_ratelimited(&srv->refused_log, LOG_LVL_INFO,
-				"%s: connection refused: %s", srv->skip ? "skip" : "etsi014",
-				tls_conn_error(tls));
+	if (!c)
+		return;
 	if (c->retry)
 		loop_timer_del(c->retry);
-	free(c->waiting);
-	http_reader_free(&c->http);
-	if (srv) {		/* NULL once etsi014_stop() let go of us */
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			srv->clients = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		if (c->counted)
-			srv->n_conns--;
+	if (c->waiting) {
+		OPENSSL_cleanse(c->waiting, sizeof(*c->waiting));
+		free(c->waiting);
 	}
+	https_conn_set_data(conn, NULL);
 	free(c);
 }
 
-static const struct tls_conn_ops client_ops = {
-	.on_open = on_open, .on_data = on_data, .on_close = on_close,
+static const struct https_server_ops etsi014_ops = {
+	.on_open = on_open, .on_request = on_request,
+	.on_error = on_error, .on_close = on_close,
 };
-
-/* The listener's accept callback; it bounds connections until on_open. */
-static struct tls_conn *accept_one(void *arg, int fd)
-{
-	struct etsi014_server *srv = arg;
-	struct client *c;
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = calloc(1, sizeof(*c));
-	if (!c || http_reader_init(&c->http, &srv->limits)) {
-		free(c);
-		return NULL;
-	}
-	c->srv = srv;
-	c->last_active_ms = loop_now_ms();
-	c->tls = tls_conn_accept(srv->loop, srv->ctx, fd,
-				 MAX_URL + MAX_HEADER_BYTES + srv->limits.max_body +
-				 16384, &client_ops, c);
-	if (!c->tls) {
-		http_reader_free(&c->http);
-		free(c);
-		return NULL;
-	}
-	c->next = srv->clients;
-	if (c->next)
-		c->next->prev = c;
-	srv->clients = c;
-	return c->tls;
-}
-
-/*
- * Cut off clients that stall: no handshake, a request that does not
- * complete (408), an idle keep-alive connection, or output nobody reads.
- */
-static void sweep_client(struct client *c, uint64_t now, uint32_t limit)
-{
-	if (c->closing) {
-		if (now - c->closing_ms > limit)
-			tls_conn_abort(c->tls);
-		return;
-	}
-	if (c->waiting)
-		return;		/* bounded by KSA_RETRY_WAIT_MS */
-	if (!c->opened || tls_conn_pending(c->tls)) {
-		if (now - c->last_active_ms > limit)
-			tls_conn_abort(c->tls);
-		return;
-	}
-	if (http_reader_busy(&c->http)) {
-		if (now - c->request_start_ms > limit) {
-			struct etsi014_error err = { 0 };
-
-			fail(&err, 408, "request timeout");
-			client_send_error(c, &err, false);
-		}
-		return;
-	}
-	if (now - c->last_active_ms > limit)
-		client_close(c);
-}
-
-static void on_sweep(void *arg)
-{
-	struct etsi014_server *srv = arg;
-	uint64_t now = loop_now_ms();
-	struct client *c;
-
-	/* tls_conn_abort/close free clients only later, from the loop. */
-	for (c = srv->clients; c; c = c->next)
-		sweep_client(c, now, srv->idle_ms);
-}
-
-static int copy_saes(struct etsi014_server *srv, const struct etsi014_config *cfg)
-{
-	size_t i;
-
-	srv->saes = calloc(cfg->n_saes ? cfg->n_saes : 1, sizeof(*srv->saes));
-	if (!srv->saes)
-		return -1;
-	for (i = 0; i < cfg->n_saes; i++) {
-		srv->saes[i].sae_id = strdup(cfg->saes[i].sae_id);
-		srv->saes[i].cert_cn = strdup(cfg->saes[i].cert_cn);
-		srv->n_saes = i + 1;
-		if (!srv->saes[i].sae_id || !srv->saes[i].cert_cn)
-			return -1;
-	}
-	return 0;
-}
-
-static void free_saes(struct etsi014_server *srv)
-{
-	size_t i;
-
-	for (i = 0; i < srv->n_saes; i++) {
-		free((char *)srv->saes[i].sae_id);
-		free((char *)srv->saes[i].cert_cn);
-	}
-	free(srv->saes);
-}
 
 struct etsi014_server *etsi014_start(struct loop *loop,
 				     const struct etsi014_config *cfg,
 				     struct ksa *ksa, char *err, size_t errlen)
 {
 	struct etsi014_server *srv = calloc(1, sizeof(*srv));
-	uint32_t tick;
-	int fd;
+	struct https_server_config hc = {
+		.name = cfg->skip ? "skip" : "etsi014",
+		.listen = cfg->listen,
+		.limits = {
+			.max_url = MAX_URL,
+			.max_header_bytes = MAX_HEADER_BYTES,
+			.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY,
+		},
+		.idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms :
+			   DEFAULT_IDLE_MS,
+		.max_conns = cfg->max_conns ? cfg->max_conns : DEFAULT_MAX_CONNS,
+	};
+	SSL_CTX *ctx;
 
-	if (!srv) {
+	if (!srv || (cfg->skip && !(srv->skip = skip_config_dup(cfg->skip)))) {
 		snprintf(err, errlen, "etsi014: out of memory");
-		return NULL;
+		goto fail;
 	}
 	srv->loop = loop;
 	srv->ksa = ksa;
-	srv->refused_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 10);
-	srv->limits.max_url = MAX_URL;
-	srv->limits.max_header_bytes = MAX_HEADER_BYTES;
-	srv->limits.max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
-	srv->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
-	srv->max_conns = cfg->max_conns ? cfg->max_conns : DEFAULT_MAX_CONNS;
-	if (copy_saes(srv, cfg) ||
-	    (cfg->skip && !(srv->skip = skip_config_dup(cfg->skip)))) {
-		snprintf(err, errlen, "etsi014: out of memory");
+	ctx = etsi014_ctx_new(cfg, err, errlen);
+	if (!ctx)
 		goto fail;
-	}
-	srv->ctx = etsi014_ctx_new(cfg, err, errlen);
-	if (!srv->ctx)
+	srv->https = https_server_start(loop, &hc, ctx, &etsi014_ops, srv,
+					err, errlen);
+	if (!srv->https)
 		goto fail;
-	fd = tls_listen_socket(cfg->listen, err, errlen);
-	if (fd < 0)
-		goto fail;
-	srv->listener = tls_listener_new(loop, fd, cfg->skip ? "skip" : "etsi014",
-					 NULL, accept_one, srv);
-	if (!srv->listener)
-		close(fd);
-	tick = srv->idle_ms / 4 > 50 ? srv->idle_ms / 4 : 50;
-	srv->sweep = loop_timer_add(loop, tick, true, on_sweep, srv);
-	if (!srv->listener || !srv->sweep) {
-		snprintf(err, errlen, "etsi014: event loop: %s", strerror(errno));
-		goto fail;
-	}
 	return srv;
 fail:
 	etsi014_stop(srv);
@@ -1256,7 +1058,7 @@ fail:
 
 const struct etsi014_stats *etsi014_get_stats(struct etsi014_server *srv)
 {
-	srv->stats.connections = srv->n_conns;
+	srv->stats.connections = https_server_conns(srv->https);
 	return &srv->stats;
 }
 
@@ -1277,38 +1079,16 @@ SSL_CTX *etsi014_ctx_new(const struct etsi014_config *cfg, char *err,
 	return ctx;
 }
 
-SSL_CTX *etsi014_set_ctx(struct etsi014_server *srv, SSL_CTX *ctx)
+struct https_server *etsi014_https(struct etsi014_server *srv)
 {
-	SSL_CTX *old = srv->ctx;
-
-	srv->ctx = ctx;
-	return old;
+	return srv->https;
 }
 
 void etsi014_stop(struct etsi014_server *srv)
 {
-	struct client *c, *next;
-
 	if (!srv)
 		return;
-	tls_listener_free(srv->listener);
-	loop_timer_del(srv->sweep);
-	/*
-	 * Close and free every client now: the loop may not run again (daemon
-	 * exit).  Detached first, so that their on_close leaves @srv alone.
-	 */
-	for (c = srv->clients; c; c = next) {
-		next = c->next;
-		c->srv = NULL;
-		if (c->retry) {
-			loop_timer_del(c->retry);
-			c->retry = NULL;
-		}
-		tls_conn_free(c->tls);
-	}
-	srv->clients = NULL;
-	SSL_CTX_free(srv->ctx);
-	free_saes(srv);
+	https_server_stop(srv->https);
 	skip_config_free(srv->skip);
 	OPENSSL_cleanse(&srv->scratch, sizeof(srv->scratch));
 	free(srv);

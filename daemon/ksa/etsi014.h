@@ -19,25 +19,18 @@ struct loop;
 struct ksa;
 struct etsi014_server;
 
-struct etsi014_sae {
-	const char *sae_id;	/* as used in URLs and JSON */
-	const char *cert_cn;	/* subject CN of its client certificate */
-};
-
 struct etsi014_config {
 	const char *listen;		/* "host:port", IPv4 or [IPv6] */
 	struct tls_files tls;
-	const struct etsi014_sae *saes;
-	size_t n_saes;
 	uint32_t max_body;		/* request body limit, bytes */
 	uint32_t idle_timeout_ms;	/* slow or idle client cut-off */
 	uint32_t max_conns;
 	bool tls12;			/* also TLS 1.2 (tls_ctx_allow_tls12()) */
 	/*
 	 * Non-NULL: speak SKIP (skip.h) instead of ETSI 014 on this listener,
-	 * with the same connection handling and the same KSA calls; @saes
-	 * is then unused and the client is the one whose certificate CN is
-	 * skip->client_cn.
+	 * with the same connection handling and the same KSA calls; the
+	 * client is then the one whose certificate CN is skip->client_cn,
+	 * not an SAE looked up by its CN (ksa_sae_by_cn()).
 	 */
 	const struct skip_config *skip;
 	/* SKIP: a client may also prove this TLS 1.3 external PSK (tls.h). */
@@ -96,12 +89,9 @@ void etsi014_stats_count(struct etsi014_stats *st, const char *path,
  */
 SSL_CTX *etsi014_ctx_new(const struct etsi014_config *cfg, char *err,
 			 size_t errlen);
-/*
- * New handshakes use @ctx (the server takes it over); returns the old
- * context, which the caller rechecks open connections against
- * (tls_conns_recheck()) and frees.
- */
-SSL_CTX *etsi014_set_ctx(struct etsi014_server *srv, SSL_CTX *ctx);
+/* Its connection handling, for a certificate reload (https_server_set_ctx()). */
+struct https_server;
+struct https_server *etsi014_https(struct etsi014_server *srv);
 
 /*
  * Request parsing and answer building, the pure part of the server,

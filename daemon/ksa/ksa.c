@@ -43,7 +43,11 @@
 
 struct ksa_sae {
 	char name[KSA_SAE_ID_MAX];
+	char cert_cn[KSA_SAE_ID_MAX];
 	char node[KM_NAME_MAX];
+	/* Removed at run time (ksa_sae_remove()): the slot stays, because
+	 * pairs and key records name SAEs by index, but no lookup finds it. */
+	bool removed;
 	bool local;			/* served by this node */
 	struct kma_link *link;		/* to its node, if remote */
 };
@@ -101,9 +105,28 @@ struct ksa {
 static int sae_find(const struct ksa *ksa, const char *name)
 {
 	for (size_t i = 0; i < ksa->n_saes; i++)
-		if (!strcmp(ksa->saes[i].name, name))
+		if (!ksa->saes[i].removed && !strcmp(ksa->saes[i].name, name))
 			return (int)i;
 	return -1;
+}
+
+static int sae_find_cn(const struct ksa *ksa, const char *cn)
+{
+	for (size_t i = 0; i < ksa->n_saes; i++)
+		if (!ksa->saes[i].removed && !strcmp(ksa->saes[i].cert_cn, cn))
+			return (int)i;
+	return -1;
+}
+
+int ksa_sae_by_cn(const struct ksa *ksa, const char *cn, char *out,
+		  size_t len)
+{
+	int i = *cn ? sae_find_cn(ksa, cn) : -1;
+
+	if (i < 0)
+		return -1;
+	snprintf(out, len, "%s", ksa->saes[i].name);
+	return 0;
 }
 
 static void sae_name_into(const struct ksa *ksa, uint16_t i, char *out,
@@ -1285,6 +1308,7 @@ static int load_saes(struct ksa *ksa, const struct ksa_sae_cfg *saes,
 			}
 		}
 		snprintf(s->name, sizeof(s->name), "%s", saes[i].name);
+		snprintf(s->cert_cn, sizeof(s->cert_cn), "%s", saes[i].cert_cn);
 		snprintf(s->node, sizeof(s->node), "%s", saes[i].node);
 		s->local = !strcmp(s->node, ksa->node);
 		s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
@@ -1325,6 +1349,76 @@ struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
 		return NULL;
 	}
 	return ksa;
+}
+
+int ksa_sae_add(struct ksa *ksa, const struct ksa_sae_cfg *sae, char *err,
+		size_t errlen)
+{
+	struct ksa_sae *s;
+
+	if (!sae->name[0] || !sae->cert_cn[0] || !sae->node[0]) {
+		snprintf(err, errlen, "an SAE needs an id, a cert_cn and a node");
+		return -EINVAL;
+	}
+	if (sae_find(ksa, sae->name) >= 0) {
+		snprintf(err, errlen, "SAE %s exists", sae->name);
+		return -EEXIST;
+	}
+	if (sae_find_cn(ksa, sae->cert_cn) >= 0) {
+		snprintf(err, errlen, "cert_cn %s is already another SAE's",
+			 sae->cert_cn);
+		return -EEXIST;
+	}
+	/* Removed slots are never reused: key records still name them. */
+	if (ksa->n_saes >= KSA_MAX_SAES) {
+		snprintf(err, errlen, "at most %d SAEs, removed ones included, until a restart",
+			 KSA_MAX_SAES);
+		return -ENOSPC;
+	}
+	s = realloc(ksa->saes, (ksa->n_saes + 1) * sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ksa->saes = s;
+	s = &ksa->saes[ksa->n_saes];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", sae->name);
+	snprintf(s->cert_cn, sizeof(s->cert_cn), "%s", sae->cert_cn);
+	snprintf(s->node, sizeof(s->node), "%s", sae->node);
+	s->local = !strcmp(s->node, ksa->node);
+	s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+	ksa->n_saes++;
+	return 0;
+}
+
+int ksa_sae_remove(struct ksa *ksa, const char *name, char *err,
+		   size_t errlen)
+{
+	int i = sae_find(ksa, name);
+
+	if (i < 0) {
+		snprintf(err, errlen, "no SAE %s", name);
+		return -ENOENT;
+	}
+	ksa->saes[i].removed = true;
+	return 0;
+}
+
+int ksa_sae_get(const struct ksa *ksa, size_t i, struct ksa_sae_cfg *out)
+{
+	for (size_t j = 0; j < ksa->n_saes; j++) {
+		const struct ksa_sae *s = &ksa->saes[j];
+
+		if (s->removed || i--)
+			continue;
+		memset(out, 0, sizeof(*out));
+		snprintf(out->name, sizeof(out->name), "%s", s->name);
+		snprintf(out->cert_cn, sizeof(out->cert_cn), "%s", s->cert_cn);
+		snprintf(out->node, sizeof(out->node), "%s", s->node);
+		return 0;
+	}
+	return -1;
 }
 
 void ksa_free(struct ksa *ksa)

@@ -137,6 +137,24 @@ struct ksa *ksa_new(struct kma *kma, const struct km_node_cfg *node,
 void ksa_free(struct ksa *ksa);
 
 /*
+ * ---- The SAE table at run time (configuration management, 10.1) ----
+ * An SAE added is served at once (ETSI 014 looks callers up here by
+ * certificate CN); one removed is refused from then on (401), its keys
+ * stay until they expire or are taken.  Errors are -errno with the reason
+ * in @err: -EINVAL (field missing), -EEXIST (the id or the cert_cn is
+ * taken), -ENOENT (no such SAE), -ENOSPC, -ENOMEM.
+ */
+int ksa_sae_add(struct ksa *ksa, const struct ksa_sae_cfg *sae, char *err,
+		size_t errlen);
+int ksa_sae_remove(struct ksa *ksa, const char *name, char *err,
+		   size_t errlen);
+/* The @i-th SAE in the table now: 0, or -1 past the end. */
+int ksa_sae_get(const struct ksa *ksa, size_t i, struct ksa_sae_cfg *out);
+/* The SAE whose certificate CN is @cn, into @out: 0, or -1 if none. */
+int ksa_sae_by_cn(const struct ksa *ksa, const char *cn, char *out,
+		  size_t len);
+
+/*
  * ---- Kx-2 wiring between the KSA and the Kx channel ----
  * main.c wires it to the peers (peer.h); unit tests wire two KSAs back to
  * back.

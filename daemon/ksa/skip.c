@@ -15,7 +15,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "ksa/skip.h"
 
 static int fail(struct skip_error *err, int status, const char *fmt, ...)

@@ -41,6 +41,7 @@
 
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -330,6 +331,127 @@ fail:
 	snprintf(err, errlen, "%s: %s", what ? what : "(null)", why);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+static X509 *read_cert(const char *path, STACK_OF(X509) *chain)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *leaf = NULL, *x;
+
+	if (!bio)
+		return NULL;
+	leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	while (leaf && chain && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+		if (!sk_X509_push(chain, x))
+			X509_free(x);
+	ERR_clear_error();
+	BIO_free(bio);
+	return leaf;
+}
+
+static int check_dates(X509 *leaf, const char *cert, char *why, size_t whylen)
+{
+	const ASN1_TIME *na = X509_get0_notAfter(leaf);
+	const ASN1_TIME *nb = X509_get0_notBefore(leaf);
+	char when[64] = "";
+	BIO *mem = BIO_new(BIO_s_mem());
+	int late = X509_cmp_current_time(na) <= 0;
+	int early = X509_cmp_current_time(nb) >= 0;
+	int n;
+
+	if (!late && !early) {
+		BIO_free(mem);
+		return 0;
+	}
+	if (mem && ASN1_TIME_print(mem, late ? na : nb) &&
+	    (n = BIO_read(mem, when, sizeof(when) - 1)) > 0)
+		when[n] = '\0';
+	BIO_free(mem);
+	if (late)
+		snprintf(why, whylen, "certificate %.200s expired (notAfter %s); renew it",
+			 cert, when);
+	else
+		snprintf(why, whylen, "certificate %.200s is not valid before %s; check the clock or reissue it",
+			 cert, when);
+	return TLS_CHECK_CERT;
+}
+
+int tls_check_node_cert(const char *cert, const char *key, const char *ca,
+			const char *cn, char *why, size_t whylen)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+	X509 *leaf = chain ? read_cert(cert, chain) : NULL;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	char got[256] = "";
+	uint32_t xku;
+	int ret = TLS_CHECK_CERT, verr;
+
+	char err[128];
+
+	if (!file_readable(cert, err, sizeof(err)) ||
+	    (ret = TLS_CHECK_KEY, !file_readable(key, err, sizeof(err))) ||
+	    (ret = TLS_CHECK_CA, !file_readable(ca, err, sizeof(err)))) {
+		snprintf(why, whylen, "%.200s: %s",
+			 ret == TLS_CHECK_KEY ? key : ret == TLS_CHECK_CA ? ca : cert,
+			 err);
+		goto out;
+	}
+	ret = TLS_CHECK_CERT;
+	if (!leaf || !store || !vctx) {
+		snprintf(why, whylen, "%.200s: no PEM certificate in it", cert);
+		goto out;
+	}
+	bio = BIO_new_file(key, "r");
+	pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	if (!pkey || X509_check_private_key(leaf, pkey) != 1) {
+		ret = TLS_CHECK_KEY;
+		snprintf(why, whylen, pkey ?
+			 "key %.200s does not match certificate %.200s; give the key the certificate was issued for" :
+			 "key %.200s: no PEM private key in it (%.200s)",
+			 key, pkey ? cert : "unreadable or encrypted");
+		goto out;
+	}
+	if (check_dates(leaf, cert, why, whylen))
+		goto out;
+	if (X509_STORE_load_file(store, ca) != 1 ||
+	    X509_STORE_CTX_init(vctx, store, leaf, chain) != 1) {
+		ret = TLS_CHECK_CA;
+		snprintf(why, whylen, "%.200s: no PEM certificate in it", ca);
+		goto out;
+	}
+	if (X509_verify_cert(vctx) != 1) {
+		verr = X509_STORE_CTX_get_error(vctx);
+		snprintf(why, whylen, "certificate %.200s is not issued by the configured CA %.200s (%s); use a certificate that CA signed, or name its CA",
+			 cert, ca, X509_verify_cert_error_string(verr));
+		goto out;
+	}
+	X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName,
+				  got, sizeof(got));
+	if (strcmp(got, cn)) {
+		snprintf(why, whylen, "certificate %.200s has subject CN \"%.64s\", not this node's name \"%.64s\"; issue it with CN=%.64s (peers check it)",
+			 cert, got, cn, cn);
+		goto out;
+	}
+	xku = X509_get_extended_key_usage(leaf);
+	if ((X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) &&
+	    (!(xku & XKU_SSL_SERVER) || !(xku & XKU_SSL_CLIENT))) {
+		snprintf(why, whylen, "certificate %.200s: extendedKeyUsage lacks %s (a node both accepts and dials TLS); reissue it with extendedKeyUsage=serverAuth,clientAuth",
+			 cert, !(xku & XKU_SSL_SERVER) ? "serverAuth" : "clientAuth");
+		goto out;
+	}
+	ret = TLS_CHECK_OK;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	X509_STORE_CTX_free(vctx);
+	X509_STORE_free(store);
+	return ret;
 }
 
 /* ---- TLS 1.3 external PSK ---------------------------------------------- */
@@ -1142,6 +1264,26 @@ const char *tls_alert_name(int alert)
 const char *tls_conn_peer_name(const struct tls_conn *c)
 {
 	return c->peer_name;
+}
+
+void tls_conn_peer_serial(const struct tls_conn *c, char *out, size_t len)
+{
+	X509 *cert = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+
+	if (!len)
+		return;
+	out[0] = '\0';
+	if (!cert ||
+	    !(bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) ||
+	    !(hex = BN_bn2hex(bn))) {
+		BN_free(bn);
+		return;
+	}
+	snprintf(out, len, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
 }
 
 bool tls_conn_psk(const struct tls_conn *c)

@@ -53,6 +53,18 @@ SSL_CTX *tls_ctx_new(const struct tls_files *files, int is_server,
 int tls_ctx_allow_tls12(SSL_CTX *ctx, char *err, size_t errlen);
 
 /*
+ * The mistakes that make a node certificate useless, checked offline
+ * (qkdkmd --check): @key not the key of @cert, @cert out of date, not
+ * issued by @ca (with the chain in @cert), its subject CN not @cn, an
+ * extendedKeyUsage without serverAuth or clientAuth (Kx both listens and
+ * dials).  0, or which file is at fault (TLS_CHECK_CERT, _KEY, _CA) with
+ * what to change in @why.
+ */
+enum { TLS_CHECK_OK, TLS_CHECK_CERT, TLS_CHECK_KEY, TLS_CHECK_CA };
+int tls_check_node_cert(const char *cert, const char *key, const char *ca,
+			const char *cn, char *why, size_t whylen);
+
+/*
  * A server context that also accepts a TLS 1.3 external PSK (RFC 8446,
  * with (EC)DHE) from one client, by its identity, in place of a client
  * certificate (SKIP routers).  The PSK's hash is SHA-384 if @sha384, else
@@ -147,6 +159,8 @@ size_t tls_conn_pending(const struct tls_conn *c);
  * subject has no CN, several, or one with a NUL in it.
  */
 const char *tls_conn_peer_name(const struct tls_conn *c);
+/* The verified peer certificate's serial number in hex; "" if none. */
+void tls_conn_peer_serial(const struct tls_conn *c, char *out, size_t len);
 /*
  * Flush what is queued, send close_notify, then close; on_close follows
  * once the peer has closed too, or at the latest 1 s later (until then its

@@ -23,6 +23,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "ksa/ksa.h"
 #include "mgmt/ctl.h"
 #include "mgmt/view.h"
 #include "routing/lsa.h"
@@ -65,10 +66,17 @@ struct ctl {
 
 /* ---- requests ---------------------------------------------------------- */
 
-static bool sae_known(const struct qkd_config *cfg, const char *sae)
+/* Configured, or provisioned at run time (mgmt/provision.h). */
+static bool sae_known(const struct qkd_config *cfg, const struct ksa *ksa,
+		      const char *sae)
 {
+	struct ksa_sae_cfg s;
+
 	for (size_t i = 0; i < cfg->n_saes; i++)
 		if (!strcmp(cfg->saes[i].name, sae))
+			return true;
+	for (size_t i = 0; ksa && !ksa_sae_get(ksa, i, &s); i++)
+		if (!strcmp(s.name, sae))
 			return true;
 	return false;
 }
@@ -208,7 +216,7 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 			*why = "key show: limit must be positive";
 			return NULL;
 		}
-		if (sae && !sae_known(s->cfg, sae)) {
+		if (sae && !sae_known(s->cfg, s->ksa, sae)) {
 			snprintf(ctl->why, sizeof(ctl->why),
 				 "key show: no SAE '%.*s' (see sae show)",
 				 KSA_SAE_ID_MAX, sae);

@@ -2,7 +2,8 @@
 /*
  * Performance management (Y.3802 7.4): the node's figures in the
  * Prometheus text exposition format (version 0.0.4), served over HTTPS
- * with mutual TLS at /metrics to the certificate CNs of [metrics] clients.
+ * with mutual TLS at /metrics (mgmt_http.h) to the certificate CNs of
+ * [metrics] clients.
  * Documentation/qkd/metrics.rst lists every series.
  *
  * The text is rendered from the same plain state the operator views read
@@ -18,9 +19,7 @@
 #include "kx/tls.h"
 #include "core/names.h"
 
-struct loop;
 struct ctl_sources;
-struct metrics_server;
 
 /* The exposition text, malloc'd (*@len bytes, NUL-terminated); NULL if
  * out of memory.  Any element of @src but cfg may be NULL. */
@@ -28,22 +27,5 @@ char *metrics_render(const struct ctl_sources *src, size_t *len);
 
 /* Writes @v as a label value: \, " and newline escaped (exposition format). */
 void metrics_escape(char *out, size_t outlen, const char *v);
-
-struct metrics_config {
-	const char *listen;		/* "host:port" */
-	struct tls_files tls;
-	const char (*clients)[KM_NAME_MAX];	/* CNs allowed to read */
-	size_t n_clients;
-};
-
-/*
- * Listen and serve /metrics on @loop; @src is read at each scrape.  NULL
- * with the reason in @err.
- */
-struct metrics_server *metrics_start(struct loop *loop,
-				     const struct metrics_config *cfg,
-				     const struct ctl_sources *src,
-				     char *err, size_t errlen);
-void metrics_stop(struct metrics_server *ms);
 
 #endif /* QKD_METRICS_H */

@@ -173,9 +173,16 @@ json_t *view_saes(const struct qkd_config *cfg, const struct ksa *ksa,
 		json_decref(pairs);
 		return NULL;
 	}
-	for (i = 0; i < cfg->n_saes; i++) {
-		const struct ksa_sae_cfg *c = &cfg->saes[i];
+	/* The KSA's table, with SAEs provisioned at run time; without a
+	 * KSA (tests), the configuration's. */
+	for (i = 0; ksa ? 1 : i < cfg->n_saes; i++) {
+		struct ksa_sae_cfg rt;
+		const struct ksa_sae_cfg *c = &rt;
 
+		if (!ksa)
+			c = &cfg->saes[i];
+		else if (ksa_sae_get(ksa, i, &rt))
+			break;
 		json_array_append_new(saes, json_pack("{s:s, s:s, s:s, s:b}",
 				"sae", c->name, "cert_cn", c->cert_cn,
 				"node", c->node,

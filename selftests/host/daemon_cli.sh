@@ -24,6 +24,49 @@ sed 's/^cert = A.pem/cert = missing.pem/' "$QKD_DIR/A.conf" > "$QKD_DIR/nocert.c
 "$QKDKMD" -c "$QKD_DIR/nocert.conf" --check >/dev/null 2>&1; [ $? = 1 ]
 ok $? "--check fails on a missing certificate file"
 
+# Each certificate mistake, caught before start with the line naming the
+# file and what to change.  certmis NAME KEY(cert|key) FILE_SED WANT-REGEX
+certmis() {
+	local f=$QKD_DIR/mis.conf out rc line
+	sed "$3" "$QKD_DIR/A.conf" > "$f"
+	line=$(grep -n "^$2 = " "$f" | cut -d: -f1)
+	out=$("$QKDKMD" -c "$f" --check 2>&1); rc=$?
+	[ $rc = 1 ] && [[ $out == "$f:$line: [tls] $2: "* ]] && echo "$out" | grep -Eq "$4"
+	ok $? "--check: $1 ($out)"
+}
+M=$QKD_DIR/mis && mkdir -p "$M"
+# A certificate of A's key with some other mistake: mis_cert NAME CA EXT [DATES]
+mis_cert() {
+	local name=$1 ca=$2 ext=$3
+	openssl req -new -key "$QKD_DIR/A.key" -subj "/CN=${CN:-A}" -out "$M/$name.csr" >/dev/null 2>&1 &&
+	printf 'subjectAltName=DNS:A,IP:127.0.0.1\n%s\n' "$ext" > "$M/$name.ext" &&
+	openssl x509 -req -in "$M/$name.csr" -CA "$QKD_DIR/$ca.pem" -CAkey "$QKD_DIR/$ca.key" \
+		-CAcreateserial -days 2 -extfile "$M/$name.ext" -out "$M/$name.pem" >/dev/null 2>&1
+}
+# An expired one needs openssl ca for its dates (x509 -req has none before 3.4).
+: > "$M/idx" && echo 1000 > "$M/serial" &&
+printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s\nserial = %s\nnew_certs_dir = %s\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n' \
+	"$M/idx" "$M/serial" "$M" > "$M/ca.cnf" &&
+openssl req -new -key "$QKD_DIR/A.key" -subj "/CN=A" -out "$M/old.csr" >/dev/null 2>&1 &&
+printf 'extendedKeyUsage=serverAuth,clientAuth\n' > "$M/old.ext" &&
+openssl ca -batch -config "$M/ca.cnf" -cert "$QKD_DIR/ca.pem" -keyfile "$QKD_DIR/ca.key" \
+	-in "$M/old.csr" -out "$M/expired.pem" -startdate 20200101000000Z -enddate 20200201000000Z \
+	-extfile "$M/old.ext" >/dev/null 2>&1 &&
+CN=Z mis_cert wrongcn ca 'extendedKeyUsage=serverAuth,clientAuth' &&
+qkd_ca rogue && mis_cert rogue rogue 'extendedKeyUsage=serverAuth,clientAuth' &&
+mis_cert serveronly ca 'extendedKeyUsage=serverAuth'
+ok $? "certificates with one mistake each (openssl)"
+certmis "a node certificate whose CN is not the node name" cert "s|^cert = A.pem|cert = mis/wrongcn.pem|" \
+	'has subject CN "Z", not this node.s name "A"; issue it with CN=A'
+certmis "an expired certificate" cert "s|^cert = A.pem|cert = mis/expired.pem|" \
+	'expired \(notAfter .*2020.*\); renew it'
+certmis "a certificate not issued by the configured CA" cert "s|^cert = A.pem|cert = mis/rogue.pem|" \
+	'is not issued by the configured CA .*ca.pem .*use a certificate that CA signed'
+certmis "a key that does not match the certificate" key "s|^key = A.key|key = B.key|" \
+	'key .*B.key does not match certificate .*A.pem; give the key the certificate was issued for'
+certmis "a certificate without clientAuth" cert "s|^cert = A.pem|cert = mis/serveronly.pem|" \
+	'extendedKeyUsage lacks clientAuth.*reissue it with extendedKeyUsage=serverAuth,clientAuth'
+
 # Every example config checks, given certificates and seeds.
 qkd_cert C
 for f in "$QKD_TOP"/examples/line*/*.conf; do

@@ -37,6 +37,12 @@ for n in A B; do
 	sed -i 's/^ca = ca.pem$/kx_ca = ca.pem\nsae_ca = sae.pem\nkx_crl = ca.crl\nsae_crl = sae.crl/' \
 		"$D/$n.conf"
 done
+# A's other HTTPS listeners, which SIGHUP must reload too: management
+# (/metrics) and SKIP.
+MGMT_A=127.0.0.1:$((QKD_PORT_BASE + 50))
+SKIP_A=127.0.0.1:$((QKD_PORT_BASE + 51))
+printf '[metrics]\nlisten = %s\nclients = app1\n\n[skip]\nlisten = %s\nlocal_system_id = gwA\nsae = app3\nclient_cn = app3\nremote_systems = gwB:app2\n\n' \
+	"$MGMT_A" "$SKIP_A" >> "$D/A.conf"
 
 # ---- config checks ----------------------------------------------------------
 
@@ -232,6 +238,15 @@ served=$(timeout 10 openssl s_client -connect "${QKD_ETSI[A]}" -CAfile "$D/ca.pe
 	-cert "$D/app1.pem" -key "$D/app1.key" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)
 [ "$served" = "$(fp "$D/A.pem")" ] && [ "$served" != "$(fp "$D/A-old.pem")" ]
 ok $? "A serves its new certificate"
+for l in "management:$MGMT_A" "SKIP:$SKIP_A"; do
+	served=$(timeout 10 openssl s_client -connect "${l#*:}" -CAfile "$D/ca.pem" \
+		-cert "$D/app1.pem" -key "$D/app1.key" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)
+	[ -n "$served" ] && [ "$served" = "$(fp "$D/A.pem")" ]
+	ok $? "the ${l%%:*} listener serves the new certificate too"
+done
+out=$(curl -sS --max-time 10 --cacert "$D/ca.pem" --cert "$D/app1.pem" --key "$D/app1.key" \
+	-o /dev/null -w '%{http_code}' "https://$MGMT_A/metrics")
+[ "$out" = 200 ]; ok $? "and /metrics answers on it ($out)"
 r1=$(ask $in1 $out1)
 [ "$r1" = 200 ]; ok $? "app1's connection from before still served ($r1)"
 qkd_settle

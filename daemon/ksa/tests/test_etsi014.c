@@ -17,7 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "ksa/etsi014.h"
-#include "ksa/http.h"
+#include "kx/http.h"
 
 static struct etsi014_request rq;
 

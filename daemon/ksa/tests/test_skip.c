@@ -15,7 +15,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "ksa/skip.h"
 
 static const struct skip_remote remotes[] = {

@@ -18,7 +18,7 @@
 #include "core/alarm.h"
 #include "core/config.h"
 #include "ksa/etsi014.h"
-#include "ksa/http.h"
+#include "kx/http.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
 

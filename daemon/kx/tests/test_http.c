@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 
 static const struct http_limits limits = {
 	.max_url = 128, .max_header_bytes = 512, .max_body = 256,

@@ -17,7 +17,7 @@
 
 #include <openssl/crypto.h>
 
-#include "ksa/http.h"
+#include "kx/http.h"
 
 const char http_continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 

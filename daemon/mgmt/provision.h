@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Runtime provisioning over Mk (Y.3802 10.1, configuration management):
+ * SAEs added to and removed from a running node through the management
+ * listener (mgmt_http.h, admin role), without a restart and without
+ * losing keys.  Each change is checked first (bad input changes nothing),
+ * applied to the KSA's SAE table, written back to
+ * STATE_DIR/provisioned.json (fsync, rename: a crash leaves the old or
+ * the new file) so a restart keeps it, and recorded in the append-only
+ * audit log STATE_DIR/audit.log with the certificate that asked (security
+ * management).  Documentation/qkd/manager.rst describes the resources.
+ */
+#ifndef QKD_PROVISION_H
+#define QKD_PROVISION_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+struct ksa;
+struct provision;
+
+#define PROVISION_FILE		"provisioned.json"
+#define PROVISION_AUDIT		"audit.log"
+
+/*
+ * Apply STATE_DIR/provisioned.json (if any) to @ksa, on top of @cfg's
+ * [sae] sections; at every start, with or without a management listener.
+ * NULL with the reason in @err.
+ */
+struct provision *provision_open(struct ksa *ksa, const struct qkd_config *cfg,
+				 char *err, size_t errlen);
+void provision_close(struct provision *p);
+
+/*
+ * An SAE as a JSON object {"id", "cert_cn", "node"}, nothing else: 0, or
+ * an HTTP status (400) with the reason in @err.  For the handler, the
+ * state file and the fuzz target.
+ */
+int provision_parse_sae(const char *text, size_t len, struct ksa_sae_cfg *out,
+			char *err, size_t errlen);
+
+#endif /* QKD_PROVISION_H */
