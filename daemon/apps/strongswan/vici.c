@@ -413,16 +413,82 @@ static int io_all(int fd, uint8_t *buf, size_t n, bool out, int64_t deadline)
 	return 0;
 }
 
+/* One segment into @resp (@cap bytes): its length, or -1. */
+static long read_segment(int fd, uint8_t *resp, size_t cap, int64_t deadline,
+			 char *err, size_t errlen)
+{
+	uint8_t hdr[4];
+	size_t n;
+	int r;
+
+	r = io_all(fd, hdr, 4, false, deadline);
+	if (r < 0) {
+		seterr(err, errlen, "no answer from charon: %s", strerror(-r));
+		return -1;
+	}
+	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
+	    hdr[3];
+	if (n < 1 || n > cap || n > VICI_SEGMENT_MAX) {
+		seterr(err, errlen, "charon answered a %zu-byte segment (at most %zu here)",
+		       n, cap);
+		return -1;
+	}
+	r = io_all(fd, resp, n, false, deadline);
+	if (r < 0) {
+		seterr(err, errlen, "reading charon's answer: %s", strerror(-r));
+		return -1;
+	}
+	return (long)n;
+}
+
+/* EVENT_REGISTER for @event, answered by EVENT_CONFIRM; 0 or -1. */
+static int register_event(int fd, const char *event, uint8_t *buf,
+			  size_t cap, int64_t deadline, char *err,
+			  size_t errlen)
+{
+	struct vici_writer w;
+	struct vici_packet pkt;
+	long n;
+	int r;
+
+	vici_begin(&w, buf, cap, VICI_EVENT_REGISTER, event);
+	n = vici_finish(&w);
+	if (n < 0) {
+		seterr(err, errlen, "bad event name");
+		return -1;
+	}
+	r = io_all(fd, buf, (size_t)n, true, deadline);
+	if (r < 0) {
+		seterr(err, errlen, "sending to charon: %s", strerror(-r));
+		return -1;
+	}
+	n = read_segment(fd, buf, cap, deadline, err, errlen);
+	if (n < 0 || vici_parse(buf, (size_t)n, &pkt, err, errlen) < 0)
+		return -1;
+	if (pkt.type != VICI_EVENT_CONFIRM) {
+		seterr(err, errlen, "charon refused event %s", event);
+		return -1;
+	}
+	return 0;
+}
+
 long vici_call(const char *path, const uint8_t *req, size_t req_len,
 	       uint8_t *resp, size_t cap, int timeout_ms, char *err,
 	       size_t errlen)
 {
+	return vici_call_events(path, NULL, req, req_len, NULL, NULL, resp,
+				cap, timeout_ms, err, errlen);
+}
+
+long vici_call_events(const char *path, const char *event,
+		      const uint8_t *req, size_t req_len, vici_event_fn fn,
+		      void *arg, uint8_t *resp, size_t cap, int timeout_ms,
+		      char *err, size_t errlen)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int64_t deadline = now_ms() + timeout_ms;
 	struct vici_packet pkt;
-	uint8_t hdr[4];
-	long ret = -1;
-	size_t n;
+	long ret = -1, n;
 	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -441,35 +507,24 @@ long vici_call(const char *path, const uint8_t *req, size_t req_len,
 		       strerror(errno));
 		goto out;
 	}
+	if (event && register_event(fd, event, resp, cap, deadline, err,
+				    errlen) < 0)
+		goto out;
 	r = io_all(fd, (uint8_t *)req, req_len, true, deadline);
 	if (r < 0) {
 		seterr(err, errlen, "sending to charon: %s", strerror(-r));
 		goto out;
 	}
 	for (;;) {
-		r = io_all(fd, hdr, 4, false, deadline);
-		if (r < 0) {
-			seterr(err, errlen, "no answer from charon: %s",
-			       strerror(-r));
+		n = read_segment(fd, resp, cap, deadline, err, errlen);
+		if (n < 0 || vici_parse(resp, (size_t)n, &pkt, err, errlen) < 0)
 			goto out;
+		if (pkt.type == VICI_EVENT) {
+			/* Ours, or streamed alongside for another client. */
+			if (event && fn && !strcmp(pkt.name, event))
+				fn(arg, pkt.msg, pkt.msg_len);
+			continue;
 		}
-		n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
-		    (size_t)hdr[2] << 8 | hdr[3];
-		if (n < 1 || n > cap || n > VICI_SEGMENT_MAX) {
-			seterr(err, errlen, "charon answered a %zu-byte segment (at most %zu here)",
-			       n, cap);
-			goto out;
-		}
-		r = io_all(fd, resp, n, false, deadline);
-		if (r < 0) {
-			seterr(err, errlen, "reading charon's answer: %s",
-			       strerror(-r));
-			goto out;
-		}
-		if (vici_parse(resp, n, &pkt, err, errlen) < 0)
-			goto out;
-		if (pkt.type == VICI_EVENT)
-			continue;	/* streamed alongside, not ours */
 		if (pkt.type == VICI_CMD_UNKNOWN) {
 			seterr(err, errlen, "unknown command");
 			goto out;

@@ -123,6 +123,19 @@ long vici_call(const char *path, const uint8_t *req, size_t req_len,
 	       uint8_t *resp, size_t cap, int timeout_ms, char *err,
 	       size_t errlen);
 
+/* An EVENT's message, valid for the call only. */
+typedef void (*vici_event_fn)(void *arg, const uint8_t *msg, size_t len);
+
+/*
+ * vici_call() for a command that streams its answer (list-sas): registers
+ * for @event first (EVENT_REGISTER, EVENT_CONFIRM), hands every EVENT of
+ * that name to @fn, then returns the response as vici_call() does.
+ */
+long vici_call_events(const char *path, const char *event,
+		      const uint8_t *req, size_t req_len, vici_event_fn fn,
+		      void *arg, uint8_t *resp, size_t cap, int timeout_ms,
+		      char *err, size_t errlen);
+
 /*
  * A command's usual answer {success = yes|no, errmsg}: 0 for yes, else -1
  * with errmsg (or "refused") in @err.

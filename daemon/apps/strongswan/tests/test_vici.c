@@ -234,21 +234,60 @@ static void test_check_success(void **state)
 	assert_string_equal(err, "refused");
 }
 
-/* A one-shot server: an event, then a response echoing the request name. */
+/* One packet from the client into @buf, parsed into @p. */
+static void recv_packet(int fd, uint8_t *buf, size_t cap,
+			struct vici_packet *p)
+{
+	uint32_t n;
+
+	if (recv(fd, buf, 4, MSG_WAITALL) != 4)
+		_exit(1);
+	n = (uint32_t)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3];
+	if (n > cap || recv(fd, buf, n, MSG_WAITALL) != (ssize_t)n ||
+	    vici_parse(buf, n, p, NULL, 0) < 0)
+		_exit(2);
+}
+
+/*
+ * A one-shot server.  An event, then a response echoing the request
+ * name; for "list-sas" the client must have registered for "list-sa",
+ * and gets two of those events between an unrelated one and the answer.
+ */
 static void serve(int lfd, bool unknown)
 {
 	uint8_t buf[512], out[512];
 	struct vici_writer w;
 	struct vici_packet p;
-	uint32_t n;
 	long len;
 	int fd = accept(lfd, NULL, NULL);
 
-	if (fd < 0 || recv(fd, buf, 4, MSG_WAITALL) != 4)
+	if (fd < 0)
 		_exit(1);
-	n = (uint32_t)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3];
-	if (n > sizeof(buf) || recv(fd, buf, n, MSG_WAITALL) != (ssize_t)n ||
-	    vici_parse(buf, n, &p, NULL, 0) < 0 || p.type != VICI_CMD_REQUEST)
+	recv_packet(fd, buf, sizeof(buf), &p);
+	if (p.type == VICI_EVENT_REGISTER) {
+		if (strcmp(p.name, "list-sa"))
+			_exit(5);
+		vici_begin(&w, out, sizeof(out), VICI_EVENT_CONFIRM, NULL);
+		len = vici_finish(&w);
+		if (send(fd, out, (size_t)len, 0) != len)
+			_exit(6);
+		recv_packet(fd, buf, sizeof(buf), &p);
+		if (strcmp(p.name, "list-sas"))
+			_exit(7);
+		for (int i = 1; i <= 2; i++) {
+			char id[4];
+
+			snprintf(id, sizeof(id), "%d", i);
+			vici_begin(&w, out, sizeof(out), VICI_EVENT, "list-sa");
+			vici_section_start(&w, "gw");
+			vici_kv_str(&w, "uniqueid", id);
+			vici_section_end(&w);
+			len = vici_finish(&w);
+			if (send(fd, out, (size_t)len, 0) != len)
+				_exit(8);
+		}
+	}
+	if (p.type != VICI_CMD_REQUEST)
 		_exit(2);
 	vici_begin(&w, out, sizeof(out), VICI_EVENT, "control-log");
 	vici_kv_str(&w, "msg", "initiating");
@@ -267,6 +306,19 @@ static void serve(int lfd, bool unknown)
 		_exit(4);
 	close(fd);
 	_exit(0);
+}
+
+static void count_event(void *arg, const uint8_t *msg, size_t len)
+{
+	struct vici_iter it;
+	struct vici_elem e;
+	int *n = arg;
+
+	vici_iter_init(&it, msg, len);
+	while (vici_next(&it, &e, NULL, 0) > 0)
+		if (e.type == VICI_KEY_VALUE && !strcmp(e.name, "uniqueid") &&
+		    e.value_len == 1 && e.value[0] == '1' + *n)
+			(*n)++;
 }
 
 static void test_call(void **state)
@@ -310,6 +362,25 @@ static void test_call(void **state)
 		assert_true(vici_get_str(resp, (size_t)rlen, "cmd", v,
 					 sizeof(v)));
 		assert_string_equal(v, "rekey");
+	}
+	/* Streamed: the two list-sa events, not the control-log one. */
+	vici_begin(&w, req, sizeof(req), VICI_CMD_REQUEST, "list-sas");
+	vici_kv_str(&w, "ike", "gw");
+	n = vici_finish(&w);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		serve(lfd, false);
+	{
+		int events = 0;
+
+		rlen = vici_call_events(sa.sun_path, "list-sa", req, (size_t)n,
+					count_event, &events, resp,
+					sizeof(resp), 5000, err, sizeof(err));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_true(rlen > 0);
+		assert_int_equal(events, 2);
 	}
 	close(lfd);
 	unlink(sa.sun_path);
