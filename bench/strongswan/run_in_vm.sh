@@ -75,12 +75,16 @@ for ns in bsa bsb; do
 		ip netns exec $ns "$CHARON" >"$QKD_DIR/$ns/charon.out" 2>&1 &
 	CHARON_PID[$ns]=$!
 done
-for i in $(seq 1 80); do
+deadline=$((SECONDS + 90))
+while [ $SECONDS -lt $deadline ]; do
 	swan bsa --stats >/dev/null && swan bsb --stats >/dev/null && break
-	sleep 0.25
+	sleep 0.5
 done
-swan bsa --stats >/dev/null && swan bsb --stats >/dev/null ||
-	{ echo "bench/strongswan: charon did not start"; exit 1; }
+if ! swan bsa --stats >/dev/null || ! swan bsb --stats >/dev/null; then
+	echo "bench/strongswan: charon did not start"
+	tail -n 5 "$QKD_DIR"/bs?/charon.out
+	exit 1
+fi
 
 qkd_ca ca && qkd_cert A && qkd_cert B || exit 1
 seed=$(openssl rand -hex 32)
