@@ -36,7 +36,7 @@ QKD_TIMEOUT=${QKD_TIMEOUT:-400}
 # shellcheck source=selftests/host/lib.sh
 . "$QKD_TOP/selftests/host/lib.sh"
 
-RUN_S=${QKD_SWAN_RUN_SECONDS:-40}
+RUN_S=${QKD_SWAN_RUN_SECONDS:-30}
 ROTATE_S=${QKD_SWAN_ROTATE_SECONDS:-1}
 MIN_ROT=${QKD_SWAN_MIN_ROTATIONS:-15}
 ns_a=sa
@@ -333,10 +333,15 @@ diag "ping -i 0.05 for $RUN_S s: $recv of $sent answered, $lost lost ($((lost * 
 diag "PPK rotations: $rot in $RUN_S s at A, $re reauthentications asked, $est new IKE SAs established"
 [ "$rot" -ge "$MIN_ROT" ] && [ "$re" -ge $((rot - 1)) ]
 ktap_ok $? "the PPK rotated $rot times (at least $MIN_ROT), each with a reauthentication ($re)"
-[ "$est" -ge $((rot - 2)) ]
-ktap_ok $? "each reauthentication established a new IKE SA under ping ($est)"
+# The first and the last may fall outside the counting window.
+[ "$est" -ge $((rot * 9 / 10)) ]
+ktap_ok $? "the reauthentications established new IKE SAs under ping ($est for $rot rotations)"
 [ "${sent:-0}" -eq $count ] && [ "$lost" -le $((count / 20)) ]
 ktap_ok $? "ping loss $lost of $sent (at most 5%) across the rotations"
+
+qkd_ctl A strongswan show 2>&1 | sed 's/^/# A: /'
+qkd_stop A && qkd_stop B
+ktap_ok $? "both daemons exit 0 on SIGTERM"
 
 # charon's own logs: what each end loaded and what the responder used.
 loaded() {	# NS: the PPK ids charon loaded, in order
@@ -346,25 +351,31 @@ loaded $ns_a >"$QKD_DIR/ids.a"
 loaded $ns_b >"$QKD_DIR/ids.b"
 n_a=$(grep -c . "$QKD_DIR/ids.a")
 n_b=$(grep -c . "$QKD_DIR/ids.b")
-unl_a=$(grep -c "unloaded shared key with id 'qkd-s0-" "$QKD_DIR/$ns_a/charon.log")
-unl_b=$(grep -c "unloaded shared key with id 'qkd-s0-" "$QKD_DIR/$ns_b/charon.log")
+unloaded() {	# NS: the PPK ids charon unloaded
+	sed -n "s/.*unloaded shared key with id '\(qkd-s0-[0-9a-f]*\)'.*/\1/p" "$QKD_DIR/$1/charon.log"
+}
+# left NS IDS_FILE: the ids loaded and not unloaded since, one a line.
+left() {
+	comm -23 <(sort -u "$2") <(unloaded "$1" | sort -u)
+}
 uniq=$(sort -u "$QKD_DIR/ids.a" | grep -c .)
 # B loads first; B may have one more in flight.
 cmp -s "$QKD_DIR/ids.a" <(head -n "$n_a" "$QKD_DIR/ids.b") && [ $((n_b - n_a)) -le 1 ] && [ "$uniq" -eq "$n_a" ]
 ktap_ok $? "both charons loaded the same PPK ids in the same order (A $n_a, B $n_b), no key ID twice"
-[ "$unl_a" -eq $((n_a - 1)) ] && [ "$unl_b" -eq $((n_b - 1)) ]
-ktap_ok $? "each old PPK was unloaded: one qkd-s0 PPK left at each end (A unloaded $unl_a, B $unl_b)"
+left_a=$(left $ns_a "$QKD_DIR/ids.a")
+left_b=$(left $ns_b "$QKD_DIR/ids.b")
+[ "$(grep -c . <<<"$left_a")" -eq 1 ] && [ "$(grep -c . <<<"$left_b")" -eq 1 ] &&
+	[ "$left_a" = "$(tail -n 1 "$QKD_DIR/ids.a")" ] && [ "$left_b" = "$(tail -n 1 "$QKD_DIR/ids.b")" ]
+ktap_ok $? "each old PPK was unloaded: one qkd-s0 PPK left at each end, the last loaded ($left_a)"
 used=$(grep -c "using PPK for PPK_ID 'qkd-s0'" "$QKD_DIR/$ns_b/charon.log")
 diag "B's charon used the PPK on $used IKE_AUTH exchanges"
 [ "$used" -ge "$rot" ]
 ktap_ok $? "every rotation ran an IKE_AUTH with the PPK at B ($used)"
-qkd_ctl A strongswan show 2>&1 | sed 's/^/# A: /'
 
-# ---- the PPK is the QKD key of the reported key ID ----
+# ---- the PPK is the QKD key of its key ID ----
 
-id=$(ssf A key_id)
-qkd_stop A && qkd_stop B
-ktap_ok $? "both daemons exit 0 on SIGTERM"
+# A's PPK: the last one its charon loaded, named by its key ID.
+id=$(tail -n 1 "$QKD_DIR/ids.a" | sed 's/^qkd-s0-0*//')
 # qkd_key KEY_ID_HEX [SEED]: the 32 bytes the sim link derives for that
 # key ID (block << 16 | offset, offset 0: one key per 64-byte block), hex.
 qkd_key() {
