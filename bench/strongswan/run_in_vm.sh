@@ -32,6 +32,9 @@ etsi_port=8483
 CHARON=${CHARON:-/usr/sbin/charon-systemd}
 
 modprobe veth || { echo "bench/strongswan: modprobe veth failed"; exit 1; }
+# charon's kernel interface needs xfrm_user; request_module cannot reach
+# modprobe from the VM's chroot.
+qkd_esp_modules
 for tool in swanctl jq openssl; do
 	command -v $tool >/dev/null || { echo "bench/strongswan: $tool not installed"; exit 1; }
 done
