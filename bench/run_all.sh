@@ -7,7 +7,8 @@
 #
 #   bench/run_all.sh [NAME...]    (default: every bench/*/ that has a runner)
 #
-# bench/ingest, bench/xfrm and bench/wireguard run inside the QEMU test VM
+# bench/ingest, bench/xfrm, bench/wireguard and bench/strongswan run inside
+# the QEMU test VM
 # (selftests/vm/run.sh --cmd);
 # every other bench/NAME/run.sh runs on the host, among them
 # bench/ingest_native: the kernel's ingest code compiled natively.
@@ -36,9 +37,9 @@ for name in "${names[@]}"; do
 		make -s -C selftests/kernel &&
 		QKD_VM_MEM=2G QKD_VM_TIMEOUT=$bench_timeout \
 		timeout "$bench_timeout" selftests/vm/run.sh --cmd bench/xfrm/run_in_vm.sh
-	elif [ "$name" = wireguard ]; then
+	elif [ "$name" = wireguard ] || [ "$name" = strongswan ]; then
 		QKD_VM_TIMEOUT=$bench_timeout \
-		timeout "$bench_timeout" selftests/vm/run.sh --cmd bench/wireguard/run_in_vm.sh
+		timeout "$bench_timeout" selftests/vm/run.sh --cmd "bench/$name/run_in_vm.sh"
 	else
 		timeout "$bench_timeout" "bench/$name/run.sh"
 	fi || failed+=("$name")

@@ -47,6 +47,7 @@
 #include "routing/lsa.h"
 #include "apps/macsec/macsec.h"
 #include "apps/wireguard/wireguard.h"
+#include "apps/strongswan/strongswan.h"
 #include "kx/peer.h"
 #include "relay/relay.h"
 #include "kx/tls.h"
@@ -69,6 +70,7 @@ struct daemon {
 	struct relay *relay;		/* key relay sessions */
 	struct macsec *macsec;		/* [macsec] SAK rotation */
 	struct wireguard *wireguard;	/* [wireguard] PSK rotation */
+	struct strongswan *strongswan;	/* [strongswan] PPK rotation */
 	struct ipsec *ipsec;		/* QKD-keyed IPsec SA pairs */
 	struct account *account;	/* [accounting], may be NULL */
 	struct etsi014_server *etsi;
@@ -651,6 +653,33 @@ static int start_wireguard(struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- strongSwan PPK rotation ([strongswan NAME]: strongswan.h) ---- */
+
+static void strongswan_rx(void *arg, const char *from, const struct kxmsg *m)
+{
+	strongswan_receive(arg, from, m);
+}
+
+static const struct strongswan_transport strongswan_kx = {
+	.send = peers_send, .is_up = peers_is_up,
+};
+
+static int start_strongswan(struct daemon *d, char *err, size_t errlen)
+{
+	if (!d->cfg.n_strongswan)
+		return 0;
+	d->strongswan = strongswan_new(d->loop, d->kma, d->cfg.node.name,
+				       d->cfg.strongswan, d->cfg.n_strongswan,
+				       &strongswan_kx, d->peers, err, errlen);
+	if (!d->strongswan)
+		return -1;
+	peers_on_message(d->peers, KXMSG_SWAN_PPK, strongswan_rx,
+			 d->strongswan);
+	peers_on_message(d->peers, KXMSG_SWAN_ACK, strongswan_rx,
+			 d->strongswan);
+	return 0;
+}
+
 static int start_key_manager(struct daemon *d, char *err, size_t errlen)
 {
 	const struct qkd_config *c = &d->cfg;
@@ -788,6 +817,7 @@ static int start_all(struct daemon *d)
 	    start_accounting(d, err, sizeof(err)) < 0 ||
 	    start_macsec(d, err, sizeof(err)) < 0 ||
 	    start_wireguard(d, err, sizeof(err)) < 0 ||
+	    start_strongswan(d, err, sizeof(err)) < 0 ||
 	    start_etsi014(d, err, sizeof(err)) < 0 ||
 	    start_skip(d, err, sizeof(err)) < 0)
 		goto fail;
@@ -801,6 +831,7 @@ static int start_all(struct daemon *d)
 		.peers = d->peers, .lsa = d->lsa, .relay = d->relay,
 		.macsec = d->macsec,
 		.wireguard = d->wireguard,
+		.strongswan = d->strongswan,
 		.ipsec = d->ipsec, .etsi = d->etsi,
 		.account = d->account,
 	};
@@ -840,6 +871,8 @@ static void stop_all(struct daemon *d)
 	d->macsec = NULL;
 	wireguard_free(d->wireguard);
 	d->wireguard = NULL;
+	strongswan_free(d->strongswan);
+	d->strongswan = NULL;
 	if (d->ksa)
 		ksa_set_relay(d->ksa, NULL);
 	relay_free(d->relay);
@@ -915,6 +948,11 @@ static void report_unapplied(const struct qkd_config *old,
 	     memcmp(old->wireguard, new->wireguard,
 		    old->n_wireguard * sizeof(*old->wireguard))))
 		log_warn("reload: [wireguard] changes need a restart");
+	if (old->n_strongswan != new->n_strongswan ||
+	    (old->n_strongswan &&
+	     memcmp(old->strongswan, new->strongswan,
+		    old->n_strongswan * sizeof(*old->strongswan))))
+		log_warn("reload: [strongswan] changes need a restart");
 	if (old->ipsec.reqid_min != new->ipsec.reqid_min ||
 	    old->ipsec.reqid_max != new->ipsec.reqid_max ||
 	    old->ipsec.n_gws != new->ipsec.n_gws ||

@@ -496,6 +496,29 @@ static void show_wireguard(json_t *d)
 	}
 }
 
+static void show_strongswan(json_t *d)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(d, i, p) {
+		printf("%s: connection %s ppk_id %s peer %s link %s %s state %s\n",
+		       jstr(p, "name"), jstr(p, "connection"),
+		       jstr(p, "ppk_id"), jstr(p, "peer"), jstr(p, "link"),
+		       json_is_true(json_object_get(p, "owner")) ?
+		       "owner" : "follower", jstr(p, "state"));
+		printf("    ppk key_id %s age %lld ms, next rotation in %lld ms (every %lld s)\n",
+		       str_or_dash(p, "key_id"), jnum(p, "age_ms"),
+		       jnum(p, "next_rotation_ms"), jnum(p, "rotate_s"));
+		printf("    rotations %lld failures %lld reauths %lld initiations %lld gap %lld us (max %lld us)\n",
+		       jnum(p, "rotations"), jnum(p, "failures"),
+		       jnum(p, "reauths"), jnum(p, "initiations"),
+		       jnum(p, "last_gap_us"), jnum(p, "max_gap_us"));
+		if (*jstr(p, "last_error"))
+			printf("    last error: %s\n", jstr(p, "last_error"));
+	}
+}
+
 static void print_time_ns(long long ns)
 {
 	time_t t = (time_t)(ns / 1000000000);
@@ -940,6 +963,12 @@ static const struct command commands[] = {
 	  "and its age, next rotation, rotations, failures, the\n"
 	  "switch gap",
 	  "wireguard show", show_wireguard, NULL },
+	{ "strongswan", "show", "",
+	  "strongSwan connections whose RFC 8784 PPK rotates from\n"
+	  "QKD keys: connection, ppk_id, state, QKD key ID of the\n"
+	  "PPK loaded and its age, next rotation, rotations,\n"
+	  "failures, IKE SA reauthentications",
+	  "strongswan show", show_strongswan, NULL },
 	{ "sa", "show", "",
 	  "QKD-keyed IPsec SA pairs per remote gateway and reqid:\n"
 	  "peer, mode, role (owner rekeys), state, SPIs and QKD\n"
@@ -1018,8 +1047,9 @@ static void usage(FILE *out)
 "\n"
 "Exit status:\n"
 "  0  success, also for a view with nothing to show: sa show without\n"
-"     [ipsec] gateways, macsec show without [macsec] ports and\n"
-"     wireguard show without [wireguard] sections print\n"
+"     [ipsec] gateways, macsec show without [macsec] ports,\n"
+"     wireguard show without [wireguard] sections and strongswan\n"
+"     show without [strongswan] sections print\n"
 "     nothing (with -j, no entries)\n"
 "  1  the daemon could not be reached or refused the request, e.g.\n"
 "     key show --sae with an SAE it does not know, or link down with\n"
@@ -1184,7 +1214,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, wireguard, sa, account, kernel; see --help)");
+		die(EXIT_USAGE, "no command (status, link, pool, sae, peer, alarm, key, topology, route, path, relay, macsec, wireguard, strongswan, sa, account, kernel; see --help)");
 	if (o.stats && looks_like_path(argv[optind]))
 		old_socket_option();
 	object = find_object(argv[optind]);

@@ -38,7 +38,7 @@ _Static_assert(CFG_MAX_ITEMS <= CONFIG_MAX_SAES, "sae_priority too small");
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_TLS, SEC_ETSI014, SEC_SKIP, SEC_KX, SEC_METRICS,
 	SEC_PEER, SEC_LINK, SEC_SAE, SEC_MACSEC, SEC_WIREGUARD, SEC_IPSEC,
-	SEC_IPSEC_GW, SEC_ACCOUNTING, SEC_MANAGER,
+	SEC_IPSEC_GW, SEC_ACCOUNTING, SEC_MANAGER, SEC_STRONGSWAN,
 	SEC_BAD,
 };
 
@@ -80,7 +80,7 @@ struct parser {
 	struct seen node_seen, tls_seen, etsi_seen, kx_seen, skip_seen;
 	struct seen metrics_seen;
 	struct item_meta *peer_meta, *link_meta, *sae_meta, *macsec_meta;
-	struct item_meta *wg_meta;
+	struct item_meta *wg_meta, *swan_meta;
 	/* [ipsec] and [ipsec NAME] */
 	int ipsec_line;
 	struct seen ipsec_seen;
@@ -390,6 +390,10 @@ static const char *const macsec_keys[] = {
 };
 static const char *const wireguard_keys[] = {
 	"interface", "public_key", "peer", "link", "rotate_interval", NULL
+};
+static const char *const strongswan_keys[] = {
+	"connection", "child", "ppk_id", "socket", "peer", "link",
+	"rotate_interval", NULL
 };
 static const char *const ipsec_keys[] = {
 	"reqid_min", "reqid_max", "replay_window", NULL
@@ -1010,6 +1014,42 @@ static void wireguard_key(struct parser *p, struct wireguard_peer_cfg *w,
 			WIREGUARD_ROTATE_MAX_S, &w->rotate_s);
 }
 
+/*
+ * An IKE identity as swanctl.conf writes it: printable ASCII without
+ * blanks or quotes, which the operator copies into ppk_id there.
+ */
+static void set_ike_id(struct parser *p, const char *key, const char *val,
+		       char *out, size_t size)
+{
+	for (const char *c = val; *c; c++)
+		if (*c <= ' ' || *c > '~' || *c == '"' || *c == '\\') {
+			fail(p, "%s: '%s' has a blank, quote or non-ASCII character",
+			     key, val);
+			return;
+		}
+	set_str(p, key, val, out, size);
+}
+
+static void strongswan_key(struct parser *p, struct strongswan_conn_cfg *w,
+			   const char *key, const char *val)
+{
+	if (!strcmp(key, "connection"))
+		set_ike_id(p, key, val, w->connection, sizeof(w->connection));
+	else if (!strcmp(key, "child"))
+		set_ike_id(p, key, val, w->child, sizeof(w->child));
+	else if (!strcmp(key, "ppk_id"))
+		set_ike_id(p, key, val, w->ppk_id, sizeof(w->ppk_id));
+	else if (!strcmp(key, "socket"))
+		set_path(p, key, val, w->socket, sizeof(w->socket));
+	else if (!strcmp(key, "peer"))
+		set_name(p, key, val, w->peer, sizeof(w->peer));
+	else if (!strcmp(key, "link"))
+		set_name(p, key, val, w->link, sizeof(w->link));
+	else
+		set_u32(p, key, val, STRONGSWAN_ROTATE_MIN_S,
+			STRONGSWAN_ROTATE_MAX_S, &w->rotate_s);
+}
+
 /* An IPv4 or IPv6 address without port; its family into @family. */
 static void set_ip(struct parser *p, const char *key, const char *val,
 		   uint8_t *out, uint16_t *family)
@@ -1239,6 +1279,28 @@ static void begin_section(struct parser *p, const char *hdr)
 		p->mgr_meta[c->n_managers] = (struct item_meta){ .line = p->line };
 		p->cur_seen = &p->mgr_meta[c->n_managers++].seen;
 		p->kind = SEC_MANAGER;
+	} else if (!strcmp(type, "strongswan")) {
+		struct strongswan_conn_cfg *w;
+
+		for (i = 0; i < c->n_strongswan; i++)
+			if (!strcmp(c->strongswan[i].name, name))
+				goto dup;
+		if (!valid_name(name, KM_NAME_MAX))
+			goto bad_name;
+		idx = grow(p, (void **)&c->strongswan, &p->swan_meta,
+			   &c->n_strongswan, sizeof(*c->strongswan));
+		if (idx < 0)
+			return;
+		w = &c->strongswan[idx];
+		strcpy(w->name, name);
+		/* Names fit: KM_NAME_MAX + 4 <= STRONGSWAN_ID_MAX. */
+		snprintf(w->connection, sizeof(w->connection), "%s", name);
+		snprintf(w->ppk_id, sizeof(w->ppk_id), "qkd-%s", name);
+		snprintf(w->socket, sizeof(w->socket), "%s",
+			 STRONGSWAN_SOCKET_DEFAULT);
+		w->rotate_s = 3600;
+		p->kind = SEC_STRONGSWAN;
+		p->cur_seen = &p->swan_meta[idx].seen;
 	} else if (!strcmp(type, "ipsec")) {
 		struct ipsec_cfg *ic = &c->ipsec;
 
@@ -1388,6 +1450,11 @@ static int on_key(void *user, const char *section, const char *key,
 		if (mark_seen(p, key, wireguard_keys))
 			wireguard_key(p, &c->wireguard[c->n_wireguard - 1],
 				      key, val);
+		break;
+	case SEC_STRONGSWAN:
+		if (mark_seen(p, key, strongswan_keys))
+			strongswan_key(p, &c->strongswan[c->n_strongswan - 1],
+				       key, val);
 		break;
 	}
 	return p->failed ? 0 : 1;
@@ -1553,6 +1620,7 @@ static bool check_required(struct parser *p)
 	static const char *const wireguard_req[] = {
 		"interface", "public_key", "peer", "link", NULL
 	};
+	static const char *const strongswan_req[] = { "peer", "link", NULL };
 	struct qkd_config *c = p->cfg;
 	const char *k;
 	size_t i;
@@ -1608,6 +1676,11 @@ static bool check_required(struct parser *p)
 			fail_at(p, p->wg_meta[i].line,
 				"[wireguard %s]: missing required key '%s'",
 				c->wireguard[i].name, k);
+	for (i = 0; i < c->n_strongswan; i++)
+		if ((k = missing_key(&p->swan_meta[i].seen, strongswan_req)))
+			fail_at(p, p->swan_meta[i].line,
+				"[strongswan %s]: missing required key '%s'",
+				c->strongswan[i].name, k);
 	check_ipsec_required(p);
 	return !p->failed;
 }
@@ -1886,6 +1959,37 @@ static void check_wireguard(struct parser *p, size_t i)
 				w->name, w->ifname, c->wireguard[j].name);
 }
 
+/* As for [wireguard]; and one section per charon connection. */
+static void check_strongswan(struct parser *p, size_t i)
+{
+	const struct qkd_config *c = p->cfg;
+	const struct strongswan_conn_cfg *w = &c->strongswan[i];
+	const struct kma_link_cfg *l = NULL;
+	int line = p->swan_meta[i].line;
+
+	if (!find_peer(c, w->peer)) {
+		fail_at(p, line, "[strongswan %s]: peer '%s' is not a [peer] section",
+			w->name, w->peer);
+		return;
+	}
+	for (size_t j = 0; j < c->n_links; j++)
+		if (!strcmp(c->links[j].name, w->link))
+			l = &c->links[j];
+	if (!l)
+		fail_at(p, line, "[strongswan %s]: link '%s' is not a [link] section",
+			w->name, w->link);
+	else if (strcmp(l->peer, w->peer))
+		fail_at(p, line, "[strongswan %s]: [link %s] goes to '%s', not to peer '%s'",
+			w->name, w->link, l->peer, w->peer);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(c->strongswan[j].socket, w->socket) &&
+		    !strcmp(c->strongswan[j].connection, w->connection))
+			fail_at(p, line,
+				"[strongswan %s]: connection '%s' of %s already used by [strongswan %s]",
+				w->name, w->connection, w->socket,
+				c->strongswan[j].name);
+}
+
 static void check_limits(struct parser *p)
 {
 	const struct ksa_limits *l = &p->cfg->limits;
@@ -1980,6 +2084,8 @@ static bool check_all(struct parser *p)
 		check_macsec(p, i);
 	for (i = 0; i < c->n_wireguard; i++)
 		check_wireguard(p, i);
+	for (i = 0; i < c->n_strongswan; i++)
+		check_strongswan(p, i);
 	for (i = 0; i < c->ipsec.n_gws; i++)
 		check_ipsec_gw(p, i);
 	for (i = 0; i < c->n_managers; i++)
@@ -2039,6 +2145,7 @@ static int parse(struct parser *p)
 	free(p->sae_meta);
 	free(p->macsec_meta);
 	free(p->wg_meta);
+	free(p->swan_meta);
 	free(p->gw_meta);
 	if (p->failed) {
 		config_free(p->cfg);
@@ -2152,6 +2259,9 @@ void config_free(struct qkd_config *cfg)
 	free(cfg->wireguard);
 	cfg->wireguard = NULL;
 	cfg->n_wireguard = 0;
+	free(cfg->strongswan);
+	cfg->strongswan = NULL;
+	cfg->n_strongswan = 0;
 	free(cfg->ipsec.gws);
 	cfg->ipsec.gws = NULL;
 	cfg->ipsec.n_gws = 0;

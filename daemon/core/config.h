@@ -153,6 +153,24 @@ struct wireguard_peer_cfg {
 	uint32_t rotate_s;		/* PSK lifetime, seconds */
 };
 
+#define STRONGSWAN_ROTATE_MIN_S	1
+#define STRONGSWAN_ROTATE_MAX_S	86400
+#define STRONGSWAN_PPK_LEN	32	/* bytes of QKD key per PPK */
+#define STRONGSWAN_ID_MAX	128	/* connection, child, ppk_id incl. NUL */
+#define STRONGSWAN_SOCKET_DEFAULT "/var/run/charon.vici"
+
+/* [strongswan NAME]: one swanctl connection whose RFC 8784 PPK rotates. */
+struct strongswan_conn_cfg {
+	char name[KM_NAME_MAX];		/* same name at both ends */
+	char connection[STRONGSWAN_ID_MAX];	/* swanctl.conf's; default NAME */
+	char child[STRONGSWAN_ID_MAX];	/* initiated if no IKE SA; "" none */
+	char ppk_id[STRONGSWAN_ID_MAX];	/* swanctl.conf's ppk_id; "qkd-NAME" */
+	char socket[KM_PATH_MAX];	/* charon's VICI socket */
+	char peer[KM_NAME_MAX];		/* node at the other end */
+	char link[KM_NAME_MAX];		/* [link] to that peer: the PPKs */
+	uint32_t rotate_s;		/* PPK lifetime, seconds */
+};
+
 /* [node] role, configuration 3 (the values travel in LSAs: kxmsg.h). */
 enum node_role {
 	NODE_ROLE_NONE = 0,	/* a general node */
@@ -305,6 +323,8 @@ struct qkd_config {
 	size_t n_macsec;
 	struct wireguard_peer_cfg *wireguard;	/* [wireguard NAME] */
 	size_t n_wireguard;
+	struct strongswan_conn_cfg *strongswan;	/* [strongswan NAME] */
+	size_t n_strongswan;
 	/* [sae] priority, enum relay_priority, per saes[] entry. */
 	uint8_t sae_priority[CONFIG_MAX_SAES];
 

@@ -70,6 +70,10 @@ static const struct type_rule rules[] = {
 			    A(KXA_SEQ), A(KXA_TEXT) },
 	[KXMSG_WG_PSK] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
 			   A(KXA_PORT), 0 },
+	[KXMSG_SWAN_PPK] = { A(KXA_KEY_ID) | A(KXA_KEY_LEN) | A(KXA_SEQ) |
+			     A(KXA_PORT), 0 },
+	[KXMSG_SWAN_ACK] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_PORT),
+			     A(KXA_TEXT) },
 	[KXMSG_WG_ACK] = { A(KXA_CODE) | A(KXA_SEQ) | A(KXA_PORT),
 			   A(KXA_TEXT) },
 };
@@ -123,6 +127,8 @@ const char *kxmsg_type_name(enum kxmsg_type t)
 	case KXMSG_SRC_ACK:	return "src-ack";
 	case KXMSG_WG_PSK:	return "wg-psk";
 	case KXMSG_WG_ACK:	return "wg-ack";
+	case KXMSG_SWAN_PPK:	return "swan-ppk";
+	case KXMSG_SWAN_ACK:	return "swan-ack";
 	case KXMSG_TYPE_END:	break;
 	}
 	return "unknown";
@@ -147,6 +153,7 @@ const char *kxmsg_code_name(uint32_t code)
 	case KXC_MODULE_DOWN:	return "QKD module not answering";
 	case KXC_MODULE_MISMATCH: return "QKD module answer mismatch";
 	case KXC_WG_FAILED:	return "wireguard set failed";
+	case KXC_SWAN_FAILED:	return "strongswan load failed";
 	}
 	return "unknown code";
 }
@@ -350,10 +357,13 @@ static void put_macsec(struct writer *w, const struct kxmsg *m)
 	}
 }
 
-/* The WireGuard types: attributes in ascending order (see kxmsg.h). */
+/*
+ * The WireGuard and strongSwan types, a key ID one way and an answer the
+ * other: attributes in ascending order (see kxmsg.h).
+ */
 static void put_wg(struct writer *w, const struct kxmsg *m)
 {
-	if (m->type == KXMSG_WG_PSK) {
+	if (m->type == KXMSG_WG_PSK || m->type == KXMSG_SWAN_PPK) {
 		if (m->key_len == 0)
 			w->fail = true;
 		put_int(w, KXA_KEY_ID, m->key_id, 8);
@@ -622,6 +632,8 @@ static void encode_body(const struct kxmsg *m, struct writer *w)
 		break;
 	case KXMSG_WG_PSK:
 	case KXMSG_WG_ACK:
+	case KXMSG_SWAN_PPK:
+	case KXMSG_SWAN_ACK:
 		put_wg(w, m);
 		break;
 	default:

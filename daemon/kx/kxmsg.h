@@ -100,6 +100,17 @@
  *	WG_ACK	CODE (+ TEXT), SEQ, PORT	answer to WG_PSK: CODE 0
  *		 once the PSK is set; the owner then sets it too
  *
+ * strongSwan RFC 8784 PPK rotation (apps/strongswan/strongswan.c,
+ * Documentation/qkd/strongswan.rst); appended.  PORT is the
+ * [strongswan NAME] section name.
+ *
+ *	SWAN_PPK  KEY_ID, KEY_LEN, SEQ, PORT
+ *		owner -> other end: "rotation SEQ: fetch the key (KEY_ID,
+ *		 KEY_LEN) of our link and load it into charon as the PPK"
+ *	SWAN_ACK  CODE (+ TEXT), SEQ, PORT	answer to SWAN_PPK: CODE 0
+ *		 once charon has it; the owner then loads it and has the
+ *		 IKE SA reauthenticated
+ *
  * Liveness of the channel (peer.c, liveness.h); appended.
  *
  *	HEARTBEAT     SEQ (+ CODE)	"still here": sent on a channel that
@@ -185,6 +196,8 @@ enum kxmsg_type {
 	KXMSG_SRC_ACK,
 	KXMSG_WG_PSK,
 	KXMSG_WG_ACK,
+	KXMSG_SWAN_PPK,
+	KXMSG_SWAN_ACK,
 	KXMSG_TYPE_END		/* one past the last type; not on the wire */
 };
 
@@ -273,6 +286,7 @@ enum kxmsg_code {
 	KXC_MODULE_MISMATCH,	/* etsi014 source: the module's answer does
 				 * not match what the other end announced */
 	KXC_WG_FAILED,		/* wireguard: the PSK could not be set */
+	KXC_SWAN_FAILED,	/* strongswan: charon refused the PPK */
 };
 
 struct kxmsg_pad {

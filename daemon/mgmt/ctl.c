@@ -202,6 +202,8 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 		return view_macsec(s->macsec);
 	if (!strcmp(cmd, "wireguard show"))
 		return view_wireguard(s->wireguard);
+	if (!strcmp(cmd, "strongswan show"))
+		return view_strongswan(s->strongswan);
 	if (!strcmp(cmd, "sa show"))
 		return view_ipsec(s->ipsec);
 	if (!strcmp(cmd, "account show")) {

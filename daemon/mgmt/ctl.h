@@ -17,6 +17,8 @@
  *	    {"pairs": []}, as "macsec show" answers [] without [macsec])
  *	{"cmd": "wireguard show"}   (WireGuard PSK rotation; [] without
  *	    [wireguard])
+ *	{"cmd": "strongswan show"}   (strongSwan PPK rotation; [] without
+ *	    [strongswan])
  *
  * Response: {"ok": true, "data": ...} or {"ok": false, "error": "reason"}.
  * A connection may carry several requests in turn.  Everything shown is
@@ -64,6 +66,7 @@ struct ctl_sources {
 	struct relay *relay;
 	struct macsec *macsec;		/* may be NULL: no [macsec] */
 	struct wireguard *wireguard;	/* may be NULL: no [wireguard] */
+	struct strongswan *strongswan;	/* may be NULL: no [strongswan] */
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
 	const struct account *account;	/* "account show" (may be NULL) */

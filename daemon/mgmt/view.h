@@ -30,6 +30,7 @@ struct relay;
 struct ipsec;
 struct macsec;
 struct wireguard;
+struct strongswan;
 struct alarm_info;
 struct kma_link_info;
 struct ksa_key_info;
@@ -42,6 +43,7 @@ struct ipsec_info;
 struct ipsec_pair_info;
 struct macsec_port_info;
 struct wireguard_info;
+struct strongswan_info;
 struct lsa;
 struct lsa_node_info;
 struct lsa_path_info;
@@ -92,6 +94,9 @@ json_t *view_macsec_port_json(const struct macsec_port_info *p);
 /* "wireguard show" */
 json_t *view_wireguard(const struct wireguard *wg);
 json_t *view_wireguard_json(const struct wireguard_info *w);
+/* "strongswan show" */
+json_t *view_strongswan(const struct strongswan *s);
+json_t *view_strongswan_json(const struct strongswan_info *w);
 
 /* view_account.c: "account show"; the newest @limit closed intervals. */
 json_t *view_account(const struct account *a, size_t limit);

@@ -16,6 +16,10 @@
  *			state, (key_id), age_ms, next_rotation_ms, rotations,
  *			failures, last_gap_us, max_gap_us, rotate_s,
  *			last_error}]
+ *	"strongswan show": [{name, connection, ppk_id, peer, link, owner,
+ *			state, (key_id, secret_id), age_ms, next_rotation_ms,
+ *			rotations, failures, reauths, initiations,
+ *			last_gap_us, max_gap_us, rotate_s, last_error}]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include "apps/ipsec/ipsec.h"
 #include "apps/macsec/macsec.h"
 #include "apps/wireguard/wireguard.h"
+#include "apps/strongswan/strongswan.h"
 #include "mgmt/view.h"
 
 /* ---- IPsec SA pairs ----------------------------------------------------- */
@@ -167,5 +172,44 @@ json_t *view_wireguard(const struct wireguard *wg)
 	for (size_t i = 0; arr && i < n; i++)
 		if (!wireguard_info(wg, i, &w))
 			json_array_append_new(arr, view_wireguard_json(&w));
+	return arr;
+}
+
+/* ---- strongSwan connections --------------------------------------------- */
+
+json_t *view_strongswan_json(const struct strongswan_info *w)
+{
+	char key_id[20];
+
+	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->key_id);
+	/* No QKD PPK yet: no key_id nor secret_id, age_ms -1. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "name", w->name, "connection", w->connection,
+			 "ppk_id", w->ppk_id, "peer", w->peer,
+			 "link", w->link, "owner", w->owner,
+			 "state", strongswan_state_name(w->state),
+			 "key_id", w->have_ppk ? key_id : NULL,
+			 "secret_id", w->have_ppk ? w->secret_id : NULL,
+			 "age_ms", w->have_ppk ? (json_int_t)w->age_ms : -1,
+			 "next_rotation_ms", (json_int_t)w->next_rotation_ms,
+			 "rotations", (json_int_t)w->rotations,
+			 "failures", (json_int_t)w->failures,
+			 "reauths", (json_int_t)w->reauths,
+			 "initiations", (json_int_t)w->initiations,
+			 "last_gap_us", (json_int_t)w->last_gap_us,
+			 "max_gap_us", (json_int_t)w->max_gap_us,
+			 "rotate_s", (json_int_t)w->rotate_s,
+			 "last_error", w->last_error);
+}
+
+json_t *view_strongswan(const struct strongswan *s)
+{
+	size_t n = strongswan_count(s);
+	json_t *arr = json_array();
+	struct strongswan_info w;
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (!strongswan_info(s, i, &w))
+			json_array_append_new(arr, view_strongswan_json(&w));
 	return arr;
 }

@@ -949,6 +949,70 @@ static void test_wireguard(void **state)
 	}
 }
 
+static void test_strongswan(void **state)
+{
+	static const struct { const char *section, *error; } bad[] = {
+		{ "[strongswan s0]\nlink = AB\n",
+		  "t.conf:33: [strongswan s0]: missing required key 'peer'" },
+		{ "[strongswan s0]\npeer = B\nlink = AC\n",
+		  "t.conf:33: [strongswan s0]: link 'AC' is not a [link] section" },
+		{ "[strongswan s0]\nppk_id = qkd ppk\n",
+		  "t.conf:34: ppk_id: 'qkd ppk' has a blank, quote or non-ASCII character" },
+		{ "[strongswan s0]\nconnection = \"gw\"\n",
+		  "t.conf:34: connection: '\"gw\"' has a blank, quote or non-ASCII character" },
+		{ "[strongswan s0]\nrotate_interval = 86401\n",
+		  "t.conf:34: rotate_interval: bad number '86401' (expected 1..86400)" },
+		{ "[strongswan s0]\nsocket =\n",
+		  "t.conf:34: socket: empty path" },
+		{ "[strongswan s0]\npeer = B\nlink = AB\n"
+		  "[strongswan s1]\npeer = B\nlink = AB\nconnection = s0\n",
+		  "t.conf:36: [strongswan s1]: connection 's0' of /var/run/charon.vici already used by [strongswan s0]" },
+		{ "[strongswan s0]\nsecret = 0x00\n",
+		  "t.conf:34: unknown key 'secret' in [strongswan s0]" },
+	};
+	char err[CONFIG_ERR_MAX] = "";
+	struct qkd_config c;
+	char *text;
+
+	text = file_with_macsec("[strongswan s0]\npeer = B\nlink = AB\n"
+				"[strongswan s1]\npeer = B\nlink = AB\n"
+				"connection = gw-gw\nchild = net\n"
+				"ppk_id = ppk@qkd.example\nsocket = charon.vici\n"
+				"rotate_interval = 5\n");
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.n_strongswan, 2);
+	/* Defaults: connection NAME, ppk_id qkd-NAME, charon's socket. */
+	assert_string_equal(c.strongswan[0].connection, "s0");
+	assert_string_equal(c.strongswan[0].ppk_id, "qkd-s0");
+	assert_string_equal(c.strongswan[0].child, "");
+	assert_string_equal(c.strongswan[0].socket, "/var/run/charon.vici");
+	assert_int_equal(c.strongswan[0].rotate_s, 3600);
+	assert_string_equal(c.strongswan[1].connection, "gw-gw");
+	assert_string_equal(c.strongswan[1].child, "net");
+	assert_string_equal(c.strongswan[1].ppk_id, "ppk@qkd.example");
+	assert_int_equal(c.strongswan[1].rotate_s, 5);
+	/* A relative socket is next to the config file. */
+	assert_non_null(strstr(c.strongswan[1].socket, "/charon.vici"));
+	assert_true(c.strongswan[1].socket[0] == '/');
+	config_free(&c);
+	assert_null(c.strongswan);
+	free(text);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = file_with_macsec(bad[i].section);
+		err[0] = '\0';
+		if (parse(text, &c, err) != -1 || strcmp(err, bad[i].error)) {
+			print_error("strongswan case %zu: got '%s'\n   expected '%s'\n",
+				    i, err, bad[i].error);
+			fail();
+		}
+		assert_null(c.strongswan);
+		free(text);
+	}
+}
+
 static void test_missing_sections(void **state)
 {
 	char err[CONFIG_ERR_MAX];
@@ -1127,6 +1191,7 @@ int main(void)
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_managers),
 		cmocka_unit_test(test_wireguard),
+		cmocka_unit_test(test_strongswan),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_trust_anchors),

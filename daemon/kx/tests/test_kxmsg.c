@@ -400,6 +400,35 @@ static void test_wireguard_messages(void **state)
 	assert_int_equal(decode(buf, raw(buf, KXMSG_WG_PSK, body, b)), -1);
 }
 
+/* SWAN_PPK and SWAN_ACK: the same layout as the WireGuard pair. */
+static void test_strongswan_messages(void **state)
+{
+	struct kxmsg k = { .type = KXMSG_SWAN_PPK, .key_id = 0x70000,
+			   .key_len = 32, .seq = 11 };
+	struct kxmsg a = { .type = KXMSG_SWAN_ACK, .seq = 11 };
+	uint8_t buf[KXMSG_MAX_LEN], body[64];
+	uint8_t seq[8] = { 0, 0, 0, 0, 0, 0, 0, 11 };
+	size_t b;
+
+	strcpy(k.port, "s0");
+	strcpy(a.port, "s0");
+	macsec_round_trip(&k);
+	macsec_round_trip(&a);
+	a.code = KXC_SWAN_FAILED;
+	strcpy(a.text, "charon's VICI socket /run/charon.vici: No such file or directory");
+	macsec_round_trip(&a);
+	assert_string_equal(kxmsg_type_name(KXMSG_SWAN_PPK), "swan-ppk");
+	assert_string_equal(kxmsg_type_name(KXMSG_SWAN_ACK), "swan-ack");
+	assert_string_equal(kxmsg_code_name(KXC_SWAN_FAILED),
+			    "strongswan load failed");
+	k.key_len = 0;
+	assert_int_equal(kxmsg_encode(&k, buf, sizeof(buf)), -1);
+	/* An ACK without its code is refused. */
+	b = attr(body, KXA_SEQ, seq, 8);
+	b += attr(body + b, KXA_PORT, "s0", 2);
+	assert_int_equal(decode(buf, raw(buf, KXMSG_SWAN_ACK, body, b)), -1);
+}
+
 static void test_macsec_messages(void **state)
 {
 	struct kxmsg h = { .type = KXMSG_MACSEC_HELLO,
@@ -871,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_reserve_rules),
 		cmocka_unit_test(test_macsec_messages),
 		cmocka_unit_test(test_wireguard_messages),
+		cmocka_unit_test(test_strongswan_messages),
 		cmocka_unit_test(test_role_and_via),
 		cmocka_unit_test(test_ipsec_messages),
 		cmocka_unit_test(test_heartbeat),
