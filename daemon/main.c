@@ -129,7 +129,8 @@ static void usage(FILE *out)
 "\n"
 "Privileges: no root needed for simulated links.  After its sockets are\n"
 "open the daemon drops every capability, except CAP_NET_ADMIN when a link\n"
-"uses the kernel source or a [macsec] or [wireguard] section is configured\n"
+"uses the kernel source or kernel_push, or a [macsec] or [wireguard]\n"
+"section is configured\n"
 "(the qkd, macsec and wireguard genetlink commands require it), and sets\n"
 "no_new_privs.  Core\n"
 "dumps are disabled (the process is not dumpable) and key material lives\n"
@@ -189,7 +190,8 @@ static int harden_process(const struct qkd_config *cfg)
 static bool uses_kernel_source(const struct qkd_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_links; i++)
-		if (cfg->links[i].source == KM_SOURCE_KERNEL)
+		if (cfg->links[i].source == KM_SOURCE_KERNEL ||
+		    cfg->links[i].kernel_push)
 			return true;
 	return false;
 }
@@ -219,7 +221,7 @@ static int drop_privileges(bool keep_net_admin)
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -1;
 	if (keep_net_admin && !(data[0].permitted & keep))
-		log_warn("a link uses the kernel source but CAP_NET_ADMIN is missing: key commands will fail");
+		log_warn("a link uses the kernel (source = kernel or kernel_push) but CAP_NET_ADMIN is missing: key commands will fail");
 	data[0].effective &= keep;
 	data[0].permitted &= keep;
 	data[0].inheritable = 0;

@@ -25,9 +25,9 @@
 
 #include "device.h"
 #include "netlink.h"
+#include "push.h"
 #include "trace.h"
 
-#define QKD_POOL_BLOCKS_DEFAULT	4096
 #define QKD_QBER_MAX_DEFAULT	110000	/* 11%: BB84's security limit */
 
 struct workqueue_struct *qkd_wq;
@@ -73,6 +73,17 @@ static ssize_t link_index_show(struct device *dev,
 	return sysfs_emit(buf, "%u\n", to_qkd_dev(dev)->index);
 }
 static DEVICE_ATTR_RO(link_index);
+
+static const char *const type_names[] = { QKD_LINK_TYPE_NAMES };
+
+static ssize_t type_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", type_names[to_qkd_dev(dev)->push ?
+						  QKD_LINK_TYPE_PUSH :
+						  QKD_LINK_TYPE_CARD]);
+}
+static DEVICE_ATTR_RO(type);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
@@ -155,6 +166,7 @@ static struct attribute *qkd_dev_attrs[] = {
 	&dev_attr_peer.attr,
 	&dev_attr_link_id.attr,
 	&dev_attr_link_index.attr,
+	&dev_attr_type.attr,
 	&dev_attr_state.attr,
 	&dev_attr_qber_ppm.attr,
 	&dev_attr_qber_max_ppm.attr,
@@ -255,31 +267,36 @@ static void qkd_dev_release(struct device *dev)
 	kfree(qdev);
 }
 
-static bool info_valid(const struct qkd_dev_info *info)
+/* A push end has no ring: ring_size 0, and only there. */
+static bool info_valid(const struct qkd_dev_info *info, bool push)
 {
 	return (info->role == QKD_ROLE_TX || info->role == QKD_ROLE_RX) &&
 	       info->block_size >= 16 &&
 	       info->block_size <= QKD_BLOCK_SIZE_MAX &&
-	       is_power_of_2(info->ring_size) && info->ring_size >= 8 &&
-	       info->ring_size <= 65536 &&
+	       (push ? !info->ring_size :
+		is_power_of_2(info->ring_size) && info->ring_size >= 8 &&
+		info->ring_size <= 65536) &&
 	       strnlen(info->peer, sizeof(info->peer)) < sizeof(info->peer);
 }
 
-struct qkd_dev *qkd_dev_alloc(struct device *parent,
-			      const struct qkd_dev_ops *ops,
-			      const struct qkd_dev_info *info, void *priv)
+static struct qkd_dev *dev_alloc(struct device *parent,
+				 const struct qkd_dev_ops *ops,
+				 const struct qkd_dev_info *info, void *priv,
+				 bool push)
 {
 	struct qkd_dev *qdev;
 	int i;
 
 	if (!parent || !ops || !ops->start || !ops->stop || !ops->doorbell ||
-	    !info || !info_valid(info))
+	    !info || !info_valid(info, push))
 		return ERR_PTR(-EINVAL);
 	qdev = kzalloc(sizeof(*qdev), GFP_KERNEL);
 	if (!qdev)
 		return ERR_PTR(-ENOMEM);
 	qdev->ops = ops;
 	qdev->priv = priv;
+	qdev->push = push;
+	INIT_LIST_HEAD(&qdev->push_node);
 	qdev->info = *info;
 	strscpy(qdev->name, dev_name(parent), sizeof(qdev->name));
 	if (!qdev->info.pool_blocks)
@@ -299,7 +316,26 @@ struct qkd_dev *qkd_dev_alloc(struct device *parent,
 	qdev->dev.release = qkd_dev_release;
 	return qdev;
 }
+
+struct qkd_dev *qkd_dev_alloc(struct device *parent,
+			      const struct qkd_dev_ops *ops,
+			      const struct qkd_dev_info *info, void *priv)
+{
+	return dev_alloc(parent, ops, info, priv, false);
+}
 EXPORT_SYMBOL_GPL(qkd_dev_alloc);
+
+struct qkd_dev *qkd_dev_alloc_push(struct device *parent,
+				   const struct qkd_dev_ops *ops,
+				   const struct qkd_dev_info *info,
+				   struct net *net)
+{
+	struct qkd_dev *qdev = dev_alloc(parent, ops, info, NULL, true);
+
+	if (!IS_ERR(qdev))
+		write_pnet(&qdev->net, net);
+	return qdev;
+}
 
 void *qkd_dev_priv(struct qkd_dev *qdev)
 {
@@ -329,18 +365,24 @@ int qkd_dev_register(struct qkd_dev *qdev)
 			    info->role);
 	if (err)
 		return err;
-	err = qkd_ring_alloc(&qdev->ring, qdev->dev.parent, info->ring_size,
-			     info->block_size);
-	if (err)
-		goto err_pool;
+	if (!qdev->push) {
+		err = qkd_ring_alloc(&qdev->ring, qdev->dev.parent,
+				     info->ring_size, info->block_size);
+		if (err)
+			goto err_pool;
+	}
 	/* Reserve the index; lookups see nothing until the device is live. */
 	err = xa_alloc_bh(&qkd_devs, &index, NULL, xa_limit_31b, GFP_KERNEL);
 	if (err)
 		goto err_ring;
 	qdev->index = index;
-	/* The registering task's namespace (a sysfs writer, a PCI probe). */
-	write_pnet(&qdev->net, current->nsproxy ? current->nsproxy->net_ns :
-						   &init_net);
+	/*
+	 * The registering task's namespace (a sysfs writer, a PCI probe);
+	 * a push end's is the requester's, set at allocation.
+	 */
+	if (!qdev->push)
+		write_pnet(&qdev->net, current->nsproxy ?
+				       current->nsproxy->net_ns : &init_net);
 	err = dev_set_name(&qdev->dev, "qkd%u", index);
 	if (err)
 		goto err_index;
@@ -587,7 +629,9 @@ static void __net_exit qkd_net_exit(struct net *net)
 	struct qkd_dev *qdev;
 	unsigned long i;
 
-	/* Ends of a dying namespace return to init_net. */
+	/* Push ends go with their namespace, as virtual netdevices do. */
+	qkd_push_net_exit(net);
+	/* Ends with a card return to init_net, as physical netdevices do. */
 	mutex_lock(&qkd_devs_lock);
 	xa_for_each(&qkd_devs, i, qdev) {
 		if (!net_eq(qkd_dev_net(qdev), net))

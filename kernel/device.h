@@ -14,6 +14,9 @@
 #include "pool.h"
 #include "ring.h"
 
+/* Pool capacity of an end whose driver does not choose one. */
+#define QKD_POOL_BLOCKS_DEFAULT	4096
+
 /* Bits of qkd_dev.work_pending: what the device work item must do. */
 enum {
 	QKD_WORK_RESET,		/* DMA error: stop, reset the ring, restart */
@@ -61,6 +64,10 @@ struct qkd_dev {
 	unsigned long last_avail_ntf;	/* jiffies of the last KEYS_AVAIL_NTF */
 
 	atomic64_t stats[__QKD_STAT_MAX];
+
+	/* A push end (push.c): no card, no ring; blocks come by netlink. */
+	bool push;
+	struct list_head push_node;	/* under qkd_push_lock */
 };
 
 static inline struct qkd_dev *to_qkd_dev(struct device *dev)
@@ -92,6 +99,12 @@ static inline void qkd_dev_put(struct qkd_dev *qdev)
 	put_device(&qdev->dev);
 }
 
+/* A push end in @net (push.c); registered like a card's end. */
+struct qkd_dev *qkd_dev_alloc_push(struct device *parent,
+				   const struct qkd_dev_ops *ops,
+				   const struct qkd_dev_info *info,
+				   struct net *net);
+
 /* Control path (takes qdev->lock). */
 int qkd_dev_set_admin(struct qkd_dev *qdev, bool up);
 int qkd_dev_card_start(struct qkd_dev *qdev);
@@ -107,6 +120,10 @@ void qkd_dev_pool_event_gfp(struct qkd_dev *qdev,
 void qkd_dev_work(struct work_struct *work);
 void qkd_dev_ring_rewind(struct qkd_dev *qdev);
 void qkd_dev_kick(struct qkd_dev *qdev, int work_bit);
+/* One block into the pool, as from the ring; under @ring_lock. */
+int qkd_dev_ingest(struct qkd_dev *qdev, u64 block_id, u64 gen_time,
+		   const void *buf, u32 len, struct qkd_pool_event *ev);
+void qkd_dev_keys_avail(struct qkd_dev *qdev);
 
 int qkd_device_init(void);
 void qkd_device_exit(void);

@@ -10,6 +10,7 @@
 #include "device.h"
 #include "keytype.h"
 #include "netlink.h"
+#include "push.h"
 #include "xfrm_sa.h"
 
 static int __init qkd_init(void)
@@ -25,12 +26,17 @@ static int __init qkd_init(void)
 	err = qkd_keytype_init();
 	if (err)
 		goto err_xfrm_sa;
-	err = qkd_nl_init();
+	err = qkd_push_init();
 	if (err)
 		goto err_keytype;
+	err = qkd_nl_init();
+	if (err)
+		goto err_push;
 	pr_info("QKD device core loaded\n");
 	return 0;
 
+err_push:
+	qkd_push_exit();
 err_keytype:
 	qkd_keytype_exit();
 err_xfrm_sa:
@@ -45,6 +51,7 @@ static void __exit qkd_exit(void)
 	qkd_nl_exit();		/* no new requests from here on */
 	qkd_keytype_exit();	/* revokes and destroys every qkd key */
 	qkd_xfrm_sa_exit();	/* deletes the SAs installed by SA_ADD */
+	qkd_push_exit();	/* removes every push end */
 	qkd_device_exit();
 }
 

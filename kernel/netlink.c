@@ -18,6 +18,7 @@
 #include "device.h"
 #include "keys.h"
 #include "netlink.h"
+#include "push.h"
 #include "xfrm_sa.h"
 
 static struct genl_family qkd_family;
@@ -91,6 +92,56 @@ static const struct nla_policy key_ref_policy[QKD_A_KEY_LEN + 1] = {
 	[QKD_A_KEY_LEN] = NLA_POLICY_FULL_RANGE(NLA_U32, &key_len_range),
 };
 
+static struct netlink_range_validation push_block_size_range = {
+	.min = 16,
+	.max = QKD_PUSH_BLOCK_SIZE_MAX,
+};
+
+static struct netlink_range_validation push_capacity_range = {
+	.min = 8,
+	.max = QKD_PUSH_POOL_BLOCKS_MAX,
+};
+
+static struct netlink_range_validation block_id_range = {
+	.min = 0,
+	.max = QKD_BLOCK_ID_MAX,
+};
+
+static const struct nla_policy push_add_policy[QKD_A_POOL_CAPACITY + 1] = {
+	[QKD_A_LINK_ID] = { .type = NLA_U32 },
+	[QKD_A_LINK_ROLE] = NLA_POLICY_MAX(NLA_U8, QKD_ROLE_RX),
+	[QKD_A_LINK_PEER] = { .type = NLA_STRING,
+			      .len = sizeof_field(struct qkd_dev_info, peer) - 1 },
+	[QKD_A_LINK_BLOCK_SIZE] = NLA_POLICY_FULL_RANGE(NLA_U32,
+							&push_block_size_range),
+	[QKD_A_POOL_CAPACITY] = NLA_POLICY_FULL_RANGE(NLA_U32,
+						      &push_capacity_range),
+};
+
+static const struct nla_policy push_del_policy[QKD_A_LINK_INDEX + 1] = {
+	[QKD_A_LINK_INDEX] = { .type = NLA_U32 },
+};
+
+/*
+ * BLOCK_PUSH carries key bytes, and a request the core rejects never
+ * reaches qkd.ko to be wiped.  So the op's own policy takes any attribute
+ * of the family as opaque bytes (only a structurally broken message fails
+ * there), and block_push() checks the request against the real policy,
+ * below, and the caller's capability, where the request can be wiped on
+ * every outcome.
+ */
+static const struct nla_policy block_push_any_policy[QKD_A_MAX + 1] = {
+	[1 ... QKD_A_MAX] = { .type = NLA_BINARY },
+};
+
+static const struct nla_policy block_push_policy[QKD_A_MAX + 1] = {
+	[QKD_A_LINK_INDEX] = { .type = NLA_U32 },
+	[QKD_A_KEY_GEN_TIME] = { .type = NLA_U64 },
+	/* At most the end's block size: checked by qkd_push_block(). */
+	[QKD_A_KEY_MATERIAL] = { .type = NLA_BINARY },
+	[QKD_A_BLOCK_ID] = NLA_POLICY_FULL_RANGE(NLA_U64, &block_id_range),
+};
+
 /* ---- messages ------------------------------------------------------- */
 
 static int put_stats(struct sk_buff *skb, struct qkd_dev *qdev)
@@ -119,6 +170,8 @@ static int put_link(struct sk_buff *skb, struct qkd_dev *qdev)
 	if (nla_put_u32(skb, QKD_A_LINK_INDEX, qdev->index) ||
 	    nla_put_u32(skb, QKD_A_LINK_ID, qdev->info.link_id) ||
 	    nla_put_string(skb, QKD_A_LINK_NAME, qdev->name) ||
+	    nla_put_u8(skb, QKD_A_LINK_TYPE, qdev->push ? QKD_LINK_TYPE_PUSH :
+							  QKD_LINK_TYPE_CARD) ||
 	    nla_put_u8(skb, QKD_A_LINK_ROLE, qdev->info.role) ||
 	    nla_put_string(skb, QKD_A_LINK_PEER, qdev->info.peer) ||
 	    nla_put_u8(skb, QKD_A_LINK_STATE, READ_ONCE(qdev->state)) ||
@@ -170,6 +223,11 @@ static const char *const required_msg[] = {
 	[QKD_A_LINK_INDEX] = "missing attribute QKD_A_LINK_INDEX",
 	[QKD_A_KEY_ID] = "missing attribute QKD_A_KEY_ID",
 	[QKD_A_KEY_LEN] = "missing attribute QKD_A_KEY_LEN",
+	[QKD_A_LINK_ID] = "missing attribute QKD_A_LINK_ID",
+	[QKD_A_LINK_ROLE] = "missing attribute QKD_A_LINK_ROLE",
+	[QKD_A_LINK_BLOCK_SIZE] = "missing attribute QKD_A_LINK_BLOCK_SIZE",
+	[QKD_A_KEY_MATERIAL] = "missing attribute QKD_A_KEY_MATERIAL",
+	[QKD_A_BLOCK_ID] = "missing attribute QKD_A_BLOCK_ID",
 };
 
 /* True if a required attribute is absent; extack names it. */
@@ -598,6 +656,121 @@ static int key_discard_doit(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+/* ---- push ends ------------------------------------------------------ */
+
+static int push_add_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct qkd_dev_info di = {};
+	const char *why = NULL;
+	struct qkd_dev *qdev;
+	struct sk_buff *msg;
+	int err;
+
+	if (attr_missing(info, QKD_A_LINK_ID) ||
+	    attr_missing(info, QKD_A_LINK_ROLE) ||
+	    attr_missing(info, QKD_A_LINK_BLOCK_SIZE))
+		return -EINVAL;
+	di.link_id = nla_get_u32(attrs[QKD_A_LINK_ID]);
+	di.role = nla_get_u8(attrs[QKD_A_LINK_ROLE]);
+	di.block_size = nla_get_u32(attrs[QKD_A_LINK_BLOCK_SIZE]);
+	di.pool_blocks = attrs[QKD_A_POOL_CAPACITY] ?
+			 nla_get_u32(attrs[QKD_A_POOL_CAPACITY]) : 0;
+	if ((u64)(di.pool_blocks ?: QKD_POOL_BLOCKS_DEFAULT) * di.block_size >
+	    QKD_PUSH_POOL_BYTES_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_POOL_CAPACITY] ?:
+				    attrs[QKD_A_LINK_BLOCK_SIZE],
+				    "pool capacity * block size over QKD_PUSH_POOL_BYTES_MAX");
+		return -EINVAL;
+	}
+	if (attrs[QKD_A_LINK_PEER])
+		nla_strscpy(di.peer, attrs[QKD_A_LINK_PEER], sizeof(di.peer));
+	/* Allocated first: once the end exists, the reply cannot fail. */
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	qdev = qkd_push_add(genl_info_net(info), &di, &why);
+	if (IS_ERR(qdev)) {
+		set_err(info->extack, NULL, why);
+		nlmsg_free(msg);
+		return PTR_ERR(qdev);
+	}
+	err = fill_link(msg, qdev, info->snd_portid, info->snd_seq, 0);
+	qkd_dev_put(qdev);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+static int push_del_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *why = NULL;
+	int err;
+
+	if (attr_missing(info, QKD_A_LINK_INDEX))
+		return -EINVAL;
+	err = qkd_push_del(genl_info_net(info),
+			   nla_get_u32(info->attrs[QKD_A_LINK_INDEX]), &why);
+	if (err)
+		set_err(info->extack, info->attrs[QKD_A_LINK_INDEX], why);
+	return err;
+}
+
+static int block_push(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct nlattr *tb[QKD_A_MAX + 1];
+	struct nlattr *mat;
+	const char *why = NULL;
+	struct qkd_dev *qdev;
+	u64 gen_time = 0;
+	int err;
+
+	/* What GENL_UNS_ADMIN_PERM checks, here so the request is wiped. */
+	if (!netlink_ns_capable(skb, net->user_ns, CAP_NET_ADMIN)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "no CAP_NET_ADMIN over this network namespace");
+		return -EPERM;
+	}
+	err = nlmsg_parse(info->nlhdr, GENL_HDRLEN, tb, QKD_A_MAX,
+			  block_push_policy, info->extack);
+	if (err)
+		return err;
+	/* info->attrs holds the same attributes, found by the op's policy. */
+	if (attr_missing(info, QKD_A_BLOCK_ID) ||
+	    attr_missing(info, QKD_A_KEY_MATERIAL))
+		return -EINVAL;
+	qdev = request_dev(info);
+	if (IS_ERR(qdev))
+		return PTR_ERR(qdev);
+	mat = tb[QKD_A_KEY_MATERIAL];
+	if (tb[QKD_A_KEY_GEN_TIME])
+		gen_time = nla_get_u64(tb[QKD_A_KEY_GEN_TIME]);
+	err = qkd_push_block(qdev, nla_get_u64(tb[QKD_A_BLOCK_ID]), gen_time,
+			     nla_data(mat), nla_len(mat), &why);
+	if (err)
+		set_err(info->extack, err == -EINVAL ? mat :
+			err == -EEXIST ? tb[QKD_A_BLOCK_ID] :
+			tb[QKD_A_LINK_INDEX], why);
+	qkd_dev_put(qdev);
+	return err;
+}
+
+static int block_push_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	int err = block_push(skb, info);
+
+	/*
+	 * Zeroise every attribute of the request, whatever happened: the
+	 * skb is freed unwiped, and an error ack echoes the request.
+	 */
+	memzero_explicit(nlmsg_data(info->nlhdr) + GENL_HDRLEN,
+			 nlmsg_len(info->nlhdr) - GENL_HDRLEN);
+	return err;
+}
+
 /* ---- family --------------------------------------------------------- */
 
 static const struct genl_ops qkd_ops[] = {
@@ -652,6 +825,27 @@ static const struct genl_ops qkd_ops[] = {
 		.policy = qkd_sa_del_policy,
 		.maxattr = ARRAY_SIZE(qkd_sa_del_policy) - 1,
 		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = QKD_CMD_PUSH_ADD,
+		.doit = push_add_doit,
+		.policy = push_add_policy,
+		.maxattr = ARRAY_SIZE(push_add_policy) - 1,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = QKD_CMD_PUSH_DEL,
+		.doit = push_del_doit,
+		.policy = push_del_policy,
+		.maxattr = ARRAY_SIZE(push_del_policy) - 1,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = QKD_CMD_BLOCK_PUSH,
+		.doit = block_push_doit,
+		.policy = block_push_any_policy,
+		.maxattr = ARRAY_SIZE(block_push_any_policy) - 1,
+		/* CAP_NET_ADMIN is checked by block_push(), see there. */
 	},
 };
 

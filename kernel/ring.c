@@ -132,6 +132,27 @@ static void account_gap(struct qkd_dev *qdev, u64 block_id)
 	}
 }
 
+/*
+ * A valid block into the pool: a card's from the ring, or one a key
+ * manager pushed (push.c), so both take the same path.  -EINVAL if its ID
+ * is not above the newest block's.  Under qdev->ring_lock.
+ */
+int qkd_dev_ingest(struct qkd_dev *qdev, u64 block_id, u64 gen_time,
+		   const void *buf, u32 len, struct qkd_pool_event *ev)
+{
+	int err;
+
+	lockdep_assert_held(&qdev->ring_lock);
+	account_gap(qdev, block_id);
+	err = qkd_pool_insert(&qdev->pool, block_id, gen_time, buf, len, ev);
+	if (err)
+		return err;
+	qkd_stat_add(qdev, QKD_STAT_BLOCKS_RECEIVED, 1);
+	qkd_stat_add(qdev, QKD_STAT_BYTES_RECEIVED, len);
+	trace_qkd_ingest(qdev->index, block_id, len);
+	return 0;
+}
+
 /* Validate one completed descriptor and move its block into the pool. */
 static bool ingest_one(struct qkd_dev *qdev, struct qkd_ring_desc *desc,
 		       void *buf, u16 flags, struct qkd_pool_event *ev)
@@ -150,20 +171,17 @@ static bool ingest_one(struct qkd_dev *qdev, struct qkd_ring_desc *desc,
 		trace_qkd_block_drop(qdev->index, block_id, len, "bad");
 		return false;
 	}
-	account_gap(qdev, block_id);
 	if (qber > READ_ONCE(qdev->qber_max) || READ_ONCE(qdev->qber_alarm)) {
+		account_gap(qdev, block_id);
 		qkd_stat_add(qdev, QKD_STAT_BLOCKS_QBER, 1);
 		trace_qkd_block_drop(qdev->index, block_id, len, "qber");
 		return false;
 	}
-	if (qkd_pool_insert(&qdev->pool, block_id, gen_time, buf, len, ev)) {
+	if (qkd_dev_ingest(qdev, block_id, gen_time, buf, len, ev)) {
 		qkd_stat_add(qdev, QKD_STAT_BLOCKS_BAD, 1);
 		trace_qkd_block_drop(qdev->index, block_id, len, "order");
 		return false;
 	}
-	qkd_stat_add(qdev, QKD_STAT_BLOCKS_RECEIVED, 1);
-	qkd_stat_add(qdev, QKD_STAT_BYTES_RECEIVED, len);
-	trace_qkd_ingest(qdev->index, block_id, len);
 	return true;
 }
 
@@ -174,6 +192,8 @@ static bool ring_drain(struct qkd_dev *qdev, u32 budget, bool *received)
 	struct qkd_pool_event ev = {};
 	u32 done = 0;
 
+	if (!ring->desc)
+		return false;	/* a push end: no ring */
 	mutex_lock(&qdev->ring_lock);
 	while (done < budget) {
 		u32 i = ring->next & (ring->size - 1);
@@ -212,6 +232,8 @@ void qkd_dev_ring_rewind(struct qkd_dev *qdev)
 {
 	bool received = false;
 
+	if (!qdev->ring.desc)
+		return;		/* a push end: no ring */
 	while (ring_drain(qdev, U32_MAX, &received))
 		;
 	mutex_lock(&qdev->ring_lock);
@@ -243,7 +265,8 @@ out:
 	mutex_unlock(&qdev->lock);
 }
 
-static void maybe_keys_avail_ntf(struct qkd_dev *qdev)
+/* New blocks: KEYS_AVAIL_NTF, rate-limited.  Under qdev->ring_lock. */
+void qkd_dev_keys_avail(struct qkd_dev *qdev)
 {
 	unsigned long next = qdev->last_avail_ntf +
 			     msecs_to_jiffies(QKD_KEYS_AVAIL_NTF_MS);
@@ -272,8 +295,11 @@ void qkd_dev_work(struct work_struct *work)
 	start = ktime_get_ns();
 	more = ring_drain(qdev, QKD_RING_BUDGET, &received);
 	qkd_stat_add(qdev, QKD_STAT_INGEST_NS, ktime_get_ns() - start);
-	if (received)
-		maybe_keys_avail_ntf(qdev);
+	if (received) {
+		mutex_lock(&qdev->ring_lock);
+		qkd_dev_keys_avail(qdev);
+		mutex_unlock(&qdev->ring_lock);
+	}
 	if (more)
 		queue_work(qkd_wq, &qdev->work);
 }

@@ -261,6 +261,13 @@ static void show_links(json_t *d)
 		       jstr(l, "link"), jstr(l, "peer"), jstr(l, "source"),
 		       jstr(l, "role"), jstr(l, "state"), jstr(l, "admin"),
 		       jnum(l, "block_size"), jstr(l, "level"));
+		if (json_object_get(l, "kernel_push")) {
+			json_t *kp = json_object_get(l, "kernel_push");
+
+			printf("    kernel push: link_id %lld pushed %lld skipped %lld failed %lld\n",
+			       jnum(kp, "link_id"), jnum(kp, "pushed"),
+			       jnum(kp, "skipped"), jnum(kp, "failed"));
+		}
 		if (!json_object_get(l, "agreement"))
 			continue;
 		printf("    agreement %s confirmed %lld mismatched %lld\n",

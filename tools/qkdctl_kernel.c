@@ -172,6 +172,7 @@ static void open_qkd(struct qkd_sock *s)
 static const char *const role_names[] = { QKD_ROLE_NAMES };
 static const char *const state_names[] = { QKD_LINK_STATE_NAMES };
 static const char *const level_names[] = { QKD_POOL_LEVEL_NAMES };
+static const char *const type_names[] = { QKD_LINK_TYPE_NAMES };
 
 #define NAME_OF(names, v) name_of(names, ARRAY_SIZE(names), v)
 
@@ -205,6 +206,7 @@ static const enum mnl_attr_data_type link_attr_types[QKD_A_MAX + 1] = {
 	[QKD_A_POOL_WARN] = MNL_TYPE_U64,
 	[QKD_A_POOL_READY] = MNL_TYPE_U64,
 	[QKD_A_STATS] = MNL_TYPE_NESTED,
+	[QKD_A_LINK_TYPE] = MNL_TYPE_U8,
 };
 
 /* Keeps the attributes we know, of the right type; ignores the rest. */
@@ -270,6 +272,9 @@ static json_t *link_to_json(const struct nlmsghdr *nlh, bool stats)
 	put_u32(o, "index", tb[QKD_A_LINK_INDEX]);
 	put_u32(o, "link_id", tb[QKD_A_LINK_ID]);
 	put_str(o, "name", tb[QKD_A_LINK_NAME]);
+	if (tb[QKD_A_LINK_TYPE])
+		json_object_set_new(o, "type", NAME_OF(type_names,
+				    mnl_attr_get_u8(tb[QKD_A_LINK_TYPE])));
 	if (tb[QKD_A_LINK_ROLE])
 		json_object_set_new(o, "role", NAME_OF(role_names,
 				    mnl_attr_get_u8(tb[QKD_A_LINK_ROLE])));
@@ -322,8 +327,8 @@ static void print_link(json_t *l)
 	printf("%lld: %s  link %lld  role %s  peer %s  state %s\n",
 	       jnum(l, "index"), jstr(l, "name"), jnum(l, "link_id"),
 	       jstr(l, "role"), jstr(l, "peer"), jstr(l, "state"));
-	printf("    qber %s  qber-max %s  skr %lld bit/s  block %lld B\n",
-	       ppm_percent(jnum(l, "qber_ppm"), q, sizeof(q)),
+	printf("    type %s  qber %s  qber-max %s  skr %lld bit/s  block %lld B\n",
+	       jstr(l, "type"), ppm_percent(jnum(l, "qber_ppm"), q, sizeof(q)),
 	       ppm_percent(jnum(l, "qber_max_ppm"), qmax, sizeof(qmax)),
 	       jnum(l, "skr_bps"), jnum(l, "block_size"));
 	printf("    pool %lld/%lld blocks  avail %lld B  level %s  warn %lld B  ready %lld B\n",

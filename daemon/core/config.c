@@ -380,7 +380,7 @@ static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
 	"pool_warn", "pool_ready", "kme_url", "kme_ca", "kme_cert", "kme_key",
 	"sae_id", "peer_sae_id", "store_min", "store_max", "kme_timeout_ms",
-	NULL
+	"kernel_push", NULL
 };
 static const char *const sae_keys[] = { "cert_cn", "node", "priority",
 					 NULL };
@@ -940,6 +940,8 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 		set_u32(p, key, val, 2, 1u << 20, &l->store_max);
 	} else if (!strcmp(key, "kme_timeout_ms")) {
 		set_u32(p, key, val, 100, 600000, &l->kme_timeout_ms);
+	} else if (!strcmp(key, "kernel_push")) {
+		set_yes_no(p, key, val, &l->kernel_push);
 	} else {
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_ready);
 	}
@@ -1716,16 +1718,17 @@ static void check_link(struct parser *p, size_t i)
 	static const char *const specific[] = {
 		"role", "seed", "rate", "block_size", "link_id", "kme_url",
 		"kme_ca", "kme_cert", "kme_key", "sae_id", "peer_sae_id",
-		"store_min", "store_max", "kme_timeout_ms", NULL
+		"store_min", "store_max", "kme_timeout_ms", "kernel_push", NULL
 	};
 	static const char *const sim_keys[] = {
-		"role", "seed", "rate", "block_size", NULL
+		"role", "seed", "rate", "block_size", "link_id", "kernel_push",
+		NULL
 	};
 	static const char *const kernel_keys[] = { "link_id", NULL };
 	static const char *const e14_link_keys[] = {
 		"role", "block_size", "kme_url", "kme_ca", "kme_cert",
 		"kme_key", "sae_id", "peer_sae_id", "store_min", "store_max",
-		"kme_timeout_ms", NULL
+		"kme_timeout_ms", "link_id", "kernel_push", NULL
 	};
 	static const char *const etsi_req[] = {
 		"role", "kme_url", "kme_ca", "kme_cert", "kme_key", "sae_id",
@@ -1772,6 +1775,15 @@ static void check_link(struct parser *p, size_t i)
 				l->name);
 		only_keys(p, l, m, specific, e14_link_keys, "etsi014");
 	}
+	/* A push end's link ID names the link in the kernel at both ends. */
+	if (l->kernel_push && !was_seen(&m->seen, "link_id"))
+		fail_at(p, line, "[link %s]: kernel_push = yes needs 'link_id'",
+			l->name);
+	if (l->source != KM_SOURCE_KERNEL && !l->kernel_push &&
+	    was_seen(&m->seen, "link_id"))
+		fail_at(p, line,
+			"[link %s]: 'link_id' is for source = kernel or kernel_push = yes",
+			l->name);
 	if (l->pool_warn && l->pool_ready && l->pool_warn > l->pool_ready)
 		fail_at(p, line, "[link %s]: pool_warn above pool_ready",
 			l->name);
@@ -1799,9 +1811,9 @@ static void check_ipsec_gw(struct parser *p, size_t i)
 	if (!l)
 		fail_at(p, line, "[ipsec %s]: link '%s' is not a [link] section",
 			g->name, g->link);
-	else if (l->source != KM_SOURCE_KERNEL)
+	else if (l->source != KM_SOURCE_KERNEL && !l->kernel_push)
 		fail_at(p, line,
-			"[ipsec %s]: link '%s' must have source = kernel (SAs are keyed in the kernel)",
+			"[ipsec %s]: link '%s' must have source = kernel or kernel_push = yes (SAs are keyed in the kernel)",
 			g->name, g->link);
 	else if (strcmp(l->peer, g->peer))
 		fail_at(p, line, "[ipsec %s]: link '%s' goes to '%s', not to '%s'",

@@ -49,8 +49,10 @@ struct kma_link_cfg {
 	uint8_t seed[KM_SEED_LEN];	/* secret: main.c cleanses its copy */
 	uint64_t rate;			/* bit/s, 1..10^11 */
 	uint32_t block_size;		/* bytes, 16..QKD_BLOCK_SIZE_MAX */
-	/* kernel only */
+	/* kernel, or a sim/etsi014 link with kernel_push */
 	uint32_t link_id;		/* qkd.ko QKD_A_LINK_ID of the link */
+	/* sim/etsi014: confirmed blocks go to a qkd.ko push end (kpush.h) */
+	bool kernel_push;
 	/*
 	 * etsi014 only (role and block_size too): the module's KME base URL
 	 * ("https://host[:port]"), the CA that signed its certificate, our

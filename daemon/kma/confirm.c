@@ -41,6 +41,12 @@ static const char fp_label[] = "qkdn sim seed fingerprint v1";
 #define OWN_BYTES	(64u << 10)
 #define OWN_MIN		8
 #define OWN_MAX		64
+/*
+ * kernel_push: a confirmed block waits this long for the block ID before
+ * it (the far end's, whose CONFIRM may still be on its way) before it is
+ * pushed without it; the kernel takes ascending block IDs only.
+ */
+#define SINK_HOLD_MS		2000
 /* Mismatch alarm cleared after this long with blocks confirmed, none not. */
 #define MISMATCH_CLEAR_MS	60000
 
@@ -58,6 +64,7 @@ struct cblock {
 	uint32_t off;		/* own blocks: next byte to hand out */
 	uint64_t gen_time_ns;
 	uint64_t sent_ms;	/* own: when the CONFIRM left */
+	uint64_t ready_ms;	/* when it was confirmed */
 };
 
 struct confirm {
@@ -83,6 +90,10 @@ struct confirm {
 	uint64_t last_mismatch_log_ms;
 	struct kxmsg *msg;		/* scratch for sending */
 	bool in_tick;
+	struct confirm_sink sink;	/* kernel_push; push NULL: none */
+	uint64_t sink_next;		/* lowest block ID it still takes */
+	bool sink_started;		/* sink_next is valid */
+	uint64_t sink_pushed, sink_skipped, sink_failed;
 #ifdef QKD_TEST_HOOKS
 	bool corrupt;			/* play a faulty source (below) */
 #endif
@@ -252,6 +263,72 @@ static void ring_trim(struct confirm *c, struct blkring *r)
 	while (r->n &&
 	       ((struct cblock *)blkring_at(r, 0))->state == CB_DEAD)
 		ring_pop(c, r);
+}
+
+/* ---- kernel_push ---- */
+
+/* The oldest block of @r that is not dead, or NULL. */
+static struct cblock *first_live(struct blkring *r)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct cblock *b = blkring_at(r, i);
+
+		if (b->state != CB_DEAD)
+			return b;
+	}
+	return NULL;
+}
+
+/*
+ * Hand confirmed blocks to the sink, lowest ID first across both shares,
+ * up to the first own block still waiting for its verdict.
+ */
+static void sink_flush(struct confirm *c)
+{
+	if (!c->sink.push)
+		return;
+	for (;;) {
+		struct cblock *o = first_live(&c->own);
+		struct cblock *f = first_live(&c->far);
+		struct cblock *b = !o ? f : !f ? o : o->id < f->id ? o : f;
+
+		if (!b || b->state == CB_PENDING)
+			break;
+		/*
+		 * Both ends push the same IDs in the same order only if a
+		 * block waits for the one before it: an own block is
+		 * confirmed a round trip after the far end's next lower one
+		 * may still be taken there.
+		 */
+		if (c->sink_started && b->id > c->sink_next &&
+		    loop_now_ms() - b->ready_ms < SINK_HOLD_MS)
+			break;
+		if (b->id < c->sink_next)
+			c->sink_skipped++;
+		else if (c->sink.push(c->sink.arg, b->id, b->bytes, c->usable,
+				      b->gen_time_ns))
+			c->sink_failed++;
+		else
+			c->sink_pushed++;
+		if (b->id >= c->sink_next)
+			c->sink_next = b->id + 1;
+		c->sink_started = true;
+		if (b == o)
+			c->own_avail -= c->usable - b->off;
+		block_wipe(c, b);
+	}
+	ring_trim(c, &c->own);
+	ring_trim(c, &c->far);
+}
+
+void confirm_set_sink(struct keysrc *src, const struct confirm_sink *sink)
+{
+	struct confirm *c = to_c(src);
+
+	if (c->sink.free)
+		c->sink.free(c->sink.arg);
+	c->sink = *sink;
+	sink_flush(c);
 }
 
 /* ---- alarms ---- */
@@ -454,6 +531,7 @@ static int on_confirm(struct confirm *c, const struct kxmsg *m)
 	b->used = calloc((c->usable + 7) / 8, 1);
 	b->gen_time_ns = gen;
 	b->state = CB_READY;
+	b->ready_ms = loop_now_ms();
 	if (!b->used) {
 		block_wipe(c, b);
 		c->failed++;
@@ -461,7 +539,9 @@ static int on_confirm(struct confirm *c, const struct kxmsg *m)
 				    "out of memory");
 	}
 	c->confirmed++;
-	return send_verdict(c, m->key_id, KXC_OK, NULL);
+	rc = send_verdict(c, m->key_id, KXC_OK, NULL);
+	sink_flush(c);
+	return rc;
 }
 
 static void on_verdict(struct confirm *c, const struct kxmsg *m)
@@ -474,8 +554,10 @@ static void on_verdict(struct confirm *c, const struct kxmsg *m)
 	if (m->code == KXC_OK) {
 		OPENSSL_cleanse(b->bytes + c->usable, CONFIRM_KEY_BYTES);
 		b->state = CB_READY;
+		b->ready_ms = loop_now_ms();
 		c->own_avail += c->usable;
 		c->confirmed++;
+		sink_flush(c);
 		return;
 	}
 	block_wipe(c, b);
@@ -484,6 +566,7 @@ static void on_verdict(struct confirm *c, const struct kxmsg *m)
 	else
 		c->failed++;
 	ring_trim(c, &c->own);
+	sink_flush(c);		/* it held back the blocks after it */
 }
 
 void confirm_receive(struct keysrc *src, const struct kxmsg *m)
@@ -569,6 +652,7 @@ void confirm_tick(struct keysrc *src)
 		}
 	}
 	ring_trim(c, &c->own);
+	sink_flush(c);
 	while (up && c->state == CONFIRM_AGREED && c->own.n < c->own.cap &&
 	       keysrc_is_up(c->inner) &&
 	       keysrc_avail(c->inner) >= c->inner->block_size &&
@@ -631,6 +715,10 @@ static int c_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 	if (c->state != CONFIRM_AGREED) {
 		snprintf(err, errlen, "link not agreed with the far end");
 		return -ENETDOWN;
+	}
+	if (c->sink.push) {
+		snprintf(err, errlen, "the link's keys go to the kernel (kernel_push)");
+		return -ENOSPC;
 	}
 	if (!plan_fits(c, len, count)) {
 		snprintf(err, errlen, "not enough confirmed key in pool");
@@ -768,7 +856,7 @@ static uint64_t c_avail(struct keysrc *src)
 
 	uint64_t in;
 
-	if (c->state == CONFIRM_REFUSED)
+	if (c->state == CONFIRM_REFUSED || c->sink.push)
 		return 0;
 	/*
 	 * The pool is the source's: what it holds is confirmed as it is
@@ -804,6 +892,8 @@ static void c_free(struct keysrc *src)
 	blkring_free(&c->own);
 	blkring_free(&c->far);
 	free(c->msg);
+	if (c->sink.free)
+		c->sink.free(c->sink.arg);
 	keysrc_free(c->inner);
 	alarm_clear(c->alarm_link);
 	alarm_clear(c->alarm_confirm);
@@ -841,6 +931,10 @@ void confirm_stats(const struct keysrc *src, struct confirm_stats *out)
 				     blkring_at(&c->far, i))->state == CB_READY;
 	out->inner_allocated = c->inner->allocated;
 	out->inner_fetched = c->inner->fetched;
+	out->has_sink = c->sink.push != NULL;
+	out->sink_pushed = c->sink_pushed;
+	out->sink_skipped = c->sink_skipped;
+	out->sink_failed = c->sink_failed;
 }
 
 struct keysrc *confirm_wrap(struct loop *loop, struct keysrc *inner,

@@ -110,6 +110,27 @@ void confirm_receive(struct keysrc *src, const struct kxmsg *m);
 /* Take and send new blocks, expire old ones (the timer calls it). */
 void confirm_tick(struct keysrc *src);
 
+/*
+ * kernel_push (kpush.h): with a sink set, every block both ends confirmed
+ * goes to @push instead of to the store above, in ascending block ID
+ * order, and is then wiped: an own block still waiting for its verdict
+ * holds back the blocks after it, and a block waits up to SINK_HOLD_MS
+ * (confirm.c) for the ID before it, so that both ends push the same IDs
+ * in the same order.  The store gets nothing from the link: alloc()
+ * fails with -ENOSPC, avail() is 0.  A block confirmed only after a later
+ * one was pushed is dropped (counted as skipped): the kernel takes block
+ * IDs in ascending order only.  @push returns 0 or
+ * -errno; @free (may be NULL) releases @arg with the wrapper.
+ */
+struct confirm_sink {
+	int (*push)(void *arg, uint64_t block_id, const uint8_t *bytes,
+		    uint32_t len, uint64_t gen_time_ns);
+	void (*free)(void *arg);
+	void *arg;
+};
+
+void confirm_set_sink(struct keysrc *src, const struct confirm_sink *sink);
+
 enum confirm_state {
 	CONFIRM_WAITING,		/* for the far end's LINK_PARAMS */
 	CONFIRM_AGREED,
@@ -128,6 +149,9 @@ struct confirm_stats {
 	uint32_t pending;		/* own blocks waiting for the verdict */
 	uint32_t own_blocks, peer_blocks;	/* confirmed, held */
 	uint64_t inner_allocated, inner_fetched;	/* from the source */
+	/* kernel_push: blocks pushed, skipped (out of order), failed */
+	bool has_sink;
+	uint64_t sink_pushed, sink_skipped, sink_failed;
 };
 
 void confirm_stats(const struct keysrc *src, struct confirm_stats *out);

@@ -207,6 +207,7 @@ int keysrc_kernel_parse_family(const struct nlmsghdr *nlh,
 struct keysrc_kernel_link {
 	uint32_t index, id;
 	uint8_t role, state, level;
+	uint8_t type;			/* enum qkd_link_type */
 	uint32_t block_size;
 	uint64_t avail;
 	bool has_avail, has_state, has_level;

@@ -243,6 +243,11 @@ int keysrc_kernel_parse_link(const struct nlmsghdr *nlh,
 			out->level = mnl_attr_get_u8(a);
 			out->has_level = true;
 			break;
+		case QKD_A_LINK_TYPE:
+			if (check_len(a, 1))
+				return -EINVAL;
+			out->type = mnl_attr_get_u8(a);
+			break;
 		}
 	}
 	return have_index ? 0 : -EINVAL;

@@ -25,6 +25,7 @@
 #include "kma/kma.h"
 #include "kma/confirm.h"
 #include "kma/keysrc_etsi014.h"
+#include "kma/kpush.h"
 #include "core/loop.h"
 #include "kx/peer.h"
 
@@ -201,6 +202,11 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 		out->blocks_mismatched = cs.mismatched;
 		out->blocks_unconfirmed = cs.failed;
 		out->confirm_key_bytes = cs.key_bytes_spent;
+		out->kernel_push = cs.has_sink;
+		out->link_id = l->cfg.link_id;
+		out->blocks_pushed = cs.sink_pushed;
+		out->blocks_push_skipped = cs.sink_skipped;
+		out->blocks_push_failed = cs.sink_failed;
 	}
 	if (l->cfg.source == KM_SOURCE_ETSI014) {
 		struct keysrc_etsi014_stats st;
@@ -626,6 +632,37 @@ struct kma *kma_new_with_sources(const struct km_node_cfg *node,
 	return kma;
 }
 
+static int sink_push(void *arg, uint64_t block_id, const uint8_t *bytes,
+		     uint32_t len, uint64_t gen_time_ns)
+{
+	return kpush_block(arg, block_id, bytes, len, gen_time_ns);
+}
+
+static void sink_free(void *arg)
+{
+	kpush_free(arg);
+}
+
+/* kernel_push: the confirmed blocks go to a qkd.ko push end. */
+static int add_kernel_push(struct keysrc *src, const struct kma_link_cfg *l,
+			   char *err, size_t errlen)
+{
+	struct kpush_cfg kc = {
+		.link = l->name,
+		.peer = l->peer,
+		.link_id = l->link_id,
+		.role = src->role == QKD_ROLE_RX ? QKD_ROLE_RX : QKD_ROLE_TX,
+		.block_size = src->block_size,	/* confirmed bytes per block */
+	};
+	struct confirm_sink sink = { .push = sink_push, .free = sink_free };
+
+	sink.arg = kpush_new(&kc, err, errlen);
+	if (!sink.arg)
+		return -1;
+	confirm_set_sink(src, &sink);
+	return 0;
+}
+
 static struct keysrc *open_source(struct loop *loop,
 				  const struct km_node_cfg *node,
 				  const struct kma_link_cfg *l,
@@ -680,7 +717,12 @@ static struct keysrc *open_source(struct loop *loop,
 			return NULL;
 		}
 	}
-	return confirm_wrap(loop, src, &cc, err, errlen);
+	src = confirm_wrap(loop, src, &cc, err, errlen);
+	if (src && l->kernel_push && add_kernel_push(src, l, err, errlen)) {
+		keysrc_free(src);
+		return NULL;
+	}
+	return src;
 }
 
 struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,

@@ -82,6 +82,10 @@ struct kma_link_info {
 	bool module_up, peer_module_up;
 	uint64_t module_requests, module_failures, module_backoffs;
 	uint64_t module_keys_taken, module_keys_refused;
+	/* kernel_push = yes: confirmed blocks into a qkd.ko push end */
+	bool kernel_push;
+	uint32_t link_id;
+	uint64_t blocks_pushed, blocks_push_skipped, blocks_push_failed;
 };
 
 /*

@@ -101,10 +101,25 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 			 "module", module_json(l));
 }
 
+/* kernel_push = yes: the blocks pushed into qkd.ko (no key bytes). */
+static json_t *add_kernel_push(json_t *o, const struct kma_link_info *l)
+{
+	if (!o || !l->kernel_push)
+		return o;
+	json_object_set_new(o, "kernel_push",
+			    json_pack("{s:I, s:I, s:I, s:I}",
+				      "link_id", (json_int_t)l->link_id,
+				      "pushed", (json_int_t)l->blocks_pushed,
+				      "skipped", (json_int_t)l->blocks_push_skipped,
+				      "failed", (json_int_t)l->blocks_push_failed));
+	return o;
+}
+
 json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
 		       bool pools)
 {
-	return add_confirm(link_json(l, admin_down, pools), l, pools);
+	return add_kernel_push(add_confirm(link_json(l, admin_down, pools), l,
+					   pools), l);
 }
 
 json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools)

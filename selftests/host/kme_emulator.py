@@ -29,7 +29,9 @@ method to status, enc_keys or dec_keys, count to the next N of them):
               does not trust)
 
 --stats FILE: on SIGUSR1 (and at exit) writes "keys_enc=N keys_dec=N
-requests=N" there.  Written for tests: no key byte is ever logged.
+requests=N" there.  Written for tests: no key byte is ever logged, except
+with --handed-out FILE, for a test that follows bytes from the module to
+their consumer: every key enc_keys hands out, in hex, one line each.
 """
 
 import argparse
@@ -241,6 +243,10 @@ class Handler(BaseHTTPRequestHandler):
                              "key": base64.b64encode(key).decode()})
             STATE["last_id"] = keys[-1]["key_ID"]
             STATE["keys_enc"] += number
+            if a.handed_out:
+                with open(a.handed_out, "a") as f:
+                    for k in keys:
+                        f.write(base64.b64decode(k["key"]).hex() + "\n")
         self.reply(200, {"keys": keys})
 
     def dec_keys(self, slave, master, body, query, mode):
@@ -320,6 +326,7 @@ def main():
     p.add_argument("--untrusted-cert", help="certificate (and key) for the untrusted fault")
     p.add_argument("--untrusted-key")
     p.add_argument("--stats")
+    p.add_argument("--handed-out", help="test only: hex of each key handed out")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 

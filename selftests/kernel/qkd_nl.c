@@ -42,6 +42,7 @@ static int link_attr_cb(const struct nlattr *a, void *data)
 		snprintf(l->name, sizeof(l->name), "%s", mnl_attr_get_str(a));
 		break;
 	case QKD_A_LINK_ROLE: l->role = mnl_attr_get_u8(a); break;
+	case QKD_A_LINK_TYPE: l->type = mnl_attr_get_u8(a); break;
 	case QKD_A_LINK_STATE: l->state = mnl_attr_get_u8(a); break;
 	case QKD_A_LINK_QBER: l->qber = mnl_attr_get_u32(a); break;
 	case QKD_A_LINK_QBER_MAX: l->qber_max = mnl_attr_get_u32(a); break;
@@ -78,6 +79,45 @@ int qkd_link_get(struct qkd_sock *s, uint32_t index, struct qkd_link *out)
 	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
 	memset(out, 0, sizeof(*out));
 	return qkd_request(s, nlh, link_one_cb, out);
+}
+
+int qkd_push_add(struct qkd_sock *s, uint32_t link_id, uint8_t role, uint32_t block_size,
+		 uint32_t capacity, struct qkd_link *out)
+{
+	char buf[256];
+	struct nlmsghdr *nlh = qkd_msg(s, buf, QKD_CMD_PUSH_ADD, 0);
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_ID, link_id);
+	mnl_attr_put_u8(nlh, QKD_A_LINK_ROLE, role);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_BLOCK_SIZE, block_size);
+	if (capacity)
+		mnl_attr_put_u32(nlh, QKD_A_POOL_CAPACITY, capacity);
+	memset(out, 0, sizeof(*out));
+	return qkd_request(s, nlh, link_one_cb, out);
+}
+
+int qkd_push_del(struct qkd_sock *s, uint32_t index)
+{
+	char buf[256];
+	struct nlmsghdr *nlh = qkd_msg(s, buf, QKD_CMD_PUSH_DEL, 0);
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	return qkd_request(s, nlh, NULL, NULL);
+}
+
+int qkd_block_push(struct qkd_sock *s, uint32_t index, uint64_t block_id, const void *bytes,
+		   uint32_t len)
+{
+	static char buf[512 + QKD_BLOCK_SIZE_MAX];
+	struct nlmsghdr *nlh = qkd_msg(s, buf, QKD_CMD_BLOCK_PUSH, 0);
+	int err;
+
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	mnl_attr_put_u64(nlh, QKD_A_BLOCK_ID, block_id);
+	mnl_attr_put(nlh, QKD_A_KEY_MATERIAL, len, bytes);
+	err = qkd_request(s, nlh, NULL, NULL);
+	memset(buf, 0, nlh->nlmsg_len);
+	return err;
 }
 
 struct dump_ctx {

@@ -18,7 +18,7 @@ struct nlmsghdr;
 
 struct qkd_link {
 	uint32_t index, id, qber, qber_max, block_size, capacity, blocks;
-	uint8_t role, state, level;
+	uint8_t role, state, level, type;
 	uint64_t skr, avail, warn, ready;
 	uint64_t stats[QKD_STAT_MAX + 1];
 	char name[64];
@@ -52,6 +52,16 @@ int qkd_key_alloc(struct qkd_sock *s, uint32_t index, uint32_t len, uint32_t cou
 int qkd_key_get(struct qkd_sock *s, uint32_t index, uint64_t id, uint32_t len,
 		struct qkd_key *key);
 int qkd_key_discard(struct qkd_sock *s, uint32_t index, uint64_t id, uint32_t len);
+
+/*
+ * Push ends (QKD_CMD_PUSH_ADD / _DEL / BLOCK_PUSH).  qkd_push_add() fills
+ * @out with the new end (its index in out->index); @capacity 0: default.
+ */
+int qkd_push_add(struct qkd_sock *s, uint32_t link_id, uint8_t role, uint32_t block_size,
+		 uint32_t capacity, struct qkd_link *out);
+int qkd_push_del(struct qkd_sock *s, uint32_t index);
+int qkd_block_push(struct qkd_sock *s, uint32_t index, uint64_t block_id, const void *bytes,
+		   uint32_t len);
 
 /* Waits up to @timeout_ms for a notification; 0 ok, -ETIMEDOUT, -errno. */
 int qkd_event_wait(struct qkd_sock *s, struct qkd_event *ev, int timeout_ms);

@@ -139,6 +139,7 @@ const char *strerr(int err)
 	case EOPNOTSUPP: return "-EOPNOTSUPP";
 	case EBADF: return "-EBADF";
 	case ENODEV: return "-ENODEV";
+	case ENETDOWN: return "-ENETDOWN";
 	case EEXIST: return "-EEXIST";
 	case ETIMEDOUT: return "-ETIMEDOUT";
 	}

@@ -50,6 +50,7 @@
  *	  QKD_A_LINK_INDEX	u32
  *	  QKD_A_LINK_ID		u32
  *	  QKD_A_LINK_NAME	string, driver's device name
+ *	  QKD_A_LINK_TYPE	u8, enum qkd_link_type
  *	  QKD_A_LINK_ROLE	u8, enum qkd_role
  *	  QKD_A_LINK_PEER	string, the peer node's name as the card knows it
  *	  QKD_A_LINK_STATE	u8, enum qkd_link_state
@@ -182,6 +183,54 @@
  *	unloaded are deleted.
  *
  * Both need CAP_NET_ADMIN in the user namespace owning the caller's netns.
+ *
+ * Daemon-fed ("push") link ends (Documentation/qkd/uapi.rst)
+ * ----------------------------------------------------------
+ * A QKD module that hands its keys to a key manager (ETSI GS QKD 014, key
+ * files) has no card whose DMA ring qkd.ko could read.  A push end is a
+ * link end without a card: the key manager, once both ends have confirmed
+ * a block, pushes it in with QKD_CMD_BLOCK_PUSH, under the same block ID
+ * at both ends.  From there on it is a link end like any other: the same
+ * pool, the same block and key ID rules, KEY_ALLOC, KEY_GET, SA_ADD and
+ * the "qkd" key type.  QKD_A_LINK_TYPE in LINK_GET tells the two apart.
+ *
+ * QKD_CMD_PUSH_ADD (do)
+ *	QKD_A_LINK_ID		u32, required
+ *	QKD_A_LINK_ROLE		u8, required, enum qkd_role
+ *	QKD_A_LINK_BLOCK_SIZE	u32, required, 16..QKD_PUSH_BLOCK_SIZE_MAX
+ *				(a block must fit in one attribute)
+ *	QKD_A_LINK_PEER		string, optional, < 64 bytes
+ *	QKD_A_POOL_CAPACITY	u32, optional, 8..QKD_PUSH_POOL_BLOCKS_MAX
+ *				blocks (default 4096), capacity * block size
+ *				<= QKD_PUSH_POOL_BYTES_MAX
+ *	reply: as QKD_CMD_LINK_GET, for the new end.  It belongs to the
+ *	caller's namespace, starts QKD_LINK_UP (LINK_SET may take it down:
+ *	then pushes fail) and is removed with QKD_CMD_PUSH_DEL, or when its
+ *	namespace goes away, or when qkd.ko is unloaded.  -EEXIST: this
+ *	namespace already has a push end of that link ID and role.
+ *
+ * QKD_CMD_PUSH_DEL (do)
+ *	QKD_A_LINK_INDEX	u32, required; -EOPNOTSUPP if that end has a
+ *				card.  Its pool is zeroised once the last
+ *				user (a request in flight) lets go.
+ *
+ * QKD_CMD_BLOCK_PUSH (do)
+ *	QKD_A_LINK_INDEX	u32, required, a push end
+ *	QKD_A_BLOCK_ID		u64, required, 0..QKD_BLOCK_ID_MAX, above
+ *				every block ID pushed to this end before
+ *	QKD_A_KEY_MATERIAL	binary, required, 1..block size bytes
+ *	QKD_A_KEY_GEN_TIME	u64, optional: ns CLOCK_REALTIME (default:
+ *				now)
+ *	Enters the block into the pool as a card's block would be (counted
+ *	in QKD_STAT_BLOCKS_RECEIVED, skipped IDs in _BLOCKS_MISSED, the
+ *	oldest evicted when full).  The request is zeroised on every path,
+ *	so an error reply echoes no key byte.  Errors, nothing stored:
+ *	-EOPNOTSUPP (an end with a card), -EEXIST (block ID not above the
+ *	newest pushed), -ENETDOWN (the end is down), -EINVAL (bad length).
+ *
+ * All three need CAP_NET_ADMIN in the user namespace owning the caller's
+ * netns; BLOCK_PUSH checks it itself, so that a refused request is
+ * zeroised too.
  */
 #ifndef _UAPI_LINUX_QKD_H
 #define _UAPI_LINUX_QKD_H
@@ -197,6 +246,10 @@
 #define QKD_KEY_ALLOC_MAX_BYTES	(64U * 1024)
 #define QKD_QBER_PPM_MAX	1000000
 #define QKD_KEYS_AVAIL_NTF_MS	100
+#define QKD_BLOCK_ID_MAX	((1ULL << (64 - QKD_KEY_ID_OFFSET_BITS)) - 1)
+#define QKD_PUSH_BLOCK_SIZE_MAX	65528
+#define QKD_PUSH_POOL_BLOCKS_MAX	65536
+#define QKD_PUSH_POOL_BYTES_MAX	(64U << 20)
 
 enum qkd_cmd {
 	QKD_CMD_UNSPEC,
@@ -211,6 +264,9 @@ enum qkd_cmd {
 	QKD_CMD_KEYS_AVAIL_NTF,
 	QKD_CMD_SA_ADD,
 	QKD_CMD_SA_DEL,
+	QKD_CMD_PUSH_ADD,
+	QKD_CMD_PUSH_DEL,
+	QKD_CMD_BLOCK_PUSH,
 	__QKD_CMD_MAX
 };
 #define QKD_CMD_MAX (__QKD_CMD_MAX - 1)
@@ -262,6 +318,8 @@ enum qkd_attr {
 	QKD_A_SA_SEL_SPLEN,
 	QKD_A_SA_SEL_DPLEN,
 	QKD_A_SA_SEL_PROTO,
+	QKD_A_LINK_TYPE,
+	QKD_A_BLOCK_ID,
 	__QKD_A_MAX
 };
 #define QKD_A_MAX (__QKD_A_MAX - 1)
@@ -300,6 +358,11 @@ enum qkd_link_state {
 	QKD_LINK_ERROR,		/* device error, recovering */
 };
 
+enum qkd_link_type {
+	QKD_LINK_TYPE_CARD,	/* blocks from a card's DMA ring */
+	QKD_LINK_TYPE_PUSH,	/* blocks pushed by a key manager */
+};
+
 enum qkd_pool_level {
 	QKD_POOL_EMPTY,		/* nothing to allocate */
 	QKD_POOL_WARNING,	/* below QKD_A_POOL_WARN */
@@ -308,8 +371,9 @@ enum qkd_pool_level {
 };
 
 /*
- * The names of the enum qkd_role, qkd_link_state and qkd_pool_level values,
- * as /sys/class/qkd/qkdN/{role,state,pool_level} and qkdctl print them:
+ * The names of the enum qkd_role, qkd_link_state, qkd_link_type and
+ * qkd_pool_level values, as /sys/class/qkd/qkdN/{role,state,type,pool_level}
+ * and qkdctl print them:
  * the kernel and userspace build their tables from these lists, so the
  * names cannot drift apart.  Each is a list of designated initializers for
  * an array of strings indexed by the value, e.g.
@@ -329,6 +393,10 @@ enum qkd_pool_level {
 	[QKD_LINK_NO_CARRIER] = "no-carrier",		\
 	[QKD_LINK_ALARM] = "alarm",			\
 	[QKD_LINK_ERROR] = "error"
+
+#define QKD_LINK_TYPE_NAMES				\
+	[QKD_LINK_TYPE_CARD] = "card",			\
+	[QKD_LINK_TYPE_PUSH] = "push"
 
 #define QKD_POOL_LEVEL_NAMES				\
 	[QKD_POOL_EMPTY] = "empty",			\

@@ -318,7 +318,11 @@ static void test_etsi014_link(void **state)
 		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /nonexistent/ca.pem\n",
 		  "t.conf:27: kme_ca: cannot read '/nonexistent/ca.pem': No such file or directory" },
 		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nlink_id = 3\n",
-		  "t.conf:18: [link AB]: 'link_id' is not for source = etsi014" },
+		  "t.conf:18: [link AB]: 'link_id' is for source = kernel or kernel_push = yes" },
+		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nkernel_push = yes\n",
+		  "t.conf:18: [link AB]: kernel_push = yes needs 'link_id'" },
+		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nkernel_push = 1\n",
+		  "t.conf:28: kernel_push: '1' is not yes or no" },
 		{ "kme_url = https://10.0.0.1\npeer_sae_id = kmA\nkme_ca = /dev/null\nstore_min = 9\nstore_max = 9\n",
 		  "t.conf:18: [link AB]: store_min must be below store_max" },
 	};
@@ -338,6 +342,17 @@ static void test_etsi014_link(void **state)
 	assert_int_equal(c.links[0].store_max, 256);
 	assert_int_equal(c.links[0].kme_timeout_ms, 5000);
 	assert_string_equal(c.links[0].where, "t.conf:18");
+	assert_false(c.links[0].kernel_push);
+	config_free(&c);
+	/* Confirmed blocks into a qkd.ko push end of link ID 7. */
+	snprintf(text, sizeof(text), "%skme_url = https://[::1]:8443/\n"
+		 "peer_sae_id = kmA\nkme_ca = /dev/null\nkernel_push = yes\n"
+		 "link_id = 7\n", head);
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_true(c.links[0].kernel_push);
+	assert_int_equal(c.links[0].link_id, 7);
 	config_free(&c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "%s%s", head, bad[i].tail);
@@ -483,7 +498,17 @@ static void test_ipsec(void **state)
 	assert_int_equal(parse(text, &c, err), -1);
 	free(text);
 	assert_string_equal(err,
-			    "t.conf:23: [ipsec gw4]: link 'AB' must have source = kernel (SAs are keyed in the kernel)");
+			    "t.conf:23: [ipsec gw4]: link 'AB' must have source = kernel or kernel_push = yes (SAs are keyed in the kernel)");
+	/* ... or a link that feeds its confirmed blocks into a push end. */
+	text = ipsec_file_with(18, "role = tx\nseed = " SEED "\nkernel_push = yes\nlink_id = 5");
+	memcpy(strstr(text, "source = kernel"), "source = sim   ", 15);
+	err[0] = '\0';
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	free(text);
+	assert_string_equal(err, "");
+	assert_int_equal(c.ipsec.gws[0].link_id, 5);
+	config_free(&c);
 	text = ipsec_file_with(0, NULL);
 	{
 		static const char sec[] = "[ipsec]\nreqid_min = 100\nreqid_max = 199\n";

@@ -339,6 +339,88 @@ static void test_pair_different_bytes(void **state)
 	pair_close(&a, &b);
 }
 
+/* kernel_push: what a confirm_sink received. */
+#define SINK_MAX	8192
+struct sink_log {
+	uint64_t id[SINK_MAX];
+	uint8_t first[SINK_MAX][16];	/* each block's first bytes */
+	uint32_t len;
+	size_t n;
+};
+
+static int sink_rec(void *arg, uint64_t block_id, const uint8_t *bytes,
+		    uint32_t len, uint64_t gen_time_ns)
+{
+	struct sink_log *l = arg;
+
+	assert_true(l->n < SINK_MAX);
+	assert_true(gen_time_ns > 0);
+	l->id[l->n] = block_id;
+	memcpy(l->first[l->n], bytes, sizeof(l->first[0]));
+	l->len = len;
+	l->n++;
+	return 0;
+}
+
+static void test_pair_sink(void **state)
+{
+	static struct sink_log la, lb;
+	struct confirm_sink sink = { .push = sink_rec };
+	struct end a, b;
+	struct keysrc_key k;
+	uint8_t key[100];
+	struct confirm_stats sa, sb;
+	char err[128];
+
+	memset(&la, 0, sizeof(la));
+	memset(&lb, 0, sizeof(lb));
+	pair_open(&a, &b, QKD_ROLE_RX, 0);
+	sink.arg = &la;
+	confirm_set_sink(a.src, &sink);
+	sink.arg = &lb;
+	confirm_set_sink(b.src, &sink);
+	for (int round = 0; round < 3; round++) {
+		now_ns += SEC;
+		confirm_tick(a.src);
+		confirm_tick(b.src);
+		deliver(&a, &b);
+	}
+	/* Both shares, the same blocks in the same ascending order. */
+	assert_true(la.n >= 8);
+	assert_int_equal(la.n, lb.n);
+	assert_int_equal(la.len, 1024 - CONFIRM_KEY_BYTES);
+	for (size_t i = 0; i < la.n; i++) {
+		assert_int_equal(la.id[i], lb.id[i]);
+		assert_memory_equal(la.first[i], lb.first[i], 16);
+		if (i)
+			assert_true(la.id[i] > la.id[i - 1]);
+	}
+	assert_true(la.id[0] % 2 != la.id[1] % 2 || la.id[1] % 2 != la.id[2] % 2);
+	/* The store above gets none of it. */
+	assert_int_equal(keysrc_alloc(a.src, 100, 1, &k, key, err, sizeof(err)),
+			 -ENOSPC);
+	assert_int_equal(keysrc_avail(b.src), 0);
+	confirm_stats(a.src, &sa);
+	confirm_stats(b.src, &sb);
+	assert_true(sa.has_sink);
+	assert_int_equal(sa.sink_pushed, la.n);
+	assert_int_equal(sb.sink_pushed, lb.n);
+	assert_int_equal(sa.sink_skipped + sa.sink_failed, 0);
+	assert_int_equal(sa.own_blocks + sa.peer_blocks, 0);
+	pair_close(&a, &b);
+
+	/* Different bytes: nothing confirmed, nothing pushed. */
+	memset(&la, 0, sizeof(la));
+	pair_open(&a, &b, QKD_ROLE_RX, 0x40);
+	sink.arg = &la;
+	confirm_set_sink(a.src, &sink);
+	confirm_tick(a.src);
+	confirm_tick(b.src);
+	deliver(&a, &b);
+	assert_int_equal(la.n, 0);
+	pair_close(&a, &b);
+}
+
 static void test_pair_same_role(void **state)
 {
 	struct end a, b;
@@ -428,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_params_check),
 		cmocka_unit_test(test_pair_equal),
 		cmocka_unit_test(test_pair_different_bytes),
+		cmocka_unit_test(test_pair_sink),
 		cmocka_unit_test(test_pair_same_role),
 		cmocka_unit_test(test_cost),
 	};
