@@ -231,6 +231,11 @@ ktap_ok $? "each SA key is part of a key the module handed out ($n_module of $n_
 
 qkd_ctl A -j sa show | jq -e '[.pairs[] | select(.key_id_in)] | length == 1' >/dev/null
 ktap_ok $? "qkdctl sa show at A: one pair, by key ID"
+# A push end reports no key rate: the configured lifetime stands (the
+# budget would stretch a rate of 0 to a day).
+lt=$(qkd_ctl A -j sa show | jq -r '.pairs[0].lifetime_s')
+[ "$lt" = 60 ]
+ktap_ok $? "the SA pair keeps the configured lifetime, 60 s (got $lt)"
 qkd_ctl A link show | sed 's/^/# A: /'
 qkd_ctl B link show | sed 's/^/# B: /'
 qkd_ctl A -j link show | jq -e '[.. | objects | select(.link? == "AB")][0] | .kernel_push.pushed > 0' >/dev/null

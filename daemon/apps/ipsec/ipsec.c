@@ -342,8 +342,13 @@ static void apply_budget(struct sa_pair *p, const struct qkd_sa_link *link)
 	unsigned int n = owned_pairs_on_link(p->ips, gw->link_id);
 
 	p->skr = link->skr;
-	p->want_lifetime = ipsec_budget_lifetime(gw->lifetime_s, gw->key_len,
-						 n, link->skr);
+	/*
+	 * A push end reports no rate (its key source, a module, keeps its
+	 * own): the configured lifetime stands, and a shortage shows as one.
+	 */
+	p->want_lifetime = link->pushed ? gw->lifetime_s :
+		ipsec_budget_lifetime(gw->lifetime_s, gw->key_len, n,
+				      link->skr);
 	p->lifetime_s = p->want_lifetime;
 }
 

@@ -144,6 +144,11 @@ static int link_cb(const struct nlmsghdr *nlh, void *arg)
 				return -EINVAL;
 			l.skr = mnl_attr_get_u64(a);
 			break;
+		case QKD_A_LINK_TYPE:
+			if (n != 1)
+				return -EINVAL;
+			l.pushed = mnl_attr_get_u8(a) == QKD_LINK_TYPE_PUSH;
+			break;
 		}
 	}
 	if (have_index && l.id == lf->want_id && !lf->found) {

@@ -12,6 +12,7 @@
 #ifndef QKD_QKD_SA_H
 #define QKD_QKD_SA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ struct qkd_sa_link {
 	uint32_t index, id;
 	uint64_t avail;			/* bytes this end may still allocate */
 	uint64_t skr;			/* secret key rate, bit/s, both ends */
+	bool pushed;			/* a push end: the rate is not known */
 };
 
 struct qkd_sa_params {
