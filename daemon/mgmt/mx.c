@@ -489,6 +489,10 @@ void mx_handle(const struct ctl_sources *src, const char *cn,
 		mx_error(r, 400, "a %s has no body", method);
 		return;
 	}
+	if (body_len > MX_MAX_BODY) {
+		mx_error(r, 413, "a query body is at most %d bytes", MX_MAX_BODY);
+		return;
+	}
 	if (mx && !strcmp(path, "/mx/v1/alarms") &&
 	    (m->show & MANAGER_SHOW_ALARMS)) {
 		min = m->min_severity;

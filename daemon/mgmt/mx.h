@@ -28,6 +28,9 @@ struct ctl_sources;
 struct qkd_config;
 struct manager_cfg;
 
+/* A query body ({"min_severity"}, {"saes": [...]}) fits in this. */
+#define MX_MAX_BODY	1024
+
 /* One answer: the listener sends it as it is. */
 struct mgmt_reply {
 	int status;
