@@ -12,7 +12,9 @@
 #                                             (its stdout is passed through)
 #
 # Environment: QKD_VM_DEBUG=1 (boot the debug kernel, built first if it is
-# not cached; the modules are built against it in build/debug-kernel/),
+# not cached; the modules are built against it in build/debug-kernel/, or
+# in QKD_VM_MODULE_SRC, a tree with kernel/, uapi/ and
+# selftests/kernel/module/),
 # QKD_VM_KERNEL (vmlinuz path), QKD_VM_TIMEOUT (s, default 1500),
 # QKD_VM_STALL (s without test output that mean a hung guest, default
 # QKD_TEST_TIMEOUT + 120), QKD_VM_RETRY=0 (do not boot a hung guest again),
@@ -54,7 +56,8 @@ find_debug_kernel() {
 	kver=$(cat "$dir/kernelrelease")
 	moddir=$dir/lib/modules/$kver
 	kdir=$dir/build
-	ko_dir=$top/build/debug-kernel/kernel
+	debug_src=${QKD_VM_MODULE_SRC:-$top/build/debug-kernel}
+	ko_dir=$debug_src/kernel
 	guest_moddir=$dir/lib/modules
 	# Under TCG a KASAN kernel evaluating ACPI methods at boot can hold a
 	# CPU for over the default 21 s: no RCU stall report for that.  The
@@ -65,14 +68,21 @@ find_debug_kernel() {
 	extra_append="rcupdate.rcu_cpu_stall_timeout=300 pci=noacpi"
 }
 
-# qkd.ko and qkd_sim.ko for the debug kernel, from a copy of the sources
-# (kernel/*.ko stay the ones for Debian's kernel).
+# qkd.ko, qkd_sim.ko and the test modules for the debug kernel, from a
+# copy of the sources (kernel/*.ko stay the ones for Debian's kernel), or
+# from the tree QKD_VM_MODULE_SRC as it is (selftests/kernel/planted_bug.sh:
+# a copy with a bug in it).
 build_debug_modules() {
-	local dst=$top/build/debug-kernel
-	mkdir -p "$dst"
-	(cd "$top" && find kernel uapi -type f \( -name '*.[ch]' -o -name Kbuild \) -print0 |
-		xargs -0 cp -p --parents -t "$dst") || return 1
-	make -s -C "$kdir" M="$dst/kernel" modules >&2
+	local dst=$debug_src
+	if [ -z "${QKD_VM_MODULE_SRC:-}" ]; then
+		mkdir -p "$dst"
+		(cd "$top" && find kernel uapi selftests/kernel/module -type f \
+			\( -name '*.[ch]' -o -name Kbuild \) -print0 |
+			xargs -0 cp -p --parents -t "$dst") || return 1
+	fi
+	make -s -C "$kdir" M="$dst/kernel" modules >&2 &&
+		make -s -C "$kdir" M="$dst/selftests/kernel/module" \
+			KBUILD_EXTRA_SYMBOLS="$dst/kernel/Module.symvers" modules >&2
 }
 
 find_kernel() {
@@ -287,7 +297,7 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (a
 find_kernel
 
 if [ "${QKD_VM_NO_BUILD:-0}" != 1 ]; then
-	make -s -C "$top" modules >&2 || die "make modules failed"
+	make -s -C "$top" modules test-modules >&2 || die "make modules test-modules failed"
 	if [ "${QKD_VM_DEBUG:-0}" = 1 ]; then
 		build_debug_modules || die "building the modules against the debug kernel ($kdir) failed"
 	fi
