@@ -65,7 +65,11 @@ find_debug_kernel() {
 	# 30 s loop timeout on a loaded host: it is aborted, the virtio 9p
 	# device gets no IRQ and mounting the host root hangs after "Run
 	# /init".  pci=noacpi routes PCI interrupts by the BIOS $PIR table.
-	extra_append="rcupdate.rcu_cpu_stall_timeout=300 pci=noacpi"
+	# On a loaded host the TSC's calibration against the PIT can come out
+	# 30 times too low (66 MHz): guest time then ran 30 times too fast and
+	# the guest's per-test timeout killed tests after 40 s of real time.
+	# QEMU's HPET keeps the host's time.
+	extra_append="rcupdate.rcu_cpu_stall_timeout=300 pci=noacpi clocksource=hpet"
 }
 
 # qkd.ko, qkd_sim.ko and the test modules for the debug kernel, from a
