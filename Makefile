@@ -27,7 +27,7 @@ MAN8 := Documentation/man/qkdkmd.8 Documentation/man/qkdctl.8 \
 	Documentation/man/qkdtrace.8
 DOCS := README $(wildcard Documentation/qkd/*.rst)
 
-.PHONY: all modules userspace demo check unit vm-test host-test bench chaos fuzz-long vm-test-debug clean \
+.PHONY: all modules test-modules userspace demo check unit vm-test host-test bench chaos fuzz-long vm-test-debug clean \
 	install install-daemon install-tools install-docs uninstall
 
 all: modules userspace
@@ -35,6 +35,12 @@ all: modules userspace
 modules:
 	@test -n "$(KDIR)" || { echo "no kernel headers: apt-get install linux-headers-amd64, or set KDIR=" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# Test-only modules the VM selftests load (selftests/kernel/module/; not
+# in Kbuild, so neither DKMS nor the packages build them).
+test-modules: modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kernel/module \
+		KBUILD_EXTRA_SYMBOLS=$(CURDIR)/Module.symvers modules
 
 userspace:
 	$(MAKE) -C daemon

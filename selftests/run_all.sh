@@ -15,7 +15,8 @@
 # selftests/skips-allowed.txt does not list is one more failure: CI runs
 # every test.  vm-debug is the kernel suite on the debug kernel (KASAN,
 # lockdep, kmemleak; selftests/vm/build-debug-kernel.sh), QKD_VM_DEBUG_TESTS
-# the tests it runs (default: selftests/kernel/tests-debug.txt).  It is not
+# the tests it runs (default: selftests/kernel/tests-debug.txt), then
+# selftests/kernel/planted_bug.sh (a planted bug must fail).  It is not
 # in the default set: building that kernel takes longer on two cores than
 # the rest of the suites together ("make vm-test-debug").
 
@@ -69,7 +70,9 @@ for suite in "${suites[@]}"; do
 			mapfile -t debug_tests < <(grep -vE '^[[:space:]]*(#|$)' selftests/kernel/tests-debug.txt)
 		fi
 		run_suite vm-debug env QKD_VM_DEBUG=1 QKD_UNLOAD_CYCLES="${QKD_UNLOAD_CYCLES:-20}" \
-			selftests/vm/run.sh "${debug_tests[@]}" ;;
+			selftests/vm/run.sh "${debug_tests[@]}"
+		# ... and it can fail: a planted locking bug must make it.
+		run_suite vm-debug-planted selftests/kernel/planted_bug.sh ;;
 	*)	echo "unknown suite: $suite (unit, fuzz, host, vm, vm-debug)" >&2; exit 2 ;;
 	esac
 done

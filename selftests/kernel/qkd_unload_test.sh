@@ -21,9 +21,13 @@ new_pair() {	# new_pair ID: a generating pair with a small ring and pool
 # --- unload while requests are in flight ---
 qkd_load && new_pair 50
 ktap_ok $? "load and start a pair"
-"$util" dump-loop 20 >/tmp/dump-loop.out 2>&1 &
+# The loops must outlast both rmmods: on the debug kernel (KASAN under TCG,
+# the one with kmemleak) those can take longer than 20 s.
+loop_s=20
+[ -e /sys/kernel/debug/kmemleak ] && loop_s=90
+"$util" dump-loop $loop_s >/tmp/dump-loop.out 2>&1 &
 dump_pid=$!
-"$util" read-loop 20 50 >/tmp/read-loop.out 2>&1 &
+"$util" read-loop $loop_s 50 >/tmp/read-loop.out 2>&1 &
 read_pid=$!
 sleep 3
 rmmod qkd_sim
