@@ -649,3 +649,50 @@ int rotate_counter(size_t i, struct rotate_counter *out)
 	}
 	return -1;
 }
+
+/* ---- for the views ------------------------------------------------------- */
+
+enum rotate_state rotate_port_state(const struct rotate_port *rp)
+{
+	const struct rotate_status *st = &rp->st;
+
+	if (!rotate_port_kx_up(rp))
+		return ROTATE_KX_DOWN;
+	if (st->rotating)
+		return ROTATE_ROTATING;
+	if (st->alarmed)
+		return st->have_key ? ROTATE_DEGRADED : ROTATE_FAILED;
+	return st->have_key ? ROTATE_UP : ROTATE_KEYING;
+}
+
+const char *rotate_state_name(enum rotate_state st)
+{
+	static const char *const names[] = {
+		[ROTATE_KX_DOWN] = "kx-down",
+		[ROTATE_KEYING] = "keying",
+		[ROTATE_UP] = "up",
+		[ROTATE_ROTATING] = "rotating",
+		[ROTATE_DEGRADED] = "degraded",
+		[ROTATE_FAILED] = "failed",
+	};
+
+	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ?
+	       names[st] : "?";
+}
+
+uint64_t rotate_port_age_ms(const struct rotate_port *rp)
+{
+	if (!rp->st.have_key)
+		return 0;
+	return (rotate_now_us(rp->r) - rp->st.last_rotation_us) / 1000;
+}
+
+int64_t rotate_port_next_ms(const struct rotate_port *rp)
+{
+	const struct rotate_status *st = &rp->st;
+	uint64_t due = st->owner ?
+		(st->alarmed ? st->retry_us : st->next_rotation_us) :
+		st->last_rotation_us + rp->cfg.rotate_s * 1000000ull;
+
+	return ((int64_t)due - (int64_t)rotate_now_us(rp->r)) / 1000;
+}

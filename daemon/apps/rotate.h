@@ -197,6 +197,27 @@ struct rotate_status {
 };
 
 const struct rotate_status *rotate_port_status(const struct rotate_port *rp);
+
+/* A port as the views name it (PSK, PPK: "the key"). */
+enum rotate_state {
+	ROTATE_KX_DOWN,		/* no Kx channel to the peer */
+	ROTATE_KEYING,		/* no QKD key in use yet */
+	ROTATE_UP,		/* a QKD key in use, no alarm */
+	ROTATE_ROTATING,	/* a rotation under way */
+	ROTATE_DEGRADED,	/* alarm, the current key kept */
+	ROTATE_FAILED,		/* alarm, no QKD key */
+};
+
+enum rotate_state rotate_port_state(const struct rotate_port *rp);
+const char *rotate_state_name(enum rotate_state st);
+/* The key in use's age (0 without one), in ms. */
+uint64_t rotate_port_age_ms(const struct rotate_port *rp);
+/*
+ * Until the next rotation, in ms (negative: overdue): the owner's
+ * schedule, or its retry after a failure; the follower expects the
+ * owner's schedule.
+ */
+int64_t rotate_port_next_ms(const struct rotate_port *rp);
 bool rotate_port_kx_up(const struct rotate_port *rp);
 uint64_t rotate_now_us(const struct rotate *r);
 

@@ -572,34 +572,6 @@ void strongswan_free(struct strongswan *s)
 
 /* ---- state for the views ----------------------------------------------- */
 
-const char *strongswan_state_name(enum strongswan_state st)
-{
-	static const char *const names[] = {
-		[STRONGSWAN_KX_DOWN] = "kx-down",
-		[STRONGSWAN_KEYING] = "keying",
-		[STRONGSWAN_UP] = "up",
-		[STRONGSWAN_ROTATING] = "rotating",
-		[STRONGSWAN_DEGRADED] = "degraded",
-		[STRONGSWAN_FAILED] = "failed",
-	};
-
-	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ?
-	       names[st] : "?";
-}
-
-static enum strongswan_state port_state(const struct port *p)
-{
-	const struct rotate_status *st = rotate_port_status(p->rp);
-
-	if (!rotate_port_kx_up(p->rp))
-		return STRONGSWAN_KX_DOWN;
-	if (st->rotating)
-		return STRONGSWAN_ROTATING;
-	if (st->alarmed)
-		return st->have_key ? STRONGSWAN_DEGRADED : STRONGSWAN_FAILED;
-	return st->have_key ? STRONGSWAN_UP : STRONGSWAN_KEYING;
-}
-
 size_t strongswan_count(const struct strongswan *s)
 {
 	return s ? s->n_ports : 0;
@@ -610,13 +582,11 @@ int strongswan_info(const struct strongswan *s, size_t i,
 {
 	const struct rotate_status *st;
 	const struct port *p;
-	uint64_t now, due;
 
 	if (!s || i >= s->n_ports)
 		return -1;
 	p = &s->ports[i];
 	st = rotate_port_status(p->rp);
-	now = rotate_now_us(s->rot);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->name, p->cfg.name, sizeof(out->name));
 	memcpy(out->connection, p->cfg.connection, sizeof(out->connection));
@@ -624,17 +594,14 @@ int strongswan_info(const struct strongswan *s, size_t i,
 	memcpy(out->peer, p->cfg.peer, sizeof(out->peer));
 	memcpy(out->link, p->cfg.link, sizeof(out->link));
 	out->owner = st->owner;
-	out->state = port_state(p);
+	out->state = rotate_port_state(p->rp);
 	out->have_ppk = st->have_key;
 	if (st->have_key) {
 		out->key_id = st->key_id;
 		strongswan_secret_id(p->cfg.name, st->key_id, out->secret_id);
-		out->age_ms = (now - st->last_rotation_us) / 1000;
+		out->age_ms = rotate_port_age_ms(p->rp);
 	}
-	/* The other end expects the owner's schedule. */
-	due = st->owner ? (st->alarmed ? st->retry_us : st->next_rotation_us) :
-	      st->last_rotation_us + p->cfg.rotate_s * 1000000ull;
-	out->next_rotation_ms = ((int64_t)due - (int64_t)now) / 1000;
+	out->next_rotation_ms = rotate_port_next_ms(p->rp);
 	out->rotations = st->rotations;
 	out->failures = st->failures;
 	out->reauths = p->reauths;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apps/rotate.h"
 #include "core/config.h"
 
 #define STRONGSWAN_ERROR_MAX	256
@@ -76,17 +77,6 @@ void strongswan_receive(struct strongswan *s, const char *from,
 
 /* ---- state for "strongswan show" (mgmt/view_apps.c): key IDs, never keys */
 
-enum strongswan_state {
-	STRONGSWAN_KX_DOWN,	/* no Kx channel to the peer */
-	STRONGSWAN_KEYING,	/* no QKD PPK loaded yet */
-	STRONGSWAN_UP,		/* a QKD PPK loaded, no alarm */
-	STRONGSWAN_ROTATING,	/* owner: key ID sent, awaiting ACK */
-	STRONGSWAN_DEGRADED,	/* alarm, the current PPK kept */
-	STRONGSWAN_FAILED,	/* alarm, no QKD PPK */
-};
-
-const char *strongswan_state_name(enum strongswan_state s);
-
 struct strongswan_info {
 	char name[KM_NAME_MAX];
 	char connection[STRONGSWAN_ID_MAX];
@@ -95,7 +85,7 @@ struct strongswan_info {
 	char peer[KM_NAME_MAX];
 	char link[KM_NAME_MAX];
 	bool owner;
-	enum strongswan_state state;
+	enum rotate_state state;	/* rotate_state_name() */
 	bool have_ppk;
 	uint64_t key_id;		/* of the PPK loaded, if have_ppk */
 	uint64_t age_ms;		/* since it was loaded here */

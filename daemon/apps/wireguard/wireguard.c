@@ -264,34 +264,6 @@ void wireguard_free(struct wireguard *wg)
 
 /* ---- state for the views ----------------------------------------------- */
 
-const char *wireguard_state_name(enum wireguard_state st)
-{
-	static const char *const names[] = {
-		[WIREGUARD_KX_DOWN] = "kx-down",
-		[WIREGUARD_KEYING] = "keying",
-		[WIREGUARD_UP] = "up",
-		[WIREGUARD_ROTATING] = "rotating",
-		[WIREGUARD_DEGRADED] = "degraded",
-		[WIREGUARD_FAILED] = "failed",
-	};
-
-	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ?
-	       names[st] : "?";
-}
-
-static enum wireguard_state port_state(const struct port *p)
-{
-	const struct rotate_status *st = rotate_port_status(p->rp);
-
-	if (!rotate_port_kx_up(p->rp))
-		return WIREGUARD_KX_DOWN;
-	if (st->rotating)
-		return WIREGUARD_ROTATING;
-	if (st->alarmed)
-		return st->have_key ? WIREGUARD_DEGRADED : WIREGUARD_FAILED;
-	return st->have_key ? WIREGUARD_UP : WIREGUARD_KEYING;
-}
-
 size_t wireguard_count(const struct wireguard *wg)
 {
 	return wg ? wg->n_ports : 0;
@@ -302,14 +274,11 @@ int wireguard_info(const struct wireguard *wg, size_t i,
 {
 	const struct rotate_status *st;
 	const struct port *p;
-	uint64_t now;
-	uint64_t due;
 
 	if (!wg || i >= wg->n_ports)
 		return -1;
 	p = &wg->ports[i];
 	st = rotate_port_status(p->rp);
-	now = rotate_now_us(wg->rot);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->name, p->cfg.name, sizeof(out->name));
 	memcpy(out->ifname, p->cfg.ifname, sizeof(out->ifname));
@@ -317,16 +286,13 @@ int wireguard_info(const struct wireguard *wg, size_t i,
 	memcpy(out->peer, p->cfg.peer, sizeof(out->peer));
 	memcpy(out->link, p->cfg.link, sizeof(out->link));
 	out->owner = st->owner;
-	out->state = port_state(p);
+	out->state = rotate_port_state(p->rp);
 	out->have_psk = st->have_key;
 	if (st->have_key) {
 		out->key_id = st->key_id;
-		out->age_ms = (now - st->last_rotation_us) / 1000;
+		out->age_ms = rotate_port_age_ms(p->rp);
 	}
-	/* The other end expects the owner's schedule. */
-	due = st->owner ? (st->alarmed ? st->retry_us : st->next_rotation_us) :
-	      st->last_rotation_us + p->cfg.rotate_s * 1000000ull;
-	out->next_rotation_ms = ((int64_t)due - (int64_t)now) / 1000;
+	out->next_rotation_ms = rotate_port_next_ms(p->rp);
 	out->rotations = st->rotations;
 	out->failures = st->failures;
 	out->last_gap_us = st->last_gap_us;

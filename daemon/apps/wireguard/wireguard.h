@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <net/if.h>
 
+#include "apps/rotate.h"
 #include "core/config.h"
 
 #define WIREGUARD_ERROR_MAX	256
@@ -81,17 +82,6 @@ void wireguard_receive(struct wireguard *wg, const char *from,
 
 /* ---- state for "wireguard show" (mgmt/view_apps.c): key IDs, never keys */
 
-enum wireguard_state {
-	WIREGUARD_KX_DOWN,	/* no Kx channel to the peer */
-	WIREGUARD_KEYING,	/* no QKD PSK set yet */
-	WIREGUARD_UP,		/* a QKD PSK in use, no alarm */
-	WIREGUARD_ROTATING,	/* owner: key ID sent, awaiting ACK */
-	WIREGUARD_DEGRADED,	/* alarm, the current PSK kept */
-	WIREGUARD_FAILED,	/* alarm, no QKD PSK */
-};
-
-const char *wireguard_state_name(enum wireguard_state s);
-
 struct wireguard_info {
 	char name[KM_NAME_MAX];
 	char ifname[IFNAMSIZ];
@@ -99,7 +89,7 @@ struct wireguard_info {
 	char peer[KM_NAME_MAX];
 	char link[KM_NAME_MAX];
 	bool owner;
-	enum wireguard_state state;
+	enum rotate_state state;	/* rotate_state_name() */
 	bool have_psk;
 	uint64_t key_id;		/* of the PSK in use, if have_psk */
 	uint64_t age_ms;		/* since it was set here */

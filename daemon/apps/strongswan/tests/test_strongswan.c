@@ -438,7 +438,7 @@ static void test_rotation_in_step(void **state)
 		run(1000);
 		ia = info_of(0);
 		ib = info_of(1);
-		assert_string_equal(strongswan_state_name(ia.state), "up");
+		assert_string_equal(rotate_state_name(ia.state), "up");
 		assert_true(ia.have_ppk && ib.have_ppk);
 		assert_true(ia.key_id == ib.key_id);
 		pa = only_ppk(a);
@@ -480,7 +480,7 @@ static void test_shortage_keeps_ppk(void **state)
 	for (int i = 0; i < 30 && !alarm_is_active("strongswan:s0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_string_equal(strongswan_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).state),
 			    "degraded");
 	assert_true(info_of(0).failures > 0);
 	assert_non_null(strstr(info_of(0).last_error, "no 32-byte key"));

@@ -272,7 +272,7 @@ static void test_rotation_in_step(void **state)
 		run(1000);
 		a = info_of(0);
 		b = info_of(1);
-		assert_string_equal(wireguard_state_name(a.state), "up");
+		assert_string_equal(rotate_state_name(a.state), "up");
 		assert_true(a.have_psk && b.have_psk);
 		assert_true(a.key_id == b.key_id);
 		assert_memory_equal(W->s[0].fif.psk, W->s[1].fif.psk,
@@ -309,7 +309,7 @@ static void test_shortage_keeps_psk(void **state)
 	for (int i = 0; i < 30 && !alarm_is_active("wireguard:w0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("wireguard:w0"));
-	assert_string_equal(wireguard_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).state),
 			    "degraded");
 	assert_true(info_of(0).failures > 0);
 	assert_true(strstr(info_of(0).last_error, "no 32-byte key") != NULL);
