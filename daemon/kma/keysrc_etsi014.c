@@ -1507,7 +1507,7 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 					  "dec_keys answer too large");
 		} else if (cert_fixit(s, rc)) {
 			/* Not "not answering": trying again will not help. */
-			problem(s, "%s: module %s refused: %s", s->where,
+			problem(s, E14_CONFIG, "%s: module %s refused: %s", s->where,
 				s->url, cert_fixit(s, rc));
 			set_module_up(s, false);
 		} else {
