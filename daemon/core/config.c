@@ -734,6 +734,9 @@ static void set_key_dir(struct parser *p, const char *val, char *out)
 	else if (st.st_mode & 077)
 		fail(p, "key_dir: '%s' is open to group or others (mode %04o): chmod 700 it",
 		     out, (unsigned int)(st.st_mode & 07777));
+	else if (access(out, R_OK | W_OK | X_OK))
+		fail(p, "key_dir: '%s': the daemon cannot remove files there: %s",
+		     out, strerror(errno));
 }
 
 static void link_key(struct parser *p, struct kma_link_cfg *l,

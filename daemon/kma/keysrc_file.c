@@ -117,6 +117,10 @@ struct keysrc_file {
 	uint64_t own_avail;	/* bytes of own ready blocks left */
 	uint32_t blocks_held;
 
+	/* Files zeroised that could not be removed: never taken again. */
+	struct { dev_t dev; ino_t ino; } stuck[16];
+	uint32_t stuck_pos;
+
 	char problem[ALARM_TEXT_MAX];
 	uint64_t problem_ms;
 	struct keysrc_file_stats st;
@@ -306,9 +310,13 @@ static void wipe(struct keysrc_file *s, const char *name,
 	if (fsync(fd) < 0)
 		log_warn("link %s: key file %s/%s: fsync: %s", s->link,
 			 s->dir, name, strerror(errno));
-	if (unlinkat(s->dirfd, name, 0) < 0)
-		log_warn("link %s: key file %s/%s: cannot remove: %s", s->link,
-			 s->dir, name, strerror(errno));
+	if (unlinkat(s->dirfd, name, 0) < 0) {
+		problem(s, KF_REFUSED, "key file %s/%s: cannot remove it: %s (zeroised)",
+			s->dir, name, strerror(errno));
+		s->stuck[s->stuck_pos].dev = st->st_dev;
+		s->stuck[s->stuck_pos].ino = st->st_ino;
+		s->stuck_pos = (s->stuck_pos + 1) % 16;
+	}
 	close(fd);
 }
 
@@ -349,6 +357,9 @@ static void intake(struct keysrc_file *s, const char *name)
 			s->dir, name);
 		goto out;
 	}
+	for (uint32_t i = 0; i < 16; i++)
+		if (s->stuck[i].ino == st.st_ino && s->stuck[i].dev == st.st_dev)
+			goto out;	/* our zeros, not key */
 	if (st.st_mode & 077) {
 		/* Someone else may have read it: it is not key any more.
 		 * Left for the operator to look at. */
