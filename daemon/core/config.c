@@ -380,7 +380,7 @@ static const char *const link_keys[] = {
 	"peer", "source", "role", "seed", "rate", "block_size", "link_id",
 	"pool_warn", "pool_ready", "kme_url", "kme_ca", "kme_cert", "kme_key",
 	"sae_id", "peer_sae_id", "store_min", "store_max", "kme_timeout_ms",
-	"kernel_push", NULL
+	"kernel_push", "key_dir", "key_wait_ms", NULL
 };
 static const char *const sae_keys[] = { "cert_cn", "node", "priority",
 					 NULL };
@@ -886,6 +886,28 @@ static void set_readable(struct parser *p, const char *key, const char *val,
 		fail(p, "%s: cannot read '%s': %s", key, out, strerror(errno));
 }
 
+/*
+ * A key file source's directory: there now, a directory, and closed to
+ * group and others, since the files in it are key.
+ */
+static void set_key_dir(struct parser *p, const char *val, char *out)
+{
+	struct stat st;
+
+	if (!set_path(p, "key_dir", val, out, KM_PATH_MAX))
+		return;
+	if (stat(out, &st) < 0)
+		fail(p, "key_dir: '%s': %s", out, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		fail(p, "key_dir: '%s' is not a directory", out);
+	else if (st.st_mode & 077)
+		fail(p, "key_dir: '%s' is open to group or others (mode %04o): chmod 700 it",
+		     out, (unsigned int)(st.st_mode & 07777));
+	else if (access(out, R_OK | W_OK | X_OK))
+		fail(p, "key_dir: '%s': the daemon cannot remove files there: %s",
+		     out, strerror(errno));
+}
+
 static void link_key(struct parser *p, struct kma_link_cfg *l,
 		     const char *key, const char *val)
 {
@@ -900,8 +922,10 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 			l->source = KM_SOURCE_KERNEL;
 		else if (!strcmp(val, "etsi014"))
 			l->source = KM_SOURCE_ETSI014;
+		else if (!strcmp(val, "file"))
+			l->source = KM_SOURCE_FILE;
 		else
-			fail(p, "source: '%s' is not sim, kernel or etsi014",
+			fail(p, "source: '%s' is not sim, kernel, etsi014 or file",
 			     val);
 	} else if (!strcmp(key, "role")) {
 		if (!strcmp(val, "tx"))
@@ -942,6 +966,10 @@ static void link_key(struct parser *p, struct kma_link_cfg *l,
 		set_u32(p, key, val, 100, 600000, &l->kme_timeout_ms);
 	} else if (!strcmp(key, "kernel_push")) {
 		set_yes_no(p, key, val, &l->kernel_push);
+	} else if (!strcmp(key, "key_dir")) {
+		set_key_dir(p, val, l->key_dir);
+	} else if (!strcmp(key, "key_wait_ms")) {
+		set_u32(p, key, val, 100, 600000, &l->key_wait_ms);
 	} else {
 		set_u64(p, key, val, 0, UINT64_MAX, &l->pool_ready);
 	}
@@ -1214,6 +1242,7 @@ static void begin_section(struct parser *p, const char *hdr)
 		c->links[idx].store_min = 64;
 		c->links[idx].store_max = 256;
 		c->links[idx].kme_timeout_ms = 5000;
+		c->links[idx].key_wait_ms = 10000;
 		snprintf(c->links[idx].where, sizeof(c->links[idx].where),
 			 "%s:%d", p->name, p->line);
 		p->kind = SEC_LINK;
@@ -1712,13 +1741,17 @@ static void only_keys(struct parser *p, const struct kma_link_cfg *l,
 	}
 }
 
-/* A link's keys must fit its source: sim, kernel or etsi014. */
+/* A link's keys must fit its source: sim, kernel, etsi014 or file. */
 static void check_link(struct parser *p, size_t i)
 {
 	static const char *const specific[] = {
 		"role", "seed", "rate", "block_size", "link_id", "kme_url",
 		"kme_ca", "kme_cert", "kme_key", "sae_id", "peer_sae_id",
-		"store_min", "store_max", "kme_timeout_ms", "kernel_push", NULL
+		"store_min", "store_max", "kme_timeout_ms", "kernel_push",
+		"key_dir", "key_wait_ms", NULL
+	};
+	static const char *const file_keys[] = {
+		"role", "block_size", "key_dir", "key_wait_ms", NULL
 	};
 	static const char *const sim_keys[] = {
 		"role", "seed", "rate", "block_size", "link_id", "kernel_push",
@@ -1730,6 +1763,7 @@ static void check_link(struct parser *p, size_t i)
 		"kme_key", "sae_id", "peer_sae_id", "store_min", "store_max",
 		"kme_timeout_ms", "link_id", "kernel_push", NULL
 	};
+	static const char *const file_req[] = { "role", "key_dir", NULL };
 	static const char *const etsi_req[] = {
 		"role", "kme_url", "kme_ca", "kme_cert", "kme_key", "sae_id",
 		"peer_sae_id", NULL
@@ -1760,6 +1794,19 @@ static void check_link(struct parser *p, size_t i)
 				"[link %s]: source = kernel needs 'link_id'",
 				l->name);
 		only_keys(p, l, m, specific, kernel_keys, "kernel");
+	} else if (l->source == KM_SOURCE_FILE) {
+		if ((k = missing_key(&m->seen, file_req)))
+			fail_at(p, line,
+				"[link %s]: source = file needs '%s'",
+				l->name, k);
+		for (size_t j = 0; j < i; j++)
+			if (p->cfg->links[j].source == KM_SOURCE_FILE &&
+			    !strcmp(p->cfg->links[j].key_dir, l->key_dir))
+				fail_at(p, line,
+					"[link %s]: key_dir '%s' is [link %s]'s too (one directory per link)",
+					l->name, l->key_dir,
+					p->cfg->links[j].name);
+		only_keys(p, l, m, specific, file_keys, "file");
 	} else {
 		if ((k = missing_key(&m->seen, etsi_req)))
 			fail_at(p, line,

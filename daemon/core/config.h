@@ -35,6 +35,8 @@ enum km_source {
 	KM_SOURCE_KERNEL,	/* qkd.ko over genetlink (keysrc_kernel.c) */
 	KM_SOURCE_ETSI014,	/* a QKD module's ETSI 014 KME
 				 * (keysrc_etsi014.c) */
+	KM_SOURCE_FILE,		/* key files a QKD system's post-processing
+				 * drops in a directory (keysrc_file.c) */
 };
 
 #define KM_URL_MAX	256	/* kme_url incl. NUL */
@@ -67,6 +69,10 @@ struct kma_link_cfg {
 	char peer_sae_id[KSA_SAE_ID_MAX];
 	uint32_t store_min, store_max;	/* blocks held (both shares) */
 	uint32_t kme_timeout_ms;
+	/* file only (role and block_size too): the directory the key files
+	 * arrive in, this node's alone (mode 0700 or stricter) */
+	char key_dir[KM_PATH_MAX];
+	uint32_t key_wait_ms;		/* a file waits this for its twin */
 	/* "FILE:LINE" of the [link] header, for alarms about it */
 	char where[KM_PATH_MAX + 16];
 	/*

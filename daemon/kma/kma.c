@@ -26,6 +26,7 @@
 #include "kma/confirm.h"
 #include "kma/keysrc_etsi014.h"
 #include "kma/kpush.h"
+#include "kma/keysrc_file.h"
 #include "core/loop.h"
 #include "kx/peer.h"
 
@@ -693,6 +694,15 @@ static struct keysrc *open_source(struct loop *loop,
 		.store_max = l->store_max,
 		.timeout_ms = l->kme_timeout_ms,
 	};
+	struct keysrc_file_cfg kf = {
+		.link_name = l->name,
+		.peer = l->peer,
+		.where = l->where,
+		.role = l->role,
+		.block_size = l->block_size,
+		.dir = l->key_dir,
+		.wait_ms = l->key_wait_ms,
+	};
 	struct confirm_cfg cc = { .link = l->name, .peer = l->peer };
 	struct keysrc *src;
 
@@ -700,6 +710,8 @@ static struct keysrc *open_source(struct loop *loop,
 		src = keysrc_kernel_new(loop, l->link_id, err, errlen);
 	else if (l->source == KM_SOURCE_ETSI014)
 		src = keysrc_etsi014_new(loop, &e14, err, errlen);
+	else if (l->source == KM_SOURCE_FILE)
+		src = keysrc_file_new(loop, &kf, err, errlen);
 	else
 		src = keysrc_sim_new(&sim, err, errlen);
 	if (!src)
@@ -771,6 +783,8 @@ void kma_etsi014_receive(struct kma *kma, const char *from,
 
 	if (l && l->cfg.source == KM_SOURCE_ETSI014)
 		keysrc_etsi014_receive(confirm_inner(l->src), m);
+	else if (l && l->cfg.source == KM_SOURCE_FILE)
+		keysrc_file_receive(confirm_inner(l->src), m);
 }
 
 void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
@@ -780,6 +794,9 @@ void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
 		if (kma->links[i].cfg.source == KM_SOURCE_ETSI014)
 			keysrc_etsi014_set_kx(confirm_inner(kma->links[i].src),
 					      kx, arg);
+		else if (kma->links[i].cfg.source == KM_SOURCE_FILE)
+			keysrc_file_set_kx(confirm_inner(kma->links[i].src),
+					   kx, arg);
 }
 
 void kma_free(struct kma *kma)

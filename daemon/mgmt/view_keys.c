@@ -26,7 +26,8 @@ static const char *level_name(enum qkd_pool_level l)
 static const char *source_name(enum km_source s)
 {
 	return s == KM_SOURCE_KERNEL ? "kernel" :
-	       s == KM_SOURCE_ETSI014 ? "etsi014" : "sim";
+	       s == KM_SOURCE_ETSI014 ? "etsi014" :
+	       s == KM_SOURCE_FILE ? "file" : "sim";
 }
 
 /* ---- links and pools ---------------------------------------------------- */

@@ -291,6 +291,64 @@ static void test_good_kernel(void **state)
 	assert_string_equal(err, "t.conf:2: secure_heap: 1000000 is not a power of two");
 }
 
+/* [link] source = file: a good one, then what is refused, with lines. */
+static void test_file_link(void **state)
+{
+	static const char head[] =
+		"[node]\nname = B\nstate_dir = /var/lib/qkdkmd\n"	/* 1-3 */
+		"[tls]\nca = /c\ncert = /p\nkey = /k\n"		/* 4-7 */
+		"[etsi014]\nlisten = [::1]:8443\n"			/* 8-9 */
+		"[kx]\nlisten = [::1]:9002\n"				/* 10-11 */
+		"[peer A]\naddress = [::1]:9001\ncert_cn = A\n"	/* 12-14 */
+		"[sae app1]\ncert_cn = app1\nnode = A\n"		/* 15-17 */
+		"[link AB]\npeer = A\nsource = file\n";		/* 18-20 */
+	char dir[] = "/tmp/kf-conf-XXXXXX", open_dir[64];
+	char text[2048], err[CONFIG_ERR_MAX] = "", want[256];
+	struct qkd_config c;
+
+	assert_non_null(mkdtemp(dir));		/* 0700 */
+	snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+	assert_int_equal(mkdir(open_dir, 0700), 0);
+	assert_int_equal(chmod(open_dir, 0750), 0);
+	snprintf(text, sizeof(text), "%srole = rx\nkey_dir = %s\n"
+		 "key_wait_ms = 2000\n", head, dir);
+	if (parse(text, &c, err))
+		print_error("%s\n", err);
+	assert_string_equal(err, "");
+	assert_int_equal(c.links[0].source, KM_SOURCE_FILE);
+	assert_string_equal(c.links[0].key_dir, dir);
+	assert_int_equal(c.links[0].key_wait_ms, 2000);
+	config_free(&c);
+
+	snprintf(text, sizeof(text), "%srole = rx\nkey_dir = %s/none\n", head,
+		 dir);
+	assert_int_equal(parse(text, &c, err), -1);
+	snprintf(want, sizeof(want),
+		 "t.conf:22: key_dir: '%s/none': No such file or directory", dir);
+	assert_string_equal(err, want);
+
+	snprintf(text, sizeof(text), "%srole = rx\nkey_dir = %s\n", head,
+		 open_dir);
+	assert_int_equal(parse(text, &c, err), -1);
+	snprintf(want, sizeof(want),
+		 "t.conf:22: key_dir: '%s' is open to group or others (mode 0750): chmod 700 it",
+		 open_dir);
+	assert_string_equal(err, want);
+
+	snprintf(text, sizeof(text), "%srole = rx\n", head);
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_string_equal(err,
+		"t.conf:18: [link AB]: source = file needs 'key_dir'");
+
+	snprintf(text, sizeof(text), "%srole = rx\nkey_dir = %s\nseed = %064d\n",
+		 head, dir, 0);
+	assert_int_equal(parse(text, &c, err), -1);
+	assert_string_equal(err,
+		"t.conf:18: [link AB]: 'seed' is not for source = file");
+	assert_int_equal(rmdir(open_dir), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* [link] source = etsi014: a good one, then what is refused, with lines. */
 static void test_etsi014_link(void **state)
 {
@@ -667,7 +725,7 @@ static const struct bad_case bad_cases[] = {
 	{ 21, "peer = C", "t.conf:20: [link AB]: peer 'C' is not a [peer] section" },
 	{ 30, "[sae app1]", "t.conf:30: duplicate section [sae app1]" },
 	{ 15, "[tls]", "t.conf:15: duplicate section [tls] (first at line 7)" },
-	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim, kernel or etsi014" },
+	{ 22, "source = fake", "t.conf:22: source: 'fake' is not sim, kernel, etsi014 or file" },
 	{ 23, "role = both", "t.conf:23: role: 'both' is not tx or rx" },
 	{ 24, "seed = 0011", "t.conf:24: seed: expected 64 hex digits" },
 	{ 24, "seed = zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
@@ -1201,6 +1259,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_etsi014_link),
+		cmocka_unit_test(test_file_link),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_good_kernel),
 		cmocka_unit_test(test_ipsec),
