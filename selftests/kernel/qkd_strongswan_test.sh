@@ -13,8 +13,8 @@
 # confirmation) and a [strongswan s0] section.  Checks:
 #   - without a PPK charon refuses to bring the connection up;
 #   - qkdkmd's first rotation loads a QKD PPK at both ends and initiates
-#     the child: swanctl --list-sas shows the IKE SA with PPK, ping
-#     passes, as ESP in a capture (tcpdump) on B's veth;
+#     the child: swanctl --list-sas shows the IKE SA with PPK, ping and a
+#     TCP stream pass, as ESP in a capture (tcpdump) on B's veth;
 #   - RUN_S seconds of ping -i 0.05 while the PPK rotates every ROTATE_S
 #     s: each rotation is a new IKE SA (reauthentication) under the new
 #     PPK, at least MIN_ROT of them; the loss is counted and reported;
@@ -38,7 +38,7 @@ QKD_TIMEOUT=${QKD_TIMEOUT:-400}
 
 RUN_S=${QKD_SWAN_RUN_SECONDS:-30}
 ROTATE_S=${QKD_SWAN_ROTATE_SECONDS:-1}
-MIN_ROT=${QKD_SWAN_MIN_ROTATIONS:-15}
+MIN_ROT=${QKD_SWAN_MIN_ROTATIONS:-20}
 ns_a=sa
 ns_b=sb
 addr_a=10.93.0.1
@@ -58,7 +58,7 @@ skip_all() {
 [ -x "$QKDKMD" ] || skip_all "qkdkmd not built (make -C daemon)"
 [ -x "$QKDCTL" ] || skip_all "qkdctl not built (make -C tools)"
 [ -x "$CHARON" ] || skip_all "no $CHARON (apt install charon-systemd)"
-for tool in swanctl jq openssl ping xxd tcpdump; do
+for tool in swanctl jq openssl ping xxd tcpdump busybox; do
 	command -v "$tool" >/dev/null || skip_all "$tool not installed"
 done
 # Request_module cannot reach modprobe from the VM's chroot: load up front.
@@ -298,6 +298,29 @@ n_esp=$(grep -c "ESP(spi=" "$QKD_DIR/cap.txt")
 n_icmp=$(grep -c "ICMP echo" "$QKD_DIR/cap.txt")
 [ $rc -eq 0 ] && [ "$n_esp" -ge 6 ] && [ "$n_icmp" -eq 0 ]
 ktap_ok $? "ping $addr_a -> $addr_b passes as ESP (capture on B's veth: $n_esp ESP packets, $n_icmp plain ICMP)"
+# TCP through the child SA: a stream arrives intact, and the capture on
+# B's veth sees it only as ESP, no plain TCP segment.
+for i in $(seq 1 2000); do echo "QKDN-PLAINTEXT-MARKER line $i"; done \
+	>"$QKD_DIR/send"
+ip netns exec $ns_b timeout 30 tcpdump -nli veth-sb -c 20 'esp or tcp' \
+	>"$QKD_DIR/cap_tcp.txt" 2>"$QKD_DIR/cap_tcp.err" &
+cap_pid=$!
+for i in $(seq 1 40); do
+	grep -q "listening on" "$QKD_DIR/cap_tcp.err" && break
+	sleep 0.25
+done
+ip netns exec $ns_b timeout 30 busybox nc -l -p 5001 >"$QKD_DIR/recv" &
+srv=$!
+sleep 0.5
+ip netns exec $ns_a timeout 30 bash -c "cat $QKD_DIR/send >/dev/tcp/$addr_b/5001"
+wait $srv
+cmp -s "$QKD_DIR/send" "$QKD_DIR/recv"
+rc=$?
+wait $cap_pid
+n_esp=$(grep -c "ESP(spi=" "$QKD_DIR/cap_tcp.txt")
+n_tcp=$(grep -c "Flags \[" "$QKD_DIR/cap_tcp.txt")
+[ $rc -eq 0 ] && [ "$n_esp" -ge 20 ] && [ "$n_tcp" -eq 0 ]
+ktap_ok $? "a TCP stream $addr_a -> $addr_b arrives intact, as ESP (capture: $n_esp ESP packets, $n_tcp plain TCP)"
 if [ "$ktap_failed" -gt 0 ]; then
 	gw_logs 20
 	for ns in $ns_a $ns_b; do
