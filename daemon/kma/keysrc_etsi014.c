@@ -39,7 +39,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "kma/blkring.h"
+#include "kma/blkstore.h"
 #include "kma/keysrc_etsi014.h"
 
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
@@ -55,15 +55,6 @@
 #define E14_MAX_WATCHES		4
 /* An alarm for a passing fault stays up at least this long. */
 #define E14_ALARM_HOLD_MS	5000
-
-struct e14_block {
-	uint64_t id;
-	uint8_t *bytes;		/* secure heap; NULL once done */
-	uint8_t *used;		/* bitmap, one bit per byte handed out */
-	uint32_t n_used;
-	bool ready;		/* both ends hold it */
-	uint64_t gen_ns;
-};
 
 /* A batch the rx end is to fetch with dec_keys. */
 struct e14_batch {
@@ -146,9 +137,7 @@ struct keysrc_etsi014 {
 	uint64_t last_block;		/* highest stored; 0: none yet */
 
 	/* the store */
-	struct blkring store;		/* of struct e14_block */
-	uint32_t own_held, peer_held;	/* ready blocks not yet used up */
-	uint64_t own_avail;		/* bytes of own ready blocks left */
+	struct blkstore store;
 
 	uint64_t recent[E14_RECENT_IDS];	/* FNV-1a of module key_IDs */
 	uint32_t recent_pos;
@@ -377,100 +366,6 @@ out:
 
 /* ---- store ---- */
 
-static struct e14_block *slot(struct keysrc_etsi014 *s, uint32_t i)
-{
-	return blkring_at(&s->store, i);
-}
-
-static bool is_own(struct keysrc_etsi014 *s, uint64_t id)
-{
-	return keysrc_block_is_own(s->src.role, id);
-}
-
-static void block_counts(struct keysrc_etsi014 *s, struct e14_block *b,
-			 int delta)
-{
-	if (!b->ready || !b->bytes)
-		return;
-	if (is_own(s, b->id)) {
-		s->own_held += delta;
-		s->own_avail += delta * (int64_t)(s->src.block_size -
-						  b->n_used);
-	} else {
-		s->peer_held += delta;
-	}
-}
-
-/* Zeroise and free a block's bytes; what was left counts as discarded. */
-static void block_finish(struct keysrc_etsi014 *s, struct e14_block *b)
-{
-	if (!b->bytes)
-		return;
-	block_counts(s, b, -1);
-	s->src.discarded += s->src.block_size - b->n_used;
-	OPENSSL_secure_clear_free(b->bytes, s->src.block_size);
-	free(b->used);
-	b->bytes = NULL;
-	b->used = NULL;
-}
-
-/* Drop finished blocks from the front. */
-static void store_gc(struct keysrc_etsi014 *s)
-{
-	while (s->store.n && !slot(s, 0)->bytes)
-		blkring_pop(&s->store);
-}
-
-static struct e14_block *store_find(struct keysrc_etsi014 *s, uint64_t id)
-{
-	return blkring_find(&s->store, id);
-}
-
-/* Append block @id (above every held one) with @bytes (taken over). */
-static int store_add(struct keysrc_etsi014 *s, uint64_t id, uint8_t *bytes,
-		     bool ready)
-{
-	struct e14_block *b;
-	uint8_t *used;
-
-	if (s->store.n == s->store.cap) {
-		/* Full: the oldest goes, unused. */
-		block_finish(s, slot(s, 0));
-		store_gc(s);
-		if (s->store.n == s->store.cap)
-			return -ENOSPC;
-	}
-	used = calloc((s->src.block_size + 7) / 8, 1);
-	if (!used)
-		return -ENOMEM;
-	b = blkring_push(&s->store, id);
-	b->used = used;
-	b->bytes = bytes;
-	b->gen_ns = realtime_ns();
-	if (ready) {
-		b->ready = true;
-		block_counts(s, b, 1);
-	}
-	return 0;
-}
-
-static void mark_used(struct keysrc_etsi014 *s, struct e14_block *b,
-		      uint32_t off, uint32_t len)
-{
-	bool own = is_own(s, b->id) && b->ready;
-
-	for (uint32_t i = off; i < off + len; i++) {
-		if (!(b->used[i / 8] & (1u << (i % 8)))) {
-			b->used[i / 8] |= (uint8_t)(1u << (i % 8));
-			b->n_used++;
-			if (own)
-				s->own_avail--;
-		}
-	}
-	if (b->n_used == s->src.block_size)
-		block_finish(s, b);
-}
-
 /*
  * The rx end's share left unused piles up at both ends: beyond a bound its
  * oldest blocks go, unused.  The rx end, which allocates them, drops them
@@ -486,33 +381,15 @@ static void store_trim(struct keysrc_etsi014 *s)
 		bound -= KXMSG_MAX_SRC_KEYS;
 	else if (!tx)
 		bound = s->store_max;
-	held = tx ? &s->peer_held : &s->own_held;
-	for (uint32_t i = 0; i < s->store.n && *held > bound; i++) {
-		struct e14_block *b = slot(s, i);
+	held = tx ? &s->store.peer_held : &s->store.own_held;
+	for (uint32_t i = 0; i < blkstore_count(&s->store) && *held > bound;
+	     i++) {
+		struct blkstore_block *b = blkstore_at(&s->store, i);
 
-		if (b->bytes && b->ready && (is_own(s, b->id) != tx))
-			block_finish(s, b);
+		if (b->bytes && b->ready && (keysrc_block_is_own(s->src.role, b->id) != tx))
+			blkstore_finish(&s->store, b);
 	}
-	store_gc(s);
-}
-
-static bool range_free(const struct e14_block *b, uint32_t off, uint32_t len)
-{
-	for (uint32_t i = off; i < off + len; i++)
-		if (b->used[i / 8] & (1u << (i % 8)))
-			return false;
-	return true;
-}
-
-/* Lowest free offset of an own block (allocation cuts from the front). */
-static uint32_t own_cut(const struct keysrc_etsi014 *s,
-			const struct e14_block *b)
-{
-	uint32_t off = s->src.block_size;
-
-	while (off > 0 && !(b->used[(off - 1) / 8] & (1u << ((off - 1) % 8))))
-		off--;
-	return off;
+	blkstore_gc(&s->store);
 }
 
 static uint64_t fnv64(const char *str)
@@ -544,7 +421,7 @@ static uint64_t e14_avail(struct keysrc *src)
 {
 	struct keysrc_etsi014 *s = to_e14(src);
 
-	return s->module_up && s->peer_module_up ? s->own_avail : 0;
+	return s->module_up && s->peer_module_up ? s->store.own_avail : 0;
 }
 
 static bool e14_is_up(struct keysrc *src)
@@ -558,114 +435,25 @@ static int e14_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		     struct keysrc_key *keys, uint8_t *bytes,
 		     char *err, size_t errlen)
 {
-	struct keysrc_etsi014 *s = to_e14(src);
-	uint32_t need = count, i, k = 0;
-
-	if (len == 0 || len > src->block_size || count == 0 ||
-	    count > QKD_KEY_COUNT_MAX) {
-		snprintf(err, errlen, "bad key length or count");
-		return -EINVAL;
-	}
 	if (!e14_is_up(src)) {
 		snprintf(err, errlen, "QKD module not answering");
 		return -ENETDOWN;
 	}
-	/* Plan first: all or none. */
-	for (i = 0; i < s->store.n && need; i++) {
-		struct e14_block *b = slot(s, i);
-		uint32_t fit;
-
-		if (!b->bytes || !b->ready || !is_own(s, b->id))
-			continue;
-		fit = (src->block_size - own_cut(s, b)) / len;
-		need -= fit < need ? fit : need;
-	}
-	if (need) {
-		snprintf(err, errlen, "not enough key in pool");
-		return -ENOSPC;
-	}
-	for (i = 0; i < s->store.n && k < count; i++) {
-		struct e14_block *b = slot(s, i);
-		uint64_t id;
-		uint32_t off;
-
-		if (!b->bytes || !b->ready || !is_own(s, b->id))
-			continue;
-		id = b->id;
-		off = own_cut(s, b);
-		while (k < count && off + len <= src->block_size) {
-			memcpy(bytes + (size_t)k * len, b->bytes + off, len);
-			keys[k].id = id << QKD_KEY_ID_OFFSET_BITS | off;
-			keys[k].len = len;
-			keys[k].gen_time_ns = b->gen_ns;
-			src->allocated += len;
-			k++;
-			mark_used(s, b, off, len);	/* may finish b */
-			off += len;
-		}
-		/* A tail too short for a key of this length is wasted, as in
-		 * qkd.ko: a key never spans blocks. */
-		if (k < count && b->bytes && off < src->block_size) {
-			s->src.discarded += src->block_size - off;
-			mark_used(s, b, off, src->block_size - off);
-		}
-	}
-	store_gc(s);
-	return 0;
+	return blkstore_alloc(&to_e14(src)->store, len, count, keys, bytes,
+			      err, errlen);
 }
 
 static int e14_get(struct keysrc *src, uint64_t key_id, uint32_t len,
 		   uint8_t *out, uint64_t *gen_time_ns, char *err,
 		   size_t errlen)
 {
-	struct keysrc_etsi014 *s = to_e14(src);
-	uint64_t blk = keysrc_block_of(key_id);
-	uint32_t off = keysrc_offset_of(key_id);
-	struct e14_block *b;
-	int rc = 0;
-
-	if (len == 0 || off >= src->block_size ||
-	    len > src->block_size - off) {
-		snprintf(err, errlen, "range outside the block");
-		rc = -EINVAL;
-	} else if (is_own(s, blk)) {
-		snprintf(err, errlen, "key of this end's share");
-		rc = -EINVAL;
-	} else if (!(b = store_find(s, blk)) || !b->ready) {
-		snprintf(err, errlen, "block not in the pool");
-		rc = -ENOENT;
-	} else if (!b->bytes || !range_free(b, off, len)) {
-		snprintf(err, errlen, "key already handed out");
-		rc = -EALREADY;
-	}
-	if (rc) {
-		src->fetch_failures++;
-		return rc;
-	}
-	memcpy(out, b->bytes + off, len);
-	if (gen_time_ns)
-		*gen_time_ns = b->gen_ns;
-	src->fetched += len;
-	mark_used(s, b, off, len);
-	store_gc(s);
-	return 0;
+	return blkstore_get(&to_e14(src)->store, key_id, len, out,
+			    gen_time_ns, err, errlen);
 }
 
 static int e14_discard(struct keysrc *src, uint64_t key_id, uint32_t len)
 {
-	struct keysrc_etsi014 *s = to_e14(src);
-	uint32_t off = keysrc_offset_of(key_id);
-	struct e14_block *b;
-
-	if (len == 0 || off >= src->block_size || len > src->block_size - off)
-		return -EINVAL;
-	b = store_find(s, keysrc_block_of(key_id));
-	if (!b || !b->bytes)
-		return 0;
-	src->discarded += len;
-	mark_used(s, b, off, len);
-	store_gc(s);
-	return 0;
+	return blkstore_discard(&to_e14(src)->store, key_id, len);
 }
 
 /* ---- link state ---- */
@@ -989,9 +777,9 @@ static void start_rx(struct keysrc_etsi014 *s);
  */
 static bool tx_wants(struct keysrc_etsi014 *s)
 {
-	if (s->own_held < s->store_min)
+	if (s->store.own_held < s->store_min)
 		s->filling = true;
-	else if (s->own_held >= s->store_max)
+	else if (s->store.own_held >= s->store_max)
 		s->filling = false;
 	return s->filling;
 }
@@ -1049,7 +837,7 @@ static void start_tx(struct keysrc_etsi014 *s)
 		backoff(s);
 		return;
 	}
-	most = 2 * (s->store_max - min_u32(s->store_max, s->own_held));
+	most = 2 * (s->store_max - min_u32(s->store_max, s->store.own_held));
 	n = min_u32(KXMSG_MAX_SRC_KEYS, s->status.max_key_per_request);
 	n = min_u32(n, s->status.stored_key_count);
 	n = min_u32(n, most ? most : 1);
@@ -1115,11 +903,11 @@ static void tx_send_batch(struct keysrc_etsi014 *s,
 	for (i = 0; i < n; i++) {
 		uint8_t *b = OPENSSL_secure_malloc(bs);
 
-		if (!b || store_add(s, s->next_block, b, false)) {
-			OPENSSL_secure_clear_free(b, bs);
+		if (b)
+			memcpy(b, bytes + (size_t)i * bs, bs);
+		if (!b || blkstore_add(&s->store, s->next_block, b,
+				       realtime_ns(), false))
 			break;
-		}
-		memcpy(b, bytes + (size_t)i * bs, bs);
 		recent_add(s, fnv64(keys[i].key_id));
 		m->src_keys[i].block = s->next_block++;
 		m->src_keys[i].len = bs;
@@ -1134,8 +922,9 @@ static void tx_send_batch(struct keysrc_etsi014 *s,
 	} else if (i) {
 		/* Not sent: the blocks can never be shared. */
 		for (uint32_t j = 0; j < i; j++)
-			block_finish(s, store_find(s, s->await_first + j));
-		store_gc(s);
+			blkstore_finish(&s->store, blkstore_find(&s->store,
+						s->await_first + j));
+		blkstore_gc(&s->store);
 		s->st.keys_refused += i;
 	}
 	s->st.keys_refused += n - i;
@@ -1199,16 +988,13 @@ static void tx_ack(struct keysrc_etsi014 *s, const struct kxmsg *m)
 		notify(s);
 	}
 	for (uint32_t i = 0; i < s->await_n; i++) {
-		struct e14_block *b = store_find(s, s->await_first + i);
+		struct blkstore_block *b =
+			blkstore_find(&s->store, s->await_first + i);
 
-		if (!b)
-			continue;
-		if (m->code == KXC_OK) {
-			b->ready = true;
-			block_counts(s, b, 1);
-		} else {
-			block_finish(s, b);
-		}
+		if (m->code == KXC_OK)
+			blkstore_ready(&s->store, b);
+		else
+			blkstore_finish(&s->store, b);
 	}
 	if (m->code == KXC_OK) {
 		s->st.keys_taken += s->await_n;
@@ -1221,18 +1007,16 @@ static void tx_ack(struct keysrc_etsi014 *s, const struct kxmsg *m)
 			m->text);
 		backoff(s);
 	}
-	store_gc(s);
+	blkstore_gc(&s->store);
 }
 
 static void tx_give_up(struct keysrc_etsi014 *s)
 {
 	for (uint32_t i = 0; i < s->await_n; i++) {
-		struct e14_block *b = store_find(s, s->await_first + i);
-
-		if (b)
-			block_finish(s, b);
+		blkstore_finish(&s->store,
+				blkstore_find(&s->store, s->await_first + i));
 	}
-	store_gc(s);
+	blkstore_gc(&s->store);
 	s->awaiting = false;
 	s->st.keys_refused += s->await_n;
 	problem(s, E14_UNREACHABLE, "no answer from %s for %u keys: discarded", s->peer,
@@ -1369,11 +1153,11 @@ static void rx_dec_done(struct keysrc_etsi014 *s, long code)
 
 		for (j = 0; strcmp(keys[j].key_id, bt->keys[i].key_id); j++)
 			;
-		if (!b || store_add(s, bt->keys[i].block, b, true)) {
-			OPENSSL_secure_clear_free(b, bs);
+		if (b)
+			memcpy(b, bytes + (size_t)j * bs, bs);
+		if (!b || blkstore_add(&s->store, bt->keys[i].block, b,
+				       realtime_ns(), true))
 			break;
-		}
-		memcpy(b, bytes + (size_t)j * bs, bs);
 		recent_add(s, fnv64(bt->keys[i].key_id));
 		s->last_block = bt->keys[i].block;
 	}
@@ -1381,8 +1165,9 @@ static void rx_dec_done(struct keysrc_etsi014 *s, long code)
 		/* Out of memory: what went in stays unused; the rest is
 		 * refused at both ends. */
 		for (j = 0; j < i; j++)
-			block_finish(s, store_find(s, bt->keys[j].block));
-		store_gc(s);
+			blkstore_finish(&s->store, blkstore_find(&s->store,
+						bt->keys[j].block));
+		blkstore_gc(&s->store);
 		rx_refuse(s, KXC_FETCH_FAILED, "out of memory");
 		goto out;
 	}
@@ -1613,7 +1398,7 @@ void keysrc_etsi014_stats(struct keysrc *src,
 	*out = s->st;
 	out->module_up = s->module_up;
 	out->peer_module_up = s->peer_module_up;
-	out->blocks_held = s->own_held + s->peer_held;
+	out->blocks_held = s->store.own_held + s->store.peer_held;
 }
 
 /* ---- construction ---- */
@@ -1642,9 +1427,7 @@ static void e14_free(struct keysrc *src)
 		free(s->body);
 	}
 	free(s->post);
-	for (uint32_t i = 0; s->store.slots && i < s->store.n; i++)
-		block_finish(s, slot(s, i));
-	blkring_free(&s->store);
+	blkstore_free(&s->store);
 	while (s->rxq_n)
 		rx_pop(s);
 	if (s->alarm_src[0])
@@ -1702,6 +1485,7 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 				  char *err, size_t errlen)
 {
 	struct keysrc_etsi014 *s;
+	int rc;
 
 	if ((cfg->role != QKD_ROLE_TX && cfg->role != QKD_ROLE_RX) ||
 	    cfg->block_size < 16 || cfg->block_size > QKD_BLOCK_SIZE_MAX ||
@@ -1747,12 +1531,12 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 	 * on an even block.
 	 */
 	s->next_block = (realtime_ns() / 1000000ull) << 6;
-	blkring_init(&s->store, 4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS,
-		     sizeof(struct e14_block), offsetof(struct e14_block, id));
+	rc = blkstore_init(&s->store, &s->src,
+			   4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS);
 	s->body = malloc(E14_MAX_BODY);
 	loop_task_init(&s->curl_task, on_curl_task, s);
 	loop_task_init(&s->step_task, on_tick, s);
-	if (!s->store.slots || !s->body || setup_curl(s, cfg)) {
+	if (rc || !s->body || setup_curl(s, cfg)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

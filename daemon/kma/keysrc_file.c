@@ -4,12 +4,11 @@
  * link (keysrc_file.h has the protocol between the two ends).
  *
  * A file, once read, is held whole in the secure heap until the two ends
- * agree on it; the tx end then cuts it into blocks that enter the store,
- * a blkring in ascending block ID order as the etsi014 source's.  Each
- * block keeps a bitmap of the bytes handed out and is zeroised and dropped
- * once every byte went.  Key confirmation (confirm.c) wraps this source as
- * every other, so a file whose bytes differ between the ends never yields
- * a key.
+ * agree on it; the tx end then cuts it into blocks that enter the store
+ * (blkstore.h, the etsi014 source's too), which hands them out as keys
+ * and zeroises each once every byte went.  Key confirmation (confirm.c)
+ * wraps this source as every other, so a file whose bytes differ between
+ * the ends never yields a key.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +31,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "kma/blkring.h"
+#include "kma/blkstore.h"
 #include "kma/keysrc_file.h"
 
 #define KF_MAX_FILES	64	/* files read and not yet agreed, per end */
@@ -46,15 +45,6 @@
 #define KF_TICK_MS	100
 /* A refused file's alarm stays up this long after the last refusal. */
 #define KF_ALARM_HOLD_MS 60000
-
-struct kf_block {
-	uint64_t id;
-	uint8_t *bytes;		/* secure heap; NULL once done */
-	uint8_t *used;		/* bitmap, one bit per byte handed out */
-	uint32_t n_used;
-	bool ready;		/* both ends hold it */
-	uint64_t gen_ns;
-};
 
 /* A file read and not yet agreed with the far end. */
 struct kf_file {
@@ -113,9 +103,7 @@ struct keysrc_file {
 	uint32_t rxq_n;
 	uint64_t last_block;
 
-	struct blkring store;	/* of struct kf_block */
-	uint64_t own_avail;	/* bytes of own ready blocks left */
-	uint32_t blocks_held;
+	struct blkstore store;
 
 	/* Files zeroised that could not be removed: never taken again. */
 	struct { dev_t dev; ino_t ino; } stuck[16];
@@ -474,123 +462,25 @@ static void on_inotify(void *arg, uint32_t revents)
 
 /* ---- store ---- */
 
-static struct kf_block *slot(struct keysrc_file *s, uint32_t i)
-{
-	return blkring_at(&s->store, i);
-}
-
-static bool is_own(struct keysrc_file *s, uint64_t id)
-{
-	return keysrc_block_is_own(s->src.role, id);
-}
-
-static void block_finish(struct keysrc_file *s, struct kf_block *b)
-{
-	if (!b || !b->bytes)
-		return;
-	if (b->ready) {
-		s->blocks_held--;
-		if (is_own(s, b->id))
-			s->own_avail -= s->src.block_size - b->n_used;
-	}
-	s->src.discarded += s->src.block_size - b->n_used;
-	OPENSSL_secure_clear_free(b->bytes, s->src.block_size);
-	free(b->used);
-	b->bytes = NULL;
-	b->used = NULL;
-}
-
-static void store_gc(struct keysrc_file *s)
-{
-	while (s->store.n && !slot(s, 0)->bytes)
-		blkring_pop(&s->store);
-}
-
-static void block_ready(struct keysrc_file *s, struct kf_block *b)
-{
-	if (!b || !b->bytes || b->ready)
-		return;
-	b->ready = true;
-	s->blocks_held++;
-	if (is_own(s, b->id))
-		s->own_avail += s->src.block_size - b->n_used;
-}
-
-/* Append block @id with a copy of @bytes; 0 or -errno. */
+/* Block @id with a copy of @bytes; 0 or -errno. */
 static int store_add(struct keysrc_file *s, uint64_t id, const uint8_t *bytes,
 		     uint64_t gen_ns, bool ready)
 {
-	uint32_t bs = s->src.block_size;
-	struct kf_block *b;
-	uint8_t *copy, *used;
+	uint8_t *copy = OPENSSL_secure_malloc(s->src.block_size);
 
-	if (s->store.n == s->store.cap) {
-		/* Full: the oldest goes, unused. */
-		block_finish(s, slot(s, 0));
-		store_gc(s);
-		if (s->store.n == s->store.cap)
-			return -ENOSPC;
-	}
-	copy = OPENSSL_secure_malloc(bs);
-	used = calloc((bs + 7) / 8, 1);
-	if (!copy || !used) {
-		OPENSSL_secure_free(copy);
-		free(used);
+	if (!copy)
 		return -ENOMEM;
-	}
-	memcpy(copy, bytes, bs);
-	b = blkring_push(&s->store, id);
-	b->bytes = copy;
-	b->used = used;
-	b->gen_ns = gen_ns;
-	if (ready)
-		block_ready(s, b);
-	return 0;
-}
-
-static void mark_used(struct keysrc_file *s, struct kf_block *b,
-		      uint32_t off, uint32_t len)
-{
-	bool own = is_own(s, b->id) && b->ready;
-
-	for (uint32_t i = off; i < off + len; i++) {
-		if (!(b->used[i / 8] & (1u << (i % 8)))) {
-			b->used[i / 8] |= (uint8_t)(1u << (i % 8));
-			b->n_used++;
-			if (own)
-				s->own_avail--;
-		}
-	}
-	if (b->n_used == s->src.block_size)
-		block_finish(s, b);
-}
-
-static bool range_free(const struct kf_block *b, uint32_t off, uint32_t len)
-{
-	for (uint32_t i = off; i < off + len; i++)
-		if (b->used[i / 8] & (1u << (i % 8)))
-			return false;
-	return true;
-}
-
-/* Lowest offset past every used byte (allocation cuts from the front). */
-static uint32_t own_cut(const struct keysrc_file *s, const struct kf_block *b)
-{
-	uint32_t off = s->src.block_size;
-
-	while (off > 0 && !(b->used[(off - 1) / 8] & (1u << ((off - 1) % 8))))
-		off--;
-	return off;
+	memcpy(copy, bytes, s->src.block_size);
+	return blkstore_add(&s->store, id, copy, gen_ns, ready);
 }
 
 /* ---- keysrc ops ---- */
 
 static uint64_t kf_avail(struct keysrc *src)
 {
-	return to_kf(src)->own_avail;
+	return to_kf(src)->store.own_avail;
 }
 
-/* The link is there whenever files come; no file, no key. */
 static bool kf_is_up(struct keysrc *src)
 {
 	return true;
@@ -600,104 +490,21 @@ static int kf_alloc(struct keysrc *src, uint32_t len, uint32_t count,
 		    struct keysrc_key *keys, uint8_t *bytes,
 		    char *err, size_t errlen)
 {
-	struct keysrc_file *s = to_kf(src);
-	uint32_t need = count, i, k = 0;
-
-	if (len == 0 || len > src->block_size || count == 0 ||
-	    count > QKD_KEY_COUNT_MAX) {
-		snprintf(err, errlen, "bad key length or count");
-		return -EINVAL;
-	}
-	for (i = 0; i < s->store.n && need; i++) {
-		struct kf_block *b = slot(s, i);
-		uint32_t fit;
-
-		if (!b->bytes || !b->ready || !is_own(s, b->id))
-			continue;
-		fit = (src->block_size - own_cut(s, b)) / len;
-		need -= fit < need ? fit : need;
-	}
-	if (need) {
-		snprintf(err, errlen, "not enough key in pool");
-		return -ENOSPC;
-	}
-	for (i = 0; i < s->store.n && k < count; i++) {
-		struct kf_block *b = slot(s, i);
-		uint32_t off;
-
-		if (!b->bytes || !b->ready || !is_own(s, b->id))
-			continue;
-		off = own_cut(s, b);
-		while (k < count && off + len <= src->block_size) {
-			memcpy(bytes + (size_t)k * len, b->bytes + off, len);
-			keys[k].id = b->id << QKD_KEY_ID_OFFSET_BITS | off;
-			keys[k].len = len;
-			keys[k].gen_time_ns = b->gen_ns;
-			src->allocated += len;
-			k++;
-			mark_used(s, b, off, len);	/* may finish b */
-			off += len;
-		}
-		/* A key never spans blocks: a short tail is wasted. */
-		if (k < count && b->bytes && off < src->block_size)
-			mark_used(s, b, off, src->block_size - off);
-	}
-	store_gc(s);
-	return 0;
+	return blkstore_alloc(&to_kf(src)->store, len, count, keys, bytes,
+			      err, errlen);
 }
 
 static int kf_get(struct keysrc *src, uint64_t key_id, uint32_t len,
 		  uint8_t *out, uint64_t *gen_time_ns, char *err,
 		  size_t errlen)
 {
-	struct keysrc_file *s = to_kf(src);
-	uint64_t blk = keysrc_block_of(key_id);
-	uint32_t off = keysrc_offset_of(key_id);
-	struct kf_block *b = NULL;
-	int rc = 0;
-
-	if (len == 0 || off >= src->block_size ||
-	    len > src->block_size - off) {
-		snprintf(err, errlen, "range outside the block");
-		rc = -EINVAL;
-	} else if (is_own(s, blk)) {
-		snprintf(err, errlen, "key of this end's share");
-		rc = -EINVAL;
-	} else if (!(b = blkring_find(&s->store, blk)) || !b->ready) {
-		snprintf(err, errlen, "block not in the pool");
-		rc = -ENOENT;
-	} else if (!b->bytes || !range_free(b, off, len)) {
-		snprintf(err, errlen, "key already handed out");
-		rc = -EALREADY;
-	}
-	if (rc) {
-		src->fetch_failures++;
-		return rc;
-	}
-	memcpy(out, b->bytes + off, len);
-	if (gen_time_ns)
-		*gen_time_ns = b->gen_ns;
-	src->fetched += len;
-	mark_used(s, b, off, len);
-	store_gc(s);
-	return 0;
+	return blkstore_get(&to_kf(src)->store, key_id, len, out,
+			    gen_time_ns, err, errlen);
 }
 
 static int kf_discard(struct keysrc *src, uint64_t key_id, uint32_t len)
 {
-	struct keysrc_file *s = to_kf(src);
-	uint32_t off = keysrc_offset_of(key_id);
-	struct kf_block *b;
-
-	if (len == 0 || off >= src->block_size || len > src->block_size - off)
-		return -EINVAL;
-	b = blkring_find(&s->store, keysrc_block_of(key_id));
-	if (!b || !b->bytes)
-		return 0;
-	src->discarded += len;
-	mark_used(s, b, off, len);
-	store_gc(s);
-	return 0;
+	return blkstore_discard(&to_kf(src)->store, key_id, len);
 }
 
 /* ---- tx: announce each file's blocks, in order ---- */
@@ -712,8 +519,8 @@ static void tx_drop_batch(struct keysrc_file *s, uint32_t i)
 	struct kf_await *a = &s->await[i];
 
 	for (uint32_t j = 0; j < a->n; j++)
-		block_finish(s, blkring_find(&s->store, a->first + j));
-	store_gc(s);
+		blkstore_finish(&s->store, blkstore_find(&s->store, a->first + j));
+	blkstore_gc(&s->store);
 	memmove(s->await + i, s->await + i + 1,
 		(s->await_n - i - 1) * sizeof(s->await[0]));
 	s->await_n--;
@@ -803,7 +610,7 @@ static void tx_ack(struct keysrc_file *s, const struct kxmsg *m)
 	snprintf(name, sizeof(name), "%s", a->name);
 	if (m->code == KXC_OK) {
 		for (uint32_t j = 0; j < a->n; j++)
-			block_ready(s, blkring_find(&s->store, a->first + j));
+			blkstore_ready(&s->store, blkstore_find(&s->store, a->first + j));
 		memmove(s->await + i, s->await + i + 1,
 			(s->await_n - i - 1) * sizeof(s->await[0]));
 		s->await_n--;
@@ -889,9 +696,9 @@ static void rx_take(struct keysrc_file *s, const struct kf_batch *bt,
 	}
 	if (i < bt->n) {
 		for (uint32_t j = 0; j < i; j++)
-			block_finish(s, blkring_find(&s->store,
-						     bt->keys[j].block));
-		store_gc(s);
+			blkstore_finish(&s->store, blkstore_find(&s->store,
+						bt->keys[j].block));
+		blkstore_gc(&s->store);
 		rx_refuse(s, bt, "out of memory");
 		return;
 	}
@@ -1054,7 +861,7 @@ void keysrc_file_stats(struct keysrc *src, struct keysrc_file_stats *out)
 
 	*out = s->st;
 	out->files_waiting = s->n_files + s->rxq_n;
-	out->blocks_held = s->blocks_held;
+	out->blocks_held = s->store.own_held + s->store.peer_held;
 }
 
 /* ---- construction ---- */
@@ -1074,9 +881,7 @@ static void kf_free(struct keysrc *src)
 		file_remove(s, s->n_files - 1);
 	while (s->rxq_n)
 		rxq_pop(s, s->rxq_n - 1);
-	for (uint32_t i = 0; s->store.slots && i < s->store.n; i++)
-		block_finish(s, slot(s, i));
-	blkring_free(&s->store);
+	blkstore_free(&s->store);
 	if (s->alarm_src[0])
 		alarm_clear(s->alarm_src);
 	free(s);
@@ -1125,8 +930,7 @@ struct keysrc *keysrc_file_new(struct loop *loop,
 	 * from the wall clock, on an even block, as the etsi014 source's.
 	 */
 	s->next_block = (realtime_ns() / 1000000ull) << 6;
-	if (blkring_init(&s->store, KF_STORE_BLOCKS, sizeof(struct kf_block),
-			 offsetof(struct kf_block, id))) {
+	if (blkstore_init(&s->store, &s->src, KF_STORE_BLOCKS)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
