@@ -19,8 +19,9 @@
 # QKD_VM_STALL (s without test output that mean a hung guest, default
 # QKD_TEST_TIMEOUT + 120), QKD_VM_RETRY=0 (do not boot a hung guest again),
 # QKD_VM_MEM (default 1G), QKD_VM_KEEP=1 (keep the temp dir with the console
-# log), QKD_VM_NO_BUILD=1 (do not run make first); QKD_TEST_TIMEOUT and
-# QKD_UNLOAD_CYCLES are passed to the guest.
+# log), QKD_VM_NO_BUILD=1 (do not run make first); QKD_TEST_TIMEOUT,
+# QKD_UNLOAD_CYCLES and the gateway tests' QKD_WG_* and QKD_SWAN_* knobs
+# are passed to the guest.
 # See Documentation/qkd/testing.rst.
 
 set -uo pipefail
@@ -169,7 +170,8 @@ build_initramfs() {
 		printf 'cd %q || exit 1\n' "$top"
 		printf 'export QKD_KO_DIR=%q\n' "$ko_dir"
 		# Knobs of the guest side (guest.sh, the tests) pass through.
-		for v in QKD_TEST_TIMEOUT QKD_UNLOAD_CYCLES; do
+		for v in QKD_TEST_TIMEOUT QKD_UNLOAD_CYCLES $(compgen -v QKD_WG_) \
+			 $(compgen -v QKD_SWAN_); do
 			[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
 		done
 		printf 'exec'
