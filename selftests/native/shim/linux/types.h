@@ -24,6 +24,10 @@ typedef uint64_t __le64;
 typedef uint64_t dma_addr_t;
 typedef unsigned int gfp_t;
 
+struct list_head {
+	struct list_head *next, *prev;
+};
+
 #define GFP_KERNEL	0u
 #define U32_MAX		UINT32_MAX
 #define BITS_PER_LONG	(8 * (int)sizeof(long))
