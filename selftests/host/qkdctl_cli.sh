@@ -75,7 +75,7 @@ ok $? "'l sh' is 'link show'"
 ok $? "'sae s', 'rel a' (relay audit), 'ro' (route show) are unambiguous"
 "$QKDCTL" sa help | grep -q '^Usage: qkdctl \[OPTIONS\] sa show$'
 ok $? "'sa' is the object sa itself, not a prefix of sae"
-fails 2 "ambiguous command 's': status, sae, sa" qkd_ctl A s
+fails 2 "ambiguous command 's': status, sae, strongswan, sa" qkd_ctl A s
 ok $? "ambiguous object prefix: exit 2, the candidates listed ($err)"
 fails 2 "ambiguous command 'p': pool, peer, path" qkd_ctl A p show
 ok $? "'p': pool, peer, path ($err)"
