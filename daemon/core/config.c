@@ -1958,28 +1958,42 @@ static void check_skip(struct parser *p)
 	}
 }
 
+/*
+ * A rotating consumer's [KIND NAME]: its peer and link must be configured
+ * and belong together.  False if the peer is unknown (nothing more to say).
+ */
+static bool check_peer_link(struct parser *p, int line, const char *kind,
+			    const char *name, const char *peer,
+			    const char *link)
+{
+	const struct kma_link_cfg *l = NULL;
+
+	if (!find_peer(p->cfg, peer)) {
+		fail_at(p, line, "[%s %s]: peer '%s' is not a [peer] section",
+			kind, name, peer);
+		return false;
+	}
+	for (size_t j = 0; j < p->cfg->n_links; j++)
+		if (!strcmp(p->cfg->links[j].name, link))
+			l = &p->cfg->links[j];
+	if (!l)
+		fail_at(p, line, "[%s %s]: link '%s' is not a [link] section",
+			kind, name, link);
+	else if (strcmp(l->peer, peer))
+		fail_at(p, line, "[%s %s]: [link %s] goes to '%s', not to peer '%s'",
+			kind, name, link, l->peer, peer);
+	return true;
+}
+
 /* A port's peer and link must be configured and belong together. */
 static void check_macsec(struct parser *p, size_t i)
 {
 	const struct qkd_config *c = p->cfg;
 	const struct macsec_port_cfg *m = &c->macsec[i];
-	const struct kma_link_cfg *l = NULL;
 	int line = p->macsec_meta[i].line;
 
-	if (!find_peer(c, m->peer)) {
-		fail_at(p, line, "[macsec %s]: peer '%s' is not a [peer] section",
-			m->name, m->peer);
+	if (!check_peer_link(p, line, "macsec", m->name, m->peer, m->link))
 		return;
-	}
-	for (size_t j = 0; j < c->n_links; j++)
-		if (!strcmp(c->links[j].name, m->link))
-			l = &c->links[j];
-	if (!l)
-		fail_at(p, line, "[macsec %s]: link '%s' is not a [link] section",
-			m->name, m->link);
-	else if (strcmp(l->peer, m->peer))
-		fail_at(p, line, "[macsec %s]: [link %s] goes to '%s', not to peer '%s'",
-			m->name, m->link, l->peer, m->peer);
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->macsec[j].ifname, m->ifname))
 			fail_at(p, line,
@@ -1992,23 +2006,10 @@ static void check_wireguard(struct parser *p, size_t i)
 {
 	const struct qkd_config *c = p->cfg;
 	const struct wireguard_peer_cfg *w = &c->wireguard[i];
-	const struct kma_link_cfg *l = NULL;
 	int line = p->wg_meta[i].line;
 
-	if (!find_peer(c, w->peer)) {
-		fail_at(p, line, "[wireguard %s]: peer '%s' is not a [peer] section",
-			w->name, w->peer);
+	if (!check_peer_link(p, line, "wireguard", w->name, w->peer, w->link))
 		return;
-	}
-	for (size_t j = 0; j < c->n_links; j++)
-		if (!strcmp(c->links[j].name, w->link))
-			l = &c->links[j];
-	if (!l)
-		fail_at(p, line, "[wireguard %s]: link '%s' is not a [link] section",
-			w->name, w->link);
-	else if (strcmp(l->peer, w->peer))
-		fail_at(p, line, "[wireguard %s]: [link %s] goes to '%s', not to peer '%s'",
-			w->name, w->link, l->peer, w->peer);
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->wireguard[j].ifname, w->ifname) &&
 		    !memcmp(c->wireguard[j].public_key, w->public_key,
@@ -2023,23 +2024,10 @@ static void check_strongswan(struct parser *p, size_t i)
 {
 	const struct qkd_config *c = p->cfg;
 	const struct strongswan_conn_cfg *w = &c->strongswan[i];
-	const struct kma_link_cfg *l = NULL;
 	int line = p->swan_meta[i].line;
 
-	if (!find_peer(c, w->peer)) {
-		fail_at(p, line, "[strongswan %s]: peer '%s' is not a [peer] section",
-			w->name, w->peer);
+	if (!check_peer_link(p, line, "strongswan", w->name, w->peer, w->link))
 		return;
-	}
-	for (size_t j = 0; j < c->n_links; j++)
-		if (!strcmp(c->links[j].name, w->link))
-			l = &c->links[j];
-	if (!l)
-		fail_at(p, line, "[strongswan %s]: link '%s' is not a [link] section",
-			w->name, w->link);
-	else if (strcmp(l->peer, w->peer))
-		fail_at(p, line, "[strongswan %s]: [link %s] goes to '%s', not to peer '%s'",
-			w->name, w->link, l->peer, w->peer);
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->strongswan[j].socket, w->socket) &&
 		    !strcmp(c->strongswan[j].connection, w->connection))
