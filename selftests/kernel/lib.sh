@@ -132,6 +132,14 @@ gw_veth() {
 		ip -n "$1" link set "$2" up && ip -n "$4" link set "$5" up
 }
 
+# gw_kx ADDR: the [kx] section of a node listening on ADDR.  TCG on a
+# loaded host stalls a daemon's event loop for up to a second or two, and the
+# peer cannot tell that from a dead host: heartbeats slow enough that no stall
+# is taken for a death (the default 300 ms dead interval is not).
+gw_kx() {
+	printf '[kx]\nlisten = %s:%s\nheartbeat_ms = 250\ndead_after = 20\n' "$1" "$kx_port"
+}
+
 # gw_conf NODE ADDR PEER PEER_ADDR [LOG_LEVEL]: prints the sections such a
 # node's config always has -- [node], [tls], [kx], [peer PEER] and
 # [link AB] (source = kernel) -- for the test to follow with its own.
@@ -150,8 +158,7 @@ gw_conf() {
 	cert = $node.pem
 	key = $node.key
 
-	[kx]
-	listen = $addr:$kx_port
+	$(gw_kx "$addr")
 
 	[peer $peer]
 	address = $peer_addr:$kx_port

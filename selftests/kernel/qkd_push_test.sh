@@ -105,11 +105,7 @@ write_conf() {
 	cert = $1.pem
 	key = $1.key
 
-	[kx]
-	listen = $6:$kx_port
-	# TCG on a loaded host stalls the loops for up to a second.
-	heartbeat_ms = 500
-	dead_after = 10
+	$(gw_kx "$6")
 
 	[etsi014]
 	listen = $6:$etsi_port

@@ -215,12 +215,7 @@ write_conf() {
 	listen = $addr:$etsi_port
 	max_key_size = 256
 
-	# charon's IKE exchanges compete for the CPU under TCG: slow Kx
-	# heartbeats, so that a stall is not taken for a dead peer.
-	[kx]
-	listen = $addr:$kx_port
-	heartbeat_ms = 250
-	dead_after = 20
+	$(gw_kx "$addr")
 
 	[peer $peer]
 	address = $peer_addr:$kx_port
