@@ -35,7 +35,7 @@ skip_log=$log_dir/skipped.txt
 
 run_suite() {
 	local name=$1; shift
-	local log=$log_dir/$name.tap rc p f s
+	local log=$log_dir/$name.tap rc p f s start=$SECONDS
 	echo "# suite $name: $*"
 	"$@" 2>"$log_dir/$name.stderr" | tee "$log"
 	rc=${PIPESTATUS[0]}
@@ -49,13 +49,14 @@ run_suite() {
 		f=1
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	echo "# suite $name took $((SECONDS - start)) s"
 }
 
 for suite in "${suites[@]}"; do
 	case $suite in
 	unit)	run_suite unit make -s -C daemon check
 		run_suite unit-native make -s -C selftests/native check ;;
-	fuzz)	run_suite fuzz make -s -C daemon fuzz-smoke
+	fuzz)	run_suite fuzz make -s -k -j2 -C daemon fuzz-smoke
 		run_suite fuzz-native make -s -C selftests/native fuzz-smoke ;;
 	host)	for t in selftests/host/*.sh; do
 			[ -e "$t" ] || continue
