@@ -43,6 +43,7 @@
 #include "kma/keysrc_etsi014.h"
 
 #define E14_MAX_BODY		(512u << 10)	/* an answer larger is refused */
+#define E14_BODY_MIN		4096u		/* first size of the answer buffer */
 #define E14_BACKOFF_MIN_MS	200
 #define E14_BACKOFF_MAX_MS	10000
 #define E14_STATUS_EVERY_MS	5000	/* re-read the module's status; also
@@ -97,9 +98,11 @@ struct keysrc_etsi014 {
 	CURL *easy;
 	struct curl_slist *headers;
 	char curl_err[CURL_ERROR_SIZE];
-	char *body;			/* answer, cleansed after each use */
+	char *body;			/* answer, in the secure heap */
 	size_t body_len;
-	bool body_over;
+	size_t body_room;		/* grows to the largest answer */
+	bool body_over;			/* answer too large: refused */
+	bool body_nomem;		/* no room for it in the secure heap */
 	char *post;			/* request body (key_IDs, never keys) */
 	enum e14_req req;
 	struct loop_timer *curl_timer;
@@ -716,6 +719,32 @@ static void kick_tick(struct keysrc_etsi014 *s)
 			curl_action(s, s->watches[i].fd, 0);
 }
 
+/*
+ * An answer holds keys (base64), so it lives in the locked secure heap.
+ * The buffer grows by doubling to the largest answer seen, at most
+ * E14_MAX_BODY, rather than taking that much of the heap for every link.
+ */
+static int body_reserve(struct keysrc_etsi014 *s, size_t need)
+{
+	size_t room = s->body_room ? s->body_room : E14_BODY_MIN;
+	char *b;
+
+	if (need <= s->body_room)
+		return 0;
+	while (room < need)
+		room *= 2;
+	b = OPENSSL_secure_malloc(room);
+	if (!b)
+		return -1;
+	if (s->body) {
+		memcpy(b, s->body, s->body_len);
+		OPENSSL_secure_clear_free(s->body, s->body_room);
+	}
+	s->body = b;
+	s->body_room = room;
+	return 0;
+}
+
 static size_t on_curl_write(char *p, size_t size, size_t n, void *arg)
 {
 	struct keysrc_etsi014 *s = arg;
@@ -724,6 +753,10 @@ static size_t on_curl_write(char *p, size_t size, size_t n, void *arg)
 	if (len > E14_MAX_BODY - s->body_len) {
 		s->body_over = true;
 		return 0;	/* curl aborts the transfer */
+	}
+	if (body_reserve(s, s->body_len + len)) {
+		s->body_nomem = true;
+		return 0;
 	}
 	memcpy(s->body + s->body_len, p, len);
 	s->body_len += len;
@@ -735,6 +768,7 @@ static void body_reset(struct keysrc_etsi014 *s)
 	OPENSSL_cleanse(s->body, s->body_len);
 	s->body_len = 0;
 	s->body_over = false;
+	s->body_nomem = false;
 }
 
 /* Start @req: GET if @post is NULL, else POST it as JSON. */
@@ -1286,7 +1320,11 @@ static void request_done(struct keysrc_etsi014 *s, CURLcode rc, long code)
 	s->req = REQ_NONE;
 	if (rc != CURLE_OK) {
 		s->st.failures++;
-		if (s->body_over) {
+		if (s->body_nomem) {
+			/* Keys wait for room, as for a module away. */
+			problem(s, E14_PROTOCOL, "module %s: no room in the secure heap for its answer; raise [node] secure_heap",
+				s->url);
+		} else if (s->body_over) {
 			/* The module answered, with too much. */
 			set_module_up(s, true);
 			problem(s, E14_PROTOCOL, "module %s: answer larger than %u bytes refused",
@@ -1422,10 +1460,8 @@ static void e14_free(struct keysrc *src)
 		if (s->watches[i].w)
 			loop_watch_del(s->watches[i].w);
 	curl_slist_free_all(s->headers);
-	if (s->body) {
-		body_reset(s);
-		free(s->body);
-	}
+	if (s->body)
+		OPENSSL_secure_clear_free(s->body, s->body_room);
 	free(s->post);
 	blkstore_free(&s->store);
 	while (s->rxq_n)
@@ -1533,10 +1569,9 @@ struct keysrc *keysrc_etsi014_new(struct loop *loop,
 	s->next_block = (realtime_ns() / 1000000ull) << 6;
 	rc = blkstore_init(&s->store, &s->src,
 			   4 * cfg->store_max + 2 * KXMSG_MAX_SRC_KEYS);
-	s->body = malloc(E14_MAX_BODY);
 	loop_task_init(&s->curl_task, on_curl_task, s);
 	loop_task_init(&s->step_task, on_tick, s);
-	if (rc || !s->body || setup_curl(s, cfg)) {
+	if (rc || body_reserve(s, E14_BODY_MIN) || setup_curl(s, cfg)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

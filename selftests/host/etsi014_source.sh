@@ -319,4 +319,16 @@ qkd_start A; ok $? "A starts with an unknown peer_sae_id"
 wait_for 10 alarm_has A "A.conf:[0-9]*: .*HTTP 400 for peer_sae_id 'nosuchsae'"
 ok $? "unknown SAE ID: alarm with file, line and the module's answer"
 qkd_stop A
+
+# An answer carries keys, so it is held in the secure heap (locked), not in
+# ordinary memory: with a 128 KiB heap a 384 KiB answer finds no room.
+sed -e 's/^peer_sae_id = .*/peer_sae_id = B/' -e 's/^\[node\]$/&\nsecure_heap = 131072/' \
+	"$QKD_DIR/A.conf" > "$QKD_DIR/A2.conf"
+mv "$QKD_DIR/A2.conf" "$QKD_DIR/A.conf"
+fault padded sae=A
+qkd_start A; ok $? "A starts with a 128 KiB secure heap"
+wait_for 15 alarm_has A "no room in the secure heap for its answer"
+ok $? "a 384 KiB answer from the module: no room in the secure heap, alarm says so"
+clear_fault
+qkd_stop A
 tap_done

@@ -19,6 +19,7 @@ method to status, enc_keys or dec_keys, count to the next N of them):
   drop        closes the connection without an answer
   malformed   answers 200 with a body that is not JSON
   oversized   answers 200 with a 2 MiB body
+  padded      answers 200 with a 384 KiB body (JSON, nothing but padding)
   dupid       enc_keys gives the first key the key_ID given last time
   wrongbytes  dec_keys gives other bytes than enc_keys gave
   reject      answers 401 (as for an SAE it does not know)
@@ -174,6 +175,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, raw=b'{"keys": [{"key_ID": "x", "key": ')
             elif mode == "oversized":
                 return self.reply(200, raw=b'{"pad": "' + b"A" * (2 << 20) + b'"}')
+            elif mode == "padded":
+                return self.reply(200, raw=b'{"pad": "' + b"A" * (384 << 10) + b'"}')
             elif mode == "reject":
                 return self.error(401, "unauthorized")
         else:
