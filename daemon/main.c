@@ -107,7 +107,8 @@ static void usage(FILE *out)
 "                     systemd, Type=notify); accepted for familiarity.\n"
 "  -v, --verbose      log at debug level, whatever the file says.\n"
 "      --check        check the configuration and the TLS files (the node\n"
-"                     certificate: key, dates, CA, CN, EKU), print\n"
+"                     certificate: key, dates, CA, CN, EKU; the CRLs'\n"
+"                     nextUpdate), print\n"
 "                     \"FILE: ok\" and exit; nothing is started.\n"
 "  -h, --help         this text.\n"
 "  -V, --version      the version.\n"
@@ -1117,6 +1118,27 @@ static int setup_signals(struct daemon *d)
 
 /* ---- main -------------------------------------------------------------- */
 
+/*
+ * --check: a CRL past its nextUpdate makes every new handshake of its plane
+ * fail (crl_watch.h), so the node would start and serve no one there.
+ */
+static int check_crl(const struct daemon *d, const char *key,
+		     const char *path, int line, const char *plane)
+{
+	time_t next;
+	char when[32];
+	struct tm tm;
+
+	if (!path[0] || tls_crl_next_update(path, &next) < 0 || !next ||
+	    next > time(NULL))
+		return 0;
+	gmtime_r(&next, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s:%d: [tls] %s: CRL %s expired at %s (nextUpdate): every new %s connection would be refused; fetch a fresh one from its CA\n",
+		d->config_path, line, key, path, when, plane);
+	return 1;
+}
+
 /* --check: the config and the TLS files, nothing started. */
 static int check_only(struct daemon *d)
 {
@@ -1157,6 +1179,10 @@ static int check_only(struct daemon *d)
 	SSL_CTX_free(etsi);
 	SSL_CTX_free(d->server_ctx);
 	SSL_CTX_free(d->client_ctx);
+	if (check_crl(d, "kx_crl", c->tls_kx_crl, c->tls_line.kx_crl, "Kx") ||
+	    check_crl(d, "sae_crl", c->tls_sae_crl, c->tls_line.sae_crl,
+		      "ETSI 014 and SKIP"))
+		return 1;
 	printf("%s: ok\n", d->config_path);
 	return 0;
 }

@@ -682,6 +682,16 @@ static void tls_key(struct parser *p, const char *key, const char *val)
 		c->tls_line.kx_cert = p->line;
 	else if (!strcmp(key, "kx_key"))
 		c->tls_line.kx_key = p->line;
+	else if (!strcmp(key, "kx_crl"))
+		c->tls_line.kx_crl = p->line;
+	else if (!strcmp(key, "sae_crl"))
+		c->tls_line.sae_crl = p->line;
+	else if (!strcmp(key, "crl")) {
+		if (!was_seen(&p->tls_seen, "kx_crl"))
+			c->tls_line.kx_crl = p->line;
+		if (!was_seen(&p->tls_seen, "sae_crl"))
+			c->tls_line.sae_crl = p->line;
+	}
 
 	if (!strcmp(key, "ca"))
 		set_path(p, key, val, c->tls_ca, sizeof(c->tls_ca));

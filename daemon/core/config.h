@@ -294,7 +294,7 @@ struct qkd_config {
 	char tls_kx_crl[KM_PATH_MAX];
 	char tls_sae_crl[KM_PATH_MAX];
 	/* The lines that named them (kx_ca: "ca"'s if it is that one). */
-	struct { int ca, cert, key, kx_ca, kx_cert, kx_key; } tls_line;
+	struct { int ca, cert, key, kx_ca, kx_cert, kx_key, kx_crl, sae_crl; } tls_line;
 
 	/* [etsi014] */
 	char etsi_listen[KM_ADDR_MAX];

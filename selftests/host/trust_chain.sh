@@ -144,12 +144,17 @@ ok $? "A logs it"
 alarms=$(qkd_ctl A alarm show 2>&1)
 echo "$alarms" | grep -q "crl:sae.*CRL $D/sae.crl expired at .*fetch a fresh one"
 ok $? "alarm crl:sae names the file and what to do"
+out=$("$QKDKMD" -c "$D/A.conf" --check 2>&1); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "^$D/A.conf:[0-9]*: \[tls\] sae_crl: CRL $D/sae.crl expired at .*fetch a fresh one"
+ok $? "--check names the expired CRL with file and line (exit $rc: $out)"
 code=$(etsi)
 [ "$code" = 000 ] && grep -q 'CRL has expired' "$D/A.log"
 ok $? "new connections are refused (CRL has expired)"
 crl_of saeint && cat "$D/saeroot.crl" "$D/saeint.crl" > "$D/sae.crl" && reload &&
 	! qkd_ctl A alarm show 2>&1 | grep -q 'crl:sae'
 ok $? "a fresh CRL and SIGHUP clear the alarm"
+out=$("$QKDKMD" -c "$D/A.conf" --check 2>&1)
+[ "$out" = "$D/A.conf: ok" ]; ok $? "--check passes with the fresh CRL ($out)"
 code=$(etsi)
 [ "$code" != 000 ]; ok $? "and app1 is served again (HTTP $code)"
 
