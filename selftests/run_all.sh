@@ -54,7 +54,7 @@ run_suite() {
 
 for suite in "${suites[@]}"; do
 	case $suite in
-	unit)	run_suite unit make -s -C daemon check
+	unit)	run_suite unit make -s -j2 -C daemon check
 		run_suite unit-native make -s -C selftests/native check ;;
 	fuzz)	run_suite fuzz make -s -k -j2 -C daemon fuzz-smoke
 		run_suite fuzz-native make -s -C selftests/native fuzz-smoke ;;
