@@ -23,6 +23,9 @@ D=$QKD_DIR
 qkd_cert admin && qkd_cert monitor && qkd_cert app5 && qkd_cert app6 ||
 	{ echo "not ok 1 - certificates"; exit 1; }
 declare -A MGMT=([A]=127.0.0.1:$((QKD_PORT_BASE + 50)) [B]=127.0.0.1:$((QKD_PORT_BASE + 51)))
+# Under a loaded machine 300 ms without a heartbeat is not a dead peer:
+# a Kx channel declared dead mid-test makes enc_keys answer 503.
+sed -i 's/^\[kx\]$/[kx]\nheartbeat_ms = 100\ndead_after = 20/' "$D/A.conf" "$D/B.conf"
 for n in A B; do
 	printf '[metrics]\nlisten = %s\nclients = monitor\nadmin_clients = admin\n\n' \
 		"${MGMT[$n]}" >> "$D/$n.conf"
@@ -153,6 +156,10 @@ out=$(patch A admin AB '{"pool_ready":100000000}')
 [ "$(level_at A)" = "low 100000000" ]; ok $? "qkdctl link show at A: $(level_at A)"
 for ((i = 0; i < 50; i++)); do [ "$(advertised B)" = low ] && break; sleep 0.2; done
 [ "$(advertised B)" = low ]; ok $? "B's topology has A's link at level low (advertised)"
+mgmt A monitor GET /metrics > "$D/metrics"
+grep -q '^qkd_pool_ready_threshold_bytes{.*link="AB".*} 100000000$' "$D/metrics" &&
+grep -q '^qkd_pool_level{.*link="AB".*level="low".*} 1$' "$D/metrics"
+ok $? "/metrics has the new threshold and level"
 [ "$(pool_of A)" = "{'pool_warn': 0, 'pool_ready': 100000000} 125000 100000000 True" ]
 ok $? "GET shows it as set and in force ($(pool_of A))"
 "$QKD_PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["links_changed"] == {"AB": {"pool_warn": 0, "pool_ready": 100000000}}, d' \
@@ -238,4 +245,15 @@ done < "$D/keys"
 
 qkd_stop A; ok $? "A stops cleanly"
 qkd_stop B; ok $? "B stops cleanly"
+
+# A state file the checks refuse stops the start, and says where and why.
+"$QKD_PY" - "$D/state-A/provisioned.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["links_changed"] = {"AB": {"pool_warn": 2000, "pool_ready": 1000}}
+json.dump(d, open(sys.argv[1], "w"))
+PY
+! qkd_start A 2>/dev/null &&
+grep -q 'state-A/provisioned.json: links_changed.AB: pool_warn above pool_ready' "$D/A.log"
+ok $? "a provisioned.json with pool_warn above pool_ready stops the start, naming file, link and reason"
 tap_done
