@@ -750,7 +750,8 @@ static int start_mgmt(struct daemon *d, char *err, size_t errlen)
 	struct mgmt_http_config mc = mgmt_config(&d->cfg);
 
 	/* SAEs provisioned before stay, even without the listener now. */
-	d->prov = provision_open(d->ksa, d->kma, &d->cfg, err, errlen);
+	d->prov = provision_open(d->ksa, d->kma, d->peers, &d->cfg, err,
+				 errlen);
 	if (!d->prov)
 		return -1;
 	if (!d->cfg.metrics_listen[0])

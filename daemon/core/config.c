@@ -217,6 +217,11 @@ static bool set_path(struct parser *p, const char *key, const char *val,
 	return true;
 }
 
+bool config_check_name(const char *s, size_t size)
+{
+	return valid_name(s, size);
+}
+
 const char *config_check_pool(uint64_t pool_warn, uint64_t pool_ready)
 {
 	if (pool_warn && pool_ready && pool_warn > pool_ready)

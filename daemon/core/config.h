@@ -372,6 +372,9 @@ int config_parse_string(const char *text, const char *name,
 /* Cleanses the seeds and frees the arrays; @cfg may be zeroed or freed. */
 void config_free(struct qkd_config *cfg);
 
+/* A section name or a name-valued key: 1..@size-1 of A-Z a-z 0-9 . _ - */
+bool config_check_name(const char *s, size_t size);
+
 /*
  * A [link]'s pool_warn and pool_ready as set (0: the default): NULL if
  * they go together, else why not.  Also for runtime provisioning.

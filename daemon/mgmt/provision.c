@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "kma/kma.h"
 #include "ksa/ksa.h"
+#include "kx/peer.h"
 #include "routing/lsa.h"
 #include "mgmt/ctl.h"
 #include "mgmt/mgmt_http.h"
@@ -37,6 +38,7 @@ struct link_pool {
 struct provision {
 	struct ksa *ksa;
 	struct kma *kma;
+	struct peers *peers;		/* NULL: no [kx] */
 	const struct qkd_config *cfg;
 	char dir[KM_PATH_MAX];
 	char path[KM_PATH_MAX + 32];
@@ -47,20 +49,16 @@ struct provision {
 	size_t n_removed;
 	struct link_pool *pools;
 	size_t n_pools;
+	struct peer_cfg *peers_added;
+	size_t n_peers_added;
+	char (*peers_removed)[KM_NAME_MAX];
+	size_t n_peers_removed;
 };
 
 /* Same rule as the configuration's names: they go into URLs and files. */
 static bool valid_name(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (!n || n >= max)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "0123456789._-", *s))
-			return false;
-	return true;
+	return config_check_name(s, max);
 }
 
 /* A certificate CN: printable ASCII, no control characters. */
@@ -207,6 +205,83 @@ int provision_parse_pool(const char *text, size_t len,
 	return ret;
 }
 
+/*
+ * A peer, {"name", "address", "cert_cn"}, each checked as a [peer NAME]
+ * section's: NAME and cert_cn names, address "host:port" with a numeric
+ * IPv4 or [IPv6] host (config_check_address()).
+ */
+static int peer_from_json(json_t *obj, struct peer_cfg *out, char *err,
+			  size_t errlen)
+{
+	static const char *const fields[] = { "name", "address", "cert_cn" };
+	char *dst[] = { out->name, out->address, out->cert_cn };
+	size_t max[] = { sizeof(out->name), sizeof(out->address),
+			 sizeof(out->cert_cn) };
+	const char *key;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "a peer is a JSON object {\"name\", \"address\", \"cert_cn\"}");
+		return 400;
+	}
+	json_object_foreach(obj, key, v) {
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if (!strcmp(key, fields[i]))
+				break;
+		if (i == 3) {
+			snprintf(err, errlen, "unknown field \"%.64s\" (name, address, cert_cn)",
+				 key);
+			return 400;
+		}
+		if (!json_is_string(v) || json_string_length(v) >= max[i] ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(err, errlen, "%s: a string of at most %zu characters",
+				 fields[i], max[i] - 1);
+			return 400;
+		}
+		memcpy(dst[i], json_string_value(v), json_string_length(v) + 1);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (!dst[i][0]) {
+			snprintf(err, errlen, "missing field \"%s\"", fields[i]);
+			return 400;
+		}
+	}
+	if (!config_check_name(out->name, sizeof(out->name)) ||
+	    !config_check_name(out->cert_cn, sizeof(out->cert_cn))) {
+		snprintf(err, errlen, "name and cert_cn: 1..%d of A-Z a-z 0-9 . _ -",
+			 KM_NAME_MAX - 1);
+		return 400;
+	}
+	if (config_check_address(out->address)) {
+		snprintf(err, errlen, "address: \"%.64s\" is not IPv4:port or [IPv6]:port",
+			 out->address);
+		return 400;
+	}
+	return 0;
+}
+
+int provision_parse_peer(const char *text, size_t len, struct peer_cfg *out,
+			 char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	int ret;
+
+	if (!obj) {
+		memset(out, 0, sizeof(*out));
+		snprintf(err, errlen, "malformed JSON: %.200s (line %d, column %d)",
+			 jerr.text, jerr.line, jerr.column);
+		return 400;
+	}
+	ret = peer_from_json(obj, out, err, errlen);
+	json_decref(obj);
+	return ret;
+}
+
 /* ---- the overlay and its file ---- */
 
 static const struct kma_link_cfg *config_link(const struct provision *p,
@@ -267,6 +342,110 @@ static void drop_pool(struct provision *p, const char *name)
 	memmove(&p->pools[i], &p->pools[i + 1],
 		(p->n_pools - (size_t)i - 1) * sizeof(*p->pools));
 	p->n_pools--;
+}
+
+static bool peer_in_config(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->cfg->n_peers; i++)
+		if (!strcmp(p->cfg->peers[i].name, name))
+			return true;
+	return false;
+}
+
+static bool same_as_config(const struct provision *p, const struct peer_cfg *c)
+{
+	for (size_t i = 0; i < p->cfg->n_peers; i++)
+		if (!memcmp(&p->cfg->peers[i], c, sizeof(*c)))
+			return true;
+	return false;
+}
+
+static ssize_t find_peer_added(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_peers_added; i++)
+		if (!strcmp(p->peers_added[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t find_peer_removed(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_peers_removed; i++)
+		if (!strcmp(p->peers_removed[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int push_peer_added(struct provision *p, const struct peer_cfg *c)
+{
+	struct peer_cfg *a = realloc(p->peers_added,
+				     (p->n_peers_added + 1) * sizeof(*a));
+
+	if (!a)
+		return -1;
+	p->peers_added = a;
+	p->peers_added[p->n_peers_added++] = *c;
+	return 0;
+}
+
+static int push_peer_removed(struct provision *p, const char *name)
+{
+	char (*r)[KM_NAME_MAX] = realloc(p->peers_removed,
+					 (p->n_peers_removed + 1) * sizeof(*r));
+
+	if (!r)
+		return -1;
+	p->peers_removed = r;
+	snprintf(p->peers_removed[p->n_peers_removed++], KM_NAME_MAX, "%s",
+		 name);
+	return 0;
+}
+
+static json_t *peer_json(const struct peer_cfg *c)
+{
+	return json_pack("{s:s,s:s,s:s}", "name", c->name, "address",
+			 c->address, "cert_cn", c->cert_cn);
+}
+
+/*
+ * What still needs peer @name, in words, or NULL: a link to it (one per
+ * peer, and its key source talks over the channel), a consumer keyed
+ * over that link, the routing controller.  Such a peer is not removed.
+ */
+static const char *peer_user(const struct provision *p, const char *name,
+			     char *buf, size_t len)
+{
+	const struct qkd_config *c = p->cfg;
+	struct kma_link_info li;
+
+	for (size_t i = 0; !kma_link_info(p->kma, i, &li); i++)
+		if (!strcmp(li.peer, name)) {
+			snprintf(buf, len, "link %s uses peer %s; remove the link first",
+				 li.name, name);
+			return buf;
+		}
+	for (size_t i = 0; i < c->n_macsec; i++)
+		if (!strcmp(c->macsec[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->n_wireguard; i++)
+		if (!strcmp(c->wireguard[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->n_strongswan; i++)
+		if (!strcmp(c->strongswan[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->ipsec.n_gws; i++)
+		if (!strcmp(c->ipsec.gws[i].peer, name))
+			goto consumer;
+	if (!strcmp(c->controller, name)) {
+		snprintf(buf, len, "peer %s is the routing controller ([node] controller)",
+			 name);
+		return buf;
+	}
+	return NULL;
+consumer:
+	snprintf(buf, len, "a [macsec], [wireguard], [strongswan] or [ipsec] section of the configuration uses peer %s",
+		 name);
+	return buf;
 }
 
 static json_t *pool_json(const struct link_pool *lp)
@@ -345,6 +524,16 @@ static int save(struct provision *p, char *err, size_t errlen)
 	for (size_t i = 0; root && i < p->n_removed; i++)
 		json_array_append_new(json_object_get(root, "saes_removed"),
 				      json_string(p->removed[i]));
+	if (root && (p->n_peers_added || p->n_peers_removed)) {
+		json_t *a = json_array(), *r = json_array();
+
+		for (size_t i = 0; a && i < p->n_peers_added; i++)
+			json_array_append_new(a, peer_json(&p->peers_added[i]));
+		for (size_t i = 0; r && i < p->n_peers_removed; i++)
+			json_array_append_new(r, json_string(p->peers_removed[i]));
+		json_object_set_new(root, "peers_added", a);
+		json_object_set_new(root, "peers_removed", r);
+	}
 	if (root && p->n_pools) {
 		json_t *links = json_object();
 
@@ -430,6 +619,70 @@ static int load_pools(struct provision *p, json_t *links, char *err,
 	return 0;
 }
 
+/* "peers_removed", then "peers_added": as the SAEs are. */
+static int load_peers(struct provision *p, json_t *added, json_t *removed,
+		      char *err, size_t errlen)
+{
+	char why[300];
+	size_t i;
+	json_t *v;
+
+	if (!added && !removed)
+		return 0;
+	if (!json_is_array(added) || !json_is_array(removed)) {
+		snprintf(err, errlen, "%s: peers_added and peers_removed must be arrays",
+			 p->path);
+		return -1;
+	}
+	if (!p->peers) {
+		log_warn("provision: %s: peers changed at run time, but this node has no [peer] sections now; not applied",
+			 p->path);
+		return 0;
+	}
+	json_array_foreach(removed, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "%s: peers_removed[%zu]: not a string",
+				 p->path, i);
+			return -1;
+		}
+		if (!peer_in_config(p, name)) {
+			log_warn("provision: %s: peer %s, removed at run time, is no longer in the configuration; dropped",
+				 p->path, name);
+			continue;
+		}
+		if (peer_user(p, name, why, sizeof(why)) ||
+		    peers_remove(p->peers, name, why, sizeof(why)) < 0) {
+			log_warn("provision: %s: peer %s not removed again: %s",
+				 p->path, name, why);
+			continue;
+		}
+		if (push_peer_removed(p, name))
+			goto nomem;
+	}
+	json_array_foreach(added, i, v) {
+		struct peer_cfg c;
+
+		if (peer_from_json(v, &c, why, sizeof(why))) {
+			snprintf(err, errlen, "%s: peers_added[%zu]: %s", p->path,
+				 i, why);
+			return -1;
+		}
+		if (peers_add(p->peers, &c, why, sizeof(why)) < 0) {
+			log_warn("provision: %s: peer %s not added again: %s",
+				 p->path, c.name, why);
+			continue;
+		}
+		if (push_peer_added(p, &c))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
 static int load(struct provision *p, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -483,12 +736,17 @@ static int load(struct provision *p, char *err, size_t errlen)
 		if (push_added(p, &s))
 			goto out;
 	}
-	if (load_pools(p, json_object_get(root, "links_changed"), err, errlen))
+	if (load_peers(p, json_object_get(root, "peers_added"),
+		       json_object_get(root, "peers_removed"), err, errlen) ||
+	    load_pools(p, json_object_get(root, "links_changed"), err, errlen))
 		goto out;
 	ret = 0;
 	if (p->n_added || p->n_removed)
 		log_notice("provision: %s: %zu SAE(s) added, %zu removed at run time",
 			   p->path, p->n_added, p->n_removed);
+	if (p->n_peers_added || p->n_peers_removed)
+		log_notice("provision: %s: %zu peer(s) added, %zu removed at run time",
+			   p->path, p->n_peers_added, p->n_peers_removed);
 	if (p->n_pools)
 		log_notice("provision: %s: pool thresholds of %zu link(s) set at run time",
 			   p->path, p->n_pools);
@@ -498,6 +756,7 @@ out:
 }
 
 struct provision *provision_open(struct ksa *ksa, struct kma *kma,
+				 struct peers *peers,
 				 const struct qkd_config *cfg,
 				 char *err, size_t errlen)
 {
@@ -509,6 +768,7 @@ struct provision *provision_open(struct ksa *ksa, struct kma *kma,
 	}
 	p->ksa = ksa;
 	p->kma = kma;
+	p->peers = peers;
 	p->cfg = cfg;
 	snprintf(p->dir, sizeof(p->dir), "%s", cfg->node.state_dir);
 	snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, PROVISION_FILE);
@@ -529,6 +789,8 @@ void provision_close(struct provision *p)
 	free(p->added);
 	free(p->removed);
 	free(p->pools);
+	free(p->peers_added);
+	free(p->peers_removed);
 	free(p);
 }
 
@@ -869,4 +1131,150 @@ void provision_link_patch(struct mgmt_req *r)
 		   li.pool_ready, r->cn, r->serial);
 	audit(p, r, change, 200, NULL);
 	mgmt_reply_json(r, 200, link_view(p, r->src->lsa, &li));
+}
+
+/* ---- peers ---- */
+
+static bool has_kx(struct mgmt_req *r, json_t *change)
+{
+	if (r->prov->peers)
+		return true;
+	refuse(r, change, 409, "this node started without [peer] sections: its Kx channel is not running");
+	return false;
+}
+
+/* GET /api/v1/peers: as "qkdctl peer show" has them. */
+void provision_peer_list(struct mgmt_req *r)
+{
+	if (!available(r))
+		return;
+	mgmt_reply_json(r, 200, json_pack("{s:o}", "peers",
+					  view_peers(r->prov->peers)));
+}
+
+void provision_peer_add(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	const char *type = http_header(r->http, "Content-Type");
+	struct peer_cfg c;
+	char why[300], e[64];
+	ssize_t rm;
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s}", "op", "add peer");
+	if (!has_kx(r, change))
+		return;
+	if (type && strncmp(type, "application/json", 16)) {
+		refuse(r, change, 415, "Content-Type must be application/json");
+		return;
+	}
+	st = provision_parse_peer((const char *)r->http->body,
+				  r->http->body_len, &c, why, sizeof(why));
+	if (st) {
+		refuse(r, change, st, why);
+		return;
+	}
+	json_object_set_new(change, "peer", peer_json(&c));
+	st = peers_add(p->peers, &c, why, sizeof(why));
+	if (st < 0) {
+		refuse(r, change, errno_status(st), why);
+		return;
+	}
+	/* A configured peer removed and added again as it was is back. */
+	rm = find_peer_removed(p, c.name);
+	if (rm >= 0 && !same_as_config(p, &c))
+		rm = -1;
+	if (rm >= 0) {
+		memmove(&p->peers_removed[rm], &p->peers_removed[rm + 1],
+			(p->n_peers_removed - (size_t)rm - 1) *
+			sizeof(*p->peers_removed));
+		p->n_peers_removed--;
+	}
+	if ((rm < 0 && push_peer_added(p, &c)) || save(p, why, sizeof(why))) {
+		if (rm >= 0)
+			push_peer_removed(p, c.name);
+		else if (find_peer_added(p, c.name) >= 0)
+			p->n_peers_added--;
+		peers_remove(p->peers, c.name, e, sizeof(e));
+		log_err("provision: peer %s not added: %s", c.name, why);
+		refuse(r, change, 500, "could not write the change back; nothing changed");
+		return;
+	}
+	log_notice("provision: peer %s (%s, cert_cn %s) added by CN \"%s\" serial %s",
+		   c.name, c.address, c.cert_cn, r->cn, r->serial);
+	audit(p, r, json_incref(change), 201, NULL);
+	mgmt_reply_json(r, 201, json_incref(json_object_get(change, "peer")));
+	json_decref(change);
+}
+
+void provision_peer_remove(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	struct peer_cfg c = { 0 };
+	struct peer_info pi;
+	char why[300], e[64];
+	const char *busy;
+	ssize_t a;
+	bool pushed = false;
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s,s:s}", "op", "remove peer", "name", r->arg);
+	if (!has_kx(r, change))
+		return;
+	for (size_t i = 0; !peers_info(p->peers, i, &pi); i++)
+		if (!strcmp(pi.name, r->arg)) {
+			snprintf(c.name, sizeof(c.name), "%s", pi.name);
+			snprintf(c.address, sizeof(c.address), "%s", pi.address);
+			snprintf(c.cert_cn, sizeof(c.cert_cn), "%s", pi.cert_cn);
+		}
+	if (!c.name[0]) {
+		snprintf(why, sizeof(why), "no peer %.64s", r->arg);
+		refuse(r, change, 404, why);
+		return;
+	}
+	busy = peer_user(p, r->arg, why, sizeof(why));
+	if (busy) {
+		refuse(r, change, 409, busy);
+		return;
+	}
+	st = peers_remove(p->peers, r->arg, why, sizeof(why));
+	if (st < 0) {
+		refuse(r, change, st == -EBUSY ? 409 : errno_status(st), why);
+		return;
+	}
+	a = find_peer_added(p, r->arg);
+	if (a >= 0) {
+		memmove(&p->peers_added[a], &p->peers_added[a + 1],
+			(p->n_peers_added - (size_t)a - 1) *
+			sizeof(*p->peers_added));
+		p->n_peers_added--;
+	} else {
+		if (push_peer_removed(p, r->arg)) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto undo;
+		}
+		pushed = true;
+	}
+	if (save(p, why, sizeof(why)))
+		goto undo;
+	log_notice("provision: peer %s removed by CN \"%s\" serial %s", r->arg,
+		   r->cn, r->serial);
+	audit(p, r, change, 200, NULL);
+	mgmt_reply_json(r, 200, json_pack("{s:s,s:b}", "name", r->arg,
+					  "removed", 1));
+	return;
+undo:
+	if (pushed)
+		p->n_peers_removed--;
+	if (a >= 0)
+		push_peer_added(p, &c);
+	peers_add(p->peers, &c, e, sizeof(e));
+	log_err("provision: peer %s not removed: %s", r->arg, why);
+	refuse(r, change, 500, "could not write the change back; nothing changed");
 }

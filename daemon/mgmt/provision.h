@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Runtime provisioning over Mk (Y.3802 10.1, configuration management):
- * SAEs added to and removed from a running node, and links' pool
- * thresholds changed, through the management listener (mgmt_http.h,
+ * SAEs and Kx peers added to and removed from a running node, and links'
+ * pool thresholds changed, through the management listener (mgmt_http.h,
  * admin role), without a restart and without losing keys.  Each change is checked first (bad input changes nothing),
  * applied to the KSA's SAE table, written back to
  * STATE_DIR/provisioned.json (fsync, rename: a crash leaves the old or
@@ -29,7 +29,10 @@ struct provision;
  * NULL with the reason in @err.
  */
 struct kma;
+struct peers;
+/* @peers: NULL on a node without [kx] (no peer can be added). */
 struct provision *provision_open(struct ksa *ksa, struct kma *kma,
+				 struct peers *peers,
 				 const struct qkd_config *cfg,
 				 char *err, size_t errlen);
 void provision_close(struct provision *p);
@@ -41,6 +44,13 @@ void provision_close(struct provision *p);
  */
 int provision_parse_sae(const char *text, size_t len, struct ksa_sae_cfg *out,
 			char *err, size_t errlen);
+
+/*
+ * A peer as a JSON object {"name", "address", "cert_cn"}, nothing else,
+ * checked as a [peer] section is: 0, or 400 with the reason in @err.
+ */
+int provision_parse_peer(const char *text, size_t len, struct peer_cfg *out,
+			 char *err, size_t errlen);
 
 /*
  * A link's pool thresholds to set, {"pool_warn": N, "pool_ready": N},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests for the checks of runtime provisioning (provision.h): the
- * request bodies, and the [link] rule that a runtime change shares with
+ * request bodies (thresholds, peers), and the [link] rule that a runtime change shares with
  * the configuration parser.  The whole API is tested with curl in
  * selftests/host/provision.sh.
  */
@@ -93,11 +93,54 @@ static void test_pool_rule(void **state)
 		fail_msg("%s", err);
 }
 
+static void test_peer_body(void **state)
+{
+	struct peer_cfg c;
+	char err[256];
+	static const char good[] =
+		"{\"name\": \"C\", \"address\": \"[::1]:9003\", \"cert_cn\": \"kme-c\"}";
+
+	(void)state;
+	assert_int_equal(provision_parse_peer(good, strlen(good), &c, err,
+					      sizeof(err)), 0);
+	assert_string_equal(c.name, "C");
+	assert_string_equal(c.address, "[::1]:9003");
+	assert_string_equal(c.cert_cn, "kme-c");
+
+	static const struct { const char *body, *why; } bad[] = {
+		{ "{\"name\": \"C\"", "malformed JSON" },
+		{ "[\"C\"]", "a JSON object" },
+		{ "{\"name\": \"C\", \"cert_cn\": \"C\"}", "missing field \"address\"" },
+		{ "{\"name\": \"C\", \"address\": \"127.0.0.1:1\", \"cert_cn\": \"C\", \"seed\": \"00\"}",
+		  "unknown field \"seed\"" },
+		{ "{\"name\": \"C/D\", \"address\": \"127.0.0.1:1\", \"cert_cn\": \"C\"}",
+		  "name and cert_cn" },
+		{ "{\"name\": \"C\", \"address\": \"127.0.0.1:1\", \"cert_cn\": \"C D\"}",
+		  "name and cert_cn" },
+		{ "{\"name\": \"C\", \"address\": \"c.example:1\", \"cert_cn\": \"C\"}",
+		  "address: \"c.example:1\" is not" },
+		{ "{\"name\": \"C\", \"address\": \"127.0.0.1:0\", \"cert_cn\": \"C\"}",
+		  "address" },
+		{ "{\"name\": \"C\", \"address\": 9003, \"cert_cn\": \"C\"}",
+		  "address: a string" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(provision_parse_peer(bad[i].body,
+						      strlen(bad[i].body), &c,
+						      err, sizeof(err)), 400);
+		if (!strstr(err, bad[i].why))
+			fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].body, err,
+				 bad[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_body),
 		cmocka_unit_test(test_pool_rule),
+		cmocka_unit_test(test_peer_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
