@@ -78,7 +78,7 @@ struct daemon {
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct mgmt_http *mgmt;		/* [metrics]: the Mk listener, or NULL */
-	struct provision *prov;		/* SAEs added/removed over Mk */
+	struct provision *prov;		/* SAEs, link thresholds over Mk */
 	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
@@ -123,7 +123,8 @@ static void usage(FILE *out)
 "                     connections whose peer certificate they now refuse\n"
 "                     are closed, the others stay.  Every other change is\n"
 "                     logged as needing a restart (links, peers, SAEs and\n"
-"                     listeners are owned by live connections and key stores).\n"
+"                     listeners are owned by live connections and key stores).\n""                     SAEs, peers and link thresholds can be changed over\n"
+"                     the management listener instead (manager.rst).\n"
 "\n"
 "Logging goes to stderr; under systemd each line carries a <N> priority\n"
 "prefix for journald.  Key bytes are never logged.\n"
@@ -751,7 +752,8 @@ static int start_mgmt(struct daemon *d, char *err, size_t errlen)
 	struct mgmt_http_config mc = mgmt_config(&d->cfg);
 
 	/* SAEs provisioned before stay, even without the listener now. */
-	d->prov = provision_open(d->ksa, &d->cfg, err, errlen);
+	d->prov = provision_open(d->ksa, d->kma, d->peers, &d->cfg, err,
+				 errlen);
 	if (!d->prov)
 		return -1;
 	if (!d->cfg.metrics_listen[0])

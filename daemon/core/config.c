@@ -217,6 +217,18 @@ static bool set_path(struct parser *p, const char *key, const char *val,
 	return true;
 }
 
+bool config_check_name(const char *s, size_t size)
+{
+	return valid_name(s, size);
+}
+
+const char *config_check_pool(uint64_t pool_warn, uint64_t pool_ready)
+{
+	if (pool_warn && pool_ready && pool_warn > pool_ready)
+		return "pool_warn above pool_ready";
+	return NULL;
+}
+
 int config_check_address(const char *addr)
 {
 	char host[KM_ADDR_MAX];
@@ -1781,7 +1793,7 @@ static void check_link(struct parser *p, size_t i)
 	const struct kma_link_cfg *l = &p->cfg->links[i];
 	const struct item_meta *m = &p->link_meta[i];
 	int line = m->line;
-	const char *k;
+	const char *k, *why;
 
 	/* With central key relay the link's peer is reached through the
 	 * controller, not over a Kx channel of its own. */
@@ -1841,9 +1853,9 @@ static void check_link(struct parser *p, size_t i)
 		fail_at(p, line,
 			"[link %s]: 'link_id' is for source = kernel or kernel_push = yes",
 			l->name);
-	if (l->pool_warn && l->pool_ready && l->pool_warn > l->pool_ready)
-		fail_at(p, line, "[link %s]: pool_warn above pool_ready",
-			l->name);
+	why = config_check_pool(l->pool_warn, l->pool_ready);
+	if (why)
+		fail_at(p, line, "[link %s]: %s", l->name, why);
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(p->cfg->links[j].peer, l->peer))
 			fail_at(p, line,

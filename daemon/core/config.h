@@ -372,6 +372,15 @@ int config_parse_string(const char *text, const char *name,
 /* Cleanses the seeds and frees the arrays; @cfg may be zeroed or freed. */
 void config_free(struct qkd_config *cfg);
 
+/* A section name or a name-valued key: 1..@size-1 of A-Z a-z 0-9 . _ - */
+bool config_check_name(const char *s, size_t size);
+
+/*
+ * A [link]'s pool_warn and pool_ready as set (0: the default): NULL if
+ * they go together, else why not.  Also for runtime provisioning.
+ */
+const char *config_check_pool(uint64_t pool_warn, uint64_t pool_ready);
+
 /* "host:port" with a numeric IPv4 address, or "[IPv6]:port".  0 or -1. */
 int config_check_address(const char *addr);
 

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer target for the provisioning request body (mgmt/provision.c):
- * bytes -> provision_parse_sae().  A parse either gives 400 with a reason
- * or an SAE whose three fields are set, NUL-terminated within their
- * buffers, and free of control characters.
+ * libFuzzer target for the provisioning request bodies (mgmt/provision.c):
+ * the same bytes to each parser.  provision_parse_sae(): 400 with a
+ * reason, or an SAE whose three fields are set, NUL-terminated within
+ * their buffers, and free of control characters.  provision_parse_pool():
+ * 400 with a reason, or at least one threshold, each a JSON integer >= 0.
+ * provision_parse_peer(): 400 with a reason, or a peer whose name and
+ * cert_cn are names and whose address the config parser takes.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "mgmt/provision.h"
 
 static void check_field(const char *s, size_t size)
@@ -22,11 +26,58 @@ static void check_field(const char *s, size_t size)
 			__builtin_trap();
 }
 
+static void pool(const uint8_t *data, size_t size)
+{
+	struct provision_pool pp;
+	char err[256];
+	int st;
+
+	err[0] = '\0';
+	st = provision_parse_pool((const char *)data, size, &pp, err,
+				  sizeof(err));
+	if (st) {
+		if (st != 400 || !err[0] || strnlen(err, sizeof(err)) == sizeof(err))
+			__builtin_trap();
+		return;
+	}
+	if (!pp.has_warn && !pp.has_ready)
+		__builtin_trap();
+	/* JSON integers are signed 64-bit: nothing above INT64_MAX gets in */
+	if ((pp.has_warn && pp.pool_warn > INT64_MAX) ||
+	    (pp.has_ready && pp.pool_ready > INT64_MAX) ||
+	    (!pp.has_warn && pp.pool_warn) || (!pp.has_ready && pp.pool_ready))
+		__builtin_trap();
+}
+
+static void peer(const uint8_t *data, size_t size)
+{
+	struct peer_cfg c;
+	char err[256];
+	int st;
+
+	err[0] = '\0';
+	st = provision_parse_peer((const char *)data, size, &c, err,
+				  sizeof(err));
+	if (st) {
+		if (st != 400 || !err[0] || strnlen(err, sizeof(err)) == sizeof(err))
+			__builtin_trap();
+		return;
+	}
+	if (!config_check_name(c.name, sizeof(c.name)) ||
+	    !config_check_name(c.cert_cn, sizeof(c.cert_cn)) ||
+	    strnlen(c.address, sizeof(c.address)) == sizeof(c.address) ||
+	    config_check_address(c.address))
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ksa_sae_cfg s;
 	char err[256];
 	int st;
+
+	pool(data, size);
+	peer(data, size);
 
 	err[0] = '\0';
 	st = provision_parse_sae((const char *)data, size, &s, err, sizeof(err));

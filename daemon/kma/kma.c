@@ -154,6 +154,25 @@ size_t kma_link_count(const struct kma *kma)
 	return kma->n_links;
 }
 
+static void default_thresholds(struct kma_link_cfg *cfg,
+			       const struct keysrc *src);
+
+int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
+		      uint64_t pool_ready)
+{
+	for (size_t i = 0; i < kma->n_links; i++) {
+		struct kma_link *l = &kma->links[i];
+
+		if (strcmp(l->cfg.name, name))
+			continue;
+		l->cfg.pool_warn = pool_warn;
+		l->cfg.pool_ready = pool_ready;
+		default_thresholds(&l->cfg, l->src);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static enum qkd_pool_level pool_level(const struct kma_link *l, uint64_t avail)
 {
 	if (avail == 0)

@@ -97,6 +97,14 @@ struct peers;
 void kma_use_peers(struct kma *kma, struct peers *peers);
 
 size_t kma_link_count(const struct kma *kma);
+/*
+ * Set link @name's pool thresholds as a [link] section sets them (0: the
+ * default), in force from the next kma_link_info(): pool levels, alarms
+ * and link-state advertisements follow.  The caller checked them
+ * (config_check_pool()).  0, or -ENOENT.
+ */
+int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
+		      uint64_t pool_ready);
 /* 0, or -1 if @i is out of range. */
 int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out);
 

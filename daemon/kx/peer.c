@@ -72,7 +72,7 @@ struct peers {
 	SSL_CTX *server_ctx, *client_ctx;
 	char node[KM_NAME_MAX];
 	uint64_t epoch;
-	struct peer *peers;
+	struct peer **peers;		/* each its own: conns point to it */
 	size_t n_peers;
 	struct tls_listener *listener;
 	struct kx_conn *conns;		/* every live connection */
@@ -195,16 +195,16 @@ const char *peer_state_name(enum peer_state s)
 static struct peer *peer_by_name(struct peers *ps, const char *name)
 {
 	for (size_t i = 0; i < ps->n_peers; i++)
-		if (!strcmp(ps->peers[i].cfg.name, name))
-			return &ps->peers[i];
+		if (!strcmp(ps->peers[i]->cfg.name, name))
+			return ps->peers[i];
 	return NULL;
 }
 
 static struct peer *peer_by_cn(struct peers *ps, const char *cn)
 {
 	for (size_t i = 0; i < ps->n_peers; i++)
-		if (!strcmp(ps->peers[i].cfg.cert_cn, cn))
-			return &ps->peers[i];
+		if (!strcmp(ps->peers[i]->cfg.cert_cn, cn))
+			return ps->peers[i];
 	return NULL;
 }
 
@@ -312,7 +312,7 @@ static struct peer *peer_by_ip(struct peers *ps, const char *ip)
 	if (!ip[0])
 		return NULL;
 	for (size_t i = 0; i < ps->n_peers; i++) {
-		if (peer_parse_addr(ps->peers[i].cfg.address, &ss, &sl))
+		if (peer_parse_addr(ps->peers[i]->cfg.address, &ss, &sl))
 			continue;
 		a = ss.ss_family == AF_INET ?
 		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr :
@@ -322,7 +322,7 @@ static struct peer *peer_by_ip(struct peers *ps, const char *ip)
 			continue;
 		if (found)
 			return NULL;
-		found = &ps->peers[i];
+		found = ps->peers[i];
 	}
 	return found;
 }
@@ -851,7 +851,7 @@ static void beat_tick(void *arg)
 			 (unsigned long long)late);
 	ps->last_tick_ms = now;
 	for (size_t i = 0; i < ps->n_peers; i++) {
-		struct peer *p = &ps->peers[i];
+		struct peer *p = ps->peers[i];
 
 		if (!p->conn || p->state != PEER_UP) {
 			if (probe && p->retry && p->probe_armed)
@@ -1311,7 +1311,7 @@ int peers_set_liveness(struct peers *ps, uint32_t heartbeat_ms,
 	ps->beat_ms = heartbeat_ms ? heartbeat_ms : LV_INTERVAL_DEFAULT_MS;
 	ps->dead_after = dead_after ? dead_after : LV_DEAD_AFTER_DEFAULT;
 	for (size_t i = 0; i < ps->n_peers; i++) {
-		struct peer *p = &ps->peers[i];
+		struct peer *p = ps->peers[i];
 		struct liveness was = p->lv;
 
 		liveness_init(&p->lv, ps->beat_ms, ps->dead_after);
@@ -1352,19 +1352,54 @@ void peers_set_ctx(struct peers *ps, SSL_CTX *server_ctx, SSL_CTX *client_ctx)
 	ps->client_ctx = client_ctx;
 }
 
+/* One peer more, not dialed yet: the start and a runtime add share it. */
+static struct peer *peer_new(struct peers *ps, const struct peer_cfg *cfg,
+			     char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	struct peer **a, *p;
+
+	if (peer_parse_addr(cfg->address, &ss, &slen)) {
+		snprintf(err, errlen, "peer %s: bad address %s", cfg->name,
+			 cfg->address);
+		return NULL;
+	}
+	a = realloc(ps->peers, (ps->n_peers + 1) * sizeof(*a));
+	if (a)
+		ps->peers = a;
+	p = a ? calloc(1, sizeof(*p)) : NULL;
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->ps = ps;
+	p->cfg = *cfg;
+	p->backoff_ms = PEER_BACKOFF_MIN_MS;
+	p->probe_fd = -1;
+	liveness_init(&p->lv, ps->beat_ms, ps->dead_after);
+	ps->peers[ps->n_peers++] = p;
+	return p;
+}
+
+static void peer_free(struct peer *p)
+{
+	if (p->retry)
+		loop_timer_del(p->retry);
+	p->retry = NULL;
+	dial_timeout_stop(p);
+	probe_stop(p);
+	free(p);
+}
+
 struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 			  SSL_CTX *client_ctx, const struct km_node_cfg *node,
 			  const struct peer_cfg *cfgs, size_t n_peers,
 			  const char *kx_listen, char *err, size_t errlen)
 {
 	struct peers *ps = calloc(1, sizeof(*ps));
-	struct sockaddr_storage ss;
-	socklen_t slen;
 
-	if (ps)
-		ps->peers = calloc(n_peers ? n_peers : 1, sizeof(*ps->peers));
-	if (!ps || !ps->peers) {
-		free(ps);
+	if (!ps) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -1373,20 +1408,9 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 	ps->client_ctx = client_ctx;
 	ps->epoch = new_epoch();
 	snprintf(ps->node, sizeof(ps->node), "%s", node->name);
-	ps->n_peers = n_peers;
-	for (size_t i = 0; i < n_peers; i++) {
-		struct peer *p = &ps->peers[i];
-
-		p->ps = ps;
-		p->cfg = cfgs[i];
-		p->backoff_ms = PEER_BACKOFF_MIN_MS;
-		p->probe_fd = -1;
-		if (peer_parse_addr(p->cfg.address, &ss, &slen)) {
-			snprintf(err, errlen, "peer %s: bad address %s",
-				 p->cfg.name, p->cfg.address);
+	for (size_t i = 0; i < n_peers; i++)
+		if (!peer_new(ps, &cfgs[i], err, errlen))
 			goto fail;
-		}
-	}
 	if (kx_listen && *kx_listen && listen_on(ps, kx_listen, err, errlen))
 		goto fail;
 	if (kx_listen && *kx_listen)
@@ -1396,12 +1420,77 @@ struct peers *peers_start(struct loop *loop, SSL_CTX *server_ctx,
 		goto fail;
 	}
 	for (size_t i = 0; i < n_peers; i++)
-		if (peer_dials(ps->node, ps->peers[i].cfg.name))
-			dial(&ps->peers[i]);
+		if (peer_dials(ps->node, ps->peers[i]->cfg.name))
+			dial(ps->peers[i]);
 	return ps;
 fail:
 	peers_stop(ps);
 	return NULL;
+}
+
+int peers_add(struct peers *ps, const struct peer_cfg *cfg, char *err,
+	      size_t errlen)
+{
+	struct peer *p;
+
+	if (!strcmp(cfg->name, ps->node)) {
+		snprintf(err, errlen, "%s is this node", cfg->name);
+		return -EINVAL;
+	}
+	if (peer_by_name(ps, cfg->name)) {
+		snprintf(err, errlen, "peer %s exists", cfg->name);
+		return -EEXIST;
+	}
+	if (peer_by_cn(ps, cfg->cert_cn)) {
+		snprintf(err, errlen, "cert_cn \"%s\" is another peer's",
+			 cfg->cert_cn);
+		return -EEXIST;
+	}
+	p = peer_new(ps, cfg, err, errlen);
+	if (!p)
+		return strstr(err, "memory") ? -ENOMEM : -EINVAL;
+	log_notice("Kx: peer %s (%s, cert_cn %s) added", cfg->name,
+		   cfg->address, cfg->cert_cn);
+	if (peer_dials(ps->node, cfg->name))
+		dial(p);
+	return 0;
+}
+
+int peers_remove(struct peers *ps, const char *name, char *err,
+		 size_t errlen)
+{
+	struct peer *p = peer_by_name(ps, name);
+	struct kx_conn *kc, *next;
+	size_t i;
+
+	if (!p) {
+		snprintf(err, errlen, "no peer %s", name);
+		return -ENOENT;
+	}
+	if (!strcmp(ps->hub, name)) {
+		snprintf(err, errlen, "peer %s is the central KM every key relay goes through",
+			 name);
+		return -EBUSY;
+	}
+	/* Its connections go as at a stop: detached, then freed. */
+	for (kc = ps->conns; kc; kc = next) {
+		next = kc->next;
+		if (kc->peer != p)
+			continue;
+		conn_unlink(kc);
+		kc->ps = NULL;
+		kc->peer = NULL;
+		tls_conn_free(kc->tls);
+	}
+	peer_alarm_clear(p);
+	for (i = 0; ps->peers[i] != p; i++)
+		;
+	memmove(&ps->peers[i], &ps->peers[i + 1],
+		(ps->n_peers - i - 1) * sizeof(*ps->peers));
+	ps->n_peers--;
+	peer_free(p);
+	log_notice("Kx: peer %s removed", name);
+	return 0;
 }
 
 void peers_stop(struct peers *ps)
@@ -1409,7 +1498,7 @@ void peers_stop(struct peers *ps)
 	if (!ps)
 		return;
 	for (size_t i = 0; i < ps->n_peers; i++) {
-		struct peer *p = &ps->peers[i];
+		struct peer *p = ps->peers[i];
 
 		if (p->retry)
 			loop_timer_del(p->retry);
@@ -1434,6 +1523,8 @@ void peers_stop(struct peers *ps)
 		tls_conn_free(kc->tls);
 	}
 	tls_listener_free(ps->listener);
+	for (size_t i = 0; i < ps->n_peers; i++)
+		free(ps->peers[i]);
 	free(ps->peers);
 	free(ps);
 }
@@ -1449,7 +1540,7 @@ int peers_info(const struct peers *ps, size_t i, struct peer_info *out)
 
 	if (!ps || i >= ps->n_peers)
 		return -1;
-	p = &ps->peers[i];
+	p = ps->peers[i];
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", p->cfg.name);
 	snprintf(out->address, sizeof(out->address), "%s", p->cfg.address);

@@ -117,6 +117,19 @@ void peers_set_ctx(struct peers *ps, SSL_CTX *server_ctx, SSL_CTX *client_ctx);
 void peers_stop(struct peers *peers);
 
 /*
+ * A peer added to or removed from the running channel set (runtime
+ * provisioning): an added one is dialed or awaited as a configured one
+ * is; a removed one's connections close and its alarm clears.  The
+ * caller checked what the configuration parser checks.  0, or -errno
+ * with the reason in @err: -EINVAL (this node, a bad address), -EEXIST
+ * (its name or cert_cn is a peer's), -ENOENT, -EBUSY (the hub), -ENOMEM.
+ */
+int peers_add(struct peers *ps, const struct peer_cfg *cfg, char *err,
+	      size_t errlen);
+int peers_remove(struct peers *ps, const char *name, char *err,
+		 size_t errlen);
+
+/*
  * Liveness of every channel (liveness.h): a HEARTBEAT when nothing else
  * went out for @heartbeat_ms, death (close, link out of routing, alarm
  * "kx:NAME") after @dead_after intervals with nothing received, and

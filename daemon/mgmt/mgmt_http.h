@@ -54,7 +54,7 @@ struct mgmt_req {
 typedef void (*mgmt_handler)(struct mgmt_req *r);
 
 struct mgmt_route {
-	const char *method;	/* "GET" (HEAD too), "POST", "PUT", "DELETE" */
+	const char *method;	/* "GET" (HEAD too), "POST", "PUT", "PATCH", "DELETE" */
 	/* Exact, or ending in a "{name}" segment: any one, in r->arg. */
 	const char *path;
 	uint32_t role;		/* MGMT_ROLE_* required */
@@ -102,5 +102,11 @@ void provision_sae_list(struct mgmt_req *r);	/* provision.c */
 void provision_sae_get(struct mgmt_req *r);
 void provision_sae_add(struct mgmt_req *r);
 void provision_sae_remove(struct mgmt_req *r);
+void provision_link_list(struct mgmt_req *r);
+void provision_link_get(struct mgmt_req *r);
+void provision_link_patch(struct mgmt_req *r);
+void provision_peer_list(struct mgmt_req *r);
+void provision_peer_add(struct mgmt_req *r);
+void provision_peer_remove(struct mgmt_req *r);
 
 #endif /* QKD_MGMT_HTTP_H */

@@ -31,6 +31,12 @@ const struct mgmt_route mgmt_routes[] = {
 	{ "GET",    "/api/v1/saes/{id}", MGMT_ROLE_MONITOR, provision_sae_get },
 	{ "POST",   "/api/v1/saes",	 MGMT_ROLE_ADMIN,   provision_sae_add },
 	{ "DELETE", "/api/v1/saes/{id}", MGMT_ROLE_ADMIN,   provision_sae_remove },
+	{ "GET",    "/api/v1/links",	 MGMT_ROLE_MONITOR, provision_link_list },
+	{ "GET",    "/api/v1/links/{name}", MGMT_ROLE_MONITOR, provision_link_get },
+	{ "PATCH",  "/api/v1/links/{name}", MGMT_ROLE_ADMIN, provision_link_patch },
+	{ "GET",    "/api/v1/peers",	 MGMT_ROLE_MONITOR, provision_peer_list },
+	{ "POST",   "/api/v1/peers",	 MGMT_ROLE_ADMIN,   provision_peer_add },
+	{ "DELETE", "/api/v1/peers/{name}", MGMT_ROLE_ADMIN, provision_peer_remove },
 };
 
 const size_t mgmt_n_routes = sizeof(mgmt_routes) / sizeof(mgmt_routes[0]);

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runtime provisioning of SAEs (provision.h).  The node's SAE table is
- * the configuration's [sae] sections with an overlay on top: SAEs added,
- * and names of configured SAEs removed.  The overlay is what
+ * Runtime provisioning (provision.h).  The node's SAE table is the
+ * configuration's [sae] sections with an overlay on top: SAEs added, and
+ * names of configured SAEs removed; a link's pool thresholds are its
+ * [link] section's unless the overlay sets them.  The overlay is what
  * provisioned.json holds, so the file never repeats the configuration and
  * an SAE removed and added again comes back as added.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +20,25 @@
 #include <jansson.h>
 
 #include "core/log.h"
+#include "kma/kma.h"
 #include "ksa/ksa.h"
+#include "kx/peer.h"
+#include "routing/lsa.h"
+#include "mgmt/ctl.h"
 #include "mgmt/mgmt_http.h"
 #include "mgmt/provision.h"
+#include "mgmt/view.h"
+
+/* A link's pool thresholds as set at run time (0: the default). */
+struct link_pool {
+	char name[KM_NAME_MAX];
+	uint64_t pool_warn, pool_ready;
+};
 
 struct provision {
 	struct ksa *ksa;
+	struct kma *kma;
+	struct peers *peers;		/* NULL: no [kx] */
 	const struct qkd_config *cfg;
 	char dir[KM_PATH_MAX];
 	char path[KM_PATH_MAX + 32];
@@ -32,20 +47,18 @@ struct provision {
 	size_t n_added;
 	char (*removed)[KSA_SAE_ID_MAX];
 	size_t n_removed;
+	struct link_pool *pools;
+	size_t n_pools;
+	struct peer_cfg *peers_added;
+	size_t n_peers_added;
+	char (*peers_removed)[KM_NAME_MAX];
+	size_t n_peers_removed;
 };
 
 /* Same rule as the configuration's names: they go into URLs and files. */
 static bool valid_name(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (!n || n >= max)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "0123456789._-", *s))
-			return false;
-	return true;
+	return config_check_name(s, max);
 }
 
 /* A certificate CN: printable ASCII, no control characters. */
@@ -131,7 +144,316 @@ int provision_parse_sae(const char *text, size_t len, struct ksa_sae_cfg *out,
 	return ret;
 }
 
+/*
+ * {"pool_warn": N, "pool_ready": N}, either or both: what a [link]
+ * section's keys of those names take (set_u64(), 0..), as JSON integers.
+ */
+static int pool_from_json(json_t *obj, struct provision_pool *out, char *err,
+			  size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "pool thresholds are a JSON object {\"pool_warn\", \"pool_ready\"}");
+		return 400;
+	}
+	json_object_foreach(obj, key, v) {
+		bool warn = !strcmp(key, "pool_warn");
+
+		if (!warn && strcmp(key, "pool_ready")) {
+			snprintf(err, errlen, "unknown field \"%.64s\" (pool_warn, pool_ready)",
+				 key);
+			return 400;
+		}
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen, "%s: bytes, an integer from 0 (0: the default)",
+				 key);
+			return 400;
+		}
+		if (warn) {
+			out->has_warn = true;
+			out->pool_warn = (uint64_t)json_integer_value(v);
+		} else {
+			out->has_ready = true;
+			out->pool_ready = (uint64_t)json_integer_value(v);
+		}
+	}
+	if (!out->has_warn && !out->has_ready) {
+		snprintf(err, errlen, "nothing to change: give pool_warn, pool_ready or both");
+		return 400;
+	}
+	return 0;
+}
+
+int provision_parse_pool(const char *text, size_t len,
+			 struct provision_pool *out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	int ret;
+
+	if (!obj) {
+		memset(out, 0, sizeof(*out));
+		snprintf(err, errlen, "malformed JSON: %.200s (line %d, column %d)",
+			 jerr.text, jerr.line, jerr.column);
+		return 400;
+	}
+	ret = pool_from_json(obj, out, err, errlen);
+	json_decref(obj);
+	return ret;
+}
+
+/*
+ * A peer, {"name", "address", "cert_cn"}, each checked as a [peer NAME]
+ * section's: NAME and cert_cn names, address "host:port" with a numeric
+ * IPv4 or [IPv6] host (config_check_address()).
+ */
+static int peer_from_json(json_t *obj, struct peer_cfg *out, char *err,
+			  size_t errlen)
+{
+	static const char *const fields[] = { "name", "address", "cert_cn" };
+	char *dst[] = { out->name, out->address, out->cert_cn };
+	size_t max[] = { sizeof(out->name), sizeof(out->address),
+			 sizeof(out->cert_cn) };
+	const char *key;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "a peer is a JSON object {\"name\", \"address\", \"cert_cn\"}");
+		return 400;
+	}
+	json_object_foreach(obj, key, v) {
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if (!strcmp(key, fields[i]))
+				break;
+		if (i == 3) {
+			snprintf(err, errlen, "unknown field \"%.64s\" (name, address, cert_cn)",
+				 key);
+			return 400;
+		}
+		if (!json_is_string(v) || json_string_length(v) >= max[i] ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(err, errlen, "%s: a string of at most %zu characters",
+				 fields[i], max[i] - 1);
+			return 400;
+		}
+		memcpy(dst[i], json_string_value(v), json_string_length(v) + 1);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (!dst[i][0]) {
+			snprintf(err, errlen, "missing field \"%s\"", fields[i]);
+			return 400;
+		}
+	}
+	if (!config_check_name(out->name, sizeof(out->name)) ||
+	    !config_check_name(out->cert_cn, sizeof(out->cert_cn))) {
+		snprintf(err, errlen, "name and cert_cn: 1..%d of A-Z a-z 0-9 . _ -",
+			 KM_NAME_MAX - 1);
+		return 400;
+	}
+	if (config_check_address(out->address)) {
+		snprintf(err, errlen, "address: \"%.64s\" is not IPv4:port or [IPv6]:port",
+			 out->address);
+		return 400;
+	}
+	return 0;
+}
+
+int provision_parse_peer(const char *text, size_t len, struct peer_cfg *out,
+			 char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	int ret;
+
+	if (!obj) {
+		memset(out, 0, sizeof(*out));
+		snprintf(err, errlen, "malformed JSON: %.200s (line %d, column %d)",
+			 jerr.text, jerr.line, jerr.column);
+		return 400;
+	}
+	ret = peer_from_json(obj, out, err, errlen);
+	json_decref(obj);
+	return ret;
+}
+
 /* ---- the overlay and its file ---- */
+
+static const struct kma_link_cfg *config_link(const struct provision *p,
+					      const char *name)
+{
+	for (size_t i = 0; i < p->cfg->n_links; i++)
+		if (!strcmp(p->cfg->links[i].name, name))
+			return &p->cfg->links[i];
+	return NULL;
+}
+
+static ssize_t find_pool(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_pools; i++)
+		if (!strcmp(p->pools[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Link @name's thresholds as set: at run time, else by its [link]. */
+static struct link_pool pool_set(const struct provision *p, const char *name)
+{
+	ssize_t i = find_pool(p, name);
+	const struct kma_link_cfg *l = config_link(p, name);
+	struct link_pool lp = { .pool_warn = l ? l->pool_warn : 0,
+				.pool_ready = l ? l->pool_ready : 0 };
+
+	if (i >= 0)
+		lp = p->pools[i];
+	snprintf(lp.name, sizeof(lp.name), "%s", name);
+	return lp;
+}
+
+/* Record @lp in the overlay, replacing the link's entry; -1: no memory. */
+static int put_pool(struct provision *p, const struct link_pool *lp)
+{
+	ssize_t i = find_pool(p, lp->name);
+	struct link_pool *a;
+
+	if (i >= 0) {
+		p->pools[i] = *lp;
+		return 0;
+	}
+	a = realloc(p->pools, (p->n_pools + 1) * sizeof(*a));
+	if (!a)
+		return -1;
+	p->pools = a;
+	p->pools[p->n_pools++] = *lp;
+	return 0;
+}
+
+static void drop_pool(struct provision *p, const char *name)
+{
+	ssize_t i = find_pool(p, name);
+
+	if (i < 0)
+		return;
+	memmove(&p->pools[i], &p->pools[i + 1],
+		(p->n_pools - (size_t)i - 1) * sizeof(*p->pools));
+	p->n_pools--;
+}
+
+static bool peer_in_config(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->cfg->n_peers; i++)
+		if (!strcmp(p->cfg->peers[i].name, name))
+			return true;
+	return false;
+}
+
+static bool same_as_config(const struct provision *p, const struct peer_cfg *c)
+{
+	for (size_t i = 0; i < p->cfg->n_peers; i++)
+		if (!memcmp(&p->cfg->peers[i], c, sizeof(*c)))
+			return true;
+	return false;
+}
+
+static ssize_t find_peer_added(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_peers_added; i++)
+		if (!strcmp(p->peers_added[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t find_peer_removed(const struct provision *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_peers_removed; i++)
+		if (!strcmp(p->peers_removed[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int push_peer_added(struct provision *p, const struct peer_cfg *c)
+{
+	struct peer_cfg *a = realloc(p->peers_added,
+				     (p->n_peers_added + 1) * sizeof(*a));
+
+	if (!a)
+		return -1;
+	p->peers_added = a;
+	p->peers_added[p->n_peers_added++] = *c;
+	return 0;
+}
+
+static int push_peer_removed(struct provision *p, const char *name)
+{
+	char (*r)[KM_NAME_MAX] = realloc(p->peers_removed,
+					 (p->n_peers_removed + 1) * sizeof(*r));
+
+	if (!r)
+		return -1;
+	p->peers_removed = r;
+	snprintf(p->peers_removed[p->n_peers_removed++], KM_NAME_MAX, "%s",
+		 name);
+	return 0;
+}
+
+static json_t *peer_json(const struct peer_cfg *c)
+{
+	return json_pack("{s:s,s:s,s:s}", "name", c->name, "address",
+			 c->address, "cert_cn", c->cert_cn);
+}
+
+/*
+ * What still needs peer @name, in words, or NULL: a link to it (one per
+ * peer, and its key source talks over the channel), a consumer keyed
+ * over that link, the routing controller.  Such a peer is not removed.
+ */
+static const char *peer_user(const struct provision *p, const char *name,
+			     char *buf, size_t len)
+{
+	const struct qkd_config *c = p->cfg;
+	struct kma_link_info li;
+
+	for (size_t i = 0; !kma_link_info(p->kma, i, &li); i++)
+		if (!strcmp(li.peer, name)) {
+			snprintf(buf, len, "link %s uses peer %s; remove the link first",
+				 li.name, name);
+			return buf;
+		}
+	for (size_t i = 0; i < c->n_macsec; i++)
+		if (!strcmp(c->macsec[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->n_wireguard; i++)
+		if (!strcmp(c->wireguard[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->n_strongswan; i++)
+		if (!strcmp(c->strongswan[i].peer, name))
+			goto consumer;
+	for (size_t i = 0; i < c->ipsec.n_gws; i++)
+		if (!strcmp(c->ipsec.gws[i].peer, name))
+			goto consumer;
+	if (!strcmp(c->controller, name)) {
+		snprintf(buf, len, "peer %s is the routing controller ([node] controller)",
+			 name);
+		return buf;
+	}
+	return NULL;
+consumer:
+	snprintf(buf, len, "a [macsec], [wireguard], [strongswan] or [ipsec] section of the configuration uses peer %s",
+		 name);
+	return buf;
+}
+
+static json_t *pool_json(const struct link_pool *lp)
+{
+	return json_pack("{s:I,s:I}", "pool_warn", (json_int_t)lp->pool_warn,
+			 "pool_ready", (json_int_t)lp->pool_ready);
+}
+
 
 static bool in_config(const struct provision *p, const char *name)
 {
@@ -202,6 +524,24 @@ static int save(struct provision *p, char *err, size_t errlen)
 	for (size_t i = 0; root && i < p->n_removed; i++)
 		json_array_append_new(json_object_get(root, "saes_removed"),
 				      json_string(p->removed[i]));
+	if (root && (p->n_peers_added || p->n_peers_removed)) {
+		json_t *a = json_array(), *r = json_array();
+
+		for (size_t i = 0; a && i < p->n_peers_added; i++)
+			json_array_append_new(a, peer_json(&p->peers_added[i]));
+		for (size_t i = 0; r && i < p->n_peers_removed; i++)
+			json_array_append_new(r, json_string(p->peers_removed[i]));
+		json_object_set_new(root, "peers_added", a);
+		json_object_set_new(root, "peers_removed", r);
+	}
+	if (root && p->n_pools) {
+		json_t *links = json_object();
+
+		for (size_t i = 0; links && i < p->n_pools; i++)
+			json_object_set_new(links, p->pools[i].name,
+					    pool_json(&p->pools[i]));
+		json_object_set_new(root, "links_changed", links);
+	}
 	text = root ? json_dumps(root, JSON_INDENT(1)) : NULL;
 	json_decref(root);
 	if (!text) {
@@ -233,6 +573,114 @@ static int save(struct provision *p, char *err, size_t errlen)
 out:
 	free(text);
 	return ret;
+}
+
+/* "links_changed": {"LINK": {"pool_warn": N, "pool_ready": N}}, checked
+ * as a request is: a bad entry stops the start, naming the file. */
+static int load_pools(struct provision *p, json_t *links, char *err,
+		      size_t errlen)
+{
+	const char *name, *why;
+	json_t *v;
+
+	if (!links)
+		return 0;
+	if (!json_is_object(links)) {
+		snprintf(err, errlen, "%s: links_changed must be an object",
+			 p->path);
+		return -1;
+	}
+	json_object_foreach(links, name, v) {
+		struct provision_pool pp;
+		struct link_pool lp = { 0 };
+		char e[256];
+
+		why = pool_from_json(v, &pp, e, sizeof(e)) ? e :
+		      config_check_pool(pp.pool_warn, pp.pool_ready);
+		if (why) {
+			snprintf(err, errlen, "%s: links_changed.%.64s: %s",
+				 p->path, name, why);
+			return -1;
+		}
+		if (!config_link(p, name) ||
+		    kma_link_set_pool(p->kma, name, pp.pool_warn, pp.pool_ready)) {
+			log_warn("provision: %s: link %s, changed at run time, is no longer in the configuration; dropped",
+				 p->path, name);
+			continue;
+		}
+		snprintf(lp.name, sizeof(lp.name), "%s", name);
+		lp.pool_warn = pp.pool_warn;
+		lp.pool_ready = pp.pool_ready;
+		if (put_pool(p, &lp)) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* "peers_removed", then "peers_added": as the SAEs are. */
+static int load_peers(struct provision *p, json_t *added, json_t *removed,
+		      char *err, size_t errlen)
+{
+	char why[300];
+	size_t i;
+	json_t *v;
+
+	if (!added && !removed)
+		return 0;
+	if (!json_is_array(added) || !json_is_array(removed)) {
+		snprintf(err, errlen, "%s: peers_added and peers_removed must be arrays",
+			 p->path);
+		return -1;
+	}
+	if (!p->peers) {
+		log_warn("provision: %s: peers changed at run time, but this node has no [peer] sections now; not applied",
+			 p->path);
+		return 0;
+	}
+	json_array_foreach(removed, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "%s: peers_removed[%zu]: not a string",
+				 p->path, i);
+			return -1;
+		}
+		if (!peer_in_config(p, name)) {
+			log_warn("provision: %s: peer %s, removed at run time, is no longer in the configuration; dropped",
+				 p->path, name);
+			continue;
+		}
+		if (peer_user(p, name, why, sizeof(why)) ||
+		    peers_remove(p->peers, name, why, sizeof(why)) < 0) {
+			log_warn("provision: %s: peer %s not removed again: %s",
+				 p->path, name, why);
+			continue;
+		}
+		if (push_peer_removed(p, name))
+			goto nomem;
+	}
+	json_array_foreach(added, i, v) {
+		struct peer_cfg c;
+
+		if (peer_from_json(v, &c, why, sizeof(why))) {
+			snprintf(err, errlen, "%s: peers_added[%zu]: %s", p->path,
+				 i, why);
+			return -1;
+		}
+		if (peers_add(p->peers, &c, why, sizeof(why)) < 0) {
+			log_warn("provision: %s: peer %s not added again: %s",
+				 p->path, c.name, why);
+			continue;
+		}
+		if (push_peer_added(p, &c))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static int load(struct provision *p, char *err, size_t errlen)
@@ -288,16 +736,28 @@ static int load(struct provision *p, char *err, size_t errlen)
 		if (push_added(p, &s))
 			goto out;
 	}
+	if (load_peers(p, json_object_get(root, "peers_added"),
+		       json_object_get(root, "peers_removed"), err, errlen) ||
+	    load_pools(p, json_object_get(root, "links_changed"), err, errlen))
+		goto out;
 	ret = 0;
 	if (p->n_added || p->n_removed)
 		log_notice("provision: %s: %zu SAE(s) added, %zu removed at run time",
 			   p->path, p->n_added, p->n_removed);
+	if (p->n_peers_added || p->n_peers_removed)
+		log_notice("provision: %s: %zu peer(s) added, %zu removed at run time",
+			   p->path, p->n_peers_added, p->n_peers_removed);
+	if (p->n_pools)
+		log_notice("provision: %s: pool thresholds of %zu link(s) set at run time",
+			   p->path, p->n_pools);
 out:
 	json_decref(root);
 	return ret;
 }
 
-struct provision *provision_open(struct ksa *ksa, const struct qkd_config *cfg,
+struct provision *provision_open(struct ksa *ksa, struct kma *kma,
+				 struct peers *peers,
+				 const struct qkd_config *cfg,
 				 char *err, size_t errlen)
 {
 	struct provision *p = calloc(1, sizeof(*p));
@@ -307,6 +767,8 @@ struct provision *provision_open(struct ksa *ksa, const struct qkd_config *cfg,
 		return NULL;
 	}
 	p->ksa = ksa;
+	p->kma = kma;
+	p->peers = peers;
 	p->cfg = cfg;
 	snprintf(p->dir, sizeof(p->dir), "%s", cfg->node.state_dir);
 	snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, PROVISION_FILE);
@@ -326,6 +788,9 @@ void provision_close(struct provision *p)
 		close(p->audit_fd);
 	free(p->added);
 	free(p->removed);
+	free(p->pools);
+	free(p->peers_added);
+	free(p->peers_removed);
 	free(p);
 }
 
@@ -539,5 +1004,277 @@ undo:
 	ksa_sae_add(p->ksa, &s, why, sizeof(why));
 	log_err("provision: SAE %s not removed: could not write the change back",
 		r->arg);
+	refuse(r, change, 500, "could not write the change back; nothing changed");
+}
+
+/* ---- links: pool thresholds ---- */
+
+/* The link as "qkdctl link show" has it, with its thresholds as set. */
+static json_t *link_view(const struct provision *p, const struct lsa *lsa,
+			 const struct kma_link_info *li)
+{
+	struct link_pool lp = pool_set(p, li->name);
+	json_t *o = view_link_json(li, lsa && lsa_admin_down(lsa, li->peer),
+				   false);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "set", pool_json(&lp));
+	json_object_set_new(o, "provisioned",
+			    json_boolean(find_pool(p, li->name) >= 0));
+	return o;
+}
+
+static int link_info(const struct provision *p, const char *name,
+		     struct kma_link_info *li)
+{
+	for (size_t i = 0; !kma_link_info(p->kma, i, li); i++)
+		if (!strcmp(li->name, name))
+			return 0;
+	return -1;
+}
+
+void provision_link_list(struct mgmt_req *r)
+{
+	struct kma_link_info li;
+	json_t *arr;
+
+	if (!available(r))
+		return;
+	arr = json_array();
+	for (size_t i = 0; arr && !kma_link_info(r->prov->kma, i, &li); i++)
+		json_array_append_new(arr, link_view(r->prov, r->src->lsa, &li));
+	mgmt_reply_json(r, 200, json_pack("{s:o}", "links", arr));
+}
+
+void provision_link_get(struct mgmt_req *r)
+{
+	struct kma_link_info li;
+
+	if (!available(r))
+		return;
+	if (link_info(r->prov, r->arg, &li)) {
+		mgmt_error(r, 404, "no link %s", r->arg);
+		return;
+	}
+	mgmt_reply_json(r, 200, link_view(r->prov, r->src->lsa, &li));
+}
+
+/*
+ * PATCH /api/v1/links/NAME {"pool_warn", "pool_ready"}: what is not
+ * given keeps its value as set; the pair is checked as the configuration
+ * parser checks a [link]'s, then in force at once (kma_link_set_pool()).
+ */
+void provision_link_patch(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	const char *type = http_header(r->http, "Content-Type");
+	struct provision_pool pp;
+	struct link_pool was, now, old;
+	struct kma_link_info li;
+	ssize_t had;
+	const char *bad;
+	char why[300];
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s,s:s}", "op", "set link pool", "link", r->arg);
+	if (link_info(p, r->arg, &li)) {
+		snprintf(why, sizeof(why), "no link %.64s", r->arg);
+		refuse(r, change, 404, why);
+		return;
+	}
+	if (type && strncmp(type, "application/json", 16)) {
+		refuse(r, change, 415, "Content-Type must be application/json");
+		return;
+	}
+	st = provision_parse_pool((const char *)r->http->body,
+				  r->http->body_len, &pp, why, sizeof(why));
+	if (st) {
+		refuse(r, change, st, why);
+		return;
+	}
+	was = now = pool_set(p, r->arg);
+	if (pp.has_warn)
+		now.pool_warn = pp.pool_warn;
+	if (pp.has_ready)
+		now.pool_ready = pp.pool_ready;
+	json_object_set_new(change, "was", pool_json(&was));
+	json_object_set_new(change, "set", pool_json(&now));
+	bad = config_check_pool(now.pool_warn, now.pool_ready);
+	if (bad) {
+		snprintf(why, sizeof(why), "%s (pool_warn %" PRIu64 ", pool_ready %" PRIu64 ")",
+			 bad, now.pool_warn, now.pool_ready);
+		refuse(r, change, 400, why);
+		return;
+	}
+	had = find_pool(p, r->arg);
+	if (had >= 0)
+		old = p->pools[had];
+	if (put_pool(p, &now) || save(p, why, sizeof(why))) {
+		/* back to the overlay as it was; the file is untouched */
+		if (had >= 0)
+			p->pools[had] = old;
+		else
+			drop_pool(p, r->arg);
+		log_err("provision: link %s pool thresholds not set: %s",
+			r->arg, why);
+		refuse(r, change, 500, "could not write the change back; nothing changed");
+		return;
+	}
+	kma_link_set_pool(p->kma, r->arg, now.pool_warn, now.pool_ready);
+	link_info(p, r->arg, &li);
+	log_notice("provision: link %s pool_warn %" PRIu64 " pool_ready %" PRIu64 " (in force %" PRIu64 ", %" PRIu64 ") set by CN \"%s\" serial %s",
+		   r->arg, now.pool_warn, now.pool_ready, li.pool_warn,
+		   li.pool_ready, r->cn, r->serial);
+	audit(p, r, change, 200, NULL);
+	mgmt_reply_json(r, 200, link_view(p, r->src->lsa, &li));
+}
+
+/* ---- peers ---- */
+
+static bool has_kx(struct mgmt_req *r, json_t *change)
+{
+	if (r->prov->peers)
+		return true;
+	refuse(r, change, 409, "this node started without [peer] sections: its Kx channel is not running");
+	return false;
+}
+
+/* GET /api/v1/peers: as "qkdctl peer show" has them. */
+void provision_peer_list(struct mgmt_req *r)
+{
+	if (!available(r))
+		return;
+	mgmt_reply_json(r, 200, json_pack("{s:o}", "peers",
+					  view_peers(r->prov->peers)));
+}
+
+void provision_peer_add(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	const char *type = http_header(r->http, "Content-Type");
+	struct peer_cfg c;
+	char why[300], e[64];
+	ssize_t rm;
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s}", "op", "add peer");
+	if (!has_kx(r, change))
+		return;
+	if (type && strncmp(type, "application/json", 16)) {
+		refuse(r, change, 415, "Content-Type must be application/json");
+		return;
+	}
+	st = provision_parse_peer((const char *)r->http->body,
+				  r->http->body_len, &c, why, sizeof(why));
+	if (st) {
+		refuse(r, change, st, why);
+		return;
+	}
+	json_object_set_new(change, "peer", peer_json(&c));
+	st = peers_add(p->peers, &c, why, sizeof(why));
+	if (st < 0) {
+		refuse(r, change, errno_status(st), why);
+		return;
+	}
+	/* A configured peer removed and added again as it was is back. */
+	rm = find_peer_removed(p, c.name);
+	if (rm >= 0 && !same_as_config(p, &c))
+		rm = -1;
+	if (rm >= 0) {
+		memmove(&p->peers_removed[rm], &p->peers_removed[rm + 1],
+			(p->n_peers_removed - (size_t)rm - 1) *
+			sizeof(*p->peers_removed));
+		p->n_peers_removed--;
+	}
+	if ((rm < 0 && push_peer_added(p, &c)) || save(p, why, sizeof(why))) {
+		if (rm >= 0)
+			push_peer_removed(p, c.name);
+		else if (find_peer_added(p, c.name) >= 0)
+			p->n_peers_added--;
+		peers_remove(p->peers, c.name, e, sizeof(e));
+		log_err("provision: peer %s not added: %s", c.name, why);
+		refuse(r, change, 500, "could not write the change back; nothing changed");
+		return;
+	}
+	log_notice("provision: peer %s (%s, cert_cn %s) added by CN \"%s\" serial %s",
+		   c.name, c.address, c.cert_cn, r->cn, r->serial);
+	audit(p, r, json_incref(change), 201, NULL);
+	mgmt_reply_json(r, 201, json_incref(json_object_get(change, "peer")));
+	json_decref(change);
+}
+
+void provision_peer_remove(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	struct peer_cfg c = { 0 };
+	struct peer_info pi;
+	char why[300], e[64];
+	const char *busy;
+	ssize_t a;
+	bool pushed = false;
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s,s:s}", "op", "remove peer", "name", r->arg);
+	if (!has_kx(r, change))
+		return;
+	for (size_t i = 0; !peers_info(p->peers, i, &pi); i++)
+		if (!strcmp(pi.name, r->arg)) {
+			snprintf(c.name, sizeof(c.name), "%s", pi.name);
+			snprintf(c.address, sizeof(c.address), "%s", pi.address);
+			snprintf(c.cert_cn, sizeof(c.cert_cn), "%s", pi.cert_cn);
+		}
+	if (!c.name[0]) {
+		snprintf(why, sizeof(why), "no peer %.64s", r->arg);
+		refuse(r, change, 404, why);
+		return;
+	}
+	busy = peer_user(p, r->arg, why, sizeof(why));
+	if (busy) {
+		refuse(r, change, 409, busy);
+		return;
+	}
+	st = peers_remove(p->peers, r->arg, why, sizeof(why));
+	if (st < 0) {
+		refuse(r, change, st == -EBUSY ? 409 : errno_status(st), why);
+		return;
+	}
+	a = find_peer_added(p, r->arg);
+	if (a >= 0) {
+		memmove(&p->peers_added[a], &p->peers_added[a + 1],
+			(p->n_peers_added - (size_t)a - 1) *
+			sizeof(*p->peers_added));
+		p->n_peers_added--;
+	} else {
+		if (push_peer_removed(p, r->arg)) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto undo;
+		}
+		pushed = true;
+	}
+	if (save(p, why, sizeof(why)))
+		goto undo;
+	log_notice("provision: peer %s removed by CN \"%s\" serial %s", r->arg,
+		   r->cn, r->serial);
+	audit(p, r, change, 200, NULL);
+	mgmt_reply_json(r, 200, json_pack("{s:s,s:b}", "name", r->arg,
+					  "removed", 1));
+	return;
+undo:
+	if (pushed)
+		p->n_peers_removed--;
+	if (a >= 0)
+		push_peer_added(p, &c);
+	peers_add(p->peers, &c, e, sizeof(e));
+	log_err("provision: peer %s not removed: %s", r->arg, why);
 	refuse(r, change, 500, "could not write the change back; nothing changed");
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Runtime provisioning over Mk (Y.3802 10.1, configuration management):
- * SAEs added to and removed from a running node through the management
- * listener (mgmt_http.h, admin role), without a restart and without
- * losing keys.  Each change is checked first (bad input changes nothing),
+ * SAEs and Kx peers added to and removed from a running node, and links'
+ * pool thresholds changed, through the management listener (mgmt_http.h,
+ * admin role), without a restart and without losing keys.  Each change is checked first (bad input changes nothing),
  * applied to the KSA's SAE table, written back to
  * STATE_DIR/provisioned.json (fsync, rename: a crash leaves the old or
  * the new file) so a restart keeps it, and recorded in the append-only
@@ -28,7 +28,12 @@ struct provision;
  * [sae] sections; at every start, with or without a management listener.
  * NULL with the reason in @err.
  */
-struct provision *provision_open(struct ksa *ksa, const struct qkd_config *cfg,
+struct kma;
+struct peers;
+/* @peers: NULL on a node without [kx] (no peer can be added). */
+struct provision *provision_open(struct ksa *ksa, struct kma *kma,
+				 struct peers *peers,
+				 const struct qkd_config *cfg,
 				 char *err, size_t errlen);
 void provision_close(struct provision *p);
 
@@ -39,5 +44,24 @@ void provision_close(struct provision *p);
  */
 int provision_parse_sae(const char *text, size_t len, struct ksa_sae_cfg *out,
 			char *err, size_t errlen);
+
+/*
+ * A peer as a JSON object {"name", "address", "cert_cn"}, nothing else,
+ * checked as a [peer] section is: 0, or 400 with the reason in @err.
+ */
+int provision_parse_peer(const char *text, size_t len, struct peer_cfg *out,
+			 char *err, size_t errlen);
+
+/*
+ * A link's pool thresholds to set, {"pool_warn": N, "pool_ready": N},
+ * either or both, integers from 0 (0: the default): 0, or 400 with the
+ * reason in @err.  Whether the pair goes together is config_check_pool()'s.
+ */
+struct provision_pool {
+	bool has_warn, has_ready;
+	uint64_t pool_warn, pool_ready;
+};
+int provision_parse_pool(const char *text, size_t len,
+			 struct provision_pool *out, char *err, size_t errlen);
 
 #endif /* QKD_PROVISION_H */

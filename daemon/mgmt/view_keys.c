@@ -91,7 +91,7 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 	 * "state" is the key source's; "link down PEER" only takes the link
 	 * out of routing, shown as "admin".
 	 */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o*}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o*}",
 			 "link", l->name, "peer", l->peer,
 			 "source", source_name(l->source),
 			 "role", l->role == QKD_ROLE_TX ? "tx" : "rx",
@@ -99,6 +99,8 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 			 "admin", admin_down ? "down" : "up",
 			 "block_size", (json_int_t)l->block_size,
 			 "level", level_name(l->level),
+			 "pool_warn", (json_int_t)l->pool_warn,
+			 "pool_ready", (json_int_t)l->pool_ready,
 			 "module", module_json(l));
 }
 

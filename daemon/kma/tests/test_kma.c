@@ -312,6 +312,36 @@ static void test_pool_levels(void **state)
 	kma_free(kma);
 }
 
+/* Thresholds changed at run time are in force at the next look. */
+static void test_set_pool(void **state)
+{
+	struct kma *kma;
+	struct kma_link_info li;
+
+	now_ns += 10 * SEC;	/* a full pool again after test_pool_levels */
+	kma = make_kma(100000, 1000000);
+	kma_link_info(kma, 0, &li);
+	assert_int_equal(li.level, QKD_POOL_READY);
+	assert_true(li.avail < 100000000);
+	/* ready above what the pool holds: LOW; warn too: WARNING */
+	assert_int_equal(kma_link_set_pool(kma, "AB", 1000, 100000000), 0);
+	kma_link_info(kma, 0, &li);
+	assert_int_equal(li.pool_warn, 1000);
+	assert_int_equal(li.pool_ready, 100000000);
+	assert_int_equal(li.level, QKD_POOL_LOW);
+	assert_int_equal(kma_link_set_pool(kma, "AB", 100000000, 100000000), 0);
+	kma_link_info(kma, 0, &li);
+	assert_int_equal(li.level, QKD_POOL_WARNING);
+	/* 0: the defaults of a [link] without them, 10% and 50% of 1 s */
+	assert_int_equal(kma_link_set_pool(kma, "AB", 0, 0), 0);
+	kma_link_info(kma, 0, &li);
+	assert_int_equal(li.pool_warn, 100000);
+	assert_int_equal(li.pool_ready, 500000);
+	assert_int_equal(li.level, QKD_POOL_READY);
+	assert_int_equal(kma_link_set_pool(kma, "AC", 1, 2), -ENOENT);
+	kma_free(kma);
+}
+
 static void test_config_errors(void **state)
 {
 	struct km_node_cfg node = { .name = "A" };
@@ -362,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_expiry_queues),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_pool_levels),
+		cmocka_unit_test(test_set_pool),
 		cmocka_unit_test(test_config_errors),
 	};
 

@@ -100,13 +100,15 @@ static void test_links_and_pools(void **state)
 		.avail = 123456, .level = QKD_POOL_WARNING, .keys_held = 7,
 		.bytes_allocated = 10, .bytes_fetched = 20,
 		.bytes_discarded = 30, .fetch_failures = 1,
+		.pool_warn = 1000, .pool_ready = 5000,
 	};
 
 	(void)state;
 	assert_json(view_link_json(&l, true, false),
 		    "{\"link\":\"AB\",\"peer\":\"B\",\"source\":\"kernel\","
 		    "\"role\":\"rx\",\"state\":\"up\",\"admin\":\"down\","
-		    "\"block_size\":4096,\"level\":\"warning\"}");
+		    "\"block_size\":4096,\"level\":\"warning\","
+		    "\"pool_warn\":1000,\"pool_ready\":5000}");
 	assert_json(view_link_json(&l, false, true),
 		    "{\"link\":\"AB\",\"avail\":123456,\"level\":\"warning\","
 		    "\"block_size\":4096,\"keys_held\":7,\"allocated\":10,"
