@@ -31,6 +31,8 @@ const struct mgmt_route mgmt_routes[] = {
 	{ "GET",    "/api/v1/saes/{id}", MGMT_ROLE_MONITOR, provision_sae_get },
 	{ "POST",   "/api/v1/saes",	 MGMT_ROLE_ADMIN,   provision_sae_add },
 	{ "DELETE", "/api/v1/saes/{id}", MGMT_ROLE_ADMIN,   provision_sae_remove },
+	{ "PUT",    "/api/v1/links/{id}/generation", MGMT_ROLE_ADMIN,
+	  provision_link_generation },
 };
 
 const size_t mgmt_n_routes = sizeof(mgmt_routes) / sizeof(mgmt_routes[0]);
