@@ -104,13 +104,10 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 
 static const char *card_state_name(uint8_t s)
 {
-	switch (s) {
-	case QKD_LINK_DOWN:		return "down";
-	case QKD_LINK_UP:		return "up";
-	case QKD_LINK_NO_CARRIER:	return "no-carrier";
-	case QKD_LINK_ALARM:		return "alarm";
-	}
-	return "?";
+	static const char *const names[] = { QKD_LINK_STATE_NAMES };
+
+	return s < sizeof(names) / sizeof(names[0]) && names[s] ? names[s] :
+								   "?";
 }
 
 /*
