@@ -197,6 +197,11 @@ static const struct keysrc_ops fc_ops = {
 	.set_generation = fc_set_generation, .generation = fc_generation,
 };
 
+static const struct keysrc_ops fc_plain_ops = {
+	.alloc = fc_alloc, .get = fc_get, .discard = fc_discard,
+	.avail = fc_avail, .is_up = fc_is_up, .free = fc_free,
+};
+
 static void test_generation_series(void **state)
 {
 	struct qkd_config cfg;
@@ -236,6 +241,27 @@ static void test_generation_series(void **state)
 	assert_non_null(strstr(text, "\nqkd_link_generation_running{link=\"AB\",peer=\"B\"} 0\n"));
 	assert_non_null(strstr(text, "\nqkd_link_key_rate_bytes_per_second{link=\"AB\",peer=\"B\"} 0\n"));
 	assert_non_null(strstr(text, "\nqkd_link_up{link=\"AB\",peer=\"B\"} 0\n"));
+	free(text);
+	kma_free(ctl.kma);
+
+	/* A source without the control (etsi014, file): refused, and no
+	 * generation, QBER or SKR series for it. */
+	fc = calloc(1, sizeof(*fc));
+	assert_non_null(fc);
+	fc->src.ops = &fc_plain_ops;
+	fc->src.kind = "file";
+	fc->src.block_size = 1024;
+	src = &fc->src;
+	link.source = KM_SOURCE_FILE;
+	ctl.kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
+	assert_non_null(ctl.kma);
+	assert_int_equal(kma_link_set_generation(ctl.kma, "AB", false, err,
+						 sizeof(err)), -EOPNOTSUPP);
+	assert_non_null(strstr(err, "no key generation control"));
+	text = metrics_render(&ctl, &len);
+	assert_null(strstr(text, "\nqkd_link_generation_running{"));
+	assert_null(strstr(text, "\nqkd_link_qber_ratio{"));
+	assert_null(strstr(text, "\nqkd_link_key_rate_bytes_per_second{"));
 	free(text);
 	kma_free(ctl.kma);
 }
