@@ -261,6 +261,18 @@ static void show_links(json_t *d)
 		       jstr(l, "link"), jstr(l, "peer"), jstr(l, "source"),
 		       jstr(l, "role"), jstr(l, "state"), jstr(l, "admin"),
 		       jnum(l, "block_size"), jstr(l, "level"));
+		if (json_object_get(l, "generation") ||
+		    json_object_get(l, "card_state")) {
+			printf("    generation %s",
+			       *jstr(l, "generation") ? jstr(l, "generation") : "-");
+			if (json_object_get(l, "card_state"))
+				printf(" card %s", jstr(l, "card_state"));
+			if (json_object_get(l, "qber_ppm"))
+				printf(" qber_ppm %lld", jnum(l, "qber_ppm"));
+			if (json_object_get(l, "skr_bps"))
+				printf(" skr_bps %lld", jnum(l, "skr_bps"));
+			putchar('\n');
+		}
 		if (json_object_get(l, "kernel_push")) {
 			json_t *kp = json_object_get(l, "kernel_push");
 
@@ -276,6 +288,16 @@ static void show_links(json_t *d)
 		if (json_object_get(l, "refused"))
 			printf("    refused: %s\n", jstr(l, "refused"));
 	}
+}
+
+/* "link generation": the daemon answers with the one link. */
+static void show_links_one(json_t *d)
+{
+	json_t *arr = json_array();
+
+	json_array_append(arr, d);
+	show_links(arr);
+	json_decref(arr);
 }
 
 static void show_pools(json_t *d)
@@ -697,6 +719,15 @@ static void peer_arg(int argc, char **argv, json_t *req)
 	json_object_set_new(req, "peer", json_string(argv[0]));
 }
 
+/* "link generation NAME start|stop" */
+static void generation_args(int argc, char **argv, json_t *req)
+{
+	if (argc != 2 || (strcmp(argv[1], "start") && strcmp(argv[1], "stop")))
+		die(EXIT_USAGE, "link generation: expected NAME start|stop");
+	json_object_set_new(req, "link", json_string(argv[0]));
+	json_object_set_new(req, "state", json_string(argv[1]));
+}
+
 /* "alarm ack ID" */
 static void alarm_id_arg(int argc, char **argv, json_t *req)
 {
@@ -898,7 +929,8 @@ static const struct command commands[] = {
 	{ "link", "show", "",
 	  "QKD links: peer, source (sim/kernel), role, state of the\n"
 	  "key source (up/down), admin state (up, or down after\n"
-	  "'link down'), block size, level",
+	  "'link down'), block size, level; key generation\n"
+	  "(running/stopped), a card's state, QBER and SKR",
 	  "link show", show_links, NULL },
 	{ "link", "down", "PEER",
 	  "take the link to PEER out of routing, e.g. before\n"
@@ -908,6 +940,11 @@ static const struct command commands[] = {
 	{ "link", "up", "PEER",
 	  "put the link to PEER back into routing",
 	  "link up", show_routing_admin, peer_arg },
+	{ "link", "generation", "NAME start|stop",
+	  "start or stop key generation at this end of link NAME\n"
+	  "(sim and kernel sources; needs the admin group); shows\n"
+	  "the link as link show does, the card's state read back",
+	  "link generation", show_links_one, generation_args },
 	{ "pool", "show", "",
 	  "key pools per link: bytes available, level, counters",
 	  "pool show", show_pools, NULL },

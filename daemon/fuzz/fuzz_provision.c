@@ -7,6 +7,8 @@
  * 400 with a reason, or at least one threshold, each a JSON integer >= 0.
  * provision_parse_peer(): 400 with a reason, or a peer whose name and
  * cert_cn are names and whose address the config parser takes.
+ * provision_parse_generation(): 400 with a reason, or one of the two
+ * states, and then the bytes name it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,6 +72,22 @@ static void peer(const uint8_t *data, size_t size)
 		__builtin_trap();
 }
 
+static void generation(const uint8_t *data, size_t size)
+{
+	char err[256] = "";
+	bool run = false;
+	int st = provision_parse_generation((const char *)data, size, &run,
+					    err, sizeof(err));
+
+	if (st) {
+		if (st != 400 || !err[0] || strnlen(err, sizeof(err)) == sizeof(err))
+			__builtin_trap();
+		return;
+	}
+	if (!memmem(data, size, run ? "running" : "stopped", 7))
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ksa_sae_cfg s;
@@ -78,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	pool(data, size);
 	peer(data, size);
+	generation(data, size);
 
 	err[0] = '\0';
 	st = provision_parse_sae((const char *)data, size, &s, err, sizeof(err));

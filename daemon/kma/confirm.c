@@ -900,6 +900,18 @@ static void c_free(struct keysrc *src)
 	free(c);
 }
 
+/* Generation is the source's: confirmation only passes it on. */
+static int c_set_generation(struct keysrc *src, bool run, char *err,
+			    size_t errlen)
+{
+	return keysrc_set_generation(to_c(src)->inner, run, err, errlen);
+}
+
+static void c_generation(struct keysrc *src, struct keysrc_gen *out)
+{
+	keysrc_generation(to_c(src)->inner, out);
+}
+
 static const struct keysrc_ops confirm_ops = {
 	.alloc = c_alloc,
 	.get = c_get,
@@ -907,6 +919,8 @@ static const struct keysrc_ops confirm_ops = {
 	.avail = c_avail,
 	.is_up = c_is_up,
 	.free = c_free,
+	.set_generation = c_set_generation,
+	.generation = c_generation,
 };
 
 void confirm_stats(const struct keysrc *src, struct confirm_stats *out)

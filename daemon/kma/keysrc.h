@@ -22,9 +22,12 @@
 #ifndef QKD_KEYSRC_H
 #define QKD_KEYSRC_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <linux/qkd.h>
 
 struct loop;
@@ -50,6 +53,21 @@ struct keysrc_event {
 
 typedef void (*keysrc_event_fn)(void *arg, const struct keysrc_event *ev);
 
+/*
+ * Key generation control (Y.3802 10.2) and what the source reports of its
+ * generation.  Sources without control (etsi014, file: their QKD modules
+ * generate on their own) leave @control false and report nothing.
+ */
+struct keysrc_gen {
+	bool control;		/* keysrc_set_generation() works here */
+	bool running;		/* generating, or asked to (card: not DOWN) */
+	bool has_card;		/* a card reports @card_state */
+	uint8_t card_state;	/* enum qkd_link_state */
+	bool has_qber, has_skr;
+	uint32_t qber_ppm;	/* quantum bit error rate, parts per million */
+	uint64_t skr_bps;	/* secret key rate, bit/s */
+};
+
 struct keysrc_ops {
 	/*
 	 * @count keys of @len bytes each from this end's share, consumed at
@@ -69,6 +87,14 @@ struct keysrc_ops {
 	uint64_t (*avail)(struct keysrc *src);
 	bool (*is_up)(struct keysrc *src);
 	void (*free)(struct keysrc *src);
+	/*
+	 * Start (@run) or stop key generation at this end: 0 or -errno with
+	 * a reason in @err.  May be NULL: the source has no such control.
+	 */
+	int (*set_generation)(struct keysrc *src, bool run,
+			      char *err, size_t errlen);
+	/* Fill @out (zeroed by the caller); may be NULL. */
+	void (*generation)(struct keysrc *src, struct keysrc_gen *out);
 };
 
 /* Common head of every source; implementations embed it first. */
@@ -112,6 +138,24 @@ static inline uint64_t keysrc_avail(struct keysrc *s)
 static inline bool keysrc_is_up(struct keysrc *s)
 {
 	return s->ops->is_up(s);
+}
+
+static inline int keysrc_set_generation(struct keysrc *s, bool run,
+					char *err, size_t errlen)
+{
+	if (!s->ops->set_generation) {
+		snprintf(err, errlen, "a %s source has no key generation control",
+			 s->kind);
+		return -EOPNOTSUPP;
+	}
+	return s->ops->set_generation(s, run, err, errlen);
+}
+
+static inline void keysrc_generation(struct keysrc *s, struct keysrc_gen *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->ops->generation)
+		s->ops->generation(s, out);
 }
 
 static inline void keysrc_free(struct keysrc *s)
@@ -162,6 +206,14 @@ struct keysrc *keysrc_sim_new(const struct keysrc_sim_cfg *cfg,
 uint64_t keysrc_sim_current_block(struct keysrc *src);
 /* First block this instance may touch (after the persisted mark). */
 uint64_t keysrc_sim_start_block(struct keysrc *src);
+/*
+ * Stopping a sim end freezes its generator: no block completed after the
+ * stop exists at this end (alloc and get see none), and the ones before it
+ * leave the window as usual.  Starting again begins with the block the
+ * clock has reached; the blocks of the gap, and any left from before the
+ * stop, are never used.  Keys of the peer's share from those blocks fail
+ * with -ENOENT here, as with a card that was stopped.
+ */
 
 /* ---- qkd.ko over generic netlink (keysrc_kernel.c) ---- */
 
@@ -189,6 +241,12 @@ struct nlmsghdr;
 size_t keysrc_kernel_build_getfamily(void *buf, size_t len, uint32_t seq);
 size_t keysrc_kernel_build_link_dump(void *buf, size_t len, uint16_t family,
 				     uint32_t seq);
+/* LINK_GET (do) of end @index; LINK_SET of its QKD_A_LINK_STATE. */
+size_t keysrc_kernel_build_link_get(void *buf, size_t len, uint16_t family,
+				    uint32_t seq, uint32_t index);
+size_t keysrc_kernel_build_link_set_state(void *buf, size_t len,
+					  uint16_t family, uint32_t seq,
+					  uint32_t index, uint8_t state);
 size_t keysrc_kernel_build_key_alloc(void *buf, size_t len, uint16_t family,
 				     uint32_t seq, uint32_t index,
 				     uint32_t key_len, uint32_t count);
@@ -210,7 +268,9 @@ struct keysrc_kernel_link {
 	uint8_t type;			/* enum qkd_link_type */
 	uint32_t block_size;
 	uint64_t avail;
-	bool has_avail, has_state, has_level;
+	uint32_t qber_ppm;
+	uint64_t skr_bps;
+	bool has_avail, has_state, has_level, has_qber, has_skr;
 };
 /* A LINK_GET reply or a LINK_NTF / POOL_NTF / KEYS_AVAIL_NTF event. */
 int keysrc_kernel_parse_link(const struct nlmsghdr *nlh,

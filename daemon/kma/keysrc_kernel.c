@@ -41,7 +41,15 @@ struct keysrc_kernel {
 	uint8_t state, level;
 	bool gone;			/* end left the namespace / removed */
 	uint64_t avail;
+	/* The card's figures from the last LINK_GET (refresh()). */
+	uint32_t qber_ppm;
+	uint64_t skr_bps;
+	bool has_qber, has_skr;
+	uint64_t refreshed_ms;		/* CLOCK_MONOTONIC; 0: never */
 };
+
+/* LINK_GET at most this often for views and scrapes. */
+#define KQ_REFRESH_MS	1000
 
 static struct keysrc_kernel *to_kq(struct keysrc *src)
 {
@@ -88,6 +96,32 @@ size_t keysrc_kernel_build_link_dump(void *buf, size_t len, uint16_t family,
 					  QKD_CMD_LINK_GET, QKD_GENL_VERSION);
 
 	return nlh ? nlh->nlmsg_len : 0;
+}
+
+size_t keysrc_kernel_build_link_get(void *buf, size_t len, uint16_t family,
+				    uint32_t seq, uint32_t index)
+{
+	struct nlmsghdr *nlh = genl_start(buf, len, family, NLM_F_ACK, seq,
+					  QKD_CMD_LINK_GET, QKD_GENL_VERSION);
+
+	if (!nlh)
+		return 0;
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	return nlh->nlmsg_len;
+}
+
+size_t keysrc_kernel_build_link_set_state(void *buf, size_t len,
+					  uint16_t family, uint32_t seq,
+					  uint32_t index, uint8_t state)
+{
+	struct nlmsghdr *nlh = genl_start(buf, len, family, NLM_F_ACK, seq,
+					  QKD_CMD_LINK_SET, QKD_GENL_VERSION);
+
+	if (!nlh)
+		return 0;
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, index);
+	mnl_attr_put_u8(nlh, QKD_A_LINK_STATE, state);
+	return nlh->nlmsg_len;
 }
 
 size_t keysrc_kernel_build_key_alloc(void *buf, size_t len, uint16_t family,
@@ -247,6 +281,18 @@ int keysrc_kernel_parse_link(const struct nlmsghdr *nlh,
 			if (check_len(a, 1))
 				return -EINVAL;
 			out->type = mnl_attr_get_u8(a);
+			break;
+		case QKD_A_LINK_QBER:
+			if (check_len(a, 4))
+				return -EINVAL;
+			out->qber_ppm = mnl_attr_get_u32(a);
+			out->has_qber = true;
+			break;
+		case QKD_A_LINK_SKR:
+			if (check_len(a, 8))
+				return -EINVAL;
+			out->skr_bps = mnl_attr_get_u64(a);
+			out->has_skr = true;
 			break;
 		}
 	}
@@ -483,6 +529,114 @@ static void kq_free(struct keysrc *src)
 	free(kq);
 }
 
+static void link_changed(struct keysrc_kernel *kq,
+			 const struct keysrc_kernel_link *l);
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct link_get {
+	uint32_t index;
+	bool found;
+	struct keysrc_kernel_link link;
+};
+
+static int parse_link_get_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct link_get *lg = arg;
+	struct keysrc_kernel_link l;
+
+	if (keysrc_kernel_parse_link(nlh, &l))
+		return -EINVAL;
+	if (l.index == lg->index) {
+		lg->link = l;
+		lg->found = true;
+	}
+	return 0;
+}
+
+/*
+ * The card's state, QBER and SKR as LINK_GET reports them now: state
+ * changes come as LINK_NTF too, but QBER and SKR only here.
+ */
+static int refresh(struct keysrc_kernel *kq)
+{
+	struct link_get lg = { .index = kq->index };
+	uint8_t msg[KQ_TX_BUF];
+	size_t n;
+	int rc = check_not_gone(kq, NULL, 0);
+
+	if (rc)
+		return rc;
+	n = keysrc_kernel_build_link_get(msg, sizeof(msg), kq->fam.id,
+					 ++kq->seq, kq->index);
+	rc = request(kq, msg, n, parse_link_get_cb, &lg);
+	if (rc == 0 && (!lg.found || lg.link.id != kq->link_id))
+		rc = -ENODEV;
+	if (rc)
+		return rc;
+	kq->refreshed_ms = mono_ms();
+	kq->has_qber = lg.link.has_qber;
+	kq->qber_ppm = lg.link.qber_ppm;
+	kq->has_skr = lg.link.has_skr;
+	kq->skr_bps = lg.link.skr_bps;
+	if (lg.link.has_avail)
+		kq->avail = lg.link.avail;
+	if (lg.link.has_state)
+		link_changed(kq, &lg.link);
+	return 0;
+}
+
+static int kq_set_generation(struct keysrc *src, bool run, char *err,
+			     size_t errlen)
+{
+	struct keysrc_kernel *kq = to_kq(src);
+	uint8_t msg[KQ_TX_BUF];
+	size_t n;
+	int rc = check_not_gone(kq, err, errlen);
+
+	if (rc)
+		return rc;
+	n = keysrc_kernel_build_link_set_state(msg, sizeof(msg), kq->fam.id,
+					       ++kq->seq, kq->index,
+					       run ? QKD_LINK_UP :
+						     QKD_LINK_DOWN);
+	rc = request(kq, msg, n, NULL, NULL);
+	if (rc) {
+		set_err(kq, rc, err, errlen);
+		return rc;
+	}
+	/* Read back what the card says now, not what was asked. */
+	rc = refresh(kq);
+	if (rc)
+		snprintf(err, errlen, "LINK_GET after LINK_SET: %s",
+			 strerror(-rc));
+	return rc;
+}
+
+static void kq_generation(struct keysrc *src, struct keysrc_gen *out)
+{
+	struct keysrc_kernel *kq = to_kq(src);
+
+	if (!kq->gone && mono_ms() - kq->refreshed_ms >= KQ_REFRESH_MS &&
+	    refresh(kq))
+		kq->refreshed_ms = mono_ms();	/* not again at once */
+	out->control = !kq->gone;
+	/* UP, NO_CARRIER and ALARM are all "asked to run". */
+	out->running = kq->state != QKD_LINK_DOWN;
+	out->has_card = true;
+	out->card_state = kq->state;
+	out->has_qber = kq->has_qber && !kq->gone;
+	out->qber_ppm = kq->qber_ppm;
+	out->has_skr = kq->has_skr && !kq->gone;
+	out->skr_bps = kq->skr_bps;
+}
+
 static const struct keysrc_ops kq_ops = {
 	.alloc = kq_alloc,
 	.get = kq_get,
@@ -490,6 +644,8 @@ static const struct keysrc_ops kq_ops = {
 	.avail = kq_avail,
 	.is_up = kq_is_up,
 	.free = kq_free,
+	.set_generation = kq_set_generation,
+	.generation = kq_generation,
 };
 
 /* ---- events ---- */
@@ -637,6 +793,11 @@ static int find_link(struct keysrc_kernel *kq, int role, char *err,
 	kq->state = lf.link.state;
 	kq->level = lf.link.level;
 	kq->avail = lf.link.avail;
+	kq->has_qber = lf.link.has_qber;
+	kq->qber_ppm = lf.link.qber_ppm;
+	kq->has_skr = lf.link.has_skr;
+	kq->skr_bps = lf.link.skr_bps;
+	kq->refreshed_ms = mono_ms();
 	return 0;
 }
 

@@ -85,6 +85,8 @@ struct keysrc_sim {
 	uint64_t mark_ahead;
 	uint64_t cur_block;		/* next own byte: block ... */
 	uint32_t cur_off;		/* ... and offset in it */
+	bool stopped;			/* generation stopped by the operator */
+	uint64_t stop_block;		/* first block not made since the stop */
 	struct sim_block *store;	/* ring of @window slots, by id % window */
 };
 
@@ -116,6 +118,17 @@ uint64_t keysrc_sim_current_block(struct keysrc *src)
 				 s->rate;
 
 	return (uint64_t)(bits / (8000000000ull * s->src.block_size));
+}
+
+/*
+ * First block not generated at this end: the clock's, or while stopped
+ * the one reached at the stop.  Eviction still follows the clock.
+ */
+static uint64_t generated_block(struct keysrc_sim *s)
+{
+	uint64_t cur = keysrc_sim_current_block(&s->src);
+
+	return s->stopped && s->stop_block < cur ? s->stop_block : cur;
 }
 
 uint64_t keysrc_sim_start_block(struct keysrc *src)
@@ -458,7 +471,7 @@ static void cursor_settle(struct keysrc_sim *s)
 static uint64_t sim_avail(struct keysrc *src)
 {
 	struct keysrc_sim *s = to_sim(src);
-	uint64_t cur = keysrc_sim_current_block(src);
+	uint64_t cur = generated_block(s);
 	uint64_t blk, n;
 
 	cursor_settle(s);
@@ -475,7 +488,7 @@ static uint64_t sim_avail(struct keysrc *src)
  */
 static bool plan_fits(struct keysrc_sim *s, uint32_t len, uint32_t count)
 {
-	uint64_t cur = keysrc_sim_current_block(&s->src);
+	uint64_t cur = generated_block(s);
 	uint64_t blk = s->cur_block;
 	uint32_t off = s->cur_off;
 	uint32_t bs = s->src.block_size;
@@ -548,7 +561,9 @@ static int check_peer_range(struct keysrc_sim *s, uint64_t key_id,
 {
 	uint64_t blk = keysrc_block_of(key_id);
 	uint32_t off = keysrc_offset_of(key_id);
-	uint64_t cur = keysrc_sim_current_block(&s->src);
+	uint64_t cur = generated_block(s);
+	/* A stopped end makes nothing more: no allowance for skew. */
+	uint64_t ahead = s->stopped ? 0 : s->skew;
 
 	if (len == 0 || off >= s->src.block_size ||
 	    len > s->src.block_size - off) {
@@ -559,7 +574,7 @@ static int check_peer_range(struct keysrc_sim *s, uint64_t key_id,
 		snprintf(err, errlen, "key of this end's share");
 		return -EINVAL;
 	}
-	if (blk < lowest_block(s) || blk >= cur + s->skew) {
+	if (blk < lowest_block(s) || blk >= cur + ahead) {
 		snprintf(err, errlen, "block not in the pool");
 		return -ENOENT;
 	}
@@ -620,7 +635,40 @@ static int sim_discard(struct keysrc *src, uint64_t key_id, uint32_t len)
 
 static bool sim_is_up(struct keysrc *src)
 {
-	return true;
+	return !to_sim(src)->stopped;
+}
+
+static int sim_set_generation(struct keysrc *src, bool run, char *err,
+			      size_t errlen)
+{
+	struct keysrc_sim *s = to_sim(src);
+	uint64_t cur = keysrc_sim_current_block(src);
+
+	if (run == !s->stopped)
+		return 0;
+	if (!run) {
+		s->stop_block = cur;
+	} else if (cur > s->floor) {
+		/*
+		 * The blocks of the gap were never made here; dropping
+		 * everything below the clock's block keeps that one rule
+		 * (floor) instead of a list of gaps.
+		 */
+		s->floor = cur;
+	}
+	s->stopped = !run;
+	return 0;
+}
+
+static void sim_generation(struct keysrc *src, struct keysrc_gen *out)
+{
+	struct keysrc_sim *s = to_sim(src);
+
+	out->control = true;
+	out->running = !s->stopped;
+	/* Every simulated bit is secret key: no sifting, no errors. */
+	out->has_skr = true;
+	out->skr_bps = s->stopped ? 0 : s->rate;
 }
 
 static void sim_free(struct keysrc *src)
@@ -646,6 +694,8 @@ static const struct keysrc_ops sim_ops = {
 	.avail = sim_avail,
 	.is_up = sim_is_up,
 	.free = sim_free,
+	.set_generation = sim_set_generation,
+	.generation = sim_generation,
 };
 
 static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)

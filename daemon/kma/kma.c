@@ -27,6 +27,7 @@
 #include "kma/keysrc_etsi014.h"
 #include "kma/kpush.h"
 #include "kma/keysrc_file.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "kx/peer.h"
 
@@ -173,6 +174,36 @@ int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
 	return -ENOENT;
 }
 
+int kma_link_set_generation(struct kma *kma, const char *name, bool run,
+			    char *err, size_t errlen)
+{
+	struct kma_link *l = NULL;
+	char why[160] = "";
+	int rc;
+
+	for (size_t i = 0; i < kma->n_links && !l; i++)
+		if (!strcmp(kma->links[i].cfg.name, name))
+			l = &kma->links[i];
+	if (!l) {
+		snprintf(err, errlen, "no link %.64s (see link show)", name);
+		return -ENOENT;
+	}
+	rc = keysrc_set_generation(l->src, run, why, sizeof(why));
+	if (rc == -EOPNOTSUPP) {
+		snprintf(err, errlen,
+			 "link %s: %s; its QKD modules generate on their own: stop them there",
+			 name, why);
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "link %s: %s", name, why);
+		return rc;
+	}
+	log_notice("link %s: key generation %s", name,
+		   run ? "started" : "stopped");
+	return 0;
+}
+
 static enum qkd_pool_level pool_level(const struct kma_link *l, uint64_t avail)
 {
 	if (avail == 0)
@@ -210,6 +241,7 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 	out->fetch_failures = src->fetch_failures;
 	out->rate_bps = l->cfg.source == KM_SOURCE_SIM ? l->cfg.rate : 0;
 	out->keys_held = l->keys_held;
+	keysrc_generation(src, &out->gen);
 	if (keysrc_is_confirm(src)) {
 		struct confirm_stats cs;
 

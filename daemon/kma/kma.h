@@ -69,6 +69,7 @@ struct kma_link_info {
 	uint64_t bytes_discarded;
 	uint64_t fetch_failures;
 	uint64_t rate_bps;		/* key generation rate; 0: unknown */
+	struct keysrc_gen gen;		/* generation control and figures */
 	/* key confirmation (kma/confirm.h); all 0 without it */
 	bool confirming;
 	char agreement[16];		/* "waiting", "agreed", "refused" */
@@ -105,6 +106,14 @@ size_t kma_link_count(const struct kma *kma);
  */
 int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
 		      uint64_t pool_ready);
+/*
+ * Start (@run) or stop key generation on link @name at this end (Y.3802
+ * 10.2): 0, -ENOENT (no such link), -EOPNOTSUPP (its source has no
+ * generation control: etsi014, file) or the source's -errno; the reason
+ * in @err.  Not persisted: see Documentation/qkd/manager.rst.
+ */
+int kma_link_set_generation(struct kma *kma, const char *name, bool run,
+			    char *err, size_t errlen);
 /* 0, or -1 if @i is out of range. */
 int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out);
 

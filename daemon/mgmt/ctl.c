@@ -23,6 +23,7 @@
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kma/kma.h"
 #include "ksa/ksa.h"
 #include "mgmt/ctl.h"
 #include "mgmt/view.h"
@@ -92,6 +93,7 @@ static json_t *error_reply(const char *fmt, const char *arg)
 /* The view for @cmd, or NULL with @why set. */
 struct ctl_args {
 	const char *to, *from, *peer;
+	const char *link, *state;	/* link generation */
 	json_int_t id;		/* alarm ack */
 	bool admin;		/* the client may change state */
 	uid_t uid;
@@ -120,6 +122,41 @@ static json_t *alarm_ack_command(struct ctl *ctl, const struct ctl_args *a,
 		return NULL;
 	}
 	return json_pack("{s:I, s:b}", "id", a->id, "acked", 1);
+}
+
+/* "link generation": start or stop key generation on a link (kma.h). */
+static json_t *generation_command(struct ctl *ctl, const struct ctl_args *a,
+				  const char **why)
+{
+	struct kma_link_info li;
+	bool run;
+
+	if (!a->admin) {
+		*why = "link generation: permission denied (read-only client; see [node] control_admin_group)";
+		return NULL;
+	}
+	if (!a->link || !a->state ||
+	    (strcmp(a->state, "start") && strcmp(a->state, "stop"))) {
+		*why = "link generation: \"link\" and \"state\" (start or stop) are required";
+		return NULL;
+	}
+	if (!ctl->src->kma) {
+		*why = "link generation: no links";
+		return NULL;
+	}
+	run = !strcmp(a->state, "start");
+	if (kma_link_set_generation(ctl->src->kma, a->link, run, ctl->why,
+				    sizeof(ctl->why))) {
+		*why = ctl->why;
+		return NULL;
+	}
+	for (size_t i = 0; !kma_link_info(ctl->src->kma, i, &li); i++)
+		if (!strcmp(li.name, a->link))
+			return view_link_json(&li, ctl->src->lsa &&
+					      lsa_admin_down(ctl->src->lsa,
+							     li.peer), false);
+	*why = "link generation: the link went away";
+	return NULL;
 }
 
 /* Key relay and routing views (lsa.c, relay.c). */
@@ -186,6 +223,8 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 				   ctl->started);
 	if (!strcmp(cmd, "link show"))
 		return view_links(s->kma, s->lsa, false);
+	if (!strcmp(cmd, "link generation"))
+		return generation_command(ctl, args, why);
 	if (!strcmp(cmd, "pool show"))
 		return view_links(s->kma, s->lsa, true);
 	if (!strcmp(cmd, "sae show"))
@@ -243,10 +282,12 @@ static json_t *handle(struct ctl *ctl, const char *line, bool admin,
 	if (!req)
 		return error_reply("malformed request: %s", jerr.text);
 	if (json_unpack_ex(req, &jerr, JSON_STRICT,
-			   "{s:s, s?s, s?I, s?s, s?s, s?s, s?I}", "cmd", &cmd,
+			   "{s:s, s?s, s?I, s?s, s?s, s?s, s?I, s?s, s?s}",
+			   "cmd", &cmd,
 			   "sae", &sae, "limit", &limit, "to", &args.to,
 			   "from", &args.from, "peer", &args.peer,
-			   "id", &args.id)) {
+			   "id", &args.id, "link", &args.link,
+			   "state", &args.state)) {
 		reply = error_reply("bad request: %s", jerr.text);
 		json_decref(req);
 		return reply;

@@ -11,6 +11,9 @@
  *	{"cmd": "topology show"} / "route show" / "relay show" / "relay audit"
  *	{"cmd": "path", "to": "F", "from": "A"}   ("from" optional)
  *	{"cmd": "link down", "peer": "B"} / "link up"   (routing only)
+ *	{"cmd": "link generation", "link": "AB", "state": "stop"}  ("start"
+ *	    or "stop": key generation at this end, Y.3802 10.2; answers the
+ *	    link as "link show" shows it)
  *	{"cmd": "account show", "limit": 1000}   (accounting: totals per SAE
  *	    pair and SAE, the open interval, the newest "limit" closed ones)
  *	{"cmd": "sa show"}   (QKD-keyed IPsec SA pairs; without [ipsec]
@@ -29,7 +32,7 @@
  * Access: the socket file's mode (0660) and its directory's, and the
  * client's credentials (SO_PEERCRED, SO_PEERGROUPS) checked on accept.
  * Root, the daemon's own user and members of [node] control_admin_group
- * may change state ("link down", "link up"); other members of the
+ * may change state ("link down", "link up", "link generation"); other members of the
  * socket's group (the daemon's) may only read; anyone else is refused
  * with "permission denied".  A connection idle for CTL_IDLE_MS is closed.
  */
@@ -59,7 +62,7 @@ struct ctl;
 /* What the control socket shows; any pointer may be NULL (not running). */
 struct ctl_sources {
 	const struct qkd_config *cfg;
-	const struct kma *kma;
+	struct kma *kma;		/* "link generation" changes it */
 	const struct ksa *ksa;
 	const struct peers *peers;
 	struct lsa *lsa;		/* key relay routing (may be NULL) */

@@ -144,15 +144,40 @@ static void link_metrics(FILE *f, const struct ctl_sources *src)
 		fprintf(f, LBL(&rows[i]));
 		fprintf(f, "} %" PRIu64 "\n", rows[i].li.fetch_failures);
 	}
-	/* In bytes, the base unit Prometheus names want (promtool lints it). */
+	/*
+	 * In bytes, the base unit Prometheus names want (promtool lints it).
+	 * The source's own figure (a card's estimate, a sim's rate, 0 while
+	 * stopped), else the configured rate.
+	 */
 	family(f, "qkd_link_key_rate_bytes_per_second", "gauge",
 	       "Secret key rate of the link's source, where the source reports one.");
 	for (i = 0; i < k; i++) {
-		if (!rows[i].li.rate_bps)
+		const struct kma_link_info *li = &rows[i].li;
+
+		if (!li->gen.has_skr && !li->rate_bps)
 			continue;
 		fprintf(f, "qkd_link_key_rate_bytes_per_second{");
 		fprintf(f, LBL(&rows[i]));
-		fprintf(f, "} %.17g\n", rows[i].li.rate_bps / 8.0);
+		fprintf(f, "} %.17g\n", (li->gen.has_skr ? li->gen.skr_bps :
+					 li->rate_bps) / 8.0);
+	}
+	family(f, "qkd_link_qber_ratio", "gauge",
+	       "Quantum bit error rate the link's source reports (a card's QKD_A_LINK_QBER), as a ratio.");
+	for (i = 0; i < k; i++) {
+		if (!rows[i].li.gen.has_qber)
+			continue;
+		fprintf(f, "qkd_link_qber_ratio{");
+		fprintf(f, LBL(&rows[i]));
+		fprintf(f, "} %.17g\n", rows[i].li.gen.qber_ppm / 1e6);
+	}
+	family(f, "qkd_link_generation_running", "gauge",
+	       "1 while key generation at this end runs (or is asked to), 0 once stopped by the operator; links whose source has generation control.");
+	for (i = 0; i < k; i++) {
+		if (!rows[i].li.gen.control)
+			continue;
+		fprintf(f, "qkd_link_generation_running{");
+		fprintf(f, LBL(&rows[i]));
+		fprintf(f, "} %d\n", rows[i].li.gen.running);
 	}
 	family(f, "qkd_pool_available_bytes", "gauge",
 	       "Key bytes this end of the link may still allocate.");

@@ -99,21 +99,33 @@ void mgmt_error(struct mgmt_req *r, int status, const char *fmt, ...)
 	free(text);
 }
 
-/* @path against a route path; a last segment "{name}" takes any one. */
-static bool path_match(const char *pattern, const char *path, const char **arg)
+/*
+ * @path against a route path; a segment "{name}" takes any one, its text
+ * (@arg, @arglen) not yet decoded.
+ */
+static bool path_match(const char *pattern, const char *path,
+		       const char **arg, size_t *arglen)
 {
-	const char *brace = strrchr(pattern, '{');
+	const char *brace = strchr(pattern, '{');
+	const char *close = brace ? strchr(brace, '}') : NULL;
 	size_t n = brace ? (size_t)(brace - pattern) : 0;
+	size_t plen = strlen(path), tail;
+	const char *end;
 
 	*arg = "";
-	if (brace && n && pattern[n - 1] == '/') {
-		if (strncmp(path, pattern, n) || !path[n] ||
-		    strchr(path + n, '/'))
-			return false;
-		*arg = path + n;
-		return true;
-	}
-	return !strcmp(pattern, path);
+	*arglen = 0;
+	if (!close || !n || pattern[n - 1] != '/')
+		return !strcmp(pattern, path);
+	tail = strlen(close + 1);
+	if (strncmp(path, pattern, n) || plen < n + tail + 1 ||
+	    strcmp(path + plen - tail, close + 1))
+		return false;
+	end = path + plen - tail;
+	if (memchr(path + n, '/', (size_t)(end - (path + n))))
+		return false;
+	*arg = path + n;
+	*arglen = (size_t)(end - *arg);
+	return true;
 }
 
 static bool method_is(const char *m, enum http_method hm)
@@ -150,6 +162,7 @@ static void on_request(void *arg, struct https_conn *conn,
 	const struct mgmt_route *route = NULL;
 	char allow[96] = "";
 	const char *a = "";
+	size_t alen = 0;
 
 	if (mc)
 		memcpy(r.serial, mc->serial, sizeof(r.serial));
@@ -165,12 +178,14 @@ static void on_request(void *arg, struct https_conn *conn,
 	for (size_t i = 0; i < m->n_routes; i++) {
 		const struct mgmt_route *rt = &m->routes[i];
 		const char *ra;
+		size_t rlen;
 
-		if (!path_match(rt->path, req->path, &ra))
+		if (!path_match(rt->path, req->path, &ra, &rlen))
 			continue;
 		if (method_is(rt->method, req->method)) {
 			route = rt;
 			a = ra;
+			alen = rlen;
 			break;
 		}
 		if (strlen(allow) + strlen(rt->method) + 9 < sizeof(allow))
@@ -199,7 +214,7 @@ static void on_request(void *arg, struct https_conn *conn,
 			   route->method, route->path);
 		return;
 	}
-	if (http_url_decode(a, strlen(a), r.arg, sizeof(r.arg))) {
+	if (http_url_decode(a, alen, r.arg, sizeof(r.arg))) {
 		mgmt_error(&r, 400, "bad percent-encoding in the path");
 		return;
 	}

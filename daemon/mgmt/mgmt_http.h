@@ -55,7 +55,7 @@ typedef void (*mgmt_handler)(struct mgmt_req *r);
 
 struct mgmt_route {
 	const char *method;	/* "GET" (HEAD too), "POST", "PUT", "PATCH", "DELETE" */
-	/* Exact, or ending in a "{name}" segment: any one, in r->arg. */
+	/* Exact, or with one "{name}" segment: any one, in r->arg. */
 	const char *path;
 	uint32_t role;		/* MGMT_ROLE_* required */
 	mgmt_handler fn;
@@ -108,5 +108,6 @@ void provision_link_patch(struct mgmt_req *r);
 void provision_peer_list(struct mgmt_req *r);
 void provision_peer_add(struct mgmt_req *r);
 void provision_peer_remove(struct mgmt_req *r);
+void provision_link_generation(struct mgmt_req *r);
 
 #endif /* QKD_MGMT_HTTP_H */

@@ -37,6 +37,8 @@ const struct mgmt_route mgmt_routes[] = {
 	{ "GET",    "/api/v1/peers",	 MGMT_ROLE_MONITOR, provision_peer_list },
 	{ "POST",   "/api/v1/peers",	 MGMT_ROLE_ADMIN,   provision_peer_add },
 	{ "DELETE", "/api/v1/peers/{name}", MGMT_ROLE_ADMIN, provision_peer_remove },
+	{ "PUT",    "/api/v1/links/{name}/generation", MGMT_ROLE_ADMIN,
+	  provision_link_generation },
 };
 
 const size_t mgmt_n_routes = sizeof(mgmt_routes) / sizeof(mgmt_routes[0]);

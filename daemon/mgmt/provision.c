@@ -1278,3 +1278,81 @@ undo:
 	log_err("provision: peer %s not removed: %s", r->arg, why);
 	refuse(r, change, 500, "could not write the change back; nothing changed");
 }
+
+/* ---- key generation control (Y.3802 10.2) ---- */
+
+int provision_parse_generation(const char *text, size_t len, bool *run,
+			       char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *state = NULL;
+	int ret = 400;
+
+	if (!obj) {
+		snprintf(err, errlen, "malformed JSON: %.200s (line %d, column %d)",
+			 jerr.text, jerr.line, jerr.column);
+		return 400;
+	}
+	if (json_unpack(obj, "{s:s}", "state", &state) ||
+	    json_object_size(obj) != 1)
+		snprintf(err, errlen, "the body is {\"state\": \"running\"} or {\"state\": \"stopped\"}");
+	else if (strcmp(state, "running") && strcmp(state, "stopped"))
+		snprintf(err, errlen, "state: \"running\" or \"stopped\"");
+	else
+		ret = 0;
+	if (!ret)
+		*run = !strcmp(state, "running");
+	json_decref(obj);
+	return ret;
+}
+
+/*
+ * PUT /api/v1/links/NAME/generation: start or stop key generation at this
+ * end of the link, audited like the SAE changes.  Not written back: a
+ * restart starts every sim link again, and a card keeps the state it has
+ * (Documentation/qkd/manager.rst).
+ */
+void provision_link_generation(struct mgmt_req *r)
+{
+	const char *type = http_header(r->http, "Content-Type");
+	char why[300];
+	struct kma_link_info li;
+	json_t *change, *view;
+	bool run = false;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s,s:s}", "op", "link generation", "link", r->arg);
+	if (type && strncmp(type, "application/json", 16)) {
+		refuse(r, change, 415, "Content-Type must be application/json");
+		return;
+	}
+	st = provision_parse_generation((const char *)r->http->body,
+					r->http->body_len, &run, why,
+					sizeof(why));
+	if (st) {
+		refuse(r, change, st, why);
+		return;
+	}
+	json_object_set_new(change, "state", json_string(run ? "running" :
+								"stopped"));
+	st = kma_link_set_generation(r->prov->kma, r->arg, run, why,
+				     sizeof(why));
+	if (st) {
+		refuse(r, change, st == -ENOENT ? 404 :
+				  st == -EOPNOTSUPP ? 409 : 503, why);
+		return;
+	}
+	log_notice("provision: link %s generation %s by CN \"%s\" serial %s",
+		   r->arg, run ? "started" : "stopped", r->cn, r->serial);
+	audit(r->prov, r, change, 200, NULL);
+	view = link_info(r->prov, r->arg, &li) ? NULL :
+	       link_view(r->prov, r->src->lsa, &li);
+	if (!view) {
+		mgmt_error(r, 503, "out of memory");
+		return;
+	}
+	mgmt_reply_json(r, 200, view);
+}

@@ -13,6 +13,7 @@
 #ifndef QKD_PROVISION_H
 #define QKD_PROVISION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/config.h"
@@ -63,5 +64,13 @@ struct provision_pool {
 };
 int provision_parse_pool(const char *text, size_t len,
 			 struct provision_pool *out, char *err, size_t errlen);
+
+/*
+ * Key generation control (Y.3802 10.2), PUT /api/v1/links/NAME/generation:
+ * the body {"state": "running"} or {"state": "stopped"}, nothing else;
+ * 0 and *@run, or 400 with the reason in @err.
+ */
+int provision_parse_generation(const char *text, size_t len, bool *run,
+			       char *err, size_t errlen);
 
 #endif /* QKD_PROVISION_H */

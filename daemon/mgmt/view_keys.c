@@ -104,6 +104,36 @@ static json_t *link_json(const struct kma_link_info *l, bool admin_down,
 			 "module", module_json(l));
 }
 
+static const char *card_state_name(uint8_t s)
+{
+	static const char *const names[] = { QKD_LINK_STATE_NAMES };
+
+	return s < sizeof(names) / sizeof(names[0]) && names[s] ? names[s] :
+								   "?";
+}
+
+/*
+ * Key generation (Y.3802 10.2): "running" or "stopped" where the source
+ * has the control, the state a card reports, QBER and SKR where known.
+ */
+static json_t *add_generation(json_t *o, const struct kma_link_info *l)
+{
+	if (o && l->gen.control)
+		json_object_set_new(o, "generation",
+				    json_string(l->gen.running ? "running" :
+								  "stopped"));
+	if (o && l->gen.has_card)
+		json_object_set_new(o, "card_state",
+				    json_string(card_state_name(l->gen.card_state)));
+	if (o && l->gen.has_qber)
+		json_object_set_new(o, "qber_ppm",
+				    json_integer((json_int_t)l->gen.qber_ppm));
+	if (o && l->gen.has_skr)
+		json_object_set_new(o, "skr_bps",
+				    json_integer((json_int_t)l->gen.skr_bps));
+	return o;
+}
+
 /* kernel_push = yes: the blocks pushed into qkd.ko (no key bytes). */
 static json_t *add_kernel_push(json_t *o, const struct kma_link_info *l)
 {
@@ -121,8 +151,10 @@ static json_t *add_kernel_push(json_t *o, const struct kma_link_info *l)
 json_t *view_link_json(const struct kma_link_info *l, bool admin_down,
 		       bool pools)
 {
-	return add_kernel_push(add_confirm(link_json(l, admin_down, pools), l,
-					   pools), l);
+	json_t *o = add_kernel_push(add_confirm(link_json(l, admin_down, pools),
+						l, pools), l);
+
+	return pools ? o : add_generation(o, l);
 }
 
 json_t *view_links(const struct kma *kma, const struct lsa *lsa, bool pools)

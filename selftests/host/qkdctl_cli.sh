@@ -6,6 +6,7 @@
 # entering a real "ip netns" namespace, unambiguous prefixes of objects and
 # commands (an ambiguous one lists the candidates, exit 2), "OBJECT help".
 # And its views on a line A-B-C: link show's admin state after "link down",
+# link generation stopping and starting a link,
 # sae show for a relayed pair, key show --sae for an SAE nobody knows, and
 # sa show and macsec show with nothing configured (both exit 0, empty).
 set -u
@@ -90,6 +91,16 @@ out=$("$QKDCTL" link help); rc=$?
 	! echo "$out" | grep -q 'pool show'
 ok $? "'link help': link's usage only, exit 0, no daemon needed"
 [ -n "$out" ] && [ "$("$QKDCTL" l h)" = "$out" ]; ok $? "'l h' is 'link help'"
+echo "$out" | grep -q 'qkdctl \[OPTIONS\] link generation NAME start|stop'
+ok $? "'link help' lists link generation NAME start|stop"
+qkd_ctl A l g AB stop | grep -q '^    generation stopped' &&
+	qkd_ctl A -j link show | jq -e '.[0].generation == "stopped"' >/dev/null &&
+	qkd_ctl A l g AB start | grep -q '^    generation running'
+ok $? "'l g AB stop' is 'link generation AB stop'; link show -j says stopped; start again"
+fails 2 "link generation: expected NAME start|stop" qkd_ctl A link generation AB pause
+ok $? "link generation with a bad state: exit 2 ($err)"
+fails 1 "no link XY" qkd_ctl A link generation XY stop
+ok $? "link generation of a link the node lacks: exit 1 ($err)"
 "$QKDCTL" key help | grep -q 'key show \[--sae ID\] \[--limit N\]' &&
 	"$QKDCTL" status help | grep -q '^Usage: qkdctl \[OPTIONS\] status$'
 ok $? "'key help', 'status help'"

@@ -15,13 +15,19 @@
 #
 # Then the pools fill up, as on any idle link, and keys must still match.
 #
+# Issue 19, key generation control: "qkdctl link generation AB stop" at A
+# takes the card down (LINK_SET), qkd.ko reports the end down and the pool
+# stops growing; link show and qkd_link_generation_running say stopped;
+# "start" brings it back.  /metrics shows the card's QBER and SKR
+# (qkd_link_qber_ratio, qkd_link_key_rate_bytes_per_second).
+#
 # Certificates, daemon start/stop and the ETSI 014 calls come from the host
 # tests' helpers (selftests/host/lib.sh).  Its curl helper talks to
 # https://A:PORT and https://B:PORT: curl() below runs curl inside "ka" and
 # resolves A and B to the veth addresses, so the server certificates (DNS:A,
 # DNS:B) verify as on the host.
 
-QKD_TIMEOUT=${QKD_TIMEOUT:-170}		# host lib watchdog: whole test, seconds
+QKD_TIMEOUT=${QKD_TIMEOUT:-280}		# host lib watchdog (the guest allows 300 s)
 # shellcheck source=selftests/kernel/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=selftests/host/lib.sh
@@ -36,6 +42,7 @@ addr_a=10.99.0.1
 addr_b=10.99.0.2
 etsi_port=8443
 kx_port=8444
+metrics_port=8445
 pool_blocks=4096
 slow_rate=200000
 
@@ -91,8 +98,8 @@ ktap_ok $? "veth $ns_a $addr_a <-> $ns_b $addr_b"
 # ---- certificates and configs ----
 
 qkd_ca ca && qkd_cert A && qkd_cert B &&
-	qkd_cert app1 && qkd_cert app2 && qkd_cert app3
-ktap_ok $? "CA and certificates for A, B, app1, app2, app3 (openssl CLI)"
+	qkd_cert app1 && qkd_cert app2 && qkd_cert app3 && qkd_cert monitor
+ktap_ok $? "CA and certificates for A, B, app1, app2, app3, monitor (openssl CLI)"
 
 # write_conf NODE ADDR PEER PEER_ADDR: app1 at A; app2 and app3 at B.
 write_conf() {
@@ -116,6 +123,10 @@ write_conf() {
 	[sae app3]
 	cert_cn = app3
 	node = B
+
+	[metrics]
+	listen = $addr:$metrics_port
+	clients = monitor
 	EOF
 }
 write_conf A $addr_a B $addr_b && write_conf B $addr_b A $addr_a
@@ -130,6 +141,49 @@ for n in A B; do
 	qkd_ctl "$n" link show 2>&1 | sed "s/^/# $n: /"
 done
 
+# pool NS INDEX FIELD: a field of "qkdctl kernel link show -j".
+pool() {
+	ip netns exec "$1" "$QKDCTL" -j kernel link show "$2" | jq -r ".[0].$3 // 0"
+}
+
+# ---- key generation control (issue 19) ----
+# Early, while the pool still fills: blocks arriving or not tell.
+# metric SERIES: its value in A's /metrics (the monitor's certificate).
+metric() {
+	curl -sS --max-time 10 --resolve "A:$metrics_port:$addr_a" \
+		--cacert "$QKD_DIR/ca.pem" --cert "$QKD_DIR/monitor.pem" \
+		--key "$QKD_DIR/monitor.key" "https://A:$metrics_port/metrics" |
+		awk -v s="$1" '$1 == s { print $2 }'
+}
+generation_phase() {
+	local l='{link="AB",peer="B"}' q r b0 b1 i
+	q=$(metric "qkd_link_qber_ratio$l"); r=$(metric "qkd_link_key_rate_bytes_per_second$l")
+	[ -n "$q" ] && [ -n "$r" ] &&
+		[ "$(metric "qkd_link_generation_running$l")" = 1 ]
+	ktap_ok $? "A's /metrics: the card's QBER ($q) and SKR ($r bytes/s), generation running"
+	qkd_ctl A link generation AB stop | sed "s/^/# A: /"
+	[ "$(pool $ns_a "$tx" state)" = down ]
+	ktap_ok $? "qkdctl link generation AB stop at A: qkd.ko reports A's end $(pool $ns_a "$tx" state)"
+	sleep 1
+	b0=$(kstat $ns_b "$rx" blocks_received); sleep 2; b1=$(kstat $ns_b "$rx" blocks_received)
+	[ -n "$b0" ] && [ "$b1" = "$b0" ]
+	ktap_ok $? "stopped: no block reaches B's pool in 2 s (received $b0 -> $b1; $slow_rate bit/s when running)"
+	[ "$(qkd_ctl A -j link show | jq -r '.[0].generation + " " + .[0].card_state')" = "stopped down" ] &&
+		[ "$(metric "qkd_link_generation_running$l")" = 0 ]
+	ktap_ok $? "link show: generation stopped, card down; qkd_link_generation_running 0"
+	qkd_ctl A link generation AB start | sed "s/^/# A: /"
+	for i in $(seq 1 20); do
+		[ "$(pool $ns_a "$tx" state)" = up ] && break
+		sleep 0.25
+	done
+	b0=$(kstat $ns_b "$rx" blocks_received); sleep 2; b1=$(kstat $ns_b "$rx" blocks_received)
+	[ "$(pool $ns_a "$tx" state)" = up ] && [ -n "$b0" ] && [ "$b1" -gt "$b0" ] &&
+		[ "$(qkd_ctl A -j link show | jq -r '.[0].generation')" = running ]
+	ktap_ok $? "started again: A's end up, blocks reach B's pool again (received $b0 -> $b1), generation running"
+}
+generation_phase
+
+
 # Counters before any key is handed out.
 a_alloc0=$(kstat $ns_a "$tx" bytes_allocated)
 a_fetch0=$(kstat $ns_a "$tx" bytes_fetched)
@@ -138,10 +192,6 @@ b_fetch0=$(kstat $ns_b "$rx" bytes_fetched)
 [ -n "$a_alloc0" ] && [ -n "$a_fetch0" ] && [ -n "$b_alloc0" ] && [ -n "$b_fetch0" ]
 ktap_ok $? "kernel counters readable at both ends (A allocated $a_alloc0 fetched $a_fetch0, B allocated $b_alloc0 fetched $b_fetch0)"
 
-# pool NS INDEX FIELD: a field of "qkdctl kernel link show -j".
-pool() {
-	ip netns exec "$1" "$QKDCTL" -j kernel link show "$2" | jq -r ".[0].$3 // 0"
-}
 # Enough key at both ends for the whole flow (about 4 KiB each way); the
 # daemons learn the level from KEYS_AVAIL_NTF.
 for i in $(seq 1 100); do

@@ -86,6 +86,32 @@ static void test_build_requests(void **state)
 						    16), 0);
 	assert_int_equal(keysrc_kernel_build_key_alloc(buf, 16, FAMILY, 1, 3,
 						       32, 1), 0);
+
+	/* Generation control: LINK_SET of the state, LINK_GET of one end. */
+	n = keysrc_kernel_build_link_set_state(buf, sizeof(buf), FAMILY, 12, 5,
+					       QKD_LINK_DOWN);
+	assert_true(n > 0 && n == nlh->nlmsg_len);
+	assert_int_equal(genl(nlh)->cmd, QKD_CMD_LINK_SET);
+	assert_true(nlh->nlmsg_flags & NLM_F_ACK);
+	assert_int_equal(mnl_attr_get_u32(find_attr(nlh, QKD_A_LINK_INDEX)),
+			 5);
+	assert_int_equal(mnl_attr_get_payload_len(find_attr(nlh,
+						  QKD_A_LINK_STATE)), 1);
+	assert_int_equal(mnl_attr_get_u8(find_attr(nlh, QKD_A_LINK_STATE)),
+			 QKD_LINK_DOWN);
+	n = keysrc_kernel_build_link_set_state(buf, sizeof(buf), FAMILY, 13, 5,
+					       QKD_LINK_UP);
+	assert_int_equal(mnl_attr_get_u8(find_attr(nlh, QKD_A_LINK_STATE)),
+			 QKD_LINK_UP);
+	n = keysrc_kernel_build_link_get(buf, sizeof(buf), FAMILY, 14, 5);
+	assert_true(n > 0);
+	assert_int_equal(genl(nlh)->cmd, QKD_CMD_LINK_GET);
+	assert_false(nlh->nlmsg_flags & NLM_F_DUMP);
+	assert_int_equal(mnl_attr_get_u32(find_attr(nlh, QKD_A_LINK_INDEX)),
+			 5);
+	assert_int_equal(keysrc_kernel_build_link_get(buf, 16, FAMILY, 1, 5), 0);
+	assert_int_equal(keysrc_kernel_build_link_set_state(buf, 16, FAMILY, 1,
+							    5, 1), 0);
 }
 
 static struct nlmsghdr *reply(uint16_t type, uint8_t cmd)
@@ -190,6 +216,23 @@ static void test_parse_link(void **state)
 	assert_int_equal(l.block_size, 4096);
 	assert_true(l.has_avail && l.avail == 1 << 20);
 	assert_true(l.has_level && l.level == QKD_POOL_READY);
+	assert_false(l.has_qber || l.has_skr);
+
+	/* QBER (ppm, u32) and SKR (bit/s, u64) as LINK_GET reports them. */
+	mnl_attr_put_u32(nlh, QKD_A_LINK_QBER, 23456);
+	mnl_attr_put_u64(nlh, QKD_A_LINK_SKR, 5000000000ull);
+	assert_int_equal(keysrc_kernel_parse_link(nlh, &l), 0);
+	assert_true(l.has_qber && l.qber_ppm == 23456);
+	assert_true(l.has_skr && l.skr_bps == 5000000000ull);
+	/* ... of the right sizes only. */
+	nlh = reply(FAMILY, QKD_CMD_LINK_GET);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 4);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_SKR, 1);
+	assert_int_equal(keysrc_kernel_parse_link(nlh, &l), -EINVAL);
+	nlh = reply(FAMILY, QKD_CMD_LINK_GET);
+	mnl_attr_put_u32(nlh, QKD_A_LINK_INDEX, 4);
+	mnl_attr_put_u64(nlh, QKD_A_LINK_QBER, 1);
+	assert_int_equal(keysrc_kernel_parse_link(nlh, &l), -EINVAL);
 
 	/* An event with only some attributes. */
 	nlh = reply(FAMILY, QKD_CMD_KEYS_AVAIL_NTF);

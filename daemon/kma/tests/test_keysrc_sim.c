@@ -250,6 +250,66 @@ static void test_availability_follows_clock(void **state)
 				    bytes, NULL, err, sizeof(err)), -ENOENT);
 }
 
+/*
+ * Generation control: a stopped end makes no more blocks (avail frozen,
+ * then falling as the window slides; the peer's keys from after the stop
+ * are not there); started again, it makes blocks from the clock's block
+ * on, never one from the gap, and both ends still agree.
+ */
+static void test_generation_stop_start(void **state)
+{
+	struct fixture *f = *state;
+	struct keysrc_gen g;
+	struct keysrc_key k;
+	uint8_t a[16], b[16];
+	char err[128];
+	uint64_t avail, gap_start, gap_end;
+
+	keysrc_generation(f->tx, &g);
+	assert_true(g.control && g.running && g.has_skr && !g.has_qber &&
+		    !g.has_card);
+	assert_int_equal(g.skr_bps, RATE);
+	avail = keysrc_avail(f->tx);
+	assert_int_equal(keysrc_set_generation(f->tx, false, err, sizeof(err)),
+			 0);
+	assert_int_equal(keysrc_set_generation(f->rx, false, err, sizeof(err)),
+			 0);
+	gap_start = keysrc_sim_current_block(f->tx);
+	keysrc_generation(f->tx, &g);
+	assert_false(g.running);
+	assert_int_equal(g.skr_bps, 0);
+	assert_false(keysrc_is_up(f->tx));
+	f->now += SEC / 10;		/* 100 blocks the clock passes */
+	assert_true(keysrc_avail(f->tx) <= avail);
+	f->now += 10 * SEC;		/* the whole window slides past */
+	assert_int_equal(keysrc_avail(f->tx), 0);
+	assert_int_equal(keysrc_alloc(f->tx, 16, 1, &k, a, err, sizeof(err)),
+			 -ENOSPC);
+	/* A block of the gap does not exist at the stopped rx end. */
+	k.id = (keysrc_sim_current_block(f->rx) - 2) & ~1ull;
+	assert_int_equal(keysrc_get(f->rx, k.id << QKD_KEY_ID_OFFSET_BITS, 16,
+				    b, NULL, err, sizeof(err)), -ENOENT);
+	/* Start again (stopping twice, starting twice: no change). */
+	assert_int_equal(keysrc_set_generation(f->tx, true, err, sizeof(err)),
+			 0);
+	assert_int_equal(keysrc_set_generation(f->tx, true, err, sizeof(err)),
+			 0);
+	assert_int_equal(keysrc_set_generation(f->rx, true, err, sizeof(err)),
+			 0);
+	gap_end = keysrc_sim_current_block(f->tx);
+	assert_true(keysrc_is_up(f->tx));
+	assert_int_equal(keysrc_avail(f->tx), 0);
+	f->now += SEC / 100;		/* 10 new blocks, 5 of them ours */
+	assert_int_equal(keysrc_avail(f->tx), 5 * BLOCK);
+	assert_int_equal(keysrc_alloc(f->tx, 16, 1, &k, a, err, sizeof(err)),
+			 0);
+	assert_true(keysrc_block_of(k.id) >= gap_end);
+	assert_true(gap_end > gap_start);
+	assert_int_equal(keysrc_get(f->rx, k.id, 16, b, NULL, err,
+				    sizeof(err)), 0);
+	assert_memory_equal(a, b, 16);
+}
+
 static void test_old_blocks_evicted(void **state)
 {
 	struct fixture *f = *state;
@@ -377,6 +437,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partition, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_availability_follows_clock,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generation_stop_start,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_blocks_evicted, setup,
 						teardown),

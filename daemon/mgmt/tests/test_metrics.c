@@ -6,6 +6,7 @@
  * counters' classification, and the format rules of a rendering.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "core/alarm.h"
 #include "core/config.h"
+#include "kma/kma.h"
 #include "ksa/etsi014.h"
 #include "kx/http.h"
 #include "mgmt/ctl.h"
@@ -127,12 +129,150 @@ static void test_render_format(void **state)
 	alarm_reset();
 }
 
+/*
+ * A card as qkd.ko reports it (keysrc.h's generation op): QBER, SKR and
+ * the state LINK_SET leaves it in.  Nothing else of a source is used.
+ */
+struct fake_card {
+	struct keysrc src;
+	bool running;
+};
+
+static int fc_alloc(struct keysrc *src, uint32_t len, uint32_t count,
+		    struct keysrc_key *keys, uint8_t *bytes, char *err,
+		    size_t errlen)
+{
+	return -ENOSPC;
+}
+
+static int fc_get(struct keysrc *src, uint64_t key_id, uint32_t len,
+		  uint8_t *out, uint64_t *gen_time_ns, char *err, size_t errlen)
+{
+	return -ENOENT;
+}
+
+static int fc_discard(struct keysrc *src, uint64_t key_id, uint32_t len)
+{
+	return 0;
+}
+
+static uint64_t fc_avail(struct keysrc *src)
+{
+	return 0;
+}
+
+static bool fc_is_up(struct keysrc *src)
+{
+	return ((struct fake_card *)src)->running;
+}
+
+static void fc_free(struct keysrc *src)
+{
+	free(src);
+}
+
+static int fc_set_generation(struct keysrc *src, bool run, char *err,
+			     size_t errlen)
+{
+	((struct fake_card *)src)->running = run;
+	return 0;
+}
+
+static void fc_generation(struct keysrc *src, struct keysrc_gen *out)
+{
+	bool run = ((struct fake_card *)src)->running;
+
+	out->control = true;
+	out->running = run;
+	out->has_card = true;
+	out->card_state = run ? QKD_LINK_UP : QKD_LINK_DOWN;
+	out->has_qber = out->has_skr = true;
+	out->qber_ppm = 31250;
+	out->skr_bps = run ? 1000000 : 0;
+}
+
+static const struct keysrc_ops fc_ops = {
+	.alloc = fc_alloc, .get = fc_get, .discard = fc_discard,
+	.avail = fc_avail, .is_up = fc_is_up, .free = fc_free,
+	.set_generation = fc_set_generation, .generation = fc_generation,
+};
+
+static const struct keysrc_ops fc_plain_ops = {
+	.alloc = fc_alloc, .get = fc_get, .discard = fc_discard,
+	.avail = fc_avail, .is_up = fc_is_up, .free = fc_free,
+};
+
+static void test_generation_series(void **state)
+{
+	struct qkd_config cfg;
+	struct km_node_cfg node = { .name = "A" };
+	struct kma_link_cfg link = {
+		.name = "AB", .peer = "B", .source = KM_SOURCE_KERNEL,
+		.role = QKD_ROLE_TX, .block_size = 1024,
+	};
+	struct fake_card *fc = calloc(1, sizeof(*fc));
+	struct keysrc *src = &fc->src;
+	struct ctl_sources ctl = { .cfg = &cfg };
+	char err[160];
+	size_t len;
+	char *text;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.node.name, "A");
+	assert_non_null(fc);
+	fc->src.ops = &fc_ops;
+	fc->src.kind = "kernel";
+	fc->src.block_size = 1024;
+	fc->running = true;
+	ctl.kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
+	assert_non_null(ctl.kma);
+	text = metrics_render(&ctl, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\nqkd_link_qber_ratio{link=\"AB\",peer=\"B\"} 0.03125\n"));
+	assert_non_null(strstr(text, "\nqkd_link_key_rate_bytes_per_second{link=\"AB\",peer=\"B\"} 125000\n"));
+	assert_non_null(strstr(text, "\nqkd_link_generation_running{link=\"AB\",peer=\"B\"} 1\n"));
+	free(text);
+	assert_int_equal(kma_link_set_generation(ctl.kma, "AB", false, err,
+						 sizeof(err)), 0);
+	assert_int_equal(kma_link_set_generation(ctl.kma, "XY", false, err,
+						 sizeof(err)), -ENOENT);
+	text = metrics_render(&ctl, &len);
+	assert_non_null(strstr(text, "\nqkd_link_generation_running{link=\"AB\",peer=\"B\"} 0\n"));
+	assert_non_null(strstr(text, "\nqkd_link_key_rate_bytes_per_second{link=\"AB\",peer=\"B\"} 0\n"));
+	assert_non_null(strstr(text, "\nqkd_link_up{link=\"AB\",peer=\"B\"} 0\n"));
+	free(text);
+	kma_free(ctl.kma);
+
+	/* A source without the control (etsi014, file): refused, and no
+	 * generation, QBER or SKR series for it. */
+	fc = calloc(1, sizeof(*fc));
+	assert_non_null(fc);
+	fc->src.ops = &fc_plain_ops;
+	fc->src.kind = "file";
+	fc->src.block_size = 1024;
+	src = &fc->src;
+	link.source = KM_SOURCE_FILE;
+	ctl.kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
+	assert_non_null(ctl.kma);
+	assert_int_equal(kma_link_set_generation(ctl.kma, "AB", false, err,
+						 sizeof(err)), -EOPNOTSUPP);
+	assert_non_null(strstr(err, "no key generation control"));
+	text = metrics_render(&ctl, &len);
+	assert_null(strstr(text, "\nqkd_link_generation_running{"));
+	assert_null(strstr(text, "\nqkd_link_qber_ratio{"));
+	assert_null(strstr(text, "\nqkd_link_key_rate_bytes_per_second{"));
+	free(text);
+	kma_free(ctl.kma);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_stats_count),
 		cmocka_unit_test(test_render_format),
+		cmocka_unit_test(test_generation_series),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

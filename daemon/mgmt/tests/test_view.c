@@ -113,6 +113,28 @@ static void test_links_and_pools(void **state)
 		    "{\"link\":\"AB\",\"avail\":123456,\"level\":\"warning\","
 		    "\"block_size\":4096,\"keys_held\":7,\"allocated\":10,"
 		    "\"fetched\":20,\"discarded\":30,\"fetch_failures\":1}");
+	/* Generation control: stopped, what the card says, QBER and SKR. */
+	l.gen = (struct keysrc_gen){
+		.control = true, .running = false, .has_card = true,
+		.card_state = QKD_LINK_DOWN, .has_qber = true,
+		.qber_ppm = 21000, .has_skr = true, .skr_bps = 0,
+	};
+	assert_json(view_link_json(&l, false, false),
+		    "{\"link\":\"AB\",\"peer\":\"B\",\"source\":\"kernel\","
+		    "\"role\":\"rx\",\"state\":\"up\",\"admin\":\"up\","
+		    "\"block_size\":4096,\"level\":\"warning\","
+		    "\"pool_warn\":1000,\"pool_ready\":5000,"
+		    "\"generation\":\"stopped\",\"card_state\":\"down\","
+		    "\"qber_ppm\":21000,\"skr_bps\":0}");
+	l.gen.running = true;
+	l.gen.card_state = QKD_LINK_NO_CARRIER;
+	l.gen.has_qber = l.gen.has_skr = false;
+	assert_json(view_link_json(&l, false, false),
+		    "{\"link\":\"AB\",\"peer\":\"B\",\"source\":\"kernel\","
+		    "\"role\":\"rx\",\"state\":\"up\",\"admin\":\"up\","
+		    "\"block_size\":4096,\"level\":\"warning\","
+		    "\"pool_warn\":1000,\"pool_ready\":5000,"
+		    "\"generation\":\"running\",\"card_state\":\"no-carrier\"}");
 	/* Nothing running: empty lists, not errors. */
 	assert_json(view_links(NULL, NULL, false), "[]");
 	assert_json(view_keys(NULL, NULL, 10), "{\"total\":0,\"keys\":[]}");
