@@ -335,17 +335,17 @@ static void test_rotation_in_step(void **state)
 	/* Left by a previous run: unloaded; another section's: kept. */
 	a->sec[a->n_sec++] = stale;
 	a->sec[a->n_sec++] = other;
-	assert_true(info_of(0).owner);
-	assert_false(info_of(1).owner);
+	assert_true(info_of(0).rot.owner);
+	assert_false(info_of(1).rot.owner);
 	for (int r = 0; r < 12; r++) {
 		const struct secret *pa, *pb;
 
 		run(1000);
 		ia = info_of(0);
 		ib = info_of(1);
-		assert_string_equal(rotate_state_name(ia.state), "up");
-		assert_true(ia.have_ppk && ib.have_ppk);
-		assert_true(ia.key_id == ib.key_id);
+		assert_string_equal(rotate_state_name(ia.rot.state), "up");
+		assert_true(ia.rot.have_key && ib.rot.have_key);
+		assert_true(ia.rot.key_id == ib.rot.key_id);
 		pa = only_ppk(a);
 		pb = only_ppk(b);
 		assert_non_null(pa);
@@ -370,8 +370,8 @@ static void test_rotation_in_step(void **state)
 	assert_int_equal(a->reauth_mismatch, 0);
 	assert_int_equal((int)ia.reauths, a->reauths);
 	assert_int_equal((int)ia.initiations, 1);
-	assert_true(ia.rotations >= 12 && ia.failures == 0);
-	assert_true(ia.next_rotation_ms <= 1000);
+	assert_true(ia.rot.rotations >= 12 && ia.rot.failures == 0);
+	assert_true(ia.rot.next_rotation_ms <= 1000);
 	assert_int_equal(alarm_count(), 0);
 }
 
@@ -385,20 +385,20 @@ static void test_shortage_keeps_ppk(void **state)
 	for (int i = 0; i < 30 && !alarm_is_active("strongswan:s0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_string_equal(rotate_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).rot.state),
 			    "degraded");
-	assert_true(info_of(0).failures > 0);
-	assert_non_null(strstr(info_of(0).last_error, "no 32-byte key"));
+	assert_true(info_of(0).rot.failures > 0);
+	assert_non_null(strstr(info_of(0).rot.last_error, "no 32-byte key"));
 	memcpy(ppk, only_ppk(&W->ch[0])->data, PPK);
-	id = info_of(0).key_id;
+	id = info_of(0).rot.key_id;
 	run(2000);
 	assert_memory_equal(only_ppk(&W->ch[0])->data, ppk, PPK);
 	assert_memory_equal(only_ppk(&W->ch[1])->data, ppk, PPK);
-	assert_true(info_of(0).key_id == id && info_of(1).key_id == id);
-	rot = info_of(0).rotations;
+	assert_true(info_of(0).rot.key_id == id && info_of(1).rot.key_id == id);
+	rot = info_of(0).rot.rotations;
 	W->h.keys_frozen = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("strongswan:s0"));
 	assert_memory_equal(only_ppk(&W->ch[0])->data,
 			    only_ppk(&W->ch[1])->data, PPK);
@@ -419,8 +419,8 @@ static void test_follower_refuses(void **state)
 	assert_memory_equal(only_ppk(&W->ch[1])->data, ppk, PPK);
 	assert_int_equal(W->ch[0].reauths, reauths);
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_non_null(strstr(info_of(0).last_error, "could not load"));
-	assert_non_null(strstr(info_of(1).last_error, "injected"));
+	assert_non_null(strstr(info_of(0).rot.last_error, "could not load"));
+	assert_non_null(strstr(info_of(1).rot.last_error, "injected"));
 	W->ch[1].fail_load = false;
 	run(2500);
 	assert_false(alarm_is_active("strongswan:s0"));
@@ -434,8 +434,8 @@ static void test_follower_refuses(void **state)
 static void test_no_child_waits(void **state)
 {
 	run(3000);
-	assert_true(info_of(0).rotations >= 2);
-	assert_int_equal((int)info_of(0).failures, 0);
+	assert_true(info_of(0).rot.rotations >= 2);
+	assert_int_equal((int)info_of(0).rot.failures, 0);
 	assert_int_equal(W->ch[0].initiations, 0);
 	assert_false(alarm_is_active("strongswan:s0"));
 	W->ch[0].ike_up = W->ch[1].ike_up = true;
@@ -454,24 +454,24 @@ static void test_reauth_held(void **state)
 	run(1500);
 	W->ch[0].stuck = true;
 	run(1100);
-	rot = info_of(0).rotations;
+	rot = info_of(0).rot.rotations;
 	reauths = W->ch[0].reauths;
 	run(5000);
 	/* Held: no new PPK while the IKE SA under the last is awaited. */
-	assert_true(info_of(0).rotations == rot);
+	assert_true(info_of(0).rot.rotations == rot);
 	assert_int_equal(W->ch[0].reauths, reauths);
 	assert_false(alarm_is_active("strongswan:s0"));
 	/* Given up REAUTH_MAX_MS after the PPK: a failure (the next
 	 * rotation, a second later, clears its alarm again). */
-	for (int i = 0; i < 160 && !info_of(0).failures; i++)
+	for (int i = 0; i < 160 && !info_of(0).rot.failures; i++)
 		run(100);
-	assert_int_equal((int)info_of(0).failures, 1);
+	assert_int_equal((int)info_of(0).rot.failures, 1);
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_non_null(strstr(info_of(0).last_error,
+	assert_non_null(strstr(info_of(0).rot.last_error,
 			       "no IKE SA of gw under the new PPK"));
 	W->ch[0].stuck = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("strongswan:s0"));
 }
 

@@ -173,18 +173,18 @@ static void test_rotation_in_step(void **state)
 	uint64_t ids[12];
 	struct wireguard_info a, b;
 
-	assert_true(info_of(0).owner);
-	assert_false(info_of(1).owner);
+	assert_true(info_of(0).rot.owner);
+	assert_false(info_of(1).rot.owner);
 	for (int r = 0; r < 12; r++) {
 		run(1000);
 		a = info_of(0);
 		b = info_of(1);
-		assert_string_equal(rotate_state_name(a.state), "up");
-		assert_true(a.have_psk && b.have_psk);
-		assert_true(a.key_id == b.key_id);
+		assert_string_equal(rotate_state_name(a.rot.state), "up");
+		assert_true(a.rot.have_key && b.rot.have_key);
+		assert_true(a.rot.key_id == b.rot.key_id);
 		assert_memory_equal(W->fif[0].psk, W->fif[1].psk,
 				    WG_KEY_LEN);
-		ids[r] = a.key_id;
+		ids[r] = a.rot.key_id;
 		for (int j = 0; j < r; j++)
 			assert_true(ids[j] != ids[r]);
 	}
@@ -198,9 +198,9 @@ static void test_rotation_in_step(void **state)
 			if (!memcmp(W->seen[i], W->seen[j], WG_KEY_LEN))
 				assert_true(i % 2 == 1 && j == i - 1);
 	}
-	assert_true(a.rotations >= 12 && a.failures == 0);
-	assert_true(a.last_gap_us > 0 && a.max_gap_us >= a.last_gap_us);
-	assert_true(a.next_rotation_ms <= 1000);
+	assert_true(a.rot.rotations >= 12 && a.rot.failures == 0);
+	assert_true(a.rot.last_gap_us > 0 && a.rot.max_gap_us >= a.rot.last_gap_us);
+	assert_true(a.rot.next_rotation_ms <= 1000);
 	assert_int_equal(alarm_count(), 0);
 }
 
@@ -210,27 +210,27 @@ static void test_shortage_keeps_psk(void **state)
 	uint64_t rot, id;
 
 	run(1500);
-	id = info_of(0).key_id;
+	id = info_of(0).rot.key_id;
 	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
 	W->h.keys_frozen = true;
 	for (int i = 0; i < 30 && !alarm_is_active("wireguard:w0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("wireguard:w0"));
-	assert_string_equal(rotate_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).rot.state),
 			    "degraded");
-	assert_true(info_of(0).failures > 0);
-	assert_true(strstr(info_of(0).last_error, "no 32-byte key") != NULL);
-	assert_true(info_of(0).key_id != id);	/* rotated while it lasted */
+	assert_true(info_of(0).rot.failures > 0);
+	assert_true(strstr(info_of(0).rot.last_error, "no 32-byte key") != NULL);
+	assert_true(info_of(0).rot.key_id != id);	/* rotated while it lasted */
 	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
-	id = info_of(0).key_id;
+	id = info_of(0).rot.key_id;
 	run(2000);
 	assert_memory_equal(W->fif[0].psk, psk, WG_KEY_LEN);
 	assert_memory_equal(W->fif[1].psk, psk, WG_KEY_LEN);
-	assert_true(info_of(0).key_id == id && info_of(1).key_id == id);
-	rot = info_of(0).rotations;
+	assert_true(info_of(0).rot.key_id == id && info_of(1).rot.key_id == id);
+	rot = info_of(0).rot.rotations;
 	W->h.keys_frozen = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("wireguard:w0"));
 	assert_memory_equal(W->fif[0].psk, W->fif[1].psk, WG_KEY_LEN);
 }
@@ -247,7 +247,7 @@ static void test_follower_refuses(void **state)
 	assert_memory_equal(W->fif[0].psk, psk, WG_KEY_LEN);
 	assert_memory_equal(W->fif[1].psk, psk, WG_KEY_LEN);
 	assert_true(alarm_is_active("wireguard:w0"));
-	assert_true(strstr(info_of(0).last_error, "could not set") != NULL);
+	assert_true(strstr(info_of(0).rot.last_error, "could not set") != NULL);
 	W->fif[1].fail_set = 0;
 	run(2500);
 	assert_false(alarm_is_active("wireguard:w0"));
