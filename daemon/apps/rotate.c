@@ -687,6 +687,28 @@ uint64_t rotate_port_age_ms(const struct rotate_port *rp)
 	return (rotate_now_us(rp->r) - rp->st.last_rotation_us) / 1000;
 }
 
+void rotate_port_view(const struct rotate_port *rp, struct rotate_view *out)
+{
+	const struct rotate_status *st = &rp->st;
+
+	memset(out, 0, sizeof(*out));
+	out->owner = st->owner;
+	out->state = rotate_port_state(rp);
+	out->have_key = st->have_key;
+	if (st->have_key) {
+		out->key_id = st->key_id;
+		out->age_ms = rotate_port_age_ms(rp);
+	}
+	out->next_rotation_ms = rotate_port_next_ms(rp);
+	out->rotations = st->rotations;
+	out->failures = st->failures;
+	out->last_gap_us = st->last_gap_us;
+	out->max_gap_us = st->max_gap_us;
+	out->rotate_s = rp->cfg.rotate_s;
+	snprintf(out->last_error, sizeof(out->last_error), "%s",
+		 st->last_error);
+}
+
 int64_t rotate_port_next_ms(const struct rotate_port *rp)
 {
 	const struct rotate_status *st = &rp->st;

@@ -221,6 +221,22 @@ int64_t rotate_port_next_ms(const struct rotate_port *rp);
 bool rotate_port_kx_up(const struct rotate_port *rp);
 uint64_t rotate_now_us(const struct rotate *r);
 
+/* What a consumer's view shows of each port, whatever its key. */
+struct rotate_view {
+	bool owner;
+	enum rotate_state state;	/* rotate_state_name() */
+	bool have_key;
+	uint64_t key_id;		/* of the key in use, if have_key */
+	uint64_t age_ms;		/* since it was installed here */
+	int64_t next_rotation_ms;	/* rotate_port_next_ms() */
+	uint64_t rotations, failures;
+	uint64_t last_gap_us, max_gap_us;	/* owner: offer sent to activated */
+	uint32_t rotate_s;
+	char last_error[ROTATE_ERROR_MAX];
+};
+
+void rotate_port_view(const struct rotate_port *rp, struct rotate_view *out);
+
 /* ---- every port of every group, for the metrics ---- */
 
 struct rotate_counter {

@@ -145,22 +145,22 @@ json_t *view_wireguard_json(const struct wireguard_info *w)
 {
 	char key_id[20];
 
-	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->key_id);
+	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->rot.key_id);
 	/* No QKD PSK yet: no key_id, age_ms -1. */
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 			 "name", w->name, "interface", w->ifname,
 			 "public_key", w->public_key, "peer", w->peer,
-			 "link", w->link, "owner", w->owner,
-			 "state", rotate_state_name(w->state),
-			 "key_id", w->have_psk ? key_id : NULL,
-			 "age_ms", w->have_psk ? (json_int_t)w->age_ms : -1,
-			 "next_rotation_ms", (json_int_t)w->next_rotation_ms,
-			 "rotations", (json_int_t)w->rotations,
-			 "failures", (json_int_t)w->failures,
-			 "last_gap_us", (json_int_t)w->last_gap_us,
-			 "max_gap_us", (json_int_t)w->max_gap_us,
-			 "rotate_s", (json_int_t)w->rotate_s,
-			 "last_error", w->last_error);
+			 "link", w->link, "owner", w->rot.owner,
+			 "state", rotate_state_name(w->rot.state),
+			 "key_id", w->rot.have_key ? key_id : NULL,
+			 "age_ms", w->rot.have_key ? (json_int_t)w->rot.age_ms : -1,
+			 "next_rotation_ms", (json_int_t)w->rot.next_rotation_ms,
+			 "rotations", (json_int_t)w->rot.rotations,
+			 "failures", (json_int_t)w->rot.failures,
+			 "last_gap_us", (json_int_t)w->rot.last_gap_us,
+			 "max_gap_us", (json_int_t)w->rot.max_gap_us,
+			 "rotate_s", (json_int_t)w->rot.rotate_s,
+			 "last_error", w->rot.last_error);
 }
 
 json_t *view_wireguard(const struct wireguard *wg)
@@ -181,25 +181,25 @@ json_t *view_strongswan_json(const struct strongswan_info *w)
 {
 	char key_id[20];
 
-	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->key_id);
+	snprintf(key_id, sizeof(key_id), "%" PRIx64, w->rot.key_id);
 	/* No QKD PPK yet: no key_id nor secret_id, age_ms -1. */
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s*, s:s*, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 			 "name", w->name, "connection", w->connection,
 			 "ppk_id", w->ppk_id, "peer", w->peer,
-			 "link", w->link, "owner", w->owner,
-			 "state", rotate_state_name(w->state),
-			 "key_id", w->have_ppk ? key_id : NULL,
-			 "secret_id", w->have_ppk ? w->secret_id : NULL,
-			 "age_ms", w->have_ppk ? (json_int_t)w->age_ms : -1,
-			 "next_rotation_ms", (json_int_t)w->next_rotation_ms,
-			 "rotations", (json_int_t)w->rotations,
-			 "failures", (json_int_t)w->failures,
+			 "link", w->link, "owner", w->rot.owner,
+			 "state", rotate_state_name(w->rot.state),
+			 "key_id", w->rot.have_key ? key_id : NULL,
+			 "secret_id", w->rot.have_key ? w->secret_id : NULL,
+			 "age_ms", w->rot.have_key ? (json_int_t)w->rot.age_ms : -1,
+			 "next_rotation_ms", (json_int_t)w->rot.next_rotation_ms,
+			 "rotations", (json_int_t)w->rot.rotations,
+			 "failures", (json_int_t)w->rot.failures,
 			 "reauths", (json_int_t)w->reauths,
 			 "initiations", (json_int_t)w->initiations,
-			 "last_gap_us", (json_int_t)w->last_gap_us,
-			 "max_gap_us", (json_int_t)w->max_gap_us,
-			 "rotate_s", (json_int_t)w->rotate_s,
-			 "last_error", w->last_error);
+			 "last_gap_us", (json_int_t)w->rot.last_gap_us,
+			 "max_gap_us", (json_int_t)w->rot.max_gap_us,
+			 "rotate_s", (json_int_t)w->rot.rotate_s,
+			 "last_error", w->rot.last_error);
 }
 
 json_t *view_strongswan(const struct strongswan *s)

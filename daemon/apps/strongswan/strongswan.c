@@ -580,36 +580,22 @@ size_t strongswan_count(const struct strongswan *s)
 int strongswan_info(const struct strongswan *s, size_t i,
 		    struct strongswan_info *out)
 {
-	const struct rotate_status *st;
 	const struct port *p;
 
 	if (!s || i >= s->n_ports)
 		return -1;
 	p = &s->ports[i];
-	st = rotate_port_status(p->rp);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->name, p->cfg.name, sizeof(out->name));
 	memcpy(out->connection, p->cfg.connection, sizeof(out->connection));
 	memcpy(out->ppk_id, p->cfg.ppk_id, sizeof(out->ppk_id));
 	memcpy(out->peer, p->cfg.peer, sizeof(out->peer));
 	memcpy(out->link, p->cfg.link, sizeof(out->link));
-	out->owner = st->owner;
-	out->state = rotate_port_state(p->rp);
-	out->have_ppk = st->have_key;
-	if (st->have_key) {
-		out->key_id = st->key_id;
-		strongswan_secret_id(p->cfg.name, st->key_id, out->secret_id);
-		out->age_ms = rotate_port_age_ms(p->rp);
-	}
-	out->next_rotation_ms = rotate_port_next_ms(p->rp);
-	out->rotations = st->rotations;
-	out->failures = st->failures;
+	rotate_port_view(p->rp, &out->rot);
+	if (out->rot.have_key)
+		strongswan_secret_id(p->cfg.name, out->rot.key_id,
+				     out->secret_id);
 	out->reauths = p->reauths;
 	out->initiations = p->initiations;
-	out->last_gap_us = st->last_gap_us;
-	out->max_gap_us = st->max_gap_us;
-	out->rotate_s = p->cfg.rotate_s;
-	snprintf(out->last_error, sizeof(out->last_error), "%s",
-		 st->last_error);
 	return 0;
 }

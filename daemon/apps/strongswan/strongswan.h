@@ -81,21 +81,13 @@ struct strongswan_info {
 	char name[KM_NAME_MAX];
 	char connection[STRONGSWAN_ID_MAX];
 	char ppk_id[STRONGSWAN_ID_MAX];
-	char secret_id[STRONGSWAN_SECRET_ID_MAX];	/* VICI id, if have_ppk */
+	/* VICI id of the PPK loaded, if rot.have_key */
+	char secret_id[STRONGSWAN_SECRET_ID_MAX];
 	char peer[KM_NAME_MAX];
 	char link[KM_NAME_MAX];
-	bool owner;
-	enum rotate_state state;	/* rotate_state_name() */
-	bool have_ppk;
-	uint64_t key_id;		/* of the PPK loaded, if have_ppk */
-	uint64_t age_ms;		/* since it was loaded here */
-	int64_t next_rotation_ms;	/* from now (<= 0: due) */
-	uint64_t rotations, failures;
+	struct rotate_view rot;		/* the PPK (gaps: key ID sent .. loaded) */
 	uint64_t reauths;		/* owner: IKE SA reauthentications */
 	uint64_t initiations;		/* owner: no IKE SA, child initiated */
-	uint64_t last_gap_us, max_gap_us;	/* owner: key ID sent .. loaded */
-	uint32_t rotate_s;
-	char last_error[STRONGSWAN_ERROR_MAX];
 };
 
 size_t strongswan_count(const struct strongswan *s);

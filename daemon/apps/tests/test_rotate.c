@@ -17,26 +17,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "apps/rotate.h"
+#include "apps/tests/consumer_harness.h"
 #include "core/alarm.h"
-#include "kma/keysrc.h"
 #include "kma/kma.h"
 #include "kx/kxmsg.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
 
-#define SEC_NS		1000000000ull
 #define KEY_LEN		32
-#define MAX_WIRE	16
 
-struct side {
-	const char *name;
-	char dir[64];
-	struct kma *kma;
-	struct rotate *rot;
+/* One end's "program": what its ops saw. */
+struct end {
 	struct rotate_port *rp;
 	uint8_t loaded[KEY_LEN];	/* the key the "program" holds */
 	uint64_t loaded_id;
@@ -46,17 +40,9 @@ struct side {
 	int null_bytes_ops;		/* ops after the first got NULL */
 };
 
-struct wire_msg {
-	int to;
-	uint8_t buf[KXMSG_MAX_LEN];
-	int len;
-};
-
 struct world {
-	uint64_t key_ns, now_us;
-	struct side s[2];
-	struct wire_msg wire[MAX_WIRE];
-	size_t n_wire;
+	struct harness h;
+	struct end e[2];
 };
 
 static struct world *W;
@@ -64,7 +50,7 @@ static struct world *W;
 static int load(void *arg, const struct rotate_key *k, char *err,
 		size_t errlen)
 {
-	struct side *s = arg;
+	struct end *s = arg;
 
 	assert_non_null(k->bytes);
 	assert_int_equal(k->len, KEY_LEN);
@@ -77,7 +63,7 @@ static int load(void *arg, const struct rotate_key *k, char *err,
 static int reauth(void *arg, const struct rotate_key *k, char *err,
 		  size_t errlen)
 {
-	struct side *s = arg;
+	struct end *s = arg;
 
 	if (!k->bytes)
 		s->null_bytes_ops++;
@@ -89,7 +75,7 @@ static int reauth(void *arg, const struct rotate_key *k, char *err,
 
 static uint64_t fake_now_us(void *ctx)
 {
-	return W->now_us;
+	return W->h.now_us;
 }
 
 static const struct rotate_ops ppk_ops = {
@@ -105,147 +91,80 @@ static const struct rotate_ops ppk_ops = {
 	.now_us = fake_now_us,
 };
 
-static int wire_send(void *arg, const char *node, const struct kxmsg *m)
+static void *open_rotate(struct harness *h, int i)
 {
-	struct side *from = arg;
-	struct wire_msg *w;
+	struct harness_side *s = &h->s[i];
+	struct rotate_cfg rc = {
+		.ops = &ppk_ops, .node = s->name, .send = harness_send,
+		.is_up = harness_is_up, .kx_arg = s, .max_ports = 1,
+	};
+	struct rotate_port_cfg pc = {
+		.name = "ike0", .peer = h->s[!i].name, .link = "AB",
+		.rotate_s = 1, .key_len = KEY_LEN,
+		.alarm_source = "test-ppk:ike0", .alarm_object = "ppk=ike0",
+		.ctx = &W->e[i],
+	};
+	struct rotate *rot;
+	char err[200] = "";
 
-	assert_true(W->n_wire < MAX_WIRE);
-	w = &W->wire[W->n_wire++];
-	w->to = from == &W->s[0] ? 1 : 0;
-	assert_string_equal(node, W->s[w->to].name);
-	w->len = kxmsg_encode(m, w->buf, sizeof(w->buf));
-	assert_true(w->len > 0);
-	return 0;
+	rot = rotate_new(NULL, s->kma, &rc, err, sizeof(err));
+	assert_non_null(rot);
+	W->e[i].rp = rotate_port_add(rot, &pc, err, sizeof(err));
+	if (!W->e[i].rp)
+		print_error("%s\n", err);
+	assert_non_null(W->e[i].rp);
+	return rot;
 }
 
-static bool wire_is_up(void *arg, const char *node)
+static void close_rotate(void *rot)
 {
-	return true;
+	rotate_free(rot);
 }
 
-static void pump(void)
+static void tick_rotate(void *rot)
 {
-	for (size_t i = 0; i < W->n_wire; i++) {
-		struct wire_msg *w = &W->wire[i];
-		struct kxmsg *m = malloc(sizeof(*m));
-		struct rotate_port *rp;
-		char err[64];
-
-		assert_non_null(m);
-		assert_int_equal(kxmsg_decode(w->buf, (size_t)w->len, m, err,
-					      sizeof(err)), w->len);
-		rp = rotate_lookup(W->s[w->to].rot, W->s[!w->to].name, m);
-		assert_non_null(rp);
-		assert_true(rotate_port_receive(rp, m));
-		free(m);
-	}
-	W->n_wire = 0;
+	rotate_tick(rot);
 }
+
+static void receive_rotate(void *rot, const char *from,
+			   const struct kxmsg *m)
+{
+	struct rotate_port *rp = rotate_lookup(rot, from, m);
+
+	assert_non_null(rp);
+	assert_true(rotate_port_receive(rp, m));
+}
+
+static const struct harness_ops rotate_harness = {
+	.open = open_rotate, .close = close_rotate, .tick = tick_rotate,
+	.receive = receive_rotate, .pumps = 2,
+};
 
 static void run(uint64_t ms)
 {
-	for (uint64_t t = 0; t < ms; t += 100) {
-		W->now_us += 100000;
-		W->key_ns += 100 * 1000000ull;
-		rotate_tick(W->s[0].rot);
-		rotate_tick(W->s[1].rot);
-		pump();
-		pump();
-	}
-}
-
-static uint64_t key_clock(void *arg)
-{
-	return W->key_ns;
-}
-
-/* 32-byte blocks at 2560 bit/s: 10 blocks a second. */
-static void open_side(int i)
-{
-	struct side *s = &W->s[i];
-	uint8_t seed[32];
-	struct keysrc_sim_cfg sim = {
-		.link_name = "AB", .state_dir = s->dir,
-		.role = i ? QKD_ROLE_RX : QKD_ROLE_TX, .seed = seed,
-		.rate = 2560, .block_size = KEY_LEN,
-		.now_ns = key_clock, .now_arg = W,
-	};
-	struct km_node_cfg node = { 0 };
-	struct kma_link_cfg link = {
-		.name = "AB", .source = KM_SOURCE_SIM, .role = sim.role,
-		.rate = sim.rate, .block_size = sim.block_size,
-	};
-	struct rotate_cfg rc = {
-		.ops = &ppk_ops, .node = s->name, .send = wire_send,
-		.is_up = wire_is_up, .kx_arg = s, .max_ports = 1,
-	};
-	struct rotate_port_cfg pc = {
-		.name = "ike0", .peer = W->s[!i].name, .link = "AB",
-		.rotate_s = 1, .key_len = KEY_LEN,
-		.alarm_source = "test-ppk:ike0", .alarm_object = "ppk=ike0",
-		.ctx = s,
-	};
-	struct keysrc *src;
-	char err[200] = "";
-
-	memset(seed, 0x5a, sizeof(seed));
-	snprintf(node.name, sizeof(node.name), "%s", s->name);
-	snprintf(node.state_dir, sizeof(node.state_dir), "%s", s->dir);
-	snprintf(link.peer, sizeof(link.peer), "%s", W->s[!i].name);
-	src = keysrc_sim_new(&sim, err, sizeof(err));
-	assert_non_null(src);
-	s->kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
-	assert_non_null(s->kma);
-	s->rot = rotate_new(NULL, s->kma, &rc, err, sizeof(err));
-	assert_non_null(s->rot);
-	s->rp = rotate_port_add(s->rot, &pc, err, sizeof(err));
-	if (!s->rp)
-		print_error("%s\n", err);
-	assert_non_null(s->rp);
+	harness_run(&W->h, ms);
 }
 
 static int setup(void **state)
 {
 	W = calloc(1, sizeof(*W));
 	assert_non_null(W);
-	W->key_ns = 1700000000ull * SEC_NS;
-	W->now_us = 1000000000;
-	W->s[0].name = "A";
-	W->s[1].name = "B";
-	for (int i = 0; i < 2; i++) {
-		snprintf(W->s[i].dir, sizeof(W->s[i].dir),
-			 "/tmp/test_rotate_%s.XXXXXX", W->s[i].name);
-		assert_non_null(mkdtemp(W->s[i].dir));
-	}
-	open_side(0);
-	open_side(1);
-	W->key_ns += 2 * SEC_NS;
-	alarm_reset();
+	harness_open(&W->h, "test_rotate", KEY_LEN, &rotate_harness);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-
-		rotate_free(W->s[i].rot);
-		kma_free(W->s[i].kma);
-		snprintf(path, sizeof(path), "%s/AB.hwm", W->s[i].dir);
-		unlink(path);
-		rmdir(W->s[i].dir);
-	}
+	harness_close(&W->h);
 	free(W);
 	W = NULL;
-	alarm_reset();
 	return 0;
 }
 
 /* The owner's async op ends: ok or not. */
 static void finish(int ret)
 {
-	struct side *a = &W->s[0];
+	struct end *a = &W->e[0];
 
 	assert_true(a->async_pending);
 	a->async_pending = false;
@@ -255,8 +174,8 @@ static void finish(int ret)
 
 static void test_async_rotation(void **state)
 {
-	const struct rotate_status *a = rotate_port_status(W->s[0].rp);
-	const struct rotate_status *b = rotate_port_status(W->s[1].rp);
+	const struct rotate_status *a = rotate_port_status(W->e[0].rp);
+	const struct rotate_status *b = rotate_port_status(W->e[1].rp);
 	uint64_t last = 0;
 
 	assert_true(a->owner);
@@ -264,11 +183,11 @@ static void test_async_rotation(void **state)
 	for (int r = 0; r < 5; r++) {
 		run(1000);
 		/* Both ends hold the same new key; A's step is pending. */
-		assert_int_equal(W->s[0].loads, r + 1);
-		assert_int_equal(W->s[1].loads, r + 1);
-		assert_memory_equal(W->s[0].loaded, W->s[1].loaded, KEY_LEN);
-		assert_true(W->s[0].loaded_id != last);
-		last = W->s[0].loaded_id;
+		assert_int_equal(W->e[0].loads, r + 1);
+		assert_int_equal(W->e[1].loads, r + 1);
+		assert_memory_equal(W->e[0].loaded, W->e[1].loaded, KEY_LEN);
+		assert_true(W->e[0].loaded_id != last);
+		last = W->e[0].loaded_id;
 		assert_true(a->rotating);
 		/* The follower has no switch step: done on its install. */
 		assert_int_equal(b->rotations, r + 1);
@@ -278,16 +197,16 @@ static void test_async_rotation(void **state)
 		assert_int_equal(a->key_id, last);
 	}
 	/* Only the first op of a rotation saw the bytes. */
-	assert_int_equal(W->s[0].null_bytes_ops, 5);
+	assert_int_equal(W->e[0].null_bytes_ops, 5);
 	/* A stale outcome changes nothing. */
-	rotate_port_done(W->s[0].rp, W->s[0].async_gen - 1, -EIO, "late");
+	rotate_port_done(W->e[0].rp, W->e[0].async_gen - 1, -EIO, "late");
 	assert_int_equal(a->failures, 0);
 	assert_int_equal(alarm_count(), 0);
 }
 
 static void test_async_failure_and_timeout(void **state)
 {
-	const struct rotate_status *a = rotate_port_status(W->s[0].rp);
+	const struct rotate_status *a = rotate_port_status(W->e[0].rp);
 	struct alarm_info ai;
 
 	run(1000);
@@ -304,8 +223,8 @@ static void test_async_failure_and_timeout(void **state)
 	assert_int_equal(ai.severity, ALARM_MINOR);
 	/* Retried after a second; no outcome within the timeout: failed. */
 	run(1000);
-	assert_true(W->s[0].async_pending);
-	W->s[0].async_pending = false;
+	assert_true(W->e[0].async_pending);
+	W->e[0].async_pending = false;
 	run(ROTATE_OP_TIMEOUT_MS);
 	assert_int_equal(a->failures, 2);
 	assert_non_null(strstr(a->last_error, "no outcome of rotation"));

@@ -272,33 +272,17 @@ size_t wireguard_count(const struct wireguard *wg)
 int wireguard_info(const struct wireguard *wg, size_t i,
 		   struct wireguard_info *out)
 {
-	const struct rotate_status *st;
 	const struct port *p;
 
 	if (!wg || i >= wg->n_ports)
 		return -1;
 	p = &wg->ports[i];
-	st = rotate_port_status(p->rp);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->name, p->cfg.name, sizeof(out->name));
 	memcpy(out->ifname, p->cfg.ifname, sizeof(out->ifname));
 	pubkey_b64(p->cfg.public_key, out->public_key);
 	memcpy(out->peer, p->cfg.peer, sizeof(out->peer));
 	memcpy(out->link, p->cfg.link, sizeof(out->link));
-	out->owner = st->owner;
-	out->state = rotate_port_state(p->rp);
-	out->have_psk = st->have_key;
-	if (st->have_key) {
-		out->key_id = st->key_id;
-		out->age_ms = rotate_port_age_ms(p->rp);
-	}
-	out->next_rotation_ms = rotate_port_next_ms(p->rp);
-	out->rotations = st->rotations;
-	out->failures = st->failures;
-	out->last_gap_us = st->last_gap_us;
-	out->max_gap_us = st->max_gap_us;
-	out->rotate_s = p->cfg.rotate_s;
-	snprintf(out->last_error, sizeof(out->last_error), "%s",
-		 st->last_error);
+	rotate_port_view(p->rp, &out->rot);
 	return 0;
 }

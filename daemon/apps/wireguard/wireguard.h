@@ -88,16 +88,7 @@ struct wireguard_info {
 	char public_key[48];		/* base64, as wg(8) prints it */
 	char peer[KM_NAME_MAX];
 	char link[KM_NAME_MAX];
-	bool owner;
-	enum rotate_state state;	/* rotate_state_name() */
-	bool have_psk;
-	uint64_t key_id;		/* of the PSK in use, if have_psk */
-	uint64_t age_ms;		/* since it was set here */
-	int64_t next_rotation_ms;	/* owner: from now (<= 0: due) */
-	uint64_t rotations, failures;
-	uint64_t last_gap_us, max_gap_us;	/* owner: see wireguard.rst */
-	uint32_t rotate_s;
-	char last_error[WIREGUARD_ERROR_MAX];
+	struct rotate_view rot;		/* the PSK: see wireguard.rst */
 };
 
 size_t wireguard_count(const struct wireguard *wg);

@@ -15,20 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/alarm.h"
-#include "kma/keysrc.h"
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
 #include "apps/macsec/macsec.h"
 #include "apps/macsec/macsec_nl.h"
+#include "apps/tests/consumer_harness.h"
 
-#define SEC_NS		1000000000ull
 #define IFINDEX		5
 #define KEY_LEN		32
-#define MAX_WIRE	64
 #define MAX_SEEN	256
 
 struct fake_sa {
@@ -49,40 +44,19 @@ struct fake_if {
 	int switches_without_peer_rx;
 };
 
-struct side {
-	const char *name;
-	char dir[64];
-	struct kma *kma;
-	struct macsec *ms;
-	struct fake_if fif;
-};
-
-struct wire_msg {
-	int to;
-	uint8_t buf[KXMSG_MAX_LEN];
-	int len;
-};
-
 struct world {
-	uint64_t key_ns;	/* the QKD link's clock */
-	uint64_t now_ms;	/* the daemons' clock */
-	bool keys_frozen;
-	struct side s[2];
-	struct wire_msg wire[MAX_WIRE];
-	size_t n_wire;
-	enum kxmsg_type drop;	/* drop this type on the wire; 0: none */
+	struct harness h;
+	struct fake_if fif[2];
 	/* every SAK installed, to scan the wire for */
 	uint8_t seen_keys[MAX_SEEN][KEY_LEN];
 	size_t n_seen;
-	uint8_t wire_log[MAX_SEEN * 64];
-	size_t wire_log_len;
 };
 
 static struct world *W;
 
 static struct fake_if *peer_if(struct fake_if *f)
 {
-	return f == &W->s[0].fif ? &W->s[1].fif : &W->s[0].fif;
+	return f == &W->fif[0] ? &W->fif[1] : &W->fif[0];
 }
 
 /* ---- fake kernel ---- */
@@ -187,7 +161,7 @@ static int fake_set_encoding_sa(void *k, uint32_t ifindex, uint8_t an,
 
 static uint64_t fake_now_ms(void *k)
 {
-	return W->now_ms;
+	return W->h.now_us / 1000;
 }
 
 static const struct macsec_kernel_ops fake_ops = {
@@ -201,117 +175,64 @@ static const struct macsec_kernel_ops fake_ops = {
 	.now_ms = fake_now_ms,
 };
 
-/* ---- Kx wire ---- */
-
-static int wire_send(void *arg, const char *node, const struct kxmsg *m)
-{
-	struct side *from = arg;
-	struct wire_msg *w;
-
-	assert_true(W->n_wire < MAX_WIRE);
-	w = &W->wire[W->n_wire++];
-	w->to = from == &W->s[0] ? 1 : 0;
-	assert_string_equal(node, W->s[w->to].name);
-	w->len = kxmsg_encode(m, w->buf, sizeof(w->buf));
-	assert_true(w->len > 0);
-	if (W->wire_log_len + (size_t)w->len <= sizeof(W->wire_log)) {
-		memcpy(W->wire_log + W->wire_log_len, w->buf, (size_t)w->len);
-		W->wire_log_len += (size_t)w->len;
-	}
-	return 0;
-}
-
-static bool wire_is_up(void *arg, const char *node)
-{
-	return true;
-}
-
-static const struct macsec_transport kx = { wire_send, wire_is_up };
-
-static void pump(void)
-{
-	for (size_t i = 0; i < W->n_wire; i++) {
-		struct wire_msg *w = &W->wire[i];
-		struct kxmsg *m = malloc(sizeof(*m));
-		char err[64];
-
-		assert_non_null(m);
-		assert_int_equal(kxmsg_decode(w->buf, (size_t)w->len, m, err,
-					      sizeof(err)), w->len);
-		if (m->type != W->drop)
-			macsec_receive(W->s[w->to].ms, W->s[!w->to].name, m);
-		free(m);
-	}
-	W->n_wire = 0;
-}
-
-/* Let @ms milliseconds pass in 100 ms ticks, delivering Kx in between. */
-static void run(uint64_t ms)
-{
-	for (uint64_t t = 0; t < ms; t += 100) {
-		W->now_ms += 100;
-		if (!W->keys_frozen)
-			W->key_ns += 100 * 1000000ull;
-		macsec_tick(W->s[0].ms);
-		macsec_tick(W->s[1].ms);
-		pump();
-		pump();		/* answers to answers */
-		pump();
-	}
-}
-
 /* ---- set-up ---- */
 
-static uint64_t key_clock(void *arg)
-{
-	return W->key_ns;
-}
+static const struct macsec_transport kx = { harness_send, harness_is_up };
 
 /* Side @i's port on a MACsec interface (as new) whose SCI is @sci. */
-static void open_port(int i, const struct macsec_port_cfg *port, uint64_t sci)
+static struct macsec *open_port(int i, const struct macsec_port_cfg *port,
+				uint64_t sci)
 {
-	struct side *s = &W->s[i];
+	struct harness_side *s = &W->h.s[i];
 	struct macsec_port_cfg cfg = *port;
+	struct macsec *ms;
 	char err[200] = "";
 
-	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->s[!i].name);
-	memset(&s->fif, 0, sizeof(s->fif));
-	s->fif.sci = sci;
-	s->ms = macsec_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
-				    &fake_ops, &s->fif, err, sizeof(err));
-	if (!s->ms)
+	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->h.s[!i].name);
+	memset(&W->fif[i], 0, sizeof(W->fif[i]));
+	W->fif[i].sci = sci;
+	ms = macsec_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
+				 &fake_ops, &W->fif[i], err, sizeof(err));
+	if (!ms)
 		print_error("%s\n", err);
-	assert_non_null(s->ms);
+	assert_non_null(ms);
+	return ms;
 }
 
-/* 32-byte blocks at 2560 bit/s: 10 blocks a second, 5 for each end. */
-static void open_side(int i, const struct macsec_port_cfg *port)
-{
-	struct side *s = &W->s[i];
-	uint8_t seed[32];
-	struct keysrc_sim_cfg sim = {
-		.link_name = "AB", .state_dir = s->dir,
-		.role = i ? QKD_ROLE_RX : QKD_ROLE_TX, .seed = seed,
-		.rate = 2560, .block_size = KEY_LEN,
-		.now_ns = key_clock, .now_arg = W,
-	};
-	struct km_node_cfg node = { 0 };
-	struct kma_link_cfg link = {
-		.name = "AB", .source = KM_SOURCE_SIM, .role = sim.role,
-		.rate = sim.rate, .block_size = sim.block_size,
-	};
-	struct keysrc *src;
-	char err[200] = "";
+/* The port harness_open() gives each side. */
+static const struct macsec_port_cfg *opening_port;
 
-	memset(seed, 0x5a, sizeof(seed));
-	snprintf(node.name, sizeof(node.name), "%s", s->name);
-	snprintf(node.state_dir, sizeof(node.state_dir), "%s", s->dir);
-	snprintf(link.peer, sizeof(link.peer), "%s", W->s[!i].name);
-	src = keysrc_sim_new(&sim, err, sizeof(err));
-	assert_non_null(src);
-	s->kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
-	assert_non_null(s->kma);
-	open_port(i, port, i ? 0x5254000000bb0001ull : 0x5254000000aa0001ull);
+static void *open_macsec(struct harness *h, int i)
+{
+	return open_port(i, opening_port,
+			 i ? 0x5254000000bb0001ull : 0x5254000000aa0001ull);
+}
+
+static void close_macsec(void *ms)
+{
+	macsec_free(ms);
+}
+
+static void tick_macsec(void *ms)
+{
+	macsec_tick(ms);
+}
+
+static void receive_macsec(void *ms, const char *from,
+			   const struct kxmsg *m)
+{
+	macsec_receive(ms, from, m);
+}
+
+static const struct harness_ops macsec_harness = {
+	.open = open_macsec, .close = close_macsec, .tick = tick_macsec,
+	.receive = receive_macsec,
+	.pumps = 3,		/* answers to answers */
+};
+
+static void run(uint64_t ms)
+{
+	harness_run(&W->h, ms);
 }
 
 static const struct macsec_port_cfg port_1s = {
@@ -323,19 +244,8 @@ static void world_open(const struct macsec_port_cfg *port)
 {
 	W = calloc(1, sizeof(*W));
 	assert_non_null(W);
-	W->key_ns = 1700000000ull * SEC_NS;
-	W->now_ms = 1000000;
-	W->s[0].name = "A";
-	W->s[1].name = "B";
-	for (int i = 0; i < 2; i++) {
-		snprintf(W->s[i].dir, sizeof(W->s[i].dir),
-			 "/tmp/test_macsec_%s.XXXXXX", W->s[i].name);
-		assert_non_null(mkdtemp(W->s[i].dir));
-	}
-	open_side(0, port);
-	open_side(1, port);
-	W->key_ns += 2 * SEC_NS;	/* a pool's worth of blocks */
-	alarm_reset();
+	opening_port = port;
+	harness_open(&W->h, "test_macsec", KEY_LEN, &macsec_harness);
 }
 
 static const struct macsec_port_cfg port_hourly = {
@@ -357,18 +267,9 @@ static int setup_hourly(void **state)
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-
-		macsec_free(W->s[i].ms);
-		kma_free(W->s[i].kma);
-		snprintf(path, sizeof(path), "%s/AB.hwm", W->s[i].dir);
-		unlink(path);
-		rmdir(W->s[i].dir);
-	}
+	harness_close(&W->h);
 	free(W);
 	W = NULL;
-	alarm_reset();
 	return 0;
 }
 
@@ -378,9 +279,9 @@ static struct macsec_port_info port_of(int side)
 {
 	struct macsec_port_info pi;
 
-	assert_int_equal(macsec_port_count(W->s[side].ms), 1);
-	assert_int_equal(macsec_port_info(W->s[side].ms, 0, &pi), 0);
-	assert_int_equal(macsec_port_info(W->s[side].ms, 1, &pi), -1);
+	assert_int_equal(macsec_port_count(W->h.s[side].app), 1);
+	assert_int_equal(macsec_port_info(W->h.s[side].app, 0, &pi), 0);
+	assert_int_equal(macsec_port_info(W->h.s[side].app, 1, &pi), -1);
 	return pi;
 }
 
@@ -392,7 +293,7 @@ static bool state_is(int side, enum macsec_port_state state)
 /* Both ends transmit with @an, with the same key, received by the other. */
 static void assert_in_step(uint8_t an)
 {
-	struct fake_if *a = &W->s[0].fif, *b = &W->s[1].fif;
+	struct fake_if *a = &W->fif[0], *b = &W->fif[1];
 
 	assert_int_equal(a->encoding_sa, an);
 	assert_int_equal(b->encoding_sa, an);
@@ -415,12 +316,12 @@ static void test_rotation_in_step(void **state)
 	assert_true(state_is(0, MACSEC_PORT_WAITING_PEER) ||
 		    state_is(0, MACSEC_PORT_KEYING));
 	run(300);
-	assert_true(W->s[0].fif.rx_sci == W->s[1].fif.sci);
-	assert_true(W->s[1].fif.rx_sci == W->s[0].fif.sci);
+	assert_true(W->fif[0].rx_sci == W->fif[1].sci);
+	assert_true(W->fif[1].rx_sci == W->fif[0].sci);
 	for (int r = 0; r < 12; r++) {
 		an = (uint8_t)((an + 1) % 4);
 		assert_in_step(an);
-		memcpy(keyids[r], W->s[0].fif.tx[an].keyid, 16);
+		memcpy(keyids[r], W->fif[0].tx[an].keyid, 16);
 		for (int j = 0; j < r; j++)
 			assert_memory_not_equal(keyids[j], keyids[r], 16);
 		assert_int_equal(port_of(0).rotations, r + 1);
@@ -428,8 +329,8 @@ static void test_rotation_in_step(void **state)
 		assert_int_equal(port_of(0).an, an);
 		run(1000);
 		/* After the grace, the SAs two rotations back are gone. */
-		assert_false(W->s[0].fif.tx[(an + 3) % 4].present);
-		assert_false(W->s[1].fif.rx[(an + 3) % 4].present);
+		assert_false(W->fif[0].tx[(an + 3) % 4].present);
+		assert_false(W->fif[1].rx[(an + 3) % 4].present);
 	}
 	assert_true(state_is(0, MACSEC_PORT_UP) && state_is(1, MACSEC_PORT_UP));
 	assert_false(alarm_is_active("macsec:macsec0"));
@@ -453,14 +354,14 @@ static void test_peer_sci_change(void **state)
 	uint8_t an;
 
 	run(300);
-	an = W->s[0].fif.encoding_sa;
+	an = W->fif[0].encoding_sa;
 	assert_in_step(an);
-	assert_true(W->s[0].fif.rx_sci == W->s[1].fif.sci);
-	macsec_free(W->s[1].ms);
-	open_port(1, &port_hourly, new_sci);
+	assert_true(W->fif[0].rx_sci == W->fif[1].sci);
+	macsec_free(W->h.s[1].app);
+	W->h.s[1].app = open_port(1, &port_hourly, new_sci);
 	run(3000);
-	assert_true(W->s[0].fif.rx_sci == new_sci);
-	assert_int_equal(W->s[0].fif.stale_rxsc, 0);
+	assert_true(W->fif[0].rx_sci == new_sci);
+	assert_int_equal(W->fif[0].stale_rxsc, 0);
 	assert_in_step((uint8_t)((an + 1) % 4));
 	assert_true(state_is(0, MACSEC_PORT_UP) && state_is(1, MACSEC_PORT_UP));
 }
@@ -470,8 +371,8 @@ static void test_no_key_bytes_on_kx(void **state)
 	run(5300);
 	assert_true(W->n_seen >= 10);
 	for (size_t i = 0; i < W->n_seen; i++)
-		for (size_t off = 0; off + 8 <= W->wire_log_len; off++)
-			assert_memory_not_equal(W->wire_log + off,
+		for (size_t off = 0; off + 8 <= W->h.wire_log_len; off++)
+			assert_memory_not_equal(W->h.wire_log + off,
 						W->seen_keys[i], 8);
 }
 
@@ -480,15 +381,15 @@ static void test_peer_cannot_install(void **state)
 	uint8_t an;
 
 	run(300);
-	an = W->s[0].fif.encoding_sa;
-	W->s[1].fif.fail_add = -EINVAL;
+	an = W->fif[0].encoding_sa;
+	W->fif[1].fail_add = -EINVAL;
 	run(2000);
 	assert_true(alarm_is_active("macsec:macsec0"));
 	assert_true(state_is(0, MACSEC_PORT_DEGRADED));
 	assert_true(port_of(0).failures > 0);
 	/* The SAK in use stays at both ends. */
 	assert_in_step(an);
-	W->s[1].fif.fail_add = 0;
+	W->fif[1].fail_add = 0;
 	run(1500);
 	assert_false(alarm_is_active("macsec:macsec0"));
 	assert_in_step((uint8_t)((an + 1) % 4));
@@ -499,15 +400,15 @@ static void test_no_answer(void **state)
 	uint8_t an;
 
 	run(300);
-	an = W->s[0].fif.encoding_sa;
-	W->drop = KXMSG_MACSEC_SAK;
+	an = W->fif[0].encoding_sa;
+	W->h.drop = KXMSG_MACSEC_SAK;
 	run(4000);
 	assert_true(alarm_is_active("macsec:macsec0"));
 	assert_in_step(an);
-	W->drop = 0;
+	W->h.drop = 0;
 	run(1500);
 	assert_false(alarm_is_active("macsec:macsec0"));
-	assert_int_equal(W->s[0].fif.encoding_sa, (an + 1) % 4);
+	assert_int_equal(W->fif[0].encoding_sa, (an + 1) % 4);
 }
 
 static void test_key_shortage(void **state)
@@ -515,15 +416,15 @@ static void test_key_shortage(void **state)
 	uint64_t before;
 
 	run(300);
-	W->keys_frozen = true;		/* the link delivers nothing more */
+	W->h.keys_frozen = true;		/* the link delivers nothing more */
 	run(15000);
 	assert_true(alarm_is_active("macsec:macsec0"));
 	assert_true(state_is(0, MACSEC_PORT_DEGRADED));
 	before = port_of(0).rotations;
 	run(2000);
 	assert_int_equal(port_of(0).rotations, before);
-	assert_in_step(W->s[0].fif.encoding_sa);
-	W->keys_frozen = false;
+	assert_in_step(W->fif[0].encoding_sa);
+	W->h.keys_frozen = false;
 	run(2000);
 	assert_true(port_of(0).rotations > before);
 	assert_false(alarm_is_active("macsec:macsec0"));
@@ -543,18 +444,18 @@ static void test_pn_threshold(void **state)
 	run(3000);
 	assert_int_equal(port_of(0).rotations, 1);	/* no reason yet */
 	/* The owner's TX PN passes the threshold. */
-	an = W->s[0].fif.encoding_sa;
-	W->s[0].fif.tx[an].pn = 1000;
+	an = W->fif[0].encoding_sa;
+	W->fif[0].tx[an].pn = 1000;
 	run(1000);
 	assert_int_equal(port_of(0).rotations, 2);
 	/* The other end's: it asks with REKEY. */
-	an = W->s[1].fif.encoding_sa;
-	W->s[1].fif.tx[an].pn = 5000;
+	an = W->fif[1].encoding_sa;
+	W->fif[1].tx[an].pn = 5000;
 	run(1000);
 	assert_int_equal(port_of(0).rotations, 3);
 	/* An SA the kernel turned off (PN exhausted). */
-	an = W->s[0].fif.encoding_sa;
-	W->s[0].fif.tx[an].active = false;
+	an = W->fif[0].encoding_sa;
+	W->fif[0].tx[an].active = false;
 	run(1000);
 	assert_int_equal(port_of(0).rotations, 4);
 	assert_in_step((uint8_t)((an + 1) % 4));
@@ -567,20 +468,20 @@ static void test_unknown_interface(void **state)
 
 	snprintf(port.ifname, sizeof(port.ifname), "nosuch0");
 	snprintf(port.peer, sizeof(port.peer), "B");
-	assert_null(macsec_new_with_ops(NULL, W->s[0].kma, "A", &port, 1, &kx,
-					&W->s[0], &fake_ops, &W->s[0].fif,
+	assert_null(macsec_new_with_ops(NULL, W->h.s[0].kma, "A", &port, 1,
+					&kx, &W->h.s[0], &fake_ops, &W->fif[0],
 					err, sizeof(err)));
 	assert_non_null(strstr(err, "[macsec m0]: interface 'nosuch0' does not exist"));
 	port = port_1s;
 	snprintf(port.link, sizeof(port.link), "XY");
-	assert_null(macsec_new_with_ops(NULL, W->s[0].kma, "A", &port, 1, &kx,
-					&W->s[0], &fake_ops, &W->s[0].fif,
+	assert_null(macsec_new_with_ops(NULL, W->h.s[0].kma, "A", &port, 1,
+					&kx, &W->h.s[0], &fake_ops, &W->fif[0],
 					err, sizeof(err)));
 	assert_string_equal(err, "[macsec m0]: no link 'XY'");
 	port = port_1s;
 	port.key_len = 16;
-	assert_null(macsec_new_with_ops(NULL, W->s[0].kma, "A", &port, 1, &kx,
-					&W->s[0], &fake_ops, &W->s[0].fif,
+	assert_null(macsec_new_with_ops(NULL, W->h.s[0].kma, "A", &port, 1,
+					&kx, &W->h.s[0], &fake_ops, &W->fif[0],
 					err, sizeof(err)));
 	assert_non_null(strstr(err, "cipher wants 16-byte keys"));
 }

@@ -19,18 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/alarm.h"
-#include "kma/keysrc.h"
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
 #include "apps/strongswan/strongswan.h"
 #include "apps/strongswan/vici.h"
+#include "apps/tests/consumer_harness.h"
 
-#define SEC_NS		1000000000ull
-#define MAX_WIRE	16
 #define MAX_SECRETS	8
 #define PPK		STRONGSWAN_PPK_LEN
 
@@ -53,29 +48,10 @@ struct fake_charon {
 	bool stuck;		/* rekey accepted, no new IKE SA comes */
 };
 
-struct side {
-	const char *name;
-	char dir[64];
-	struct kma *kma;
-	struct strongswan *s;
-	struct fake_charon ch;
-};
-
-struct wire_msg {
-	int to;
-	uint8_t buf[KXMSG_MAX_LEN];
-	int len;
-};
-
 struct world {
-	uint64_t key_ns, now_us;
-	bool keys_frozen;
+	struct harness h;
 	const char *child;
-	struct side s[2];
-	struct wire_msg wire[MAX_WIRE];
-	size_t n_wire;
-	uint8_t wire_log[64 * 128];
-	size_t wire_log_len;
+	struct fake_charon ch[2];
 };
 
 static struct world *W;
@@ -119,7 +95,7 @@ static long fake_call(void *c, const char *socket, const char *event,
 	uint8_t out[4096];
 	long n;
 
-	other = ch == &W->s[0].ch ? &W->s[1].ch : &W->s[0].ch;
+	other = ch == &W->ch[0] ? &W->ch[1] : &W->ch[0];
 	assert_string_equal(socket, "/run/test.vici");
 	assert_true(req_len > 4);
 	assert_int_equal(vici_parse(req + 4, req_len - 4, &p, NULL, 0), 0);
@@ -244,13 +220,13 @@ static long fake_call(void *c, const char *socket, const char *event,
 	n = vici_finish(&w);
 	assert_true(n > 5 && (size_t)n - 5 <= cap);
 	memcpy(resp, out + 5, (size_t)n - 5);
-	W->now_us += 200;	/* a VICI call takes time */
+	W->h.now_us += 200;	/* a VICI call takes time */
 	return n - 5;
 }
 
 static uint64_t fake_now_us(void *c)
 {
-	return W->now_us;
+	return W->h.now_us;
 }
 
 static const struct strongswan_charon_ops fake_ops = {
@@ -258,124 +234,62 @@ static const struct strongswan_charon_ops fake_ops = {
 	.now_us = fake_now_us,
 };
 
-static int wire_send(void *arg, const char *node, const struct kxmsg *m)
+static const struct strongswan_transport kx = {
+	harness_send, harness_is_up,
+};
+
+static void *open_strongswan(struct harness *h, int i)
 {
-	struct side *from = arg;
-	struct wire_msg *w;
-
-	assert_true(W->n_wire < MAX_WIRE);
-	w = &W->wire[W->n_wire++];
-	w->to = from == &W->s[0] ? 1 : 0;
-	assert_string_equal(node, W->s[w->to].name);
-	w->len = kxmsg_encode(m, w->buf, sizeof(w->buf));
-	assert_true(w->len > 0);
-	if (W->wire_log_len + (size_t)w->len <= sizeof(W->wire_log)) {
-		memcpy(W->wire_log + W->wire_log_len, w->buf, (size_t)w->len);
-		W->wire_log_len += (size_t)w->len;
-	}
-	return 0;
-}
-
-static bool wire_is_up(void *arg, const char *node)
-{
-	return true;
-}
-
-static const struct strongswan_transport kx = { wire_send, wire_is_up };
-
-static void pump(void)
-{
-	for (size_t i = 0; i < W->n_wire; i++) {
-		struct wire_msg *w = &W->wire[i];
-		struct kxmsg *m = malloc(sizeof(*m));
-		char err[64];
-
-		assert_non_null(m);
-		assert_int_equal(kxmsg_decode(w->buf, (size_t)w->len, m, err,
-					      sizeof(err)), w->len);
-		strongswan_receive(W->s[w->to].s, W->s[!w->to].name, m);
-		free(m);
-	}
-	W->n_wire = 0;
-}
-
-static void run(uint64_t ms)
-{
-	for (uint64_t t = 0; t < ms; t += 100) {
-		W->now_us += 100000;
-		if (!W->keys_frozen)
-			W->key_ns += 100 * 1000000ull;
-		strongswan_tick(W->s[0].s);
-		strongswan_tick(W->s[1].s);
-		pump();
-		pump();
-	}
-}
-
-static uint64_t key_clock(void *arg)
-{
-	return W->key_ns;
-}
-
-/* 32-byte blocks at 2560 bit/s: 10 blocks a second, 5 for each end. */
-static void open_side(int i)
-{
-	struct side *sd = &W->s[i];
-	uint8_t seed[32];
-	struct keysrc_sim_cfg sim = {
-		.link_name = "AB", .state_dir = sd->dir,
-		.role = i ? QKD_ROLE_RX : QKD_ROLE_TX, .seed = seed,
-		.rate = 2560, .block_size = PPK,
-		.now_ns = key_clock, .now_arg = W,
-	};
-	struct km_node_cfg node = { 0 };
-	struct kma_link_cfg link = {
-		.name = "AB", .source = KM_SOURCE_SIM, .role = sim.role,
-		.rate = sim.rate, .block_size = sim.block_size,
-	};
+	struct harness_side *sd = &h->s[i];
 	struct strongswan_conn_cfg cfg = {
 		.name = "s0", .connection = "gw", .ppk_id = "qkd-s0",
 		.socket = "/run/test.vici", .link = "AB", .rotate_s = 1,
 	};
-	struct keysrc *src;
+	struct strongswan *s;
 	char err[200] = "";
 
 	snprintf(cfg.child, sizeof(cfg.child), "%s", W->child);
-	memset(seed, 0x5a, sizeof(seed));
-	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->s[!i].name);
-	snprintf(node.name, sizeof(node.name), "%s", sd->name);
-	snprintf(node.state_dir, sizeof(node.state_dir), "%s", sd->dir);
-	snprintf(link.peer, sizeof(link.peer), "%s", W->s[!i].name);
-	src = keysrc_sim_new(&sim, err, sizeof(err));
-	assert_non_null(src);
-	sd->kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
-	assert_non_null(sd->kma);
-	sd->s = strongswan_new_with_ops(NULL, sd->kma, sd->name, &cfg, 1, &kx,
-					sd, &fake_ops, &sd->ch, err,
-					sizeof(err));
-	if (!sd->s)
+	snprintf(cfg.peer, sizeof(cfg.peer), "%s", h->s[!i].name);
+	s = strongswan_new_with_ops(NULL, sd->kma, sd->name, &cfg, 1, &kx, sd,
+				    &fake_ops, &W->ch[i], err, sizeof(err));
+	if (!s)
 		print_error("%s\n", err);
-	assert_non_null(sd->s);
+	assert_non_null(s);
+	return s;
+}
+
+static void close_strongswan(void *s)
+{
+	strongswan_free(s);
+}
+
+static void tick_strongswan(void *s)
+{
+	strongswan_tick(s);
+}
+
+static void receive_strongswan(void *s, const char *from,
+			       const struct kxmsg *m)
+{
+	strongswan_receive(s, from, m);
+}
+
+static const struct harness_ops strongswan_harness = {
+	.open = open_strongswan, .close = close_strongswan,
+	.tick = tick_strongswan, .receive = receive_strongswan, .pumps = 2,
+};
+
+static void run(uint64_t ms)
+{
+	harness_run(&W->h, ms);
 }
 
 static int setup_child(const char *child)
 {
 	W = calloc(1, sizeof(*W));
 	assert_non_null(W);
-	W->key_ns = 1700000000ull * SEC_NS;
-	W->now_us = 1000000000;
 	W->child = child;
-	W->s[0].name = "A";
-	W->s[1].name = "B";
-	for (int i = 0; i < 2; i++) {
-		snprintf(W->s[i].dir, sizeof(W->s[i].dir),
-			 "/tmp/test_strongswan_%s.XXXXXX", W->s[i].name);
-		assert_non_null(mkdtemp(W->s[i].dir));
-	}
-	open_side(0);
-	open_side(1);
-	W->key_ns += 2 * SEC_NS;
-	alarm_reset();
+	harness_open(&W->h, "test_strongswan", PPK, &strongswan_harness);
 	return 0;
 }
 
@@ -391,18 +305,9 @@ static int setup_no_child(void **state)
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-
-		strongswan_free(W->s[i].s);
-		kma_free(W->s[i].kma);
-		snprintf(path, sizeof(path), "%s/AB.hwm", W->s[i].dir);
-		unlink(path);
-		rmdir(W->s[i].dir);
-	}
+	harness_close(&W->h);
 	free(W);
 	W = NULL;
-	alarm_reset();
 	return 0;
 }
 
@@ -410,15 +315,15 @@ static struct strongswan_info info_of(int side)
 {
 	struct strongswan_info si;
 
-	assert_int_equal(strongswan_count(W->s[side].s), 1);
-	assert_int_equal(strongswan_info(W->s[side].s, 0, &si), 0);
-	assert_int_equal(strongswan_info(W->s[side].s, 1, &si), -1);
+	assert_int_equal(strongswan_count(W->h.s[side].app), 1);
+	assert_int_equal(strongswan_info(W->h.s[side].app, 0, &si), 0);
+	assert_int_equal(strongswan_info(W->h.s[side].app, 1, &si), -1);
 	return si;
 }
 
 static void test_rotation_in_step(void **state)
 {
-	struct fake_charon *a = &W->s[0].ch, *b = &W->s[1].ch;
+	struct fake_charon *a = &W->ch[0], *b = &W->ch[1];
 	struct secret stale = { .id = "qkd-s0-00000000000000ff",
 				.type = "PPK", .owner = "qkd-s0",
 				.len = PPK };
@@ -430,17 +335,17 @@ static void test_rotation_in_step(void **state)
 	/* Left by a previous run: unloaded; another section's: kept. */
 	a->sec[a->n_sec++] = stale;
 	a->sec[a->n_sec++] = other;
-	assert_true(info_of(0).owner);
-	assert_false(info_of(1).owner);
+	assert_true(info_of(0).rot.owner);
+	assert_false(info_of(1).rot.owner);
 	for (int r = 0; r < 12; r++) {
 		const struct secret *pa, *pb;
 
 		run(1000);
 		ia = info_of(0);
 		ib = info_of(1);
-		assert_string_equal(rotate_state_name(ia.state), "up");
-		assert_true(ia.have_ppk && ib.have_ppk);
-		assert_true(ia.key_id == ib.key_id);
+		assert_string_equal(rotate_state_name(ia.rot.state), "up");
+		assert_true(ia.rot.have_key && ib.rot.have_key);
+		assert_true(ia.rot.key_id == ib.rot.key_id);
 		pa = only_ppk(a);
 		pb = only_ppk(b);
 		assert_non_null(pa);
@@ -451,7 +356,7 @@ static void test_rotation_in_step(void **state)
 		memcpy(seen[r], pa->data, PPK);
 		for (int j = 0; j < r; j++)
 			assert_memory_not_equal(seen[j], seen[r], PPK);
-		assert_null(memmem(W->wire_log, W->wire_log_len, pa->data,
+		assert_null(memmem(W->h.wire_log, W->h.wire_log_len, pa->data,
 				   PPK));
 	}
 	/* Ours and the other section's. */
@@ -465,8 +370,8 @@ static void test_rotation_in_step(void **state)
 	assert_int_equal(a->reauth_mismatch, 0);
 	assert_int_equal((int)ia.reauths, a->reauths);
 	assert_int_equal((int)ia.initiations, 1);
-	assert_true(ia.rotations >= 12 && ia.failures == 0);
-	assert_true(ia.next_rotation_ms <= 1000);
+	assert_true(ia.rot.rotations >= 12 && ia.rot.failures == 0);
+	assert_true(ia.rot.next_rotation_ms <= 1000);
 	assert_int_equal(alarm_count(), 0);
 }
 
@@ -476,27 +381,27 @@ static void test_shortage_keeps_ppk(void **state)
 	uint64_t rot, id;
 
 	run(1500);
-	W->keys_frozen = true;
+	W->h.keys_frozen = true;
 	for (int i = 0; i < 30 && !alarm_is_active("strongswan:s0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_string_equal(rotate_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).rot.state),
 			    "degraded");
-	assert_true(info_of(0).failures > 0);
-	assert_non_null(strstr(info_of(0).last_error, "no 32-byte key"));
-	memcpy(ppk, only_ppk(&W->s[0].ch)->data, PPK);
-	id = info_of(0).key_id;
+	assert_true(info_of(0).rot.failures > 0);
+	assert_non_null(strstr(info_of(0).rot.last_error, "no 32-byte key"));
+	memcpy(ppk, only_ppk(&W->ch[0])->data, PPK);
+	id = info_of(0).rot.key_id;
 	run(2000);
-	assert_memory_equal(only_ppk(&W->s[0].ch)->data, ppk, PPK);
-	assert_memory_equal(only_ppk(&W->s[1].ch)->data, ppk, PPK);
-	assert_true(info_of(0).key_id == id && info_of(1).key_id == id);
-	rot = info_of(0).rotations;
-	W->keys_frozen = false;
+	assert_memory_equal(only_ppk(&W->ch[0])->data, ppk, PPK);
+	assert_memory_equal(only_ppk(&W->ch[1])->data, ppk, PPK);
+	assert_true(info_of(0).rot.key_id == id && info_of(1).rot.key_id == id);
+	rot = info_of(0).rot.rotations;
+	W->h.keys_frozen = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("strongswan:s0"));
-	assert_memory_equal(only_ppk(&W->s[0].ch)->data,
-			    only_ppk(&W->s[1].ch)->data, PPK);
+	assert_memory_equal(only_ppk(&W->ch[0])->data,
+			    only_ppk(&W->ch[1])->data, PPK);
 }
 
 static void test_follower_refuses(void **state)
@@ -505,39 +410,39 @@ static void test_follower_refuses(void **state)
 	int reauths;
 
 	run(1500);
-	memcpy(ppk, only_ppk(&W->s[0].ch)->data, PPK);
-	reauths = W->s[0].ch.reauths;
-	W->s[1].ch.fail_load = true;
+	memcpy(ppk, only_ppk(&W->ch[0])->data, PPK);
+	reauths = W->ch[0].reauths;
+	W->ch[1].fail_load = true;
 	run(2500);
 	/* Neither end moved, no reauthentication: the owner waits for B. */
-	assert_memory_equal(only_ppk(&W->s[0].ch)->data, ppk, PPK);
-	assert_memory_equal(only_ppk(&W->s[1].ch)->data, ppk, PPK);
-	assert_int_equal(W->s[0].ch.reauths, reauths);
+	assert_memory_equal(only_ppk(&W->ch[0])->data, ppk, PPK);
+	assert_memory_equal(only_ppk(&W->ch[1])->data, ppk, PPK);
+	assert_int_equal(W->ch[0].reauths, reauths);
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_non_null(strstr(info_of(0).last_error, "could not load"));
-	assert_non_null(strstr(info_of(1).last_error, "injected"));
-	W->s[1].ch.fail_load = false;
+	assert_non_null(strstr(info_of(0).rot.last_error, "could not load"));
+	assert_non_null(strstr(info_of(1).rot.last_error, "injected"));
+	W->ch[1].fail_load = false;
 	run(2500);
 	assert_false(alarm_is_active("strongswan:s0"));
-	assert_memory_not_equal(only_ppk(&W->s[0].ch)->data, ppk, PPK);
-	assert_memory_equal(only_ppk(&W->s[0].ch)->data,
-			    only_ppk(&W->s[1].ch)->data, PPK);
-	assert_int_equal(W->s[0].ch.reauth_mismatch, 0);
+	assert_memory_not_equal(only_ppk(&W->ch[0])->data, ppk, PPK);
+	assert_memory_equal(only_ppk(&W->ch[0])->data,
+			    only_ppk(&W->ch[1])->data, PPK);
+	assert_int_equal(W->ch[0].reauth_mismatch, 0);
 }
 
 /* Without child: the PPKs rotate and wait for an IKE SA charon brings up. */
 static void test_no_child_waits(void **state)
 {
 	run(3000);
-	assert_true(info_of(0).rotations >= 2);
-	assert_int_equal((int)info_of(0).failures, 0);
-	assert_int_equal(W->s[0].ch.initiations, 0);
+	assert_true(info_of(0).rot.rotations >= 2);
+	assert_int_equal((int)info_of(0).rot.failures, 0);
+	assert_int_equal(W->ch[0].initiations, 0);
 	assert_false(alarm_is_active("strongswan:s0"));
-	W->s[0].ch.ike_up = W->s[1].ch.ike_up = true;
-	W->s[0].ch.ike_id = W->s[1].ch.ike_id = 77;
+	W->ch[0].ike_up = W->ch[1].ike_up = true;
+	W->ch[0].ike_id = W->ch[1].ike_id = 77;
 	run(2000);
-	assert_true(W->s[0].ch.reauths >= 1);
-	assert_int_equal(W->s[0].ch.reauth_mismatch, 0);
+	assert_true(W->ch[0].reauths >= 1);
+	assert_int_equal(W->ch[0].reauth_mismatch, 0);
 }
 
 /* A reauthentication that never completes holds rotations, then fails. */
@@ -547,26 +452,26 @@ static void test_reauth_held(void **state)
 	int reauths;
 
 	run(1500);
-	W->s[0].ch.stuck = true;
+	W->ch[0].stuck = true;
 	run(1100);
-	rot = info_of(0).rotations;
-	reauths = W->s[0].ch.reauths;
+	rot = info_of(0).rot.rotations;
+	reauths = W->ch[0].reauths;
 	run(5000);
 	/* Held: no new PPK while the IKE SA under the last is awaited. */
-	assert_true(info_of(0).rotations == rot);
-	assert_int_equal(W->s[0].ch.reauths, reauths);
+	assert_true(info_of(0).rot.rotations == rot);
+	assert_int_equal(W->ch[0].reauths, reauths);
 	assert_false(alarm_is_active("strongswan:s0"));
 	/* Given up REAUTH_MAX_MS after the PPK: a failure (the next
 	 * rotation, a second later, clears its alarm again). */
-	for (int i = 0; i < 160 && !info_of(0).failures; i++)
+	for (int i = 0; i < 160 && !info_of(0).rot.failures; i++)
 		run(100);
-	assert_int_equal((int)info_of(0).failures, 1);
+	assert_int_equal((int)info_of(0).rot.failures, 1);
 	assert_true(alarm_is_active("strongswan:s0"));
-	assert_non_null(strstr(info_of(0).last_error,
+	assert_non_null(strstr(info_of(0).rot.last_error,
 			       "no IKE SA of gw under the new PPK"));
-	W->s[0].ch.stuck = false;
+	W->ch[0].stuck = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("strongswan:s0"));
 }
 

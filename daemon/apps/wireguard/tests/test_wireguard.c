@@ -15,18 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/alarm.h"
-#include "kma/keysrc.h"
-#include "kma/kma.h"
-#include "kx/kxmsg.h"
 #include "apps/wireguard/wireguard.h"
 #include "apps/wireguard/wg_nl.h"
+#include "apps/tests/consumer_harness.h"
 
-#define SEC_NS		1000000000ull
-#define MAX_WIRE	16
 #define MAX_ROT		64
 
 /* One wg interface's peer, as the kernel would keep it. */
@@ -38,30 +33,11 @@ struct fake_if {
 	int sets_ahead_of_peer;
 };
 
-struct side {
-	const char *name;
-	char dir[64];
-	struct kma *kma;
-	struct wireguard *wg;
-	struct fake_if fif;
-};
-
-struct wire_msg {
-	int to;
-	uint8_t buf[KXMSG_MAX_LEN];
-	int len;
-};
-
 struct world {
-	uint64_t key_ns, now_us;
-	bool keys_frozen;
-	struct side s[2];
-	struct wire_msg wire[MAX_WIRE];
-	size_t n_wire;
+	struct harness h;
+	struct fake_if fif[2];
 	uint8_t seen[MAX_ROT][WG_KEY_LEN];	/* every PSK set */
 	size_t n_seen;
-	uint8_t wire_log[MAX_ROT * 128];
-	size_t wire_log_len;
 };
 
 static struct world *W;
@@ -89,12 +65,12 @@ static int fake_set_psk(void *k, const char *ifname, const uint8_t *pubkey,
 	}
 	assert_string_equal(ifname, "wg0");
 	assert_memory_equal(pubkey, PUB, WG_KEY_LEN);
-	other = f == &W->s[0].fif ? &W->s[1].fif : &W->s[0].fif;
-	if (f == &W->s[0].fif && memcmp(other->psk, psk, WG_KEY_LEN))
+	other = f == &W->fif[0] ? &W->fif[1] : &W->fif[0];
+	if (f == &W->fif[0] && memcmp(other->psk, psk, WG_KEY_LEN))
 		f->sets_ahead_of_peer++;
 	memcpy(f->psk, psk, WG_KEY_LEN);
 	f->sets++;
-	W->now_us += 30;	/* a netlink call takes time */
+	W->h.now_us += 30;	/* a netlink call takes time */
 	if (W->n_seen < MAX_ROT)
 		memcpy(W->seen[W->n_seen++], psk, WG_KEY_LEN);
 	return 0;
@@ -102,7 +78,7 @@ static int fake_set_psk(void *k, const char *ifname, const uint8_t *pubkey,
 
 static uint64_t fake_now_us(void *k)
 {
-	return W->now_us;
+	return W->h.now_us;
 }
 
 static const struct wireguard_kernel_ops fake_ops = {
@@ -111,138 +87,68 @@ static const struct wireguard_kernel_ops fake_ops = {
 	.now_us = fake_now_us,
 };
 
-static int wire_send(void *arg, const char *node, const struct kxmsg *m)
+static const struct wireguard_transport kx = {
+	harness_send, harness_is_up,
+};
+
+static void *open_wireguard(struct harness *h, int i)
 {
-	struct side *from = arg;
-	struct wire_msg *w;
-
-	assert_true(W->n_wire < MAX_WIRE);
-	w = &W->wire[W->n_wire++];
-	w->to = from == &W->s[0] ? 1 : 0;
-	assert_string_equal(node, W->s[w->to].name);
-	w->len = kxmsg_encode(m, w->buf, sizeof(w->buf));
-	assert_true(w->len > 0);
-	if (W->wire_log_len + (size_t)w->len <= sizeof(W->wire_log)) {
-		memcpy(W->wire_log + W->wire_log_len, w->buf, (size_t)w->len);
-		W->wire_log_len += (size_t)w->len;
-	}
-	return 0;
-}
-
-static bool wire_is_up(void *arg, const char *node)
-{
-	return true;
-}
-
-static const struct wireguard_transport kx = { wire_send, wire_is_up };
-
-static void pump(void)
-{
-	for (size_t i = 0; i < W->n_wire; i++) {
-		struct wire_msg *w = &W->wire[i];
-		struct kxmsg *m = malloc(sizeof(*m));
-		char err[64];
-
-		assert_non_null(m);
-		assert_int_equal(kxmsg_decode(w->buf, (size_t)w->len, m, err,
-					      sizeof(err)), w->len);
-		wireguard_receive(W->s[w->to].wg, W->s[!w->to].name, m);
-		free(m);
-	}
-	W->n_wire = 0;
-}
-
-static void run(uint64_t ms)
-{
-	for (uint64_t t = 0; t < ms; t += 100) {
-		W->now_us += 100000;
-		if (!W->keys_frozen)
-			W->key_ns += 100 * 1000000ull;
-		wireguard_tick(W->s[0].wg);
-		wireguard_tick(W->s[1].wg);
-		pump();
-		pump();
-	}
-}
-
-static uint64_t key_clock(void *arg)
-{
-	return W->key_ns;
-}
-
-/* 32-byte blocks at 2560 bit/s: 10 blocks a second, 5 for each end. */
-static void open_side(int i)
-{
-	struct side *s = &W->s[i];
-	uint8_t seed[32];
-	struct keysrc_sim_cfg sim = {
-		.link_name = "AB", .state_dir = s->dir,
-		.role = i ? QKD_ROLE_RX : QKD_ROLE_TX, .seed = seed,
-		.rate = 2560, .block_size = WG_KEY_LEN,
-		.now_ns = key_clock, .now_arg = W,
-	};
-	struct km_node_cfg node = { 0 };
-	struct kma_link_cfg link = {
-		.name = "AB", .source = KM_SOURCE_SIM, .role = sim.role,
-		.rate = sim.rate, .block_size = sim.block_size,
-	};
+	struct harness_side *s = &h->s[i];
 	struct wireguard_peer_cfg cfg = {
 		.name = "w0", .ifname = "wg0", .link = "AB", .rotate_s = 1,
 	};
-	struct keysrc *src;
+	struct wireguard *wg;
 	char err[200] = "";
 
-	memset(seed, 0x5a, sizeof(seed));
 	memcpy(cfg.public_key, PUB, WG_KEY_LEN);
-	snprintf(cfg.peer, sizeof(cfg.peer), "%s", W->s[!i].name);
-	snprintf(node.name, sizeof(node.name), "%s", s->name);
-	snprintf(node.state_dir, sizeof(node.state_dir), "%s", s->dir);
-	snprintf(link.peer, sizeof(link.peer), "%s", W->s[!i].name);
-	src = keysrc_sim_new(&sim, err, sizeof(err));
-	assert_non_null(src);
-	s->kma = kma_new_with_sources(&node, &link, &src, 1, err, sizeof(err));
-	assert_non_null(s->kma);
-	s->wg = wireguard_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
-				       &fake_ops, &s->fif, err, sizeof(err));
-	if (!s->wg)
+	snprintf(cfg.peer, sizeof(cfg.peer), "%s", h->s[!i].name);
+	wg = wireguard_new_with_ops(NULL, s->kma, s->name, &cfg, 1, &kx, s,
+				    &fake_ops, &W->fif[i], err, sizeof(err));
+	if (!wg)
 		print_error("%s\n", err);
-	assert_non_null(s->wg);
+	assert_non_null(wg);
+	return wg;
+}
+
+static void close_wireguard(void *wg)
+{
+	wireguard_free(wg);
+}
+
+static void tick_wireguard(void *wg)
+{
+	wireguard_tick(wg);
+}
+
+static void receive_wireguard(void *wg, const char *from,
+			      const struct kxmsg *m)
+{
+	wireguard_receive(wg, from, m);
+}
+
+static const struct harness_ops wireguard_harness = {
+	.open = open_wireguard, .close = close_wireguard,
+	.tick = tick_wireguard, .receive = receive_wireguard, .pumps = 2,
+};
+
+static void run(uint64_t ms)
+{
+	harness_run(&W->h, ms);
 }
 
 static int setup(void **state)
 {
 	W = calloc(1, sizeof(*W));
 	assert_non_null(W);
-	W->key_ns = 1700000000ull * SEC_NS;
-	W->now_us = 1000000000;
-	W->s[0].name = "A";
-	W->s[1].name = "B";
-	for (int i = 0; i < 2; i++) {
-		snprintf(W->s[i].dir, sizeof(W->s[i].dir),
-			 "/tmp/test_wireguard_%s.XXXXXX", W->s[i].name);
-		assert_non_null(mkdtemp(W->s[i].dir));
-	}
-	open_side(0);
-	open_side(1);
-	W->key_ns += 2 * SEC_NS;
-	alarm_reset();
+	harness_open(&W->h, "test_wireguard", WG_KEY_LEN, &wireguard_harness);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-
-		wireguard_free(W->s[i].wg);
-		kma_free(W->s[i].kma);
-		snprintf(path, sizeof(path), "%s/AB.hwm", W->s[i].dir);
-		unlink(path);
-		rmdir(W->s[i].dir);
-	}
+	harness_close(&W->h);
 	free(W);
 	W = NULL;
-	alarm_reset();
 	return 0;
 }
 
@@ -250,15 +156,16 @@ static struct wireguard_info info_of(int side)
 {
 	struct wireguard_info wi;
 
-	assert_int_equal(wireguard_count(W->s[side].wg), 1);
-	assert_int_equal(wireguard_info(W->s[side].wg, 0, &wi), 0);
-	assert_int_equal(wireguard_info(W->s[side].wg, 1, &wi), -1);
+	assert_int_equal(wireguard_count(W->h.s[side].app), 1);
+	assert_int_equal(wireguard_info(W->h.s[side].app, 0, &wi), 0);
+	assert_int_equal(wireguard_info(W->h.s[side].app, 1, &wi), -1);
 	return wi;
 }
 
 static bool on_wire(const uint8_t *key)
 {
-	return memmem(W->wire_log, W->wire_log_len, key, WG_KEY_LEN) != NULL;
+	return memmem(W->h.wire_log, W->h.wire_log_len, key,
+		      WG_KEY_LEN) != NULL;
 }
 
 static void test_rotation_in_step(void **state)
@@ -266,34 +173,34 @@ static void test_rotation_in_step(void **state)
 	uint64_t ids[12];
 	struct wireguard_info a, b;
 
-	assert_true(info_of(0).owner);
-	assert_false(info_of(1).owner);
+	assert_true(info_of(0).rot.owner);
+	assert_false(info_of(1).rot.owner);
 	for (int r = 0; r < 12; r++) {
 		run(1000);
 		a = info_of(0);
 		b = info_of(1);
-		assert_string_equal(rotate_state_name(a.state), "up");
-		assert_true(a.have_psk && b.have_psk);
-		assert_true(a.key_id == b.key_id);
-		assert_memory_equal(W->s[0].fif.psk, W->s[1].fif.psk,
+		assert_string_equal(rotate_state_name(a.rot.state), "up");
+		assert_true(a.rot.have_key && b.rot.have_key);
+		assert_true(a.rot.key_id == b.rot.key_id);
+		assert_memory_equal(W->fif[0].psk, W->fif[1].psk,
 				    WG_KEY_LEN);
-		ids[r] = a.key_id;
+		ids[r] = a.rot.key_id;
 		for (int j = 0; j < r; j++)
 			assert_true(ids[j] != ids[r]);
 	}
 	/* A set only once B held the same PSK; B set each one first. */
-	assert_int_equal(W->s[0].fif.sets_ahead_of_peer, 0);
-	assert_true(W->s[0].fif.sets >= 12);
-	assert_int_equal(W->s[0].fif.sets, W->s[1].fif.sets);
+	assert_int_equal(W->fif[0].sets_ahead_of_peer, 0);
+	assert_true(W->fif[0].sets >= 12);
+	assert_int_equal(W->fif[0].sets, W->fif[1].sets);
 	for (size_t i = 0; i < W->n_seen; i++) {
 		assert_false(on_wire(W->seen[i]));
 		for (size_t j = 0; j < i; j++)
 			if (!memcmp(W->seen[i], W->seen[j], WG_KEY_LEN))
 				assert_true(i % 2 == 1 && j == i - 1);
 	}
-	assert_true(a.rotations >= 12 && a.failures == 0);
-	assert_true(a.last_gap_us > 0 && a.max_gap_us >= a.last_gap_us);
-	assert_true(a.next_rotation_ms <= 1000);
+	assert_true(a.rot.rotations >= 12 && a.rot.failures == 0);
+	assert_true(a.rot.last_gap_us > 0 && a.rot.max_gap_us >= a.rot.last_gap_us);
+	assert_true(a.rot.next_rotation_ms <= 1000);
 	assert_int_equal(alarm_count(), 0);
 }
 
@@ -303,29 +210,29 @@ static void test_shortage_keeps_psk(void **state)
 	uint64_t rot, id;
 
 	run(1500);
-	id = info_of(0).key_id;
-	memcpy(psk, W->s[0].fif.psk, WG_KEY_LEN);
-	W->keys_frozen = true;
+	id = info_of(0).rot.key_id;
+	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
+	W->h.keys_frozen = true;
 	for (int i = 0; i < 30 && !alarm_is_active("wireguard:w0"); i++)
 		run(1000);	/* until this end's blocks run out */
 	assert_true(alarm_is_active("wireguard:w0"));
-	assert_string_equal(rotate_state_name(info_of(0).state),
+	assert_string_equal(rotate_state_name(info_of(0).rot.state),
 			    "degraded");
-	assert_true(info_of(0).failures > 0);
-	assert_true(strstr(info_of(0).last_error, "no 32-byte key") != NULL);
-	assert_true(info_of(0).key_id != id);	/* rotated while it lasted */
-	memcpy(psk, W->s[0].fif.psk, WG_KEY_LEN);
-	id = info_of(0).key_id;
+	assert_true(info_of(0).rot.failures > 0);
+	assert_true(strstr(info_of(0).rot.last_error, "no 32-byte key") != NULL);
+	assert_true(info_of(0).rot.key_id != id);	/* rotated while it lasted */
+	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
+	id = info_of(0).rot.key_id;
 	run(2000);
-	assert_memory_equal(W->s[0].fif.psk, psk, WG_KEY_LEN);
-	assert_memory_equal(W->s[1].fif.psk, psk, WG_KEY_LEN);
-	assert_true(info_of(0).key_id == id && info_of(1).key_id == id);
-	rot = info_of(0).rotations;
-	W->keys_frozen = false;
+	assert_memory_equal(W->fif[0].psk, psk, WG_KEY_LEN);
+	assert_memory_equal(W->fif[1].psk, psk, WG_KEY_LEN);
+	assert_true(info_of(0).rot.key_id == id && info_of(1).rot.key_id == id);
+	rot = info_of(0).rot.rotations;
+	W->h.keys_frozen = false;
 	run(3000);
-	assert_true(info_of(0).rotations > rot);
+	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("wireguard:w0"));
-	assert_memory_equal(W->s[0].fif.psk, W->s[1].fif.psk, WG_KEY_LEN);
+	assert_memory_equal(W->fif[0].psk, W->fif[1].psk, WG_KEY_LEN);
 }
 
 static void test_follower_refuses(void **state)
@@ -333,19 +240,19 @@ static void test_follower_refuses(void **state)
 	uint8_t psk[WG_KEY_LEN];
 
 	run(1500);
-	memcpy(psk, W->s[0].fif.psk, WG_KEY_LEN);
-	W->s[1].fif.fail_set = -EPERM;
+	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
+	W->fif[1].fail_set = -EPERM;
 	run(2500);
 	/* Neither end moved: the owner sets only after the follower. */
-	assert_memory_equal(W->s[0].fif.psk, psk, WG_KEY_LEN);
-	assert_memory_equal(W->s[1].fif.psk, psk, WG_KEY_LEN);
+	assert_memory_equal(W->fif[0].psk, psk, WG_KEY_LEN);
+	assert_memory_equal(W->fif[1].psk, psk, WG_KEY_LEN);
 	assert_true(alarm_is_active("wireguard:w0"));
-	assert_true(strstr(info_of(0).last_error, "could not set") != NULL);
-	W->s[1].fif.fail_set = 0;
+	assert_true(strstr(info_of(0).rot.last_error, "could not set") != NULL);
+	W->fif[1].fail_set = 0;
 	run(2500);
 	assert_false(alarm_is_active("wireguard:w0"));
-	assert_memory_not_equal(W->s[0].fif.psk, psk, WG_KEY_LEN);
-	assert_memory_equal(W->s[0].fif.psk, W->s[1].fif.psk, WG_KEY_LEN);
+	assert_memory_not_equal(W->fif[0].psk, psk, WG_KEY_LEN);
+	assert_memory_equal(W->fif[0].psk, W->fif[1].psk, WG_KEY_LEN);
 }
 
 static void test_missing_peer(void **state)
@@ -357,14 +264,14 @@ static void test_missing_peer(void **state)
 	char err[300] = "";
 
 	cfg.public_key[0] = 9;
-	assert_null(wireguard_new_with_ops(NULL, W->s[0].kma, "A", &cfg, 1,
-					   &kx, &W->s[0], &fake_ops,
-					   &W->s[0].fif, err, sizeof(err)));
+	assert_null(wireguard_new_with_ops(NULL, W->h.s[0].kma, "A", &cfg, 1,
+					   &kx, &W->h.s[0], &fake_ops,
+					   &W->fif[0], err, sizeof(err)));
 	assert_non_null(strstr(err, "[wireguard w1]: interface 'wg0' has no peer"));
 	snprintf(cfg.ifname, sizeof(cfg.ifname), "wg9");
-	assert_null(wireguard_new_with_ops(NULL, W->s[0].kma, "A", &cfg, 1,
-					   &kx, &W->s[0], &fake_ops,
-					   &W->s[0].fif, err, sizeof(err)));
+	assert_null(wireguard_new_with_ops(NULL, W->h.s[0].kma, "A", &cfg, 1,
+					   &kx, &W->h.s[0], &fake_ops,
+					   &W->fif[0], err, sizeof(err)));
 	assert_non_null(strstr(err, "interface 'wg9' does not exist"));
 }
 
