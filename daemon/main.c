@@ -40,6 +40,7 @@
 #include "apps/ipsec/ipsec.h"
 #include "kma/kma.h"
 #include "kma/keysrc_etsi014.h"
+#include "kma/take.h"
 #include "ksa/ksa.h"
 #include "kx/peer.h"
 #include "core/log.h"
@@ -805,6 +806,8 @@ static int start_accounting(struct daemon *d, char *err, size_t errlen)
 	if (!d->account)
 		return -1;
 	ksa_set_accounting(d->ksa, account_ksa_event, d->account);
+	/* The node's own consumers: their keys, and the push ends'. */
+	kma_take_set_hook(account_take_event, d->account);
 	return 0;
 }
 
@@ -866,6 +869,7 @@ static void stop_all(struct daemon *d)
 	/* After the front end: no answer is left to count. */
 	if (d->ksa)
 		ksa_set_accounting(d->ksa, NULL, NULL);
+	kma_take_set_hook(NULL, NULL);
 	account_close(d->account);
 	d->account = NULL;
 	ipsec_stop(d->ipsec);

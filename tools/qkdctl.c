@@ -815,26 +815,48 @@ static const char *const account_counters[] = {
 	"relayed_bits", "requests", "enc_refused", "dec_refused",
 };
 
-/* One row: KIND,SEQ,START,END,MASTER,SLAVE,counters...,refused... */
+/*
+ * One row: KIND,SEQ,START,END,MASTER,SLAVE,counters...,refused...  A
+ * consumer's row (kind "consumer_...") has the consumer as MASTER and its
+ * peer node as SLAVE: the columns stay those a charging system reads
+ * (its link, fixed by its section, is in the JSON export).
+ */
 static void csv_row(const char *kind, long long seq, long long start,
 		    long long end, json_t *pair, json_t *counts,
 		    json_t *reasons)
 {
 	json_t *refused = json_object_get(counts, "refused"), *r;
+	bool consumer = json_object_get(pair, "consumer") != NULL;
 	size_t i;
 
-	printf("%s,%lld,%lld,", kind, seq, start);
+	printf("%s%s,%lld,%lld,", consumer ? "consumer_" : "", kind, seq,
+	       start);
 	if (end >= 0)
 		printf("%lld", end);
 	putchar(',');
-	csv_field(jstr(pair, "master"));
+	csv_field(jstr(pair, consumer ? "consumer" : "master"));
 	putchar(',');
-	csv_field(jstr(pair, "slave"));
+	csv_field(jstr(pair, consumer ? "peer" : "slave"));
 	for (i = 0; i < ARRAY_SIZE(account_counters); i++)
 		printf(",%lld", jnum(counts, account_counters[i]));
 	json_array_foreach(reasons, i, r)
 		printf(",%lld", jnum(refused, json_string_value(r)));
 	putchar('\n');
+}
+
+/* A pair's or a consumer's open-interval row, if it had anything. */
+static void csv_open_rows(json_t *list, json_t *open, json_t *reasons)
+{
+	json_t *o, *c;
+	size_t i;
+
+	json_array_foreach(list, i, o) {
+		c = json_object_get(o, "open");
+		if (jnum(c, "requests") || jnum(c, "enc_refused") ||
+		    jnum(c, "dec_refused"))
+			csv_row("open", jnum(open, "seq"), jnum(open, "start"),
+				-1, o, c, reasons);
+	}
 }
 
 /*
@@ -846,6 +868,8 @@ static void show_account_csv(json_t *d)
 {
 	json_t *reasons = json_object_get(d, "reasons"), *o, *r;
 	json_t *open = json_object_get(d, "open");
+	static const char *const ivs[] = { "intervals", "consumer_intervals" };
+	static const char *const lists[] = { "pairs", "consumers" };
 	size_t i;
 
 	fputs("kind,seq,start,end,master,slave", stdout);
@@ -854,18 +878,16 @@ static void show_account_csv(json_t *d)
 	json_array_foreach(reasons, i, r)
 		printf(",refused_%s", json_string_value(r));
 	putchar('\n');
-	json_array_foreach(json_object_get(d, "intervals"), i, o)
-		csv_row("interval", jnum(o, "seq"), jnum(o, "start"),
-			jnum(o, "end"), o, o, reasons);
-	json_array_foreach(json_object_get(d, "pairs"), i, o)
-		if (jnum(json_object_get(o, "open"), "requests") ||
-		    jnum(json_object_get(o, "open"), "enc_refused") ||
-		    jnum(json_object_get(o, "open"), "dec_refused"))
-			csv_row("open", jnum(open, "seq"), jnum(open, "start"),
-				-1, o, json_object_get(o, "open"), reasons);
-	json_array_foreach(json_object_get(d, "pairs"), i, o)
-		csv_row("total", 0, 0, -1, o, json_object_get(o, "total"),
-			reasons);
+	/* The SAE pairs' rows, then the consumers' in the same order. */
+	for (int k = 0; k < 2; k++) {
+		json_array_foreach(json_object_get(d, ivs[k]), i, o)
+			csv_row("interval", jnum(o, "seq"), jnum(o, "start"),
+				jnum(o, "end"), o, o, reasons);
+		csv_open_rows(json_object_get(d, lists[k]), open, reasons);
+		json_array_foreach(json_object_get(d, lists[k]), i, o)
+			csv_row("total", 0, 0, -1, o,
+				json_object_get(o, "total"), reasons);
+	}
 }
 
 static void show_account(json_t *d)
@@ -909,6 +931,18 @@ static void show_account(json_t *d)
 		       jstr(o, "sae"), jnum(o, "supplied_keys"),
 		       jnum(o, "supplied_bits"), jnum(o, "relayed_keys"),
 		       jnum(o, "refused_keys"));
+	json_array_foreach(json_object_get(d, "consumers"), i, o) {
+		printf("consumer %s (peer %s, link %s): took %lld keys (%lld bits), refused %lld",
+		       jstr(o, "consumer"), jstr(o, "peer"), jstr(o, "link"),
+		       jnum(o, "taken_keys"), jnum(o, "taken_bits"),
+		       jnum(o, "refused_keys"));
+		ref = json_object_get(json_object_get(o, "total"), "refused");
+		json_object_foreach(ref, reason, v)
+			if (json_integer_value(v))
+				printf(" %s=%lld", reason,
+				       (long long)json_integer_value(v));
+		putchar('\n');
+	}
 }
 
 struct command {
@@ -1021,10 +1055,12 @@ static const struct command commands[] = {
 	  "sa show", show_sas, NULL },
 	{ "account", "show", "[--csv|--json] [--limit N]",
 	  "accounting (charging): keys and bits supplied, relayed\n"
-	  "and refused (by reason) per SAE pair and per SAE, since\n"
-	  "the accounting log began; --csv and --json export the\n"
-	  "newest N closed intervals (default 1000), the open one\n"
-	  "and the totals (Documentation/qkd/accounting.rst)",
+	  "and refused (by reason) per SAE pair and per SAE, and\n"
+	  "the keys the node's own consumers took (wireguard:w0),\n"
+	  "since the accounting log began; --csv and --json\n"
+	  "export the newest N closed intervals (default 1000),\n"
+	  "the open one and the totals\n"
+	  "(Documentation/qkd/accounting.rst)",
 	  "account show", show_account, account_options },
 };
 

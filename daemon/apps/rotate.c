@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "kma/kma.h"
+#include "kma/take.h"
 #include "kx/peer.h"
 
 #define TICK_MS		100
@@ -212,6 +213,23 @@ static int run_op(struct rotate_port *rp,
 	return ret;
 }
 
+/*
+ * Accounting: every key a port takes from its link, or asks for in vain
+ * (@ret < 0), once, at the take; a rotation that fails later has spent it
+ * all the same.
+ */
+static void account_take(struct rotate_port *rp, bool by_id, uint32_t len,
+			 int ret)
+{
+	struct kma_take t = {
+		.kind = ops_of(rp)->kind, .name = rp->name, .peer = rp->peer,
+		.link = rp->link, .by_id = by_id, .keys = 1,
+		.bytes = len, .err = ret < 0 ? ret : 0,
+	};
+
+	kma_take_report(&t);
+}
+
 /* ---- owner --------------------------------------------------------------- */
 
 static void send_offer(struct rotate_port *rp)
@@ -236,6 +254,7 @@ static void start_rotation(struct rotate_port *rp)
 
 	ret = keysrc_alloc(rp->src, rp->cfg.key_len, 1, &key, rp->key, err,
 			   sizeof(err));
+	account_take(rp, false, rp->cfg.key_len, ret);
 	if (ret < 0) {
 		forget_key(rp);
 		rotate_port_fail(rp, "no %u-byte key from link %s: %s",
@@ -357,6 +376,7 @@ static void on_offer(struct rotate_port *rp, const struct kxmsg *m)
 	}
 	ret = keysrc_get(rp->src, m->key_id, m->key_len, rp->key, NULL, err,
 			 sizeof(err));
+	account_take(rp, true, m->key_len, ret);
 	if (ret < 0) {
 		forget_key(rp);
 		rotate_port_fail(rp, "key %" PRIx64 " not fetched from link %s: %s",

@@ -10,7 +10,8 @@
  * section (rotate_port_add).  The core does the rest: the schedule and the
  * retry after a failure, the key from the link (keysrc), the owner/follower
  * exchange over Kx (key IDs only), the ACK timeout, the alarm and its
- * clearing, the counters.  What touches the kernel or another program is
+ * clearing, the counters, and the accounting of every key a port takes
+ * or is refused (kma/take.h).  What touches the kernel or another program is
  * the consumer's, through struct rotate_ops:
  *
  *   owner (peer_dials())                      follower

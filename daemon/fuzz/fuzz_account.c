@@ -4,7 +4,8 @@
  * input is the contents of accounting.log or accounting.journal.  Walked
  * as the daemon does at start (acct_scan()), and frame by frame: every
  * frame that decodes must encode again to a frame that decodes to the same
- * record, the walk never reads past the input, and what it keeps (the
+ * record, as the version its kind has (1: an SAE pair, 2: a consumer, with
+ * a link), the walk never reads past the input, and what it keeps (the
  * good prefix) plus what it skipped never exceeds it.
  */
 #include <stddef.h>
@@ -32,6 +33,7 @@ static void check_round_trip(const struct acct_record *r)
 	size_t len = acct_record_encode(r, buf);
 
 	if (len > ACCT_FRAME_MAX ||
+	    (buf[ACCT_HDR_LEN] == 2) != (r->link[0] != '\0') ||
 	    acct_record_decode(buf, len, &again) != (long)len ||
 	    memcmp(r, &again, sizeof(*r)))
 		abort();

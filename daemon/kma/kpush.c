@@ -13,6 +13,7 @@
 
 #include "kma/kpush.h"
 #include "kma/keysrc.h"
+#include "kma/take.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/names.h"
@@ -219,6 +220,10 @@ int kpush_block(struct kpush *kp, uint64_t block_id, const uint8_t *bytes,
 		if (rc == -ENODEV)
 			kp->index = 0;	/* gone: made again next time */
 	}
+	/* Accounting: the block left the link's pool for the kernel's. */
+	kma_take_report(&(struct kma_take){
+		.kind = "kernel_push", .name = kp->link, .peer = kp->peer,
+		.link = kp->link, .keys = 1, .bytes = len, .err = rc });
 	if (rc && loop_now_ms() - kp->last_log_ms >= KP_LOG_MS) {
 		kp->last_log_ms = loop_now_ms();
 		log_warn("link %s: pushing block %llu into the kernel: %s%s%s",

@@ -37,7 +37,8 @@ void kpush_free(struct kpush *kp);
 
 /*
  * Push one block: 0 or -errno.  A push end that went away (removed by
- * hand, module reloaded) is created again at the next push.
+ * hand, module reloaded) is created again at the next push.  The block is
+ * accounted (kma/take.h) as taken by "kernel_push:LINK", or refused.
  */
 int kpush_block(struct kpush *kp, uint64_t block_id, const uint8_t *bytes,
 		uint32_t len, uint64_t gen_time_ns);

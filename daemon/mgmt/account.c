@@ -21,7 +21,8 @@
 
 #define ACCT_MAGIC0	'Q'
 #define ACCT_MAGIC1	'A'
-#define ACCT_VERSION	1
+#define ACCT_VERSION	1	/* an SAE pair's record */
+#define ACCT_VERSION_CONSUMER 2	/* a consumer's: a third name, the link */
 #define ACCT_MAX_COUNTERS 64
 #define ACCT_MAX_PAIRS	65536
 #define ACCT_FILE_MAX	(1ULL << 32)	/* read at start: 4 GiB at most */
@@ -138,7 +139,7 @@ size_t acct_record_encode(const struct acct_record *r, uint8_t *buf)
 	size_t plen;
 	uint32_t crc;
 
-	*p++ = ACCT_VERSION;
+	*p++ = r->link[0] ? ACCT_VERSION_CONSUMER : ACCT_VERSION;
 	*p++ = r->type;
 	put_u64(p, r->seq);
 	put_u64(p + 8, r->start);
@@ -146,6 +147,8 @@ size_t acct_record_encode(const struct acct_record *r, uint8_t *buf)
 	p += 24;
 	p += put_name(p, r->master);
 	p += put_name(p, r->slave);
+	if (r->link[0])
+		p += put_name(p, r->link);
 	*p++ = ACCT_NCOUNTERS;
 	counts_to_array(&r->c, v);
 	for (int i = 0; i < ACCT_NCOUNTERS; i++, p += 8)
@@ -186,6 +189,7 @@ long acct_record_decode(const uint8_t *buf, size_t len, struct acct_record *r)
 	const uint8_t *p, *end;
 	size_t plen, n;
 	uint32_t crc;
+	bool consumer;
 
 	if (len < 2)
 		return (len == 0 || buf[0] == ACCT_MAGIC0) ? 0 : -1;
@@ -206,16 +210,18 @@ long acct_record_decode(const uint8_t *buf, size_t len, struct acct_record *r)
 	if (crc32_ieee(p, plen) != crc)
 		return -1;
 	memset(r, 0, sizeof(*r));
-	if (p[0] != ACCT_VERSION ||
+	if ((p[0] != ACCT_VERSION && p[0] != ACCT_VERSION_CONSUMER) ||
 	    p[1] < ACCT_REC_EVENT || p[1] > ACCT_REC_CLOSE)
 		return -1;
+	consumer = p[0] == ACCT_VERSION_CONSUMER;
 	r->type = p[1];
 	r->seq = get_u64(p + 2);
 	r->start = get_u64(p + 10);
 	r->end = get_u64(p + 18);
 	p += 26;
 	if (!r->seq || r->start > r->end || get_name(&p, end, r->master) ||
-	    get_name(&p, end, r->slave) || p >= end)
+	    get_name(&p, end, r->slave) ||
+	    (consumer && get_name(&p, end, r->link)) || p >= end)
 		return -1;
 	n = *p++;
 	/* A later version may append counters; those are not known here. */
@@ -256,8 +262,10 @@ size_t acct_scan(const uint8_t *buf, size_t len,
 
 /* ---- the accounting state ---------------------------------------------- */
 
+/* An SAE pair, or a consumer (link not ""). */
 struct acct_pair {
 	char master[KSA_SAE_ID_MAX], slave[KSA_SAE_ID_MAX];
+	char link[KSA_SAE_ID_MAX];
 	struct acct_counts total, open;
 	bool active;			/* something in the open interval */
 };
@@ -304,19 +312,26 @@ static uint64_t now_s(void)
 	return (uint64_t)ts.tv_sec;
 }
 
+static bool pair_is(const struct acct_pair *p, const char *master,
+		    const char *slave, const char *link)
+{
+	return !strcmp(p->master, master) && !strcmp(p->slave, slave) &&
+	       !strcmp(p->link, link);
+}
+
 static struct acct_pair *pair_get(struct account *a, const char *master,
-				  const char *slave)
+				  const char *slave, const char *link)
 {
 	struct acct_pair *p;
 
 	if (a->last_pair < a->n_pairs) {
 		p = &a->pairs[a->last_pair];
-		if (!strcmp(p->master, master) && !strcmp(p->slave, slave))
+		if (pair_is(p, master, slave, link))
 			return p;
 	}
 	for (size_t i = 0; i < a->n_pairs; i++) {
 		p = &a->pairs[i];
-		if (!strcmp(p->master, master) && !strcmp(p->slave, slave)) {
+		if (pair_is(p, master, slave, link)) {
 			a->last_pair = i;
 			return p;
 		}
@@ -336,6 +351,7 @@ static struct acct_pair *pair_get(struct account *a, const char *master,
 	memset(p, 0, sizeof(*p));
 	snprintf(p->master, sizeof(p->master), "%s", master);
 	snprintf(p->slave, sizeof(p->slave), "%s", slave);
+	snprintf(p->link, sizeof(p->link), "%s", link);
 	a->last_pair = a->n_pairs++;
 	return p;
 }
@@ -468,6 +484,7 @@ static int close_interval(struct account *a, uint64_t end)
 		r.end = end;
 		snprintf(r.master, sizeof(r.master), "%s", p->master);
 		snprintf(r.slave, sizeof(r.slave), "%s", p->slave);
+		snprintf(r.link, sizeof(r.link), "%s", p->link);
 		r.c = p->open;
 		acct_counts_add(&sum, &p->open);
 		len += acct_record_encode(&r, buf + len);
@@ -561,6 +578,30 @@ static void refused_count(struct acct_counts *c, const struct ksa_acct_event *ev
 		c->dec_refused += ev->keys;
 }
 
+/* @r's counts as an EVENT of @p into the journal and the open interval. */
+static void journal_event(struct account *a, struct acct_pair *p,
+			  struct acct_record *r)
+{
+	r->type = ACCT_REC_EVENT;
+	r->seq = a->seq;
+	r->start = a->start;
+	r->end = now_s();
+	if (r->end < r->start)
+		r->end = r->start;
+	snprintf(r->master, sizeof(r->master), "%s", p->master);
+	snprintf(r->slave, sizeof(r->slave), "%s", p->slave);
+	snprintf(r->link, sizeof(r->link), "%s", p->link);
+	if (a->jlen + ACCT_FRAME_MAX > ACCT_JBUF)
+		journal_flush(a);
+	a->jlen += acct_record_encode(r, a->jbuf + a->jlen);
+	if (a->loop)
+		loop_task_queue(a->loop, &a->flush);
+	else
+		journal_flush(a);
+	acct_counts_add(&p->open, &r->c);
+	p->active = true;
+}
+
 void account_ksa_event(void *arg, const struct ksa_acct_event *ev)
 {
 	struct account *a = arg;
@@ -588,30 +629,93 @@ void account_ksa_event(void *arg, const struct ksa_acct_event *ev)
 		r.c.relayed_bits = ev->relayed_bits;
 		r.c.requests = 1;
 	}
-	p = pair_get(a, ev->master, ev->slave);
+	p = pair_get(a, ev->master, ev->slave, "");
 	if (!p) {
 		log_ratelimited(&a->write_warn, LOG_LVL_ERR,
 				"accounting: out of memory, an answer to %s -> %s not counted",
 				ev->master, ev->slave);
 		return;
 	}
-	r.type = ACCT_REC_EVENT;
-	r.seq = a->seq;
-	r.start = a->start;
-	r.end = now_s();
-	if (r.end < r.start)
-		r.end = r.start;
-	snprintf(r.master, sizeof(r.master), "%s", p->master);
-	snprintf(r.slave, sizeof(r.slave), "%s", p->slave);
-	if (a->jlen + ACCT_FRAME_MAX > ACCT_JBUF)
-		journal_flush(a);
-	a->jlen += acct_record_encode(&r, a->jbuf + a->jlen);
-	if (a->loop)
-		loop_task_queue(a->loop, &a->flush);
+	journal_event(a, p, &r);
+}
+
+/*
+ * Refusals of a consumer by reason, from the key source's -errno
+ * (kma/keysrc.h): no key to draw; a key ID not, or no longer, here.
+ */
+static enum acct_reason take_reason(int err)
+{
+	switch (err) {
+	case -ENOSPC:
+	case -ENOBUFS:
+	case -EAGAIN:
+		return ACCT_R_OUT_OF_KEYS;
+	case -ENOENT:
+	case -EALREADY:
+	case -ESRCH:
+		return ACCT_R_NOT_FOUND;
+	case -EHOSTUNREACH:
+	case -ENOTCONN:
+	case -ECONNREFUSED:
+		return ACCT_R_UNREACHABLE;
+	default:
+		return ACCT_R_UNAVAILABLE;
+	}
+}
+
+/*
+ * A consumer's name in a record: printable, as the record's names must be
+ * (config names are; this keeps a record decodable whatever comes).
+ */
+static void record_name(char *out, size_t len, const char *a, const char *b)
+{
+	if (b)
+		snprintf(out, len, "%s:%s", a, b);
 	else
-		journal_flush(a);
-	acct_counts_add(&p->open, &r.c);
-	p->active = true;
+		snprintf(out, len, "%s", a);
+	for (; *out; out++)
+		if (*out < 0x21 || *out > 0x7e)
+			*out = '_';
+}
+
+void account_take_event(void *arg, const struct kma_take *t)
+{
+	struct account *a = arg;
+	char who[KSA_SAE_ID_MAX], peer[KSA_SAE_ID_MAX], link[KSA_SAE_ID_MAX];
+	struct acct_record r;
+	struct acct_pair *p;
+
+	if (!t->kind || !t->name || !t->peer || !t->link || !*t->kind ||
+	    !*t->name || !*t->peer || !*t->link || !t->keys)
+		return;
+	record_name(who, sizeof(who), t->kind, t->name);
+	record_name(peer, sizeof(peer), t->peer, NULL);
+	record_name(link, sizeof(link), t->link, NULL);
+	memset(&r, 0, sizeof(r));
+	if (t->err) {
+		r.c.refused[take_reason(t->err)] = t->keys;
+		if (t->by_id)
+			r.c.dec_refused = t->keys;
+		else
+			r.c.enc_refused = t->keys;
+	} else {
+		if (t->by_id) {
+			r.c.dec_keys = t->keys;
+			r.c.dec_bits = 8 * t->bytes;
+		} else {
+			r.c.enc_keys = t->keys;
+			r.c.enc_bits = 8 * t->bytes;
+		}
+		r.c.requests = 1;
+	}
+	p = pair_get(a, who, peer, link);
+	if (!p) {
+		log_ratelimited(&a->write_warn, LOG_LVL_ERR,
+				"accounting: out of memory, keys taken by %s not counted",
+				who);
+		return;
+	}
+	journal_event(a, p, &r);
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -646,7 +750,7 @@ static void load_log_record(void *arg, const struct acct_record *r,
 		st = &a->staged[i];
 		if (st->seq != r->seq)
 			continue;
-		p = pair_get(a, st->master, st->slave);
+		p = pair_get(a, st->master, st->slave, st->link);
 		if (!p)
 			continue;
 		acct_counts_add(&p->total, &st->c);
@@ -671,7 +775,7 @@ static void load_journal_record(void *arg, const struct acct_record *r,
 
 	if (r->type != ACCT_REC_EVENT || r->seq <= a->last_closed)
 		return;
-	p = pair_get(a, r->master, r->slave);
+	p = pair_get(a, r->master, r->slave, r->link);
 	if (!p)
 		return;
 	acct_counts_add(&p->open, &r->c);
@@ -832,6 +936,7 @@ int account_pair_info(const struct account *a, size_t i,
 		return -1;
 	out->master = a->pairs[i].master;
 	out->slave = a->pairs[i].slave;
+	out->link = a->pairs[i].link;
 	out->total = a->pairs[i].total;
 	acct_counts_add(&out->total, &a->pairs[i].open);
 	out->open = a->pairs[i].open;
@@ -856,6 +961,7 @@ int account_interval_info(const struct account *a, size_t i,
 	out->end = h->end;
 	out->master = a->pairs[h->pair].master;
 	out->slave = a->pairs[h->pair].slave;
+	out->link = a->pairs[h->pair].link;
 	out->c = h->c;
 	return 0;
 }

@@ -6,7 +6,11 @@
  *
  * Fed by the KSA's accounting hook (ksa_set_accounting(), wired by
  * main.c): the ETSI 014 front end reports each enc_keys/dec_keys answer
- * once TLS took it.  Two append-only files of framed records:
+ * once TLS took it.  And by the consumers' hook (kma_take_set_hook(),
+ * kma/take.h): each key the node's own consumers (MACsec, WireGuard,
+ * strongSwan, IPsec, the kernel push ends) take from a link's pool, kept
+ * as a "consumer" ("wireguard:w0") with its peer node and link beside the
+ * SAE pairs.  Two append-only files of framed records:
  *
  *   accounting.journal  one record per answer of the open interval,
  *                       written (one write(2) per event loop pass) before
@@ -29,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kma/take.h"
 #include "ksa/ksa.h"
 
 struct loop;
@@ -69,11 +74,18 @@ enum acct_rec_type {
 				 * SAEs "*", counts the sum of its records */
 };
 
+/*
+ * A record of an SAE pair (record version 1), or with a link, of a
+ * consumer (version 2): master is then the consumer ("wireguard:w0"),
+ * slave the peer node; enc_* count the keys it drew new from the pool,
+ * dec_* those it fetched by the other end's key IDs.
+ */
 struct acct_record {
 	uint8_t type;			/* enum acct_rec_type */
 	uint64_t seq;			/* interval number, from 1 */
 	uint64_t start, end;		/* UNIX seconds */
 	char master[KSA_SAE_ID_MAX], slave[KSA_SAE_ID_MAX];
+	char link[KSA_SAE_ID_MAX];	/* "" but for a consumer */
 	struct acct_counts c;
 };
 
@@ -82,7 +94,7 @@ struct acct_record {
  * (u32 LE), payload.  ACCT_FRAME_MAX bounds a whole frame.
  */
 #define ACCT_HDR_LEN	8
-#define ACCT_FRAME_MAX	(ACCT_HDR_LEN + 1 + 1 + 3 * 8 + 2 * KSA_SAE_ID_MAX + \
+#define ACCT_FRAME_MAX	(ACCT_HDR_LEN + 1 + 1 + 3 * 8 + 3 * KSA_SAE_ID_MAX + \
 			 1 + 64 * 8)
 
 /* Encode @r into @buf (ACCT_FRAME_MAX bytes); the frame's length. */
@@ -124,19 +136,23 @@ void account_close(struct account *a);
 /* The KSA hook (ksa_acct_fn): @arg is the struct account. */
 void account_ksa_event(void *arg, const struct ksa_acct_event *ev);
 
+/* The consumers' hook (kma_take_fn): @arg is the struct account. */
+void account_take_event(void *arg, const struct kma_take *t);
+
 /* Close the open interval now (the timer does it every interval_s). */
 int account_close_interval(struct account *a);
 
 /* ---- read-only views (view_account.c) ---- */
+/* An SAE pair, or a consumer (link not ""; see struct acct_record). */
 struct acct_pair_info {
-	const char *master, *slave;
+	const char *master, *slave, *link;
 	struct acct_counts total;	/* since the log began, open included */
 	struct acct_counts open;	/* in the open interval */
 };
 
 struct acct_interval_info {
 	uint64_t seq, start, end;
-	const char *master, *slave;
+	const char *master, *slave, *link;
 	struct acct_counts c;
 };
 

@@ -347,7 +347,8 @@ static void mu_account(const struct ctl_sources *src, const char *sae,
 	struct ksa_pair_info kp;
 
 	for (size_t i = 0; i < n; i++) {
-		if (account_pair_info(src->account, i, &p))
+		/* A consumer's keys are the node's, not an SAE's. */
+		if (account_pair_info(src->account, i, &p) || p.link[0])
 			continue;
 		if (!strcmp(p.master, sae)) {
 			keys += p.total.enc_keys;

@@ -6,8 +6,15 @@
  *	 "pairs": [{master, slave, "total": COUNTS, "open": COUNTS}],
  *	 "saes": [{sae, supplied_keys, supplied_bits, relayed_keys,
  *		   relayed_bits, refused_keys}],
- *	 "intervals": [{seq, start, end, master, slave, COUNTS...}]}
+ *	 "intervals": [{seq, start, end, master, slave, COUNTS...}],
+ *	 "consumers": [{consumer, kind, name, peer, link, taken_keys,
+ *		        taken_bits, refused_keys, "total": COUNTS,
+ *		        "open": COUNTS}],
+ *	 "consumer_intervals": [{seq, start, end, consumer, peer, link,
+ *				 COUNTS...}]}
  *
+ * Consumers (mgmt/account.h) are kept apart from the SAE pairs, so that a
+ * reader of "pairs", "saes" and "intervals" sees what it always saw.
  * COUNTS is view_account_counts_json(): enc_keys, enc_bits, dec_keys,
  * dec_bits, relayed_keys, relayed_bits, requests, enc_refused,
  * dec_refused and "refused": {REASON: keys}.  "intervals" holds the newest
@@ -48,13 +55,42 @@ json_t *view_account_interval_json(const struct acct_interval_info *iv)
 {
 	json_t *o = view_account_counts_json(&iv->c);
 
-	if (o)
+	if (o && iv->link && iv->link[0])
+		json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:s, s:s, s:s}",
+			"seq", (json_int_t)iv->seq,
+			"start", (json_int_t)iv->start,
+			"end", (json_int_t)iv->end,
+			"consumer", iv->master, "peer", iv->slave,
+			"link", iv->link));
+	else if (o)
 		json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:s, s:s}",
 			"seq", (json_int_t)iv->seq,
 			"start", (json_int_t)iv->start,
 			"end", (json_int_t)iv->end,
 			"master", iv->master, "slave", iv->slave));
 	return o;
+}
+
+/* A consumer's entry: "wireguard:w0" split into kind and name again. */
+static json_t *consumer_json(const struct acct_pair_info *p)
+{
+	const char *colon = strchr(p->master, ':');
+	int kind_len = colon ? (int)(colon - p->master) : 0;
+
+	return json_pack("{s:s, s:s#, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}",
+			 "consumer", p->master,
+			 "kind", p->master, kind_len,
+			 "name", colon ? colon + 1 : p->master,
+			 "peer", p->slave, "link", p->link,
+			 "taken_keys",
+			 (json_int_t)(p->total.enc_keys + p->total.dec_keys),
+			 "taken_bits",
+			 (json_int_t)(p->total.enc_bits + p->total.dec_bits),
+			 "refused_keys",
+			 (json_int_t)(p->total.enc_refused +
+				      p->total.dec_refused),
+			 "total", view_account_counts_json(&p->total),
+			 "open", view_account_counts_json(&p->open));
 }
 
 /* One SAE's share: what it got as master (enc_keys), as slave (dec_keys). */
@@ -82,7 +118,7 @@ static json_t *saes_json(const struct account *a)
 	struct acct_pair_info p;
 
 	for (size_t i = 0; s && arr && i < np; i++) {
-		if (account_pair_info(a, i, &p))
+		if (account_pair_info(a, i, &p) || p.link[0])
 			continue;
 		/* Relayed keys go to whichever end got them here. */
 		m = sae_sum_get(s, &n, p.master);
@@ -116,36 +152,59 @@ static json_t *saes_json(const struct account *a)
 json_t *view_account(const struct account *a, size_t limit)
 {
 	json_t *pairs = json_array(), *ivs = json_array(), *reasons = json_array();
+	json_t *cons = json_array(), *civs = json_array();
 	struct acct_interval_info iv;
 	struct acct_pair_info p;
 	uint64_t seq = 0, start = 0;
-	size_t n, first;
+	size_t n, skip[2] = { 0, 0 };
+	int k;
 
 	if (!a)
-		return json_pack("{s:b, s:o, s:o, s:o, s:o}", "enabled", 0,
-				 "pairs", pairs, "saes", json_array(),
-				 "intervals", ivs, "reasons", reasons);
+		return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o}",
+				 "enabled", 0, "pairs", pairs,
+				 "saes", json_array(), "intervals", ivs,
+				 "reasons", reasons, "consumers", cons,
+				 "consumer_intervals", civs);
 	for (int i = 0; reasons && i < ACCT_R_N; i++)
 		json_array_append_new(reasons,
 				      json_string(acct_reason_names[i]));
-	for (size_t i = 0; pairs && i < account_pair_count(a); i++)
-		if (!account_pair_info(a, i, &p))
+	for (size_t i = 0; pairs && cons && i < account_pair_count(a); i++) {
+		if (account_pair_info(a, i, &p))
+			continue;
+		if (p.link[0])
+			json_array_append_new(cons, consumer_json(&p));
+		else
 			json_array_append_new(pairs, json_pack(
 				"{s:s, s:s, s:o, s:o}", "master", p.master,
 				"slave", p.slave,
 				"total", view_account_counts_json(&p.total),
 				"open", view_account_counts_json(&p.open)));
+	}
+	/* The newest @limit of each kind, oldest first. */
 	n = account_interval_count(a);
-	first = n > limit ? n - limit : 0;
-	for (size_t i = first; ivs && i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!account_interval_info(a, i, &iv))
-			json_array_append_new(ivs, view_account_interval_json(&iv));
+			skip[iv.link[0] != '\0']++;
+	for (int j = 0; j < 2; j++)
+		skip[j] = skip[j] > limit ? skip[j] - limit : 0;
+	for (size_t i = 0; ivs && civs && i < n; i++) {
+		if (account_interval_info(a, i, &iv))
+			continue;
+		k = iv.link[0] != '\0';
+		if (skip[k]) {
+			skip[k]--;
+			continue;
+		}
+		json_array_append_new(k ? civs : ivs,
+				      view_account_interval_json(&iv));
+	}
 	account_open_interval(a, &seq, &start);
-	return json_pack("{s:b, s:I, s:{s:I, s:I}, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:b, s:I, s:{s:I, s:I}, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "enabled", 1,
 			 "interval_s", (json_int_t)account_interval_s(a),
 			 "open", "seq", (json_int_t)seq,
 			 "start", (json_int_t)start,
 			 "reasons", reasons, "pairs", pairs,
-			 "saes", saes_json(a), "intervals", ivs);
+			 "saes", saes_json(a), "intervals", ivs,
+			 "consumers", cons, "consumer_intervals", civs);
 }

@@ -315,6 +315,37 @@ hs1=$(ip netns exec $ns_a wg show wg0 latest-handshakes | awk '{print $2}')
 [ $rc -eq 0 ] && [ "${hs1:-0}" -gt "${hs0:-0}" ]
 ktap_ok $? "both wg0 cycled: a fresh handshake under the current QKD PSK carries ping (handshake $hs0 -> $hs1)"
 
+# ---- accounting: every PSK taken from the link is counted ----
+# acct NODE: "TAKEN_KEYS TAKEN_BITS REFUSED OUT_OF_KEYS" of the consumer
+# wireguard:w0 in "qkdctl -j account show" (Documentation/qkd/accounting.rst).
+acct() {
+	qkd_ctl "$1" -j account show 2>/dev/null | jq -r '.consumers[] |
+		select(.consumer == "wireguard:w0") |
+		"\(.taken_keys) \(.taken_bits) \(.refused_keys) \(.total.refused.out_of_keys)"'
+}
+# Each try takes a key or is refused one; it then completes (rotations)
+# or fails (failures).  So taken + refused = rotations + failures at each
+# end, read while no rotation is half-way (tried again for at most 20 s).
+acct_ok=1 deadline=$((SECONDS + 20))
+while [ $SECONDS -lt $deadline ]; do
+	for n in A B; do
+		read -r st_$n rot_$n fail_$n <<<"$(qkd_ctl $n -j wireguard show 2>/dev/null |
+			jq -r '.[0] | "\(.state) \(.rotations) \(.failures)"')"
+		read -r tk_$n tb_$n rf_$n _ <<<"$(acct $n)"
+	done
+	if [ "$st_A" != rotating ] && [ "$st_B" != rotating ] &&
+	   [ $((tk_A + rf_A)) -eq $((rot_A + fail_A)) ] &&
+	   [ $((tk_B + rf_B)) -eq $((rot_B + fail_B)) ] &&
+	   [ "$tb_A" -eq $((tk_A * 32 * 8)) ] && [ "$tb_B" -eq $((tk_B * 32 * 8)) ]; then
+		acct_ok=0
+		break
+	fi
+	sleep 0.5
+done 2>/dev/null
+diag "accounted wireguard:w0: A took $tk_A keys ($tb_A bits), $rf_A refused, $rot_A rotations, $fail_A failures; B took $tk_B ($tb_B bits), $rf_B refused, $rot_B rotations, $fail_B failures"
+[ $acct_ok -eq 0 ] && [ "${tk_A:-0}" -ge 3 ]
+ktap_ok $? "account show at both ends: the PSKs taken are rotations x 32 bytes (A $tb_A bits for $rot_A, B $tb_B bits for $rot_B)"
+
 qkd_stop A
 ktap_ok $? "A exits 0 on SIGTERM"
 qkd_stop B
@@ -386,6 +417,9 @@ done
 ktap_ok $? "during the shortage both ends keep the current QKD PSK (key $id)"
 [ "$(wgf A failures)" -gt "$f0" ]
 ktap_ok $? "and A keeps retrying (failures $f0 -> $(wgf A failures))"
+read -r _ _ rf_A ook_A <<<"$(acct A)"
+[ "${ook_A:-0}" -ge 1 ] && [ "$ook_A" -eq "$rf_A" ]
+ktap_ok $? "account show at A counts the refused PSKs as out_of_keys ($ook_A of $rf_A refused)"
 cycle && ip netns exec $ns_a ping -q -c 3 -i 0.2 -W 8 $wg_b >/dev/null
 ktap_ok $? "traffic passes on the kept PSK, even through a fresh handshake"
 qkd_stop A && qkd_stop B

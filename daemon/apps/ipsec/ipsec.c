@@ -16,6 +16,7 @@
 #include "apps/ipsec/ipsec.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kma/take.h"
 #include "kx/peer.h"
 #include "apps/ipsec/qkd_sa.h"
 #include "apps/ipsec/xfrm_nl.h"
@@ -352,6 +353,24 @@ static void apply_budget(struct sa_pair *p, const struct qkd_sa_link *link)
 	p->lifetime_s = p->want_lifetime;
 }
 
+/*
+ * Accounting: @keys keys of the gateway's length taken from the kernel's
+ * pool of its link (@rc 0) or asked for in vain.  The owner reserves both
+ * directions' keys at once; the follower's SAs take them by ID.
+ */
+static void account_take(const struct sa_pair *p, bool by_id, uint32_t keys,
+			 int rc)
+{
+	const struct ipsec_gw_cfg *gw = p->gw;
+	struct kma_take t = {
+		.kind = "ipsec", .name = gw->name, .peer = gw->peer,
+		.link = gw->link, .by_id = by_id, .keys = keys,
+		.bytes = (uint64_t)keys * gw->key_len, .err = rc < 0 ? rc : 0,
+	};
+
+	kma_take_report(&t);
+}
+
 static void no_key(struct sa_pair *p, int rc)
 {
 	p->no_key = rc;
@@ -379,11 +398,13 @@ static void owner_rekey(struct sa_pair *p)
 	}
 	rc = qkd_sa_link_get(ips->qs, gw->link_id, &link);
 	if (rc) {
+		account_take(p, false, 2, rc);
 		no_key(p, rc);
 		return;
 	}
 	apply_budget(p, &link);
 	rc = qkd_sa_reserve(ips->qs, link.index, gw->key_len, 2, ids);
+	account_take(p, false, 2, rc);
 	if (rc) {
 		no_key(p, rc);
 		return;
@@ -544,10 +565,12 @@ static void follower_offer(struct sa_pair *p, const struct kxmsg *m)
 	rc = qkd_sa_link_get(ips->qs, p->gw->link_id, &link);
 	if (!rc)
 		rc = add_inbound(p, link.index, m->key_id, &m->life, &spi);
+	account_take(p, true, rc ? 2 : 1, rc);
 	if (!rc) {
 		sa_params(&sp, p, link.index, false, m->key_id_rev, m->spi,
 			  &m->life);
 		rc = qkd_sa_add(ips->qs, &sp);
+		account_take(p, true, 1, rc);
 		if (rc)
 			log_sa_error(p, "outbound SA", rc);
 	} else {

@@ -6,8 +6,9 @@
  * reauthentication would.  Two ends over a simulated QKD link, a fake
  * clock and a Kx wire of encoded messages.  Checks that the key bytes
  * reach the first op only, that both ends load the same key, that an async
- * outcome completes or fails the rotation, and the per-consumer series in
- * /metrics.
+ * outcome completes or fails the rotation, the per-consumer series in
+ * /metrics, and the accounting of the keys the ports take (kma/take.h into
+ * mgmt/account.h): exactly rotations x key size at each end.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,13 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "apps/rotate.h"
 #include "apps/tests/consumer_harness.h"
 #include "core/alarm.h"
 #include "kma/kma.h"
+#include "kma/take.h"
 #include "kx/kxmsg.h"
+#include "mgmt/account.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
 
@@ -260,6 +264,77 @@ static void test_metrics(void **state)
 	free(text);
 }
 
+/* The consumer test-ppk:ike0's total toward @peer, from the accounting. */
+static struct acct_counts taken(const struct account *acct, const char *peer)
+{
+	struct acct_pair_info p;
+	struct acct_counts none = { 0 };
+
+	for (size_t i = 0; i < account_pair_count(acct); i++) {
+		assert_int_equal(account_pair_info(acct, i, &p), 0);
+		if (!strcmp(p.master, "test-ppk:ike0") &&
+		    !strcmp(p.slave, peer) && !strcmp(p.link, "AB"))
+			return p.total;
+	}
+	return none;
+}
+
+static void test_accounting(void **state)
+{
+	const struct rotate_status *a = rotate_port_status(W->e[0].rp);
+	const struct rotate_status *b = rotate_port_status(W->e[1].rp);
+	struct account_cfg ac = { .interval_s = 60 };
+	struct kxmsg offer = { .type = KXMSG_WG_PSK, .key_len = KEY_LEN,
+			       .seq = 1000 };
+	struct acct_counts ca, cb;
+	struct account *acct;
+	char dir[64], path[96], err[200] = "";
+
+	snprintf(dir, sizeof(dir), "/tmp/test_rotate_acct.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	ac.state_dir = dir;
+	acct = account_open(NULL, &ac, err, sizeof(err));
+	assert_non_null(acct);
+	kma_take_set_hook(account_take_event, acct);
+	for (int r = 0; r < 4; r++) {
+		run(1000);
+		finish(0);
+	}
+	assert_int_equal(a->rotations, 4);
+	assert_int_equal(b->rotations, 4);
+	/* A, the owner, drew each key new; B fetched it by A's key ID. */
+	ca = taken(acct, "B");
+	cb = taken(acct, "A");
+	assert_int_equal(ca.enc_keys, a->rotations);
+	assert_int_equal(ca.enc_bits, a->rotations * KEY_LEN * 8);
+	assert_int_equal(ca.dec_keys + ca.enc_refused + ca.dec_refused, 0);
+	assert_int_equal(cb.dec_keys, b->rotations);
+	assert_int_equal(cb.dec_bits, b->rotations * KEY_LEN * 8);
+	assert_int_equal(cb.enc_keys + cb.enc_refused + cb.dec_refused, 0);
+	/* An offer of a key B took already: refused, not found. */
+	offer.key_id = b->key_id;
+	snprintf(offer.port, sizeof(offer.port), "ike0");
+	assert_true(rotate_port_receive(W->e[1].rp, &offer));
+	W->h.n_wire = 0;	/* its NAK */
+	cb = taken(acct, "A");
+	assert_int_equal(cb.dec_keys, 4);
+	assert_int_equal(cb.dec_refused, 1);
+	assert_int_equal(cb.refused[ACCT_R_NOT_FOUND], 1);
+	kma_take_set_hook(NULL, NULL);
+	account_close(acct);
+	/* Durable: a restart reads the same totals back. */
+	acct = account_open(NULL, &ac, err, sizeof(err));
+	assert_non_null(acct);
+	assert_int_equal(taken(acct, "B").enc_bits, 4 * KEY_LEN * 8);
+	assert_int_equal(taken(acct, "A").dec_bits, 4 * KEY_LEN * 8);
+	account_close(acct);
+	snprintf(path, sizeof(path), "%s/accounting.log", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/accounting.journal", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +343,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_failure_and_timeout,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounting, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("rotate", tests, NULL, NULL);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests for Mx and Mu (mx.h): an Mx policy's severity floor and SAE
- * name redaction over alarms, and the refusals, without a network (the
+ * name redaction over alarms, the refusals, and that a Mu manager's
+ * accounting of its SAE holds no consumer's keys, without a network (the
  * whole interfaces are tested in selftests/host/mx_mu.sh).
  */
 #include <setjmp.h>
@@ -11,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "core/alarm.h"
 #include "core/config.h"
+#include "kma/take.h"
+#include "mgmt/account.h"
 #include "mgmt/ctl.h"
 #include "mgmt/mx.h"
 
@@ -33,10 +37,12 @@ static const char conf[] =
 
 static struct qkd_config cfg;
 
+static struct account *mu_acct;	/* NULL but in test_mu_account */
+
 static json_t *ask(const char *cn, const char *method, const char *path,
 		   const char *body, int *status)
 {
-	struct ctl_sources src = { .cfg = &cfg };
+	struct ctl_sources src = { .cfg = &cfg, .account = mu_acct };
 	struct mgmt_reply r;
 	json_t *j;
 
@@ -142,11 +148,54 @@ static void test_refusals(void **state)
 	}
 }
 
+/*
+ * A peer node that shares its name with the SAE app1: the consumer's row
+ * (slave: that node) is the node's, not app1's, and Mu does not add it.
+ */
+static void test_mu_account(void **state)
+{
+	char dir[] = "/tmp/test_mx_acct.XXXXXX", path[64], err[200] = "";
+	struct account_cfg ac = { .state_dir = dir, .interval_s = 60 };
+	struct ksa_acct_event ev = {
+		.op = KSA_ACCT_ENC, .master = "app1", .slave = "app12",
+		.keys = 2, .bits = 512, .result = KSA_OK,
+	};
+	struct kma_take t = {
+		.kind = "wireguard", .name = "w0", .peer = "app1",
+		.link = "AB", .by_id = true, .keys = 5, .bytes = 160,
+	};
+	json_t *j, *sae;
+	int st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	mu_acct = account_open(NULL, &ac, err, sizeof(err));
+	assert_non_null(mu_acct);
+	account_ksa_event(mu_acct, &ev);
+	account_take_event(mu_acct, &t);
+	j = ask("un1", "POST", "/mu/v1/saes", "{\"saes\":[\"app1\"]}", &st);
+	assert_int_equal(st, 200);
+	sae = json_array_get(json_object_get(j, "saes"), 0);
+	assert_int_equal(json_integer_value(json_object_get(sae,
+				"supplied_keys")), 2);
+	assert_int_equal(json_integer_value(json_object_get(sae,
+				"supplied_bits")), 512);
+	json_decref(j);
+	account_close(mu_acct);
+	mu_acct = NULL;
+	snprintf(path, sizeof(path), "%s/accounting.log", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/accounting.journal", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_mu_account),
 	};
 	char err[CONFIG_ERR_MAX];
 	int rc;

@@ -334,10 +334,27 @@ static void test_account(void **state)
 		    "\"unreachable\":0,\"unavailable\":0,\"undelivered\":0},"
 		    "\"seq\":3,\"start\":1000,\"end\":1060,\"master\":\"app1\","
 		    "\"slave\":\"app2\"}");
+	/* A consumer's interval: named as a consumer, with peer and link. */
+	iv = (struct acct_interval_info){
+		.seq = 4, .start = 1060, .end = 1120,
+		.master = "wireguard:w0", .slave = "B", .link = "AB",
+		.c = { .enc_keys = 2, .enc_bits = 512, .requests = 2 },
+	};
+	assert_json(view_account_interval_json(&iv),
+		    "{\"enc_keys\":2,\"enc_bits\":512,\"dec_keys\":0,"
+		    "\"dec_bits\":0,\"relayed_keys\":0,\"relayed_bits\":0,"
+		    "\"requests\":2,\"enc_refused\":0,\"dec_refused\":0,"
+		    "\"refused\":{\"unauthorized\":0,\"unknown_sae\":0,"
+		    "\"bad_request\":0,\"not_found\":0,\"out_of_keys\":0,"
+		    "\"unreachable\":0,\"unavailable\":0,\"undelivered\":0},"
+		    "\"seq\":4,\"start\":1060,\"end\":1120,"
+		    "\"consumer\":\"wireguard:w0\",\"peer\":\"B\","
+		    "\"link\":\"AB\"}");
 	/* Accounting off: said so, with empty lists. */
 	assert_json(view_account(NULL, 10),
 		    "{\"enabled\":false,\"pairs\":[],\"saes\":[],"
-		    "\"intervals\":[],\"reasons\":[]}");
+		    "\"intervals\":[],\"reasons\":[],\"consumers\":[],"
+		    "\"consumer_intervals\":[]}");
 }
 
 static void test_macsec(void **state)

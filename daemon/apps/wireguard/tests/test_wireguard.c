@@ -5,7 +5,9 @@
  * own clock, and a Kx wire that carries encoded messages.  Checks that
  * both ends set the same fresh PSK each rotation, the follower first, no
  * key ID twice and no key byte on the wire; that a shortage or a refusal
- * keeps the current PSK with an alarm and recovers.
+ * keeps the current PSK with an alarm and recovers; and that what each end
+ * reports to accounting (kma/take.h) is one 32-byte key per rotation and
+ * one refused key per failure for lack of key.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 
 #include "core/alarm.h"
+#include "kma/take.h"
 #include "apps/wireguard/wireguard.h"
 #include "apps/wireguard/wg_nl.h"
 #include "apps/tests/consumer_harness.h"
@@ -204,11 +207,40 @@ static void test_rotation_in_step(void **state)
 	assert_int_equal(alarm_count(), 0);
 }
 
+/* What the ends report to accounting, by peer: A's takes name B. */
+struct taken {
+	uint64_t keys, bytes, refused;
+};
+
+static struct taken taken[2];
+
+static void count_take(void *arg, const struct kma_take *t)
+{
+	struct taken *tk = &taken[!strcmp(t->peer, "A")];
+
+	assert_string_equal(t->kind, "wireguard");
+	assert_string_equal(t->name, "w0");
+	assert_string_equal(t->link, "AB");
+	/* A, the owner, draws; B fetches by A's key IDs. */
+	assert_int_equal(t->by_id, tk == &taken[1]);
+	if (t->err) {
+		tk->refused += t->keys;
+	} else {
+		tk->keys += t->keys;
+		tk->bytes += t->bytes;
+	}
+}
+
 static void test_shortage_keeps_psk(void **state)
 {
 	uint8_t psk[WG_KEY_LEN];
-	uint64_t rot, id;
+	uint64_t rot, id, rot0[2], fail0;
 
+	memset(taken, 0, sizeof(taken));
+	rot0[0] = info_of(0).rot.rotations;
+	rot0[1] = info_of(1).rot.rotations;
+	fail0 = info_of(0).rot.failures;
+	kma_take_set_hook(count_take, NULL);
 	run(1500);
 	id = info_of(0).rot.key_id;
 	memcpy(psk, W->fif[0].psk, WG_KEY_LEN);
@@ -233,6 +265,16 @@ static void test_shortage_keeps_psk(void **state)
 	assert_true(info_of(0).rot.rotations > rot);
 	assert_false(alarm_is_active("wireguard:w0"));
 	assert_memory_equal(W->fif[0].psk, W->fif[1].psk, WG_KEY_LEN);
+	/* Accounted: a 32-byte key per rotation at each end, and at A a
+	 * refused key per failure (every one was a shortage). */
+	kma_take_set_hook(NULL, NULL);
+	assert_int_equal(taken[0].keys, info_of(0).rot.rotations - rot0[0]);
+	assert_int_equal(taken[0].bytes, taken[0].keys * WG_KEY_LEN);
+	assert_int_equal(taken[0].refused, info_of(0).rot.failures - fail0);
+	assert_true(taken[0].refused > 0);
+	assert_int_equal(taken[1].keys, info_of(1).rot.rotations - rot0[1]);
+	assert_int_equal(taken[1].bytes, taken[1].keys * WG_KEY_LEN);
+	assert_int_equal(taken[1].refused, 0);
 }
 
 static void test_follower_refuses(void **state)
