@@ -726,6 +726,8 @@ static struct mgmt_http_config mgmt_config(const struct qkd_config *c)
 		.n_admins = c->n_metrics_admins,
 		.routes = mgmt_routes,
 		.n_routes = mgmt_n_routes,
+		.managers = c->managers,
+		.n_managers = c->n_managers,
 	};
 }
 
@@ -996,6 +998,9 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	memcpy(tmp.tls_kx_key, next->tls_kx_key, sizeof(tmp.tls_kx_key));
 	memcpy(tmp.tls_sae_cert, next->tls_sae_cert, sizeof(tmp.tls_sae_cert));
 	memcpy(tmp.tls_sae_key, next->tls_sae_key, sizeof(tmp.tls_sae_key));
+	/* The management listener trusts the next [manager] CAs. */
+	memcpy(tmp.managers, next->managers, sizeof(tmp.managers));
+	tmp.n_managers = next->n_managers;
 	https_listeners(d, hl);
 	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0)
 		goto fail;

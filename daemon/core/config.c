@@ -400,7 +400,8 @@ static const char *const ipsec_keys[] = {
 };
 static const char *const acct_keys[] = { "enabled", "interval", NULL };
 static const char *const manager_keys[] = { "cert_cn", "role", "show",
-					     "min_severity", "saes", NULL };
+					     "min_severity", "saes", "ca",
+					     NULL };
 static const char *const ipsec_gw_keys[] = {
 	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
 	"soft_bytes", "hard_bytes", NULL
@@ -554,6 +555,8 @@ static void manager_key(struct parser *p, const char *key, const char *val)
 	} else if (!strcmp(key, "show")) {
 		m->show = 0;
 		each_word(p, key, val, manager_show);
+	} else if (!strcmp(key, "ca")) {
+		set_path(p, key, val, m->ca, sizeof(m->ca));
 	} else if (!strcmp(key, "min_severity")) {
 		for (unsigned int i = 0; i < 4; i++)
 			if (!strcmp(val, sev[i])) {

@@ -225,6 +225,11 @@ struct manager_cfg {
 	uint8_t min_severity;		/* mx: enum alarm_severity, 2..5 */
 	char saes[CONFIG_MANAGER_SAES_MAX][KSA_SAE_ID_MAX];	/* mu */
 	size_t n_saes;
+	/*
+	 * "ca": its own domain's CA (absolute), which alone authenticates
+	 * its certificate; "" = [tls] sae_ca.
+	 */
+	char ca[KM_PATH_MAX];
 };
 
 /* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */

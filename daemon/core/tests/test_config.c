@@ -867,6 +867,7 @@ static void test_managers(void **state)
 	(void)state;
 	text = file_with(32, "node = B\n" M
 			 "[manager b]\ncert_cn = mgr-b\nrole = mx\n"
+			 "ca = /etc/qkd/domain-b-ca.pem\n"
 			 "[manager c]\ncert_cn = mgr-c\nrole = mx\nshow = summary, sae_names\nmin_severity = warning\n"
 			 "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1 app2\n"
 			 "[manager v]\ncert_cn = noc\nrole = view");
@@ -878,6 +879,8 @@ static void test_managers(void **state)
 	assert_int_equal(c.managers[0].show,
 			 MANAGER_SHOW_ALARMS | MANAGER_SHOW_SUMMARY);
 	assert_int_equal(c.managers[0].min_severity, ALARM_MAJOR);
+	assert_string_equal(c.managers[0].ca, "/etc/qkd/domain-b-ca.pem");
+	assert_string_equal(c.managers[1].ca, "");
 	assert_int_equal(c.managers[1].show,
 			 MANAGER_SHOW_SUMMARY | MANAGER_SHOW_SAE_NAMES);
 	assert_int_equal(c.managers[1].min_severity, ALARM_WARNING);
