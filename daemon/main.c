@@ -35,6 +35,7 @@
 #include "mgmt/ctl.h"
 #include "kx/https_server.h"
 #include "mgmt/mgmt_http.h"
+#include "mgmt/mx_notify.h"
 #include "mgmt/provision.h"
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
@@ -78,6 +79,7 @@ struct daemon {
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct mgmt_http *mgmt;		/* [metrics]: the Mk listener, or NULL */
+	struct mx_notify *notify;	/* [manager] notify: Mx alarm events */
 	struct provision *prov;		/* SAEs added/removed over Mk */
 	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
@@ -757,6 +759,11 @@ static int start_mgmt(struct daemon *d, char *err, size_t errlen)
 		return -1;
 	if (!d->cfg.metrics_listen[0])
 		return 0;
+	/* Alarms raised before this are in the first poll (mx_notify.h). */
+	d->notify = mx_notify_start(d->loop, &d->cfg, err, errlen);
+	if (!d->notify)
+		return -1;
+	d->ctl_src.notify = d->notify;
 	d->mgmt = mgmt_http_start(d->loop, &mc, &d->ctl_src, d->prov, err,
 				  errlen);
 	return d->mgmt ? 0 : -1;
@@ -853,6 +860,9 @@ static void stop_all(struct daemon *d)
 {
 	mgmt_http_stop(d->mgmt);
 	d->mgmt = NULL;
+	d->ctl_src.notify = NULL;
+	mx_notify_stop(d->notify);
+	d->notify = NULL;
 	provision_close(d->prov);
 	d->prov = NULL;
 	ctl_stop(d->ctl);
@@ -906,6 +916,34 @@ static void stop_all(struct daemon *d)
 /* ---- signals ----------------------------------------------------------- */
 
 /* Compare what SIGHUP cannot apply live, and say so. */
+/* The notifier takes its receivers and their CAs at start. */
+static bool notify_changed(const struct qkd_config *old,
+			   const struct qkd_config *new)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < old->n_managers; i++)
+		n += old->managers[i].notify_addr[0] != '\0';
+	for (size_t i = 0; i < new->n_managers; i++)
+		k += new->managers[i].notify_addr[0] != '\0';
+	if (n != k)
+		return true;
+	for (size_t i = 0; i < new->n_managers; i++) {
+		const struct manager_cfg *m = &new->managers[i], *o = NULL;
+
+		if (!m->notify_addr[0])
+			continue;
+		for (size_t j = 0; j < old->n_managers; j++)
+			if (!strcmp(old->managers[j].name, m->name))
+				o = &old->managers[j];
+		if (!o || strcmp(o->notify_addr, m->notify_addr) ||
+		    strcmp(o->notify_path, m->notify_path) ||
+		    strcmp(o->cert_cn, m->cert_cn) || strcmp(o->ca, m->ca))
+			return true;
+	}
+	return false;
+}
+
 static void report_unapplied(const struct qkd_config *old,
 			     const struct qkd_config *new)
 {
@@ -941,6 +979,8 @@ static void report_unapplied(const struct qkd_config *old,
 	    memcmp(old->metrics_admins, new->metrics_admins,
 		   sizeof(old->metrics_admins)))
 		log_warn("reload: [metrics] changes need a restart");
+	if (notify_changed(old, new))
+		log_warn("reload: [manager] notify, and ca for notify, need a restart; the policies and the listener's CAs are applied");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");
 	if (old->n_macsec != new->n_macsec ||
