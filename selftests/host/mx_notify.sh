@@ -63,7 +63,7 @@ for cn in mgr-b prometheus mgr-c; do
 	mv "$QKD_DIR/$cn.key" "$QKD_DIR/$cn-caB.key" || exit 1
 done && qkd_cert mgr-b && mv "$QKD_DIR/mgr-b.pem" "$QKD_DIR/mgr-b-ours.pem" &&
 mv "$QKD_DIR/mgr-b.key" "$QKD_DIR/mgr-b-ours.key" &&
-qkd_cert mgr-c && qkd_cert mgr-evil && qkd_cert prometheus ||
+qkd_cert mgr-c && qkd_cert mgr-d && qkd_cert mgr-evil && qkd_cert prometheus ||
 	{ echo "not ok 1 - certificates"; exit 1; }
 
 OUT=$QKD_DIR/out
@@ -149,6 +149,10 @@ qkd_ctl a1 alarm show | grep manager:domain-d | grep -q 'certificate (CN "mgr-ev
 ok $? "its cause names the CN mgr-evil ($(qkd_ctl a1 alarm show | grep -o 'manager:domain-d.*' | cut -c1-160))"
 [ "$(events d 'len(ev)')" = 0 ]
 ok $? "nothing was delivered to the mgr-evil receiver"
+r=$(mreq mgr-d GET /mx/v1/alarms)
+[ "$(echo "$r" | http_body | "$QKD_PY" -c 'import json, sys; d = json.load(sys.stdin)
+print(d["notify"]["seq"], sorted(a["object"] for a in d["active"]))')" = "2 ['manager=domain-d']" ]
+ok $? "domain-d's own alarm is in its poll but made no event for it: seq 2, the raise and clear of peer=a2"
 [ "$(events c 'len(ev)')" = 0 ]
 ok $? "domain-c (critical only) got no event of the major alarm"
 [ "$(events b '[e["event"]["alarm"]["object"] for e in ev if "bad" not in e]')" = "['peer=a2', 'peer=a2']" ] &&
