@@ -556,3 +556,24 @@ int mx_notify_state(const struct mx_notify *n, const char *name,
 		}
 	return -1;
 }
+
+size_t mx_notify_count(const struct mx_notify *n)
+{
+	return n ? n->n : 0;
+}
+
+int mx_notify_info(const struct mx_notify *n, size_t i,
+		   struct mx_notify_info *out)
+{
+	const struct target *t;
+
+	if (!n || i >= n->n)
+		return -1;
+	t = &n->t[i];
+	*out = (struct mx_notify_info){
+		.manager = t->name, .events = t->seq,
+		.delivered = t->delivered, .dropped = t->dropped,
+		.queued = t->count, .failures = t->failures,
+	};
+	return 0;
+}

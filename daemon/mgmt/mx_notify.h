@@ -64,6 +64,18 @@ void mx_notify_stop(struct mx_notify *n);
 int mx_notify_state(const struct mx_notify *n, const char *name,
 		    uint64_t *seq, uint64_t *dropped);
 
+/* One manager's notifications, for /metrics. */
+struct mx_notify_info {
+	const char *manager;		/* its [manager] NAME */
+	uint64_t events;		/* made for it (its last seq) */
+	uint64_t delivered, dropped;
+	unsigned int queued;		/* waiting now */
+	unsigned int failures;		/* failed attempts in a row */
+};
+size_t mx_notify_count(const struct mx_notify *n);	/* n may be NULL */
+int mx_notify_info(const struct mx_notify *n, size_t i,
+		   struct mx_notify_info *out);
+
 /*
  * One alarm as Mx shows it to @m (/mx/v1/alarms and the events): SAE
  * names of @cfg become "[sae]" without sae_names (in @a, in place).

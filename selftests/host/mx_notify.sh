@@ -177,6 +177,17 @@ ok $? "the receiver resyncs on the gap: /mx/v1/alarms is current to seq 5, peer=
 for ((w = 0; w < 50; w++)); do has_alarm manager:domain-b || break; sleep 0.2; done
 ! has_alarm manager:domain-b
 ok $? "delivered again: manager:domain-b cleared"
+m=$(mreq prometheus GET /metrics | http_body)
+echo "$m" | grep -E '^qkd_mx_notify_(events_total|delivered_total|dropped_total|queued)\{manager="domain-b"\}' > "$OUT/metrics"
+[ "$(tr '\n' ' ' < "$OUT/metrics")" = 'qkd_mx_notify_events_total{manager="domain-b"} 5 qkd_mx_notify_delivered_total{manager="domain-b"} 4 qkd_mx_notify_dropped_total{manager="domain-b"} 1 qkd_mx_notify_queued{manager="domain-b"} 0 ' ] &&
+echo "$m" | grep -qE '^qkd_mx_notify_failures\{manager="domain-d"\} [1-9]'
+ok $? "/metrics: domain-b 5 events, 4 delivered, 1 dropped, none queued; domain-d failing ($(tr '\n' ' ' < "$OUT/metrics" | cut -c1-200))"
+if command -v promtool >/dev/null; then
+	echo "$m" | promtool check metrics >/dev/null 2>&1
+	ok $? "promtool check metrics passes with the qkd_mx_notify_* series"
+else
+	skip "promtool check metrics" "no promtool"
+fi
 
 # examples/manager/mx_receiver.py in place of domain-b's receiver: no
 # state yet, so it resyncs by polling, then applies the event on top.
