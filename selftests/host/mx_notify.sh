@@ -203,4 +203,7 @@ d = [json.loads(l) for l in open(sys.argv[1])][-1]
 print(d["node"], d["seq"], d["resync"], d["active"])' "$OUT/example.out")" = "a1 6 True []" ]
 ok $? "mx_receiver.py: a2 back, event 6 (cleared) after a resync: a1 has no alarm for domain-b ($(tail -n 1 "$OUT/example.out" | cut -c1-120))"
 kill -0 "${QKD_PID[a1]}"; ok $? "a1 still runs"
+# With events queued for domain-d and a connection perhaps open: the
+# notifier's teardown (under QKDKMD=daemon/build/asan/qkdkmd, its leaks).
+qkd_stop a1; ok $? "a1 stops on SIGTERM with exit status 0"
 tap_done
