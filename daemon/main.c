@@ -35,6 +35,7 @@
 #include "mgmt/ctl.h"
 #include "kx/https_server.h"
 #include "mgmt/mgmt_http.h"
+#include "mgmt/mx_notify.h"
 #include "mgmt/provision.h"
 #include "ksa/etsi014.h"
 #include "apps/ipsec/ipsec.h"
@@ -79,7 +80,8 @@ struct daemon {
 	struct ctl *ctl;
 	struct ctl_sources ctl_src;
 	struct mgmt_http *mgmt;		/* [metrics]: the Mk listener, or NULL */
-	struct provision *prov;		/* SAEs, link thresholds over Mk */
+	struct mx_notify *notify;	/* [manager] notify: Mx alarm events */
+	struct provision *prov;		/* SAEs, link thresholds, peers over Mk */
 	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
@@ -729,6 +731,8 @@ static struct mgmt_http_config mgmt_config(const struct qkd_config *c)
 		.n_admins = c->n_metrics_admins,
 		.routes = mgmt_routes,
 		.n_routes = mgmt_n_routes,
+		.managers = c->managers,
+		.n_managers = c->n_managers,
 	};
 }
 
@@ -759,6 +763,11 @@ static int start_mgmt(struct daemon *d, char *err, size_t errlen)
 		return -1;
 	if (!d->cfg.metrics_listen[0])
 		return 0;
+	/* Alarms raised before this are in the first poll (mx_notify.h). */
+	d->notify = mx_notify_start(d->loop, &d->cfg, err, errlen);
+	if (!d->notify)
+		return -1;
+	d->ctl_src.notify = d->notify;
 	d->mgmt = mgmt_http_start(d->loop, &mc, &d->ctl_src, d->prov, err,
 				  errlen);
 	return d->mgmt ? 0 : -1;
@@ -857,6 +866,9 @@ static void stop_all(struct daemon *d)
 {
 	mgmt_http_stop(d->mgmt);
 	d->mgmt = NULL;
+	d->ctl_src.notify = NULL;
+	mx_notify_stop(d->notify);
+	d->notify = NULL;
 	provision_close(d->prov);
 	d->prov = NULL;
 	ctl_stop(d->ctl);
@@ -911,6 +923,34 @@ static void stop_all(struct daemon *d)
 /* ---- signals ----------------------------------------------------------- */
 
 /* Compare what SIGHUP cannot apply live, and say so. */
+/* The notifier takes its receivers and their CAs at start. */
+static bool notify_changed(const struct qkd_config *old,
+			   const struct qkd_config *new)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < old->n_managers; i++)
+		n += old->managers[i].notify_addr[0] != '\0';
+	for (size_t i = 0; i < new->n_managers; i++)
+		k += new->managers[i].notify_addr[0] != '\0';
+	if (n != k)
+		return true;
+	for (size_t i = 0; i < new->n_managers; i++) {
+		const struct manager_cfg *m = &new->managers[i], *o = NULL;
+
+		if (!m->notify_addr[0])
+			continue;
+		for (size_t j = 0; j < old->n_managers; j++)
+			if (!strcmp(old->managers[j].name, m->name))
+				o = &old->managers[j];
+		if (!o || strcmp(o->notify_addr, m->notify_addr) ||
+		    strcmp(o->notify_path, m->notify_path) ||
+		    strcmp(o->cert_cn, m->cert_cn) || strcmp(o->ca, m->ca))
+			return true;
+	}
+	return false;
+}
+
 static void report_unapplied(const struct qkd_config *old,
 			     const struct qkd_config *new)
 {
@@ -946,6 +986,8 @@ static void report_unapplied(const struct qkd_config *old,
 	    memcmp(old->metrics_admins, new->metrics_admins,
 		   sizeof(old->metrics_admins)))
 		log_warn("reload: [metrics] changes need a restart");
+	if (notify_changed(old, new))
+		log_warn("reload: [manager] notify, and ca for notify, need a restart; the policies and the listener's CAs are applied");
 	if (!same_lists)
 		log_warn("reload: [peer], [link] and [sae] changes need a restart");
 	if (old->n_macsec != new->n_macsec ||
@@ -1003,6 +1045,9 @@ static void reload_tls(struct daemon *d, const struct qkd_config *next)
 	memcpy(tmp.tls_kx_key, next->tls_kx_key, sizeof(tmp.tls_kx_key));
 	memcpy(tmp.tls_sae_cert, next->tls_sae_cert, sizeof(tmp.tls_sae_cert));
 	memcpy(tmp.tls_sae_key, next->tls_sae_key, sizeof(tmp.tls_sae_key));
+	/* The management listener trusts the next [manager] CAs. */
+	memcpy(tmp.managers, next->managers, sizeof(tmp.managers));
+	tmp.n_managers = next->n_managers;
 	https_listeners(d, hl);
 	if (make_kx_tls(&tmp, &srv, &cli, err, sizeof(err)) < 0)
 		goto fail;

@@ -18,6 +18,8 @@ static unsigned int n_active;
 static struct alarm_info history[ALARM_HISTORY_MAX];
 static unsigned int hist_head, n_hist;
 static uint64_t raised, dropped, next_id = 1;
+static alarm_observer_fn observer;
+static void *observer_arg;
 
 static struct alarm_info *find(const char *source)
 {
@@ -133,10 +135,13 @@ static void raise_va(const char *source, const struct alarm_desc *d,
 		      d->severity;
 	vsnprintf(a->text, sizeof(a->text), fmt, ap);
 	resolve_root(a);
-	if (a->count == 1)
-		report(a, "raised", LOG_LVL_WARN);
-	else if (changed)
-		report(a, "changed", LOG_LVL_WARN);
+	if (a->count == 1 || changed) {
+		const char *what = a->count == 1 ? "raised" : "changed";
+
+		report(a, what, LOG_LVL_WARN);
+		if (observer)
+			observer(observer_arg, a, what);
+	}
 }
 
 void alarm_raise_desc(const char *source, const struct alarm_desc *d,
@@ -171,6 +176,8 @@ void alarm_clear(const char *source)
 	a->cleared = time(NULL);
 	resolve_root(a);
 	report(a, "cleared", LOG_LVL_NOTICE);
+	if (observer)
+		observer(observer_arg, a, "cleared");
 	history[hist_head] = *a;
 	hist_head = (hist_head + 1) % ALARM_HISTORY_MAX;
 	if (n_hist < ALARM_HISTORY_MAX)
@@ -239,6 +246,12 @@ int alarm_history_info(size_t i, struct alarm_info *out)
 	*out = history[(hist_head + ALARM_HISTORY_MAX - 1 - i) %
 		       ALARM_HISTORY_MAX];
 	return 0;
+}
+
+void alarm_set_observer(alarm_observer_fn fn, void *arg)
+{
+	observer = fn;
+	observer_arg = arg;
 }
 
 void alarm_reset(void)

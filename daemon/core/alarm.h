@@ -114,6 +114,16 @@ int alarm_history_info(size_t i, struct alarm_info *out);
 const char *alarm_type_name(enum alarm_type t);
 const char *alarm_severity_name(enum alarm_severity s);
 
+/*
+ * One observer of each raise, change (new cause, higher severity) and
+ * clear, told after the log line with @event "raised", "changed" or
+ * "cleared" (@a->cleared set).  For the Mx notifier (mgmt/mx_notify.h):
+ * it must not raise or clear alarms from inside the call.  NULL: none.
+ */
+typedef void (*alarm_observer_fn)(void *arg, const struct alarm_info *a,
+				  const char *event);
+void alarm_set_observer(alarm_observer_fn fn, void *arg);
+
 /* Forget everything (tests, daemon shutdown). */
 void alarm_reset(void);
 

@@ -412,7 +412,8 @@ static const char *const ipsec_keys[] = {
 };
 static const char *const acct_keys[] = { "enabled", "interval", NULL };
 static const char *const manager_keys[] = { "cert_cn", "role", "show",
-					     "min_severity", "saes", NULL };
+					     "min_severity", "saes", "ca",
+					     "notify", "notify_queue", NULL };
 static const char *const ipsec_gw_keys[] = {
 	"peer", "link", "local", "remote", "cipher", "lifetime", "grace",
 	"soft_bytes", "hard_bytes", NULL
@@ -546,6 +547,49 @@ static void manager_sae(struct parser *p, const char *w)
 		m->n_saes++;
 }
 
+/*
+ * notify = https://HOST:PORT/PATH, HOST a numeric IPv4 or [IPv6] address
+ * (no name lookup on the event loop); PATH printable, no blanks.
+ */
+static void manager_notify(struct parser *p, struct manager_cfg *m,
+			   const char *val)
+{
+	static const char scheme[] = "https://";
+	const char *hp = val + sizeof(scheme) - 1, *slash;
+	size_t n;
+
+	if (strncmp(val, scheme, sizeof(scheme) - 1)) {
+		fail(p, "notify: '%s' does not start with https://", val);
+		return;
+	}
+	slash = strchr(hp, '/');
+	n = slash ? (size_t)(slash - hp) : strlen(hp);
+	if (!n || n >= sizeof(m->notify_addr)) {
+		fail(p, "notify: no host:port in '%s'", val);
+		return;
+	}
+	memcpy(m->notify_addr, hp, n);
+	m->notify_addr[n] = '\0';
+	if (config_check_address(m->notify_addr)) {
+		fail(p, "notify: '%s' is not a numeric IPv4 or [IPv6] address with a port",
+		     m->notify_addr);
+		return;
+	}
+	if (!slash)
+		slash = "/";
+	if (strlen(slash) >= sizeof(m->notify_path)) {
+		fail(p, "notify: path longer than %d bytes",
+		     CONFIG_MANAGER_PATH_MAX - 1);
+		return;
+	}
+	for (const char *c = slash; *c; c++)
+		if (*c <= ' ' || *c >= 0x7f) {
+			fail(p, "notify: the path has a blank or a control or non-ASCII byte");
+			return;
+		}
+	strcpy(m->notify_path, slash);
+}
+
 static void manager_key(struct parser *p, const char *key, const char *val)
 {
 	static const char *const sev[] = { "warning", "minor", "major",
@@ -566,6 +610,13 @@ static void manager_key(struct parser *p, const char *key, const char *val)
 	} else if (!strcmp(key, "show")) {
 		m->show = 0;
 		each_word(p, key, val, manager_show);
+	} else if (!strcmp(key, "ca")) {
+		set_path(p, key, val, m->ca, sizeof(m->ca));
+	} else if (!strcmp(key, "notify")) {
+		manager_notify(p, m, val);
+	} else if (!strcmp(key, "notify_queue")) {
+		set_u32(p, key, val, 1, CONFIG_NOTIFY_QUEUE_MAX,
+			&m->notify_queue);
 	} else if (!strcmp(key, "min_severity")) {
 		for (unsigned int i = 0; i < 4; i++)
 			if (!strcmp(val, sev[i])) {
@@ -606,9 +657,17 @@ static void check_manager(struct parser *p, size_t i)
 		fail_at(p, line, "[manager %s]: 'saes' is for role mu only",
 			m->name);
 	if (m->role != MANAGER_MX &&
-	    (was_seen(s, "show") || was_seen(s, "min_severity")))
+	    (was_seen(s, "show") || was_seen(s, "min_severity") ||
+	     was_seen(s, "notify")))
 		fail_at(p, line,
-			"[manager %s]: 'show' and 'min_severity' are for role mx only",
+			"[manager %s]: 'show', 'min_severity' and 'notify' are for role mx only",
+			m->name);
+	if (was_seen(s, "notify_queue") && !m->notify_addr[0])
+		fail_at(p, line, "[manager %s]: 'notify_queue' without 'notify'",
+			m->name);
+	if (m->notify_addr[0] && !(m->show & MANAGER_SHOW_ALARMS))
+		fail_at(p, line,
+			"[manager %s]: 'notify' sends alarms: its 'show' needs alarms",
 			m->name);
 	for (size_t j = 0; j < m->n_saes; j++) {
 		size_t k;
@@ -1328,6 +1387,7 @@ static void begin_section(struct parser *p, const char *hdr)
 		memset(m, 0, sizeof(*m));
 		strcpy(m->name, name);
 		m->show = MANAGER_SHOW_ALARMS | MANAGER_SHOW_SUMMARY;
+		m->notify_queue = CONFIG_NOTIFY_QUEUE;
 		m->min_severity = ALARM_MAJOR;
 		p->mgr_meta[c->n_managers] = (struct item_meta){ .line = p->line };
 		p->cur_seen = &p->mgr_meta[c->n_managers++].seen;

@@ -209,6 +209,9 @@ enum relay_priority {
  */
 #define CONFIG_MANAGERS_MAX		16
 #define CONFIG_MANAGER_SAES_MAX		16
+#define CONFIG_MANAGER_PATH_MAX		256
+#define CONFIG_NOTIFY_QUEUE		64	/* notify_queue default */
+#define CONFIG_NOTIFY_QUEUE_MAX		1024
 
 enum manager_role { MANAGER_MX = 1, MANAGER_MU, MANAGER_VIEW };
 
@@ -225,6 +228,15 @@ struct manager_cfg {
 	uint8_t min_severity;		/* mx: enum alarm_severity, 2..5 */
 	char saes[CONFIG_MANAGER_SAES_MAX][KSA_SAE_ID_MAX];	/* mu */
 	size_t n_saes;
+	/*
+	 * "ca": its own domain's CA (absolute), which alone authenticates
+	 * its certificate, here and as a notify receiver; "" = [tls] sae_ca.
+	 */
+	char ca[KM_PATH_MAX];
+	/* mx "notify = https://ADDR/PATH": alarm events are POSTed there. */
+	char notify_addr[KM_ADDR_MAX];	/* "host:port", numeric; "" = none */
+	char notify_path[CONFIG_MANAGER_PATH_MAX];	/* "/..." */
+	uint32_t notify_queue;		/* events waiting at most, 1..1024 */
 };
 
 /* [ipsec NAME]: one remote IPsec gateway (Documentation/qkd/config.rst) */

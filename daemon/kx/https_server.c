@@ -65,6 +65,12 @@ const char *https_conn_peer(const struct https_conn *c)
 	return tls_conn_peer_name(c->tls);
 }
 
+const char *https_conn_verify(const struct https_conn *c,
+			      X509_STORE *store)
+{
+	return tls_conn_verify(c->tls, store);
+}
+
 bool https_conn_psk(const struct https_conn *c)
 {
 	return tls_conn_psk(c->tls);

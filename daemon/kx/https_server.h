@@ -78,6 +78,9 @@ bool https_conn_psk(const struct https_conn *c);	/* TLS PSK client */
 /* The serial number of the client certificate, hex; "" if none. */
 void https_conn_peer_serial(const struct https_conn *c, char *out,
 			    size_t len);
+/* tls_conn_verify() of the client's chain against @store. */
+const char *https_conn_verify(const struct https_conn *c,
+			      X509_STORE *store);
 void *https_conn_data(const struct https_conn *c);
 void https_conn_set_data(struct https_conn *c, void *data);
 /* The request being answered once its headers are in, else NULL. */

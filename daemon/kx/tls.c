@@ -1663,8 +1663,7 @@ void tls_listener_stats(const struct tls_listener *l,
 	*st = l->st;
 }
 
-/* @c's peer chain against @store as it is now; NULL if it passes. */
-static const char *conn_verify_again(struct tls_conn *c, X509_STORE *store)
+const char *tls_conn_verify(const struct tls_conn *c, X509_STORE *store)
 {
 	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
 	X509_STORE_CTX *xs;
@@ -1687,10 +1686,65 @@ static const char *conn_verify_again(struct tls_conn *c, X509_STORE *store)
 	return why;
 }
 
+int tls_ctx_add_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names = SSL_CTX_get_client_CA_list(ctx);
+	char why[256];
+	int ok;
+
+	if (!file_readable(ca, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: %s", ca, why);
+		return -1;
+	}
+	ERR_clear_error();
+	/* Trusted, and named in the CertificateRequest as a hint. */
+	ok = SSL_CTX_load_verify_file(ctx, ca) && names &&
+	     SSL_add_file_cert_subjects_to_stack(names, ca);
+	if (!ok) {
+		openssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "%s: %s", ca, why);
+		return -1;
+	}
+	return 0;
+}
+
+X509_STORE *tls_store_new(const char *ca, const char *crl, char *err,
+			  size_t errlen)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_LOOKUP *lu;
+	const char *what = ca;
+	char why[256];
+
+	if (!file_readable(ca, why, sizeof(why)) ||
+	    (crl && *crl && !file_readable(crl, why, sizeof(why)))) {
+		snprintf(err, errlen, "%s", why);
+		X509_STORE_free(store);
+		return NULL;
+	}
+	ERR_clear_error();
+	if (!store || X509_STORE_load_file(store, ca) != 1)
+		goto fail;
+	/* As tls_ctx_new(): every CA of the chain needs a current CRL. */
+	what = crl;
+	if (crl && *crl &&
+	    (!(lu = X509_STORE_add_lookup(store, X509_LOOKUP_file())) ||
+	     X509_load_crl_file(lu, crl, X509_FILETYPE_PEM) <= 0 ||
+	     !X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+					  X509_V_FLAG_CRL_CHECK_ALL)))
+		goto fail;
+	return store;
+fail:
+	openssl_reason(why, sizeof(why));
+	snprintf(err, errlen, "%s: %s", what, why);
+	X509_STORE_free(store);
+	return NULL;
+}
+
 /* @c's chain against its own context's store, as it is now: closed? */
 static bool conn_recheck_own(struct tls_conn *c)
 {
-	const char *why = conn_verify_again(c,
+	const char *why = tls_conn_verify(c,
 			SSL_CTX_get_cert_store(SSL_get_SSL_CTX(c->ssl)));
 
 	if (!why)
@@ -1772,7 +1826,7 @@ unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx)
 			closed++;
 			continue;
 		}
-		why = conn_verify_again(c, store);
+		why = tls_conn_verify(c, store);
 		if (!why)
 			continue;
 		log_notice("TLS: closing the connection of \"%s\": its certificate fails the reloaded trust store (%s)",

@@ -90,6 +90,28 @@ int tls_ctx_set_psk(SSL_CTX *ctx, const char *identity, const uint8_t *key,
 unsigned int tls_conns_recheck(SSL_CTX *old, SSL_CTX *new_ctx);
 
 /*
+ * Trust the CAs of the PEM file @ca too, on a server context made by
+ * tls_ctx_new(): a handshake then also passes with a chain to one of
+ * them, so the owner must decide on_open which anchor each client may
+ * use (tls_conn_verify() against a store of its own).  0, or -1 with
+ * the reason in @err.
+ */
+int tls_ctx_add_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen);
+
+/*
+ * A trust store of the CAs in @ca, with the CRLs of @crl (NULL or "" for
+ * none) checked as tls_ctx_new() does.  NULL with the reason in @err.
+ */
+X509_STORE *tls_store_new(const char *ca, const char *crl, char *err,
+			  size_t errlen);
+
+/*
+ * @c's peer certificate chain (as it sent it) verified again against
+ * @store as it is now: NULL if it passes, else why (OpenSSL's words).
+ */
+const char *tls_conn_verify(const struct tls_conn *c, X509_STORE *store);
+
+/*
  * Verify every open certificate-authenticated connection again against
  * its own context's trust store as it is now (a CRL past its nextUpdate,
  * a certificate past its notAfter); abort those that fail.  Returns how

@@ -57,6 +57,7 @@ struct ipsec;
 struct etsi014_server;
 struct qkd_config;
 struct account;
+struct mx_notify;
 struct ctl;
 
 /* What the control socket shows; any pointer may be NULL (not running). */
@@ -73,6 +74,7 @@ struct ctl_sources {
 	struct ipsec *ipsec;		/* "sa show" (may be NULL) */
 	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
 	const struct account *account;	/* "account show" (may be NULL) */
+	const struct mx_notify *notify;	/* Mx notifications (may be NULL) */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "ksa/etsi014.h"
 #include "mgmt/ctl.h"
 #include "mgmt/metrics.h"
+#include "mgmt/mx_notify.h"
 
 /* Longest label value written: an SAE ID or alarm source, all escaped. */
 #define LABEL_MAX	(2 * KSA_SAE_ID_MAX)
@@ -460,6 +461,41 @@ static void alarm_metrics(FILE *f)
 		alarm_dropped_total());
 }
 
+/* ---- Mx notifications (mx_notify.h) ------------------------------------ */
+
+static void notify_metrics(FILE *f, const struct ctl_sources *src)
+{
+	static const struct { const char *name, *type, *help; } fam[] = {
+		{ "qkd_mx_notify_events_total", "counter",
+		  "Alarm events made for a [manager] with notify (its last seq)." },
+		{ "qkd_mx_notify_delivered_total", "counter",
+		  "Alarm events its receiver took (HTTP 2xx)." },
+		{ "qkd_mx_notify_dropped_total", "counter",
+		  "Alarm events dropped, oldest first, from a full queue while its receiver was away." },
+		{ "qkd_mx_notify_queued", "gauge",
+		  "Alarm events waiting for its receiver." },
+		{ "qkd_mx_notify_failures", "gauge",
+		  "Failed delivery attempts in a row (3 raise the alarm manager:NAME)." },
+	};
+	size_t n = mx_notify_count(src->notify);
+	struct mx_notify_info ni;
+
+	for (size_t k = 0; n && k < sizeof(fam) / sizeof(fam[0]); k++) {
+		family(f, fam[k].name, fam[k].type, fam[k].help);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v;
+
+			if (mx_notify_info(src->notify, i, &ni))
+				continue;
+			v = k == 0 ? ni.events : k == 1 ? ni.delivered :
+			    k == 2 ? ni.dropped : k == 3 ? ni.queued :
+			    ni.failures;
+			fprintf(f, "%s{manager=\"%s\"} %" PRIu64 "\n",
+				fam[k].name, esc(ni.manager), v);
+		}
+	}
+}
+
 char *metrics_render(const struct ctl_sources *src, size_t *len)
 {
 	char *buf = NULL;
@@ -476,6 +512,7 @@ char *metrics_render(const struct ctl_sources *src, size_t *len)
 	relay_metrics(f, src);
 	consumer_metrics(f);
 	alarm_metrics(f);
+	notify_metrics(f, src);
 	if (ferror(f)) {
 		fclose(f);
 		free(buf);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "kx/https_server.h"
 #include "mgmt/ctl.h"
@@ -223,12 +224,60 @@ static void on_request(void *arg, struct https_conn *conn,
 		mgmt_error(&r, 500, "no answer");
 }
 
+/*
+ * The listener trusts [tls] sae_ca and every [manager] ca (mgmt_http_ctx_
+ * new()), so the handshake alone says only "one of them".  Each client
+ * must chain to its own anchor: a manager with a "ca" to that file, any
+ * other client to sae_ca; a certificate of another domain's CA, or of
+ * the SAE CA, that merely bears a manager's CN is refused.  The store is
+ * read per connection, from the configuration as it is now (a reload
+ * may have changed either); management connections are few and kept
+ * alive.  NULL if @conn may stay, else why not (into @why).
+ */
+static const char *anchor_refusal(struct mgmt_http *m, struct https_conn *conn,
+				  char *why, size_t whylen)
+{
+	const struct qkd_config *c = m->src->cfg;
+	const struct manager_cfg *mgr = mx_manager(c, https_conn_peer(conn));
+	bool own = mgr && mgr->ca[0];
+	const char *ca = own ? mgr->ca : c->tls_sae_ca, *bad;
+	char err[512];
+	X509_STORE *store;
+
+	if (https_conn_psk(conn))
+		return NULL;
+	store = tls_store_new(ca, c->tls_sae_crl, err, sizeof(err));
+	if (!store) {
+		snprintf(why, whylen, "cannot read %.200s: %.300s", ca, err);
+		return why;
+	}
+	bad = https_conn_verify(conn, store);
+	X509_STORE_free(store);
+	if (!bad)
+		return NULL;
+	if (own)
+		snprintf(why, whylen, "it is [manager %s]'s CN, and its certificate does not chain to that manager's ca %.200s (%.100s)",
+			 mgr->name, ca, bad);
+	else
+		snprintf(why, whylen, "its certificate does not chain to [tls] sae_ca %.200s (%.100s)%s",
+			 ca, bad, mgr ? "" : "; only a [manager] with its own ca may use another CA");
+	return why;
+}
+
 static int on_open(void *arg, struct https_conn *conn)
 {
 	struct mgmt_http *m = arg;
-	struct mclient *mc = calloc(1, sizeof(*mc));
+	struct mclient *mc;
 	const char *cn = https_conn_peer(conn);
+	char why[768];
 
+	if (anchor_refusal(m, conn, why, sizeof(why))) {
+		log_ratelimited(&m->refused_log, LOG_LVL_NOTICE,
+				"metrics: refused client certificate CN \"%s\": %s",
+				cn, why);
+		return -1;
+	}
+	mc = calloc(1, sizeof(*mc));
 	if (!mc)
 		return -1;
 	if (cn_in(m->clients, m->n_clients, cn))
@@ -270,7 +319,22 @@ static const struct https_server_ops mgmt_ops = {
 SSL_CTX *mgmt_http_ctx_new(const struct mgmt_http_config *cfg, char *err,
 			   size_t errlen)
 {
-	return tls_ctx_new(&cfg->tls, 1, err, errlen);
+	SSL_CTX *ctx = tls_ctx_new(&cfg->tls, 1, err, errlen);
+	char why[512];
+
+	/* Each manager's own CA too; on_open sees who may use which. */
+	for (size_t i = 0; ctx && i < cfg->n_managers; i++) {
+		const struct manager_cfg *mgr = &cfg->managers[i];
+
+		if (mgr->ca[0] &&
+		    tls_ctx_add_ca(ctx, mgr->ca, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "[manager %s] ca: %s", mgr->name,
+				 why);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	}
+	return ctx;
 }
 
 static char (*copy_names(const char (*in)[KM_NAME_MAX], size_t n))[KM_NAME_MAX]

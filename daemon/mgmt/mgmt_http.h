@@ -29,6 +29,7 @@ struct provision;
 struct mgmt_http;
 struct https_server;
 struct https_conn;
+struct manager_cfg;
 
 /* Roles, a bit each: a route requires one, a client holds a set. */
 #define MGMT_ROLE_MONITOR	(1u << 0)	/* read the node's figures */
@@ -80,6 +81,9 @@ struct mgmt_http_config {
 	size_t n_admins;
 	const struct mgmt_route *routes;	/* mgmt_routes, in main.c */
 	size_t n_routes;
+	/* [manager]s: the listener trusts each one's own "ca" too. */
+	const struct manager_cfg *managers;
+	size_t n_managers;
 };
 
 /* The server context for @cfg (also for a certificate reload). */

@@ -8,7 +8,7 @@
  *
  *	/mx/v1/alarms:	{node, min_severity, active: [{id, object,
  *			 event_type, probable_cause, severity, since,
- *			 count, text}]}
+ *			 count, text}], [notify: {seq, dropped}] with notify}
  *	/mx/v1/summary: {node, time, links_up, links_down, links: [{link,
  *			 peer, up, level, rate_bps}], alarms: {SEVERITY: N},
  *			 keys_supplied, sae_pairs, [saes: [{sae,
@@ -37,6 +37,7 @@
 #include "mgmt/account.h"
 #include "mgmt/ctl.h"
 #include "mgmt/mx.h"
+#include "mgmt/mx_notify.h"
 
 #define JSON_TYPE	"application/json"
 
@@ -87,63 +88,6 @@ bool mx_owns(const char *path)
 static const char *role_name(uint8_t role)
 {
 	return role == MANAGER_MX ? "mx" : role == MANAGER_MU ? "mu" : "view";
-}
-
-static bool name_char(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-	       ch == '-';
-}
-
-/* Each whole-word SAE name of @cfg in @s becomes "[sae]", in place. */
-static void redact_saes(const struct qkd_config *cfg, char *s, size_t size)
-{
-	static const char mark[] = "[sae]";
-
-	for (size_t i = 0; i < cfg->n_saes; i++) {
-		const char *name = cfg->saes[i].name;
-		size_t n = strlen(name), len = strlen(s);
-		char *at = s;
-
-		while (n && (at = strstr(at, name))) {
-			bool word = (at == s || !name_char(at[-1])) &&
-				    !name_char(at[n]);
-
-			if (!word) {
-				at++;
-				continue;
-			}
-			/* A 1..4 character name grows: cut if out of room. */
-			if (len - n + sizeof(mark) > size) {
-				*at = '\0';	/* cut rather than show it */
-				break;
-			}
-			memmove(at + sizeof(mark) - 1, at + n,
-				len - (size_t)(at - s) - n + 1);
-			memcpy(at, mark, sizeof(mark) - 1);
-			len = len - n + sizeof(mark) - 1;
-			at += sizeof(mark) - 1;
-		}
-	}
-}
-
-static json_t *mx_alarm_json(const struct qkd_config *cfg,
-			     const struct manager_cfg *m, struct alarm_info *a)
-{
-	if (!(m->show & MANAGER_SHOW_SAE_NAMES)) {
-		redact_saes(cfg, a->source, sizeof(a->source));
-		redact_saes(cfg, a->object, sizeof(a->object));
-		redact_saes(cfg, a->cause, sizeof(a->cause));
-		redact_saes(cfg, a->text, sizeof(a->text));
-	}
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s}",
-			 "id", (json_int_t)a->id, "object", a->object,
-			 "event_type", alarm_type_name(a->type),
-			 "probable_cause", a->cause,
-			 "severity", alarm_severity_name(a->severity),
-			 "since", (json_int_t)a->since,
-			 "count", (json_int_t)a->count, "text", a->text);
 }
 
 static int severity_of(const char *name)
@@ -202,13 +146,21 @@ static void mx_alarms(const struct ctl_sources *src,
 	json_t *arr = json_array();
 	struct alarm_info a;
 
+	uint64_t seq, dropped;
+	json_t *o;
+
 	for (size_t i = 0; arr && i < alarm_count(); i++)
 		if (!alarm_info(i, &a) && (int)a.severity >= min)
 			json_array_append_new(arr,
 					      mx_alarm_json(src->cfg, m, &a));
-	reply_json(r, 200, json_pack("{s:s, s:s, s:o*}", "node",
-				     src->cfg->node.name, "min_severity",
-				     alarm_severity_name(min), "active", arr));
+	o = json_pack("{s:s, s:s, s:o*}", "node", src->cfg->node.name,
+		      "min_severity", alarm_severity_name(min), "active", arr);
+	/* The event this list is current to: a receiver resyncs from it. */
+	if (o && !mx_notify_state(src->notify, m->name, &seq, &dropped))
+		json_object_set_new(o, "notify", json_pack("{s:I, s:I}",
+				    "seq", (json_int_t)seq,
+				    "dropped", (json_int_t)dropped));
+	reply_json(r, 200, o);
 }
 
 /* Whether the Kx channel to @peer is up; true if there is no such peer. */

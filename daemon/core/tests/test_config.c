@@ -853,7 +853,23 @@ static void test_managers(void **state)
 		{ M "[manager b]\ncert_cn = mgr-b\nrole = mx\nsaes = app1\n",
 		  "t.conf:36: [manager b]: 'saes' is for role mu only" },
 		{ M "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1\nshow = alarms\n",
-		  "t.conf:36: [manager u]: 'show' and 'min_severity' are for role mx only" },
+		  "t.conf:36: [manager u]: 'show', 'min_severity' and 'notify' are for role mx only" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify = http://127.0.0.1:1/x\n",
+		  "t.conf:39: notify: 'http://127.0.0.1:1/x' does not start with https://" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify = https://mgr.example:443/x\n",
+		  "t.conf:39: notify: 'mgr.example:443' is not a numeric IPv4 or [IPv6] address with a port" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify = https:///x\n",
+		  "t.conf:39: notify: no host:port in 'https:///x'" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify = https://127.0.0.1:9/a\x01\n",
+		  "t.conf:39: notify: the path has a blank or a control or non-ASCII byte" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nshow = summary\nnotify = https://127.0.0.1:9/\n",
+		  "t.conf:36: [manager b]: 'notify' sends alarms: its 'show' needs alarms" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify_queue = 8\n",
+		  "t.conf:36: [manager b]: 'notify_queue' without 'notify'" },
+		{ M "[manager b]\ncert_cn = m\nrole = mx\nnotify = https://127.0.0.1:9/\nnotify_queue = 0\n",
+		  "t.conf:40: notify_queue: bad number '0' (expected 1..1024)" },
+		{ M "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1\nnotify = https://127.0.0.1:9/\n",
+		  "t.conf:36: [manager u]: 'show', 'min_severity' and 'notify' are for role mx only" },
 		{ M "[manager b]\ncert_cn = m\nrole = mx\n[manager c]\ncert_cn = m\nrole = view\n",
 		  "t.conf:39: [manager c]: cert_cn m is also [manager b]'s; one role per certificate" },
 		{ M "[manager b]\ncert_cn = m\nrole = mx\n[manager b]\n",
@@ -867,6 +883,8 @@ static void test_managers(void **state)
 	(void)state;
 	text = file_with(32, "node = B\n" M
 			 "[manager b]\ncert_cn = mgr-b\nrole = mx\n"
+			 "ca = /etc/qkd/domain-b-ca.pem\n"
+			 "notify = https://[::1]:8443/qkd/events\n"
 			 "[manager c]\ncert_cn = mgr-c\nrole = mx\nshow = summary, sae_names\nmin_severity = warning\n"
 			 "[manager u]\ncert_cn = un1\nrole = mu\nsaes = app1 app2\n"
 			 "[manager v]\ncert_cn = noc\nrole = view");
@@ -878,6 +896,12 @@ static void test_managers(void **state)
 	assert_int_equal(c.managers[0].show,
 			 MANAGER_SHOW_ALARMS | MANAGER_SHOW_SUMMARY);
 	assert_int_equal(c.managers[0].min_severity, ALARM_MAJOR);
+	assert_string_equal(c.managers[0].ca, "/etc/qkd/domain-b-ca.pem");
+	assert_string_equal(c.managers[0].notify_addr, "[::1]:8443");
+	assert_string_equal(c.managers[0].notify_path, "/qkd/events");
+	assert_int_equal(c.managers[0].notify_queue, CONFIG_NOTIFY_QUEUE);
+	assert_string_equal(c.managers[1].ca, "");
+	assert_string_equal(c.managers[1].notify_addr, "");
 	assert_int_equal(c.managers[1].show,
 			 MANAGER_SHOW_SUMMARY | MANAGER_SHOW_SAE_NAMES);
 	assert_int_equal(c.managers[1].min_severity, ALARM_WARNING);

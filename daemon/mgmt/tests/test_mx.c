@@ -22,6 +22,7 @@
 #include "mgmt/account.h"
 #include "mgmt/ctl.h"
 #include "mgmt/mx.h"
+#include "mgmt/mx_notify.h"
 
 static const char conf[] =
 	"[node]\nname = A\nstate_dir = state\n"
@@ -190,12 +191,49 @@ static void test_mu_account(void **state)
 	rmdir(dir);
 }
 
+/* A notify receiver's answer: its status line, as it arrives. */
+static void test_notify_status(void **state)
+{
+	static const struct { const char *in; int ret, status; } cases[] = {
+		{ "HTTP/1.1 204 No Content\r\n", 1, 204 },
+		{ "HTTP/1.0 200\r\n", 1, 200 },
+		{ "HTTP/1.1 503 Busy\r\nRetry-After: 1\r\n\r\n", 1, 503 },
+		{ "HTTP/1.1 20", 0, 0 },	/* more to come */
+		{ "HT", 0, 0 },
+		{ "HTTP/1.1 200 OK\n", -1, 0 },	/* no CR */
+		{ "HTTP/2 200\r\n", -1, 0 },
+		{ "HTTP/1.1 2x0 OK\r\n", -1, 0 },
+		{ "HTTP/1.1 099 Low\r\n", -1, 0 },
+		{ "HTTP/1.1 2000\r\n", -1, 0 },
+		{ "SSH-2.0\r\n", -1, 0 },
+		{ "X", -1, 0 },
+	};
+	uint8_t big[MX_NOTIFY_MAX_ANSWER];
+	int status;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		status = 0;
+		assert_int_equal(mx_notify_parse_status(
+			(const uint8_t *)cases[i].in, strlen(cases[i].in),
+			&status), cases[i].ret);
+		if (cases[i].ret == 1)
+			assert_int_equal(status, cases[i].status);
+	}
+	/* A status line that never ends is refused at the bound. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "HTTP/1.1 200 ", 13);
+	assert_int_equal(mx_notify_parse_status(big, sizeof(big) - 1, &status), 0);
+	assert_int_equal(mx_notify_parse_status(big, sizeof(big), &status), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_mu_account),
+		cmocka_unit_test(test_notify_status),
 	};
 	char err[CONFIG_ERR_MAX];
 	int rc;
