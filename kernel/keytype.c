@@ -24,6 +24,7 @@
  * (KEY_TYPE_INSTANT_REAP).  Keys live in their netns' key domain.
  */
 #include <keys/request_key_auth-type.h>
+#include <keys/user-type.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/key-type.h>
@@ -177,25 +178,34 @@ static struct qkd_key_payload *fetch_payload(const struct key *key,
 	return p;
 }
 
-/* The same bytes as a "logon" key, for consumers that only take those. */
+/*
+ * The same bytes as a "logon" key, for consumers that only take those.
+ * Not key_create_or_update(): .request_key runs with key_types_sem held
+ * for read (keyctl's key_type_lookup()), and that would take it again,
+ * which deadlocks once a register_key_type() waits in between (lockdep:
+ * "possible recursive locking").  The logon type is built in, so it needs
+ * no lookup; request_key() checked write permission on @keyring already.
+ */
 static int link_logon_twin(struct key *keyring, const struct qkd_key_payload *p)
 {
+	const struct cred *cred = current_cred();
 	char desc[QKD_KEYTYPE_DESC_MAX];
-	key_ref_t ref;
+	struct key *twin;
+	int err;
 
 	if (!keyring)
 		return -EINVAL;
 	snprintf(desc, sizeof(desc), LOGON_PREFIX "%u:%016llx:%u",
 		 p->link_index, p->key_id, p->len);
-	ref = key_create_or_update(make_key_ref(keyring, true), "logon", desc,
-				   p->material, p->len,
-				   KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK |
-				   KEY_POS_SETATTR | KEY_USR_VIEW,
-				   KEY_ALLOC_IN_QUOTA);
-	if (IS_ERR(ref))
-		return PTR_ERR(ref);
-	key_ref_put(ref);
-	return 0;
+	twin = key_alloc(&key_type_logon, desc, cred->fsuid, cred->fsgid, cred,
+			 KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK |
+			 KEY_POS_SETATTR | KEY_USR_VIEW,
+			 KEY_ALLOC_IN_QUOTA, NULL);
+	if (IS_ERR(twin))
+		return PTR_ERR(twin);
+	err = key_instantiate_and_link(twin, p->material, p->len, keyring, NULL);
+	key_put(twin);
+	return err;
 }
 
 static int instantiate_with(struct key *key, struct qkd_key_payload *p,
