@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "qkd_test.h"
 
@@ -65,6 +66,14 @@ static bool within(uint64_t got, uint64_t want)
 	       got * 100 <= want * (100 + RATE_TOLERANCE);
 }
 
+/* The debug kernel of selftests/vm/debug.config (LOCALVERSION). */
+static bool debug_kernel(void)
+{
+	struct utsname u;
+
+	return !uname(&u) && strstr(u.release, "-qkdn-debug");
+}
+
 static void test_rate(void)
 {
 	uint64_t a0, b0, a1, b1, t0, t1, ra, rb;
@@ -86,6 +95,16 @@ static void test_rate(void)
 	ktap_diag("configured %llu bit/s, measured tx %llu rx %llu bit/s over %llu ms",
 		  RATE_BPS, (unsigned long long)ra, (unsigned long long)rb,
 		  (unsigned long long)(t1 - t0));
+	/*
+	 * KASAN and lockdep slow the sim's delivery work below 500 blocks/s
+	 * under TCG: the debug kernel checks locking and memory, the stock
+	 * kernel the rate.
+	 */
+	if (debug_kernel()) {
+		ktap_skip("debug kernel (KASAN, lockdep)",
+			  "tx and rx ends receive key at the configured rate");
+		return;
+	}
 	ktap_ok(within(ra, RATE_BPS), "tx end receives key at the configured rate +-%d%%",
 		RATE_TOLERANCE);
 	ktap_ok(within(rb, RATE_BPS), "rx end receives key at the configured rate +-%d%%",

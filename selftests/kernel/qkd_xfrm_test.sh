@@ -65,8 +65,10 @@ sa_pair() {
 	id=$("$util" alloc $sns $sidx 36 reserve) || return 1
 	args="family=$fam src=$src dst=$dst spi=$spi reqid=$reqid mode=$mode id=0x$id len=36 soft-s=3000 hard-s=3600"
 	"$util" sa-add $sns link=$sidx $args >$tmp/err || { cat $tmp/err; return 1; }
-	# The peer's copy of the block may still be on its way: retry briefly.
-	for i in $(seq 1 30); do
+	# The peer's copy of the block may still be on its way: retry, for up
+	# to 20 s (a debug kernel under TCG delivers blocks seconds late).
+	local end=$((SECONDS + 20))
+	while [ $SECONDS -lt $end ]; do
 		"$util" sa-add $dns link=$didx $args >$tmp/err && return 0
 		grep -q -- -ENOENT $tmp/err || break
 		sleep 0.1
