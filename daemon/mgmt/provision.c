@@ -74,6 +74,51 @@ static bool valid_cn(const char *s, size_t max)
 	return true;
 }
 
+/*
+ * Exactly the three string fields @names of @obj, all required, each
+ * copied to @dst[i] if shorter than @max[i]: 0, or 400 with the reason.
+ * @what names the object in the errors ("an SAE").
+ */
+static int string_fields(json_t *obj, const char *what,
+			 const char *const names[3], char *const dst[3],
+			 const size_t max[3], char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "%s is a JSON object {\"%s\", \"%s\", \"%s\"}",
+			 what, names[0], names[1], names[2]);
+		return 400;
+	}
+	json_object_foreach(obj, key, v) {
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if (!strcmp(key, names[i]))
+				break;
+		if (i == 3) {
+			snprintf(err, errlen, "unknown field \"%.64s\" (%s, %s, %s)",
+				 key, names[0], names[1], names[2]);
+			return 400;
+		}
+		if (!json_is_string(v) || json_string_length(v) >= max[i] ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(err, errlen, "%s: a string of at most %zu characters",
+				 names[i], max[i] - 1);
+			return 400;
+		}
+		memcpy(dst[i], json_string_value(v), json_string_length(v) + 1);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (!dst[i][0]) {
+			snprintf(err, errlen, "missing field \"%s\"", names[i]);
+			return 400;
+		}
+	}
+	return 0;
+}
+
 static int sae_from_json(json_t *obj, struct ksa_sae_cfg *out, char *err,
 			 size_t errlen)
 {
@@ -81,39 +126,12 @@ static int sae_from_json(json_t *obj, struct ksa_sae_cfg *out, char *err,
 	char *dst[] = { out->name, out->cert_cn, out->node };
 	size_t max[] = { sizeof(out->name), sizeof(out->cert_cn),
 			 sizeof(out->node) };
-	const char *key;
-	json_t *v;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(obj)) {
-		snprintf(err, errlen, "an SAE is a JSON object {\"id\", \"cert_cn\", \"node\"}");
-		return 400;
-	}
-	json_object_foreach(obj, key, v) {
-		size_t i;
-
-		for (i = 0; i < 3; i++)
-			if (!strcmp(key, fields[i]))
-				break;
-		if (i == 3) {
-			snprintf(err, errlen, "unknown field \"%.64s\" (id, cert_cn, node)",
-				 key);
-			return 400;
-		}
-		if (!json_is_string(v) || json_string_length(v) >= max[i] ||
-		    strlen(json_string_value(v)) != json_string_length(v)) {
-			snprintf(err, errlen, "%s: a string of at most %zu characters",
-				 fields[i], max[i] - 1);
-			return 400;
-		}
-		memcpy(dst[i], json_string_value(v), json_string_length(v) + 1);
-	}
-	for (size_t i = 0; i < 3; i++) {
-		if (!dst[i][0]) {
-			snprintf(err, errlen, "missing field \"%s\"", fields[i]);
-			return 400;
-		}
-	}
+	ret = string_fields(obj, "an SAE", fields, dst, max, err, errlen);
+	if (ret)
+		return ret;
 	if (!valid_name(out->name, sizeof(out->name)) ||
 	    !valid_name(out->node, sizeof(out->node))) {
 		snprintf(err, errlen, "id and node: 1..%d of A-Z a-z 0-9 . _ -",
@@ -217,39 +235,12 @@ static int peer_from_json(json_t *obj, struct peer_cfg *out, char *err,
 	char *dst[] = { out->name, out->address, out->cert_cn };
 	size_t max[] = { sizeof(out->name), sizeof(out->address),
 			 sizeof(out->cert_cn) };
-	const char *key;
-	json_t *v;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(obj)) {
-		snprintf(err, errlen, "a peer is a JSON object {\"name\", \"address\", \"cert_cn\"}");
-		return 400;
-	}
-	json_object_foreach(obj, key, v) {
-		size_t i;
-
-		for (i = 0; i < 3; i++)
-			if (!strcmp(key, fields[i]))
-				break;
-		if (i == 3) {
-			snprintf(err, errlen, "unknown field \"%.64s\" (name, address, cert_cn)",
-				 key);
-			return 400;
-		}
-		if (!json_is_string(v) || json_string_length(v) >= max[i] ||
-		    strlen(json_string_value(v)) != json_string_length(v)) {
-			snprintf(err, errlen, "%s: a string of at most %zu characters",
-				 fields[i], max[i] - 1);
-			return 400;
-		}
-		memcpy(dst[i], json_string_value(v), json_string_length(v) + 1);
-	}
-	for (size_t i = 0; i < 3; i++) {
-		if (!dst[i][0]) {
-			snprintf(err, errlen, "missing field \"%s\"", fields[i]);
-			return 400;
-		}
-	}
+	ret = string_fields(obj, "a peer", fields, dst, max, err, errlen);
+	if (ret)
+		return ret;
 	if (!config_check_name(out->name, sizeof(out->name)) ||
 	    !config_check_name(out->cert_cn, sizeof(out->cert_cn))) {
 		snprintf(err, errlen, "name and cert_cn: 1..%d of A-Z a-z 0-9 . _ -",
