@@ -12,6 +12,7 @@
 # promtool checks the /metrics text with a link stopped.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mgmt_lib.sh"
 qkd_setup generation || exit 1
 QKD_TIMEOUT=${QKD_TIMEOUT:-90}
 if ! command -v promtool >/dev/null || ! command -v jq >/dev/null; then
@@ -21,19 +22,8 @@ if ! command -v promtool >/dev/null || ! command -v jq >/dev/null; then
 fi
 qkd_line A B || { echo "not ok 1 - certificates and configs"; exit 1; }
 D=$QKD_DIR
-qkd_cert admin && qkd_cert monitor || { echo "not ok 1 - certificates"; exit 1; }
-declare -A MGMT=([A]=127.0.0.1:$((QKD_PORT_BASE + 50)) [B]=127.0.0.1:$((QKD_PORT_BASE + 51)))
-for n in A B; do
-	printf '[metrics]\nlisten = %s\nclients = monitor\nadmin_clients = admin\n\n' \
-		"${MGMT[$n]}" >> "$D/$n.conf"
-done
+mgmt_listen A B || { echo "not ok 1 - certificates"; exit 1; }
 
-# mgmt NODE CN METHOD PATH [CURL ARGS...]: the body, then "HTTP <code>".
-mgmt() {
-	local node=$1 cn=$2 method=$3 path=$4; shift 4
-	curl -sS --max-time 10 --cacert "$D/ca.pem" --cert "$D/$cn.pem" --key "$D/$cn.key" \
-		-X "$method" -w '\nHTTP %{http_code}\n' "$@" "https://${MGMT[$node]}$path"
-}
 # gen NODE CN LINK BODY: PUT /api/v1/links/LINK/generation
 gen() {
 	mgmt "$1" "$2" PUT "/api/v1/links/$3/generation" \
@@ -45,13 +35,6 @@ link() { qkd_ctl "$1" -j link show | jq -r ".[0].$2"; }
 # metric NODE SERIES: its value in NODE's /metrics, "" if absent.
 metric() {
 	mgmt "$1" monitor GET /metrics | http_body | awk -v s="$2" '$1 == s { print $2 }'
-}
-refused() {	# WANT NAME OUTPUT: status WANT with a JSON error
-	local code msg
-	code=$(echo "$3" | http_code)
-	msg=$(echo "$3" | http_body | jq -r '.error // empty' 2>/dev/null)
-	[ "$code" = "$1" ] && [ -n "$msg" ]
-	ok $? "$2: $code ($msg)"
 }
 
 qkd_start A && qkd_start B; ok $? "A and B start with [metrics] admin_clients"

@@ -16,34 +16,19 @@
 # logs.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mgmt_lib.sh"
 qkd_setup provision || exit 1
 QKD_TIMEOUT=${QKD_TIMEOUT:-120}
 qkd_line A B || { echo "not ok 1 - certificates and configs"; exit 1; }
 D=$QKD_DIR
-qkd_cert admin && qkd_cert monitor && qkd_cert app5 && qkd_cert app6 ||
+mgmt_listen A B && qkd_cert app5 && qkd_cert app6 ||
 	{ echo "not ok 1 - certificates"; exit 1; }
-declare -A MGMT=([A]=127.0.0.1:$((QKD_PORT_BASE + 50)) [B]=127.0.0.1:$((QKD_PORT_BASE + 51)))
 # Under a loaded machine 300 ms without a heartbeat is not a dead peer:
 # a Kx channel declared dead mid-test makes enc_keys answer 503.
 sed -i 's/^\[kx\]$/[kx]\nheartbeat_ms = 100\ndead_after = 20/' "$D/A.conf" "$D/B.conf"
-for n in A B; do
-	printf '[metrics]\nlisten = %s\nclients = monitor\nadmin_clients = admin\n\n' \
-		"${MGMT[$n]}" >> "$D/$n.conf"
-done
 
-# mgmt NODE CN METHOD PATH [CURL ARGS...]: the body, then "HTTP <code>".
-mgmt() {
-	local node=$1 cn=$2 method=$3 path=$4; shift 4
-	curl -sS --max-time 10 --cacert "$D/ca.pem" --cert "$D/$cn.pem" --key "$D/$cn.key" \
-		-X "$method" -w '\nHTTP %{http_code}\n' "$@" "https://${MGMT[$node]}$path" |
-		tee -a "$D/mgmt.out"
-}
 # add NODE CN JSON: POST /api/v1/saes
 add() { mgmt "$1" "$2" POST /api/v1/saes -H 'Content-Type: application/json' --data-binary "$3"; }
-# error_of: the "error" of a JSON error body on stdin.
-error_of() {
-	"$QKD_PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["error"] if d.get("status") else "NOT AN ERROR")'
-}
 # ids NODE: the SAE ids the node serves, sorted, on one line.
 ids() {
 	mgmt "$1" monitor GET /api/v1/saes | http_body | "$QKD_PY" -c \
@@ -61,13 +46,6 @@ out=$(qkd_enc A app5 app6)
 
 # ---- bad changes: refused with a reason, nothing changes ----------------------
 
-refused() {	# WANT NAME OUTPUT: status WANT with a JSON error
-	local code msg
-	code=$(echo "$3" | http_code)
-	msg=$(echo "$3" | http_body | error_of 2>/dev/null)
-	[ "$code" = "$1" ] && [ -n "$msg" ] && [ "$msg" != "NOT AN ERROR" ]
-	ok $? "$2: $code ($msg)"
-}
 refused 403 "a monitor-role client may not add an SAE" \
 	"$(add A monitor '{"id":"app5","cert_cn":"app5","node":"A"}')"
 refused 403 "nor remove one" "$(mgmt A monitor DELETE /api/v1/saes/app1)"

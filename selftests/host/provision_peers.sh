@@ -12,35 +12,16 @@
 # certificate.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mgmt_lib.sh"
 qkd_setup provision_peers || exit 1
 QKD_TIMEOUT=${QKD_TIMEOUT:-120}
 qkd_line A B C || { echo "not ok 1 - certificates and configs"; exit 1; }
 D=$QKD_DIR
 all_ids=$D/ids
-qkd_cert admin && qkd_cert monitor || { echo "not ok 1 - certificates"; exit 1; }
-declare -A MGMT=([A]=127.0.0.1:$((QKD_PORT_BASE + 50)) [C]=127.0.0.1:$((QKD_PORT_BASE + 52)))
 sed -i 's/^\[kx\]$/[kx]\nheartbeat_ms = 100\ndead_after = 20/' "$D"/*.conf
-for n in A C; do
-	printf '[metrics]\nlisten = %s\nclients = monitor\nadmin_clients = admin\n\n' \
-		"${MGMT[$n]}" >> "$D/$n.conf"
-done
+mgmt_listen A C || { echo "not ok 1 - certificates"; exit 1; }
 
-mgmt() {	# NODE CN METHOD PATH [CURL ARGS...]: the body, then "HTTP <code>"
-	local node=$1 cn=$2 method=$3 path=$4; shift 4
-	curl -sS --max-time 10 --cacert "$D/ca.pem" --cert "$D/$cn.pem" --key "$D/$cn.key" \
-		-X "$method" -w '\nHTTP %{http_code}\n' "$@" "https://${MGMT[$node]}$path"
-}
 add() { mgmt "$1" "$2" POST /api/v1/peers -H 'Content-Type: application/json' --data-binary "$3"; }
-error_of() {
-	"$QKD_PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["error"] if d.get("status") else "NOT AN ERROR")'
-}
-refused() {	# WANT NAME OUTPUT: status WANT with a JSON error
-	local code msg
-	code=$(echo "$3" | http_code)
-	msg=$(echo "$3" | http_body | error_of 2>/dev/null)
-	[ "$code" = "$1" ] && [ -n "$msg" ] && [ "$msg" != "NOT AN ERROR" ]
-	ok $? "$2: $code ($msg)"
-}
 peers() {	# NODE: the peers over Mk, name:state sorted
 	mgmt "$1" monitor GET /api/v1/peers | http_body | "$QKD_PY" -c \
 		'import json,sys; print(" ".join(sorted(p["peer"] + ":" + p["state"] for p in json.load(sys.stdin)["peers"])))'
