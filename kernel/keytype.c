@@ -29,6 +29,7 @@
 #include <linux/cred.h>
 #include <linux/key-type.h>
 #include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -64,6 +65,12 @@ struct qkd_key_spec {
  */
 static DEFINE_MUTEX(instantiate_lock);
 static struct qkd_key_payload *instantiating;	/* under instantiate_lock */
+/*
+ * The task holding instantiate_lock to hand a payload over.  Set under the
+ * lock; .instantiate reads it without, only to compare it with current:
+ * add_key(2) calls .instantiate with no lock of ours held.
+ */
+static struct task_struct *instantiator;
 
 /* ---- description ---------------------------------------------------- */
 
@@ -118,9 +125,11 @@ static int qkd_key_instantiate(struct key *key,
 {
 	struct qkd_key_payload *p = (struct qkd_key_payload *)prep->data;
 
+	if (READ_ONCE(instantiator) != current)
+		return -EPERM;	/* add_key(2), keyctl instantiate */
 	lockdep_assert_held(&instantiate_lock);
 	if (!p || p != instantiating)
-		return -EPERM;	/* add_key(2), keyctl instantiate */
+		return -EPERM;
 	instantiating = NULL;	/* the key owns it now */
 	key->payload.data[0] = p;
 	return 0;
@@ -215,7 +224,9 @@ static int instantiate_with(struct key *key, struct qkd_key_payload *p,
 
 	mutex_lock(&instantiate_lock);
 	instantiating = p;
+	WRITE_ONCE(instantiator, current);
 	err = key_instantiate_and_link(key, p, p->len, NULL, authkey);
+	WRITE_ONCE(instantiator, NULL);
 	if (instantiating)	/* not taken over by .instantiate */
 		kfree_sensitive(p);
 	instantiating = NULL;
