@@ -255,8 +255,15 @@ alarmed() {
 	qkd_ctl A -j alarm show 2>/dev/null |
 		jq -e '.active | any(.source == "macsec:macsec0")' >/dev/null
 }
+# The first rotation after the start may find no block confirmed yet (an
+# alarm that clears at once): the shortage looked for comes after one
+# rotation went through, and holds alarm and state together.
+for i in $(seq 1 60); do
+	[ "$(port A state)" = up ] && [ "$(port A rotations)" -ge 1 ] && break
+	sleep 0.5
+done
 for i in $(seq 1 240); do
-	alarmed && break
+	alarmed && [ "$(port A state)" = degraded ] && break
 	sleep 0.5
 done
 alarmed
