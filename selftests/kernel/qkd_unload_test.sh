@@ -32,10 +32,12 @@ read_pid=$!
 sleep 3
 rmmod qkd_sim
 ktap_ok $? "rmmod qkd_sim while a dump loop and a key-read loop run"
-# A dump in flight holds a reference on qkd for a moment: retry briefly.
-for try in $(seq 1 50); do
+# A dump in flight holds a reference on qkd for a moment, and the dump
+# loop starts the next at once: retry often, for up to 12 s (the loops
+# run on for longer).
+for try in $(seq 1 600); do
 	rmmod qkd 2>/dev/null && break
-	sleep 0.1
+	sleep 0.02
 done
 ! grep -q '^qkd ' /proc/modules
 ktap_ok $? "rmmod qkd while the loops run (attempts: $try)"
