@@ -831,7 +831,8 @@ void keysrc_file_tick(struct keysrc *src)
 		s->st.files_refused++;
 		file_remove(s, i);
 	}
-	if (s->problem[0] && now - s->problem_ms >= KF_ALARM_HOLD_MS) {
+	/* Not now - problem_ms: a problem raised in this tick is newer. */
+	if (s->problem[0] && now >= s->problem_ms + KF_ALARM_HOLD_MS) {
 		s->problem[0] = '\0';
 		alarm_clear(s->alarm_src);
 	}
