@@ -212,6 +212,11 @@ bad_a=$((bad_a - bad_a0))
 bad_b=$((bad_b - bad_b0))
 [ "$bad_a" -eq 0 ] && [ "$bad_b" -eq 0 ]
 ktap_ok $? "ip -s macsec show: no invalid, not-valid, not-using-SA or late frame (A $bad_a, B $bad_b)"
+[ "$bad_a" -eq 0 ] && [ "$bad_b" -eq 0 ] || for ns in $ns_a $ns_b; do
+	ip -n $ns -s -j macsec show | jq -c '[.. | objects | to_entries[] |
+		select(.key | test("^In(Pkts)?(NotValid|Invalid|NotUsingSA|UnusedSA|Late)$"; "i")) |
+		select(.value != 0)]' | sed "s/^/# $ns: /"
+done
 
 ans=$(awk '{print $2}' "$QKD_DIR/samples" | sort -u | tr -d '\n')
 [ "$ans" = 0123 ]

@@ -19,9 +19,9 @@
  *   MACSEC_SWITCH (seq, n)       -------->   encoding SA := n
  *
  * Each end can receive on n before either end sends on it, and keeps
- * receiving on the old AN for the grace period (half the interval, at most
- * GRACE_MAX_MS), after which the old SAs are deleted; the AN comes round
- * again only three rotations later.  A failure (no key, fetch refused,
+ * receiving on the old AN for the grace period (the interval, at most
+ * GRACE_MAX_MS, and no later than the next rotation), after which the old
+ * SAs are deleted; the AN comes round again only three rotations later.  A failure (no key, fetch refused,
  * install error, no answer) raises alarm "macsec:IFNAME", keeps the current
  * SAK and retries; the next good rotation clears the alarm.
  */
@@ -43,7 +43,7 @@
 #define HELLO_EVERY_MS	1000
 #define PN_POLL_MS	500
 #define RETRY_MS	1000
-#define GRACE_MAX_MS	500
+#define GRACE_MAX_MS	2000
 #define ERR_MAX		MACSEC_ERROR_MAX
 
 struct port {
@@ -344,11 +344,15 @@ static int port_init(struct macsec *ms, struct port *p,
 		     size_t errlen)
 {
 	char src[ALARM_SOURCE_MAX], obj[ALARM_OBJECT_MAX];
-	uint64_t grace_ms = (uint64_t)cfg->rotate_s * 500;
+	uint64_t grace_ms = (uint64_t)cfg->rotate_s * 1000;
 	struct rotate_port_cfg rc = {
 		.name = cfg->name, .peer = cfg->peer, .link = cfg->link,
 		.rotate_s = cfg->rotate_s,
-		/* Half the interval, long before the AN comes round again. */
+		/*
+		 * Long enough for frames queued behind a stalled host; the
+		 * next rotation retires the old AN anyway, two before it
+		 * comes round again.
+		 */
 		.grace_us = (grace_ms < GRACE_MAX_MS ? grace_ms : GRACE_MAX_MS) *
 			    1000,
 		.alarm_source = src, .alarm_object = obj, .ctx = p,
