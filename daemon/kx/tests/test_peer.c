@@ -243,11 +243,11 @@ static void test_keys_cross_kx(void **state)
 	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
 	node_start(&a, QKD_ROLE_TX);
 	node_start(&b, QKD_ROLE_RX);
-	assert_true(run_until(peer_is_up, a.peers, 5000));
-	assert_true(run_until(peer_is_up, b.peers, 5000));
+	assert_true(run_until(peer_is_up, a.peers, 20000));
+	assert_true(run_until(peer_is_up, b.peers, 20000));
 	assert_int_equal(ksa_enc_keys(a.ksa, "app1", "app2", NULL, 0, 4, 256,
 				      k, &err), KSA_OK);
-	assert_true(run_until(dec_done, &dt, 3000));
+	assert_true(run_until(dec_done, &dt, 10000));
 	assert_int_equal(dt.r, KSA_OK);
 	for (int i = 0; i < 4; i++) {
 		assert_string_equal(d[i].key_id, k[i].key_id);
@@ -429,19 +429,19 @@ static void test_hub_forwarding_rules(void **state)
 	node_start(&b, QKD_ROLE_RX);
 	peers_set_hub(a.peers, "B");
 	peers_set_hub(b.peers, "B");
-	assert_true(run_until(peer_is_up, a.peers, 5000));
+	assert_true(run_until(peer_is_up, a.peers, 20000));
 	/* A reaches C through its hub B: "up" as long as B is. */
 	assert_true(peers_is_up(a.peers, "C"));
 	assert_int_equal(peers_send(a.peers, "C", m), 0);
 	/* B is the hub but has no node C: dropped, counted, channel kept. */
-	assert_true(run_until(hub_refused_one, b.peers, 3000));
+	assert_true(run_until(hub_refused_one, b.peers, 10000));
 	peers_hub_stats(b.peers, &fwd, &refused);
 	assert_int_equal(fwd, 0);
 	assert_true(peer_is_up(a.peers));
 	/* A node that is not the hub refuses to forward and hangs up. */
 	peers_set_hub(b.peers, NULL);
 	assert_int_equal(peers_send(a.peers, "C", m), 0);
-	assert_true(run_until(peer_is_down, a.peers, 3000));
+	assert_true(run_until(peer_is_down, a.peers, 10000));
 	free(m);
 	node_stop(&a);
 	node_stop(&b);
