@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -84,6 +87,7 @@ struct daemon {
 	struct provision *prov;		/* SAEs, link thresholds, peers over Mk */
 	struct crl_watch *crl;		/* expiry of [tls] kx_crl, sae_crl */
 	bool verbose;		/* -v: debug logging survives SIGHUP */
+	bool memory_locked;	/* [node] lock_all_memory: mlockall done */
 	int lock_fd;		/* state_dir/qkdkmd.lock, held while we run */
 };
 
@@ -140,8 +144,10 @@ static void usage(FILE *out)
 "no_new_privs.  Core\n"
 "dumps are disabled (the process is not dumpable) and key material lives\n"
 "in OpenSSL's secure heap (mlock'd, not dumped); if it cannot be locked\n"
-"the daemon does not start.  A config holding seeds must not be readable\n"
-"by other users.\n"
+"the daemon does not start.  [node] lock_all_memory = yes locks all of\n"
+"its memory (mlockall; CAP_IPC_LOCK, if held, is then kept), and the\n"
+"daemon does not start if it cannot.  A config holding seeds must not be\n"
+"readable by other users.\n"
 "\n"
 "Exit status: 0 after a clean stop or a good --check, 1 on a bad\n"
 "configuration or a start-up failure, 2 on bad usage.\n"
@@ -151,8 +157,106 @@ static void usage(FILE *out)
 
 /* ---- process hardening ------------------------------------------------- */
 
-static int harden_process(const struct qkd_config *cfg)
+/* Bytes locked by the process (VmLck), or 0 if /proc says nothing. */
+static unsigned long long locked_bytes(void)
 {
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib << 10;
+}
+
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+/*
+ * [node] lock_all_memory: the secure heap holds the daemon's own copies of
+ * keys, but keys also pass through memory it does not allocate (libcurl's
+ * receive buffer, jansson's strings, OpenSSL's record buffers, stack
+ * frames).  mlockall() keeps every page, present and future, out of swap.
+ * Under MCL_FUTURE each new mapping is locked and faulted in whole, so a
+ * thread's 8 MiB default stack would cost 8 MiB of RAM, and each extra
+ * malloc arena reserves 64 MiB that all count against RLIMIT_MEMLOCK:
+ * small stacks (the sim links' mark writers, libcurl's resolver threads)
+ * and one arena keep the locked total near the resident one.
+ */
+#define LOCKED_THREAD_STACK	(512 << 10)
+
+/*
+ * mlockall(@flags) for [node] lock_all_memory, failing closed with the
+ * cause and the fix; @lim gets the limit that applies, for the log.
+ */
+static int lock_memory(int flags, char *lim, size_t limlen)
+{
+	struct rlimit ml = { 0, 0 };
+	bool cap = have_cap(CAP_IPC_LOCK);
+
+#if defined(__SANITIZE_ADDRESS__)
+	/* Its shadow maps terabytes: mlockall would fault them all in. */
+	log_err("[node] lock_all_memory = yes: this qkdkmd is built with AddressSanitizer, whose shadow memory cannot be locked; use a build without it or set lock_all_memory = no");
+	return -1;
+#endif
+	/* The soft limit up to the hard one, as for descriptors. */
+	if (getrlimit(RLIMIT_MEMLOCK, &ml) == 0 && ml.rlim_cur < ml.rlim_max) {
+		ml.rlim_cur = ml.rlim_max;
+		setrlimit(RLIMIT_MEMLOCK, &ml);
+		getrlimit(RLIMIT_MEMLOCK, &ml);
+	}
+	if (cap)
+		snprintf(lim, limlen, "none (CAP_IPC_LOCK)");
+	else if (ml.rlim_cur == RLIM_INFINITY)
+		snprintf(lim, limlen, "RLIMIT_MEMLOCK unlimited");
+	else
+		snprintf(lim, limlen, "RLIMIT_MEMLOCK %llu KiB",
+			 (unsigned long long)ml.rlim_cur >> 10);
+	if (mlockall(flags) == 0)
+		return 0;
+	if (cap)
+		log_err("[node] lock_all_memory = yes: mlockall: %s, although the daemon has CAP_IPC_LOCK: the machine has too little memory to lock all of the daemon's; set lock_all_memory = no",
+			strerror(errno));
+	else
+		log_err("[node] lock_all_memory = yes: mlockall: %s: %s is too small to lock all of the daemon's memory and it lacks CAP_IPC_LOCK; raise the limit (LimitMEMLOCK= in the unit, ulimit -l, prlimit --memlock; at least 64 MiB, see daemon.rst, Locked memory), grant CAP_IPC_LOCK, or set lock_all_memory = no",
+			strerror(errno), lim);
+	return -1;
+}
+
+static int lock_all_memory(void)
+{
+	pthread_attr_t attr;
+	char lim[64];
+
+	mallopt(M_ARENA_MAX, 1);
+	if (pthread_attr_init(&attr) == 0) {
+		if (pthread_attr_setstacksize(&attr, LOCKED_THREAD_STACK) == 0)
+			pthread_setattr_default_np(&attr);
+		pthread_attr_destroy(&attr);
+	}
+	if (lock_memory(MCL_CURRENT | MCL_FUTURE, lim, sizeof(lim)) < 0)
+		return -1;
+	log_notice("memory: all of it locked (mlockall), %llu KiB so far; limit: %s",
+		   locked_bytes() >> 10, lim);
+	return 0;
+}
+
+static int harden_process(struct daemon *d)
+{
+	const struct qkd_config *cfg = &d->cfg;
 	struct rlimit no_core = { 0, 0 };
 	int ret;
 
@@ -160,6 +264,12 @@ static int harden_process(const struct qkd_config *cfg)
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		log_err("cannot disable core dumps: %s", strerror(errno));
 		return -1;
+	}
+	/* Before the secure heap and every key: its failure is the clear one. */
+	if (cfg->lock_all_memory) {
+		if (lock_all_memory() < 0)
+			return -1;
+		d->memory_locked = true;
 	}
 	/*
 	 * Every connection costs a descriptor: take what the hard limit
@@ -202,22 +312,26 @@ static bool uses_kernel_source(const struct qkd_config *cfg)
 }
 
 /*
- * Keep CAP_NET_ADMIN only if a kernel link needs it; drop everything else
- * from the bounding, ambient, effective, permitted and inheritable sets.
- * Without CAP_SETPCAP (an unprivileged run) the bounding set cannot be
- * changed, but then there is nothing in it we could use anyway.
+ * Keep CAP_NET_ADMIN only if a kernel link needs it, and CAP_IPC_LOCK (if
+ * held) when all memory is locked: without it every later mapping counts
+ * against RLIMIT_MEMLOCK, which a daemon started as root may not have
+ * raised.  Drop everything else from the bounding, ambient, effective,
+ * permitted and inheritable sets.  Without CAP_SETPCAP (an unprivileged
+ * run) the bounding set cannot be changed, but then there is nothing in it
+ * we could use anyway.
  */
-static int drop_privileges(bool keep_net_admin)
+static int drop_privileges(bool keep_net_admin, bool keep_ipc_lock)
 {
 	struct __user_cap_header_struct hdr = {
 		.version = _LINUX_CAPABILITY_VERSION_3,
 	};
 	struct __user_cap_data_struct data[2];
-	uint32_t keep = keep_net_admin ? 1u << CAP_NET_ADMIN : 0;
+	uint32_t keep = (keep_net_admin ? 1u << CAP_NET_ADMIN : 0) |
+			(keep_ipc_lock ? 1u << CAP_IPC_LOCK : 0);
 	int cap;
 
 	for (cap = 0; cap <= 63; cap++) {
-		if (keep_net_admin && cap == CAP_NET_ADMIN)
+		if (cap < 32 && (keep & (1u << cap)))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
 			break;	/* past the kernel's last capability */
@@ -225,7 +339,7 @@ static int drop_privileges(bool keep_net_admin)
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -1;
-	if (keep_net_admin && !(data[0].permitted & keep))
+	if (keep_net_admin && !(data[0].permitted & (1u << CAP_NET_ADMIN)))
 		log_warn("a link uses the kernel (source = kernel or kernel_push) but CAP_NET_ADMIN is missing: key commands will fail");
 	data[0].effective &= keep;
 	data[0].permitted &= keep;
@@ -963,7 +1077,8 @@ static void report_unapplied(const struct qkd_config *old,
 
 	if (memcmp(&old->node, &new->node, sizeof(old->node)) ||
 	    strcmp(old->control, new->control) ||
-	    old->secure_heap != new->secure_heap)
+	    old->secure_heap != new->secure_heap ||
+	    old->lock_all_memory != new->lock_all_memory)
 		log_warn("reload: [node] changes other than log_level need a restart");
 	if (strcmp(old->etsi_listen, new->etsi_listen) ||
 	    memcmp(&old->limits, &new->limits, sizeof(old->limits)) ||
@@ -1234,6 +1349,20 @@ static int check_only(struct daemon *d)
 	    check_crl(d, "sae_crl", c->tls_sae_crl, c->tls_line.sae_crl,
 		      "ETSI 014 and SKIP"))
 		return 1;
+	/*
+	 * Under the unit, --check runs with the daemon's limits: lock what
+	 * this process has mapped by now (config, libraries, TLS contexts),
+	 * about two thirds of what the daemon locks at start.
+	 */
+	if (c->lock_all_memory) {
+		char lim[64];
+
+		if (lock_memory(MCL_CURRENT, lim, sizeof(lim)) < 0)
+			return 1;
+		printf("%s: lock_all_memory = yes: %llu KiB locked for the check; limit: %s\n",
+		       d->config_path, locked_bytes() >> 10, lim);
+		munlockall();
+	}
 	printf("%s: ok\n", d->config_path);
 	return 0;
 }
@@ -1242,7 +1371,7 @@ static int run(struct daemon *d)
 {
 	int ret;
 
-	if (harden_process(&d->cfg) < 0)
+	if (harden_process(d) < 0)
 		return 1;
 	d->loop = loop_new();
 	if (!d->loop) {
@@ -1261,7 +1390,8 @@ static int run(struct daemon *d)
 	/* MACsec SAs and WireGuard PSKs are set over genetlink:
 	 * CAP_NET_ADMIN too. */
 	if (drop_privileges(uses_kernel_source(&d->cfg) ||
-			    d->cfg.n_macsec || d->cfg.n_wireguard) < 0) {
+			    d->cfg.n_macsec || d->cfg.n_wireguard,
+			    d->memory_locked) < 0) {
 		log_err("dropping privileges: %s", strerror(errno));
 		ret = 1;
 		goto out;

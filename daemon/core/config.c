@@ -367,7 +367,8 @@ static bool was_seen(const struct seen *s, const char *key)
 static const char *const node_keys[] = {
 	"name", "state_dir", "control", "log_level", "secure_heap",
 	"controller", "role", "key_relay", "relay_sessions",
-	"control_admin_group", "allow_unlocked_memory", NULL
+	"control_admin_group", "allow_unlocked_memory", "lock_all_memory",
+	NULL
 };
 static const char *const tls_keys[] = {
 	"ca", "cert", "key", "kx_ca", "sae_ca", "crl", "kx_crl", "sae_crl",
@@ -723,6 +724,8 @@ static void node_key(struct parser *p, const char *key, const char *val)
 		set_secure_heap(p, val, &c->secure_heap);
 	else if (!strcmp(key, "allow_unlocked_memory"))
 		set_yes_no(p, key, val, &c->allow_unlocked_memory);
+	else if (!strcmp(key, "lock_all_memory"))
+		set_yes_no(p, key, val, &c->lock_all_memory);
 	else if (!strcmp(key, "controller"))
 		set_name(p, key, val, c->controller, sizeof(c->controller));
 	else if (!strcmp(key, "role"))

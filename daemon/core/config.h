@@ -273,6 +273,8 @@ struct qkd_config {
 	uint64_t secure_heap;		/* bytes of mlock'd heap for keys */
 	/* Test-only: start even if the secure heap cannot be locked. */
 	bool allow_unlocked_memory;
+	/* mlockall(): no page of the process can reach swap (daemon.rst). */
+	bool lock_all_memory;
 	/* Key relay routing: "" distributed (configuration 1), else the
 	 * node that computes and pushes routes (configuration 2). */
 	char controller[KM_NAME_MAX];

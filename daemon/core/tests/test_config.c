@@ -704,6 +704,8 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:7: [tls]: missing required key 'cert' (or both 'kx_cert' and 'sae_cert')" },
 	{ 5, "allow_unlocked_memory = maybe",
 	  "t.conf:5: allow_unlocked_memory: 'maybe' is not yes or no" },
+	{ 5, "lock_all_memory = 1",
+	  "t.conf:5: lock_all_memory: '1' is not yes or no" },
 	{ 3, "nmae = A", "t.conf:3: unknown key 'nmae' in [node]" },
 	{ 11, "[etsi]", "t.conf:11: unknown section [etsi]" },
 	{ 13, "key_size = 25x",
@@ -1156,6 +1158,7 @@ static void test_trust_anchors(void **state)
 	assert_string_equal(c.tls_kx_crl, "");
 	assert_string_equal(c.tls_sae_crl, "");
 	assert_false(c.allow_unlocked_memory);
+	assert_false(c.lock_all_memory);
 	config_free(&c);
 	free(text);
 
@@ -1215,6 +1218,12 @@ static void test_trust_anchors(void **state)
 	text = file_with(5, "allow_unlocked_memory = yes");
 	assert_int_equal(parse(text, &c, err), 0);
 	assert_true(c.allow_unlocked_memory);
+	config_free(&c);
+	free(text);
+
+	text = file_with(5, "lock_all_memory = yes");
+	assert_int_equal(parse(text, &c, err), 0);
+	assert_true(c.lock_all_memory);
 	config_free(&c);
 	free(text);
 }
