@@ -965,6 +965,7 @@ static int start_all(struct daemon *d)
 		.strongswan = d->strongswan,
 		.ipsec = d->ipsec, .etsi = d->etsi,
 		.account = d->account,
+		.memory_locked = d->memory_locked,
 	};
 	d->ctl = ctl_start(d->loop, d->cfg.control, &d->ctl_src, err,
 			   sizeof(err));

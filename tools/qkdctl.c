@@ -249,6 +249,8 @@ static void show_status(json_t *d)
 	printf("  links %lld (%lld up)  peers %lld (%lld up)  SAEs %lld\n",
 	       jnum(d, "links"), jnum(d, "links_up"), jnum(d, "peers"),
 	       jnum(d, "peers_up"), jnum(d, "saes"));
+	printf("  memory %s\n", json_is_true(json_object_get(d, "memory_locked")) ?
+	       "all locked (lock_all_memory)" : "keys locked (secure heap)");
 }
 
 static void show_links(json_t *d)

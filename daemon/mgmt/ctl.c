@@ -220,7 +220,7 @@ static json_t *run_command(struct ctl *ctl, const char *cmd, const char *sae,
 	if (!strcmp(cmd, "status"))
 		return view_status(s->cfg, s->kma, s->peers,
 				   (loop_now_ms() - ctl->started_ms) / 1000,
-				   ctl->started);
+				   ctl->started, s->memory_locked);
 	if (!strcmp(cmd, "link show"))
 		return view_links(s->kma, s->lsa, false);
 	if (!strcmp(cmd, "link generation"))

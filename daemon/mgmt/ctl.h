@@ -39,6 +39,7 @@
 #ifndef QKD_CTL_H
 #define QKD_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,7 @@ struct ctl_sources {
 	struct etsi014_server *etsi;	/* its request counters (metrics.h) */
 	const struct account *account;	/* "account show" (may be NULL) */
 	const struct mx_notify *notify;	/* Mx notifications (may be NULL) */
+	bool memory_locked;		/* [node] lock_all_memory in effect */
 };
 
 /*

@@ -71,6 +71,9 @@ static void node_metrics(FILE *f, const struct ctl_sources *src)
 	       "This node; the value is always 1.");
 	fprintf(f, "qkd_node_info{node=\"%s\"} 1\n",
 		esc(src->cfg->node.name));
+	family(f, "qkd_node_memory_locked", "gauge",
+	       "1 if all of the daemon's memory is locked ([node] lock_all_memory), 0 if only the secure heap is.");
+	fprintf(f, "qkd_node_memory_locked %d\n", src->memory_locked);
 }
 
 /* ---- links and pools ---------------------------------------------------- */

@@ -54,7 +54,7 @@ struct acct_interval_info;
 /* view_node.c: "status", "peer show" */
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
 		    const struct peers *peers, uint64_t uptime_s,
-		    time_t started);
+		    time_t started, bool memory_locked);
 json_t *view_peers(const struct peers *peers);
 json_t *view_peer_json(const struct peer_info *p);
 

@@ -12,7 +12,7 @@
 
 json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
 		    const struct peers *peers, uint64_t uptime_s,
-		    time_t started)
+		    time_t started, bool memory_locked)
 {
 	size_t n_links = kma ? kma_link_count(kma) : 0;
 	size_t i, up = 0, peers_up = 0, n_peers;
@@ -26,7 +26,7 @@ json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
 	for (i = 0; i < n_peers; i++)
 		if (!peers_info(peers, i, &pi) && pi.state == PEER_UP)
 			peers_up++;
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:b}",
 			 "node", cfg->node.name,
 			 "pid", (json_int_t)getpid(),
 			 "uptime_s", (json_int_t)uptime_s,
@@ -38,7 +38,8 @@ json_t *view_status(const struct qkd_config *cfg, const struct kma *kma,
 			 "saes", (json_int_t)cfg->n_saes,
 			 "etsi014", cfg->etsi_listen,
 			 "kx", cfg->kx_listen,
-			 "log_level", config_log_level_name(log_get_level()));
+			 "log_level", config_log_level_name(log_get_level()),
+			 "memory_locked", memory_locked);
 }
 
 json_t *view_peer_json(const struct peer_info *p)

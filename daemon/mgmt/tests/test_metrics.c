@@ -96,6 +96,7 @@ static void test_render_format(void **state)
 	assert_int_equal(strlen(text), len);
 	assert_non_null(strstr(text, "\nqkd_alarm_active{source=\"peer:\\\"B\\\"\",severity=\"major\"} 1\n"));
 	assert_non_null(strstr(text, "qkd_node_info{node=\"A\"} 1\n"));
+	assert_non_null(strstr(text, "qkd_node_memory_locked 0\n"));
 	assert_non_null(strstr(text, "\nqkd_alarms_active{severity=\"major\"} 1\n"));
 	assert_non_null(strstr(text, "\nqkd_alarms_active{severity=\"critical\"} 0\n"));
 	for (line = strtok_r(text, "\n", &save); line;
