@@ -939,12 +939,10 @@ int kma_link_add(struct kma *kma, const struct kma_link_cfg *cfg, char *err,
 	if (link_insert(kma, cfg, src, err, errlen))
 		return -ENOMEM;
 	l = kma->links[kma->n_links - 1];
-	if (keysrc_is_confirm(l->src) && kma->peers) {
+	/* Link agreement starts from its first tick if the peer is up
+	 * (confirm_tick() asks while waiting), else when it comes up. */
+	if (keysrc_is_confirm(l->src) && kma->peers)
 		confirm_set_transport(l->src, &peers_confirm, kma->peers);
-		/* As at start when the channel comes up: link agreement. */
-		if (peers_is_up(kma->peers, l->cfg.peer))
-			confirm_peer_up(l->src);
-	}
 	link_set_kx(kma, l);
 	return 0;
 }

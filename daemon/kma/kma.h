@@ -119,7 +119,8 @@ int kma_link_set_generation(struct kma *kma, const char *name, bool run,
 /*
  * Add link @cfg at run time (runtime provisioning), its source opened as
  * kma_new() opens one; no other link moves.  If its peer's Kx channel is
- * up, link agreement starts at once, as when a channel comes up.  The
+ * up, link agreement starts at the source's first tick, else when the
+ * channel comes up.  The
  * caller checked @cfg (config_link_check()) and cleanses its seed.  0, or
  * -EEXIST (name or peer taken), -EIO (the source would not open), with
  * the reason in @err.

@@ -50,6 +50,7 @@ wait_agreed() {	# NODE LINK
 	return 1
 }
 allocated() { qkd_ctl "$1" -j pool show | jq -r --arg l "$2" '([.[] | select(.link == $l) | .allocated] + [0])[0]'; }
+relay_links() { qkd_ctl "$1" -j relay audit | jq -r '[.[].link] | sort | join(" ")'; }
 saved() { jq -c "${1}" "$D/state-A/provisioned.json" 2>/dev/null; }
 
 for n in A B C; do qkd_start $n || { echo "not ok 1 - $n starts"; exit 1; }; done
@@ -97,6 +98,7 @@ out=$(add C admin "$(body AC A rx)")
 wait_agreed A AC && wait_agreed C AC
 ok $? "AC agreed at both ends, $((($(date +%s%N) - t0) / 1000000)) ms after the first POST"
 [ "$(links A)" = "AB AC" ] && [ "$(state_of A AB)" = agreed ]; ok $? "A's links: $(links A), AB still agreed"
+[ "$(relay_links A)" = "AB AC" ]; ok $? "A's relay counters follow: $(relay_links A)"
 [ "$(saved '[.links_added[].name]')" = '["AC"]' ] &&
 [ "$(stat -c %a "$D/state-A/provisioned.json")" = 600 ]
 ok $? "provisioned.json holds link AC, mode 600"
@@ -129,7 +131,8 @@ out=$(mgmt C admin DELETE /api/v1/links/AC)
 [ "$(links A)" = AB ] && [ "$(state_of A AC)" = none ] &&
 [ "$(qkd_ctl A -j pool show | jq -r '[.[].link] | join(" ")')" = AB ]
 ok $? "AC is gone from A's links and pools"
-! mgmt A monitor GET /metrics | grep -q 'link="AC"'; ok $? "and from A's metrics"
+! mgmt A monitor GET /metrics | grep -q 'link="AC"' && [ "$(relay_links A)" = AB ]
+ok $? "and from A's metrics and relay counters"
 [ "$(saved '.links_added // []')" = "[]" ] && ! grep -q "$seed" "$D/state-A/provisioned.json"
 ok $? "provisioned.json follows, without the seed"
 refused 404 "removing it again" "$(mgmt A admin DELETE /api/v1/links/AC)"
