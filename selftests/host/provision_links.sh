@@ -11,7 +11,8 @@
 # change nothing.  Removing AB, which a [strongswan] consumer takes its
 # keys from, is refused (409).  Removing AC: gone from the links, the
 # pools and the metrics; A-B keeps its keys.  A file link is added and
-# removed the same way.  The seed appears in no
+# removed the same way.  A configured link removed (BC at C) stays
+# removed over a restart.  The seed appears in no
 # answer, log or audit line; the audit log names the certificate.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -24,9 +25,12 @@ D=$QKD_DIR
 all_ids=$D/ids
 sed -i 's/^\[kx\]$/[kx]\nheartbeat_ms = 100\ndead_after = 20/' "$D"/*.conf
 mgmt_listen A C || { echo "not ok 1 - certificates"; exit 1; }
-# A consumer of link AB at A: strongSwan PPKs (no charon needed to start).
+# A consumer of link AB: strongSwan PPKs (no charon needed to start), at
+# both ends, since a node without it closes the channel on its messages.
 printf '[strongswan gw]\nconnection = gw\nchild = gw\nppk_id = ppk-gw\nsocket = %s/no-charon.sock\npeer = B\nlink = AB\n\n' \
 	"$D" >> "$D/A.conf"
+printf '[strongswan gw]\nconnection = gw\nchild = gw\nppk_id = ppk-gw\nsocket = %s/no-charon-B.sock\npeer = A\nlink = AB\n\n' \
+	"$D" >> "$D/B.conf"
 
 seed=$(openssl rand -hex 32)
 # body NAME PEER ROLE [MORE JSON FIELDS]: a sim link with $seed
@@ -151,6 +155,14 @@ dec=$(qkd_post B app2 /api/v1/keys/app1/dec_keys "$(key_ids_json $ids)")
 ok $? "the key over AB taken before the changes is fetched at B, identical"
 enc=$(qkd_enc A app1 app2)
 qkd_check_pair "keys over AB after all that" "$enc" B app2 app1 1 32
+
+# A configured link removed stays removed over a restart.
+out=$(mgmt C admin DELETE /api/v1/links/BC)
+[ "$(echo "$out" | http_code)" = 200 ] && [ "$(links C)" = "" ]; ok $? "C: the admin removes configured link BC: 200"
+qkd_stop C && qkd_start C && [ "$(links C)" = "" ] &&
+[ "$(jq -c .links_removed "$D/state-C/provisioned.json")" = '["BC"]' ] &&
+grep -q 'provision: .*0 link(s) added, 1 removed at run time' "$D/C.log"
+ok $? "C restarts without BC (links: '$(links C)')"
 
 ! grep -rq "$seed" "$D/mgmt.out" "$D"/*.log "$D"/state-*/audit.log
 ok $? "the seed is in no answer, log or audit line"
