@@ -11,7 +11,8 @@
 # change nothing.  Removing AB, which a [strongswan] consumer takes its
 # keys from, is refused (409).  Removing AC: gone from the links, the
 # pools and the metrics; A-B keeps its keys.  A file link is added and
-# removed the same way.  A configured link removed (BC at C) stays
+# removed the same way, and an etsi014 link (kme_emulator.py as the
+# module), with keys over it.  A configured link removed (BC at C) stays
 # removed over a restart.  The seed appears in no
 # answer, log or audit line; the audit log names the certificate.
 set -u
@@ -147,6 +148,37 @@ out=$(add A admin '{"name":"AC","peer":"C","source":"file","role":"tx","key_dir"
 [ "$(links A)" = "AB AC" ]; ok $? "A: a file link AC is added: 201, $(links A)"
 out=$(mgmt A admin DELETE /api/v1/links/AC)
 [ "$(echo "$out" | http_code)" = 200 ] && [ "$(links A)" = AB ]; ok $? "and removed: 200"
+# ... and so does an etsi014 source: A and C as the SAEs of one module.
+qkd_cert kme || exit 1
+KME=127.0.0.1:$((QKD_PORT_BASE + 9))
+"$QKD_PY" "$(dirname "$0")/kme_emulator.py" --listen "$KME" \
+	--cert "$D/kme.pem" --key "$D/kme.key" --ca "$D/ca.pem" \
+	--sae A --sae C --max-key-per-request 32 > "$D/kme.log" 2>&1 &
+KME_PID=$!
+trap 'kill $KME_PID 2>/dev/null; qkd_cleanup' EXIT
+e14() {	# SELF PEER ROLE
+	printf '{"name":"AC","peer":"%s","source":"etsi014","role":"%s","block_size":544,"kme_url":"https://%s","kme_ca":"%s/ca.pem","kme_cert":"%s/%s.pem","kme_key":"%s/%s.key","sae_id":"%s","peer_sae_id":"%s","store_min":16,"store_max":64,"kme_timeout_ms":1000}' \
+		"$2" "$3" "$KME" "$D" "$D" "$1" "$D" "$1" "$1" "$2"
+}
+for ((i = 0; i < 50; i++)); do grep -qs "kme emulator on" "$D/kme.log" && break; sleep 0.1; done
+[ "$(add A admin "$(e14 A C tx)" | http_code)" = 201 ] &&
+[ "$(add C admin "$(e14 C A rx)" | http_code)" = 201 ] &&
+wait_agreed A AC && wait_agreed C AC
+ok $? "an etsi014 link AC is added at both ends and agreed"
+a0=$(allocated A AC)
+for ((i = 0; i < 50; i++)); do
+	enc=$(qkd_enc A app1 app3)
+	[ "$(echo "$enc" | http_code)" = 200 ] && break
+	sleep 0.1
+done
+qkd_check_pair "keys over the etsi014 link AC" "$enc" C app3 app1 1 32
+a1=$(allocated A AC)
+((a1 > a0)); ok $? "they came from AC (A allocated $a0 -> $a1 bytes on it)"
+[ "$(mgmt A admin DELETE /api/v1/links/AC | http_code)" = 200 ] &&
+[ "$(mgmt C admin DELETE /api/v1/links/AC | http_code)" = 200 ] && [ "$(links A)" = AB ]
+ok $? "and removed at both ends"
+kill $KME_PID 2>/dev/null
+
 ids=$(echo "$early" | http_body | keys_of | awk '{print $1}')
 # shellcheck disable=SC2086
 dec=$(qkd_post B app2 /api/v1/keys/app1/dec_keys "$(key_ids_json $ids)")
@@ -172,7 +204,7 @@ import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 assert all(r["cn"] == "admin" and r["serial"].upper() == sys.argv[2].upper() for r in recs), recs
 done = [(r["change"]["op"], r["status"]) for r in recs if r["outcome"] == "done"]
-assert done == [("add peer", 201), ("add link", 201), ("remove link", 200), ("add link", 201), ("remove link", 200)], done
+assert done == [("add peer", 201)] + [("add link", 201), ("remove link", 200)] * 3, done
 added = [r["change"]["link"] for r in recs if r["change"]["op"] == "add link" and r["outcome"] == "done"][0]
 assert added["name"] == "AC" and added["source"] == "sim" and "seed" not in added, added
 refused = sorted(r["status"] for r in recs if r["outcome"] == "refused")
