@@ -10,7 +10,8 @@
 # oversized body, a monitor-role client) are refused with a reason and
 # change nothing.  Removing AB, which a [strongswan] consumer takes its
 # keys from, is refused (409).  Removing AC: gone from the links, the
-# pools and the metrics; A-B keeps its keys.  A file link is added and
+# pools and the metrics; A-B keeps its keys, app1-app3 are keyed over B
+# again (key relay).  A file link is added and
 # removed the same way, and an etsi014 link (kme_emulator.py as the
 # module), with keys over it.  A configured link removed (BC at C) stays
 # removed over a restart.  The seed appears in no
@@ -141,6 +142,13 @@ ok $? "and from A's metrics and relay counters"
 [ "$(saved '.links_added // []')" = "[]" ] && ! grep -q "$seed" "$D/state-A/provisioned.json"
 ok $? "provisioned.json follows, without the seed"
 refused 404 "removing it again" "$(mgmt A admin DELETE /api/v1/links/AC)"
+# Without AC, app1 and app3 are keyed over B again (key relay).
+for ((i = 0; i < 50; i++)); do
+	enc=$(qkd_enc A app1 app3)
+	[ "$(echo "$enc" | http_code)" = 200 ] && break
+	sleep 0.1
+done
+qkd_check_pair "keys A-C relayed over B once AC is gone" "$enc" C app3 app1 1 32
 # A file source opens at run time too: its key_dir, relative to state_dir.
 mkdir -m 700 "$D/state-A/keys-AC"
 out=$(add A admin '{"name":"AC","peer":"C","source":"file","role":"tx","key_dir":"keys-AC","key_wait_ms":2000}')
