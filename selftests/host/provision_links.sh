@@ -2,20 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Issue 19, runtime provisioning over Mk, links: on a line A-B-C an admin
-# adds peer C at A and peer A at C, then link AC (source sim, one seed)
-# at both ends with curl, without a restart; app1 at A and app3 at C take
-# and fetch keys over it, and again after A restarts.  Bad links (a peer
-# that is not one, an unknown source or field, a taken name, a second
-# link to a peer, a missing or bad seed, kernel, malformed JSON, an
-# oversized body, a monitor-role client) are refused with a reason and
-# change nothing.  Removing AB, which a [strongswan] consumer takes its
-# keys from, is refused (409).  Removing AC: gone from the links, the
-# pools and the metrics; A-B keeps its keys, app1-app3 are keyed over B
-# again (key relay).  A file link is added and
-# removed the same way, and an etsi014 link (kme_emulator.py as the
-# module), with keys over it.  A configured link removed (BC at C) stays
-# removed over a restart.  The seed appears in no
-# answer, log or audit line; the audit log names the certificate.
+# adds peer C at A and peer A at C, then link AC (source sim, one seed) at
+# both ends with curl, without a restart; app1 at A and app3 at C take and
+# fetch keys over it, and again after A restarts.  Bad links (a peer that
+# is not one, an unknown source or field, a taken name, a second link to a
+# peer, a missing or bad seed, kernel, malformed JSON, an oversized body,
+# a monitor-role client) are refused with a reason and change nothing.
+# Removing AB, which a [strongswan] consumer takes its keys from, is
+# refused (409).  Removing AC: gone from the links, the pools and the
+# metrics; A-B keeps its keys, app1-app3 are keyed over B again (key
+# relay).  A file link is added and removed the same way, and an etsi014
+# link (kme_emulator.py as the module), with keys over it.  A configured
+# link removed (BC at C) stays removed over a restart.  The seed appears
+# in no answer, log or audit line; the audit log names the certificate.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mgmt_lib.sh"
