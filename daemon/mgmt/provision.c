@@ -419,14 +419,19 @@ bad:
 	return NULL;
 }
 
-/* Overwrite the seed's text before the object goes: it is a secret. */
-static void fields_free(json_t *fields)
+/* Overwrite the seed's text of a link object: it is a secret. */
+static void seed_cleanse(json_t *fields)
 {
 	json_t *seed = json_object_get(fields, "seed");
 
 	if (json_is_string(seed))
 		OPENSSL_cleanse((char *)json_string_value(seed),
 				json_string_length(seed));
+}
+
+static void fields_free(json_t *fields)
+{
+	seed_cleanse(fields);
 	json_decref(fields);
 }
 
@@ -1431,6 +1436,7 @@ static int load_links_added(struct provision *p, json_t *added, char *err,
 		struct link_added la = { 0 };
 
 		la.fields = link_fields(v, why, sizeof(why));
+		seed_cleanse(v);	/* the file's copy, read into memory */
 		if (!la.fields) {
 			snprintf(err, errlen, "%s: links_added[%zu]: %s", p->path,
 				 i, why);
