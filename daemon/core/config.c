@@ -108,8 +108,10 @@ static void fail_at(struct parser *p, int line, const char *fmt, ...)
 	va_end(ap);
 	if (line > 0)
 		snprintf(p->err, p->errlen, "%s:%d: %s", p->name, line, reason);
-	else
+	else if (*p->name)
 		snprintf(p->err, p->errlen, "%s: %s", p->name, reason);
+	else		/* not from a file: config_link_check() */
+		snprintf(p->err, p->errlen, "%s", reason);
 }
 
 #define fail(p, ...)	fail_at(p, (p)->line, __VA_ARGS__)
@@ -1248,6 +1250,17 @@ static int grow(struct parser *p, void **arr, struct item_meta **meta,
 }
 
 /* Begin a section from its header text (between the brackets). */
+static void link_defaults(struct kma_link_cfg *l, const char *name)
+{
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->rate = 10000000;
+	l->block_size = 1024;
+	l->store_min = 64;
+	l->store_max = 256;
+	l->kme_timeout_ms = 5000;
+	l->key_wait_ms = 10000;
+}
+
 static void begin_section(struct parser *p, const char *hdr)
 {
 	struct qkd_config *c = p->cfg;
@@ -1320,13 +1333,7 @@ static void begin_section(struct parser *p, const char *hdr)
 			   sizeof(*c->links));
 		if (idx < 0)
 			return;
-		strcpy(c->links[idx].name, name);
-		c->links[idx].rate = 10000000;
-		c->links[idx].block_size = 1024;
-		c->links[idx].store_min = 64;
-		c->links[idx].store_max = 256;
-		c->links[idx].kme_timeout_ms = 5000;
-		c->links[idx].key_wait_ms = 10000;
+		link_defaults(&c->links[idx], name);
 		snprintf(c->links[idx].where, sizeof(c->links[idx].where),
 			 "%s:%d", p->name, p->line);
 		p->kind = SEC_LINK;
@@ -1924,6 +1931,74 @@ static void check_link(struct parser *p, size_t i)
 			fail_at(p, line,
 				"[link %s]: peer '%s' already has [link %s] (one link per peer pair)",
 				l->name, l->peer, p->cfg->links[j].name);
+}
+
+int config_link_check(const char *name, const char *const *keys,
+		      const char *const *vals, size_t n,
+		      const struct qkd_config *cfg,
+		      const struct kma_link_cfg *links, size_t n_links,
+		      const struct peer_cfg *peers, size_t n_peers,
+		      struct kma_link_cfg *out, char *err, size_t errlen)
+{
+	static const char *const link_req[] = { "peer", "source", NULL };
+	struct qkd_config *tmp = calloc(1, sizeof(*tmp));
+	struct parser p = {
+		.cfg = tmp, .name = "", .base_dir = cfg->node.state_dir,
+		.err = err, .errlen = errlen, .kind = SEC_LINK,
+	};
+	struct kma_link_cfg *l;
+	const char *k;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (tmp) {
+		tmp->links = calloc(n_links + 1, sizeof(*tmp->links));
+		tmp->peers = calloc(n_peers + 1, sizeof(*tmp->peers));
+		p.link_meta = calloc(n_links + 1, sizeof(*p.link_meta));
+	}
+	if (!tmp || !tmp->links || !tmp->peers || !p.link_meta) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (!valid_name(name, KM_NAME_MAX)) {
+		snprintf(err, errlen, "link name '%.64s': 1..%d of A-Z a-z 0-9 . _ -",
+			 name, KM_NAME_MAX - 1);
+		goto out;
+	}
+	/* The links and peers of the node now, then the one to check. */
+	memcpy(tmp->links, links, n_links * sizeof(*links));
+	memcpy(tmp->peers, peers, n_peers * sizeof(*peers));
+	tmp->n_links = n_links + 1;
+	tmp->n_peers = n_peers;
+	tmp->central_relay = cfg->central_relay;
+	l = &tmp->links[n_links];
+	link_defaults(l, name);
+	snprintf(p.section, sizeof(p.section), "link %s", name);
+	p.cur_seen = &p.link_meta[n_links].seen;
+	for (size_t i = 0; i < n && !p.failed; i++)
+		if (mark_seen(&p, keys[i], link_keys))
+			link_key(&p, l, keys[i], vals[i]);
+	if (!p.failed && (k = missing_key(p.cur_seen, link_req)))
+		fail(&p, "[link %s]: missing required key '%s'", name, k);
+	for (size_t j = 0; !p.failed && j < n_links; j++)
+		if (!strcmp(links[j].name, name))
+			fail(&p, "[link %s]: there is a link of that name", name);
+	if (!p.failed)
+		check_link(&p, n_links);
+	if (!p.failed) {
+		*out = *l;
+		ret = 0;
+	}
+out:
+	if (tmp && tmp->links)
+		OPENSSL_cleanse(tmp->links, (n_links + 1) * sizeof(*tmp->links));
+	if (tmp) {
+		free(tmp->links);
+		free(tmp->peers);
+	}
+	free(tmp);
+	free(p.link_meta);
+	return ret;
 }
 
 /* A gateway needs a kernel link to its peer, and unique addresses. */

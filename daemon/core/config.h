@@ -395,6 +395,22 @@ bool config_check_name(const char *s, size_t size);
  */
 const char *config_check_pool(uint64_t pool_warn, uint64_t pool_ready);
 
+/*
+ * A [link NAME] given as @n key = value pairs from outside the file
+ * (runtime provisioning, mgmt/provision.h): each pair is checked as the
+ * file's lines are, then the section as a whole as the file's [link]
+ * sections are, against the node's links now (@links, whose seeds may be
+ * clear) and peers now (@peers); relative paths are under @cfg's
+ * state_dir.  0 and the link in @out (its seed: cleanse it after use), or
+ * -1 with the reason in @err (never quoting a seed).
+ */
+int config_link_check(const char *name, const char *const *keys,
+		      const char *const *vals, size_t n,
+		      const struct qkd_config *cfg,
+		      const struct kma_link_cfg *links, size_t n_links,
+		      const struct peer_cfg *peers, size_t n_peers,
+		      struct kma_link_cfg *out, char *err, size_t errlen);
+
 /* "host:port" with a numeric IPv4 address, or "[IPv6]:port".  0 or -1. */
 int config_check_address(const char *addr);
 

@@ -8,7 +8,10 @@
  * provision_parse_peer(): 400 with a reason, or a peer whose name and
  * cert_cn are names and whose address the config parser takes.
  * provision_parse_generation(): 400 with a reason, or one of the two
- * states, and then the bytes name it.
+ * states, and then the bytes name it.  provision_parse_link(): 400 with a
+ * reason, or an object of strings free of NUL with a "name"; then
+ * config_link_check() against a node with one peer, B: -1 with a reason,
+ * or a link of that name to B.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,6 +91,49 @@ static void generation(const uint8_t *data, size_t size)
 		__builtin_trap();
 }
 
+static void link_body(const uint8_t *data, size_t size)
+{
+	static const struct peer_cfg b = { "B", "127.0.0.1:1", "B" };
+	static struct qkd_config cfg = { .node = { "A", "/nonexistent" } };
+	const char *keys[PROVISION_LINK_FIELDS], *vals[PROVISION_LINK_FIELDS];
+	struct kma_link_cfg l;
+	char err[512] = "";
+	const char *key;
+	json_t *fields, *v;
+	size_t n = 0;
+	int st = provision_parse_link((const char *)data, size, &fields, err,
+				      sizeof(err));
+
+	if (st) {
+		if (st != 400 || fields || !err[0] ||
+		    strnlen(err, sizeof(err)) == sizeof(err))
+			__builtin_trap();
+		return;
+	}
+	if (!json_is_string(json_object_get(fields, "name")))
+		__builtin_trap();
+	json_object_foreach(fields, key, v) {
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			__builtin_trap();
+		if (strcmp(key, "name") && n < PROVISION_LINK_FIELDS) {
+			keys[n] = key;
+			vals[n++] = json_string_value(v);
+		}
+	}
+	err[0] = '\0';
+	if (config_link_check(json_string_value(json_object_get(fields, "name")),
+			      keys, vals, n, &cfg, NULL, 0, &b, 1, &l, err,
+			      sizeof(err))) {
+		if (!err[0] || strnlen(err, sizeof(err)) == sizeof(err))
+			__builtin_trap();
+	} else if (strcmp(l.name, json_string_value(json_object_get(fields, "name"))) ||
+		   strcmp(l.peer, "B")) {
+		__builtin_trap();
+	}
+	json_decref(fields);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ksa_sae_cfg s;
@@ -97,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pool(data, size);
 	peer(data, size);
 	generation(data, size);
+	link_body(data, size);
 
 	err[0] = '\0';
 	st = provision_parse_sae((const char *)data, size, &s, err, sizeof(err));

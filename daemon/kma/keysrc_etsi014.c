@@ -1138,6 +1138,7 @@ static void rx_dec_done(struct keysrc_etsi014 *s, long code)
 	struct keysrc_etsi014_key *keys;
 	uint8_t *bytes;
 	char why[160];
+	size_t len;
 
 	if (!bt)
 		return;
@@ -1152,8 +1153,10 @@ static void rx_dec_done(struct keysrc_etsi014 *s, long code)
 			  "dec_keys at %s answers HTTP %ld", s->url, code);
 		return;
 	}
+	/* bt is freed on the way out (rx_pop(), rx_refuse()): its size now. */
+	len = (size_t)bt->n * bs;
 	keys = calloc(bt->n, sizeof(*keys));
-	bytes = OPENSSL_secure_malloc((size_t)bt->n * bs);
+	bytes = OPENSSL_secure_malloc(len);
 	if (!keys || !bytes) {
 		free(keys);
 		OPENSSL_secure_free(bytes);
@@ -1212,7 +1215,7 @@ static void rx_dec_done(struct keysrc_etsi014 *s, long code)
 	rx_answer(s, bt, KXC_OK, NULL);
 	rx_pop(s);
 out:
-	OPENSSL_secure_clear_free(bytes, (size_t)bt->n * bs);
+	OPENSSL_secure_clear_free(bytes, len);
 	free(keys);
 }
 

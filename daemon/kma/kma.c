@@ -67,8 +67,14 @@ struct record_chunk {
 
 struct kma {
 	char node[KM_NAME_MAX];
-	struct kma_link *links;
+	/* Each link on its own: records point at their link, and a link
+	 * added or removed at run time must not move the others. */
+	struct kma_link **links;
 	size_t n_links;
+	struct loop *loop;		/* kma_new(); NULL in unit tests */
+	struct km_node_cfg node_cfg;
+	const struct keysrc_etsi014_kx *e14_kx;	/* kma_etsi014_use_kx() */
+	void *e14_kx_arg;
 	struct kma_key **hash;
 	struct kma_key *oldest, *newest;
 	struct {
@@ -120,14 +126,22 @@ static uint32_t uuid_hash(const char *uuid)
 struct kma_link *kma_link_by_peer(struct kma *kma, const char *node)
 {
 	for (size_t i = 0; i < kma->n_links; i++)
-		if (!strcmp(kma->links[i].cfg.peer, node))
-			return &kma->links[i];
+		if (!strcmp(kma->links[i]->cfg.peer, node))
+			return kma->links[i];
+	return NULL;
+}
+
+static struct kma_link *link_by_name(const struct kma *kma, const char *name)
+{
+	for (size_t i = 0; i < kma->n_links; i++)
+		if (!strcmp(kma->links[i]->cfg.name, name))
+			return kma->links[i];
 	return NULL;
 }
 
 struct kma_link *kma_link_at(struct kma *kma, size_t i)
 {
-	return i < kma->n_links ? &kma->links[i] : NULL;
+	return i < kma->n_links ? kma->links[i] : NULL;
 }
 
 const char *kma_link_name(const struct kma_link *l)
@@ -150,6 +164,14 @@ const char *kma_node(const struct kma *kma)
 	return kma->node;
 }
 
+int kma_link_cfg(const struct kma *kma, size_t i, struct kma_link_cfg *out)
+{
+	if (i >= kma->n_links)
+		return -1;
+	*out = kma->links[i]->cfg;	/* its seed was cleared */
+	return 0;
+}
+
 size_t kma_link_count(const struct kma *kma)
 {
 	return kma->n_links;
@@ -161,29 +183,23 @@ static void default_thresholds(struct kma_link_cfg *cfg,
 int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
 		      uint64_t pool_ready)
 {
-	for (size_t i = 0; i < kma->n_links; i++) {
-		struct kma_link *l = &kma->links[i];
+	struct kma_link *l = link_by_name(kma, name);
 
-		if (strcmp(l->cfg.name, name))
-			continue;
-		l->cfg.pool_warn = pool_warn;
-		l->cfg.pool_ready = pool_ready;
-		default_thresholds(&l->cfg, l->src);
-		return 0;
-	}
-	return -ENOENT;
+	if (!l)
+		return -ENOENT;
+	l->cfg.pool_warn = pool_warn;
+	l->cfg.pool_ready = pool_ready;
+	default_thresholds(&l->cfg, l->src);
+	return 0;
 }
 
 int kma_link_set_generation(struct kma *kma, const char *name, bool run,
 			    char *err, size_t errlen)
 {
-	struct kma_link *l = NULL;
+	struct kma_link *l = link_by_name(kma, name);
 	char why[160] = "";
 	int rc;
 
-	for (size_t i = 0; i < kma->n_links && !l; i++)
-		if (!strcmp(kma->links[i].cfg.name, name))
-			l = &kma->links[i];
 	if (!l) {
 		snprintf(err, errlen, "no link %.64s (see link show)", name);
 		return -ENOENT;
@@ -222,7 +238,7 @@ int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out)
 
 	if (i >= kma->n_links)
 		return -1;
-	l = &kma->links[i];
+	l = kma->links[i];
 	src = l->src;
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", l->cfg.name);
@@ -311,8 +327,8 @@ void kma_use_peers(struct kma *kma, struct peers *peers)
 	}
 	kma->peers = peers;
 	for (size_t i = 0; i < kma->n_links; i++)
-		if (keysrc_is_confirm(kma->links[i].src))
-			confirm_set_transport(kma->links[i].src,
+		if (keysrc_is_confirm(kma->links[i]->src))
+			confirm_set_transport(kma->links[i]->src,
 					      peers ? &peers_confirm : NULL,
 					      peers);
 	if (peers) {
@@ -650,38 +666,70 @@ static void default_thresholds(struct kma_link_cfg *cfg,
 		cfg->pool_ready = cfg->pool_warn;
 }
 
+/*
+ * Put link @cfg with its source @src (taken over, freed on failure) into
+ * the store: at start and at run time alike, so that no link moves.
+ */
+static int link_insert(struct kma *kma, const struct kma_link_cfg *cfg,
+		       struct keysrc *src, char *err, size_t errlen)
+{
+	struct kma_link **a, *l = NULL;
+
+	if (link_by_name(kma, cfg->name)) {
+		snprintf(err, errlen, "link %s exists", cfg->name);
+		goto fail;
+	}
+	if (kma_link_by_peer(kma, cfg->peer)) {
+		snprintf(err, errlen, "peer %s already has link %s (one link per peer pair)",
+			 cfg->peer, kma_link_by_peer(kma, cfg->peer)->cfg.name);
+		goto fail;
+	}
+	a = realloc(kma->links, (kma->n_links + 1) * sizeof(*a));
+	if (a)
+		kma->links = a;
+	l = a ? calloc(1, sizeof(*l)) : NULL;
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	l->cfg = *cfg;
+	OPENSSL_cleanse(l->cfg.seed, KM_SEED_LEN);
+	l->src = src;
+	default_thresholds(&l->cfg, src);
+	kma->links[kma->n_links++] = l;
+	return 0;
+fail:
+	keysrc_free(src);
+	return -1;
+}
+
 struct kma *kma_new_with_sources(const struct km_node_cfg *node,
 				 const struct kma_link_cfg *links,
 				 struct keysrc **srcs, size_t n_links,
 				 char *err, size_t errlen)
 {
 	struct kma *kma = calloc(1, sizeof(*kma));
-	size_t i;
+	size_t i = 0;
 
-	if (kma) {
+	if (kma)
 		kma->hash = calloc(KMA_HASH_BUCKETS, sizeof(*kma->hash));
-		kma->links = calloc(n_links ? n_links : 1, sizeof(*kma->links));
-	}
-	if (!kma || !kma->hash || !kma->links) {
+	if (!kma || !kma->hash) {
 		snprintf(err, errlen, "out of memory");
-		for (i = 0; i < n_links; i++)
-			keysrc_free(srcs[i]);
-		if (kma) {
-			free(kma->hash);
-			free(kma->links);
-			free(kma);
-		}
-		return NULL;
+		goto fail;
 	}
 	snprintf(kma->node, sizeof(kma->node), "%s", node->name);
-	kma->n_links = n_links;
-	for (i = 0; i < n_links; i++) {
-		kma->links[i].cfg = links[i];
-		OPENSSL_cleanse(kma->links[i].cfg.seed, KM_SEED_LEN);
-		kma->links[i].src = srcs[i];
-		default_thresholds(&kma->links[i].cfg, srcs[i]);
-	}
+	kma->node_cfg = *node;
+	for (; i < n_links; i++)
+		if (link_insert(kma, &links[i], srcs[i], err, errlen)) {
+			i++;
+			goto fail;
+		}
 	return kma;
+fail:
+	for (; i < n_links; i++)
+		keysrc_free(srcs[i]);
+	kma_free(kma);
+	return NULL;
 }
 
 static int sink_push(void *arg, uint64_t block_id, const uint8_t *bytes,
@@ -819,6 +867,8 @@ struct kma *kma_new(struct loop *loop, const struct km_node_cfg *node,
 	}
 	kma = kma_new_with_sources(node, links, srcs, n_links, err, errlen);
 	free(srcs);
+	if (kma)
+		kma->loop = loop;
 	return kma;
 fail:
 	for (j = 0; j < i; j++)
@@ -838,16 +888,90 @@ void kma_etsi014_receive(struct kma *kma, const char *from,
 		keysrc_file_receive(confirm_inner(l->src), m);
 }
 
+/* Links whose source talks to its far node over Kx: etsi014, file. */
+static void link_set_kx(struct kma *kma, struct kma_link *l)
+{
+	if (!kma->e14_kx)
+		return;
+	if (l->cfg.source == KM_SOURCE_ETSI014)
+		keysrc_etsi014_set_kx(confirm_inner(l->src), kma->e14_kx,
+				      kma->e14_kx_arg);
+	else if (l->cfg.source == KM_SOURCE_FILE)
+		keysrc_file_set_kx(confirm_inner(l->src), kma->e14_kx,
+				   kma->e14_kx_arg);
+}
+
 void kma_etsi014_use_kx(struct kma *kma, const struct keysrc_etsi014_kx *kx,
 			void *arg)
 {
+	kma->e14_kx = kx;
+	kma->e14_kx_arg = arg;
 	for (size_t i = 0; i < kma->n_links; i++)
-		if (kma->links[i].cfg.source == KM_SOURCE_ETSI014)
-			keysrc_etsi014_set_kx(confirm_inner(kma->links[i].src),
-					      kx, arg);
-		else if (kma->links[i].cfg.source == KM_SOURCE_FILE)
-			keysrc_file_set_kx(confirm_inner(kma->links[i].src),
-					   kx, arg);
+		link_set_kx(kma, kma->links[i]);
+}
+
+int kma_link_add(struct kma *kma, const struct kma_link_cfg *cfg, char *err,
+		 size_t errlen)
+{
+	struct keysrc *src;
+	struct kma_link *l;
+	char why[256];
+
+	if (!kma->loop) {
+		snprintf(err, errlen, "the store was built without an event loop");
+		return -EINVAL;
+	}
+	if (link_by_name(kma, cfg->name)) {
+		snprintf(err, errlen, "link %s exists", cfg->name);
+		return -EEXIST;
+	}
+	l = kma_link_by_peer(kma, cfg->peer);
+	if (l) {
+		snprintf(err, errlen, "peer %s already has link %s (one link per peer pair)",
+			 cfg->peer, l->cfg.name);
+		return -EEXIST;
+	}
+	src = open_source(kma->loop, &kma->node_cfg, cfg, why, sizeof(why));
+	if (!src) {
+		snprintf(err, errlen, "link %s: %s", cfg->name, why);
+		return -EIO;
+	}
+	if (link_insert(kma, cfg, src, err, errlen))
+		return -ENOMEM;
+	l = kma->links[kma->n_links - 1];
+	/* Link agreement starts from its first tick if the peer is up
+	 * (confirm_tick() asks while waiting), else when it comes up. */
+	if (keysrc_is_confirm(l->src) && kma->peers)
+		confirm_set_transport(l->src, &peers_confirm, kma->peers);
+	link_set_kx(kma, l);
+	return 0;
+}
+
+int kma_link_remove(struct kma *kma, const char *name)
+{
+	struct kma_link *l = link_by_name(kma, name);
+	struct kma_key *k, *next;
+	size_t i;
+
+	if (!l)
+		return -ENOENT;
+	/* Its records go too, tombstones included: they point at it. */
+	for (k = kma->oldest; k; k = next) {
+		next = k->newer;
+		if (k->link == l) {
+			record_unlink(kma, k);
+			record_free(kma, k);
+		}
+	}
+	for (i = 0; kma->links[i] != l; i++)
+		;
+	memmove(&kma->links[i], &kma->links[i + 1],
+		(kma->n_links - i - 1) * sizeof(*kma->links));
+	kma->n_links--;
+	keysrc_free(l->src);
+	OPENSSL_cleanse(l, sizeof(*l));
+	free(l);
+	return 0;
 }
 
 void kma_free(struct kma *kma)
@@ -868,8 +992,11 @@ void kma_free(struct kma *kma)
 		ASAN_UNPOISON_MEMORY_REGION(c, RECORD_CHUNK_BYTES);
 		munmap(c, RECORD_CHUNK_BYTES);
 	}
-	for (size_t i = 0; i < kma->n_links; i++)
-		keysrc_free(kma->links[i].src);
+	for (size_t i = 0; i < kma->n_links; i++) {
+		keysrc_free(kma->links[i]->src);
+		OPENSSL_cleanse(kma->links[i], sizeof(*kma->links[i]));
+		free(kma->links[i]);
+	}
 	free(kma->links);
 	free(kma->hash);
 	free(kma);

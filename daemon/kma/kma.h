@@ -98,6 +98,8 @@ struct peers;
 void kma_use_peers(struct kma *kma, struct peers *peers);
 
 size_t kma_link_count(const struct kma *kma);
+/* Link @i's configuration, seed cleared, thresholds in force: 0, or -1. */
+int kma_link_cfg(const struct kma *kma, size_t i, struct kma_link_cfg *out);
 /*
  * Set link @name's pool thresholds as a [link] section sets them (0: the
  * default), in force from the next kma_link_info(): pool levels, alarms
@@ -114,6 +116,22 @@ int kma_link_set_pool(struct kma *kma, const char *name, uint64_t pool_warn,
  */
 int kma_link_set_generation(struct kma *kma, const char *name, bool run,
 			    char *err, size_t errlen);
+/*
+ * Add link @cfg at run time (runtime provisioning), its source opened as
+ * kma_new() opens one; no other link moves.  If its peer's Kx channel is
+ * up, link agreement starts at the source's first tick, else when the
+ * channel comes up.  The
+ * caller checked @cfg (config_link_check()) and cleanses its seed.  0, or
+ * -EEXIST (name or peer taken), -EIO (the source would not open), with
+ * the reason in @err.
+ */
+int kma_link_add(struct kma *kma, const struct kma_link_cfg *cfg, char *err,
+		 size_t errlen);
+/*
+ * Remove link @name: its key records (bytes zeroised), then its source.
+ * The KSA ends its live records first (ksa_link_remove()).  0, -ENOENT.
+ */
+int kma_link_remove(struct kma *kma, const char *name);
 /* 0, or -1 if @i is out of range. */
 int kma_link_info(const struct kma *kma, size_t i, struct kma_link_info *out);
 

@@ -1405,6 +1405,45 @@ int ksa_sae_remove(struct ksa *ksa, const char *name, char *err,
 	return 0;
 }
 
+void ksa_links_changed(struct ksa *ksa)
+{
+	for (size_t i = 0; i < ksa->n_saes; i++) {
+		struct ksa_sae *s = &ksa->saes[i];
+
+		s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+	}
+	for (size_t i = 0; i < ksa->n_pairs; i++) {
+		struct ksa_pair *p = &ksa->pairs[i];
+
+		p->link = ksa->saes[p->master].local ?
+			  ksa->saes[p->slave].link : ksa->saes[p->master].link;
+	}
+}
+
+int ksa_link_remove(struct ksa *ksa, const char *name)
+{
+	static const enum kma_queue live[] = { KMA_Q_RESERVED, KMA_Q_STORED };
+	struct kma_link *l = NULL, *x;
+	struct kma_key *k, *next;
+	int rc;
+
+	for (size_t i = 0; (x = kma_link_at(ksa->kma, i)); i++)
+		if (!strcmp(kma_link_name(x), name))
+			l = x;
+	if (!l)
+		return -ENOENT;
+	/* Its live keys end as expiry ends them: the pairs' counts follow. */
+	for (size_t q = 0; q < sizeof(live) / sizeof(live[0]); q++)
+		for (k = kma_key_oldest(ksa->kma, live[q]); k; k = next) {
+			next = kma_key_queue_next(k);
+			if (kma_key_link(k) == l)
+				record_finish(ksa, k, KMA_KEY_DESTROYED);
+		}
+	rc = kma_link_remove(ksa->kma, name);
+	ksa_links_changed(ksa);
+	return rc;
+}
+
 int ksa_sae_get(const struct ksa *ksa, size_t i, struct ksa_sae_cfg *out)
 {
 	for (size_t j = 0; j < ksa->n_saes; j++) {

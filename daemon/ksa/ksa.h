@@ -150,6 +150,18 @@ int ksa_sae_remove(struct ksa *ksa, const char *name, char *err,
 		   size_t errlen);
 /* The @i-th SAE in the table now: 0, or -1 past the end. */
 int ksa_sae_get(const struct ksa *ksa, size_t i, struct ksa_sae_cfg *out);
+
+/*
+ * Links added or removed at run time: SAEs and pairs look their link up
+ * again (kma_link_by_peer()).  Call after kma_link_add().
+ */
+void ksa_links_changed(struct ksa *ksa);
+/*
+ * Remove link @name: its live keys are destroyed as expiry destroys them
+ * (the pairs' counts follow), then the store drops the link, its records
+ * and its source (kma_link_remove()).  0, or -ENOENT.
+ */
+int ksa_link_remove(struct ksa *ksa, const char *name);
 /* The SAE whose certificate CN is @cn, into @out: 0, or -1 if none. */
 int ksa_sae_by_cn(const struct ksa *ksa, const char *cn, char *out,
 		  size_t len);

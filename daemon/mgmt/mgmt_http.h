@@ -109,6 +109,8 @@ void provision_sae_remove(struct mgmt_req *r);
 void provision_link_list(struct mgmt_req *r);
 void provision_link_get(struct mgmt_req *r);
 void provision_link_patch(struct mgmt_req *r);
+void provision_link_add(struct mgmt_req *r);
+void provision_link_remove(struct mgmt_req *r);
 void provision_peer_list(struct mgmt_req *r);
 void provision_peer_add(struct mgmt_req *r);
 void provision_peer_remove(struct mgmt_req *r);

@@ -34,6 +34,8 @@ const struct mgmt_route mgmt_routes[] = {
 	{ "GET",    "/api/v1/links",	 MGMT_ROLE_MONITOR, provision_link_list },
 	{ "GET",    "/api/v1/links/{name}", MGMT_ROLE_MONITOR, provision_link_get },
 	{ "PATCH",  "/api/v1/links/{name}", MGMT_ROLE_ADMIN, provision_link_patch },
+	{ "POST",   "/api/v1/links",	 MGMT_ROLE_ADMIN,   provision_link_add },
+	{ "DELETE", "/api/v1/links/{name}", MGMT_ROLE_ADMIN, provision_link_remove },
 	{ "GET",    "/api/v1/peers",	 MGMT_ROLE_MONITOR, provision_peer_list },
 	{ "POST",   "/api/v1/peers",	 MGMT_ROLE_ADMIN,   provision_peer_add },
 	{ "DELETE", "/api/v1/peers/{name}", MGMT_ROLE_ADMIN, provision_peer_remove },

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "core/log.h"
 #include "kma/kma.h"
@@ -28,6 +29,96 @@
 #include "mgmt/mgmt_http.h"
 #include "mgmt/provision.h"
 #include "mgmt/view.h"
+
+/*
+ * One kind of thing the manager adds and removes at run time: the items
+ * added, each @size bytes starting with its name, and the names of
+ * configured ones removed.  A configured item removed and added again is
+ * in both: the file applies removals first.
+ */
+struct overlay {
+	size_t size;
+	void *added;
+	size_t n_added;
+	char (*removed)[KSA_SAE_ID_MAX];
+	size_t n_removed;
+};
+
+static void *ov_item(const struct overlay *o, size_t i)
+{
+	return (char *)o->added + i * o->size;
+}
+
+static ssize_t ov_find_added(const struct overlay *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_added; i++)
+		if (!strcmp(ov_item(o, i), name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t ov_find_removed(const struct overlay *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_removed; i++)
+		if (!strcmp(o->removed[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Append a copy of @item; -1: no memory, nothing changed. */
+static int ov_push_added(struct overlay *o, const void *item)
+{
+	void *a = realloc(o->added, (o->n_added + 1) * o->size);
+
+	if (!a)
+		return -1;
+	o->added = a;
+	memcpy(ov_item(o, o->n_added++), item, o->size);
+	return 0;
+}
+
+static int ov_push_removed(struct overlay *o, const char *name)
+{
+	char (*r)[KSA_SAE_ID_MAX] = realloc(o->removed,
+					    (o->n_removed + 1) * sizeof(*r));
+
+	if (!r)
+		return -1;
+	o->removed = r;
+	snprintf(o->removed[o->n_removed++], KSA_SAE_ID_MAX, "%s", name);
+	return 0;
+}
+
+/* Take item @i out, into @out if not NULL. */
+static void ov_drop_added(struct overlay *o, size_t i, void *out)
+{
+	if (out)
+		memcpy(out, ov_item(o, i), o->size);
+	memmove(ov_item(o, i), ov_item(o, i + 1), (o->n_added - i - 1) * o->size);
+	o->n_added--;
+}
+
+static void ov_drop_removed(struct overlay *o, size_t i)
+{
+	memmove(&o->removed[i], &o->removed[i + 1],
+		(o->n_removed - i - 1) * sizeof(*o->removed));
+	o->n_removed--;
+}
+
+static void ov_free(struct overlay *o)
+{
+	free(o->added);
+	free(o->removed);
+}
+
+/*
+ * A link added at run time: its request, normalised (every value a
+ * string, as the configuration file has it), seed included.
+ */
+struct link_added {
+	char name[KM_NAME_MAX];
+	json_t *fields;
+};
 
 /* A link's pool thresholds as set at run time (0: the default). */
 struct link_pool {
@@ -43,16 +134,11 @@ struct provision {
 	char dir[KM_PATH_MAX];
 	char path[KM_PATH_MAX + 32];
 	int audit_fd;
-	struct ksa_sae_cfg *added;
-	size_t n_added;
-	char (*removed)[KSA_SAE_ID_MAX];
-	size_t n_removed;
+	struct overlay sae_ov;		/* of struct ksa_sae_cfg */
 	struct link_pool *pools;
 	size_t n_pools;
-	struct peer_cfg *peers_added;
-	size_t n_peers_added;
-	char (*peers_removed)[KM_NAME_MAX];
-	size_t n_peers_removed;
+	struct overlay peer_ov;		/* of struct peer_cfg */
+	struct overlay link_ov;		/* of struct link_added */
 };
 
 /* Same rule as the configuration's names: they go into URLs and files. */
@@ -273,7 +359,152 @@ int provision_parse_peer(const char *text, size_t len, struct peer_cfg *out,
 	return ret;
 }
 
+/* ---- links: the request body ---- */
+
+/*
+ * A [link] as JSON: "name", and the keys of a [link NAME] section
+ * (Documentation/qkd/config.rst), strings, integers from 0 or booleans
+ * (kernel_push).  Normalised to strings as the file has them, so that the
+ * configuration parser's own checks take them (config_link_check()).
+ */
+static json_t *link_fields(json_t *obj, char *err, size_t errlen)
+{
+	json_t *out, *v, *name;
+	const char *key;
+	char num[24];
+
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "a link is a JSON object {\"name\", \"peer\", \"source\", ...}: the keys of a [link] section");
+		return NULL;
+	}
+	name = json_object_get(obj, "name");
+	if (!json_is_string(name)) {
+		snprintf(err, errlen, "missing field \"name\" (a string)");
+		return NULL;
+	}
+	if (json_object_size(obj) > PROVISION_LINK_FIELDS) {
+		snprintf(err, errlen, "at most %d fields", PROVISION_LINK_FIELDS);
+		return NULL;
+	}
+	out = json_object();
+	json_object_foreach(obj, key, v) {
+		const char *val = num;
+
+		if (strlen(key) >= 32) {
+			snprintf(err, errlen, "unknown field \"%.32s...\"", key);
+			goto bad;
+		}
+		if (json_is_string(v) &&
+		    strlen(json_string_value(v)) == json_string_length(v) &&
+		    json_string_length(v) < KM_PATH_MAX)
+			val = json_string_value(v);
+		else if (json_is_integer(v) && json_integer_value(v) >= 0)
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(v));
+		else if (json_is_boolean(v))
+			val = json_is_true(v) ? "yes" : "no";
+		else {
+			snprintf(err, errlen, "%s: a string of at most %d characters, an integer from 0 or a boolean",
+				 key, KM_PATH_MAX - 1);
+			goto bad;
+		}
+		if (!out || json_object_set_new(out, key, json_string(val))) {
+			snprintf(err, errlen, "out of memory");
+			goto bad;
+		}
+	}
+	return out;
+bad:
+	json_decref(out);
+	return NULL;
+}
+
+/* Overwrite the seed's text of a link object: it is a secret. */
+static void seed_cleanse(json_t *fields)
+{
+	json_t *seed = json_object_get(fields, "seed");
+
+	if (json_is_string(seed))
+		OPENSSL_cleanse((char *)json_string_value(seed),
+				json_string_length(seed));
+}
+
+static void fields_free(json_t *fields)
+{
+	seed_cleanse(fields);
+	json_decref(fields);
+}
+
+int provision_parse_link(const char *text, size_t len, json_t **out,
+			 char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	*out = NULL;
+	if (!obj) {
+		snprintf(err, errlen, "malformed JSON: %.200s (line %d, column %d)",
+			 jerr.text, jerr.line, jerr.column);
+		return 400;
+	}
+	*out = link_fields(obj, err, errlen);
+	fields_free(obj);
+	return *out ? 0 : 400;
+}
+
+/*
+ * Check link @fields as the configuration parser checks a [link]
+ * section, against the node's links and peers now: 0 and the link in
+ * @out (cleanse its seed), or -1 with the reason.
+ */
+static int link_check(const struct provision *p, json_t *fields,
+		      struct kma_link_cfg *out, char *err, size_t errlen)
+{
+	const char *keys[PROVISION_LINK_FIELDS], *vals[PROVISION_LINK_FIELDS];
+	size_t n = 0, nl = kma_link_count(p->kma), np = 0;
+	struct kma_link_cfg *links = calloc(nl + 1, sizeof(*links));
+	struct peer_cfg *pc = NULL;
+	struct peer_info pi;
+	const char *key;
+	json_t *v;
+	int ret = -1;
+
+	for (size_t i = 0; p->peers && !peers_info(p->peers, i, &pi); i++)
+		np++;
+	pc = calloc(np + 1, sizeof(*pc));
+	if (!links || !pc) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nl; i++)
+		kma_link_cfg(p->kma, i, &links[i]);
+	for (size_t i = 0; i < np && !peers_info(p->peers, i, &pi); i++) {
+		snprintf(pc[i].name, sizeof(pc[i].name), "%s", pi.name);
+		snprintf(pc[i].address, sizeof(pc[i].address), "%s", pi.address);
+		snprintf(pc[i].cert_cn, sizeof(pc[i].cert_cn), "%s", pi.cert_cn);
+	}
+	json_object_foreach(fields, key, v) {
+		if (!strcmp(key, "name") || n == PROVISION_LINK_FIELDS)
+			continue;
+		keys[n] = key;
+		vals[n++] = json_string_value(v);
+	}
+	ret = config_link_check(json_string_value(json_object_get(fields, "name")),
+				keys, vals, n, p->cfg, links, nl, pc, np, out,
+				err, errlen);
+out:
+	free(links);
+	free(pc);
+	return ret;
+}
+
 /* ---- the overlay and its file ---- */
+
+static int load_links_removed(struct provision *p, json_t *removed,
+			      char *err, size_t errlen);
+static int load_links_added(struct provision *p, json_t *added, char *err,
+			    size_t errlen);
+static int save_links(const struct provision *p, json_t *root);
 
 static const struct kma_link_cfg *config_link(const struct provision *p,
 					      const char *name)
@@ -292,13 +523,38 @@ static ssize_t find_pool(const struct provision *p, const char *name)
 	return -1;
 }
 
-/* Link @name's thresholds as set: at run time, else by its [link]. */
+static const struct link_added *link_added(const struct provision *p,
+					   const char *name)
+{
+	ssize_t i = ov_find_added(&p->link_ov, name);
+
+	return i < 0 ? NULL : ov_item(&p->link_ov, (size_t)i);
+}
+
+/* A threshold of a link added at run time, as its request set it. */
+static uint64_t added_u64(const struct link_added *la, const char *key)
+{
+	const char *v = json_string_value(json_object_get(la->fields, key));
+
+	return v ? strtoull(v, NULL, 10) : 0;	/* checked when added */
+}
+
+/*
+ * Link @name's thresholds as set: at run time, else by the request that
+ * added it or by its [link].
+ */
 static struct link_pool pool_set(const struct provision *p, const char *name)
 {
 	ssize_t i = find_pool(p, name);
-	const struct kma_link_cfg *l = config_link(p, name);
+	const struct link_added *la = link_added(p, name);
+	const struct kma_link_cfg *l = la ? NULL : config_link(p, name);
 	struct link_pool lp = { .pool_warn = l ? l->pool_warn : 0,
 				.pool_ready = l ? l->pool_ready : 0 };
+
+	if (la) {
+		lp.pool_warn = added_u64(la, "pool_warn");
+		lp.pool_ready = added_u64(la, "pool_ready");
+	}
 
 	if (i >= 0)
 		lp = p->pools[i];
@@ -349,47 +605,6 @@ static bool same_as_config(const struct provision *p, const struct peer_cfg *c)
 		if (!memcmp(&p->cfg->peers[i], c, sizeof(*c)))
 			return true;
 	return false;
-}
-
-static ssize_t find_peer_added(const struct provision *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_peers_added; i++)
-		if (!strcmp(p->peers_added[i].name, name))
-			return (ssize_t)i;
-	return -1;
-}
-
-static ssize_t find_peer_removed(const struct provision *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_peers_removed; i++)
-		if (!strcmp(p->peers_removed[i], name))
-			return (ssize_t)i;
-	return -1;
-}
-
-static int push_peer_added(struct provision *p, const struct peer_cfg *c)
-{
-	struct peer_cfg *a = realloc(p->peers_added,
-				     (p->n_peers_added + 1) * sizeof(*a));
-
-	if (!a)
-		return -1;
-	p->peers_added = a;
-	p->peers_added[p->n_peers_added++] = *c;
-	return 0;
-}
-
-static int push_peer_removed(struct provision *p, const char *name)
-{
-	char (*r)[KM_NAME_MAX] = realloc(p->peers_removed,
-					 (p->n_peers_removed + 1) * sizeof(*r));
-
-	if (!r)
-		return -1;
-	p->peers_removed = r;
-	snprintf(p->peers_removed[p->n_peers_removed++], KM_NAME_MAX, "%s",
-		 name);
-	return 0;
 }
 
 static json_t *peer_json(const struct peer_cfg *c)
@@ -454,45 +669,6 @@ static bool in_config(const struct provision *p, const char *name)
 	return false;
 }
 
-static ssize_t find_added(const struct provision *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_added; i++)
-		if (!strcmp(p->added[i].name, name))
-			return (ssize_t)i;
-	return -1;
-}
-
-static bool is_removed(const struct provision *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_removed; i++)
-		if (!strcmp(p->removed[i], name))
-			return true;
-	return false;
-}
-
-static int push_added(struct provision *p, const struct ksa_sae_cfg *s)
-{
-	struct ksa_sae_cfg *a = realloc(p->added, (p->n_added + 1) * sizeof(*a));
-
-	if (!a)
-		return -1;
-	p->added = a;
-	p->added[p->n_added++] = *s;
-	return 0;
-}
-
-static int push_removed(struct provision *p, const char *name)
-{
-	char (*r)[KSA_SAE_ID_MAX] = realloc(p->removed,
-					    (p->n_removed + 1) * sizeof(*r));
-
-	if (!r)
-		return -1;
-	p->removed = r;
-	snprintf(p->removed[p->n_removed++], KSA_SAE_ID_MAX, "%s", name);
-	return 0;
-}
-
 static json_t *sae_json(const struct ksa_sae_cfg *s)
 {
 	return json_pack("{s:s,s:s,s:s}", "id", s->name, "cert_cn", s->cert_cn,
@@ -509,19 +685,19 @@ static int save(struct provision *p, char *err, size_t errlen)
 	int fd = -1, dfd, ret = -1;
 	size_t len;
 
-	for (size_t i = 0; root && i < p->n_added; i++)
+	for (size_t i = 0; root && i < p->sae_ov.n_added; i++)
 		json_array_append_new(json_object_get(root, "saes_added"),
-				      sae_json(&p->added[i]));
-	for (size_t i = 0; root && i < p->n_removed; i++)
+				      sae_json(ov_item(&p->sae_ov, i)));
+	for (size_t i = 0; root && i < p->sae_ov.n_removed; i++)
 		json_array_append_new(json_object_get(root, "saes_removed"),
-				      json_string(p->removed[i]));
-	if (root && (p->n_peers_added || p->n_peers_removed)) {
+				      json_string(p->sae_ov.removed[i]));
+	if (root && (p->peer_ov.n_added || p->peer_ov.n_removed)) {
 		json_t *a = json_array(), *r = json_array();
 
-		for (size_t i = 0; a && i < p->n_peers_added; i++)
-			json_array_append_new(a, peer_json(&p->peers_added[i]));
-		for (size_t i = 0; r && i < p->n_peers_removed; i++)
-			json_array_append_new(r, json_string(p->peers_removed[i]));
+		for (size_t i = 0; a && i < p->peer_ov.n_added; i++)
+			json_array_append_new(a, peer_json(ov_item(&p->peer_ov, i)));
+		for (size_t i = 0; r && i < p->peer_ov.n_removed; i++)
+			json_array_append_new(r, json_string(p->peer_ov.removed[i]));
 		json_object_set_new(root, "peers_added", a);
 		json_object_set_new(root, "peers_removed", r);
 	}
@@ -532,6 +708,10 @@ static int save(struct provision *p, char *err, size_t errlen)
 			json_object_set_new(links, p->pools[i].name,
 					    pool_json(&p->pools[i]));
 		json_object_set_new(root, "links_changed", links);
+	}
+	if (root && save_links(p, root)) {
+		json_decref(root);
+		root = NULL;
 	}
 	text = root ? json_dumps(root, JSON_INDENT(1)) : NULL;
 	json_decref(root);
@@ -562,6 +742,8 @@ static int save(struct provision *p, char *err, size_t errlen)
 	}
 	ret = 0;
 out:
+	if (text)	/* a sim link's seed */
+		OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	return ret;
 }
@@ -593,9 +775,8 @@ static int load_pools(struct provision *p, json_t *links, char *err,
 				 p->path, name, why);
 			return -1;
 		}
-		if (!config_link(p, name) ||
-		    kma_link_set_pool(p->kma, name, pp.pool_warn, pp.pool_ready)) {
-			log_warn("provision: %s: link %s, changed at run time, is no longer in the configuration; dropped",
+		if (kma_link_set_pool(p->kma, name, pp.pool_warn, pp.pool_ready)) {
+			log_warn("provision: %s: link %s, changed at run time, is no longer there; dropped",
 				 p->path, name);
 			continue;
 		}
@@ -649,7 +830,7 @@ static int load_peers(struct provision *p, json_t *added, json_t *removed,
 				 p->path, name, why);
 			continue;
 		}
-		if (push_peer_removed(p, name))
+		if (ov_push_removed(&p->peer_ov, name))
 			goto nomem;
 	}
 	json_array_foreach(added, i, v) {
@@ -665,7 +846,7 @@ static int load_peers(struct provision *p, json_t *added, json_t *removed,
 				 p->path, c.name, why);
 			continue;
 		}
-		if (push_peer_added(p, &c))
+		if (ov_push_added(&p->peer_ov, &c))
 			goto nomem;
 	}
 	return 0;
@@ -707,7 +888,7 @@ static int load(struct provision *p, char *err, size_t errlen)
 			continue;
 		}
 		if (ksa_sae_remove(p->ksa, json_string_value(v), err, errlen) < 0 ||
-		    push_removed(p, json_string_value(v)))
+		    ov_push_removed(&p->sae_ov, json_string_value(v)))
 			goto out;
 	}
 	json_array_foreach(added, i, v) {
@@ -724,20 +905,25 @@ static int load(struct provision *p, char *err, size_t errlen)
 				 p->path, s.name, why);
 			continue;
 		}
-		if (push_added(p, &s))
+		if (ov_push_added(&p->sae_ov, &s))
 			goto out;
 	}
-	if (load_peers(p, json_object_get(root, "peers_added"),
+	/* Links before the peers they need go, after those they need come. */
+	if (load_links_removed(p, json_object_get(root, "links_removed"),
+			       err, errlen) ||
+	    load_peers(p, json_object_get(root, "peers_added"),
 		       json_object_get(root, "peers_removed"), err, errlen) ||
+	    load_links_added(p, json_object_get(root, "links_added"), err,
+			     errlen) ||
 	    load_pools(p, json_object_get(root, "links_changed"), err, errlen))
 		goto out;
 	ret = 0;
-	if (p->n_added || p->n_removed)
+	if (p->sae_ov.n_added || p->sae_ov.n_removed)
 		log_notice("provision: %s: %zu SAE(s) added, %zu removed at run time",
-			   p->path, p->n_added, p->n_removed);
-	if (p->n_peers_added || p->n_peers_removed)
+			   p->path, p->sae_ov.n_added, p->sae_ov.n_removed);
+	if (p->peer_ov.n_added || p->peer_ov.n_removed)
 		log_notice("provision: %s: %zu peer(s) added, %zu removed at run time",
-			   p->path, p->n_peers_added, p->n_peers_removed);
+			   p->path, p->peer_ov.n_added, p->peer_ov.n_removed);
 	if (p->n_pools)
 		log_notice("provision: %s: pool thresholds of %zu link(s) set at run time",
 			   p->path, p->n_pools);
@@ -764,6 +950,9 @@ struct provision *provision_open(struct ksa *ksa, struct kma *kma,
 	snprintf(p->dir, sizeof(p->dir), "%s", cfg->node.state_dir);
 	snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, PROVISION_FILE);
 	p->audit_fd = -1;	/* opened at the first change */
+	p->sae_ov.size = sizeof(struct ksa_sae_cfg);
+	p->peer_ov.size = sizeof(struct peer_cfg);
+	p->link_ov.size = sizeof(struct link_added);
 	if (load(p, err, errlen)) {
 		provision_close(p);
 		return NULL;
@@ -777,11 +966,12 @@ void provision_close(struct provision *p)
 		return;
 	if (p->audit_fd >= 0)
 		close(p->audit_fd);
-	free(p->added);
-	free(p->removed);
+	ov_free(&p->sae_ov);
 	free(p->pools);
-	free(p->peers_added);
-	free(p->peers_removed);
+	ov_free(&p->peer_ov);
+	for (size_t i = 0; i < p->link_ov.n_added; i++)
+		fields_free(((struct link_added *)ov_item(&p->link_ov, i))->fields);
+	ov_free(&p->link_ov);
 	free(p);
 }
 
@@ -850,7 +1040,7 @@ static json_t *sae_view(const struct provision *p, const struct ksa_sae_cfg *s)
 	json_object_set_new(o, "local",
 			    json_boolean(!strcmp(s->node, p->cfg->node.name)));
 	json_object_set_new(o, "provisioned",
-			    json_boolean(find_added(p, s->name) >= 0));
+			    json_boolean(ov_find_added(&p->sae_ov, s->name) >= 0));
 	return o;
 }
 
@@ -925,11 +1115,11 @@ void provision_sae_add(struct mgmt_req *r)
 		refuse(r, change, errno_status(st), why);
 		return;
 	}
-	if (push_added(p, &s) || save(p, why, sizeof(why))) {
+	if (ov_push_added(&p->sae_ov, &s) || save(p, why, sizeof(why))) {
 		char e[64];
 
-		if (find_added(p, s.name) >= 0)
-			p->n_added--;
+		if (ov_find_added(&p->sae_ov, s.name) >= 0)
+			p->sae_ov.n_added--;
 		ksa_sae_remove(p->ksa, s.name, e, sizeof(e));
 		log_err("provision: SAE %s not added: %s", s.name, why);
 		refuse(r, change, 500, "could not write the change back; nothing changed");
@@ -967,13 +1157,11 @@ void provision_sae_remove(struct mgmt_req *r)
 		refuse(r, change, errno_status(st), why);
 		return;
 	}
-	a = find_added(p, r->arg);
+	a = ov_find_added(&p->sae_ov, r->arg);
 	if (a >= 0) {
-		memmove(&p->added[a], &p->added[a + 1],
-			(p->n_added - (size_t)a - 1) * sizeof(*p->added));
-		p->n_added--;
-	} else if (!is_removed(p, r->arg)) {
-		if (push_removed(p, r->arg)) {
+		ov_drop_added(&p->sae_ov, (size_t)a, NULL);
+	} else if (ov_find_removed(&p->sae_ov, r->arg) < 0) {
+		if (ov_push_removed(&p->sae_ov, r->arg)) {
 			snprintf(why, sizeof(why), "out of memory");
 			goto undo;
 		}
@@ -989,9 +1177,9 @@ void provision_sae_remove(struct mgmt_req *r)
 	return;
 undo:
 	if (pushed)
-		p->n_removed--;
+		p->sae_ov.n_removed--;
 	if (a >= 0)
-		push_added(p, &s);
+		ov_push_added(&p->sae_ov, &s);
 	ksa_sae_add(p->ksa, &s, why, sizeof(why));
 	log_err("provision: SAE %s not removed: could not write the change back",
 		r->arg);
@@ -1012,7 +1200,8 @@ static json_t *link_view(const struct provision *p, const struct lsa *lsa,
 		return NULL;
 	json_object_set_new(o, "set", pool_json(&lp));
 	json_object_set_new(o, "provisioned",
-			    json_boolean(find_pool(p, li->name) >= 0));
+			    json_boolean(find_pool(p, li->name) >= 0 ||
+					 link_added(p, li->name)));
 	return o;
 }
 
@@ -1124,6 +1313,307 @@ void provision_link_patch(struct mgmt_req *r)
 	mgmt_reply_json(r, 200, link_view(p, r->src->lsa, &li));
 }
 
+/* ---- links: added and removed ---- */
+
+/* The link's request as the audit log and the answers show it: no seed. */
+static json_t *public_fields(json_t *fields)
+{
+	json_t *o = json_deep_copy(fields);
+	json_t *seed = o ? json_object_get(o, "seed") : NULL;
+
+	if (seed) {
+		OPENSSL_cleanse((char *)json_string_value(seed),
+				json_string_length(seed));
+		json_object_del(o, "seed");
+	}
+	return o;
+}
+
+/*
+ * What of the configuration keys from link @name, in words, or NULL:
+ * a consumer ([macsec], [wireguard], [strongswan], [ipsec NAME]) takes
+ * its keys from it, and cannot be changed at run time.
+ */
+static const char *link_user(const struct provision *p, const char *name,
+			     char *buf, size_t len)
+{
+	const struct qkd_config *c = p->cfg;
+	const char *kind = NULL, *who = NULL;
+
+	for (size_t i = 0; !kind && i < c->n_macsec; i++)
+		if (!strcmp(c->macsec[i].link, name))
+			kind = "macsec", who = c->macsec[i].name;
+	for (size_t i = 0; !kind && i < c->n_wireguard; i++)
+		if (!strcmp(c->wireguard[i].link, name))
+			kind = "wireguard", who = c->wireguard[i].name;
+	for (size_t i = 0; !kind && i < c->n_strongswan; i++)
+		if (!strcmp(c->strongswan[i].link, name))
+			kind = "strongswan", who = c->strongswan[i].name;
+	for (size_t i = 0; !kind && i < c->ipsec.n_gws; i++)
+		if (!strcmp(c->ipsec.gws[i].link, name))
+			kind = "ipsec", who = c->ipsec.gws[i].name;
+	if (!kind)
+		return NULL;
+	snprintf(buf, len, "[%s %s] of the configuration takes its keys from link %s; change the configuration first",
+		 kind, who, name);
+	return buf;
+}
+
+/* Add link @fields to the store and the KSA: 0, or an HTTP status. */
+static int link_apply(struct provision *p, json_t *fields, char *why,
+		      size_t whylen)
+{
+	struct kma_link_cfg cfg;
+	int st;
+
+	if (link_check(p, fields, &cfg, why, whylen))
+		return 400;
+	if (cfg.source == KM_SOURCE_KERNEL || cfg.kernel_push) {
+		OPENSSL_cleanse(&cfg, sizeof(cfg));
+		snprintf(why, whylen, "a link with source = kernel or kernel_push = yes is not added at run time (the daemon keeps CAP_NET_ADMIN only if such a link is configured at start): add it to the configuration and restart");
+		return 501;
+	}
+	st = kma_link_add(p->kma, &cfg, why, whylen);
+	OPENSSL_cleanse(&cfg, sizeof(cfg));
+	if (st)
+		return st == -EEXIST ? 409 : 503;
+	ksa_links_changed(p->ksa);
+	return 0;
+}
+
+/* "links_removed": configured links, removed first (their peers may go). */
+static int load_links_removed(struct provision *p, json_t *removed,
+			      char *err, size_t errlen)
+{
+	char why[300];
+	size_t i;
+	json_t *v;
+
+	if (!removed)
+		return 0;
+	if (!json_is_array(removed)) {
+		snprintf(err, errlen, "%s: links_removed must be an array", p->path);
+		return -1;
+	}
+	json_array_foreach(removed, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "%s: links_removed[%zu]: not a string",
+				 p->path, i);
+			return -1;
+		}
+		if (!config_link(p, name) || link_user(p, name, why, sizeof(why))) {
+			log_warn("provision: %s: link %s, removed at run time, is no longer in the configuration, or is in use; dropped",
+				 p->path, name);
+			continue;
+		}
+		if (ksa_link_remove(p->ksa, name) ||
+		    ov_push_removed(&p->link_ov, name)) {
+			snprintf(err, errlen, "%s: link %s: not removed again",
+				 p->path, name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* "links_added", after the peers they need. */
+static int load_links_added(struct provision *p, json_t *added, char *err,
+			    size_t errlen)
+{
+	char why[300];
+	size_t i;
+	json_t *v;
+
+	if (!added)
+		return 0;
+	if (!json_is_array(added)) {
+		snprintf(err, errlen, "%s: links_added must be an array", p->path);
+		return -1;
+	}
+	json_array_foreach(added, i, v) {
+		struct link_added la = { 0 };
+
+		la.fields = link_fields(v, why, sizeof(why));
+		seed_cleanse(v);	/* the file's copy, read into memory */
+		if (!la.fields) {
+			snprintf(err, errlen, "%s: links_added[%zu]: %s", p->path,
+				 i, why);
+			return -1;
+		}
+		snprintf(la.name, sizeof(la.name), "%s",
+			 json_string_value(json_object_get(la.fields, "name")));
+		if (link_apply(p, la.fields, why, sizeof(why))) {
+			log_warn("provision: %s: link %s not added again: %s",
+				 p->path, la.name, why);
+			fields_free(la.fields);
+			continue;
+		}
+		if (ov_push_added(&p->link_ov, &la)) {
+			fields_free(la.fields);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (p->link_ov.n_added || p->link_ov.n_removed)
+		log_notice("provision: %s: %zu link(s) added, %zu removed at run time",
+			   p->path, p->link_ov.n_added, p->link_ov.n_removed);
+	return 0;
+}
+
+/* "links_added" and "links_removed" into @root, if any. */
+static int save_links(const struct provision *p, json_t *root)
+{
+	json_t *a, *r;
+
+	if (!p->link_ov.n_added && !p->link_ov.n_removed)
+		return 0;
+	a = json_array();
+	r = json_array();
+	for (size_t i = 0; a && i < p->link_ov.n_added; i++) {
+		const struct link_added *la = ov_item(&p->link_ov, i);
+
+		json_array_append(a, la->fields);
+	}
+	for (size_t i = 0; r && i < p->link_ov.n_removed; i++)
+		json_array_append_new(r, json_string(p->link_ov.removed[i]));
+	if (!a || !r || json_object_set_new(root, "links_added", a) ||
+	    json_object_set_new(root, "links_removed", r))
+		return -1;
+	return 0;
+}
+
+/*
+ * POST /api/v1/links: the body is a [link] section as JSON; checked as
+ * the configuration parser checks one, against the links and peers the
+ * node has now, then opened, served and written back.
+ */
+void provision_link_add(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	const char *type = http_header(r->http, "Content-Type");
+	struct link_added la = { 0 };
+	struct kma_link_info li;
+	const char *peer;
+	char why[400];
+	json_t *change;
+	int st;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s}", "op", "add link");
+	if (type && strncmp(type, "application/json", 16)) {
+		refuse(r, change, 415, "Content-Type must be application/json");
+		return;
+	}
+	st = provision_parse_link((const char *)r->http->body,
+				  r->http->body_len, &la.fields, why,
+				  sizeof(why));
+	if (st) {
+		refuse(r, change, st, why);
+		return;
+	}
+	json_object_set_new(change, "link", public_fields(la.fields));
+	snprintf(la.name, sizeof(la.name), "%s",
+		 json_string_value(json_object_get(la.fields, "name")));
+	peer = json_string_value(json_object_get(la.fields, "peer"));
+	if (!link_info(p, la.name, &li)) {
+		snprintf(why, sizeof(why), "link %s exists", la.name);
+		st = 409;
+	} else if (peer && kma_link_by_peer(p->kma, peer)) {
+		snprintf(why, sizeof(why), "peer %.64s already has link %s (one link per peer pair)",
+			 peer, kma_link_name(kma_link_by_peer(p->kma, peer)));
+		st = 409;
+	} else {
+		st = link_apply(p, la.fields, why, sizeof(why));
+	}
+	if (st) {
+		fields_free(la.fields);
+		refuse(r, change, st, why);
+		return;
+	}
+	if (ov_push_added(&p->link_ov, &la) || save(p, why, sizeof(why))) {
+		if (ov_find_added(&p->link_ov, la.name) >= 0)
+			p->link_ov.n_added--;
+		ksa_link_remove(p->ksa, la.name);
+		fields_free(la.fields);
+		log_err("provision: link %s not added: %s", la.name, why);
+		refuse(r, change, 500, "could not write the change back; nothing changed");
+		return;
+	}
+	link_info(p, la.name, &li);
+	log_notice("provision: link %s (peer %s, source %s) added by CN \"%s\" serial %s",
+		   la.name, li.peer,
+		   json_string_value(json_object_get(la.fields, "source")),
+		   r->cn, r->serial);
+	audit(p, r, json_incref(change), 201, NULL);
+	mgmt_reply_json(r, 201, link_view(p, r->src->lsa, &li));
+	json_decref(change);
+}
+
+/*
+ * DELETE /api/v1/links/NAME: written back first, then the link goes with
+ * its keys (zeroised) and its source; a configured link cannot come back
+ * without its seed, so nothing is undone after the file is written.
+ */
+void provision_link_remove(struct mgmt_req *r)
+{
+	struct provision *p = r->prov;
+	struct link_added la = { 0 };
+	struct link_pool old_pool;
+	struct kma_link_info li;
+	ssize_t a, had;
+	char why[400];
+	const char *busy;
+	json_t *change;
+
+	if (!available(r))
+		return;
+	change = json_pack("{s:s,s:s}", "op", "remove link", "name", r->arg);
+	if (link_info(p, r->arg, &li)) {
+		snprintf(why, sizeof(why), "no link %.64s", r->arg);
+		refuse(r, change, 404, why);
+		return;
+	}
+	busy = link_user(p, r->arg, why, sizeof(why));
+	if (busy) {
+		refuse(r, change, 409, busy);
+		return;
+	}
+	a = ov_find_added(&p->link_ov, r->arg);
+	if (a >= 0)
+		ov_drop_added(&p->link_ov, (size_t)a, &la);
+	else if (ov_push_removed(&p->link_ov, r->arg)) {
+		refuse(r, change, 500, "out of memory; nothing changed");
+		return;
+	}
+	had = find_pool(p, r->arg);
+	if (had >= 0) {
+		old_pool = p->pools[had];
+		drop_pool(p, r->arg);
+	}
+	if (save(p, why, sizeof(why))) {
+		if (had >= 0)
+			put_pool(p, &old_pool);
+		if (a >= 0)
+			ov_push_added(&p->link_ov, &la);
+		else
+			p->link_ov.n_removed--;
+		log_err("provision: link %s not removed: %s", r->arg, why);
+		refuse(r, change, 500, "could not write the change back; nothing changed");
+		return;
+	}
+	ksa_link_remove(p->ksa, r->arg);
+	if (a >= 0)
+		fields_free(la.fields);
+	log_notice("provision: link %s (peer %s) removed by CN \"%s\" serial %s; %u key record(s) with it",
+		   r->arg, li.peer, r->cn, r->serial, li.keys_held);
+	audit(p, r, change, 200, NULL);
+	mgmt_reply_json(r, 200, json_pack("{s:s,s:b}", "name", r->arg,
+					  "removed", 1));
+}
+
 /* ---- peers ---- */
 
 static bool has_kx(struct mgmt_req *r, json_t *change)
@@ -1175,20 +1665,17 @@ void provision_peer_add(struct mgmt_req *r)
 		return;
 	}
 	/* A configured peer removed and added again as it was is back. */
-	rm = find_peer_removed(p, c.name);
+	rm = ov_find_removed(&p->peer_ov, c.name);
 	if (rm >= 0 && !same_as_config(p, &c))
 		rm = -1;
 	if (rm >= 0) {
-		memmove(&p->peers_removed[rm], &p->peers_removed[rm + 1],
-			(p->n_peers_removed - (size_t)rm - 1) *
-			sizeof(*p->peers_removed));
-		p->n_peers_removed--;
+		ov_drop_removed(&p->peer_ov, (size_t)rm);
 	}
-	if ((rm < 0 && push_peer_added(p, &c)) || save(p, why, sizeof(why))) {
+	if ((rm < 0 && ov_push_added(&p->peer_ov, &c)) || save(p, why, sizeof(why))) {
 		if (rm >= 0)
-			push_peer_removed(p, c.name);
-		else if (find_peer_added(p, c.name) >= 0)
-			p->n_peers_added--;
+			ov_push_removed(&p->peer_ov, c.name);
+		else if (ov_find_added(&p->peer_ov, c.name) >= 0)
+			p->peer_ov.n_added--;
 		peers_remove(p->peers, c.name, e, sizeof(e));
 		log_err("provision: peer %s not added: %s", c.name, why);
 		refuse(r, change, 500, "could not write the change back; nothing changed");
@@ -1239,14 +1726,11 @@ void provision_peer_remove(struct mgmt_req *r)
 		refuse(r, change, st == -EBUSY ? 409 : errno_status(st), why);
 		return;
 	}
-	a = find_peer_added(p, r->arg);
+	a = ov_find_added(&p->peer_ov, r->arg);
 	if (a >= 0) {
-		memmove(&p->peers_added[a], &p->peers_added[a + 1],
-			(p->n_peers_added - (size_t)a - 1) *
-			sizeof(*p->peers_added));
-		p->n_peers_added--;
+		ov_drop_added(&p->peer_ov, (size_t)a, NULL);
 	} else {
-		if (push_peer_removed(p, r->arg)) {
+		if (ov_push_removed(&p->peer_ov, r->arg)) {
 			snprintf(why, sizeof(why), "out of memory");
 			goto undo;
 		}
@@ -1262,9 +1746,9 @@ void provision_peer_remove(struct mgmt_req *r)
 	return;
 undo:
 	if (pushed)
-		p->n_peers_removed--;
+		p->peer_ov.n_removed--;
 	if (a >= 0)
-		push_peer_added(p, &c);
+		ov_push_added(&p->peer_ov, &c);
 	peers_add(p->peers, &c, e, sizeof(e));
 	log_err("provision: peer %s not removed: %s", r->arg, why);
 	refuse(r, change, 500, "could not write the change back; nothing changed");

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "core/config.h"
 
 struct ksa;
@@ -72,5 +74,17 @@ int provision_parse_pool(const char *text, size_t len,
  */
 int provision_parse_generation(const char *text, size_t len, bool *run,
 			       char *err, size_t errlen);
+
+/*
+ * A link, POST /api/v1/links: a JSON object with "name" and the keys of
+ * a [link NAME] section (Documentation/qkd/config.rst), each a string, an
+ * integer from 0 or a boolean, at most PROVISION_LINK_FIELDS of them:
+ * 0 and the fields as strings in *@out (the caller json_decref()s it), or
+ * 400 with the reason.  Whether the keys make a link is
+ * config_link_check()'s; the reason never quotes a seed.
+ */
+#define PROVISION_LINK_FIELDS	32
+int provision_parse_link(const char *text, size_t len, json_t **out,
+			 char *err, size_t errlen);
 
 #endif /* QKD_PROVISION_H */

@@ -218,12 +218,39 @@ void relay_note_unroutable(struct relay *r, const char *dst, const char *why)
 
 /* ---- bookkeeping ---- */
 
-static struct relay_linkacct *acct_for(struct relay *r, const char *peer)
+static struct relay_linkacct *acct_find(const struct relay *r,
+					const char *peer)
 {
 	for (size_t i = 0; i < r->n_acct; i++)
 		if (!strcmp(r->acct[i].peer, peer))
 			return &r->acct[i];
 	return NULL;
+}
+
+/*
+ * The counters of the link to @peer, or NULL if there is no such link.
+ * Links come and go at run time (provision.h): a new link gets fresh
+ * counters here, and those of links gone are dropped then.
+ */
+static struct relay_linkacct *acct_for(struct relay *r, const char *peer)
+{
+	struct relay_linkacct *a = acct_find(r, peer);
+	size_t i, j;
+
+	if (a || !kma_link_by_peer(r->kma, peer))
+		return a;
+	for (i = j = 0; i < r->n_acct; i++)
+		if (kma_link_by_peer(r->kma, r->acct[i].peer))
+			r->acct[j++] = r->acct[i];
+	r->n_acct = j;
+	a = realloc(r->acct, (r->n_acct + 1) * sizeof(*a));
+	if (!a)
+		return NULL;
+	r->acct = a;
+	a = &r->acct[r->n_acct++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->peer, sizeof(a->peer), "%s", peer);
+	return a;
 }
 
 static void acct_range(struct relay_acct *a, uint64_t id, uint32_t len)
@@ -964,21 +991,28 @@ bool relay_acct_balanced(const struct relay_acct *a)
 	       a->discarded_bits;
 }
 
+/* The links of the store now, with their counters (none yet: zero). */
 size_t relay_link_count(const struct relay *r)
 {
-	return r->n_acct;
+	return kma_link_count(r->kma);
 }
 
 int relay_link_info(const struct relay *r, size_t i,
 		    struct relay_link_info *out)
 {
-	if (i >= r->n_acct)
+	struct kma_link *l = kma_link_at(r->kma, i);
+	const struct relay_linkacct *a;
+
+	if (!l)
 		return -1;
-	snprintf(out->link, sizeof(out->link), "%s",
-		 kma_link_name(kma_link_at(r->kma, i)));
-	memcpy(out->peer, r->acct[i].peer, sizeof(out->peer));
-	out->tx = r->acct[i].tx;
-	out->rx = r->acct[i].rx;
+	a = acct_find(r, kma_link_peer(l));
+	memset(out, 0, sizeof(*out));
+	snprintf(out->link, sizeof(out->link), "%s", kma_link_name(l));
+	snprintf(out->peer, sizeof(out->peer), "%s", kma_link_peer(l));
+	if (a) {
+		out->tx = a->tx;
+		out->rx = a->rx;
+	}
 	return 0;
 }
 

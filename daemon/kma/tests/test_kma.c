@@ -133,6 +133,94 @@ static void test_records_reused(void **state)
 	kma_free(kma);
 }
 
+/* A second sim end, to peer C, for a store of two links. */
+static struct kma *make_kma2(void)
+{
+	static const uint8_t seed[32] = { 4, 5, 6 };
+	struct km_node_cfg node = { .name = "A" };
+	struct kma_link_cfg links[2] = {
+		{ .name = "AB", .peer = "B", .source = KM_SOURCE_SIM,
+		  .role = QKD_ROLE_TX, .rate = 8000000, .block_size = 1000 },
+		{ .name = "AC", .peer = "C", .source = KM_SOURCE_SIM,
+		  .role = QKD_ROLE_TX, .rate = 8000000, .block_size = 1000 },
+	};
+	struct keysrc_sim_cfg sim = {
+		.state_dir = dir, .role = QKD_ROLE_TX, .seed = seed,
+		.rate = 8000000, .block_size = 1000, .now_ns = fake_now,
+	};
+	struct keysrc *srcs[2];
+	char err[128];
+
+	for (int i = 0; i < 2; i++) {
+		sim.link_name = links[i].name;
+		srcs[i] = keysrc_sim_new(&sim, err, sizeof(err));
+		assert_non_null(srcs[i]);
+	}
+	return kma_new_with_sources(&node, links, srcs, 2, err, sizeof(err));
+}
+
+/*
+ * A link removed at run time takes its records with it, bytes and
+ * tombstones included; the other link neither moves nor loses a record.
+ */
+static void test_link_remove(void **state)
+{
+	struct kma *kma = make_kma2();
+	struct kma_link *ab, *ac;
+	char id[KSA_KEY_ID_LEN];
+	struct kma_key *k;
+	uint8_t *bytes;
+	struct kma_link_info li;
+
+	assert_non_null(kma);
+	ab = kma_link_at(kma, 0);
+	ac = kma_link_at(kma, 1);
+	for (unsigned i = 0; i < 6; i++) {
+		uuid_n(id, i);
+		k = kma_key_add(kma, i % 2 ? ac : ab, id, KMA_KEY_STORED);
+		assert_non_null(k);
+		kma_key_set_source(k, i, 16, 1);
+		bytes = OPENSSL_secure_malloc(16);
+		assert_non_null(bytes);
+		memset(bytes, 0x5a, 16);
+		kma_key_set_bytes(k, bytes);
+		if (i >= 4)
+			kma_key_set_state(kma, k, KMA_KEY_DESTROYED);
+	}
+	assert_int_equal(kma_key_live_count(kma), 4);
+	assert_int_equal(kma_link_remove(kma, "AC"), 0);
+	assert_int_equal(kma_link_count(kma), 1);
+	assert_ptr_equal(kma_link_at(kma, 0), ab);
+	assert_null(kma_link_by_peer(kma, "C"));
+	assert_int_equal(kma_key_live_count(kma), 2);
+	for (unsigned i = 0; i < 6; i++) {
+		uuid_n(id, i);
+		k = kma_key_find(kma, id);
+		if (i % 2) {
+			assert_null(k);
+			continue;
+		}
+		assert_non_null(k);
+		assert_ptr_equal(kma_key_link(k), ab);
+		if (i < 4)
+			assert_int_equal(kma_key_bytes(k)[15], 0x5a);
+	}
+	assert_int_equal(kma_link_info(kma, 0, &li), 0);
+	assert_string_equal(li.name, "AB");
+	assert_int_equal(li.keys_held, 2);
+	assert_int_equal(kma_link_info(kma, 1, &li), -1);
+	assert_int_equal(kma_link_remove(kma, "AC"), -ENOENT);
+	/* Without an event loop nothing can be opened. */
+	{
+		struct kma_link_cfg c = { .name = "AD", .peer = "D" };
+		char err[128];
+
+		assert_int_equal(kma_link_add(kma, &c, err, sizeof(err)),
+				 -EINVAL);
+	}
+	kma_free(kma);
+}
+
 static void test_bytes_freed_on_final_state(void **state)
 {
 	struct kma *kma = make_kma(0, 0);
@@ -394,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_pool_levels),
 		cmocka_unit_test(test_set_pool),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_link_remove),
 	};
 
 	return cmocka_run_group_tests_name("kma", tests, group_setup,

@@ -362,6 +362,43 @@ static void test_expiry(void **state)
 	ksa_keys_free(k, 2);
 }
 
+/*
+ * A link removed at run time: its live keys end as expiry ends them, so
+ * the pairs' counts go back to zero, and the SAEs over it have no link.
+ */
+static void test_link_remove(void **state)
+{
+	struct ksa_key k[2], more, d[2];
+	struct ksa_pair_info pi;
+	struct ksa_err err;
+
+	assert_int_equal(enc("app1", "app2", 2, 128, k, &err), KSA_OK);
+	pump();
+	assert_int_equal(enc("app1", "app2", 1, 128, &more, &err), KSA_OK);
+	assert_int_equal(ksa_pair_info(W->a.ksa, 0, &pi), 0);
+	assert_int_equal(pi.keys_pending, 1);
+	assert_string_equal(pi.link, "AB");
+	assert_int_equal(ksa_pair_info(W->b.ksa, 0, &pi), 0);
+	assert_int_equal(pi.keys_stored, 2);
+
+	assert_int_equal(ksa_link_remove(W->b.ksa, "AB"), 0);
+	assert_int_equal(ksa_pair_info(W->b.ksa, 0, &pi), 0);
+	assert_int_equal(pi.keys_stored, 0);
+	assert_string_equal(pi.link, "");
+	assert_null(kma_key_find(W->b.kma, k[0].key_id));
+	assert_int_not_equal(dec(&W->b, "app2", "app1", k, 2, d), KSA_OK);
+
+	assert_int_equal(ksa_link_remove(W->a.ksa, "AB"), 0);
+	assert_int_equal(ksa_pair_info(W->a.ksa, 0, &pi), 0);
+	assert_int_equal(pi.keys_pending, 0);
+	assert_int_equal(kma_link_count(W->a.kma), 0);
+	ksa_keys_free(&more, 1);
+	assert_int_not_equal(enc("app1", "app2", 1, 128, &more, &err), KSA_OK);
+	assert_int_equal(ksa_link_remove(W->a.ksa, "AB"), -ENOENT);
+	W->n_wire = 0;		/* FETCHED for a link gone */
+	ksa_keys_free(k, 2);
+}
+
 static void test_pair_isolation(void **state)
 {
 	struct ksa_key k[1], d[1];
@@ -769,6 +806,7 @@ int main(void)
 		T(test_retry_until_reserved),
 		T(test_not_found_is_final),
 		T(test_expiry),
+		T(test_link_remove),
 		T(test_pair_isolation),
 		T(test_all_or_nothing),
 		T(test_multicast),
