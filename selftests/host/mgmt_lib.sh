@@ -43,3 +43,22 @@ refused() {
 	[ "$code" = "$1" ] && [ -n "$msg" ] && [ "$msg" != "NOT AN ERROR" ]
 	ok $? "$2: $code ($msg)"
 }
+
+# audited NODE DONE REFUSED: ok if every record of NODE's audit log names
+# the admin certificate (CN and serial), every refused one gives a reason,
+# the (op, status) of the changes done are DONE and the sorted statuses of
+# the refused ones REFUSED (Python expressions).
+audited() {
+	local serial
+	serial=$(openssl x509 -noout -serial -in "$QKD_DIR/admin.pem" | cut -d= -f2)
+	"$QKD_PY" - "$QKD_DIR/state-$1/audit.log" "$serial" "$2" "$3" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert all(r["cn"] == "admin" and r["serial"].upper() == sys.argv[2].upper() for r in recs), recs
+done = [(r["change"]["op"], r["status"]) for r in recs if r["outcome"] == "done"]
+assert done == eval(sys.argv[3]), done
+refused = sorted(r["status"] for r in recs if r["outcome"] == "refused")
+assert refused == eval(sys.argv[4]), refused
+assert all(r["reason"] for r in recs if r["outcome"] == "refused"), recs
+PY
+}

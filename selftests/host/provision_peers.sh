@@ -100,17 +100,7 @@ dec=$(qkd_post B app2 /api/v1/keys/app1/dec_keys "$(key_ids_json $ids)")
 [ "$(echo "$early" | http_body | keys_of)" = "$(echo "$dec" | http_body | keys_of)" ]
 ok $? "the key taken before the changes is fetched at B, identical"
 
-serial=$(openssl x509 -noout -serial -in "$D/admin.pem" | cut -d= -f2)
-"$QKD_PY" - "$D/state-A/audit.log" "$serial" <<'PY'
-import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1])]
-assert all(r["cn"] == "admin" and r["serial"].upper() == sys.argv[2].upper() for r in recs), recs
-done = [(r["change"]["op"], r["status"]) for r in recs if r["outcome"] == "done"]
-assert done == [("add peer", 201), ("remove peer", 200)], done
-refused = sorted(r["status"] for r in recs if r["outcome"] == "refused")
-assert refused == [400] * 5 + [404, 404, 409, 409, 409], refused
-assert all(r["reason"] for r in recs if r["outcome"] == "refused"), recs
-PY
+audited A '[("add peer", 201), ("remove peer", 200)]' '[400] * 5 + [404, 404, 409, 409, 409]'
 ok $? "the audit log names the admin's certificate for each change, refused ones with reasons"
 
 for n in A B C; do qkd_stop $n || diag "$n did not stop cleanly"; done
