@@ -4,6 +4,7 @@
  * messages, and their dispatch by type to the parts above.  See peer.h.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,6 +52,9 @@ struct peer {
 	uint64_t up_since_ms;
 	uint64_t epoch;
 	uint64_t connects, sent, received;
+	/* Types sent to us that nothing here serves (one bit each, warned
+	 * once): a consumer configured at the other end only. */
+	uint64_t unserved_types;
 	char last_error[ALARM_TEXT_MAX];
 	/* Liveness (liveness.h) of the channel in use. */
 	struct liveness lv;
@@ -66,6 +70,7 @@ struct peer {
 	bool probe_armed;		/* a regular dial failed since */
 	bool probe_dial;		/* the attempt in flight came of a probe */
 };
+static_assert(KXMSG_TYPE_END <= 64, "peer.unserved_types: a bit per type");
 
 struct peers {
 	struct loop *loop;
@@ -941,10 +946,18 @@ static int handle_msg(struct kx_conn *kc, const struct kxmsg *m)
 	default:
 		break;
 	}
+	/*
+	 * Dropped, the channel kept: a consumer configured at one end only
+	 * must not take down the keys, relays and other consumers that share
+	 * the channel.  Its own rotation times out and raises its alarm.
+	 */
 	if (!kc->ps->rx[m->type].fn) {
-		send_error_and_close(kc, KXC_BAD_MESSAGE,
-				     "message type not served here");
-		return -1;
+		if (!(p->unserved_types & (1ull << m->type)))
+			log_warn("Kx: peer %s sent %s, which nothing here serves (a section configured at %s only?): dropped",
+				 p->cfg.name, kxmsg_type_name(m->type),
+				 p->cfg.name);
+		p->unserved_types |= 1ull << m->type;
+		return 0;
 	}
 	kc->ps->rx[m->type].fn(kc->ps->rx[m->type].arg, from, m);
 	return 0;

@@ -447,6 +447,57 @@ static void test_hub_forwarding_rules(void **state)
 	node_stop(&b);
 }
 
+struct received_at_least {
+	struct peers *peers;
+	uint64_t n;
+};
+
+static bool received_at_least(void *arg)
+{
+	struct received_at_least *r = arg;
+	struct peer_info pi;
+
+	return peers_info(r->peers, 0, &pi) == 0 && pi.msgs_received >= r->n;
+}
+
+/*
+ * A type nothing at B serves (a [strongswan] section at A only) is
+ * dropped; the channel, which carries keys and relays, stays up.
+ */
+static void test_unserved_type_dropped(void **state)
+{
+	struct kxmsg *m = calloc(1, sizeof(*m));
+	struct received_at_least r;
+	struct peer_info pa, pb;
+	struct node a, b;
+
+	assert_non_null(m);
+	m->type = KXMSG_SWAN_PPK;
+	m->key_id = 7;
+	m->key_len = 32;
+	m->seq = 1;
+	strcpy(m->port, "s0");
+	node_init(&a, "A", "A", base_port, "B", "B", base_port + 1);
+	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
+	node_start(&a, QKD_ROLE_TX);
+	node_start(&b, QKD_ROLE_RX);
+	assert_true(run_until(peer_is_up, a.peers, 20000));
+	assert_true(run_until(peer_is_up, b.peers, 20000));
+	assert_int_equal(peers_info(b.peers, 0, &pb), 0);
+	r.peers = b.peers;
+	r.n = pb.msgs_received + 2;
+	assert_int_equal(peers_send(a.peers, "B", m), 0);
+	assert_int_equal(peers_send(a.peers, "B", m), 0);
+	assert_true(run_until(received_at_least, &r, 10000));
+	run_until(peer_is_down, a.peers, 500);
+	assert_int_equal(peers_info(a.peers, 0, &pa), 0);
+	assert_int_equal(pa.state, PEER_UP);
+	assert_int_equal(pa.connects, 1);
+	free(m);
+	node_stop(&a);
+	node_stop(&b);
+}
+
 static void test_addresses(void **state)
 {
 	struct sockaddr_storage ss;
@@ -479,6 +530,7 @@ int main(void)
 		T(test_untrusted_ca_refused),
 		T(test_stuck_dial_retried),
 		T(test_hub_forwarding_rules),
+		T(test_unserved_type_dropped),
 		cmocka_unit_test(test_addresses),
 	};
 
