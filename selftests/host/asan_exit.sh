@@ -12,12 +12,7 @@ set -u
 . "$(dirname "$0")/relay_lib.sh"
 QKD_TIMEOUT=240
 qkd_setup asan-exit || exit 1
-asan=$QKD_TOP/daemon/build/asan/qkdkmd
-make -s -C "$QKD_TOP/daemon" build/asan/qkdkmd >/dev/null
-ok $? "ASan/UBSan build of qkdkmd"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export QKDKMD=$asan
+qkd_use_asan
 relay_topo A-B B-C || { echo "not ok 2 - configs"; exit 1; }
 QKD_SETTLE=3
 relay_start_all; ok $? "A, B, C (ASan builds) up, every Kx channel up"
@@ -52,9 +47,5 @@ for n in A B C; do
 	[ "$rc" = 0 ]; ok $? "$n exits with status 0 under ASan (got $rc)"
 done
 relay_stream_stop
-for n in A B C; do
-	! grep -E "Sanitizer|runtime error|ERROR: " "$QKD_DIR/$n.log" >/dev/null
-	ok $? "$n: no sanitizer report in its log"
-	grep -E -A12 "Sanitizer|runtime error" "$QKD_DIR/$n.log" | head -20 | sed 's/^/# /'
-done
+qkd_sanitizer_clean A B C
 tap_done

@@ -12,10 +12,15 @@
 # body, a repeated key_ID, an expired and an untrusted module certificate,
 # a malformed dec_keys answer at one end, a 401;
 # an alarm names each cause.  Last, bad configurations.
+#
+#   etsi014_source.sh --asan   the keys part only, with qkdkmd built with
+#                              ASan and UBSan, then a clean exit and no
+#                              sanitizer report (etsi014_source_asan.sh)
 set -u
 . "$(dirname "$0")/lib.sh"
 QKD_TIMEOUT=${QKD_TIMEOUT:-210}
 qkd_setup e14src || exit 1
+[ "${1:-}" = --asan ] && qkd_use_asan
 
 KME=127.0.0.1:$((QKD_PORT_BASE + 9))
 CTRL=$QKD_DIR/kme.control
@@ -144,7 +149,15 @@ qkd_ctl A link show | grep -q 'source etsi014'; ok $? "link show names source et
 qkd_ctl A -j link show | jq -e '[.. | objects | select(.link? == "AB") | .module][0] |
 	.up and .peer_up and .requests > 0 and .keys_taken > 0' >/dev/null
 ok $? "link show -j: the module's state and the source's counters"
-
+if [ "${1:-}" = --asan ]; then
+	for n in A B; do
+		qkd_stop "$n"; rc=$?
+		[ "$rc" = 0 ]; ok $? "$n exits with status 0 under ASan (got $rc)"
+	done
+	qkd_sanitizer_clean A B
+	tap_done
+	exit
+fi
 
 # ---- faults ---------------------------------------------------------------
 

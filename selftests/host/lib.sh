@@ -98,6 +98,26 @@ qkd_port_base() {
 	echo $((20000 + (pid % span) * 10))
 }
 
+# qkd_use_asan: the daemons started from here on are qkdkmd built with
+# ASan and UBSan (leak detection on, exit status 23 on a report); one TAP
+# line for the build.  qkd_sanitizer_clean NODE...: one TAP line each, ok
+# if NODE's log has no sanitizer report.
+qkd_use_asan() {
+	make -s -C "$QKD_TOP/daemon" build/asan/qkdkmd >/dev/null
+	ok $? "ASan/UBSan build of qkdkmd"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	export QKDKMD=$QKD_TOP/daemon/build/asan/qkdkmd
+}
+qkd_sanitizer_clean() {
+	local n
+	for n in "$@"; do
+		! grep -E "Sanitizer|runtime error|ERROR: " "$QKD_DIR/$n.log" >/dev/null
+		ok $? "$n: no sanitizer report in its log"
+		grep -E -A12 "Sanitizer|runtime error" "$QKD_DIR/$n.log" | head -20 | sed 's/^/# /'
+	done
+}
+
 # qkd_setup NAME: temp dir, cleanup on exit, a watchdog, ports of our own.
 qkd_setup() {
 	QKD_DIR=$(mktemp -d "/tmp/qkd-$1.XXXXXX") || exit 1
