@@ -231,6 +231,17 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A (Tx) and B (Rx), each the other's peer, with the channel up. */
+static void pair_up(struct node *a, struct node *b)
+{
+	node_init(a, "A", "A", base_port, "B", "B", base_port + 1);
+	node_init(b, "B", "B", base_port + 1, "A", "A", base_port);
+	node_start(a, QKD_ROLE_TX);
+	node_start(b, QKD_ROLE_RX);
+	assert_true(run_until(peer_is_up, a->peers, 20000));
+	assert_true(run_until(peer_is_up, b->peers, 20000));
+}
+
 static void test_keys_cross_kx(void **state)
 {
 	struct node a, b;
@@ -239,12 +250,7 @@ static void test_keys_cross_kx(void **state)
 	struct dec_try dt = { &b, k, d, 4, KSA_RETRY };
 	struct peer_info pi;
 
-	node_init(&a, "A", "A", base_port, "B", "B", base_port + 1);
-	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
-	node_start(&a, QKD_ROLE_TX);
-	node_start(&b, QKD_ROLE_RX);
-	assert_true(run_until(peer_is_up, a.peers, 20000));
-	assert_true(run_until(peer_is_up, b.peers, 20000));
+	pair_up(&a, &b);
 	assert_int_equal(ksa_enc_keys(a.ksa, "app1", "app2", NULL, 0, 4, 256,
 				      k, &err), KSA_OK);
 	assert_true(run_until(dec_done, &dt, 10000));
@@ -477,12 +483,7 @@ static void test_unserved_type_dropped(void **state)
 	m->key_len = 32;
 	m->seq = 1;
 	strcpy(m->port, "s0");
-	node_init(&a, "A", "A", base_port, "B", "B", base_port + 1);
-	node_init(&b, "B", "B", base_port + 1, "A", "A", base_port);
-	node_start(&a, QKD_ROLE_TX);
-	node_start(&b, QKD_ROLE_RX);
-	assert_true(run_until(peer_is_up, a.peers, 20000));
-	assert_true(run_until(peer_is_up, b.peers, 20000));
+	pair_up(&a, &b);
 	assert_int_equal(peers_info(b.peers, 0, &pb), 0);
 	r.peers = b.peers;
 	r.n = pb.msgs_received + 2;
