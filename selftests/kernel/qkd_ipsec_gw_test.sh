@@ -356,13 +356,13 @@ qkd_stop A
 ktap_ok $? "A exits 0 on SIGTERM"
 qkd_stop B
 ktap_ok $? "B exits 0 on SIGTERM"
-# A key as ip xfrm prints it: 0x and 72 hex digits (36 bytes); 40 already
-# is longer than any ID.  Not the word AEAD: the daemons log SA_ADD's
-# reasons, and one may name the AEAD ("AEAD ... not available"), which is
-# no key; such lines are printed below.
-! grep -qi '0x[0-9a-f]\{40\}' "$QKD_DIR/A.log" "$QKD_DIR/B.log"
+# A key as ip xfrm prints it (0x and 72 hex digits; 40 already is longer
+# than any ID), or 64 hex digits bare.  Not the word AEAD: the daemons log
+# SA_ADD's reasons, and one may name the AEAD ("AEAD ... not available"),
+# which is no key; such lines are printed below.
+! grep -qi '0x[0-9a-f]\{40\}\|[0-9a-f]\{64\}' "$QKD_DIR/A.log" "$QKD_DIR/B.log"
 ktap_ok $? "no key-length hex strings in the daemons' logs"
-grep -hi 'aead\|0x[0-9a-f]\{40\}' "$QKD_DIR/A.log" "$QKD_DIR/B.log" | head -5 | sed 's/^/# /'
+grep -hi 'aead\|0x[0-9a-f]\{40\}\|[0-9a-f]\{64\}' "$QKD_DIR/A.log" "$QKD_DIR/B.log" | head -5 | sed 's/^/# /'
 [ "$ktap_failed" -gt 0 ] && gw_logs 40
 diag "elapsed: ${SECONDS} s"
 ktap_finish
