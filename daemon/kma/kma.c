@@ -670,20 +670,31 @@ static void default_thresholds(struct kma_link_cfg *cfg,
  * Put link @cfg with its source @src (taken over, freed on failure) into
  * the store: at start and at run time alike, so that no link moves.
  */
+/* -EEXIST with the reason if @cfg's name or peer is taken, else 0. */
+static int link_conflict(struct kma *kma, const struct kma_link_cfg *cfg,
+			 char *err, size_t errlen)
+{
+	struct kma_link *l = kma_link_by_peer(kma, cfg->peer);
+
+	if (link_by_name(kma, cfg->name)) {
+		snprintf(err, errlen, "link %s exists", cfg->name);
+		return -EEXIST;
+	}
+	if (l) {
+		snprintf(err, errlen, "peer %s already has link %s (one link per peer pair)",
+			 cfg->peer, l->cfg.name);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 static int link_insert(struct kma *kma, const struct kma_link_cfg *cfg,
 		       struct keysrc *src, char *err, size_t errlen)
 {
 	struct kma_link **a, *l = NULL;
 
-	if (link_by_name(kma, cfg->name)) {
-		snprintf(err, errlen, "link %s exists", cfg->name);
+	if (link_conflict(kma, cfg, err, errlen))
 		goto fail;
-	}
-	if (kma_link_by_peer(kma, cfg->peer)) {
-		snprintf(err, errlen, "peer %s already has link %s (one link per peer pair)",
-			 cfg->peer, kma_link_by_peer(kma, cfg->peer)->cfg.name);
-		goto fail;
-	}
 	a = realloc(kma->links, (kma->n_links + 1) * sizeof(*a));
 	if (a)
 		kma->links = a;
@@ -921,16 +932,9 @@ int kma_link_add(struct kma *kma, const struct kma_link_cfg *cfg, char *err,
 		snprintf(err, errlen, "the store was built without an event loop");
 		return -EINVAL;
 	}
-	if (link_by_name(kma, cfg->name)) {
-		snprintf(err, errlen, "link %s exists", cfg->name);
+	/* Before the source opens: a duplicate must not touch its module. */
+	if (link_conflict(kma, cfg, err, errlen))
 		return -EEXIST;
-	}
-	l = kma_link_by_peer(kma, cfg->peer);
-	if (l) {
-		snprintf(err, errlen, "peer %s already has link %s (one link per peer pair)",
-			 cfg->peer, l->cfg.name);
-		return -EEXIST;
-	}
 	src = open_source(kma->loop, &kma->node_cfg, cfg, why, sizeof(why));
 	if (!src) {
 		snprintf(err, errlen, "link %s: %s", cfg->name, why);
