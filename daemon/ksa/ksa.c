@@ -138,6 +138,19 @@ static void sae_name_into(const struct ksa *ksa, uint16_t i, char *out,
 		snprintf(out, len, "#%u", i);
 }
 
+/* The link to a remote SAE's node, NULL for a local SAE or no link. */
+static struct kma_link *sae_link(const struct ksa *ksa,
+				 const struct ksa_sae *s)
+{
+	return s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+}
+
+/* A pair's keys go over the link of its remote end. */
+static struct kma_link *pair_link(const struct ksa *ksa, size_t m, size_t s)
+{
+	return ksa->saes[m].local ? ksa->saes[s].link : ksa->saes[m].link;
+}
+
 static struct ksa_pair *pair_get(struct ksa *ksa, int m, int s)
 {
 	struct ksa_pair *p;
@@ -158,7 +171,7 @@ static struct ksa_pair *pair_get(struct ksa *ksa, int m, int s)
 	memset(p, 0, sizeof(*p));
 	p->master = (uint16_t)m;
 	p->slave = (uint16_t)s;
-	p->link = ksa->saes[m].local ? ksa->saes[s].link : ksa->saes[m].link;
+	p->link = pair_link(ksa, m, s);
 	return p;
 }
 
@@ -1311,7 +1324,7 @@ static int load_saes(struct ksa *ksa, const struct ksa_sae_cfg *saes,
 		snprintf(s->cert_cn, sizeof(s->cert_cn), "%s", saes[i].cert_cn);
 		snprintf(s->node, sizeof(s->node), "%s", saes[i].node);
 		s->local = !strcmp(s->node, ksa->node);
-		s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+		s->link = sae_link(ksa, s);
 		/* SAEs at nodes without a link stay unreachable (later:
 		 * relaying); they are not an error in a shared SAE table. */
 	}
@@ -1387,7 +1400,7 @@ int ksa_sae_add(struct ksa *ksa, const struct ksa_sae_cfg *sae, char *err,
 	snprintf(s->cert_cn, sizeof(s->cert_cn), "%s", sae->cert_cn);
 	snprintf(s->node, sizeof(s->node), "%s", sae->node);
 	s->local = !strcmp(s->node, ksa->node);
-	s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+	s->link = sae_link(ksa, s);
 	ksa->n_saes++;
 	return 0;
 }
@@ -1410,13 +1423,12 @@ void ksa_links_changed(struct ksa *ksa)
 	for (size_t i = 0; i < ksa->n_saes; i++) {
 		struct ksa_sae *s = &ksa->saes[i];
 
-		s->link = s->local ? NULL : kma_link_by_peer(ksa->kma, s->node);
+		s->link = sae_link(ksa, s);
 	}
 	for (size_t i = 0; i < ksa->n_pairs; i++) {
 		struct ksa_pair *p = &ksa->pairs[i];
 
-		p->link = ksa->saes[p->master].local ?
-			  ksa->saes[p->slave].link : ksa->saes[p->master].link;
+		p->link = pair_link(ksa, p->master, p->slave);
 	}
 }
 
